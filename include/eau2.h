@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * eau2.h - the one public header of libeau2, a columnar dataframe store and
+ * compute engine.
+ *
+ * A store is a directory (default /dev/shm/eau2-$USER) holding immutable
+ * dataframes under string keys. A dataframe is a schema, a row count and a
+ * list of row groups; each row group holds one chunk per column, at most
+ * EAU2_CHUNK_ROWS rows, laid out as an Apache Arrow array (validity bitmap,
+ * values, and for strings int64 offsets plus bytes; every buffer 64-byte
+ * aligned). The chunk bytes live in shared segment files that every process
+ * maps read-only: opening a dataframe maps, it never copies.
+ *
+ * Conventions, for every function below unless it says otherwise:
+ *  - Returns 0 on success or a negative errno-style code on failure
+ *    (-EINVAL bad argument, -ENOENT no such key or column, -ENOSPC store
+ *    full, -EBADMSG corrupt data, -ERANGE out of range, -ENOMEM, -EIO...).
+ *  - Takes an optional `struct eau2_error *err` (NULL allowed) that receives
+ *    a one-line message naming what failed (key, column, row, file, peer).
+ *  - Pointers returned into a dataframe stay valid while the caller holds a
+ *    reference to that dataframe (eau2_df_release drops it).
+ *  - Handles are not thread-safe unless stated; dataframes are immutable and
+ *    may be read from any number of threads at once.
+ */
+#ifndef EAU2_H
+#define EAU2_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EAU2_VERSION_MAJOR 0
+#define EAU2_VERSION_MINOR 1
+
+/* Rows per row group (and so per chunk). Loaders and builders seal a row
+ * group when it reaches this many rows; parallel loaders may seal shorter
+ * ones at their split points. */
+#define EAU2_CHUNK_ROWS 65536u
+
+#define EAU2_KEY_MAX 200      /* bytes in a key, excluding the NUL */
+#define EAU2_NAME_MAX 255     /* bytes in a column name */
+#define EAU2_COLS_MAX 4096    /* columns in a schema */
+
+/* ---------------------------------------------------------------- errors */
+
+struct eau2_error {
+	int code;       /* the negative code that was returned */
+	char msg[512];  /* NUL-terminated, one line */
+};
+
+/* Fills err (when not NULL) with code and a printf-style message; returns
+ * code, so that `return eau2_error_set(err, -EINVAL, "...")` reads well. */
+int eau2_error_set(struct eau2_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ----------------------------------------------------------------- types */
+
+enum eau2_type {
+	EAU2_BOOL = 1,
+	EAU2_INT = 2,    /* int64 */
+	EAU2_DOUBLE = 3, /* IEEE 754 binary64 */
+	EAU2_STRING = 4, /* UTF-8 bytes (not validated), any length */
+};
+
+/* "bool", "int", "double", "string"; "?" for an invalid value. */
+const char *eau2_type_name(enum eau2_type type);
+
+/* Parses a type name as printed by eau2_type_name (also accepts "int64",
+ * "float", "str"). Returns 0, or -EINVAL for an unknown name. */
+int eau2_type_parse(const char *name, enum eau2_type *type);
+
+/* ---------------------------------------------------------------- schema */
+
+/* An ordered list of (name, type). Names are non-empty, unique, at most
+ * EAU2_NAME_MAX bytes, with no NUL; at most EAU2_COLS_MAX columns. */
+typedef struct eau2_schema eau2_schema;
+
+int eau2_schema_new(eau2_schema **schema, struct eau2_error *err);
+/* Appends a column; -EINVAL for an empty, too long or duplicate name, or a
+ * bad type (the message names the column). */
+int eau2_schema_add(eau2_schema *schema, const char *name, enum eau2_type type,
+		    struct eau2_error *err);
+/* Parses "name:type,name:type,..." into a new schema. */
+int eau2_schema_parse(const char *spec, eau2_schema **schema,
+		      struct eau2_error *err);
+int eau2_schema_copy(const eau2_schema *src, eau2_schema **dst,
+		     struct eau2_error *err);
+size_t eau2_schema_ncols(const eau2_schema *schema);
+/* The name or type of column `col`; col must be < ncols (asserted). */
+const char *eau2_schema_name(const eau2_schema *schema, size_t col);
+enum eau2_type eau2_schema_type(const eau2_schema *schema, size_t col);
+/* Index of the column called name, or -ENOENT. */
+int eau2_schema_find(const eau2_schema *schema, const char *name);
+void eau2_schema_free(eau2_schema *schema); /* NULL allowed */
+
+/* ----------------------------------------------------------------- store */
+
+typedef struct eau2 eau2;
+
+/* Opens (creating when absent) the store rooted at directory `dir`. NULL
+ * means $EAU2_STORE when set, else /dev/shm/eau2-$USER. Refuses (-ENOTDIR,
+ * -EACCES, -EBADMSG) a path that is not a directory, a directory owned by
+ * another user, or a non-empty directory that is not an eau2 store. Opening
+ * also reclaims the space of puts that died half-way (see eau2_gc). The
+ * handle may be used by one thread at a time; open one per thread or guard
+ * it. Free with eau2_close. */
+int eau2_open(eau2 **db, const char *dir, struct eau2_error *err);
+void eau2_close(eau2 *db); /* NULL allowed; dataframes stay usable */
+const char *eau2_dir(const eau2 *db);
+
+/* Removes the files of dataframes that no key references and no live
+ * process is still building: leftovers of writers killed mid-put and of
+ * deletes interrupted before their cleanup. Space still mapped by readers
+ * is returned by the kernel when they unmap. */
+int eau2_gc(eau2 *db, struct eau2_error *err);
+
+typedef struct eau2_df eau2_df; /* an immutable dataframe, see below */
+
+/* --------------------------------------------------------------- builders */
+
+/* A builder appends values column by column and seals full row groups
+ * straight into new segments of the store; nothing is visible under any key
+ * until eau2_put. Append to every column in turn for row-at-a-time input,
+ * or a whole column at a time: a row group is sealed as soon as every
+ * column has EAU2_CHUNK_ROWS values pending. */
+typedef struct eau2_builder eau2_builder;
+
+/* The builder copies `schema`. */
+int eau2_builder_new(eau2 *db, const eau2_schema *schema,
+		     eau2_builder **builder, struct eau2_error *err);
+const eau2_schema *eau2_builder_schema(const eau2_builder *builder);
+
+/* Append one value (or a null) to column `col`. -ERANGE for a bad column,
+ * -EINVAL for a type mismatch (ints may be appended to a double column,
+ * nothing else converts), -ENOSPC when the store is full. After a failed
+ * append the builder may only be aborted. */
+int eau2_builder_append_null(eau2_builder *b, size_t col, struct eau2_error *err);
+int eau2_builder_append_bool(eau2_builder *b, size_t col, bool v,
+			     struct eau2_error *err);
+int eau2_builder_append_int(eau2_builder *b, size_t col, int64_t v,
+			    struct eau2_error *err);
+int eau2_builder_append_double(eau2_builder *b, size_t col, double v,
+			       struct eau2_error *err);
+int eau2_builder_append_string(eau2_builder *b, size_t col, const char *s,
+			       size_t len, struct eau2_error *err);
+
+/* Values appended so far to column `col` (sealed and pending). */
+uint64_t eau2_builder_rows(const eau2_builder *b, size_t col);
+
+/* Parallel building: fork makes a part that shares the parent's segments
+ * and may be filled on another thread. join seals the parent's pending rows,
+ * then the part's, and appends the part's row groups after the parent's;
+ * the part is consumed. Join parts in the order their rows should appear.
+ * A part must not be used after it is joined or aborted. */
+int eau2_builder_fork(eau2_builder *parent, eau2_builder **part,
+		      struct eau2_error *err);
+int eau2_builder_join(eau2_builder *parent, eau2_builder *part,
+		      struct eau2_error *err);
+
+/* Seals the last row group and makes the dataframe; every column must hold
+ * the same number of values (-EINVAL otherwise). The builder is freed in
+ * every case. The dataframe belongs to no key until eau2_put; released
+ * without a put, its space is freed. */
+int eau2_builder_finish(eau2_builder *b, eau2_df **df,
+			struct eau2_error *err);
+/* Discards everything built; frees b (NULL allowed). Also frees parts that
+ * were forked and not yet joined only when they are aborted themselves. */
+void eau2_builder_abort(eau2_builder *b);
+
+/* ------------------------------------------------------------ dataframes */
+
+/* Publishes df under key, atomically replacing what key held: a reader sees
+ * the old dataframe or the new one, never part of either. The caller keeps
+ * its reference; a dataframe may be put under several keys. Keys are
+ * 1..EAU2_KEY_MAX bytes of printable ASCII (' ' to '~'); bytes other than
+ * letters, digits, '.', '_' and '-' count three towards the 250-byte
+ * on-disk name. -EINVAL otherwise; -EXDEV when df belongs to another store. */
+int eau2_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error *err);
+
+/* Maps the dataframe under key: cost independent of its size. -ENOENT when
+ * the key does not exist, -EBADMSG when its descriptor is corrupt. */
+int eau2_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err);
+
+/* eau2_get, waiting up to timeout_ms (negative: forever) for the key to be
+ * put (eau2's getAndWait). -ETIMEDOUT when it does not appear in time. */
+int eau2_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **df,
+		  struct eau2_error *err);
+
+/* Removes key. Its space is freed once no process maps it. -ENOENT when
+ * the key does not exist. */
+int eau2_delete(eau2 *db, const char *key, struct eau2_error *err);
+
+/* All keys, sorted bytewise. *keys is a NULL-terminated array to free with
+ * eau2_list_free. */
+int eau2_list(eau2 *db, char ***keys, size_t *n, struct eau2_error *err);
+void eau2_list_free(char **keys);
+
+/* Reference counting within a process: retain adds one, release drops one
+ * and unmaps at zero. Thread-safe. Both accept NULL. */
+eau2_df *eau2_df_retain(eau2_df *df);
+void eau2_df_release(eau2_df *df);
+
+const eau2_schema *eau2_df_schema(const eau2_df *df);
+uint64_t eau2_df_rows(const eau2_df *df);
+size_t eau2_df_ncols(const eau2_df *df);
+size_t eau2_df_ngroups(const eau2_df *df);          /* row groups */
+uint64_t eau2_df_group_first_row(const eau2_df *df, size_t group);
+uint32_t eau2_df_group_rows(const eau2_df *df, size_t group);
+/* Bytes of chunk payload (headers, bitmaps, values, string bytes). */
+uint64_t eau2_df_bytes(const eau2_df *df);
+
+/* Reads every chunk and checks its header and payload checksum; -EBADMSG
+ * with the column and row group that failed. O(data): reads everything. */
+int eau2_df_verify(const eau2_df *df, struct eau2_error *err);
+
+/* A read-only view of one chunk; valid while the dataframe is held. */
+struct eau2_chunk_view {
+	enum eau2_type type;
+	uint32_t rows;
+	uint32_t null_count;
+	uint64_t first_row;       /* row of the dataframe that is row 0 here */
+	const uint8_t *validity;  /* LSB-first bitmap, 1 = valid; NULL if no nulls */
+	union {
+		const uint8_t *bits;     /* EAU2_BOOL, bit-packed LSB first */
+		const int64_t *i64;      /* EAU2_INT */
+		const double *f64;       /* EAU2_DOUBLE */
+		const int64_t *offsets;  /* EAU2_STRING: rows + 1 offsets into data */
+	} values;
+	const char *data;          /* EAU2_STRING bytes; NULL otherwise */
+	bool has_minmax;           /* numeric chunks with a non-null value */
+	union { int64_t i; double d; } min, max;
+};
+
+/* The view of column `col` in row group `group`. Checks the chunk header
+ * against its segment (cheap); -EBADMSG when it is out of bounds. */
+int eau2_df_chunk(const eau2_df *df, size_t col, size_t group,
+		  struct eau2_chunk_view *view, struct eau2_error *err);
+
+static inline bool eau2_view_valid(const struct eau2_chunk_view *v, uint32_t i)
+{
+	return !v->validity || (v->validity[i >> 3] >> (i & 7)) & 1;
+}
+static inline bool eau2_view_bool(const struct eau2_chunk_view *v, uint32_t i)
+{
+	return (v->values.bits[i >> 3] >> (i & 7)) & 1;
+}
+static inline const char *eau2_view_string(const struct eau2_chunk_view *v,
+					   uint32_t i, size_t *len)
+{
+	*len = (size_t)(v->values.offsets[i + 1] - v->values.offsets[i]);
+	return v->data + v->values.offsets[i];
+}
+
+/* Typed access by (column, row). Returns 0 and sets *out for a value,
+ * EAU2_NULL (1) for a null (*out untouched), -ERANGE for a row or column
+ * out of range, -EINVAL for a type mismatch (get_double also reads int
+ * columns). O(log row groups). */
+#define EAU2_NULL 1
+int eau2_df_get_bool(const eau2_df *df, size_t col, uint64_t row, bool *out,
+		     struct eau2_error *err);
+int eau2_df_get_int(const eau2_df *df, size_t col, uint64_t row, int64_t *out,
+		    struct eau2_error *err);
+int eau2_df_get_double(const eau2_df *df, size_t col, uint64_t row,
+		       double *out, struct eau2_error *err);
+int eau2_df_get_string(const eau2_df *df, size_t col, uint64_t row,
+		       const char **s, size_t *len, struct eau2_error *err);
+
+/* Row group holding `row`, or -ERANGE. */
+int eau2_df_find_group(const eau2_df *df, uint64_t row, size_t *group);
+
+/* eau2's fromArray: a one-column dataframe of n values. `values` points to
+ * bool[], int64_t[], double[] or const char *[] (NUL-terminated strings, a
+ * NULL element is a null) according to type. */
+int eau2_df_from_array(eau2 *db, const char *name, enum eau2_type type,
+		       const void *values, size_t n, eau2_df **df,
+		       struct eau2_error *err);
+/* eau2's fromScalar: a one-column, one-row dataframe; value points to one
+ * bool, int64_t, double or const char * as for from_array. */
+int eau2_df_from_scalar(eau2 *db, const char *name, enum eau2_type type,
+			const void *value, eau2_df **df, struct eau2_error *err);
+/* eau2's fromVisitor: calls fill repeatedly; each call appends rows to the
+ * builder and returns 1 to be called again, 0 when done, or a negative code
+ * (with err filled) to abandon the dataframe. */
+typedef int (*eau2_fill_fn)(void *ctx, eau2_builder *b, struct eau2_error *err);
+int eau2_df_from_visitor(eau2 *db, const eau2_schema *schema, eau2_fill_fn fill,
+			 void *ctx, eau2_df **df, struct eau2_error *err);
+
+/* --------------------------------------------------------------- loaders */
+
+enum eau2_format {
+	EAU2_FORMAT_AUTO = 0, /* from the file's extension: .csv, .sor, .txt/.log */
+	EAU2_FORMAT_CSV,
+	EAU2_FORMAT_SOR,
+	EAU2_FORMAT_LINES,    /* one string column "line", one row per line */
+};
+
+enum eau2_on_error {
+	EAU2_ON_ERROR_FAIL = 0, /* the first bad row fails the load */
+	EAU2_ON_ERROR_SKIP,     /* bad rows are skipped and counted */
+};
+
+struct eau2_load_options {
+	enum eau2_format format;
+	const eau2_schema *schema; /* explicit schema, or NULL to infer */
+	bool no_header;            /* CSV: columns named c0, c1, ... */
+	char delim;                /* CSV: field delimiter; 0 means ',' */
+	enum eau2_on_error on_error;
+	unsigned threads;          /* 0: one per allowed core */
+	uint64_t from, len;        /* SoR byte range; len 0 = to the end */
+	/* Called now and then from the loading thread; may be NULL. */
+	void (*progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total);
+	void *progress_ctx;
+};
+
+#define EAU2_LOAD_WHERE_MAX 5
+struct eau2_load_stats {
+	uint64_t rows;     /* rows loaded */
+	uint64_t skipped;  /* rows skipped (on_error skip, SoR invalid rows) */
+	uint64_t bytes;    /* input bytes read */
+	/* "file:line:column: what" of the first skipped rows */
+	char where[EAU2_LOAD_WHERE_MAX][256];
+};
+
+/* Loads a CSV, SoR or text file into a new dataframe (not yet under any
+ * key; see eau2_put). opt may be NULL for defaults; stats may be NULL.
+ * Errors name file:line:column and what was wrong; a failed load leaves
+ * nothing in the store. */
+int eau2_load(eau2 *db, const char *path, const struct eau2_load_options *opt,
+	      eau2_df **df, struct eau2_load_stats *stats, struct eau2_error *err);
+
+/* Writes df as RFC 4180 CSV with a header row to the file descriptor fd;
+ * at most max_rows rows (UINT64_MAX for all). Doubles are printed so that
+ * they read back equal; nulls are empty fields. */
+int eau2_export_csv(const eau2_df *df, int fd, uint64_t max_rows,
+		    struct eau2_error *err);
+
+/* ---------------------------------------------------------------- rowers */
+
+/* One row seen by a row-at-a-time rower: the views of every column of its
+ * row group and the row's index in them. */
+struct eau2_row {
+	const eau2_df *df;
+	const struct eau2_chunk_view *cols; /* one per column */
+	uint32_t i;                         /* index within the row group */
+	uint64_t row;                       /* row number in the dataframe */
+};
+
+/* Typed getters on a row: 0 and *out set, EAU2_NULL for a null, -EINVAL for
+ * a type mismatch, -ERANGE for a bad column. */
+int eau2_row_get_bool(const struct eau2_row *row, size_t col, bool *out);
+int eau2_row_get_int(const struct eau2_row *row, size_t col, int64_t *out);
+int eau2_row_get_double(const struct eau2_row *row, size_t col, double *out);
+int eau2_row_get_string(const struct eau2_row *row, size_t col,
+			const char **s, size_t *len);
+
+/* eau2's Fielder: eau2_row_visit calls the callback matching each field's
+ * type, in column order (NULL callbacks are skipped). */
+struct eau2_fielder {
+	void (*on_null)(void *ctx, size_t col);
+	void (*on_bool)(void *ctx, size_t col, bool v);
+	void (*on_int)(void *ctx, size_t col, int64_t v);
+	void (*on_double)(void *ctx, size_t col, double v);
+	void (*on_string)(void *ctx, size_t col, const char *s, size_t len);
+};
+void eau2_row_visit(const struct eau2_row *row, const struct eau2_fielder *f,
+		    void *ctx);
+
+/* One row group seen by a vectorised rower. */
+struct eau2_group {
+	const eau2_df *df;
+	size_t group;                       /* row group index */
+	uint64_t first_row;
+	uint32_t rows;
+	const struct eau2_chunk_view *cols; /* one per column */
+};
+
+/* NAME=VALUE arguments of a run. */
+struct eau2_args {
+	size_t n;
+	const char *const *names;
+	const char *const *values;
+};
+/* The value of argument name, or NULL when absent. */
+const char *eau2_args_get(const struct eau2_args *args, const char *name);
+
+/* What init and finish see of the run. */
+struct eau2_run_ctx {
+	eau2 *db;                     /* the store, for rowers reading other keys */
+	const eau2_df *input;         /* the dataframe run over */
+	const struct eau2_args *args; /* never NULL */
+	unsigned threads;             /* pool size of this run */
+};
+
+enum {
+	/* Each morsel gets a fresh state; states are joined in row order, so a
+	 * rower that emits rows (filter, map) keeps the input order. */
+	EAU2_ROWER_ORDERED = 1u << 0,
+};
+
+/* A rower class (eau2's Rower). The executor gives every worker thread its
+ * own state (state_size bytes, zeroed, then init), feeds it row groups
+ * (accept_chunk when present, else accept for each row), joins the states
+ * in a fixed order with join, and calls finish on the survivor. Every
+ * state, joined or not, is destroyed. Functions return 0 or -errno with err
+ * filled, except accept (1 keep, 0 drop, -errno on error). */
+struct eau2_rower_class {
+	const char *name;
+	const char *summary; /* one line: what it does and its arguments */
+	unsigned flags;
+	size_t state_size;
+	int (*init)(void *state, const struct eau2_run_ctx *ctx,
+		    struct eau2_error *err);
+	int (*accept)(void *state, const struct eau2_row *row);
+	int (*accept_chunk)(void *state, const struct eau2_group *g,
+			    struct eau2_error *err);
+	/* Merge other into state (eau2's join_delete); other is destroyed
+	 * afterwards by the executor. */
+	int (*join)(void *state, void *other, struct eau2_error *err);
+	/* Serialise a state so it can cross processes and hosts; *buf is
+	 * malloc'd and freed by the caller. decode fills an init'ed state. */
+	int (*encode)(const void *state, void **buf, size_t *len,
+		      struct eau2_error *err);
+	int (*decode)(void *state, const void *buf, size_t len,
+		      struct eau2_error *err);
+	/* Turn the final state into a result dataframe (not under any key). */
+	int (*finish)(void *state, const struct eau2_run_ctx *ctx,
+		      eau2_df **result, struct eau2_error *err);
+	void (*destroy)(void *state);
+};
+
+/* Registers a class (the pointer is kept: it must outlive its use).
+ * -EEXIST when the name is taken. Built-ins are registered on first use
+ * of the registry. Thread-safe. */
+int eau2_rower_register(const struct eau2_rower_class *cls,
+			struct eau2_error *err);
+/* The class registered under name, or NULL. */
+const struct eau2_rower_class *eau2_rower_find(const char *name);
+/* Calls fn for every registered class, sorted by name. */
+void eau2_rower_foreach(void (*fn)(void *ctx, const struct eau2_rower_class *c),
+			void *ctx);
+
+/* A plugin is a shared library exporting
+ *     int eau2_plugin_init(struct eau2_error *err);
+ * which calls eau2_rower_register for each of its classes. */
+#define EAU2_PLUGIN_INIT "eau2_plugin_init"
+typedef int (*eau2_plugin_init_fn)(struct eau2_error *err);
+int eau2_plugin_load(const char *path, struct eau2_error *err);
+
+struct eau2_run_options {
+	unsigned threads;         /* 0: one per allowed core (affinity, cgroup quota) */
+	const volatile int *cancel; /* when it becomes non-zero the run stops with -ECANCELED */
+};
+
+/* Runs cls over df on the pinned pool and returns its result dataframe in
+ * *result (not under any key). opt and args may be NULL. */
+int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
+	     const struct eau2_args *args, const struct eau2_run_options *opt,
+	     eau2_df **result, struct eau2_error *err);
+
+/* Worker threads a run gets with threads = 0 on this host. */
+unsigned eau2_default_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EAU2_H */

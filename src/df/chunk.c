@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chunk.c - the chunk layout (see df.h): writing a sealed chunk with its
+ * statistics and checksum, checking a header before trusting it, and
+ * filling read views. The same bytes serve memory, segments and the wire.
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "df/df.h"
+
+static uint64_t values_len(enum eau2_type type, uint32_t rows)
+{
+	switch (type) {
+	case EAU2_BOOL: return ((uint64_t)rows + 7) / 8;
+	case EAU2_INT:
+	case EAU2_DOUBLE: return (uint64_t)rows * 8;
+	case EAU2_STRING: return ((uint64_t)rows + 1) * 8;
+	}
+	return 0;
+}
+
+uint64_t eau2_chunk_size(enum eau2_type type, uint32_t rows, uint32_t nulls,
+			 uint64_t data_len)
+{
+	uint64_t n = sizeof(struct eau2_chunk_hdr);
+
+	if (nulls)
+		n += eau2_align64(((uint64_t)rows + 7) / 8);
+	n += eau2_align64(values_len(type, rows));
+	if (type == EAU2_STRING)
+		n += eau2_align64(data_len);
+	return n;
+}
+
+static inline int valid_at(const uint8_t *validity, uint32_t i)
+{
+	return !validity || (validity[i >> 3] >> (i & 7)) & 1;
+}
+
+static void int_stats(struct eau2_chunk_hdr *h, const int64_t *v,
+		      const uint8_t *validity, uint32_t rows)
+{
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	uint32_t i, seen = 0;
+
+	if (!validity) {
+		for (i = 0; i < rows; i++) {
+			lo = v[i] < lo ? v[i] : lo;
+			hi = v[i] > hi ? v[i] : hi;
+		}
+		seen = rows;
+	} else {
+		for (i = 0; i < rows; i++) {
+			if (!valid_at(validity, i))
+				continue;
+			lo = v[i] < lo ? v[i] : lo;
+			hi = v[i] > hi ? v[i] : hi;
+			seen++;
+		}
+	}
+	if (seen) {
+		h->has_minmax = 1;
+		h->min.i = lo;
+		h->max.i = hi;
+	}
+}
+
+/* NaNs take no part in min/max (as in SQL engines that order NaN apart). */
+static void double_stats(struct eau2_chunk_hdr *h, const double *v,
+			 const uint8_t *validity, uint32_t rows)
+{
+	double lo = INFINITY, hi = -INFINITY;
+	uint32_t i, seen = 0;
+
+	for (i = 0; i < rows; i++) {
+		if (!valid_at(validity, i) || isnan(v[i]))
+			continue;
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+		seen++;
+	}
+	if (seen) {
+		h->has_minmax = 1;
+		h->min.d = lo;
+		h->max.d = hi;
+	}
+}
+
+void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src)
+{
+	struct eau2_chunk_hdr *h = (struct eau2_chunk_hdr *)(void *)dst;
+	uint64_t off = sizeof(*h);
+
+	memset(h, 0, sizeof(*h));
+	h->magic = EAU2_CHUNK_MAGIC;
+	h->type = (uint8_t)src->type;
+	h->hdr_size = sizeof(*h);
+	h->rows = src->rows;
+	h->null_count = src->null_count;
+	if (src->null_count) {
+		h->validity_off = off;
+		h->validity_len = ((uint64_t)src->rows + 7) / 8;
+		memcpy(dst + off, src->validity, h->validity_len);
+		off += eau2_align64(h->validity_len);
+	}
+	h->values_off = off;
+	h->values_len = values_len(src->type, src->rows);
+	memcpy(dst + off, src->values, h->values_len);
+	off += eau2_align64(h->values_len);
+	if (src->type == EAU2_STRING) {
+		h->data_off = off;
+		h->data_len = src->data_len;
+		if (src->data_len)
+			memcpy(dst + off, src->data, src->data_len);
+		off += eau2_align64(src->data_len);
+	}
+	h->total_len = off;
+	if (src->type == EAU2_INT)
+		int_stats(h, (const int64_t *)src->values,
+			  src->null_count ? src->validity : NULL, src->rows);
+	else if (src->type == EAU2_DOUBLE)
+		double_stats(h, (const double *)src->values,
+			     src->null_count ? src->validity : NULL, src->rows);
+	h->checksum = XXH3_64bits(dst + sizeof(*h), off - sizeof(*h));
+}
+
+int eau2_chunk_check(const uint8_t *base, uint64_t seg_size, uint64_t off,
+		     enum eau2_type type, uint32_t rows, struct eau2_error *err)
+{
+	const struct eau2_chunk_hdr *h;
+	uint64_t room;
+
+	if (off % EAU2_ALIGN || off > seg_size || seg_size - off < sizeof(*h))
+		return eau2_error_set(err, -EBADMSG, "chunk at offset %llu: outside its segment",
+				      (unsigned long long)off);
+	h = (const struct eau2_chunk_hdr *)(const void *)(base + off);
+	room = seg_size - off;
+	if (h->magic != EAU2_CHUNK_MAGIC || h->hdr_size != sizeof(*h))
+		return eau2_error_set(err, -EBADMSG, "chunk at offset %llu: bad magic",
+				      (unsigned long long)off);
+	if (h->type != type || h->rows != rows || h->null_count > rows)
+		return eau2_error_set(err, -EBADMSG,
+				      "chunk at offset %llu: header says %s x %u rows, descriptor %s x %u",
+				      (unsigned long long)off, eau2_type_name(h->type), h->rows,
+				      eau2_type_name(type), rows);
+	if (h->total_len > room || h->total_len < sizeof(*h) ||
+	    h->values_len != values_len(type, rows) ||
+	    h->values_off > h->total_len || h->total_len - h->values_off < h->values_len ||
+	    (h->null_count && (h->validity_len != ((uint64_t)rows + 7) / 8 ||
+			       h->validity_off > h->total_len ||
+			       h->total_len - h->validity_off < h->validity_len)) ||
+	    h->values_off % 8 || h->validity_off % 8 || h->data_off % 8 ||
+	    (type == EAU2_STRING && (h->data_off > h->total_len ||
+				     h->total_len - h->data_off < h->data_len)))
+		return eau2_error_set(err, -EBADMSG,
+				      "chunk at offset %llu: buffers lie outside the chunk",
+				      (unsigned long long)off);
+	if (type == EAU2_STRING) {
+		const int64_t *o = (const int64_t *)(const void *)(base + off + h->values_off);
+
+		if (o[0] != 0 || o[rows] < 0 || (uint64_t)o[rows] != h->data_len)
+			return eau2_error_set(err, -EBADMSG,
+					      "chunk at offset %llu: string offsets do not match its bytes",
+					      (unsigned long long)off);
+	}
+	return 0;
+}
+
+void eau2_chunk_view_fill(const uint8_t *chunk, uint64_t first_row,
+			  struct eau2_chunk_view *v)
+{
+	const struct eau2_chunk_hdr *h = (const struct eau2_chunk_hdr *)(const void *)chunk;
+
+	v->type = (enum eau2_type)h->type;
+	v->rows = h->rows;
+	v->null_count = h->null_count;
+	v->first_row = first_row;
+	v->validity = h->null_count ? chunk + h->validity_off : NULL;
+	v->values.bits = chunk + h->values_off;
+	v->data = h->type == EAU2_STRING ? (const char *)chunk + h->data_off : NULL;
+	v->has_minmax = h->has_minmax;
+	v->min.i = h->min.i;
+	v->max.i = h->max.i;
+}
+
+int eau2_chunk_verify(const uint8_t *chunk, struct eau2_error *err)
+{
+	const struct eau2_chunk_hdr *h = (const struct eau2_chunk_hdr *)(const void *)chunk;
+	uint64_t sum = XXH3_64bits(chunk + sizeof(*h), h->total_len - sizeof(*h));
+	uint32_t i;
+
+	if (sum != h->checksum)
+		return eau2_error_set(err, -EBADMSG,
+				      "checksum mismatch (stored %016llx, computed %016llx)",
+				      (unsigned long long)h->checksum,
+				      (unsigned long long)sum);
+	if (h->type == EAU2_STRING) {
+		const int64_t *o = (const int64_t *)(const void *)(chunk + h->values_off);
+
+		for (i = 0; i < h->rows; i++)
+			if (o[i + 1] < o[i])
+				return eau2_error_set(err, -EBADMSG,
+						      "string offsets decrease at row %u", i);
+	}
+	return 0;
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * df.h - internals of src/df shared between its files: the chunk header,
+ * the dataframe descriptor, and the structs behind the opaque handles.
+ *
+ * A chunk, as it sits in a segment, on the wire and in memory:
+ *
+ *     +0     struct eau2_chunk_hdr (128 bytes)
+ *     +128   validity bitmap, only when null_count > 0    } each buffer
+ *     ...    values: bits, int64, double, or int64 offsets } 64-byte aligned,
+ *     ...    string bytes (EAU2_STRING only)              } zero padded
+ *
+ * The buffers are Arrow's (bool, int64, float64, large_utf8). The header's
+ * checksum is XXH3-64 of every byte after the header up to total_len.
+ *
+ * A descriptor file (data/<id>.df) lists a dataframe's schema, segments,
+ * row groups and one chunk reference (segment, offset) per column and row
+ * group; it is written once by the builder and mapped by readers.
+ */
+#ifndef EAU2_DF_H
+#define EAU2_DF_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "eau2.h"
+
+#define EAU2_CHUNK_MAGIC 0x4b4e4843u /* "CHNK" */
+#define EAU2_ALIGN 64u
+
+struct eau2_chunk_hdr {
+	uint32_t magic;
+	uint8_t type;
+	uint8_t has_minmax;
+	uint16_t hdr_size;
+	uint32_t rows;
+	uint32_t null_count;
+	uint64_t validity_off, validity_len; /* offsets from the chunk start */
+	uint64_t values_off, values_len;
+	uint64_t data_off, data_len;
+	uint64_t total_len;
+	uint64_t checksum;
+	union { int64_t i; double d; } min, max;
+	uint8_t reserved[32];
+};
+_Static_assert(sizeof(struct eau2_chunk_hdr) == 128, "chunk header is 128 bytes");
+
+#define EAU2_DESC_MAGIC "EAU2DF\0\1"
+#define EAU2_DESC_VERSION 1u
+
+struct eau2_desc_hdr {
+	char magic[8];
+	uint32_t version;
+	uint32_t ncols;
+	uint64_t nrows;
+	uint64_t ngroups;
+	uint32_t nsegs;
+	uint32_t names_len; /* NUL-terminated names, padded to 8 */
+	uint64_t file_len;
+	uint64_t checksum;  /* XXH3-64 of bytes [64, file_len) */
+	uint64_t bytes;     /* chunk bytes in all segments */
+};
+_Static_assert(sizeof(struct eau2_desc_hdr) == 64, "descriptor header is 64 bytes");
+/* Then: uint8_t types[ncols] padded to 8; names; uint64_t seg_size[nsegs];
+ * uint64_t group_first[ngroups + 1]; struct eau2_chunk_ref refs[ngroups][ncols]. */
+
+struct eau2_chunk_ref {
+	uint32_t seg;
+	uint32_t reserved;
+	uint64_t off;
+};
+
+struct eau2_schema {
+	size_t n, cap;
+	char **names;
+	enum eau2_type *types;
+};
+
+struct eau2_df_seg {
+	const uint8_t *base;
+	uint64_t size;    /* bytes of the segment file */
+	uint64_t map_len; /* bytes mapped (the writer maps more) */
+};
+
+/* Access rules: everything but refs and lock_fd is immutable after open.
+ * refs is atomic. lock_fd is changed only by eau2_put, under the store's
+ * writer lock; a dataframe must not be put from two threads at once. */
+struct eau2_df {
+	atomic_int refs;
+	eau2_schema *schema;
+	uint64_t id;
+	uint64_t nrows;
+	uint64_t bytes;
+	size_t ngroups;
+	size_t nsegs;
+	const uint64_t *group_first; /* ngroups + 1 entries, into desc */
+	const struct eau2_chunk_ref *chunk_refs; /* into desc */
+	struct eau2_df_seg *segs;
+	void *desc;
+	size_t desc_len;
+	int datafd;  /* the store's data/ directory (dup) */
+	int lock_fd; /* >= 0 while unpublished: files removed on release */
+	dev_t data_dev;
+	ino_t data_ino;
+};
+
+static inline uint64_t eau2_align64(uint64_t n)
+{
+	return (n + EAU2_ALIGN - 1) & ~(uint64_t)(EAU2_ALIGN - 1);
+}
+
+/* Bytes a chunk of `rows` rows needs (header and padding included). */
+uint64_t eau2_chunk_size(enum eau2_type type, uint32_t rows, uint32_t nulls,
+			 uint64_t data_len);
+
+/* Source buffers of a chunk to write (any alignment). */
+struct eau2_chunk_src {
+	enum eau2_type type;
+	uint32_t rows;
+	uint32_t null_count;
+	const uint8_t *validity;
+	const void *values;
+	const char *data;
+	uint64_t data_len;
+};
+/* Lays the chunk out at dst (eau2_chunk_size bytes, zeroed, aligned to 64)
+ * with stats and checksum. */
+void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src);
+
+/* Checks a chunk header at base+off inside a segment of seg_size bytes
+ * against the expected type and rows. -EBADMSG with a message otherwise. */
+int eau2_chunk_check(const uint8_t *base, uint64_t seg_size, uint64_t off,
+		     enum eau2_type type, uint32_t rows, struct eau2_error *err);
+/* Fills a view from a checked chunk. */
+void eau2_chunk_view_fill(const uint8_t *chunk, uint64_t first_row,
+			  struct eau2_chunk_view *v);
+/* Recomputes the checksum and walks string offsets: -EBADMSG on mismatch. */
+int eau2_chunk_verify(const uint8_t *chunk, struct eau2_error *err);
+
+/* Checks a schema column name (message names it). */
+int eau2_schema_check_name(const char *name, struct eau2_error *err);
+
+/* Makes the dataframe object for id of store db from its descriptor.
+ * Segments: when `segs` is not NULL they are the writer's own mappings,
+ * taken over by the dataframe; otherwise they are mapped read-only. */
+int eau2_df_open_id(eau2 *db, uint64_t id, struct eau2_df_seg *segs,
+		    size_t nsegs, int lock_fd, eau2_df **out,
+		    struct eau2_error *err);
+
+#endif

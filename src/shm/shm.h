@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm.h - the shared-memory store: the directory layout, the catalog of
+ * keys, and the segment files that hold chunk bytes. The only way into
+ * src/shm from other modules.
+ *
+ * Layout of a store directory:
+ *     EAU2STORE            marker: magic and layout version
+ *     writer.lock          flock(LOCK_EX) held by whoever changes keys/
+ *     keys/<enc(key)>      16 hex digits: the id of the dataframe it names
+ *     data/<id>.df         the dataframe descriptor (src/df owns its format)
+ *     data/<id>.<n>.seg    segment n of that dataframe: chunk bytes
+ *     data/<id>.lock       flock(LOCK_EX) held while the dataframe is being
+ *                          built or is held unpublished by its builder
+ *
+ * Access rules. Files under data/ are written by exactly one process (the
+ * builder that created the id) and are immutable once the descriptor
+ * exists. keys/ changes only by rename() (atomic replace) or unlink(), and
+ * only under writer.lock, so a writer that reads a key's old value, renames
+ * and then removes the old dataframe's files does all three atomically with
+ * respect to other writers. Readers take no lock: they read a key, then
+ * open the descriptor and segments; if a file vanished in between (the key
+ * was replaced and the old files removed) they retry from the key. Pages
+ * of removed files live on while any process maps them: that is the
+ * reference count, kept by the kernel, and it is released when a process
+ * exits or dies. Every lock is an flock, so kill -9 at any instant leaves
+ * no lock held; files left by a killed builder are found by eau2_gc (their
+ * lock file is no longer locked and no key names their id).
+ */
+#ifndef EAU2_SHM_H
+#define EAU2_SHM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "eau2.h"
+
+struct eau2 {
+	char *dir;
+	int dirfd;
+	int keysfd;
+	int datafd;
+	int writer_fd;   /* writer.lock, opened on first use */
+	int writer_depth; /* nesting count of eau2_shm_writer_lock */
+};
+
+/* Segment sizes: the first segment of a dataframe is small, each next one
+ * twice as large up to the maximum; a chunk larger than the maximum gets a
+ * segment of its own. */
+#define EAU2_SEG_MIN (4ull << 20)
+#define EAU2_SEG_MAX (1ull << 30)
+
+/* Serialises catalog writers across processes (flock on writer.lock).
+ * Nests within one handle. */
+int eau2_shm_writer_lock(eau2 *db, struct eau2_error *err);
+void eau2_shm_writer_unlock(eau2 *db);
+
+/* Checks a key and encodes it as a file name (out has room for 256). */
+int eau2_shm_key_encode(const char *key, char *out, struct eau2_error *err);
+/* Reads the dataframe id under key: 0, -ENOENT, or -EBADMSG. */
+int eau2_shm_key_read(eau2 *db, const char *key, uint64_t *id,
+		      struct eau2_error *err);
+/* Points key at id (atomic replace); *old receives the id it held, or 0.
+ * Caller holds the writer lock. */
+int eau2_shm_key_write(eau2 *db, const char *key, uint64_t id, uint64_t *old,
+		       struct eau2_error *err);
+/* Removes key; *old receives its id. Caller holds the writer lock. */
+int eau2_shm_key_remove(eau2 *db, const char *key, uint64_t *old,
+			struct eau2_error *err);
+/* True when any key names id. Caller holds the writer lock. O(keys). */
+int eau2_shm_id_referenced(eau2 *db, uint64_t id);
+/* Watching keys/ for changes (eau2_wait_get): open the watch, check, then
+ * wait; a change between the check and the wait is not lost. wait returns
+ * 0 on a change or when timeout_ms (negative: forever) passes; callers
+ * re-check. Close the watch with close(). */
+int eau2_shm_keys_watch(eau2 *db, int *fd, struct eau2_error *err);
+int eau2_shm_keys_wait(int fd, int timeout_ms);
+/* Sorted, NULL-terminated array of decoded keys (eau2_list). */
+int eau2_shm_keys_list(eau2 *db, char ***keys, size_t *n,
+		       struct eau2_error *err);
+
+/* Makes a new dataframe id and its held lock file (*lock_fd). */
+int eau2_shm_id_create(eau2 *db, uint64_t *id, int *lock_fd,
+		       struct eau2_error *err);
+/* Removes every file of id under data/ (lock file last). */
+void eau2_shm_id_remove(int datafd, uint64_t id);
+
+/* File names of an id's descriptor and segments (buf of 64 bytes). */
+void eau2_shm_desc_name(char *buf, uint64_t id);
+void eau2_shm_seg_name(char *buf, uint64_t id, uint32_t n);
+
+/* A segment mapped for writing by its builder. */
+struct eau2_shm_seg {
+	int fd;
+	uint8_t *base;
+	uint64_t size; /* bytes reserved and mapped */
+	uint64_t used; /* bump pointer */
+};
+
+/* Creates segment n of id with size bytes reserved by fallocate (so a full
+ * store fails here with -ENOSPC, never later with SIGBUS) and maps it. */
+int eau2_shm_seg_create(int datafd, uint64_t id, uint32_t n, uint64_t size,
+			struct eau2_shm_seg *seg, struct eau2_error *err);
+/* Shrinks a finished segment to its used bytes (rounded up to 64) and
+ * closes its fd; the mapping stays (seg->base, seg->size bytes) for the
+ * writer's own reads, to be unmapped by the caller. */
+int eau2_shm_seg_seal(struct eau2_shm_seg *seg, struct eau2_error *err);
+/* Unmaps and closes a segment that will not be sealed (abort paths). */
+void eau2_shm_seg_drop(struct eau2_shm_seg *seg);
+/* Maps segment n of id read-only; its size must be `size`. */
+int eau2_shm_seg_map(int datafd, uint64_t id, uint32_t n, uint64_t size,
+		     const uint8_t **base, struct eau2_error *err);
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* testutil.c - see testutil.h. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *tu_tmpdir(const char *tag)
+{
+	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+	char *path;
+
+	if (!base)
+		base = "/tmp";
+	if (asprintf(&path, "%s/eau2-test-%s-XXXXXX", base, tag) < 0)
+		abort();
+	if (!mkdtemp(path))
+		fail_msg("mkdtemp %s: %s", path, strerror(errno));
+	return path;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st; (void)flag; (void)f;
+	return remove(p);
+}
+
+void tu_rmdir(char *path)
+{
+	if (path)
+		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(path);
+}
+
+eau2 *tu_open_store(char **dir)
+{
+	struct eau2_error err = {0};
+	eau2 *db = NULL;
+
+	*dir = tu_tmpdir("store");
+	if (eau2_open(&db, *dir, &err) != 0)
+		fail_msg("eau2_open %s: %s", *dir, err.msg);
+	return db;
+}
+
+void tu_close_store(eau2 *db, char *dir)
+{
+	eau2_close(db);
+	tu_rmdir(dir);
+}
+
+uint64_t tu_rand(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+int tu_quick(void)
+{
+	const char *q = getenv("EAU2_TEST_QUICK");
+
+	return q && *q && strcmp(q, "0") != 0;
+}

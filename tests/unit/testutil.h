@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * testutil.h - helpers shared by the cmocka unit tests: fresh store
+ * directories that clean themselves up, and a fixed-seed PRNG.
+ */
+#ifndef EAU2_TESTUTIL_H
+#define EAU2_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "eau2.h"
+
+/* A new empty directory under /dev/shm (or $TMPDIR when /dev/shm is
+ * missing); returns a malloc'd path. */
+char *tu_tmpdir(const char *tag);
+/* rm -rf path, then free(path). */
+void tu_rmdir(char *path);
+/* Opens a store in a fresh directory; *dir receives the path. */
+eau2 *tu_open_store(char **dir);
+/* Closes db and removes the directory. */
+void tu_close_store(eau2 *db, char *dir);
+
+/* splitmix64: deterministic, seedable. */
+uint64_t tu_rand(uint64_t *state);
+
+/* True when EAU2_TEST_QUICK is set (sanitizer runs shrink big tests). */
+int tu_quick(void);
+
+/* Asserts rc == 0, printing err->msg when not. */
+#define tu_ok(rc, err) do { \
+	int tu_rc_ = (rc); \
+	if (tu_rc_ != 0) \
+		fail_msg("%s = %d: %s", #rc, tu_rc_, (err)->msg); \
+} while (0)
+
+#endif
