@@ -56,6 +56,10 @@ struct eau2_error {
  * code, so that `return eau2_error_set(err, -EINVAL, "...")` reads well. */
 int eau2_error_set(struct eau2_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Puts a formatted context and ": " before err's message (e.g. the key or
+ * file that was being worked on) and sets its code; returns code. */
+int eau2_error_prefix(struct eau2_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* ----------------------------------------------------------------- types */
 

@@ -90,8 +90,7 @@ static int parse_desc(eau2_df *df, const char *name, struct eau2_error *err)
 		rc = eau2_schema_add(df->schema, (const char *)p,
 				     (enum eau2_type)buf[sizeof(*h) + i], err);
 		if (rc)
-			return eau2_error_set(err, -EBADMSG, "descriptor %s: %s", name,
-					      err ? err->msg : "bad column");
+			return eau2_error_prefix(err, -EBADMSG, "descriptor %s", name);
 		p = nul + 1;
 	}
 	p = end;
@@ -319,15 +318,8 @@ int eau2_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
 		return eau2_error_set(err, -EBADMSG,
 				      "key '%s' names dataframe %016llx whose files are missing",
 				      key, (unsigned long long)id);
-	if (rc) {
-		char msg[sizeof(err->msg)];
-
-		if (err) {
-			memcpy(msg, err->msg, sizeof(msg));
-			eau2_error_set(err, rc, "key '%s': %s", key, msg);
-		}
-		return rc;
-	}
+	if (rc)
+		return eau2_error_prefix(err, rc, "key '%s'", key);
 	if (verify_all() && (rc = eau2_df_verify(*df, err))) {
 		eau2_df_release(*df);
 		*df = NULL;
@@ -429,8 +421,8 @@ int eau2_df_chunk(const eau2_df *df, size_t col, size_t group,
 	rc = eau2_chunk_check(seg->base, seg->size, ref->off, df->schema->types[col],
 			      eau2_df_group_rows(df, group), err);
 	if (rc)
-		return eau2_error_set(err, rc, "column '%s', row group %zu: %s",
-				      df->schema->names[col], group, err ? err->msg : "corrupt");
+		return eau2_error_prefix(err, rc, "column '%s', row group %zu",
+					 df->schema->names[col], group);
 	eau2_chunk_view_fill(seg->base + ref->off, df->group_first[group], view);
 	return 0;
 }
@@ -448,11 +440,12 @@ int eau2_df_verify(const eau2_df *df, struct eau2_error *err)
 			rc = eau2_df_chunk(df, c, g, &v, err);
 			if (!rc)
 				rc = eau2_chunk_verify(df->segs[ref->seg].base + ref->off, err);
+			if (rc && rc != -EBADMSG)
+				return rc;
 			if (rc)
-				return eau2_error_set(err, -EBADMSG,
-						      "dataframe %016llx, column '%s', row group %zu: %s",
-						      (unsigned long long)df->id,
-						      df->schema->names[c], g, err ? err->msg : "corrupt");
+				return eau2_error_prefix(err, rc, "dataframe %016llx, column '%s', row group %zu",
+							 (unsigned long long)df->id,
+							 df->schema->names[c], g);
 		}
 	}
 	return 0;

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_store.c - the store across processes: opening and refusing
+ * directories, put/get/replace/delete/list, wait_get, readers in other
+ * processes while a writer replaces keys, a writer killed with SIGKILL in
+ * the middle of a put, corruption detected on read, and a full store.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* A dataframe of `rows` rows whose every value is `gen`: a reader can
+ * tell a torn dataframe from a whole one. */
+static eau2_df *make_gen(eau2 *db, int64_t gen, uint64_t rows)
+{
+	struct eau2_error err = {0};
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *df;
+	char str[32];
+	uint64_t r;
+	int n = snprintf(str, sizeof(str), "gen-%lld", (long long)gen);
+
+	tu_ok(eau2_schema_parse("g:int,s:string", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (r = 0; r < rows; r++) {
+		tu_ok(eau2_builder_append_int(b, 0, gen, &err), &err);
+		tu_ok(eau2_builder_append_string(b, 1, str, (size_t)n, &err), &err);
+	}
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(s);
+	return df;
+}
+
+/* 0 when df is a whole make_gen dataframe; its generation in *gen. */
+static int check_gen(const eau2_df *df, int64_t *gen)
+{
+	struct eau2_chunk_view v;
+	size_t g;
+	uint32_t i;
+
+	if (eau2_df_rows(df) == 0 || eau2_df_rows(df) % 1000)
+		return -1;
+	if (eau2_df_chunk(df, 0, 0, &v, NULL))
+		return -1;
+	*gen = v.values.i64[0];
+	if (eau2_df_rows(df) != (uint64_t)*gen * 1000)
+		return -1;
+	for (g = 0; g < eau2_df_ngroups(df); g++) {
+		if (eau2_df_chunk(df, 0, g, &v, NULL))
+			return -1;
+		for (i = 0; i < v.rows; i++)
+			if (v.values.i64[i] != *gen)
+				return -1;
+	}
+	return 0;
+}
+
+static int count_files(const char *dir, const char *sub)
+{
+	char path[4096];
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void test_open_refusals(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir = tu_tmpdir("refuse"), path[4096];
+	eau2 *db;
+	int fd;
+
+	(void)state;
+	/* A file is not a store. */
+	snprintf(path, sizeof(path), "%s/file", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	assert_int_equal(eau2_open(&db, path, &err), -ENOTDIR);
+	assert_non_null(strstr(err.msg, "not a directory"));
+	/* A non-empty directory that is not a store. */
+	assert_int_equal(eau2_open(&db, dir, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "is not an eau2 store"));
+	/* Another user's directory. */
+	if (geteuid() == 0) {
+		snprintf(path, sizeof(path), "%s/other", dir);
+		mkdir(path, 0700);
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(eau2_open(&db, path, &err), -EACCES);
+		assert_non_null(strstr(err.msg, "belongs to uid 65534"));
+	}
+	/* A fresh directory becomes a store, and opens again. */
+	snprintf(path, sizeof(path), "%s/store", dir);
+	tu_ok(eau2_open(&db, path, &err), &err);
+	assert_string_equal(eau2_dir(db), path);
+	eau2_close(db);
+	tu_ok(eau2_open(&db, path, &err), &err);
+	eau2_close(db);
+	/* EAU2_STORE picks the default. */
+	setenv("EAU2_STORE", path, 1);
+	tu_ok(eau2_open(&db, NULL, &err), &err);
+	assert_string_equal(eau2_dir(db), path);
+	eau2_close(db);
+	unsetenv("EAU2_STORE");
+	tu_rmdir(dir);
+}
+
+static void test_catalog(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *a = make_gen(db, 1, 1000), *b = make_gen(db, 2, 2000), *got;
+	char **keys;
+	size_t n;
+	int64_t gen;
+
+	(void)state;
+	/* Unpublished dataframes are not listed and vanish when released. */
+	tu_ok(eau2_list(db, &keys, &n, &err), &err);
+	assert_int_equal(n, 0);
+	eau2_list_free(keys);
+
+	tu_ok(eau2_put(db, "x", a, &err), &err);
+	tu_ok(eau2_put(db, "y", a, &err), &err); /* one dataframe, two keys */
+	tu_ok(eau2_put(db, "a-first", b, &err), &err);
+	tu_ok(eau2_list(db, &keys, &n, &err), &err);
+	assert_int_equal(n, 3);
+	assert_string_equal(keys[0], "a-first");
+	assert_string_equal(keys[1], "x");
+	assert_string_equal(keys[2], "y");
+	assert_null(keys[3]);
+	eau2_list_free(keys);
+
+	/* Replace x by b: y still holds a. */
+	tu_ok(eau2_put(db, "x", b, &err), &err);
+	tu_ok(eau2_get(db, "y", &got, &err), &err);
+	assert_int_equal(check_gen(got, &gen), 0);
+	assert_int_equal(gen, 1);
+	eau2_df_release(got);
+	tu_ok(eau2_get(db, "x", &got, &err), &err);
+	assert_int_equal(check_gen(got, &gen), 0);
+	assert_int_equal(gen, 2);
+
+	/* Delete y: a's files go (nothing names it); got (b) stays mapped
+	 * even once every key of b is gone. */
+	eau2_df_release(a);
+	tu_ok(eau2_delete(db, "y", &err), &err);
+	tu_ok(eau2_delete(db, "x", &err), &err);
+	tu_ok(eau2_delete(db, "a-first", &err), &err);
+	assert_int_equal(check_gen(got, &gen), 0);
+	assert_int_equal(gen, 2);
+	eau2_df_release(got);
+	eau2_df_release(b);
+	assert_int_equal(count_files(dir, "data"), 0);
+	assert_int_equal(count_files(dir, "keys"), 0);
+
+	/* Released before a put: nothing left. */
+	a = make_gen(db, 3, 3000);
+	assert_true(count_files(dir, "data") > 0);
+	eau2_df_release(a);
+	assert_int_equal(count_files(dir, "data"), 0);
+	tu_close_store(db, dir);
+}
+
+struct delayed_put {
+	char *dir;
+	int delay_ms;
+};
+
+static void *put_later(void *arg)
+{
+	struct delayed_put *p = arg;
+	struct eau2_error err = {0};
+	struct timespec ts = { 0, p->delay_ms * 1000000L };
+	eau2 *db;
+	eau2_df *df;
+
+	nanosleep(&ts, NULL);
+	if (eau2_open(&db, p->dir, &err))
+		return NULL;
+	df = make_gen(db, 4, 4000);
+	eau2_put(db, "later", df, &err);
+	eau2_df_release(df);
+	eau2_close(db);
+	return NULL;
+}
+
+static void test_wait_get(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct delayed_put p = { dir, 100 };
+	pthread_t t;
+	eau2_df *df;
+	int64_t gen;
+
+	(void)state;
+	assert_int_equal(eau2_wait_get(db, "never", 50, &df, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "did not appear within 50 ms"));
+	pthread_create(&t, NULL, put_later, &p);
+	tu_ok(eau2_wait_get(db, "later", 10000, &df, &err), &err);
+	assert_int_equal(check_gen(df, &gen), 0);
+	assert_int_equal(gen, 4);
+	eau2_df_release(df);
+	pthread_join(t, NULL);
+	tu_close_store(db, dir);
+}
+
+/* Readers in two processes see whole dataframes while a third process
+ * replaces the key and adds new ones. */
+static void test_readers_and_writer(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_gen(db, 1, 1000);
+	pid_t kids[3];
+	int k, status, gens = tu_quick() ? 20 : 60;
+
+	(void)state;
+	tu_ok(eau2_put(db, "k", df, &err), &err);
+	eau2_df_release(df);
+	for (k = 0; k < 3; k++) {
+		kids[k] = fork();
+		assert_true(kids[k] >= 0);
+		if (kids[k] == 0) {
+			eau2 *cdb;
+			int64_t gen, last = 0;
+			int i, bad = 0;
+
+			if (eau2_open(&cdb, dir, &err))
+				_exit(10);
+			if (k == 0) { /* the writer */
+				for (i = 2; i <= gens; i++) {
+					char key[32];
+					eau2_df *w = make_gen(cdb, i, (uint64_t)i * 1000);
+
+					if (eau2_put(cdb, "k", w, &err))
+						_exit(11);
+					snprintf(key, sizeof(key), "new-%d", i);
+					if (eau2_put(cdb, key, w, &err))
+						_exit(12);
+					eau2_df_release(w);
+				}
+				_exit(0);
+			}
+			for (i = 0; i < 2000 && last < gens; i++) {
+				eau2_df *r;
+
+				if (eau2_get(cdb, "k", &r, &err))
+					_exit(13);
+				if (check_gen(r, &gen))
+					bad++;
+				else if (gen < last)
+					bad++; /* went back in time */
+				else
+					last = gen;
+				eau2_df_release(r);
+			}
+			eau2_close(cdb);
+			_exit(bad ? 14 : 0);
+		}
+	}
+	for (k = 0; k < 3; k++) {
+		assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	tu_close_store(db, dir);
+}
+
+/* A writer killed at a random instant of a put leaves either the old or
+ * the new dataframe under the key, and no space after gc. */
+static void test_kill_mid_put(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_gen(db, 1, 1000);
+	uint64_t seed = 7;
+	int round, rounds = tu_quick() ? 6 : 20, status;
+
+	(void)state;
+	tu_ok(eau2_put(db, "k", df, &err), &err);
+	eau2_df_release(df);
+	for (round = 0; round < rounds; round++) {
+		pid_t pid = fork();
+		struct timespec ts = { 0, (long)(tu_rand(&seed) % 60) * 1000000L };
+		int64_t gen;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			eau2 *cdb;
+
+			if (eau2_open(&cdb, dir, &err))
+				_exit(10);
+			for (int i = 0;; i++) {
+				eau2_df *w = make_gen(cdb, 100 + i % 50, (uint64_t)(100 + i % 50) * 1000);
+
+				eau2_put(cdb, "k", w, &err);
+				eau2_df_release(w);
+			}
+		}
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		assert_true(WIFSIGNALED(status));
+
+		tu_ok(eau2_get(db, "k", &df, &err), &err);
+		assert_int_equal(check_gen(df, &gen), 0);
+		tu_ok(eau2_df_verify(df, &err), &err);
+		eau2_df_release(df);
+		tu_ok(eau2_gc(db, &err), &err);
+		/* One dataframe left: its descriptor, segments, maybe a stale
+		 * lock of a put killed after publishing. */
+		assert_true(count_files(dir, "data") <= 3);
+		assert_int_equal(count_files(dir, "keys"), 1);
+	}
+	/* The store is usable afterwards. */
+	df = make_gen(db, 5, 5000);
+	tu_ok(eau2_put(db, "k", df, &err), &err);
+	eau2_df_release(df);
+	tu_ok(eau2_delete(db, "k", &err), &err);
+	tu_ok(eau2_gc(db, &err), &err);
+	assert_int_equal(count_files(dir, "data"), 0);
+	tu_close_store(db, dir);
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	unsigned char c;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, off), 1);
+	c ^= 0x5a;
+	assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+/* Path of the only file in data/ ending with suffix. */
+static void find_file(const char *dir, const char *suffix, char *out)
+{
+	char path[2048];
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "%s/data", dir);
+	d = opendir(path);
+	assert_non_null(d);
+	out[0] = 0;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name), s = strlen(suffix);
+
+		if (l > s && !strcmp(e->d_name + l - s, suffix))
+			snprintf(out, 4096, "%s/%s", path, e->d_name);
+	}
+	closedir(d);
+	assert_true(out[0] != 0);
+}
+
+static void test_corruption(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_gen(db, 3, 3000);
+	struct eau2_chunk_view v;
+	char seg[4096], desc[4096];
+
+	(void)state;
+	tu_ok(eau2_put(db, "k", df, &err), &err);
+	eau2_df_release(df);
+	find_file(dir, ".0.seg", seg);
+	find_file(dir, ".df", desc);
+
+	/* A payload byte: the checksum catches it. */
+	flip_byte(seg, 128 + 64);
+	tu_ok(eau2_get(db, "k", &df, &err), &err);
+	assert_int_equal(eau2_df_verify(df, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "column 'g', row group 0"));
+	assert_non_null(strstr(err.msg, "checksum mismatch"));
+	eau2_df_release(df);
+	/* EAU2_VERIFY makes every get check. */
+	setenv("EAU2_VERIFY", "1", 1);
+	assert_int_equal(eau2_get(db, "k", &df, &err), -EBADMSG);
+	unsetenv("EAU2_VERIFY");
+	flip_byte(seg, 128 + 64);
+
+	/* A header byte: the view refuses it. */
+	flip_byte(seg, 0);
+	tu_ok(eau2_get(db, "k", &df, &err), &err);
+	assert_int_equal(eau2_df_chunk(df, 0, 0, &v, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "bad magic"));
+	eau2_df_release(df);
+	flip_byte(seg, 0);
+
+	/* The descriptor: refused at get. */
+	flip_byte(desc, 100);
+	assert_int_equal(eau2_get(db, "k", &df, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "checksum mismatch"));
+	flip_byte(desc, 100);
+
+	/* A truncated segment: refused at get. */
+	assert_int_equal(truncate(seg, 4096), 0);
+	assert_int_equal(eau2_get(db, "k", &df, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "truncated"));
+	tu_close_store(db, dir);
+}
+
+/* A full store: a clear error, no key, no space kept, others still fit.
+ * Needs a small tmpfs, mounted in a private mount namespace. */
+static void test_full_store(void **state)
+{
+	char *dir = tu_tmpdir("full");
+	pid_t pid;
+	int status;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct eau2_error err = {0};
+		eau2 *db;
+		eau2_schema *s;
+		eau2_builder *b;
+		eau2_df *df;
+		int64_t i;
+		int rc = 0;
+
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("tmpfs", dir, "tmpfs", 0, "size=16m"))
+			_exit(77);
+		if (eau2_open(&db, dir, &err) || eau2_schema_parse("v:int", &s, &err) ||
+		    eau2_builder_new(db, s, &b, &err))
+			_exit(10);
+		for (i = 0; i < 100000000 && !rc; i++)
+			rc = eau2_builder_append_int(b, 0, i, &err);
+		if (rc != -ENOSPC || !strstr(err.msg, "store is full"))
+			_exit(11);
+		eau2_builder_abort(b);
+		if (count_files(dir, "data") != 0)
+			_exit(12);
+		/* Space came back: a smaller dataframe fits. */
+		if (eau2_builder_new(db, s, &b, &err))
+			_exit(13);
+		rc = 0;
+		for (i = 0; i < 100000 && !rc; i++)
+			rc = eau2_builder_append_int(b, 0, i, &err);
+		if (rc || eau2_builder_finish(b, &df, &err) || eau2_put(db, "small", df, &err))
+			_exit(14);
+		eau2_df_release(df);
+		eau2_schema_free(s);
+		eau2_close(db);
+		umount(dir);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		tu_rmdir(dir);
+		skip(); /* no CAP_SYS_ADMIN here */
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	tu_rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_refusals),
+		cmocka_unit_test(test_catalog),
+		cmocka_unit_test(test_wait_get),
+		cmocka_unit_test(test_readers_and_writer),
+		cmocka_unit_test(test_kill_mid_put),
+		cmocka_unit_test(test_corruption),
+		cmocka_unit_test(test_full_store),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
