@@ -514,7 +514,8 @@ int eau2_shm_keys_list(eau2 *db, char ***keys, size_t *n, struct eau2_error *err
 	if (!l.keys && !(l.keys = calloc(1, sizeof(char *))))
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	l.keys[l.n] = NULL;
-	qsort(l.keys, l.n, sizeof(char *), cmp_str);
+	if (l.n)
+		qsort(l.keys, l.n, sizeof(char *), cmp_str);
 	*keys = l.keys;
 	if (n)
 		*n = l.n;
@@ -699,7 +700,7 @@ static int collect_ref(void *ctx, const char *name, uint64_t id)
 
 static int set_has(const struct id_set *s, uint64_t id)
 {
-	return bsearch(&id, s->ids, s->n, sizeof(id), cmp_u64) != NULL;
+	return s->n && bsearch(&id, s->ids, s->n, sizeof(id), cmp_u64) != NULL;
 }
 
 /* True when no live process holds id's lock file. A missing lock file
@@ -752,7 +753,8 @@ int eau2_gc(eau2 *db, struct eau2_error *err)
 	rc = each_key(db, collect_ref, &refs);
 	if (rc)
 		goto out;
-	qsort(refs.ids, refs.n, sizeof(uint64_t), cmp_u64);
+	if (refs.n)
+		qsort(refs.ids, refs.n, sizeof(uint64_t), cmp_u64);
 
 	fd = dup(db->datafd);
 	if (fd < 0 || !(d = fdopendir(fd))) {
@@ -770,7 +772,8 @@ int eau2_gc(eau2 *db, struct eau2_error *err)
 		if (!set_has(&refs, id) && (rc = set_add(&seen, id)))
 			goto out;
 	}
-	qsort(seen.ids, seen.n, sizeof(uint64_t), cmp_u64);
+	if (seen.n)
+		qsort(seen.ids, seen.n, sizeof(uint64_t), cmp_u64);
 	for (i = 0; i < seen.n; i++) {
 		if (i > 0 && seen.ids[i] == seen.ids[i - 1])
 			continue;
