@@ -33,6 +33,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; what this header declares
+ * is its exported API (plugins loaded into eau2 binaries link against it). */
+#pragma GCC visibility push(default)
+
 #define EAU2_VERSION_MAJOR 0
 #define EAU2_VERSION_MINOR 1
 
@@ -467,6 +471,8 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 
 /* Worker threads a run gets with threads = 0 on this host. */
 unsigned eau2_default_threads(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
