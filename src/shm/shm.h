@@ -47,7 +47,7 @@ struct eau2 {
 /* Segment sizes: the first segment of a dataframe is small, each next one
  * twice as large up to the maximum; a chunk larger than the maximum gets a
  * segment of its own. */
-#define EAU2_SEG_MIN (4ull << 20)
+#define EAU2_SEG_MIN (256ull << 10)
 #define EAU2_SEG_MAX (1ull << 30)
 
 /* Serialises catalog writers across processes (flock on writer.lock).
