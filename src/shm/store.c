@@ -649,16 +649,22 @@ int eau2_shm_id_create(eau2 *db, uint64_t *id, int *lock_fd,
 void eau2_shm_id_remove(int datafd, uint64_t id)
 {
 	char name[64];
-	uint32_t n;
+	uint32_t n = 0;
 
-	eau2_shm_desc_name(name, id);
-	unlinkat(datafd, name, 0);
-	/* Segments are numbered densely from 0. */
-	for (n = 0;; n++) {
+	/* Segments are numbered densely from 0; removing them from the top
+	 * down keeps them dense if we are killed half-way, so a later remove
+	 * (or eau2_gc) finds the rest. */
+	for (;; n++) {
 		eau2_shm_seg_name(name, id, n);
-		if (unlinkat(datafd, name, 0) < 0 && errno == ENOENT)
+		if (faccessat(datafd, name, F_OK, 0) < 0)
 			break;
 	}
+	while (n-- > 0) {
+		eau2_shm_seg_name(name, id, n);
+		unlinkat(datafd, name, 0);
+	}
+	eau2_shm_desc_name(name, id);
+	unlinkat(datafd, name, 0);
 	lock_name(name, id);
 	unlinkat(datafd, name, 0);
 }
@@ -741,10 +747,10 @@ static void remove_key_temps(eau2 *db)
 
 int eau2_gc(eau2 *db, struct eau2_error *err)
 {
-	struct id_set refs = {0}, seen = {0};
+	struct id_set refs = {0}, seen = {0}, dead = {0};
 	DIR *d = NULL;
 	struct dirent *e;
-	int fd, rc;
+	int fd, rc, pass;
 	size_t i;
 
 	rc = eau2_shm_writer_lock(db, err);
@@ -774,11 +780,26 @@ int eau2_gc(eau2 *db, struct eau2_error *err)
 	}
 	if (seen.n)
 		qsort(seen.ids, seen.n, sizeof(uint64_t), cmp_u64);
-	for (i = 0; i < seen.n; i++) {
-		if (i > 0 && seen.ids[i] == seen.ids[i - 1])
-			continue;
-		if (id_abandoned(db->datafd, seen.ids[i]))
-			eau2_shm_id_remove(db->datafd, seen.ids[i]);
+	for (i = 0; i < seen.n; i++)
+		if ((i == 0 || seen.ids[i] != seen.ids[i - 1]) &&
+		    id_abandoned(db->datafd, seen.ids[i]) &&
+		    (rc = set_add(&dead, seen.ids[i])))
+			goto out;
+	/* Remove by listing, not by eau2_shm_id_remove's walk from segment 0:
+	 * a remove killed half-way may have left any subset. Lock files go
+	 * last, so a half-done pass is finished by the next. */
+	for (pass = 0; pass < 2 && dead.n; pass++) {
+		rewinddir(d);
+		while ((e = readdir(d))) {
+			uint64_t id;
+			int is_lock = strstr(e->d_name, ".lock") != NULL;
+
+			if (parse_id(e->d_name, strlen(e->d_name), &id) ||
+			    e->d_name[16] != '.' || is_lock != pass ||
+			    !set_has(&dead, id))
+				continue;
+			unlinkat(db->datafd, e->d_name, 0);
+		}
 	}
 	remove_key_temps(db);
 out:
@@ -787,6 +808,7 @@ out:
 	eau2_shm_writer_unlock(db);
 	free(refs.ids);
 	free(seen.ids);
+	free(dead.ids);
 	if (rc)
 		return eau2_error_set(err, rc, "store %s: gc: %s", db->dir, strerror(-rc));
 	return 0;
