@@ -407,6 +407,9 @@ enum {
 	/* Each morsel gets a fresh state; states are joined in row order, so a
 	 * rower that emits rows (filter, map) keeps the input order. */
 	EAU2_ROWER_ORDERED = 1u << 0,
+	/* Computes without an input dataframe (mandelbrot): eau2_run accepts
+	 * df == NULL for it, and refuses NULL for every other class. */
+	EAU2_ROWER_NO_INPUT = 1u << 1,
 };
 
 /* A rower class (eau2's Rower). The executor gives every worker thread its
@@ -464,7 +467,8 @@ struct eau2_run_options {
 };
 
 /* Runs cls over df on the pinned pool and returns its result dataframe in
- * *result (not under any key). opt and args may be NULL. */
+ * *result (not under any key). opt and args may be NULL; so may df when
+ * cls has EAU2_ROWER_NO_INPUT (one state is init'ed, then finished). */
 int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 	     const struct eau2_args *args, const struct eau2_run_options *opt,
 	     eau2_df **result, struct eau2_error *err);

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.c - the executor: runs a rower class over a dataframe on worker
+ * threads, one pinned per allowed core.
+ *
+ * Threads: created per run and joined at its end (no process-wide pool).
+ * That keeps runs independent (several client threads may run at once,
+ * and a rower may itself call eau2_run) at a cost of ~20-50 us per thread;
+ * a run with a single unit of work (one row group, or threads = 1) runs
+ * inline on the calling thread and creates nothing, so small runs pay
+ * nothing. Worker i is pinned to the i-th CPU of the process's affinity
+ * mask when the run has no more workers than allowed CPUs; oversubscribed
+ * runs are not pinned.
+ *
+ * Work: unordered classes pull row groups (morsels) from a shared atomic
+ * counter; each worker owns one state (zeroed, init'ed on the worker) and
+ * the states are joined in worker-index order. EAU2_ROWER_ORDERED classes
+ * are split into contiguous tasks of row groups whose boundaries depend
+ * only on the row-group count (ORDERED_TASKS tasks at most, never on the
+ * thread count); each task gets a fresh state and the task states are
+ * joined in task order, so output order and content are the same for any
+ * thread count.
+ *
+ * States: every state the executor allocates is destroyed (when the class
+ * has destroy), including one whose init failed: states start zeroed, so
+ * destroy must accept a zeroed or half-initialised state.
+ *
+ * Errors: the first failing worker stores its code and message in the run
+ * (under run->lock) and raises run->stop, which every worker checks
+ * between row groups. opt->cancel is polled at the same points.
+ *
+ * Access rules: struct run is shared by the workers. next and stop are
+ * atomics; rc and err are written only under lock; states[k] is written
+ * only by the worker that owns unit k and read by the caller after every
+ * worker has been joined. Everything else is read-only during the run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rowers/rowers.h"
+
+#define ORDERED_TASKS 64   /* tasks per ordered run, at most */
+#define THREADS_MAX 1024   /* a larger opt->threads is refused */
+
+/* ------------------------------------------------------- default threads */
+
+static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
+static int cpus[CPU_SETSIZE]; /* allowed CPUs, in increasing order */
+static unsigned ncpus;        /* entries of cpus */
+static unsigned default_threads;
+
+static long read_small_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return n;
+}
+
+/* CPUs allowed by a cgroup v2 cpu.max file ("max 100000" or "Q P"), or 0
+ * for no limit. */
+static unsigned quota_v2(const char *path)
+{
+	char buf[128];
+	long long q, p;
+
+	if (read_small_file(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	if (sscanf(buf, "%lld %lld", &q, &p) != 2 || q <= 0 || p <= 0)
+		return 0; /* "max ..." does not parse as a number */
+	return (unsigned)((q + p - 1) / p);
+}
+
+static unsigned quota_v1(const char *dir)
+{
+	char path[256], buf[64];
+	long long q, p;
+
+	snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
+	if (read_small_file(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%lld", &q) != 1)
+		return 0;
+	snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
+	if (read_small_file(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%lld", &p) != 1)
+		return 0;
+	if (q <= 0 || p <= 0)
+		return 0;
+	return (unsigned)((q + p - 1) / p);
+}
+
+static unsigned min_nonzero(unsigned a, unsigned b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* The tightest cgroup CPU quota over this process's cgroup v2 directory and
+ * its ancestors, and the v1 cfs quota; 0 when none applies. */
+static unsigned cgroup_quota(void)
+{
+	char buf[4096], path[4096 + 64];
+	unsigned lim = 0;
+
+	lim = min_nonzero(lim, quota_v2("/sys/fs/cgroup/cpu.max"));
+	if (read_small_file("/proc/self/cgroup", buf, sizeof(buf)) > 0) {
+		char *line = strstr(buf, "0::/");
+		if (line == buf || (line && line[-1] == '\n')) {
+			char *rel = line + 3, *nl = strchr(rel, '\n');
+			if (nl)
+				*nl = 0;
+			while (*rel) {
+				snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.max", rel);
+				lim = min_nonzero(lim, quota_v2(path));
+				char *slash = strrchr(rel, '/');
+				if (!slash)
+					break;
+				*slash = 0;
+			}
+		}
+	}
+	lim = min_nonzero(lim, quota_v1("/sys/fs/cgroup/cpu,cpuacct"));
+	lim = min_nonzero(lim, quota_v1("/sys/fs/cgroup/cpu"));
+	return lim;
+}
+
+static void cpus_init(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[ncpus++] = c;
+	}
+	if (ncpus == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		ncpus = n > 0 && n < CPU_SETSIZE ? (unsigned)n : 1;
+		for (unsigned i = 0; i < ncpus; i++)
+			cpus[i] = (int)i;
+	}
+	default_threads = ncpus;
+	unsigned q = cgroup_quota();
+	if (q && q < default_threads)
+		default_threads = q;
+	if (default_threads == 0)
+		default_threads = 1;
+}
+
+unsigned eau2_default_threads(void)
+{
+	pthread_once(&cpus_once, cpus_init);
+	return default_threads;
+}
+
+/* ------------------------------------------------------------------ run */
+
+struct run {
+	const struct eau2_rower_class *cls;
+	const eau2_df *df;
+	struct eau2_run_ctx ctx;
+	size_t ngroups, ncols;
+	bool ordered;
+	size_t nunits;        /* ordered: tasks; else: workers */
+	void **states;        /* one per unit; NULL until allocated */
+	const volatile int *cancel;
+	atomic_size_t next;   /* next row group (unordered) or task (ordered) */
+	atomic_int stop;
+	pthread_mutex_t lock; /* guards rc and err */
+	int rc;
+	struct eau2_error err;
+};
+
+struct worker {
+	struct run *run;
+	unsigned index;
+	struct eau2_chunk_view *views; /* ncols */
+};
+
+static void run_fail(struct run *r, int rc, const struct eau2_error *err)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->rc == 0) {
+		r->rc = rc;
+		if (err && err->msg[0])
+			r->err = *err;
+		else
+			eau2_error_set(&r->err, rc, "rower '%s' failed: %s",
+				       r->cls->name, strerror(-rc));
+		r->err.code = rc;
+	}
+	pthread_mutex_unlock(&r->lock);
+	atomic_store_explicit(&r->stop, 1, memory_order_relaxed);
+}
+
+/* True when the run must stop (an error elsewhere, or cancellation). */
+static bool run_stopping(struct run *r)
+{
+	if (atomic_load_explicit(&r->stop, memory_order_relaxed))
+		return true;
+	if (r->cancel && *r->cancel) {
+		struct eau2_error e;
+		eau2_error_set(&e, -ECANCELED, "rower '%s': run cancelled",
+			       r->cls->name);
+		run_fail(r, -ECANCELED, &e);
+		return true;
+	}
+	return false;
+}
+
+static int state_new(struct run *r, void **out, struct eau2_error *err)
+{
+	size_t size = r->cls->state_size ? r->cls->state_size : 1;
+	void *s = calloc(1, size);
+
+	*out = s;
+	if (!s)
+		return eau2_error_set(err, -ENOMEM, "rower '%s': no memory for a state",
+				      r->cls->name);
+	return r->cls->init(s, &r->ctx, err);
+}
+
+static int do_group(struct worker *w, void *state, size_t g,
+		    struct eau2_error *err)
+{
+	struct run *r = w->run;
+	int rc;
+
+	for (size_t c = 0; c < r->ncols; c++) {
+		rc = eau2_df_chunk(r->df, c, g, &w->views[c], err);
+		if (rc < 0)
+			return rc;
+	}
+	struct eau2_group grp = {
+		.df = r->df,
+		.group = g,
+		.first_row = eau2_df_group_first_row(r->df, g),
+		.rows = eau2_df_group_rows(r->df, g),
+		.cols = w->views,
+	};
+	if (r->cls->accept_chunk)
+		return r->cls->accept_chunk(state, &grp, err);
+	struct eau2_row row = { .df = r->df, .cols = w->views };
+	for (uint32_t i = 0; i < grp.rows; i++) {
+		row.i = i;
+		row.row = grp.first_row + i;
+		rc = r->cls->accept(state, &row);
+		if (rc < 0)
+			return eau2_error_set(err, rc, "rower '%s': accept failed at row %llu: %s",
+					      r->cls->name, (unsigned long long)row.row,
+					      strerror(-rc));
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct run *r = w->run;
+	struct eau2_error err = {0};
+	int rc = 0;
+
+	if (!r->ordered) {
+		rc = state_new(r, &r->states[w->index], &err);
+		while (rc == 0 && !run_stopping(r)) {
+			size_t g = atomic_fetch_add(&r->next, 1);
+			if (g >= r->ngroups)
+				break;
+			rc = do_group(w, r->states[w->index], g, &err);
+		}
+	} else {
+		while (rc == 0 && !run_stopping(r)) {
+			size_t t = atomic_fetch_add(&r->next, 1);
+			if (t >= r->nunits)
+				break;
+			size_t g0 = t * r->ngroups / r->nunits;
+			size_t g1 = (t + 1) * r->ngroups / r->nunits;
+			rc = state_new(r, &r->states[t], &err);
+			for (size_t g = g0; rc == 0 && g < g1; g++) {
+				if (g > g0 && run_stopping(r))
+					break;
+				rc = do_group(w, r->states[t], g, &err);
+			}
+		}
+	}
+	if (rc < 0)
+		run_fail(r, rc, &err);
+	return NULL;
+}
+
+int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
+	     const struct eau2_args *args, const struct eau2_run_options *opt,
+	     eau2_df **result, struct eau2_error *err)
+{
+	static const struct eau2_args no_args = {0};
+	struct eau2_error e = {0};
+	struct worker *workers = NULL;
+	pthread_t *tids = NULL;
+	unsigned nthreads, started = 0;
+	struct run r;
+	int rc = 0;
+
+	if (result)
+		*result = NULL;
+	if (!cls || !result)
+		return eau2_error_set(err, -EINVAL, "eau2_run: NULL class or result");
+	if (!df && !(cls->flags & EAU2_ROWER_NO_INPUT))
+		return eau2_error_set(err, -EINVAL, "rower '%s' needs an input dataframe",
+				      cls->name ? cls->name : "?");
+	if (!cls->init || !cls->join || !cls->finish ||
+	    (!cls->accept && !cls->accept_chunk))
+		return eau2_error_set(err, -EINVAL, "eau2_run: rower '%s' lacks init, join, "
+				      "finish or accept", cls->name ? cls->name : "?");
+	nthreads = opt && opt->threads ? opt->threads : eau2_default_threads();
+	if (nthreads > THREADS_MAX)
+		return eau2_error_set(err, -EINVAL, "eau2_run: %u threads (at most %u)",
+				      nthreads, THREADS_MAX);
+
+	memset(&r, 0, sizeof(r));
+	r.cls = cls;
+	r.df = df;
+	/* No input (EAU2_ROWER_NO_INPUT): one state is init'ed and finished,
+	 * with no rows to visit. */
+	r.ngroups = df ? eau2_df_ngroups(df) : 0;
+	r.ncols = df ? eau2_df_ncols(df) : 0;
+	r.ordered = cls->flags & EAU2_ROWER_ORDERED;
+	r.cancel = opt ? opt->cancel : NULL;
+	pthread_mutex_init(&r.lock, NULL);
+	atomic_init(&r.next, 0);
+	atomic_init(&r.stop, 0);
+
+	/* Units of parallel work bound the useful thread count. */
+	size_t work = r.ordered ? (r.ngroups < ORDERED_TASKS ? r.ngroups : ORDERED_TASKS)
+				: r.ngroups;
+	if (work == 0)
+		work = 1;
+	if (nthreads > work)
+		nthreads = (unsigned)work;
+	r.nunits = r.ordered ? work : nthreads;
+	r.ctx = (struct eau2_run_ctx){
+		.db = db, .input = df, .args = args ? args : &no_args,
+		.threads = nthreads,
+	};
+
+	r.states = calloc(r.nunits, sizeof(*r.states));
+	workers = calloc(nthreads, sizeof(*workers));
+	tids = calloc(nthreads, sizeof(*tids));
+	if (!r.states || !workers || !tids) {
+		rc = eau2_error_set(err, -ENOMEM, "eau2_run: out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < nthreads; i++) {
+		workers[i].run = &r;
+		workers[i].index = i;
+		workers[i].views = calloc(r.ncols ? r.ncols : 1, sizeof(*workers[i].views));
+		if (!workers[i].views) {
+			rc = eau2_error_set(err, -ENOMEM, "eau2_run: out of memory");
+			goto out;
+		}
+	}
+
+	if (r.ngroups == 0 && r.ordered) {
+		/* No task at all: one empty state still gives the result. */
+		rc = state_new(&r, &r.states[0], &e);
+		if (rc < 0)
+			run_fail(&r, rc, &e);
+	} else if (nthreads == 1) {
+		worker_main(&workers[0]);
+	} else {
+		pthread_attr_t attr;
+		bool pin;
+
+		pthread_once(&cpus_once, cpus_init);
+		pin = nthreads <= ncpus;
+		for (unsigned i = 0; i < nthreads; i++) {
+			pthread_attr_init(&attr);
+			if (pin) {
+				cpu_set_t set;
+				CPU_ZERO(&set);
+				CPU_SET(cpus[i], &set);
+				pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+			}
+			rc = pthread_create(&tids[i], &attr, worker_main, &workers[i]);
+			pthread_attr_destroy(&attr);
+			if (rc != 0) {
+				rc = -rc;
+				eau2_error_set(&e, rc, "eau2_run: cannot start worker %u: %s",
+					       i, strerror(-rc));
+				run_fail(&r, rc, &e);
+				break;
+			}
+			started++;
+		}
+		rc = 0;
+		for (unsigned i = 0; i < started; i++)
+			pthread_join(tids[i], NULL);
+	}
+
+	rc = r.rc;
+	if (rc == 0 && r.cancel && *r.cancel) {
+		rc = eau2_error_set(&r.err, -ECANCELED, "rower '%s': run cancelled",
+				    cls->name);
+	}
+	if (rc < 0) {
+		if (err)
+			*err = r.err;
+		goto out;
+	}
+	/* Join in fixed order: worker index, or task index when ordered. */
+	for (size_t k = 1; k < r.nunits; k++) {
+		if (!r.states[k])
+			continue;
+		rc = cls->join(r.states[0], r.states[k], err);
+		if (rc < 0)
+			goto out;
+		if (cls->destroy)
+			cls->destroy(r.states[k]);
+		free(r.states[k]);
+		r.states[k] = NULL;
+	}
+	rc = cls->finish(r.states[0], &r.ctx, result, err);
+	if (rc < 0 && *result) {
+		eau2_df_release(*result);
+		*result = NULL;
+	}
+out:
+	for (size_t k = 0; r.states && k < r.nunits; k++) {
+		if (!r.states[k])
+			continue;
+		if (cls->destroy)
+			cls->destroy(r.states[k]);
+		free(r.states[k]);
+	}
+	for (unsigned i = 0; workers && i < nthreads; i++)
+		free(workers[i].views);
+	free(workers);
+	free(tids);
+	free(r.states);
+	pthread_mutex_destroy(&r.lock);
+	return rc;
+}

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_wordcount.c - the wordcount rower against a naive reference (split
+ * on the six ASCII whitespace bytes, sort every word, count runs, order by
+ * count desc then word) on random text: all whitespace kinds, empty and
+ * null rows, non-ASCII bytes, words of 1 to 40 bytes (the table's short
+ * and long paths), several seeds and sizes across row group boundaries;
+ * 1, 2 and 7 threads; encode/decode round trips; errors.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rowertest.h"
+
+struct word {
+	const char *p;
+	size_t len;
+	uint64_t count;
+};
+
+static int word_bytes_cmp(const void *a_, const void *b_)
+{
+	const struct word *a = a_, *b = b_;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->p, b->p, n);
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static int word_result_cmp(const void *a_, const void *b_)
+{
+	const struct word *a = a_, *b = b_;
+	if (a->count != b->count)
+		return a->count > b->count ? -1 : 1;
+	return word_bytes_cmp(a, b);
+}
+
+static bool naive_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* Random rows into *rows (malloc'd strings, NULL = null row). */
+static char **gen_rows(uint64_t seed, size_t n, size_t *total)
+{
+	static const char *const vocab[] = {
+		"the", "a", "of", "to", "eau2", "Eau2", "THE", "x", "dataframe",
+		"columnar", "extraordinarily-long-word-over-16", "\xc3\xa9t\xc3\xa9",
+		"12345678", "123456789", "abcdefgh", "abcdefghi", "\x80\xff", "q",
+	};
+	static const char ws[] = " \t\n\v\f\r";
+	char **rows = malloc((n ? n : 1) * sizeof(*rows));
+	uint64_t st = seed * 1000003 + n;
+
+	*total = 0;
+	for (size_t r = 0; r < n; r++) {
+		uint64_t x = tu_rand(&st);
+		if (x % 17 == 0) {
+			rows[r] = NULL;
+			continue;
+		}
+		size_t nw = (x >> 8) % 12, cap = 16 + nw * 48, len = 0;
+		char *s = malloc(cap);
+		if ((x >> 16) % 3 == 0)
+			s[len++] = ws[(x >> 20) % 6];
+		for (size_t w = 0; w < nw; w++) {
+			uint64_t y = tu_rand(&st);
+			if (y % 4 == 0) { /* random word, 1..40 bytes, non-space */
+				size_t wl = 1 + (y >> 8) % 40;
+				for (size_t i = 0; i < wl; i++) {
+					unsigned char c;
+					do
+						c = (unsigned char)(tu_rand(&st) % 6 ? 'a' + tu_rand(&st) % 3
+										     : tu_rand(&st) % 256);
+					while (naive_space(c) || c == 0);
+					s[len++] = (char)c;
+				}
+			} else {
+				const char *v = vocab[(y >> 8) % (sizeof(vocab) / sizeof(vocab[0]))];
+				memcpy(s + len, v, strlen(v));
+				len += strlen(v);
+			}
+			size_t nsp = 1 + (y >> 20) % 3;
+			for (size_t i = 0; i < nsp && (w + 1 < nw || (y >> 30) % 2); i++)
+				s[len++] = ws[(y >> (32 + 3 * i)) % 6];
+		}
+		s[len] = 0;
+		rows[r] = s;
+		*total += len;
+	}
+	return rows;
+}
+
+static eau2_df *rows_df(eau2 *db, char **rows, size_t n)
+{
+	struct eau2_error err = {0};
+	eau2_schema *schema = NULL;
+	eau2_builder *b = NULL;
+	eau2_df *df = NULL;
+
+	tu_ok(eau2_schema_parse("id:int,text:string", &schema, &err), &err);
+	tu_ok(eau2_builder_new(db, schema, &b, &err), &err);
+	for (size_t r = 0; r < n; r++) {
+		tu_ok(eau2_builder_append_int(b, 0, (int64_t)r, &err), &err);
+		if (rows[r])
+			tu_ok(eau2_builder_append_string(b, 1, rows[r], strlen(rows[r]), &err), &err);
+		else
+			tu_ok(eau2_builder_append_null(b, 1, &err), &err);
+	}
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(schema);
+	return df;
+}
+
+/* The reference: every word, sorted, runs counted, then result order. */
+static struct word *reference(char **rows, size_t n, size_t *nwords)
+{
+	size_t cap = 1024, k = 0;
+	struct word *w = malloc(cap * sizeof(*w));
+
+	for (size_t r = 0; r < n; r++) {
+		if (!rows[r])
+			continue;
+		const char *s = rows[r];
+		size_t len = strlen(s), i = 0;
+		while (i < len) {
+			while (i < len && naive_space((unsigned char)s[i]))
+				i++;
+			size_t j = i;
+			while (j < len && !naive_space((unsigned char)s[j]))
+				j++;
+			if (j > i) {
+				if (k == cap)
+					w = realloc(w, (cap *= 2) * sizeof(*w));
+				w[k++] = (struct word){ s + i, j - i, 1 };
+			}
+			i = j;
+		}
+	}
+	qsort(w, k, sizeof(*w), word_bytes_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (u > 0 && word_bytes_cmp(&w[u - 1], &w[i]) == 0)
+			w[u - 1].count++;
+		else
+			w[u++] = w[i];
+	}
+	qsort(w, u, sizeof(*w), word_result_cmp);
+	*nwords = u;
+	return w;
+}
+
+static void check_result(const eau2_df *res, const struct word *w, size_t nw)
+{
+	struct eau2_error err = {0};
+
+	assert_int_equal(eau2_df_ncols(res), 2);
+	assert_string_equal(eau2_schema_name(eau2_df_schema(res), 0), "word");
+	assert_string_equal(eau2_schema_name(eau2_df_schema(res), 1), "count");
+	assert_int_equal(eau2_df_rows(res), nw);
+	for (size_t i = 0; i < nw; i++) {
+		const char *s;
+		size_t len;
+		int64_t c;
+		tu_ok(eau2_df_get_string(res, 0, i, &s, &len, &err), &err);
+		tu_ok(eau2_df_get_int(res, 1, i, &c, &err), &err);
+		if (len != w[i].len || memcmp(s, w[i].p, len) != 0 || (uint64_t)c != w[i].count)
+			fail_msg("row %zu: got '%.*s' x%lld, want '%.*s' x%llu", i,
+				 (int)len, s, (long long)c, (int)w[i].len, w[i].p,
+				 (unsigned long long)w[i].count);
+	}
+}
+
+static void test_random(void **st)
+{
+	static const size_t sizes[] = { 0, 1, 2, 100, 65535, 65536, 65537, 140000 };
+	size_t nsizes = tu_quick() ? 6 : sizeof(sizes) / sizeof(sizes[0]);
+	unsigned seeds = tu_quick() ? 2 : 4;
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct eau2_error err = {0};
+	struct rt_args ra;
+
+	(void)st;
+	for (size_t si = 0; si < nsizes; si++) {
+		for (unsigned seed = 1; seed <= seeds; seed++) {
+			size_t n = sizes[si], total, nw;
+			char **rows = gen_rows(seed, n, &total);
+			eau2_df *df = rows_df(db, rows, n);
+			struct word *w = reference(rows, n, &nw);
+			for (unsigned t = 1; t <= 7; t += t == 1 ? 1 : 5) {
+				eau2_df *res = NULL;
+				/* default column: the first string column */
+				tu_ok(rt_run(db, df, "wordcount", t == 2 ? NULL :
+					     rt_args(&ra, 1, (const char *[]){"column=text"}),
+					     t, &res, &err), &err);
+				check_result(res, w, nw);
+				eau2_df_release(res);
+			}
+			if (seed == 1)
+				rt_check_roundtrip(db, df, "wordcount", NULL);
+			free(w);
+			for (size_t r = 0; r < n; r++)
+				free(rows[r]);
+			free(rows);
+			eau2_df_release(df);
+		}
+	}
+	tu_close_store(db, dir);
+}
+
+/* Many distinct words: the table grows many times. */
+static void test_many_words(void **st)
+{
+	size_t n = tu_quick() ? 20000 : 200000;
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct eau2_error err = {0};
+	char **rows = malloc(n * sizeof(*rows));
+	eau2_df *df, *res = NULL;
+	size_t nw;
+
+	(void)st;
+	for (size_t r = 0; r < n; r++) {
+		rows[r] = malloc(64);
+		snprintf(rows[r], 64, "w%zu w%zu longer-word-%zu", r, r / 2, r % 1000);
+	}
+	df = rows_df(db, rows, n);
+	struct word *w = reference(rows, n, &nw);
+	tu_ok(rt_run(db, df, "wordcount", NULL, 2, &res, &err), &err);
+	check_result(res, w, nw);
+	eau2_df_release(res);
+	free(w);
+	for (size_t r = 0; r < n; r++)
+		free(rows[r]);
+	free(rows);
+	eau2_df_release(df);
+	tu_close_store(db, dir);
+}
+
+static void test_errors(void **st)
+{
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct eau2_error err = {0};
+	struct rt_args ra;
+	int64_t v[] = { 1, 2 };
+	eau2_df *df = NULL, *res = NULL;
+	int rc;
+
+	(void)st;
+	tu_ok(eau2_df_from_array(db, "n", EAU2_INT, v, 2, &df, &err), &err);
+	rc = rt_run(db, df, "wordcount", NULL, 1, &res, &err);
+	assert_int_equal(rc, -EINVAL);
+	rc = rt_run(db, df, "wordcount", rt_args(&ra, 1, (const char *[]){"column=n"}), 1, &res, &err);
+	assert_int_equal(rc, -EINVAL);
+	assert_non_null(strstr(err.msg, "'n'"));
+	rc = rt_run(db, df, "wordcount", rt_args(&ra, 1, (const char *[]){"column=zz"}), 1, &res, &err);
+	assert_int_equal(rc, -ENOENT);
+	assert_null(res);
+	eau2_df_release(df);
+
+	/* a corrupt encoding is refused */
+	const char *s[] = { "a b a" };
+	tu_ok(eau2_df_from_array(db, "t", EAU2_STRING, s, 1, &df, &err), &err);
+	const struct eau2_rower_class *cls = eau2_rower_find("wordcount");
+	struct eau2_args none = {0};
+	struct eau2_run_ctx ctx = { .db = db, .input = df, .args = &none, .threads = 1 };
+	void *a = rt_state_over(cls, &ctx, 0, 1);
+	void *buf;
+	size_t len;
+	tu_ok(cls->encode(a, &buf, &len, &err), &err);
+	((char *)buf)[len - 1] = ' '; /* a word with a space */
+	void *c = rt_state_over(cls, &ctx, 0, 0);
+	assert_int_equal(cls->decode(c, buf, len, &err), -EBADMSG);
+	free(buf);
+	rt_state_free(cls, a);
+	rt_state_free(cls, c);
+	eau2_df_release(df);
+	tu_close_store(db, dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_many_words),
+		cmocka_unit_test(test_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
