@@ -1,0 +1,1291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * csv.c - the RFC 4180 CSV reader.
+ *
+ * Records end at a newline outside quotes; a quote toggles the quote state
+ * wherever it appears, so the state at any byte is the parity of the quotes
+ * before it. That one rule makes splitting exact: a first parallel pass
+ * counts the quotes of each piece, a prefix sum gives the state at every
+ * raw split point, and each split moves forward to the next newline outside
+ * quotes. Fields are then checked: a field holding a quote must be
+ * "quoted" with inner quotes doubled; anything else is an error (or a
+ * skipped row) at its exact file:line:column.
+ *
+ * Scanning is 64 bytes at a time (AVX2 when the CPU has it, else SSE2):
+ * bitmasks of delimiters, newlines, quotes and NULs, a prefix-xor of the
+ * quote mask for the in-quote region, and the remaining set bits are the
+ * field ends and quotes to visit. In fail mode a hot loop (csv_fast)
+ * converts and appends each field as it ends; any record it cannot take
+ * as is goes to the careful path, which reports it or flags a restart.
+ * Numbers parse with an exact fast path (Clinger: mantissa <= 2^53, power
+ * of ten <= 22) and fall back to strtod_l in the C locale.
+ *
+ * Types: without a schema every field of a sample (the whole data when it
+ * is small, else windows at several piece starts) is classified (empty =
+ * null, true/false, 0/1, int64, double, else string; a quoted field is a
+ * string) and a column takes the most general kind seen; true/false next
+ * to numbers makes a string. A later value that does not fit records its
+ * kind, flags a restart and its worker only classifies from then on; after
+ * the pass the builder is dropped and the file parsed again with the
+ * widened types (one restart suffices: successful conversions never hold a
+ * kind the widened type rejects). With a schema a misfit is an error, or
+ * a skipped row with EAU2_ON_ERROR_SKIP.
+ *
+ * Blank lines are skipped in files of two or more columns; in a one-column
+ * file a blank line is a null. A UTF-8 BOM is skipped.
+ *
+ * Threads: pieces go to eau2_load_parallel's workers. Each piece forks a
+ * builder part; struct csv_load.lock guards the parent builder (fork and
+ * join), next_join and the done flags; parts are joined in piece order as
+ * soon as every earlier piece is done. Everything else a worker touches is
+ * its own piece result and its own struct csv_worker.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "df/load.h"
+
+#define CSV_WHERE_MAX EAU2_LOAD_WHERE_MAX
+#define CSV_RECORD_MAX (1ull << 31) /* bytes of one unescaped field */
+
+enum { EV_END, EV_DELIM, EV_NL, EV_QUOTE, EV_NUL };
+
+/* ----------------------------------------------------------- tokenizer */
+
+struct tok {
+	const uint8_t *map;
+	size_t size;   /* readable bytes of map */
+	size_t end;    /* events at or past end are not reported */
+	bool vnl;      /* a virtual '\n' sits at offset size */
+	uint8_t delim;
+	size_t blk;    /* offset of the current 64-byte block */
+	uint64_t ev, nl, q, nul;
+	uint64_t carry; /* all ones when the block starts inside quotes */
+};
+
+static inline uint64_t prefix_xor(uint64_t x)
+{
+	x ^= x << 1;
+	x ^= x << 2;
+	x ^= x << 4;
+	x ^= x << 8;
+	x ^= x << 16;
+	x ^= x << 32;
+	return x;
+}
+
+#if defined(__SSE2__)
+static inline void masks64(const uint8_t *p, uint8_t delim, uint64_t *d,
+			   uint64_t *n, uint64_t *q, uint64_t *z)
+{
+	__m128i v[4];
+	__m128i cd = _mm_set1_epi8((char)delim), cn = _mm_set1_epi8('\n');
+	__m128i cq = _mm_set1_epi8('"'), cz = _mm_setzero_si128();
+	uint64_t md = 0, mn = 0, mq = 0, mz = 0;
+
+	for (int i = 0; i < 4; i++)
+		v[i] = _mm_loadu_si128((const void *)(p + 16 * i));
+	for (int i = 0; i < 4; i++) {
+		md |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[i], cd)) << (16 * i);
+		mn |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[i], cn)) << (16 * i);
+		mq |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[i], cq)) << (16 * i);
+		mz |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v[i], cz)) << (16 * i);
+	}
+	*d = md;
+	*n = mn;
+	*q = mq;
+	*z = mz;
+}
+
+static size_t count_quotes(const uint8_t *p, size_t n)
+{
+	__m128i cq = _mm_set1_epi8('"'), zero = _mm_setzero_si128();
+	size_t c = 0, i = 0;
+
+	/* Bytes of -1 per quote, summed 255 blocks at a time with psadbw. */
+	while (i + 16 <= n) {
+		__m128i acc = _mm_setzero_si128(), sum;
+		size_t stop = i + 255 * 16 < n ? i + 255 * 16 : n;
+
+		for (; i + 16 <= stop; i += 16)
+			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(
+				_mm_loadu_si128((const void *)(p + i)), cq));
+		sum = _mm_sad_epu8(acc, zero);
+		c += (size_t)_mm_cvtsi128_si64(sum) +
+		     (size_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sum, sum));
+	}
+	for (; i < n; i++)
+		c += p[i] == '"';
+	return c;
+}
+#else
+static inline void masks64(const uint8_t *p, uint8_t delim, uint64_t *d,
+			   uint64_t *n, uint64_t *q, uint64_t *z)
+{
+	uint64_t md = 0, mn = 0, mq = 0, mz = 0;
+
+	for (int i = 0; i < 64; i++) {
+		md |= (uint64_t)(p[i] == delim) << i;
+		mn |= (uint64_t)(p[i] == '\n') << i;
+		mq |= (uint64_t)(p[i] == '"') << i;
+		mz |= (uint64_t)(p[i] == 0) << i;
+	}
+	*d = md;
+	*n = mn;
+	*q = mq;
+	*z = mz;
+}
+
+static size_t count_quotes(const uint8_t *p, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += p[i] == '"';
+	return c;
+}
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+__attribute__((target("avx2")))
+static void masks64_avx2(const uint8_t *p, uint8_t delim, uint64_t *d,
+			 uint64_t *n, uint64_t *q, uint64_t *z)
+{
+	__m256i a = _mm256_loadu_si256((const void *)p);
+	__m256i b = _mm256_loadu_si256((const void *)(p + 32));
+	__m256i cd = _mm256_set1_epi8((char)delim), cn = _mm256_set1_epi8('\n');
+	__m256i cq = _mm256_set1_epi8('"'), cz = _mm256_setzero_si256();
+
+#define M2(c) ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, c)) | \
+	       (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, c)) << 32)
+	*d = M2(cd);
+	*n = M2(cn);
+	*q = M2(cq);
+	*z = M2(cz);
+#undef M2
+}
+
+static bool use_avx2;
+static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
+
+static void avx2_init(void)
+{
+	__builtin_cpu_init();
+	use_avx2 = __builtin_cpu_supports("avx2");
+}
+#endif
+
+static void tok_block(struct tok *t)
+{
+	uint8_t tmp[64];
+	const uint8_t *p;
+	uint64_t d, n, q, z, inq, valid;
+	size_t left = t->end - t->blk;
+
+	if (t->blk + 64 <= t->size) {
+		p = t->map + t->blk;
+	} else {
+		size_t have = t->blk < t->size ? t->size - t->blk : 0;
+
+		memset(tmp, 0, sizeof(tmp));
+		if (have)
+			memcpy(tmp, t->map + t->blk, have);
+		if (t->vnl && have < 64)
+			tmp[have] = '\n';
+		p = tmp;
+	}
+#ifdef HAVE_AVX2_PATH
+	if (use_avx2)
+		masks64_avx2(p, t->delim, &d, &n, &q, &z);
+	else
+#endif
+		masks64(p, t->delim, &d, &n, &q, &z);
+	valid = left >= 64 ? ~0ull : (1ull << left) - 1;
+	inq = prefix_xor(q) ^ t->carry;
+	t->carry = (uint64_t)((int64_t)inq >> 63);
+	t->nl = n;
+	t->q = q;
+	t->nul = z;
+	t->ev = (((d | n) & ~inq) | q | z) & valid;
+}
+
+static void tok_init(struct tok *t, const uint8_t *map, size_t size, bool vnl,
+		     uint8_t delim, size_t start, size_t end)
+{
+	t->map = map;
+	t->size = size;
+	t->vnl = vnl;
+	t->delim = delim;
+	t->end = end;
+	t->blk = start;
+	t->carry = 0;
+	t->ev = 0;
+	if (start < end)
+		tok_block(t);
+}
+
+/* The next event at or after the current position: its offset and kind. */
+static inline int tok_next(struct tok *t, size_t *pos)
+{
+	uint64_t bit;
+
+	while (t->ev == 0) {
+		t->blk += 64;
+		if (t->blk >= t->end)
+			return EV_END;
+		tok_block(t);
+	}
+	bit = t->ev & -t->ev;
+	t->ev ^= bit;
+	*pos = t->blk + (size_t)__builtin_ctzll(bit);
+	if (t->q & bit)
+		return EV_QUOTE;
+	if (t->nl & bit)
+		return EV_NL;
+	if (t->nul & bit)
+		return EV_NUL;
+	return EV_DELIM;
+}
+
+/* -------------------------------------------------------------- records */
+
+struct fspan {
+	size_t off, len;
+	bool q; /* holds a quote */
+};
+
+enum { REC_OK, REC_NUL, REC_UNTERMINATED, REC_END };
+
+/* Reads one record starting at *pos: spans of its first `max` fields into
+ * f, the field count into *nf; *pos moves past its newline. A record with
+ * a NUL is read to its end (REC_NUL, *bad = the NUL); one that runs off the
+ * end inside quotes gives REC_UNTERMINATED with *bad = its first quote. */
+static int csv_record(struct tok *t, size_t *pos, struct fspan *f, size_t max,
+		      size_t *nf, size_t *bad)
+{
+	size_t n = 0, e = 0, fs = *pos;
+	int kind, rc = REC_OK;
+	bool hasq = false;
+
+	if (*pos >= t->end)
+		return REC_END;
+	for (;;) {
+		kind = tok_next(t, &e);
+		if (kind == EV_QUOTE) {
+			hasq = true;
+			continue;
+		}
+		if (kind == EV_NUL) {
+			if (rc == REC_OK) {
+				rc = REC_NUL;
+				*bad = e;
+			}
+			continue;
+		}
+		if (kind == EV_END) {
+			const void *qp = memchr(t->map + fs, '"', t->size - fs);
+
+			*bad = qp ? (size_t)((const uint8_t *)qp - t->map) : fs;
+			*nf = n;
+			*pos = t->end;
+			return REC_UNTERMINATED;
+		}
+		if (n < max) {
+			f[n].off = fs;
+			f[n].len = e - fs;
+			f[n].q = hasq;
+		}
+		n++;
+		fs = e + 1;
+		hasq = false;
+		if (kind == EV_NL)
+			break;
+	}
+	/* CRLF: the CR belongs to the line end. */
+	if (n <= max && f[n - 1].len && t->map[e - 1] == '\r')
+		f[n - 1].len--;
+	*nf = n;
+	*pos = e + 1;
+	return rc;
+}
+
+/* Unquotes a field that holds a quote. Sets the text (in the map,
+ * or unescaped into *buf). Returns NULL, or what is wrong with *bad at it. */
+static const char *csv_unquote(const uint8_t *map, const struct fspan *f,
+			       char **buf, size_t *cap, size_t *used,
+			       size_t *boff, size_t *n, size_t *bad)
+{
+	const uint8_t *p = map + f->off;
+	size_t len = f->len, i, pairs = 0;
+
+	if (p[0] != '"') {
+		*bad = f->off + (size_t)((const uint8_t *)memchr(p, '"', len) - p);
+		return "quote in unquoted field";
+	}
+	for (i = 1; i < len; i++) {
+		if (p[i] != '"')
+			continue;
+		if (i + 1 < len && p[i + 1] == '"') {
+			pairs++;
+			i++;
+			continue;
+		}
+		if (i != len - 1) {
+			*bad = f->off + i + 1;
+			return "unexpected character after closing quote";
+		}
+		break;
+	}
+	if (i >= len) { /* cannot happen after parity splitting; be safe */
+		*bad = f->off;
+		return "unterminated quoted field";
+	}
+	if (!pairs) {
+		*boff = SIZE_MAX; /* in the map */
+		*n = len - 2;
+		return NULL;
+	}
+	if (*used + len > *cap) {
+		size_t ncap = (*cap ? *cap : 4096);
+		char *nb;
+
+		while (ncap < *used + len)
+			ncap *= 2;
+		nb = realloc(*buf, ncap);
+		if (!nb) {
+			*bad = f->off;
+			return "out of memory";
+		}
+		*buf = nb;
+		*cap = ncap;
+	}
+	{
+		char *o = *buf + *used;
+		size_t k = 0;
+
+		for (i = 1; i < len - 1; i++) {
+			o[k++] = (char)p[i];
+			if (p[i] == '"')
+				i++;
+		}
+		*boff = *used;
+		*n = k;
+		*used += k;
+	}
+	return NULL;
+}
+
+/* --------------------------------------------------------------- state */
+
+struct fval {
+	const char *s;
+	size_t n;
+	size_t boff;   /* SIZE_MAX: s points into the map; else into the arena */
+	union { int64_t i; double d; bool b; } v;
+	bool null;
+};
+
+struct csv_worker {
+	struct fspan *f;
+	struct fval *v;
+	char *arena;
+	size_t cap, used;
+	unsigned *kinds; /* classified kinds per column (widening) */
+};
+
+struct piece {
+	size_t start, end;
+	eau2_builder *part;
+	uint64_t rows, skipped;
+	int code;            /* 0, or the error */
+	size_t err_off;      /* SIZE_MAX: no location */
+	char msg[512];
+	unsigned nwhere;
+	size_t where_off[CSV_WHERE_MAX];
+	char where_msg[CSV_WHERE_MAX][160];
+	bool done;
+};
+
+struct csv_load {
+	struct eau2_load_ctx *ctx;
+	size_t ncols;
+	enum eau2_type *types;
+	bool explicit_types;
+	bool skip_bad;
+	bool vnl;
+	size_t data_start;
+	size_t npieces;
+	struct piece *pieces;
+	struct csv_worker *workers;
+	unsigned *sample_kinds;
+	eau2_builder *b;
+	pthread_mutex_t lock;
+	size_t next_join;        /* under lock */
+	_Atomic size_t fail_piece; /* lowest piece with an error */
+	_Atomic bool restart;
+	size_t *qcount;          /* quotes per raw block */
+	size_t *raw;             /* raw split points */
+};
+
+static enum eau2_type kinds_type(unsigned k)
+{
+	if (k == 0 || (k & EAU2_KIND_STR))
+		return EAU2_STRING;
+	if ((k & EAU2_KIND_TF) && (k & (EAU2_KIND_INT | EAU2_KIND_DBL)))
+		return EAU2_STRING;
+	if (k & EAU2_KIND_DBL)
+		return EAU2_DOUBLE;
+	if (k & EAU2_KIND_INT)
+		return EAU2_INT;
+	return EAU2_BOOL;
+}
+
+static void piece_fail(struct csv_load *L, size_t idx, int code, size_t off,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void piece_fail(struct csv_load *L, size_t idx, int code, size_t off,
+		       const char *fmt, ...)
+{
+	struct piece *p = &L->pieces[idx];
+	size_t cur;
+	va_list ap;
+
+	p->code = code;
+	p->err_off = off;
+	va_start(ap, fmt);
+	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+	va_end(ap);
+	cur = atomic_load(&L->fail_piece);
+	while (idx < cur && !atomic_compare_exchange_weak(&L->fail_piece, &cur, idx))
+		;
+}
+
+static void piece_skip(struct piece *p, size_t off, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void piece_skip(struct piece *p, size_t off, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->skipped++;
+	if (p->nwhere >= CSV_WHERE_MAX)
+		return;
+	p->where_off[p->nwhere] = off;
+	va_start(ap, fmt);
+	vsnprintf(p->where_msg[p->nwhere], sizeof(p->where_msg[0]), fmt, ap);
+	va_end(ap);
+	p->nwhere++;
+}
+
+/* Converts field text to column c's type. Returns false when it does not
+ * fit. */
+static bool convert(struct csv_load *L, struct csv_worker *w, size_t c,
+		    const char *s, size_t n, bool quoted, struct fval *v)
+{
+	v->s = s;
+	v->n = n;
+	v->null = false;
+	if (n == 0 && !quoted) {
+		v->null = true;
+		return true;
+	}
+	if (quoted && !L->explicit_types && L->types[c] != EAU2_STRING)
+		return false;
+	switch (L->types[c]) {
+	case EAU2_BOOL:
+		if (n == 1 && (s[0] == '0' || s[0] == '1')) {
+			v->v.b = s[0] == '1';
+			return true;
+		}
+		if (!eau2_csv_parse_bool(s, n, &v->v.b))
+			return false;
+		w->kinds[c] |= EAU2_KIND_TF;
+		return true;
+	case EAU2_INT:
+		return eau2_load_parse_i64(s, n, &v->v.i);
+	case EAU2_DOUBLE:
+		return eau2_csv_parse_f64(s, n, &v->v.d);
+	default:
+		return true;
+	}
+}
+
+static int append_row(struct csv_load *L, eau2_builder *b, struct fval *v,
+		      struct eau2_error *err)
+{
+	int rc = 0;
+
+	for (size_t c = 0; c < L->ncols && rc == 0; c++) {
+		if (v[c].null) {
+			rc = eau2_builder_append_null(b, c, err);
+			continue;
+		}
+		switch (L->types[c]) {
+		case EAU2_BOOL:
+			rc = eau2_builder_append_bool(b, c, v[c].v.b, err);
+			break;
+		case EAU2_INT:
+			rc = eau2_builder_append_int(b, c, v[c].v.i, err);
+			break;
+		case EAU2_DOUBLE:
+			rc = eau2_builder_append_double(b, c, v[c].v.d, err);
+			break;
+		default:
+			rc = eau2_builder_append_string(b, c, v[c].s, v[c].n, err);
+			break;
+		}
+	}
+	return rc;
+}
+
+/* Classifies the fields of one record into kinds[]. */
+static void classify(struct csv_load *L, struct csv_worker *w, size_t nf,
+		     unsigned *kinds)
+{
+	const uint8_t *map = L->ctx->map;
+
+	for (size_t c = 0; c < nf; c++) {
+		struct fspan *f = &w->f[c];
+
+		if (f->q)
+			kinds[c] |= EAU2_KIND_STR;
+		else
+			kinds[c] |= eau2_csv_kind((const char *)map + f->off, f->len);
+	}
+}
+
+static bool blank(const struct csv_load *L, const struct fspan *f, size_t nf)
+{
+	return L->ncols > 1 && nf == 1 && f[0].len == 0 && !f[0].q;
+}
+
+enum { FAST_END, FAST_YIELD, FAST_BAIL, FAST_FAIL };
+
+/* The hot loop for clean records when a bad row fails the load: each field
+ * is converted and appended as soon as it ends. A record that is not clean
+ * (wrong field count, bad quoting, NUL, a value that does not fit) makes
+ * it return FAST_BAIL with *pos at that record's start, for the careful
+ * path to report or to flag a restart: the values it already appended do
+ * not matter then, as the builder is dropped either way. FAST_YIELD every
+ * ~8 MiB lets the caller report progress; FAST_FAIL is a builder error. */
+static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
+		    struct tok *t, size_t *pos, size_t yield_at,
+		    struct eau2_error *err)
+{
+	const uint8_t *map = L->ctx->map;
+	const enum eau2_type *types = L->types;
+	eau2_builder *b = p->part;
+	size_t ncols = L->ncols, last = ncols - 1;
+
+	while (*pos < p->end) {
+		size_t rec = *pos, fs = rec, c = 0, e = 0;
+		bool hasq = false;
+		int kind, rc = 0;
+
+		if (rec >= yield_at)
+			return FAST_YIELD;
+		for (;;) {
+			const char *s;
+			size_t n;
+
+			kind = tok_next(t, &e);
+			if (kind == EV_QUOTE) {
+				hasq = true;
+				continue;
+			}
+			if (kind == EV_END || kind == EV_NUL)
+				goto bail;
+			n = e - fs;
+			if (kind == EV_NL) {
+				if (n && map[e - 1] == '\r')
+					n--;
+				if (c != last) {
+					if (c == 0 && n == 0 && !hasq)
+						break; /* blank line */
+					goto bail;
+				}
+			} else if (c == last) {
+				goto bail;
+			}
+			s = (const char *)map + fs;
+			if (hasq) {
+				struct fspan f = { .off = fs, .len = n, .q = true };
+				size_t boff, bad;
+
+				w->used = 0;
+				if (csv_unquote(map, &f, &w->arena, &w->cap, &w->used,
+						&boff, &n, &bad))
+					goto bail;
+				s = boff == SIZE_MAX ? s + 1 : w->arena + boff;
+				if (!L->explicit_types && types[c] != EAU2_STRING)
+					goto bail; /* a quoted value is a string */
+			}
+			if (n == 0 && !hasq) {
+				rc = eau2_builder_append_null(b, c, err);
+			} else {
+				switch (types[c]) {
+				case EAU2_INT: {
+					int64_t v;
+
+					if (!eau2_load_parse_i64(s, n, &v))
+						goto bail;
+					rc = eau2_builder_append_int(b, c, v, err);
+					break;
+				}
+				case EAU2_DOUBLE: {
+					double v;
+
+					if (!eau2_csv_parse_f64(s, n, &v))
+						goto bail;
+					rc = eau2_builder_append_double(b, c, v, err);
+					break;
+				}
+				case EAU2_BOOL: {
+					bool v;
+
+					if (n == 1 && (s[0] == '0' || s[0] == '1'))
+						v = s[0] == '1';
+					else if (eau2_csv_parse_bool(s, n, &v))
+						w->kinds[c] |= EAU2_KIND_TF;
+					else
+						goto bail;
+					rc = eau2_builder_append_bool(b, c, v, err);
+					break;
+				}
+				default:
+					rc = eau2_builder_append_string(b, c, s, n, err);
+					break;
+				}
+			}
+			if (rc)
+				return FAST_FAIL;
+			c++;
+			fs = e + 1;
+			hasq = false;
+			if (kind == EV_NL)
+				break;
+		}
+		*pos = e + 1;
+		if (c)
+			p->rows++;
+		continue;
+bail:
+		*pos = rec;
+		return FAST_BAIL;
+	}
+	return FAST_END;
+}
+
+/* Parses piece idx into its own builder part; with check set (or once a
+ * restart is flagged) only classifies. */
+static void csv_piece(void *arg, size_t idx, unsigned worker)
+{
+	struct csv_load *L = arg;
+	struct eau2_load_ctx *ctx = L->ctx;
+	struct csv_worker *w = &L->workers[worker];
+	struct piece *p = &L->pieces[idx];
+	struct eau2_error err = { 0 };
+	struct tok t;
+	size_t pos = p->start, nf, bad = 0;
+	bool check = atomic_load(&L->restart);
+	uint64_t reported = 0;
+	int rc;
+
+	if (idx > atomic_load(&L->fail_piece) || p->start >= p->end)
+		goto done;
+	if (!check) {
+		pthread_mutex_lock(&L->lock);
+		rc = eau2_builder_fork(L->b, &p->part, &err);
+		pthread_mutex_unlock(&L->lock);
+		if (rc) {
+			piece_fail(L, idx, rc, SIZE_MAX, "%s", err.msg);
+			goto done;
+		}
+	}
+	tok_init(&t, ctx->map, ctx->size, L->vnl, (uint8_t)ctx->opt.delim,
+		 p->start, p->end == ctx->size && L->vnl ? ctx->size + 1 : p->end);
+	while (pos < p->end) {
+		size_t rec = pos;
+		const char *why = NULL;
+
+		if ((pos - p->start) - reported >= (8u << 20)) {
+			atomic_fetch_add(&ctx->bytes_done, (pos - p->start) - reported);
+			reported = pos - p->start;
+			if (idx > atomic_load(&L->fail_piece))
+				goto done;
+			check = check || atomic_load(&L->restart);
+		}
+		if (!check && !L->skip_bad) {
+			rc = csv_fast(L, w, p, &t, &pos, p->start + reported + (8u << 20), &err);
+			if (rc == FAST_END)
+				break;
+			if (rc == FAST_FAIL) {
+				piece_fail(L, idx, err.code ? err.code : -EIO, SIZE_MAX,
+					   "%s", err.msg);
+				goto done;
+			}
+			if (rc == FAST_YIELD)
+				continue;
+			/* FAST_BAIL: this record again, carefully. */
+			tok_init(&t, ctx->map, ctx->size, L->vnl, (uint8_t)ctx->opt.delim,
+				 pos, t.end);
+			rec = pos;
+		}
+		rc = csv_record(&t, &pos, w->f, L->ncols, &nf, &bad);
+		if (rc == REC_END)
+			break;
+		if (rc == REC_UNTERMINATED) {
+			if (L->skip_bad) {
+				piece_skip(p, bad, "unterminated quoted field");
+				break;
+			}
+			piece_fail(L, idx, -EBADMSG, bad, "unterminated quoted field");
+			goto done;
+		}
+		if (rc == REC_NUL) {
+			why = "NUL byte (binary file?)";
+		} else if (blank(L, w->f, nf)) {
+			continue;
+		} else if (nf != L->ncols) {
+			if (L->skip_bad) {
+				piece_skip(p, rec, "expected %zu fields, got %zu",
+					   L->ncols, nf);
+				continue;
+			}
+			piece_fail(L, idx, -EBADMSG, rec, "expected %zu fields, got %zu",
+				   L->ncols, nf);
+			goto done;
+		}
+		if (why) {
+			if (L->skip_bad) {
+				piece_skip(p, bad, "%s", why);
+				continue;
+			}
+			piece_fail(L, idx, -EBADMSG, bad, "%s", why);
+			goto done;
+		}
+		w->used = 0;
+		for (size_t c = 0; c < nf; c++) {
+			struct fspan *f = &w->f[c];
+			struct fval *v = &w->v[c];
+			const char *s = (const char *)ctx->map + f->off;
+			size_t n = f->len;
+
+			v->boff = SIZE_MAX;
+			if (f->q) {
+				why = csv_unquote(ctx->map, f, &w->arena, &w->cap,
+						  &w->used, &v->boff, &n, &bad);
+				if (why)
+					break;
+				s = v->boff == SIZE_MAX ? s + 1 : NULL;
+			}
+			if (check) {
+				w->kinds[c] |= f->q ? EAU2_KIND_STR : eau2_csv_kind(s, n);
+				continue;
+			}
+			if (!s)
+				s = w->arena + v->boff;
+			if (!convert(L, w, c, s, n, f->q, v)) {
+				if (!L->explicit_types) {
+					w->kinds[c] |= f->q ? EAU2_KIND_STR :
+						eau2_csv_kind(s, n);
+					atomic_store(&L->restart, true);
+					check = true;
+					continue;
+				}
+				bad = f->off;
+				if (L->skip_bad) {
+					piece_skip(p, bad, "column %s: \"%.*s\" is not a valid %s",
+						   eau2_schema_name(eau2_builder_schema(L->b), c),
+						   (int)(n > 40 ? 40 : n), s,
+						   eau2_type_name(L->types[c]));
+					why = "";
+					break;
+				}
+				piece_fail(L, idx, -EBADMSG, bad,
+					   "column %s: \"%.*s\" is not a valid %s",
+					   eau2_schema_name(eau2_builder_schema(L->b), c),
+					   (int)(n > 40 ? 40 : n), s,
+					   eau2_type_name(L->types[c]));
+				goto done;
+			}
+		}
+		if (why) {
+			if (!*why)
+				continue; /* already counted */
+			if (L->skip_bad) {
+				piece_skip(p, bad, "%s", why);
+				continue;
+			}
+			piece_fail(L, idx, -EBADMSG, bad, "%s", why);
+			goto done;
+		}
+		if (check)
+			continue;
+		for (size_t c = 0; c < nf; c++)
+			if (w->v[c].boff != SIZE_MAX)
+				w->v[c].s = w->arena + w->v[c].boff;
+		rc = append_row(L, p->part, w->v, &err);
+		if (rc) {
+			piece_fail(L, idx, rc, SIZE_MAX, "%s", err.msg);
+			goto done;
+		}
+		p->rows++;
+	}
+done:
+	atomic_fetch_add(&ctx->bytes_done, (p->end - p->start) - reported);
+	pthread_mutex_lock(&L->lock);
+	p->done = true;
+	while (L->next_join < L->npieces && L->pieces[L->next_join].done &&
+	       !atomic_load(&L->restart)) {
+		struct piece *j = &L->pieces[L->next_join];
+
+		if (j->code)
+			break;
+		if (j->part) {
+			rc = eau2_builder_join(L->b, j->part, &err);
+			j->part = NULL;
+			if (rc) {
+				piece_fail(L, L->next_join, rc, SIZE_MAX, "%s", err.msg);
+				break;
+			}
+		}
+		L->next_join++;
+	}
+	pthread_mutex_unlock(&L->lock);
+}
+
+/* ---------------------------------------------------------- splitting */
+
+static void count_piece(void *arg, size_t i, unsigned worker)
+{
+	struct csv_load *L = arg;
+
+	(void)worker;
+#ifdef MADV_POPULATE_READ
+	{
+		/* Map this piece's pages in one call rather than one fault at a
+		 * time; the parse that follows finds them mapped. Bounded by the
+		 * piece, so files larger than memory still stream. */
+		uintptr_t a = (uintptr_t)(L->ctx->map + L->raw[i]) & ~(uintptr_t)4095;
+		uintptr_t b = (uintptr_t)(L->ctx->map + L->raw[i + 1]);
+
+		if (b > a)
+			madvise((void *)a, b - a, MADV_POPULATE_READ);
+	}
+#endif
+	L->qcount[i] = count_quotes(L->ctx->map + L->raw[i], L->raw[i + 1] - L->raw[i]);
+}
+
+/* The first record start at or after off, given the quote state there. */
+static size_t next_record(const uint8_t *map, size_t off, size_t end, bool inq)
+{
+	for (; off < end; off++) {
+		if (map[off] == '"')
+			inq = !inq;
+		else if (map[off] == '\n' && !inq)
+			return off + 1;
+	}
+	return end;
+}
+
+static int split(struct csv_load *L)
+{
+	struct eau2_load_ctx *ctx = L->ctx;
+	size_t len = ctx->size - L->data_start, piece, n;
+	size_t parity = 0;
+
+	piece = eau2_load_tune.piece_bytes;
+	if (!piece) {
+		piece = len / (ctx->threads * 4);
+		if (piece < (256u << 10))
+			piece = 256u << 10;
+		if (piece > (16u << 20))
+			piece = 16u << 20;
+	}
+	n = len / piece + 1;
+	if (n > len + 1)
+		n = len + 1;
+	L->raw = calloc(n + 1, sizeof(*L->raw));
+	L->qcount = calloc(n + 1, sizeof(*L->qcount));
+	L->pieces = calloc(n, sizeof(*L->pieces));
+	if (!L->raw || !L->qcount || !L->pieces)
+		return eau2_error_set(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
+	for (size_t i = 0; i <= n; i++)
+		L->raw[i] = L->data_start + (size_t)((unsigned __int128)len * i / n);
+	L->npieces = n;
+	if (n > 1)
+		eau2_load_parallel(ctx, n, count_piece, L, NULL);
+	L->pieces[0].start = L->data_start;
+	for (size_t i = 1; i < n; i++) {
+		size_t s;
+
+		parity += L->qcount[i - 1];
+		/* A split inside the record the previous split ran through
+		 * ends where that one did: no rescan (a huge quoted field
+		 * would cost O(pieces * field) otherwise). */
+		if (L->raw[i] < L->pieces[i - 1].start)
+			s = L->pieces[i - 1].start;
+		else
+			s = next_record(ctx->map, L->raw[i], ctx->size, parity & 1);
+		L->pieces[i].start = s;
+		L->pieces[i - 1].end = s;
+	}
+	L->pieces[n - 1].end = ctx->size;
+	return 0;
+}
+
+/* -------------------------------------------------------------- header */
+
+static int header(struct csv_load *L, eau2_schema **schema)
+{
+	struct eau2_load_ctx *ctx = L->ctx;
+	struct csv_worker *w = &L->workers[0];
+	struct tok t;
+	size_t pos = L->data_start, nf = 0, bad = 0, max = EAU2_COLS_MAX + 1;
+	int rc;
+
+	tok_init(&t, ctx->map, ctx->size, L->vnl, (uint8_t)ctx->opt.delim, pos,
+		 L->vnl ? ctx->size + 1 : ctx->size);
+	rc = csv_record(&t, &pos, w->f, max, &nf, &bad);
+	if (rc == REC_UNTERMINATED)
+		return eau2_load_error_at(ctx, -EBADMSG, bad, "unterminated quoted field");
+	if (rc == REC_NUL)
+		return eau2_load_error_at(ctx, -EBADMSG, bad, "NUL byte (binary file?)");
+	if (nf > EAU2_COLS_MAX)
+		return eau2_load_error_at(ctx, -EINVAL, L->data_start,
+					  "more than " "4096" " columns");
+	if (ctx->opt.schema) {
+		L->ncols = eau2_schema_ncols(ctx->opt.schema);
+		if (!ctx->opt.no_header && nf != L->ncols) {
+			char m[128];
+
+			snprintf(m, sizeof(m), "header has %zu fields, the schema %zu",
+				 nf, L->ncols);
+			return eau2_load_error_at(ctx, -EINVAL, L->data_start, m);
+		}
+		if (!ctx->opt.no_header)
+			L->data_start = pos;
+		return eau2_schema_copy(ctx->opt.schema, schema, ctx->err);
+	}
+	L->ncols = nf;
+	rc = eau2_schema_new(schema, ctx->err);
+	for (size_t c = 0; c < nf && rc == 0; c++) {
+		char name[EAU2_NAME_MAX + 32];
+		const char *s = (const char *)ctx->map + w->f[c].off;
+		size_t n = w->f[c].len, boff = SIZE_MAX;
+		const char *why = NULL;
+
+		if (ctx->opt.no_header) {
+			snprintf(name, sizeof(name), "c%zu", c);
+		} else {
+			w->used = 0;
+			if (w->f[c].q) {
+				why = csv_unquote(ctx->map, &w->f[c], &w->arena, &w->cap,
+						  &w->used, &boff, &n, &bad);
+				if (why)
+					return eau2_load_error_at(ctx, -EBADMSG, bad, why);
+				s = boff == SIZE_MAX ? s + 1 : w->arena + boff;
+			}
+			if (n > EAU2_NAME_MAX)
+				return eau2_load_error_at(ctx, -EINVAL, w->f[c].off,
+							  "column name longer than 255 bytes");
+			if (memchr(s, 0, n))
+				return eau2_load_error_at(ctx, -EINVAL, w->f[c].off,
+							  "NUL in column name");
+			if (n == 0)
+				snprintf(name, sizeof(name), "c%zu", c);
+			else
+				snprintf(name, sizeof(name), "%.*s", (int)n, s);
+			/* Duplicates get the column number appended. */
+			if (eau2_schema_find(*schema, name) >= 0) {
+				size_t k = strlen(name);
+
+				snprintf(name + (k > EAU2_NAME_MAX - 12 ? EAU2_NAME_MAX - 12 : k),
+					 24, "_%zu", c);
+			}
+		}
+		rc = eau2_schema_add(*schema, name, EAU2_STRING, ctx->err);
+	}
+	if (!ctx->opt.no_header)
+		L->data_start = pos;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- types */
+
+static void sample_window(struct csv_load *L, size_t start, size_t limit)
+{
+	struct eau2_load_ctx *ctx = L->ctx;
+	struct csv_worker *w = &L->workers[0];
+	struct tok t;
+	size_t pos = start, nf, bad;
+	int rc;
+
+	tok_init(&t, ctx->map, ctx->size, L->vnl, (uint8_t)ctx->opt.delim, start,
+		 L->vnl ? ctx->size + 1 : ctx->size);
+	while (pos < ctx->size && pos - start < limit) {
+		rc = csv_record(&t, &pos, w->f, L->ncols, &nf, &bad);
+		if (rc == REC_END || rc == REC_UNTERMINATED)
+			break;
+		if (rc != REC_OK || nf != L->ncols)
+			continue;
+		classify(L, w, nf, L->sample_kinds);
+	}
+}
+
+static void sample(struct csv_load *L)
+{
+	size_t bytes = eau2_load_tune.sample_bytes ? eau2_load_tune.sample_bytes : 256u << 10;
+	unsigned k = eau2_load_tune.samples ? eau2_load_tune.samples : 8;
+	size_t len = L->ctx->size - L->data_start;
+
+	if (len <= (size_t)k * bytes || L->npieces <= 1) {
+		sample_window(L, L->data_start, len <= (size_t)k * bytes ? SIZE_MAX : bytes);
+		return;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		size_t p = (size_t)i * L->npieces / k;
+
+		if (i && p == (size_t)(i - 1) * L->npieces / k)
+			continue;
+		sample_window(L, L->pieces[p].start, bytes);
+	}
+}
+
+/* ----------------------------------------------------------------- load */
+
+static void drop_parts(struct csv_load *L)
+{
+	for (size_t i = 0; i < L->npieces; i++) {
+		eau2_builder_abort(L->pieces[i].part);
+		L->pieces[i].part = NULL;
+	}
+	eau2_builder_abort(L->b);
+	L->b = NULL;
+}
+
+static int workers_new(struct csv_load *L)
+{
+	unsigned nt = L->ctx->threads;
+
+	L->workers = calloc(nt, sizeof(*L->workers));
+	if (!L->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < nt; i++) {
+		size_t nf = i == 0 ? EAU2_COLS_MAX + 1 : (L->ncols ? L->ncols : 1);
+
+		L->workers[i].f = calloc(nf, sizeof(struct fspan));
+		L->workers[i].v = calloc(nf, sizeof(struct fval));
+		L->workers[i].kinds = calloc(nf, sizeof(unsigned));
+		if (!L->workers[i].f || !L->workers[i].v || !L->workers[i].kinds)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void workers_free(struct csv_load *L)
+{
+	if (!L->workers)
+		return;
+	for (unsigned i = 0; i < L->ctx->threads; i++) {
+		free(L->workers[i].f);
+		free(L->workers[i].v);
+		free(L->workers[i].kinds);
+		free(L->workers[i].arena);
+	}
+	free(L->workers);
+}
+
+static int report_first_error(struct csv_load *L)
+{
+	struct eau2_load_ctx *ctx = L->ctx;
+
+	for (size_t i = 0; i < L->npieces; i++) {
+		struct piece *p = &L->pieces[i];
+
+		if (!p->code)
+			continue;
+		if (p->err_off == SIZE_MAX)
+			return eau2_error_set(ctx->err, p->code, "%s: %s", ctx->path, p->msg);
+		return eau2_load_error_at(ctx, p->code, p->err_off, p->msg);
+	}
+	return 0;
+}
+
+int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
+{
+	struct csv_load L = { .ctx = ctx };
+	eau2_schema *schema = NULL;
+	int rc = 0;
+
+	pthread_mutex_init(&L.lock, NULL);
+#ifdef HAVE_AVX2_PATH
+	pthread_once(&avx2_once, avx2_init);
+#endif
+	L.skip_bad = ctx->opt.on_error == EAU2_ON_ERROR_SKIP;
+	L.explicit_types = ctx->opt.schema != NULL;
+	L.vnl = ctx->size && ctx->map[ctx->size - 1] != '\n';
+	if (ctx->size >= 3 && !memcmp(ctx->map, "\xef\xbb\xbf", 3))
+		L.data_start = 3;
+	L.ncols = EAU2_COLS_MAX + 1;
+	rc = workers_new(&L);
+	if (rc) {
+		eau2_error_set(ctx->err, rc, "%s: out of memory", ctx->path);
+		goto out;
+	}
+	if (L.data_start >= ctx->size) {
+		if (!ctx->opt.schema) {
+			rc = eau2_error_set(ctx->err, -EINVAL, "%s: empty file (no header)",
+					    ctx->path);
+			goto out;
+		}
+		rc = eau2_schema_copy(ctx->opt.schema, &schema, ctx->err);
+		if (rc == 0)
+			rc = eau2_builder_new(ctx->db, schema, &L.b, ctx->err);
+		if (rc == 0) {
+			rc = eau2_builder_finish(L.b, df, ctx->err);
+			L.b = NULL;
+		}
+		goto out;
+	}
+	rc = header(&L, &schema);
+	if (rc)
+		goto out;
+	/* Now that ncols is known, size the workers' arrays for it. */
+	workers_free(&L);
+	rc = workers_new(&L);
+	if (rc) {
+		eau2_error_set(ctx->err, rc, "%s: out of memory", ctx->path);
+		goto out;
+	}
+	L.types = calloc(L.ncols, sizeof(*L.types));
+	L.sample_kinds = calloc(L.ncols, sizeof(unsigned));
+	if (!L.types || !L.sample_kinds) {
+		rc = eau2_error_set(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
+		goto out;
+	}
+	if (L.data_start >= ctx->size) {
+		/* Header only: no rows; the header's columns are strings. */
+		rc = eau2_builder_new(ctx->db, schema, &L.b, ctx->err);
+		if (rc == 0) {
+			rc = eau2_builder_finish(L.b, df, ctx->err);
+			L.b = NULL;
+		}
+		goto out;
+	}
+	rc = split(&L);
+	if (rc)
+		goto out;
+	if (L.explicit_types) {
+		for (size_t c = 0; c < L.ncols; c++)
+			L.types[c] = eau2_schema_type(schema, c);
+	} else {
+		sample(&L);
+		for (size_t c = 0; c < L.ncols; c++)
+			L.types[c] = kinds_type(L.sample_kinds[c]);
+	}
+	for (int pass = 0;; pass++) {
+		eau2_schema *typed = NULL;
+
+		if (!L.explicit_types) {
+			rc = eau2_schema_new(&typed, ctx->err);
+			for (size_t c = 0; c < L.ncols && rc == 0; c++)
+				rc = eau2_schema_add(typed, eau2_schema_name(schema, c),
+						     L.types[c], ctx->err);
+			if (rc == 0)
+				rc = eau2_builder_new(ctx->db, typed, &L.b, ctx->err);
+			eau2_schema_free(typed);
+		} else {
+			rc = eau2_builder_new(ctx->db, schema, &L.b, ctx->err);
+		}
+		if (rc)
+			goto out;
+		atomic_init(&L.fail_piece, SIZE_MAX);
+		atomic_init(&L.restart, false);
+		L.next_join = 0;
+		for (size_t i = 0; i < L.npieces; i++) {
+			struct piece *p = &L.pieces[i];
+			size_t s = p->start, e = p->end;
+
+			memset(p, 0, sizeof(*p));
+			p->start = s;
+			p->end = e;
+		}
+		atomic_store(&ctx->bytes_done, 0);
+		rc = eau2_load_parallel(ctx, L.npieces, csv_piece, &L, NULL);
+		if (rc) {
+			eau2_error_set(ctx->err, rc, "%s: cannot start threads", ctx->path);
+			goto out;
+		}
+		rc = report_first_error(&L);
+		if (rc)
+			goto out;
+		if (!atomic_load(&L.restart))
+			break;
+		/* Widen: the sample's kinds plus every kind seen since. */
+		drop_parts(&L);
+		for (size_t c = 0; c < L.ncols; c++) {
+			unsigned k = L.sample_kinds[c];
+
+			for (unsigned w = 0; w < ctx->threads; w++) {
+				k |= L.workers[w].kinds[c];
+				L.workers[w].kinds[c] = 0;
+			}
+			L.sample_kinds[c] = k;
+			L.types[c] = kinds_type(k);
+		}
+		if (pass > 4) {
+			rc = eau2_error_set(ctx->err, -EIO, "%s: type inference did not settle",
+					    ctx->path);
+			goto out;
+		}
+	}
+	/* Join what the workers left (all joins happen in order). */
+	for (size_t i = L.next_join; i < L.npieces; i++) {
+		struct piece *p = &L.pieces[i];
+
+		if (p->part) {
+			rc = eau2_builder_join(L.b, p->part, ctx->err);
+			p->part = NULL;
+			if (rc)
+				goto out;
+		}
+	}
+	for (size_t i = 0; i < L.npieces; i++) {
+		struct piece *p = &L.pieces[i];
+
+		ctx->stats->rows += p->rows;
+		for (unsigned k = 0; k < p->nwhere; k++) {
+			ctx->stats->skipped++;
+			eau2_load_where_add(ctx, p->where_off[k], p->where_msg[k]);
+		}
+		ctx->stats->skipped += p->skipped - p->nwhere;
+	}
+	ctx->stats->bytes = ctx->size;
+	rc = eau2_builder_finish(L.b, df, ctx->err);
+	L.b = NULL;
+out:
+	if (L.pieces)
+		drop_parts(&L);
+	else
+		eau2_builder_abort(L.b);
+	eau2_schema_free(schema);
+	workers_free(&L);
+	free(L.types);
+	free(L.sample_kinds);
+	free(L.pieces);
+	free(L.raw);
+	free(L.qcount);
+	pthread_mutex_destroy(&L.lock);
+	return rc;
+}

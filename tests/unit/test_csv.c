@@ -1,0 +1,738 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_csv.c - the CSV reader: RFC 4180 edge cases, type inference and
+ * widening, errors with file:line:column, skip mode, and parallel splits
+ * (tiny pieces on 7 threads against one thread and against a naive
+ * character-by-character reference parser).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "df/load.h"
+
+struct fx {
+	eau2 *db;
+	char *dir;
+	char *tmp;
+	char path[4096];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->db = tu_open_store(&f->dir);
+	f->tmp = tu_tmpdir("csvin");
+	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	tu_close_store(f->db, f->dir);
+	tu_rmdir(f->tmp);
+	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+	free(f);
+	return 0;
+}
+
+static const char *put_file(struct fx *f, const char *name, const char *data, size_t n)
+{
+	int fd;
+
+	snprintf(f->path, sizeof(f->path), "%s/%s", f->tmp, name);
+	fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+	return f->path;
+}
+
+static int load_str(struct fx *f, const char *data, const struct eau2_load_options *opt,
+		    eau2_df **df, struct eau2_load_stats *st, struct eau2_error *err)
+{
+	const char *p = put_file(f, "t.csv", data, strlen(data));
+
+	return eau2_load(f->db, p, opt, df, st, err);
+}
+
+static void want_str(eau2_df *df, size_t col, uint64_t row, const char *want)
+{
+	const char *s;
+	size_t n;
+	int rc = eau2_df_get_string(df, col, row, &s, &n, NULL);
+
+	if (!want) {
+		assert_int_equal(rc, EAU2_NULL);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	if (n != strlen(want) || memcmp(s, want, n))
+		fail_msg("row %llu col %zu: got \"%.*s\", want \"%s\"",
+			 (unsigned long long)row, col, (int)n, s, want);
+}
+
+static void want_int(eau2_df *df, size_t col, uint64_t row, int64_t want)
+{
+	int64_t v;
+
+	assert_int_equal(eau2_df_get_int(df, col, row, &v, NULL), 0);
+	assert_int_equal(v, want);
+}
+
+static void want_null(eau2_df *df, size_t col, uint64_t row)
+{
+	double d;
+	bool b;
+	const char *s;
+	size_t n;
+	int64_t i;
+	int rc;
+
+	switch (eau2_schema_type(eau2_df_schema(df), col)) {
+	case EAU2_BOOL: rc = eau2_df_get_bool(df, col, row, &b, NULL); break;
+	case EAU2_INT: rc = eau2_df_get_int(df, col, row, &i, NULL); break;
+	case EAU2_DOUBLE: rc = eau2_df_get_double(df, col, row, &d, NULL); break;
+	default: rc = eau2_df_get_string(df, col, row, &s, &n, NULL); break;
+	}
+	assert_int_equal(rc, EAU2_NULL);
+}
+
+/* ---------------------------------------------------------------- basics */
+
+static void test_types(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_error err = { 0 };
+	struct eau2_load_stats st;
+	eau2_df *df = NULL;
+	const eau2_schema *s;
+	double d;
+	bool b;
+
+	tu_ok(load_str(f, "b,i,d,s,z,m\n"
+		       "true,1,1.5,x,,0\n"
+		       "false,-20,2,y,,1\n"
+		       ",,,,,\n"
+		       "TRUE,9223372036854775807,1e10,\"\",,true\n", NULL, &df, &st, &err), &err);
+	s = eau2_df_schema(df);
+	assert_int_equal(eau2_df_rows(df), 4);
+	assert_int_equal(st.rows, 4);
+	assert_int_equal(eau2_schema_type(s, 0), EAU2_BOOL);
+	assert_int_equal(eau2_schema_type(s, 1), EAU2_INT);
+	assert_int_equal(eau2_schema_type(s, 2), EAU2_DOUBLE);
+	assert_int_equal(eau2_schema_type(s, 3), EAU2_STRING);
+	assert_int_equal(eau2_schema_type(s, 4), EAU2_STRING); /* all null */
+	assert_int_equal(eau2_schema_type(s, 5), EAU2_BOOL);   /* 0/1/true */
+	assert_string_equal(eau2_schema_name(s, 3), "s");
+	assert_int_equal(eau2_df_get_bool(df, 0, 0, &b, NULL), 0);
+	assert_true(b);
+	assert_int_equal(eau2_df_get_bool(df, 0, 3, &b, NULL), 0);
+	assert_true(b);
+	want_int(df, 1, 1, -20);
+	want_int(df, 1, 3, INT64_MAX);
+	assert_int_equal(eau2_df_get_double(df, 2, 1, &d, NULL), 0);
+	assert_true(d == 2.0);
+	assert_int_equal(eau2_df_get_double(df, 2, 3, &d, NULL), 0);
+	assert_true(d == 1e10);
+	for (size_t c = 0; c < 6; c++)
+		want_null(df, c, 2);
+	want_str(df, 3, 3, "");   /* "" is an empty string, not null */
+	want_null(df, 4, 0);
+	assert_int_equal(eau2_df_get_bool(df, 5, 3, &b, NULL), 0);
+	assert_true(b);
+	eau2_df_release(df);
+
+	/* 0/1 next to other ints is int; true next to numbers is string. */
+	tu_ok(load_str(f, "a,b,c\n0,true,1\n1,5,2.5\n7,false,0\n", NULL, &df, NULL, &err), &err);
+	s = eau2_df_schema(df);
+	assert_int_equal(eau2_schema_type(s, 0), EAU2_INT);
+	assert_int_equal(eau2_schema_type(s, 1), EAU2_STRING);
+	assert_int_equal(eau2_schema_type(s, 2), EAU2_DOUBLE);
+	want_str(df, 1, 1, "5");
+	eau2_df_release(df);
+
+	/* Out-of-range ints are doubles; hex, padded numbers stay strings. */
+	tu_ok(load_str(f, "a,b,c\n99999999999999999999,0x1f, 5\n", NULL, &df, NULL, &err), &err);
+	s = eau2_df_schema(df);
+	assert_int_equal(eau2_schema_type(s, 0), EAU2_DOUBLE);
+	assert_int_equal(eau2_schema_type(s, 1), EAU2_STRING);
+	assert_int_equal(eau2_schema_type(s, 2), EAU2_STRING);
+	want_str(df, 2, 0, " 5");
+	eau2_df_release(df);
+}
+
+static void test_quoting(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_error err = { 0 };
+	eau2_df *df = NULL;
+
+	tu_ok(load_str(f, "\"a,1\",\"b\"\"q\",c\r\n"
+		       "\"x,y\",\"he said \"\"hi\"\"\",\"line1\nline2\"\r\n"
+		       "plain,\"\",\"\r\n\"\r\n"
+		       "\"\"\"\",\",\",last", NULL, &df, NULL, &err), &err);
+	assert_int_equal(eau2_df_rows(df), 3);
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 0), "a,1");
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 1), "b\"q");
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 2), "c");
+	want_str(df, 0, 0, "x,y");
+	want_str(df, 1, 0, "he said \"hi\"");
+	want_str(df, 2, 0, "line1\nline2");
+	want_str(df, 0, 1, "plain");
+	want_str(df, 1, 1, "");
+	want_str(df, 2, 1, "\r\n");
+	want_str(df, 0, 2, "\"");
+	want_str(df, 1, 2, ",");
+	want_str(df, 2, 2, "last"); /* no final newline */
+	eau2_df_release(df);
+
+	/* A quoted number is a string. */
+	tu_ok(load_str(f, "a\n\"1\"\n\"2\"\n", NULL, &df, NULL, &err), &err);
+	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 0), EAU2_STRING);
+	want_str(df, 0, 1, "2");
+	eau2_df_release(df);
+
+	/* BOM, blank lines (skipped with 2+ columns), CRLF everywhere. */
+	tu_ok(load_str(f, "\xef\xbb\xbfk,v\r\n1,2\r\n\r\n3,4\r\n\n", NULL, &df, NULL, &err), &err);
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 0), "k");
+	assert_int_equal(eau2_df_rows(df), 2);
+	want_int(df, 0, 1, 3);
+	want_int(df, 1, 1, 4);
+	eau2_df_release(df);
+
+	/* One column: a blank line is a null. */
+	tu_ok(load_str(f, "v\n1\n\n3\n", NULL, &df, NULL, &err), &err);
+	assert_int_equal(eau2_df_rows(df), 3);
+	want_null(df, 0, 1);
+	want_int(df, 0, 2, 3);
+	eau2_df_release(df);
+}
+
+static void test_delim_noheader(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_error err = { 0 };
+	struct eau2_load_options opt = { .delim = ';', .no_header = true };
+	eau2_df *df = NULL;
+
+	tu_ok(load_str(f, "1;a,b;\"x;y\"\n2;c;d\n", &opt, &df, NULL, &err), &err);
+	assert_int_equal(eau2_df_rows(df), 2);
+	assert_int_equal(eau2_df_ncols(df), 3);
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 0), "c0");
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 2), "c2");
+	want_int(df, 0, 0, 1);
+	want_str(df, 1, 0, "a,b");
+	want_str(df, 2, 0, "x;y");
+	eau2_df_release(df);
+
+	opt.delim = '\t';
+	tu_ok(load_str(f, "a\tb\n1\t2.5\n", &opt, &df, NULL, &err), &err);
+	assert_int_equal(eau2_df_rows(df), 2);
+	want_str(df, 0, 0, "a");
+	eau2_df_release(df);
+
+	/* Duplicate and empty header names get distinct names. */
+	tu_ok(load_str(f, "a,,a\n1,2,3\n", NULL, &df, NULL, &err), &err);
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 0), "a");
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 1), "c1");
+	assert_string_equal(eau2_schema_name(eau2_df_schema(df), 2), "a_2");
+	eau2_df_release(df);
+}
+
+static void test_empty_and_header_only(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_error err = { 0 };
+	struct eau2_load_options opt = { 0 };
+	eau2_schema *schema = NULL;
+	eau2_df *df = NULL;
+
+	assert_int_equal(load_str(f, "", NULL, &df, NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t.csv"));
+	assert_non_null(strstr(err.msg, "empty"));
+	assert_null(df);
+
+	tu_ok(load_str(f, "x,y\n", NULL, &df, NULL, &err), &err);
+	assert_int_equal(eau2_df_rows(df), 0);
+	assert_int_equal(eau2_df_ncols(df), 2);
+	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 1), EAU2_STRING);
+	eau2_df_release(df);
+
+	tu_ok(eau2_schema_parse("a:int,b:double", &schema, &err), &err);
+	opt.schema = schema;
+	tu_ok(load_str(f, "", &opt, &df, NULL, &err), &err);
+	assert_int_equal(eau2_df_rows(df), 0);
+	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 1), EAU2_DOUBLE);
+	eau2_df_release(df);
+	eau2_schema_free(schema);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+#define expect_error(f, lit, opt, where, what) \
+	expect_error_n(f, lit, sizeof(lit) - 1, opt, where, what)
+
+static void expect_error_n(struct fx *f, const char *data, size_t n,
+			   const struct eau2_load_options *opt, const char *where,
+			   const char *what)
+{
+	struct eau2_error err = { 0 };
+	eau2_df *df = NULL;
+	char want[4200];
+	int rc;
+
+	put_file(f, "bad.csv", data, n);
+	rc = eau2_load(f->db, f->path, opt, &df, NULL, &err);
+	assert_true(rc < 0);
+	assert_null(df);
+	snprintf(want, sizeof(want), "%s:%s: ", f->path, where);
+	if (strncmp(err.msg, want, strlen(want)) || !strstr(err.msg, what))
+		fail_msg("got \"%s\", want \"%s%s\"", err.msg, want, what);
+}
+
+static void test_errors(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_load_options opt = { .threads = 3 };
+	struct eau2_error err = { 0 };
+	eau2_df *df = NULL;
+	char **keys;
+	size_t nkeys;
+
+	expect_error(f, "a,b,c\n1,2,3\n4,5\n", NULL, "3:1", "expected 3 fields, got 2");
+	expect_error(f, "a,b\n1,2\n3,4,5\n", NULL, "3:1", "expected 2 fields, got 3");
+	expect_error(f, "a,b\n1,2\n3,\"abc\n", NULL, "3:3", "unterminated quoted field");
+	expect_error(f, "a,b\n1,2\n3,ab\"c\"\n", NULL, "3:5", "quote in unquoted field");
+	expect_error(f, "a,b\n1,\"x\"y\n", NULL, "2:6", "unexpected character after closing quote");
+	expect_error(f, "a,b\n1,2\n\"multi\nline\",x\n7,8\0,9\n", NULL, "5:4", "NUL byte");
+	expect_error(f, "a\0b\n", NULL, "1:2", "NUL byte");
+	/* The same with tiny pieces on several threads: still the first error. */
+	eau2_load_tune.piece_bytes = 3;
+	expect_error(f, "a,b\n1,2\n3,4\n\"x\ny\",5,6\n7,8\n9\n", &opt, "4:1",
+		     "expected 2 fields, got 3");
+	eau2_load_tune.piece_bytes = 0;
+
+	{
+		eau2_schema *schema = NULL;
+
+		tu_ok(eau2_schema_parse("a:int,b:bool", &schema, &err), &err);
+		opt.schema = schema;
+		expect_error(f, "a,b\n1,true\n2,x\n", &opt, "3:3", "is not a valid bool");
+		expect_error(f, "a,b\n1,true\n2.5,0\n", &opt, "3:1", "is not a valid int");
+		expect_error(f, "a,b,c\n", &opt, "1:1", "header has 3 fields");
+		opt.schema = NULL;
+		eau2_schema_free(schema);
+	}
+
+	/* Missing file, unknown extension. */
+	assert_int_equal(eau2_load(f->db, "/nonexistent/x.csv", NULL, &df, NULL, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "/nonexistent/x.csv"));
+	put_file(f, "data.bin", "a\n", 2);
+	assert_int_equal(eau2_load(f->db, f->path, NULL, &df, NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "data.bin"));
+
+	/* A failed load leaves nothing in the store. */
+	tu_ok(eau2_gc(f->db, &err), &err);
+	tu_ok(eau2_list(f->db, &keys, &nkeys, &err), &err);
+	assert_int_equal(nkeys, 0);
+	eau2_list_free(keys);
+}
+
+static void test_skip(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_error err = { 0 };
+	struct eau2_load_stats st;
+	struct eau2_load_options opt = { .on_error = EAU2_ON_ERROR_SKIP, .threads = 2 };
+	eau2_schema *schema = NULL;
+	eau2_df *df = NULL;
+	char want[4200];
+
+	tu_ok(eau2_schema_parse("a:int,b:string", &schema, &err), &err);
+	opt.schema = schema;
+	{
+		static const char data[] =
+			"a,b\n1,x\n2\nz,y\n3,\"q\"r\n4,o\0k\n5,\"fine\"\n6,a,b\n7,\"open";
+
+		put_file(f, "t.csv", data, sizeof(data) - 1);
+		tu_ok(eau2_load(f->db, f->path, &opt, &df, &st, &err), &err);
+	}
+	assert_int_equal(eau2_df_rows(df), 2);
+	assert_int_equal(st.rows, 2);
+	assert_int_equal(st.skipped, 6);
+	want_int(df, 0, 0, 1);
+	want_int(df, 0, 1, 5);
+	want_str(df, 1, 1, "fine");
+	snprintf(want, sizeof(want), "%s:3:1: expected 2 fields, got 1", f->path);
+	assert_string_equal(st.where[0], want);
+	snprintf(want, sizeof(want), "%s:4:1: column a: \"z\" is not a valid int", f->path);
+	assert_string_equal(st.where[1], want);
+	snprintf(want, sizeof(want), "%s:5:6: unexpected character", f->path);
+	assert_memory_equal(st.where[2], want, strlen(want));
+	snprintf(want, sizeof(want), "%s:6:4: NUL byte", f->path);
+	assert_memory_equal(st.where[3], want, strlen(want));
+	snprintf(want, sizeof(want), "%s:8:1: expected 2 fields, got 3", f->path);
+	assert_memory_equal(st.where[4], want, strlen(want));
+	eau2_df_release(df);
+	eau2_schema_free(schema);
+}
+
+/* --------------------------------------------------------------- widening */
+
+static void test_widening(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_error err = { 0 };
+	struct eau2_load_options opt = { .threads = 3 };
+	size_t rows = tu_quick() ? 3000 : 20000, cap = rows * 40, n = 0;
+	char *buf = malloc(cap);
+	eau2_df *df = NULL;
+	double d;
+
+	/* Only the first and the last rows hold the surprises; the sample is
+	 * one small window, so every column must widen during the parse. */
+	n += (size_t)snprintf(buf + n, cap - n, "i,b,t,k\n");
+	for (size_t r = 0; r < rows; r++) {
+		const char *i = r == rows - 1 ? "1.5" : "7";
+		const char *b = r == rows - 2 ? "5" : (r & 1) ? "true" : "false";
+		const char *t = r == rows - 3 ? "word" : "3";
+		const char *k = r == rows - 1 ? "2" : "1";
+
+		n += (size_t)snprintf(buf + n, cap - n, "%s,%s,%s,%s\n", i, b, t, k);
+	}
+	eau2_load_tune.sample_bytes = 64;
+	eau2_load_tune.samples = 1;
+	eau2_load_tune.piece_bytes = 4096;
+	put_file(f, "w.csv", buf, n);
+	tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
+	assert_int_equal(eau2_df_rows(df), rows);
+	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 0), EAU2_DOUBLE);
+	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 1), EAU2_STRING);
+	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 2), EAU2_STRING);
+	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 3), EAU2_INT);
+	assert_int_equal(eau2_df_get_double(df, 0, rows - 1, &d, NULL), 0);
+	assert_true(d == 1.5);
+	assert_int_equal(eau2_df_get_double(df, 0, 0, &d, NULL), 0);
+	assert_true(d == 7);
+	want_str(df, 1, 1, "true");
+	want_str(df, 1, rows - 2, "5");
+	want_str(df, 2, 0, "3");
+	want_int(df, 3, rows - 1, 2);
+	eau2_df_release(df);
+	free(buf);
+}
+
+/* ----------------------------------------------------- parallel splitting */
+
+/* A naive RFC 4180 reader, one character at a time: fields as strings,
+ * NULL for an empty unquoted field. */
+struct naive {
+	char ***rows;
+	size_t nrows, ncols;
+};
+
+static void naive_parse(const char *s, size_t n, struct naive *out)
+{
+	size_t cap = 16, i = 0;
+	char **row = NULL;
+	size_t nf = 0;
+
+	out->rows = malloc(cap * sizeof(*out->rows));
+	out->nrows = 0;
+	while (i < n) {
+		char *field = malloc(n + 1);
+		size_t k = 0;
+		bool quoted = false;
+
+		if (s[i] == '"') {
+			quoted = true;
+			for (i++; i < n; i++) {
+				if (s[i] == '"') {
+					if (i + 1 < n && s[i + 1] == '"') {
+						field[k++] = '"';
+						i++;
+						continue;
+					}
+					i++;
+					break;
+				}
+				field[k++] = s[i];
+			}
+		} else {
+			while (i < n && s[i] != ',' && s[i] != '\n')
+				field[k++] = s[i++];
+			if (k && field[k - 1] == '\r' && (i == n || s[i] == '\n'))
+				k--;
+		}
+		if (i < n && s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
+			i++;
+		field[k] = 0;
+		if (!quoted && k == 0) {
+			free(field);
+			field = NULL;
+		}
+		row = realloc(row, (nf + 1) * sizeof(*row));
+		row[nf++] = field;
+		if (i >= n || s[i] == '\n') {
+			if (out->nrows == cap)
+				out->rows = realloc(out->rows, (cap *= 2) * sizeof(*out->rows));
+			out->rows[out->nrows++] = row;
+			out->ncols = nf;
+			row = NULL;
+			nf = 0;
+		}
+		i++;
+	}
+}
+
+static void naive_free(struct naive *nv)
+{
+	for (size_t r = 0; r < nv->nrows; r++) {
+		for (size_t c = 0; c < nv->ncols; c++)
+			free(nv->rows[r][c]);
+		free(nv->rows[r]);
+	}
+	free(nv->rows);
+}
+
+static char *random_csv(uint64_t *seed, size_t rows, size_t ncols, size_t *len)
+{
+	static const char *frag[] = { "a", "bc", ",", "\"", "\n", "\r\n", " ", "x\ny", "1", "" };
+	size_t cap = rows * ncols * 64 + 64, n = 0;
+	char *buf = malloc(cap);
+
+	for (size_t r = 0; r < rows; r++) {
+		for (size_t c = 0; c < ncols; c++) {
+			uint64_t k = tu_rand(seed) % 4;
+
+			if (c)
+				buf[n++] = ',';
+			if (k == 0)
+				continue; /* null */
+			if (k == 1) {
+				n += (size_t)snprintf(buf + n, cap - n, "v%llu",
+						      (unsigned long long)(tu_rand(seed) % 1000));
+				continue;
+			}
+			buf[n++] = '"';
+			for (uint64_t j = tu_rand(seed) % 6; j > 0; j--) {
+				const char *p = frag[tu_rand(seed) % 10];
+
+				for (; *p; p++) {
+					if (*p == '"')
+						buf[n++] = '"';
+					buf[n++] = *p;
+				}
+			}
+			buf[n++] = '"';
+		}
+		if (tu_rand(seed) % 3 == 0)
+			buf[n++] = '\r';
+		buf[n++] = '\n';
+	}
+	*len = n;
+	return buf;
+}
+
+static void test_split_points(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_error err = { 0 };
+	uint64_t seed = 42;
+	size_t ncols = 3, rounds = tu_quick() ? 4 : 12;
+	eau2_schema *schema = NULL;
+
+	tu_ok(eau2_schema_parse("c0:string,c1:string,c2:string", &schema, &err), &err);
+	for (size_t round = 0; round < rounds; round++) {
+		size_t len, rows = 20 + round * 7;
+		char *data = random_csv(&seed, rows, ncols, &len);
+		struct naive nv;
+		eau2_df *one = NULL;
+
+		naive_parse(data, len, &nv);
+		assert_int_equal(nv.nrows, rows);
+		put_file(f, "split.csv", data, len);
+		/* Every piece size from 1 byte up: split points fall on every
+		 * byte, quoted newlines and CRLFs included. */
+		for (size_t piece = 1; piece <= len + 1; piece += 1 + piece / 8) {
+			struct eau2_load_options opt = { .no_header = true, .schema = schema,
+							 .threads = piece == 1 ? 1 : 7 };
+			eau2_df *df = NULL;
+
+			eau2_load_tune.piece_bytes = piece;
+			tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
+			assert_int_equal(eau2_df_rows(df), rows);
+			for (size_t r = 0; r < rows; r++)
+				for (size_t c = 0; c < ncols; c++)
+					want_str(df, c, r, nv.rows[r][c]);
+			if (!one)
+				one = df;
+			else
+				eau2_df_release(df);
+		}
+		/* Inferred types on 7 threads match one thread. */
+		{
+			struct eau2_load_options o1 = { .no_header = true, .threads = 1 };
+			struct eau2_load_options o7 = { .no_header = true, .threads = 7 };
+			eau2_df *a = NULL, *b = NULL;
+
+			eau2_load_tune.piece_bytes = 0;
+			tu_ok(eau2_load(f->db, f->path, &o1, &a, NULL, &err), &err);
+			eau2_load_tune.piece_bytes = 5;
+			tu_ok(eau2_load(f->db, f->path, &o7, &b, NULL, &err), &err);
+			assert_int_equal(eau2_df_rows(a), eau2_df_rows(b));
+			for (size_t c = 0; c < ncols; c++) {
+				assert_int_equal(eau2_schema_type(eau2_df_schema(a), c),
+						 eau2_schema_type(eau2_df_schema(b), c));
+				for (size_t r = 0; r < rows; r++) {
+					const char *s1, *s2;
+					size_t n1, n2;
+					int r1 = eau2_df_get_string(a, c, r, &s1, &n1, NULL);
+					int r2 = eau2_df_get_string(b, c, r, &s2, &n2, NULL);
+
+					assert_int_equal(r1, r2);
+					if (r1 == 0) {
+						assert_int_equal(n1, n2);
+						assert_memory_equal(s1, s2, n1);
+					}
+				}
+			}
+			eau2_df_release(a);
+			eau2_df_release(b);
+		}
+		eau2_df_release(one);
+		naive_free(&nv);
+		free(data);
+	}
+	eau2_schema_free(schema);
+}
+
+/* --------------------------------------------------------- numbers, misc */
+
+static void test_double_parse(void **state)
+{
+	uint64_t seed = 7;
+	char buf[64];
+	size_t n = tu_quick() ? 20000 : 200000;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		double want, got;
+		int len;
+
+		switch (tu_rand(&seed) % 4) {
+		case 0:
+			len = snprintf(buf, sizeof(buf), "%llu.%llu",
+				       (unsigned long long)(tu_rand(&seed) % 100000000),
+				       (unsigned long long)(tu_rand(&seed) % 10000000));
+			break;
+		case 1:
+			len = snprintf(buf, sizeof(buf), "-%llue%d",
+				       (unsigned long long)(tu_rand(&seed) >> (tu_rand(&seed) % 64)),
+				       (int)(tu_rand(&seed) % 80) - 40);
+			break;
+		case 2: {
+			double d;
+			uint64_t bits = tu_rand(&seed);
+
+			memcpy(&d, &bits, 8);
+			if (!isfinite(d))
+				d = 1.0 / 3;
+			len = snprintf(buf, sizeof(buf), "%.*g", (int)(tu_rand(&seed) % 17) + 1, d);
+			break;
+		}
+		default:
+			len = snprintf(buf, sizeof(buf), "0.%019llu",
+				       (unsigned long long)(tu_rand(&seed) % 10000000000000000000ull));
+			break;
+		}
+		want = strtod(buf, NULL);
+		assert_true(eau2_load_parse_f64(buf, (size_t)len, &got));
+		if (memcmp(&want, &got, sizeof(got)))
+			fail_msg("%s: got %.17g want %.17g", buf, got, want);
+		{
+			int64_t a;
+			int64_t x = (int64_t)tu_rand(&seed) >> (tu_rand(&seed) % 64);
+
+			len = snprintf(buf, sizeof(buf), "%lld", (long long)x);
+			assert_true(eau2_load_parse_i64(buf, (size_t)len, &a));
+			assert_int_equal(a, x);
+		}
+	}
+	{
+		double d;
+		int64_t v;
+
+		assert_false(eau2_load_parse_f64(" 1", 2, &d));
+		assert_false(eau2_load_parse_f64("1e", 2, &d));
+		assert_false(eau2_load_parse_f64(".", 1, &d));
+		assert_false(eau2_csv_parse_f64("0x10", 4, &d));
+		assert_true(eau2_load_parse_f64("0x10", 4, &d) && d == 16);
+		assert_true(eau2_load_parse_f64("-inf", 4, &d) && isinf(d) && d < 0);
+		assert_true(eau2_load_parse_f64("nan", 3, &d) && isnan(d));
+		assert_true(eau2_load_parse_i64("-9223372036854775808", 20, &v) && v == INT64_MIN);
+		assert_false(eau2_load_parse_i64("9223372036854775808", 19, &v));
+		assert_false(eau2_load_parse_i64("-", 1, &v));
+	}
+}
+
+struct prog {
+	int calls;
+	uint64_t last, total;
+	bool monotone;
+};
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct prog *p = ctx;
+
+	p->monotone = p->monotone && done >= p->last && done <= total;
+	p->last = done;
+	p->total = total;
+	p->calls++;
+}
+
+static void test_progress(void **state)
+{
+	struct fx *f = *state;
+	struct eau2_error err = { 0 };
+	struct prog p = { .monotone = true };
+	struct eau2_load_options opt = { .progress = on_progress, .progress_ctx = &p,
+					 .threads = 2 };
+	eau2_df *df = NULL;
+
+	tu_ok(load_str(f, "a\n1\n2\n", &opt, &df, NULL, &err), &err);
+	assert_true(p.calls >= 1);
+	assert_true(p.monotone);
+	assert_int_equal(p.last, 6);
+	assert_int_equal(p.total, 6);
+	eau2_df_release(df);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_types, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quoting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delim_noheader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_and_header_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_widening, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_points, setup, teardown),
+		cmocka_unit_test(test_double_parse),
+		cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
