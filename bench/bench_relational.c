@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_relational.c - throughput of the groupby and join rowers, next to
+ * DuckDB running the same queries over the same data in the same run
+ * (bench/compare, when its node_modules is installed):
+ *
+ *  groupby over --rows rows (default 1e7; 1e8 with --big; 1e6 with
+ *  EAU2_TEST_QUICK), sum:v and mean:x per group, keyed by
+ *    - one int key with 100 groups          (k100)
+ *    - one string key with 100 groups       (s100)
+ *    - two string keys, 100 x 10 groups     (sa, sb)
+ *    - one int key with 1e5 groups          (k1e5)
+ *    - one int key with 1e6 groups          (k1e6)
+ *  join: a broadcast inner join of --rows rows (dk, v, x) with a 1e5-row
+ *  dimension table (dk, name, w); the result is materialised.
+ *  filter and map over the same (dk, v, x) rows, results materialised.
+ *
+ * Each figure is the best of --reps runs (default 3) on 1 and on all
+ * allowed threads; rows/s counts input rows. Keys and values are uniform
+ * random. DuckDB gets the same rows through CSV files (eau2_export_csv)
+ * written to a temporary directory, loaded into tables before timing
+ * (load time excluded, as for eau2, whose data is already in the store);
+ * its queries materialise their result (CREATE TABLE AS ... ORDER BY), as
+ * eau2's rowers build a result dataframe sorted by key.
+ *
+ * Usage: bench_relational [--rows N] [--big] [--reps N] [--no-duckdb]
+ *                         [--only LABEL-SUBSTRING]  (eau2 only, for profiling)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eau2.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void die(const char *what, const struct eau2_error *err)
+{
+	fprintf(stderr, "bench_relational: %s: %s\n", what,
+		err ? err->msg : strerror(errno));
+	exit(1);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(p);
+}
+
+#define OK(call, what) do { \
+	if ((call) != 0) \
+		die(what, &err); \
+} while (0)
+
+struct sink {
+	uint64_t seed;
+	uint64_t rows;
+};
+
+/* facts: k100, s100, sa, sb, k1e5, k1e6, v, x */
+static int fill_facts(void *ctx, eau2_builder *b, struct eau2_error *err)
+{
+	struct sink *s = ctx;
+	char buf[32];
+	uint64_t n = s->rows < 65536 ? s->rows : 65536;
+
+	if (n == 0)
+		return 0;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t r = rnd(&s->seed), q = rnd(&s->seed);
+		int len;
+		if (eau2_builder_append_int(b, 0, (int64_t)(r % 100), err))
+			return -EIO;
+		len = snprintf(buf, sizeof(buf), "key%02u", (unsigned)((r >> 8) % 100));
+		if (eau2_builder_append_string(b, 1, buf, (size_t)len, err))
+			return -EIO;
+		len = snprintf(buf, sizeof(buf), "city%02u", (unsigned)((r >> 16) % 100));
+		if (eau2_builder_append_string(b, 2, buf, (size_t)len, err))
+			return -EIO;
+		len = snprintf(buf, sizeof(buf), "cat%u", (unsigned)((r >> 24) % 10));
+		if (eau2_builder_append_string(b, 3, buf, (size_t)len, err))
+			return -EIO;
+		if (eau2_builder_append_int(b, 4, (int64_t)((r >> 32) % 100000), err) ||
+		    eau2_builder_append_int(b, 5, (int64_t)(q % 1000000), err) ||
+		    eau2_builder_append_int(b, 6, (int64_t)((q >> 20) % 10000), err) ||
+		    eau2_builder_append_double(b, 7,
+			(double)(q >> 11) / 9007199254740992.0 * 100.0, err))
+			return -EIO;
+	}
+	s->rows -= n;
+	return 1;
+}
+
+/* sales: dk, v, x */
+static int fill_sales(void *ctx, eau2_builder *b, struct eau2_error *err)
+{
+	struct sink *s = ctx;
+	uint64_t n = s->rows < 65536 ? s->rows : 65536;
+
+	if (n == 0)
+		return 0;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t r = rnd(&s->seed);
+		if (eau2_builder_append_int(b, 0, (int64_t)(r % 100000), err) ||
+		    eau2_builder_append_int(b, 1, (int64_t)((r >> 20) % 10000), err) ||
+		    eau2_builder_append_double(b, 2,
+			(double)(r >> 40) / 16777216.0 * 50.0, err))
+			return -EIO;
+	}
+	s->rows -= n;
+	return 1;
+}
+
+/* dim: dk (0..99999 shuffled), name, w */
+static int fill_dim(void *ctx, eau2_builder *b, struct eau2_error *err)
+{
+	struct sink *s = ctx;
+	int64_t *perm = malloc(100000 * sizeof(*perm));
+	char buf[32];
+	int rc = 0;
+
+	if (!perm)
+		return -ENOMEM;
+	for (int64_t i = 0; i < 100000; i++)
+		perm[i] = i;
+	for (int64_t i = 99999; i > 0; i--) {
+		int64_t j = (int64_t)(rnd(&s->seed) % (uint64_t)(i + 1)), t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (int i = 0; i < 100000 && rc == 0; i++) {
+		int len = snprintf(buf, sizeof(buf), "product-%06lld",
+				   (long long)perm[i]);
+		if (eau2_builder_append_int(b, 0, perm[i], err) ||
+		    eau2_builder_append_string(b, 1, buf, (size_t)len, err) ||
+		    eau2_builder_append_double(b, 2, (double)(perm[i] % 997) / 7.0, err))
+			rc = -EIO;
+	}
+	free(perm);
+	return rc;
+}
+
+static void export(const eau2_df *df, const char *dir, const char *name)
+{
+	struct eau2_error err = {0};
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s.csv", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die(path, NULL);
+	OK(eau2_export_csv(df, fd, UINT64_MAX, &err), path);
+	close(fd);
+}
+
+struct query {
+	const char *label;
+	const char *rower;
+	const char *names[3], *values[3];
+	size_t nargs;
+	const char *sql; /* DuckDB equivalent (see compare script) */
+};
+
+static const struct query queries[] = {
+	{ "groupby int key, 100 groups", "groupby", { "by", "agg" },
+	  { "k100", "sum:v,mean:x" }, 2, "g_k100" },
+	{ "groupby string key, 100 groups", "groupby", { "by", "agg" },
+	  { "s100", "sum:v,mean:x" }, 2, "g_s100" },
+	{ "groupby 2 string keys, 1000 groups", "groupby", { "by", "agg" },
+	  { "sa,sb", "sum:v,mean:x" }, 2, "g_sa_sb" },
+	{ "groupby int key, 1e5 groups", "groupby", { "by", "agg" },
+	  { "k1e5", "sum:v,mean:x" }, 2, "g_k1e5" },
+	{ "groupby int key, 1e6 groups", "groupby", { "by", "agg" },
+	  { "k1e6", "sum:v,mean:x" }, 2, "g_k1e6" },
+	{ "join with 1e5-row dim (inner)", "join", { "with", "on", "how" },
+	  { "bench/dim", "dk", "inner" }, 3, "j_dim" },
+	{ "filter v < 5000 and x > 25 (~25%)", "filter", { "where" },
+	  { "v < 5000 and x > 25" }, 1, "f" },
+	{ "map y = v * 2 + dk", "map", { "name", "expr" },
+	  { "y", "v * 2 + dk" }, 2, "m" },
+};
+#define NQ (sizeof(queries) / sizeof(queries[0]))
+
+int main(int argc, char **argv)
+{
+	struct eau2_error err = {0};
+	uint64_t rows = getenv("EAU2_TEST_QUICK") ? 1000000 : 10000000;
+	unsigned reps = 3;
+	bool duck = true;
+	const char *only = NULL; /* run the queries whose label contains it */
+	char store[] = "/dev/shm/eau2-bench-rel-XXXXXX";
+	char csvdir[] = "/dev/shm/eau2-bench-rel-csv-XXXXXX";
+	eau2 *db;
+	eau2_df *facts, *sales, *dim;
+	eau2_schema *schema;
+	double t0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--big")) {
+			rows = 100000000;
+		} else if (!strcmp(argv[i], "--rows") && i + 1 < argc) {
+			rows = strtoull(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+			reps = (unsigned)atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--no-duckdb")) {
+			duck = false;
+		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+			only = argv[++i];
+			duck = false;
+		} else {
+			fprintf(stderr, "usage: %s [--rows N] [--big] [--reps N] "
+				"[--no-duckdb] [--only LABEL-SUBSTRING]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (reps == 0)
+		reps = 1;
+	if (!mkdtemp(store))
+		die("mkdtemp", NULL);
+	OK(eau2_open(&db, store, &err), "open");
+
+	printf("bench_relational: %llu rows, best of %u, threads 1 and %u\n",
+	       (unsigned long long)rows, reps, eau2_default_threads());
+	t0 = now();
+	struct sink s = { .seed = 42, .rows = rows };
+	OK(eau2_schema_parse("k100:int,s100:string,sa:string,sb:string,k1e5:int,"
+			     "k1e6:int,v:int,x:double", &schema, &err), "schema");
+	OK(eau2_df_from_visitor(db, schema, fill_facts, &s, &facts, &err), "facts");
+	eau2_schema_free(schema);
+	s = (struct sink){ .seed = 43, .rows = rows };
+	OK(eau2_schema_parse("dk:int,v:int,x:double", &schema, &err), "schema");
+	OK(eau2_df_from_visitor(db, schema, fill_sales, &s, &sales, &err), "sales");
+	eau2_schema_free(schema);
+	s = (struct sink){ .seed = 44, .rows = 1 };
+	OK(eau2_schema_parse("dk:int,name:string,w:double", &schema, &err), "schema");
+	OK(eau2_df_from_visitor(db, schema, fill_dim, &s, &dim, &err), "dim");
+	eau2_schema_free(schema);
+	OK(eau2_put(db, "bench/dim", dim, &err), "put dim");
+	printf("  generated in %.2f s (facts %.0f MB, sales %.0f MB)\n",
+	       now() - t0, (double)eau2_df_bytes(facts) / 1e6,
+	       (double)eau2_df_bytes(sales) / 1e6);
+
+	unsigned threads[2] = { 1, eau2_default_threads() };
+	size_t nthreads = threads[1] > 1 ? 2 : 1;
+	printf("\n  %-38s %8s %10s %12s %10s\n", "query (eau2)", "threads",
+	       "seconds", "rows/s", "out rows");
+	for (size_t q = 0; q < NQ; q++) {
+		const struct query *qu = &queries[q];
+		const struct eau2_rower_class *cls = eau2_rower_find(qu->rower);
+		struct eau2_args args = { qu->nargs, qu->names, qu->values };
+		const eau2_df *in = strcmp(qu->rower, "groupby") ? sales : facts;
+		if (!cls)
+			die(qu->rower, NULL);
+		if (only && !strstr(qu->label, only))
+			continue;
+		for (size_t t = 0; t < nthreads; t++) {
+			struct eau2_run_options opt = { .threads = threads[t] };
+			double best = 1e300;
+			uint64_t out_rows = 0;
+			for (unsigned r = 0; r < reps; r++) {
+				eau2_df *res;
+				double a = now();
+				OK(eau2_run(db, in, cls, &args, &opt, &res, &err), qu->label);
+				double el = now() - a;
+				best = el < best ? el : best;
+				out_rows = eau2_df_rows(res);
+				eau2_df_release(res);
+			}
+			printf("  %-38s %8u %10.3f %12.3g %10llu\n", qu->label, threads[t],
+			       best, (double)eau2_df_rows(in) / best,
+			       (unsigned long long)out_rows);
+			fflush(stdout);
+		}
+	}
+
+	if (duck) {
+		char script[4200], cmd[9000], src[4096];
+		snprintf(src, sizeof(src), "%s", __FILE__);
+		const char *bdir = dirname(src); /* this file's directory */
+		snprintf(script, sizeof(script), "%s/compare/duckdb_relational.mjs",
+			 bdir);
+		char mods[4300];
+		snprintf(mods, sizeof(mods), "%s/compare/node_modules/@duckdb/node-api",
+			 bdir);
+		if (access(script, R_OK) || access(mods, R_OK)) {
+			printf("\n  DuckDB: skipped (run `npm i` in bench/compare)\n");
+		} else if (!mkdtemp(csvdir)) {
+			die("mkdtemp", NULL);
+		} else {
+			t0 = now();
+			export(facts, csvdir, "facts");
+			export(sales, csvdir, "sales");
+			export(dim, csvdir, "dim");
+			printf("\n  CSV for DuckDB written in %.1f s\n", now() - t0);
+			fflush(stdout);
+			snprintf(cmd, sizeof(cmd), "node '%s' '%s' %u %u %u", script,
+				 csvdir, reps, threads[0], threads[nthreads - 1]);
+			if (system(cmd) != 0)
+				printf("  DuckDB: comparison script failed\n");
+			nftw(csvdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+		}
+	}
+	eau2_df_release(facts);
+	eau2_df_release(sales);
+	eau2_df_release(dim);
+	eau2_close(db);
+	nftw(store, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// duckdb_relational.mjs - the queries of bench/bench_relational.c run in
+// DuckDB over the same data, exported by the bench as CSV files
+// (facts.csv, sales.csv, dim.csv in DIR). Tables are loaded first (not
+// timed); each query materialises its result sorted by key, as eau2's
+// rowers do, and reports the best of REPS runs per thread count.
+//
+// Usage: node duckdb_relational.mjs DIR [REPS] [THREADS...]
+import { DuckDBInstance } from '@duckdb/node-api';
+
+const [dir, repsArg, ...threadArgs] = process.argv.slice(2);
+if (!dir) {
+  console.error('usage: node duckdb_relational.mjs DIR [REPS] [THREADS...]');
+  process.exit(2);
+}
+const reps = Number(repsArg || 3);
+const threads = [...new Set((threadArgs.length ? threadArgs : ['1']).map(Number))];
+
+const queries = [
+  ['groupby int key, 100 groups', 'facts',
+    'SELECT k100, sum(v) AS sum_v, avg(x) AS mean_x FROM facts GROUP BY k100 ORDER BY k100 NULLS LAST'],
+  ['groupby string key, 100 groups', 'facts',
+    'SELECT s100, sum(v) AS sum_v, avg(x) AS mean_x FROM facts GROUP BY s100 ORDER BY s100 NULLS LAST'],
+  ['groupby 2 string keys, 1000 groups', 'facts',
+    'SELECT sa, sb, sum(v) AS sum_v, avg(x) AS mean_x FROM facts GROUP BY sa, sb ORDER BY sa NULLS LAST, sb NULLS LAST'],
+  ['groupby int key, 1e5 groups', 'facts',
+    'SELECT k1e5, sum(v) AS sum_v, avg(x) AS mean_x FROM facts GROUP BY k1e5 ORDER BY k1e5 NULLS LAST'],
+  ['groupby int key, 1e6 groups', 'facts',
+    'SELECT k1e6, sum(v) AS sum_v, avg(x) AS mean_x FROM facts GROUP BY k1e6 ORDER BY k1e6 NULLS LAST'],
+  // Same columns and order as eau2's join: input rows in order, then the
+  // dimension's columns but its key.
+  ['join with 1e5-row dim (inner)', 'sales',
+    'SELECT s.dk, s.v, s.x, d.name, d.w FROM sales s JOIN dim d ON s.dk = d.dk'],
+  ['filter v < 5000 and x > 25 (~25%)', 'sales',
+    'SELECT * FROM sales WHERE v < 5000 AND x > 25'],
+  ['map y = v * 2 + dk', 'sales',
+    'SELECT *, v * 2 + dk AS y FROM sales'],
+];
+
+const inst = await DuckDBInstance.create(':memory:');
+const con = await inst.connect();
+const version = (await con.runAndReadAll('SELECT version()')).getRows()[0][0];
+let t0 = performance.now();
+const load = (name, cols) =>
+  con.run(`CREATE TABLE ${name} AS SELECT * FROM read_csv('${dir}/${name}.csv', header = true, columns = ${cols})`);
+await load('facts', "{'k100': 'BIGINT', 's100': 'VARCHAR', 'sa': 'VARCHAR', 'sb': 'VARCHAR', 'k1e5': 'BIGINT', 'k1e6': 'BIGINT', 'v': 'BIGINT', 'x': 'DOUBLE'}");
+await load('sales', "{'dk': 'BIGINT', 'v': 'BIGINT', 'x': 'DOUBLE'}");
+await load('dim', "{'dk': 'BIGINT', 'name': 'VARCHAR', 'w': 'DOUBLE'}");
+const count = async (t) => (await con.runAndReadAll(`SELECT count(*) FROM ${t}`)).getRows()[0][0];
+console.log(`\n  DuckDB ${version}: loaded ${await count('facts')} + ${await count('sales')} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+console.log(`  ${'query (DuckDB)'.padEnd(38)} ${'threads'.padStart(8)} ${'seconds'.padStart(10)} ${'rows/s'.padStart(12)} ${'out rows'.padStart(10)}`);
+for (const [label, input, sql] of queries) {
+  const inRows = Number(await count(input));
+  for (const t of threads) {
+    await con.run(`SET threads = ${t}`);
+    let best = Infinity;
+    let outRows = 0;
+    for (let r = 0; r < reps; r++) {
+      await con.run('DROP TABLE IF EXISTS result');
+      t0 = performance.now();
+      await con.run(`CREATE TABLE result AS ${sql}`);
+      best = Math.min(best, (performance.now() - t0) / 1000);
+      outRows = await count('result');
+    }
+    console.log(`  ${label.padEnd(38)} ${String(t).padStart(8)} ${best.toFixed(3).padStart(10)} ${(inRows / best).toPrecision(3).padStart(12)} ${String(outRows).padStart(10)}`);
+  }
+}
