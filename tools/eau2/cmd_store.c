@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_store.c - the commands that look at or change what the store holds:
+ * ls, describe, head, export, rm. Opening a dataframe maps it (cost
+ * independent of its size), so ls and describe stay cheap; describe walks
+ * the chunk headers only (null counts, min/max), never the values.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ ls */
+
+struct ls_opts {
+	bool json;
+};
+
+static const struct eau2_cli_opt ls_opts_table[] = {
+	{ "json", 0, EAU2_OPT_FLAG, offsetof(struct ls_opts, json), NULL,
+	  "machine-readable output: [{\"key\",\"rows\",\"columns\","
+	  "\"bytes\"}...]", NULL, false },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
+};
+
+struct ls_row {
+	const char *key;
+	uint64_t rows, bytes;
+	size_t cols;
+};
+
+static int cmd_ls(struct eau2_cli *cli, void *vopts)
+{
+	struct ls_opts *o = vopts;
+	struct eau2_error err = {0};
+	struct ls_row *rows = NULL;
+	char **keys = NULL;
+	size_t n = 0, m = 0, wkey = 0, wrows = 1, wbytes = 1;
+	int status = EAU2_CLI_OK, rc;
+
+	rc = eau2_list(cli->db, &keys, &n, &err);
+	if (rc) {
+		status = eau2_cli_fail(rc, &err, "listing keys");
+		goto out;
+	}
+	rows = calloc(n ? n : 1, sizeof *rows);
+	if (!rows) {
+		status = eau2_cli_fail(-ENOMEM, NULL, "listing keys");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		eau2_df *df = NULL;
+		char buf[32];
+
+		err.msg[0] = 0;
+		rc = eau2_get(cli->db, keys[i], &df, &err);
+		if (rc == -ENOENT)
+			continue; /* deleted since the listing */
+		if (rc) {
+			/* Report and go on: one bad key must not hide the
+			 * others. */
+			int s = eau2_cli_fail(rc, &err, keys[i]);
+			if (s > status)
+				status = s;
+			continue;
+		}
+		rows[m] = (struct ls_row){ keys[i], eau2_df_rows(df),
+					   eau2_df_bytes(df), eau2_df_ncols(df) };
+		eau2_df_release(df);
+		if (strlen(keys[i]) > wkey)
+			wkey = strlen(keys[i]);
+		if ((size_t)snprintf(buf, sizeof buf, "%" PRIu64,
+				     rows[m].rows) > wrows)
+			wrows = strlen(buf);
+		if ((size_t)snprintf(buf, sizeof buf, "%" PRIu64,
+				     rows[m].bytes) > wbytes)
+			wbytes = strlen(buf);
+		m++;
+	}
+	if (o->json) {
+		fputc('[', stdout);
+		for (size_t i = 0; i < m; i++) {
+			fputs(i ? ",\n {\"key\":" : "{\"key\":", stdout);
+			eau2_cli_json_str(stdout, rows[i].key,
+					  strlen(rows[i].key));
+			printf(",\"rows\":%" PRIu64 ",\"columns\":%zu,"
+			       "\"bytes\":%" PRIu64 "}", rows[i].rows,
+			       rows[i].cols, rows[i].bytes);
+		}
+		fputs("]\n", stdout);
+	} else {
+		for (size_t i = 0; i < m; i++)
+			printf("%-*s  %*" PRIu64 " rows  %*" PRIu64 " bytes\n",
+			       (int)wkey, rows[i].key, (int)wrows,
+			       rows[i].rows, (int)wbytes, rows[i].bytes);
+	}
+out:
+	free(rows);
+	eau2_list_free(keys);
+	return status;
+}
+
+const struct eau2_cli_cmd eau2_cli_cmd_ls = {
+	.name = "ls",
+	.synopsis = "[--json]",
+	.summary = "list the keys with their rows and bytes",
+	.details = "One key per line, sorted: KEY  ROWS rows  BYTES bytes.\n",
+	.opts = ls_opts_table,
+	.opts_size = sizeof(struct ls_opts),
+	.min_pos = 0,
+	.max_pos = 0,
+	.needs_store = true,
+	.run = cmd_ls,
+};
+
+/* ------------------------------------------------------------ describe */
+
+struct describe_opts {
+	bool json;
+};
+
+static const struct eau2_cli_opt describe_opts_table[] = {
+	{ "json", 0, EAU2_OPT_FLAG, offsetof(struct describe_opts, json), NULL,
+	  "machine-readable output", NULL, false },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
+};
+
+struct col_stat {
+	uint64_t nulls;
+	uint64_t bytes; /* payload: bitmap, values, string bytes */
+	bool has_minmax;
+	union { int64_t i; double d; } min, max;
+	char smin[40], smax[40]; /* formatted, "-" when none */
+};
+
+/* Payload bytes of a chunk, from its header: bitmap, values and, for
+ * strings, offsets and bytes (the data itself is not read). */
+static uint64_t view_bytes(const struct eau2_chunk_view *v)
+{
+	uint64_t bits = ((uint64_t)v->rows + 7) / 8, b = v->validity ? bits : 0;
+
+	switch (v->type) {
+	case EAU2_BOOL:
+		return b + bits;
+	case EAU2_INT:
+	case EAU2_DOUBLE:
+		return b + 8ull * v->rows;
+	case EAU2_STRING:
+		return b + 8ull * (v->rows + 1ull) +
+			(uint64_t)(v->values.offsets[v->rows] -
+				   v->values.offsets[0]);
+	}
+	return b;
+}
+
+/* Folds the chunk headers of every row group into per-column stats. */
+static int describe_scan(const eau2_df *df, struct col_stat *st,
+			 struct eau2_error *err)
+{
+	size_t ncols = eau2_df_ncols(df), ngroups = eau2_df_ngroups(df);
+
+	for (size_t c = 0; c < ncols; c++) {
+		for (size_t g = 0; g < ngroups; g++) {
+			struct eau2_chunk_view v;
+			int rc = eau2_df_chunk(df, c, g, &v, err);
+
+			if (rc)
+				return rc;
+			st[c].nulls += v.null_count;
+			st[c].bytes += view_bytes(&v);
+			if (!v.has_minmax)
+				continue;
+			if (v.type == EAU2_INT) {
+				if (!st[c].has_minmax || v.min.i < st[c].min.i)
+					st[c].min.i = v.min.i;
+				if (!st[c].has_minmax || v.max.i > st[c].max.i)
+					st[c].max.i = v.max.i;
+			} else {
+				if (!st[c].has_minmax || v.min.d < st[c].min.d)
+					st[c].min.d = v.min.d;
+				if (!st[c].has_minmax || v.max.d > st[c].max.d)
+					st[c].max.d = v.max.d;
+			}
+			st[c].has_minmax = true;
+		}
+		strcpy(st[c].smin, "-");
+		strcpy(st[c].smax, "-");
+		if (!st[c].has_minmax)
+			continue;
+		if (eau2_schema_type(eau2_df_schema(df), c) == EAU2_INT) {
+			snprintf(st[c].smin, sizeof st[c].smin, "%" PRId64,
+				 st[c].min.i);
+			snprintf(st[c].smax, sizeof st[c].smax, "%" PRId64,
+				 st[c].max.i);
+		} else {
+			eau2_cli_fmt_double(st[c].smin, sizeof st[c].smin,
+					    st[c].min.d);
+			eau2_cli_fmt_double(st[c].smax, sizeof st[c].smax,
+					    st[c].max.d);
+		}
+	}
+	return 0;
+}
+
+static void describe_json(const char *key, const eau2_df *df,
+			  const struct col_stat *st)
+{
+	const eau2_schema *s = eau2_df_schema(df);
+	size_t ncols = eau2_df_ncols(df);
+
+	fputs("{\"key\":", stdout);
+	eau2_cli_json_str(stdout, key, strlen(key));
+	printf(",\"rows\":%" PRIu64 ",\"columns\":%zu,\"row_groups\":%zu,"
+	       "\"bytes\":%" PRIu64 ",\"schema\":[", eau2_df_rows(df), ncols,
+	       eau2_df_ngroups(df), eau2_df_bytes(df));
+	for (size_t c = 0; c < ncols; c++) {
+		enum eau2_type t = eau2_schema_type(s, c);
+		const char *name = eau2_schema_name(s, c);
+
+		fputs(c ? ",\n {\"name\":" : "{\"name\":", stdout);
+		eau2_cli_json_str(stdout, name, strlen(name));
+		printf(",\"type\":\"%s\",\"nulls\":%" PRIu64 ",\"bytes\":%"
+		       PRIu64, eau2_type_name(t), st[c].nulls, st[c].bytes);
+		if (!st[c].has_minmax) {
+			fputs(",\"min\":null,\"max\":null}", stdout);
+		} else if (t == EAU2_INT) {
+			printf(",\"min\":%" PRId64 ",\"max\":%" PRId64 "}",
+			       st[c].min.i, st[c].max.i);
+		} else {
+			fputs(",\"min\":", stdout);
+			eau2_cli_json_double(stdout, st[c].min.d);
+			fputs(",\"max\":", stdout);
+			eau2_cli_json_double(stdout, st[c].max.d);
+			fputc('}', stdout);
+		}
+	}
+	fputs("]}\n", stdout);
+}
+
+static void describe_text(const char *key, const eau2_df *df,
+			  const struct col_stat *st)
+{
+	const eau2_schema *s = eau2_df_schema(df);
+	size_t ncols = eau2_df_ncols(df);
+	int wname = 6, wnulls = 5, wbytes = 5, wmin = 3;
+	char buf[32];
+
+	printf("key         %s\nrows        %" PRIu64 "\ncolumns     %zu\n"
+	       "row groups  %zu\nbytes       %" PRIu64 "\n\n", key,
+	       eau2_df_rows(df), ncols, eau2_df_ngroups(df), eau2_df_bytes(df));
+	for (size_t c = 0; c < ncols; c++) {
+		int l = (int)strlen(eau2_schema_name(s, c));
+		if (l > wname)
+			wname = l;
+		l = snprintf(buf, sizeof buf, "%" PRIu64, st[c].nulls);
+		if (l > wnulls)
+			wnulls = l;
+		l = snprintf(buf, sizeof buf, "%" PRIu64, st[c].bytes);
+		if (l > wbytes)
+			wbytes = l;
+		l = (int)strlen(st[c].smin);
+		if (l > wmin)
+			wmin = l;
+	}
+	printf("%-*s  %-6s  %*s  %*s  %*s  %s\n", wname, "column", "type",
+	       wnulls, "nulls", wbytes, "bytes", wmin, "min", "max");
+	for (size_t c = 0; c < ncols; c++)
+		printf("%-*s  %-6s  %*" PRIu64 "  %*" PRIu64 "  %*s  %s\n",
+		       wname, eau2_schema_name(s, c),
+		       eau2_type_name(eau2_schema_type(s, c)), wnulls,
+		       st[c].nulls, wbytes, st[c].bytes, wmin, st[c].smin,
+		       st[c].smax);
+}
+
+static int cmd_describe(struct eau2_cli *cli, void *vopts)
+{
+	struct describe_opts *o = vopts;
+	const char *key = cli->pos[0];
+	struct eau2_error err = {0};
+	struct col_stat *st = NULL;
+	eau2_df *df = NULL;
+	int status, rc;
+
+	status = eau2_cli_get_df(cli, key, &df);
+	if (status)
+		goto out;
+	st = calloc(eau2_df_ncols(df) + 1, sizeof *st);
+	if (!st) {
+		status = eau2_cli_fail(-ENOMEM, NULL, key);
+		goto out;
+	}
+	rc = describe_scan(df, st, &err);
+	if (rc) {
+		status = eau2_cli_fail(rc, &err, key);
+		goto out;
+	}
+	if (o->json)
+		describe_json(key, df, st);
+	else
+		describe_text(key, df, st);
+out:
+	free(st);
+	eau2_df_release(df);
+	return status;
+}
+
+const struct eau2_cli_cmd eau2_cli_cmd_describe = {
+	.name = "describe",
+	.synopsis = "KEY [--json]",
+	.summary = "show the schema and size of KEY, and per column its nulls, "
+		   "bytes, min and max",
+	.details = "Only chunk headers are read. Column bytes count the "
+		   "validity bitmap, values,\nstring offsets and string bytes; "
+		   "min and max exist for int and double\ncolumns.\n",
+	.opts = describe_opts_table,
+	.opts_size = sizeof(struct describe_opts),
+	.min_pos = 1,
+	.max_pos = 1,
+	.needs_store = true,
+	.run = cmd_describe,
+};
+
+/* ---------------------------------------------------------- head/export */
+
+static int write_csv(const eau2_df *df, int fd, uint64_t max_rows,
+		     const char *key)
+{
+	struct eau2_error err = {0};
+	int rc;
+
+	fflush(stdout);
+	rc = eau2_export_csv(df, fd, max_rows, &err);
+	return rc ? eau2_cli_fail(rc, &err, key) : EAU2_CLI_OK;
+}
+
+struct head_opts {
+	uint64_t n;
+};
+
+static const struct head_opts head_defaults = { .n = 10 };
+
+static const struct eau2_cli_opt head_opts_table[] = {
+	{ "rows", 'n', EAU2_OPT_U64, offsetof(struct head_opts, n), "N",
+	  "rows to print (default 10; 0 prints the header only)", NULL,
+	  false },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
+};
+
+static int cmd_head(struct eau2_cli *cli, void *vopts)
+{
+	struct head_opts *o = vopts;
+	const char *key = cli->pos[0];
+	eau2_df *df = NULL;
+	int status;
+
+	status = eau2_cli_get_df(cli, key, &df);
+	if (!status)
+		status = write_csv(df, STDOUT_FILENO, o->n, key);
+	eau2_df_release(df);
+	return status;
+}
+
+const struct eau2_cli_cmd eau2_cli_cmd_head = {
+	.name = "head",
+	.synopsis = "KEY [-n N]",
+	.summary = "print the first rows of KEY as CSV with a header",
+	.details = NULL,
+	.opts = head_opts_table,
+	.opts_size = sizeof(struct head_opts),
+	.defaults = &head_defaults,
+	.min_pos = 1,
+	.max_pos = 1,
+	.needs_store = true,
+	.run = cmd_head,
+};
+
+static int cmd_export(struct eau2_cli *cli, void *vopts)
+{
+	const char *key = cli->pos[0], *path = cli->pos[1];
+	eau2_df *df = NULL;
+	char *tmp = NULL;
+	int status, fd = -1;
+
+	status = eau2_cli_get_df(cli, key, &df);
+	if (status)
+		goto out;
+	if (!strcmp(path, "-")) {
+		status = write_csv(df, STDOUT_FILENO, UINT64_MAX, key);
+		goto out;
+	}
+	/* Write beside the target, then rename: readers of FILE see the old
+	 * file or the whole new one. */
+	if (asprintf(&tmp, "%s.tmp", path) < 0) {
+		tmp = NULL;
+		status = eau2_cli_fail(-ENOMEM, NULL, path);
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		eau2_cli_errorf("%s: %s", tmp, strerror(errno));
+		status = eau2_cli_exit_code(-errno);
+		goto out;
+	}
+	status = write_csv(df, fd, UINT64_MAX, key);
+	if (status)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		eau2_cli_errorf("%s: %s", tmp, strerror(errno));
+		status = EAU2_CLI_INTERNAL;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		eau2_cli_errorf("%s: %s", path, strerror(errno));
+		status = eau2_cli_exit_code(-errno);
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	eau2_df_release(df);
+	return status;
+}
+
+const struct eau2_cli_cmd eau2_cli_cmd_export = {
+	.name = "export",
+	.synopsis = "KEY FILE",
+	.summary = "write KEY as CSV with a header to FILE ('-' for stdout)",
+	.details = "FILE is written as FILE.tmp and renamed when complete.\n",
+	.opts = NULL,
+	.opts_size = 0,
+	.min_pos = 2,
+	.max_pos = 2,
+	.needs_store = true,
+	.run = cmd_export,
+};
+
+/* ------------------------------------------------------------------ rm */
+
+static int cmd_rm(struct eau2_cli *cli, void *vopts)
+{
+	struct eau2_error err = {0};
+	const char *key = cli->pos[0];
+	int rc = eau2_delete(cli->db, key, &err);
+
+	if (!rc)
+		return EAU2_CLI_OK;
+	if (rc == -ENOENT && !strstr(err.msg, key)) {
+		eau2_cli_errorf("no such key '%s'", key);
+		return EAU2_CLI_USER;
+	}
+	return eau2_cli_fail(rc, &err, key);
+}
+
+const struct eau2_cli_cmd eau2_cli_cmd_rm = {
+	.name = "rm",
+	.synopsis = "KEY",
+	.summary = "remove KEY from the store",
+	.details = NULL,
+	.opts = NULL,
+	.opts_size = 0,
+	.min_pos = 1,
+	.max_pos = 1,
+	.needs_store = true,
+	.run = cmd_rm,
+};
