@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "rowers/rowers.h"
+#include "apps/apps.h" /* the seed applications, registered as built-ins */
 
 struct reg_entry {
 	const struct eau2_rower_class *cls;
@@ -52,6 +53,12 @@ static const struct eau2_rower_class *const builtins[] = {
 	&eau2_rower_map,
 	&eau2_rower_groupby,
 	&eau2_rower_join,
+	&eau2_app_urlfreq,
+	&eau2_app_mandelbrot,
+	&eau2_app_mandelbrot_rows,
+	&eau2_app_linus,
+	&eau2_app_linus_step,
+	&eau2_app_bikes,
 };
 
 /* Plugins take eau2_* functions from the process that loads them. A
