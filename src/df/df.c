@@ -258,9 +258,7 @@ int eau2_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error *err)
 		goto out;
 	if (df->lock_fd >= 0) {
 		/* Published: the key keeps it alive from now on. */
-		snprintf(name, sizeof(name), "%016llx.lock", (unsigned long long)df->id);
-		unlinkat(db->datafd, name, 0);
-		close(df->lock_fd);
+		eau2_shm_id_published(db, df->id, df->lock_fd);
 		df->lock_fd = -1;
 	}
 	if (old && old != df->id && !eau2_shm_id_referenced(db, old))

@@ -82,6 +82,8 @@ int eau2_shm_keys_list(eau2 *db, char ***keys, size_t *n,
 /* Makes a new dataframe id and its held lock file (*lock_fd). */
 int eau2_shm_id_create(eau2 *db, uint64_t *id, int *lock_fd,
 		       struct eau2_error *err);
+/* After a key names id: removes its lock file and closes lock_fd. */
+void eau2_shm_id_published(eau2 *db, uint64_t id, int lock_fd);
 /* Removes every file of id under data/ (lock file last). */
 void eau2_shm_id_remove(int datafd, uint64_t id);
 

@@ -646,6 +646,15 @@ int eau2_shm_id_create(eau2 *db, uint64_t *id, int *lock_fd,
 	return 0;
 }
 
+void eau2_shm_id_published(eau2 *db, uint64_t id, int lock_fd)
+{
+	char name[64];
+
+	lock_name(name, id);
+	unlinkat(db->datafd, name, 0);
+	close(lock_fd);
+}
+
 void eau2_shm_id_remove(int datafd, uint64_t id)
 {
 	char name[64];
