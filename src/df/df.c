@@ -22,6 +22,7 @@
 #include <xxhash.h>
 
 #include "df/df.h"
+#include "node/node.h"
 #include "shm/shm.h"
 
 /* ------------------------------------------------------------- open/free */
@@ -46,6 +47,11 @@ static void df_free(eau2_df *df)
 	}
 	if (df->datafd >= 0)
 		close(df->datafd);
+	if (df->node) {
+		/* After the munmaps: the node's count follows the mappings. */
+		eau2_node_release(df->node, df->id);
+		eau2_node_client_unref(df->node);
+	}
 	eau2_schema_free(df->schema);
 	free(df);
 }
@@ -228,6 +234,25 @@ void eau2_df_release(eau2_df *df)
 
 /* ----------------------------------------------------------------- keys */
 
+int eau2_open(eau2 **db, const char *dir, struct eau2_error *err)
+{
+	int rc = eau2_shm_open(db, dir, err);
+
+	/* When an eau2-node serves this store, gets go through it (it counts
+	 * references); otherwise, or when it goes away, through the files.
+	 * The client re-attaches by itself when its node restarts. */
+	if (!rc && eau2_node_attach((*db)->dir, &(*db)->node, NULL) != 0)
+		(*db)->node = NULL;
+	return rc;
+}
+
+void eau2_close(eau2 *db)
+{
+	if (db)
+		eau2_node_client_unref(db->node); /* dataframes got through it keep it */
+	eau2_shm_close(db);
+}
+
 int eau2_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error *err)
 {
 	char name[256];
@@ -302,6 +327,16 @@ int eau2_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
 	*df = NULL;
 	if (!db)
 		return eau2_error_set(err, -EINVAL, "get: store is required");
+	if (db->node) {
+		/* -ENOTCONN: no node now; the files serve as well. */
+		rc = eau2_node_get(db->node, db, key, df, err);
+		if (rc && rc != -ENOTCONN)
+			return rc;
+		if (!rc) {
+			(*df)->node = eau2_node_client_ref(db->node);
+			goto verify;
+		}
+	}
 	/* A writer may replace the key and remove the old files between our
 	 * reading the key and opening them: read the key again. */
 	for (tries = 0; tries < 64; tries++) {
@@ -318,6 +353,7 @@ int eau2_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
 				      key, (unsigned long long)id);
 	if (rc)
 		return eau2_error_prefix(err, rc, "key '%s'", key);
+verify:
 	if (verify_all() && (rc = eau2_df_verify(*df, err))) {
 		eau2_df_release(*df);
 		*df = NULL;

@@ -101,6 +101,8 @@ struct eau2_df {
 	size_t desc_len;
 	int datafd;  /* the store's data/ directory (dup) */
 	int lock_fd; /* >= 0 while unpublished: files removed on release */
+	struct eau2_node_client *node; /* the node that counts this reference
+					* (released when df is freed), or NULL */
 	dev_t data_dev;
 	ino_t data_ino;
 };

@@ -42,7 +42,14 @@ struct eau2 {
 	int datafd;
 	int writer_fd;   /* writer.lock, opened on first use */
 	int writer_depth; /* nesting count of eau2_shm_writer_lock */
+	/* The store's eau2-node client, or NULL (embedded). Set and released
+	 * by eau2_open/eau2_close in src/df; nothing in src/shm touches it. */
+	struct eau2_node_client *node;
 };
+
+/* eau2_open and eau2_close without the node: the directory alone. */
+int eau2_shm_open(eau2 **db, const char *dir, struct eau2_error *err);
+void eau2_shm_close(eau2 *db);
 
 /* Segment sizes: the first segment of a dataframe is small, each next one
  * twice as large up to the maximum; a chunk larger than the maximum gets a

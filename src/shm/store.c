@@ -133,7 +133,7 @@ static int open_subdir(int dirfd, const char *name, const char *dir,
 	return fd;
 }
 
-int eau2_open(eau2 **out, const char *dir, struct eau2_error *err)
+int eau2_shm_open(eau2 **out, const char *dir, struct eau2_error *err)
 {
 	eau2 *db;
 	struct stat st;
@@ -195,11 +195,11 @@ int eau2_open(eau2 **out, const char *dir, struct eau2_error *err)
 	*out = db;
 	return 0;
 fail:
-	eau2_close(db);
+	eau2_shm_close(db);
 	return rc;
 }
 
-void eau2_close(eau2 *db)
+void eau2_shm_close(eau2 *db)
 {
 	if (!db)
 		return;

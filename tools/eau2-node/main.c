@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - the eau2-node command: serve a store to local clients (in the
+ * foreground with logs on stderr, or as a daemon logging to
+ * DIR/node.log), and `eau2-node status`, which prints what a running node
+ * knows: its connections and the reference counts of the dataframes they
+ * hold. Exit status: 0 success, 1 user error (bad option, store refused,
+ * another node running, no node to ask), 2 internal failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "eau2.h"
+#include "node/node.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: eau2-node [--store DIR] [--daemon] [--quiet]\n"
+		"       eau2-node status [--store DIR]\n"
+		"       eau2-node --version | --help\n\n"
+		"Serves the eau2 store DIR (default: $EAU2_STORE, else /dev/shm/eau2-$USER)\n"
+		"to the processes of its owner over the Unix socket DIR/node.sock. Clients\n"
+		"(every program using libeau2) attach by themselves when a node runs, and\n"
+		"use the store directly otherwise. One node per store: a second one exits.\n\n"
+		"options:\n"
+		"  --store DIR     the store directory\n"
+		"  --daemon        detach; log to DIR/node.log; print the node's pid\n"
+		"  --quiet         log errors only (not every connect and disconnect)\n"
+		"  --listen ADDR   serve other hosts (not supported yet)\n\n"
+		"SIGTERM or SIGINT stops the node cleanly (it removes DIR/node.sock).\n"
+		"'status' prints the node's pid, one 'conn PID IDS REFS' line per client\n"
+		"and one 'id ID REFS CONNS keyed|deleted' line per dataframe held.\n");
+}
+
+static int errorf(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int errorf(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "eau2-node: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+static int status_cmd(const char *store)
+{
+	struct eau2_error err = {0};
+	struct eau2_node_client *c = NULL;
+	struct eau2_node_status *st = NULL;
+	eau2 *db = NULL;
+	size_t i;
+	int rc;
+
+	const char *env = getenv("EAU2_NODE");
+	char *saved = env ? strdup(env) : NULL;
+
+	/* Opening checks that DIR is an eau2 store of ours; the handle itself
+	 * stays embedded so that the node sees one connection from us. */
+	setenv("EAU2_NODE", "0", 1);
+	rc = eau2_open(&db, store, &err);
+	if (saved)
+		setenv("EAU2_NODE", saved, 1);
+	else
+		unsetenv("EAU2_NODE");
+	free(saved);
+	if (rc)
+		return errorf(1, "%s", err.msg);
+	rc = eau2_node_attach(eau2_dir(db), &c, &err);
+	if (rc == -ENOTCONN) {
+		eau2_close(db);
+		return errorf(1, "%s", "status: EAU2_NODE disables attaching to a node");
+	}
+	if (!rc)
+		rc = eau2_node_status(c, &st, &err);
+	if (rc) {
+		fprintf(stderr, "eau2-node: %s\n", err.msg);
+		rc = rc == -ENOTCONN ? 1 : 2;
+		goto out;
+	}
+	printf("node %d %s\n", (int)st->node_pid, eau2_dir(db));
+	for (i = 0; i < st->nconns; i++)
+		printf("conn %d %u %llu\n", (int)st->conns[i].pid, st->conns[i].nids,
+		       (unsigned long long)st->conns[i].refs);
+	for (i = 0; i < st->nids; i++)
+		printf("id %016llx %u %u %s\n", (unsigned long long)st->ids[i].id,
+		       st->ids[i].refs, st->ids[i].nconns,
+		       st->ids[i].keyed ? "keyed" : "deleted");
+out:
+	free(st);
+	eau2_node_client_unref(c);
+	eau2_close(db);
+	return rc;
+}
+
+/* Forks; the child becomes the node and tells the parent, through a pipe,
+ * once it has recorded its pid; the parent prints it and exits. */
+static int daemonize(struct eau2_node_server *srv)
+{
+	struct eau2_error err = {0};
+	char path[4096];
+	int p[2], logfd, devnull;
+	pid_t pid;
+	char ok;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return errorf(2, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		return errorf(2, "fork: %s", strerror(errno));
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &ok, 1) != 1)
+			return errorf(2, "%s", "the daemon died while starting");
+		printf("%d\n", (int)pid);
+		fflush(stdout);
+		_exit(0);
+	}
+	close(p[0]);
+	setsid();
+	snprintf(path, sizeof(path), "%s/" EAU2_NODE_LOG, eau2_node_server_dir(srv));
+	logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		if (devnull > 2)
+			close(devnull);
+	}
+	eau2_node_server_set_log(srv, logfd);
+	if (eau2_node_server_forked(srv, &err) < 0)
+		_exit(2);
+	ok = 1;
+	if (write(p[1], &ok, 1) != 1)
+		_exit(2);
+	close(p[1]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct eau2_node_server_opts opts = { .log_fd = 2 };
+	struct eau2_node_server *srv = NULL;
+	struct eau2_error err = {0};
+	const char *store = NULL, *listen_addr = NULL;
+	int daemon = 0, status = 0, i, rc;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("eau2-node %d.%d (protocol %u)\n", EAU2_VERSION_MAJOR,
+			       EAU2_VERSION_MINOR, EAU2_NODE_VERSION);
+			return 0;
+		} else if (!strcmp(a, "--store") || !strcmp(a, "--listen")) {
+			if (i + 1 >= argc)
+				return errorf(1, "%s needs an argument", a);
+			if (a[2] == 's')
+				store = argv[++i];
+			else
+				listen_addr = argv[++i];
+		} else if (!strncmp(a, "--store=", 8)) {
+			store = a + 8;
+		} else if (!strncmp(a, "--listen=", 9)) {
+			listen_addr = a + 9;
+		} else if (!strcmp(a, "--daemon")) {
+			daemon = 1;
+		} else if (!strcmp(a, "--quiet")) {
+			opts.quiet = 1;
+		} else if (!strcmp(a, "status") && !status) {
+			status = 1;
+		} else {
+			usage(stderr);
+			return errorf(1, "unknown argument '%s'", a);
+		}
+	}
+	if (listen_addr)
+		return errorf(1, "--listen %s: serving other hosts is not supported yet "
+			      "(local clients attach through the store's node.sock)",
+			      listen_addr);
+	if (status)
+		return daemon ? errorf(1, "%s", "status takes no --daemon") : status_cmd(store);
+
+	rc = eau2_node_server_open(&srv, store, &opts, &err);
+	if (rc)
+		return errorf(rc == -ENOMEM || rc == -EIO ? 2 : 1, "%s", err.msg);
+	if (daemon && (rc = daemonize(srv))) {
+		eau2_node_server_close(srv);
+		return rc;
+	}
+	rc = eau2_node_server_run(srv, &err);
+	eau2_node_server_close(srv);
+	if (rc)
+		return errorf(2, "%s", err.msg);
+	return 0;
+}
