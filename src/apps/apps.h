@@ -28,6 +28,13 @@ extern const struct eau2_rower_class eau2_app_urlfreq, eau2_app_linus,
 	eau2_app_linus_step, eau2_app_bikes, eau2_app_mandelbrot,
 	eau2_app_mandelbrot_rows;
 
+/* The URL of one Common Log Format line (the grammar is in urlfreq.c):
+ * 0 with *url pointing into line[0..len) and *url_len > 0, or -EINVAL for
+ * a malformed line (*url, *url_len untouched). Pure: no state, no
+ * allocation; reads only line[0..len). */
+int eau2_app_clf_parse(const char *line, size_t len, const char **url,
+		       size_t *url_len);
+
 /* Type masks for eau2_apps_column. */
 #define EAU2_APPS_T(t) (1u << (t))
 #define EAU2_APPS_INTLIKE (EAU2_APPS_T(EAU2_INT) | EAU2_APPS_T(EAU2_BOOL))

@@ -19,6 +19,9 @@
  * skipped" to stderr when N > 0 (the result stays a clean url,count table
  * that --as can store).
  *
+ * The line parser is eau2_app_clf_parse (apps.h; fuzzed by
+ * tests/fuzz/fuzz_clf.c).
+ *
  * State: a table interning URLs (eau2_htab) and a count per URL id; join
  * adds the other's counts into this one; encode writes (malformed, n, then
  * n times url bytes + count).
@@ -130,7 +133,7 @@ static const char *clf_url(const char *p, size_t n, size_t *url_len)
 	if (n && e[-1] == '\r')
 		e--;
 	for (int f = 0; f < 3; f++) {       /* host ident user */
-		if (!(q = token(p, e, 0)) || q == e || *q != ' ')
+		if (!(q = token(p, e, ' ')) || q == e || *q != ' ')
 			return NULL;
 		p = q + 1;
 	}
@@ -170,6 +173,19 @@ static const char *clf_url(const char *p, size_t n, size_t *url_len)
 	if (p != e && *p != ' ')
 		return NULL;
 	return url;
+}
+
+int eau2_app_clf_parse(const char *line, size_t len, const char **url,
+		       size_t *url_len)
+{
+	size_t n = 0;
+	const char *u = clf_url(line, len, &n);
+
+	if (!u)
+		return -EINVAL;
+	*url = u;
+	*url_len = n;
+	return 0;
 }
 
 static int uf_chunk(void *state, const struct eau2_group *g,

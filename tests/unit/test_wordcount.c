@@ -5,7 +5,8 @@
  * count desc then word) on random text: all whitespace kinds, empty and
  * null rows, non-ASCII bytes, words of 1 to 40 bytes (the table's short
  * and long paths), several seeds and sizes across row group boundaries;
- * 1, 2 and 7 threads; encode/decode round trips; errors.
+ * 1, 2 and 7 threads; encode/decode round trips; errors. Null-free
+ * text (scanned a chunk at a time) with words of up to 3000 bytes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -239,6 +240,73 @@ static void test_many_words(void **st)
 	tu_close_store(db, dir);
 }
 
+/* Rows with no nulls are scanned as one byte range per chunk, row starts
+ * acting as separators: one-byte rows, empty rows, words that run to a
+ * row's end next to one starting the next row, and words of 1 to 3000
+ * bytes across 64-byte blocks and 1 KiB scan windows. */
+static void test_long_words(void **st)
+{
+	static const size_t lens[] = { 1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65,
+				       127, 128, 129, 1023, 1024, 1025, 3000 };
+	size_t n = tu_quick() ? 3000 : 20000;
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct eau2_error err = {0};
+	uint64_t st2 = 7;
+
+	(void)st;
+	for (int with_nulls = 0; with_nulls <= 1; with_nulls++) {
+		char **rows = malloc(n * sizeof(*rows));
+		size_t nw;
+		for (size_t r = 0; r < n; r++) {
+			uint64_t x = tu_rand(&st2);
+			if (with_nulls && x % 13 == 0) {
+				rows[r] = NULL;
+				continue;
+			}
+			size_t cap = 8000, len = 0;
+			char *s = malloc(cap);
+			switch (x % 5) {
+			case 0: /* empty row */
+				break;
+			case 1: /* one byte, often not a space */
+				s[len++] = "ab \tc"[(x >> 8) % 5];
+				break;
+			default: /* words of the lengths above, few letters */
+				for (unsigned w = 0; w < 1 + (x >> 8) % 4; w++) {
+					size_t wl = lens[tu_rand(&st2) % (sizeof(lens) / sizeof(lens[0]))];
+					if (len + wl + 2 >= cap)
+						break;
+					for (size_t i = 0; i < wl; i++)
+						s[len++] = (char)('a' + tu_rand(&st2) % 2);
+					if ((x >> 20) % 2)
+						s[len++] = ' ';
+				}
+			}
+			s[len] = 0;
+			rows[r] = s;
+		}
+		eau2_df *df = rows_df(db, rows, n);
+		struct word *w = reference(rows, n, &nw);
+		for (unsigned t = 1; t <= 2; t++) {
+			eau2_df *res = NULL;
+			/* t == 2: the SSE2 scan even where AVX2 exists */
+			if (t == 2)
+				setenv("EAU2_WC_NO_AVX2", "1", 1);
+			tu_ok(rt_run(db, df, "wordcount", NULL, t, &res, &err), &err);
+			unsetenv("EAU2_WC_NO_AVX2");
+			check_result(res, w, nw);
+			eau2_df_release(res);
+		}
+		free(w);
+		for (size_t r = 0; r < n; r++)
+			free(rows[r]);
+		free(rows);
+		eau2_df_release(df);
+	}
+	tu_close_store(db, dir);
+}
+
 static void test_errors(void **st)
 {
 	char *dir;
@@ -286,6 +354,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_many_words),
+		cmocka_unit_test(test_long_words),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
