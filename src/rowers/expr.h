@@ -140,17 +140,31 @@ int eau2_rel_shared_get(const struct eau2_run_ctx *ctx, const void *cls,
 			struct eau2_error *err);
 void eau2_rel_shared_put(struct eau2_rel_shared *shared); /* NULL allowed */
 
-/* The parts a state emitted into, in row order. */
+/* Where a state's rows came from, for encode (relenc.c): row group
+ * `group` of `df` (retained), whose rows the class's emit function
+ * reproduces; or, when df is NULL, blocks decoded from another state
+ * (blob: a copy of their wire bytes, re-sent as they are). */
+struct eau2_rel_item {
+	eau2_df *df;
+	size_t group;
+	uint8_t *blob;
+	size_t len;
+};
+
+/* The parts a state emitted into, in row order, and the items that say
+ * where those rows came from, in the same order. */
 struct eau2_rel_out {
 	struct eau2_rel_shared *shared;
 	eau2_builder **parts;
 	size_t n, cap;
+	struct eau2_rel_item *items;
+	size_t nitems, items_cap;
 };
 
 /* The builder part to append to (forks one on first use). */
 int eau2_rel_out_part(struct eau2_rel_out *o, eau2_builder **part,
 		      struct eau2_error *err);
-/* Appends other's parts after o's (other is left empty). */
+/* Appends other's parts and items after o's (other is left empty). */
 int eau2_rel_out_join(struct eau2_rel_out *o, struct eau2_rel_out *other,
 		      struct eau2_error *err);
 /* Joins every part into the root in order and finishes the result. */
@@ -159,9 +173,112 @@ int eau2_rel_out_finish(struct eau2_rel_out *o, eau2_df **result,
 /* Aborts the parts not joined; drops the shared reference. */
 void eau2_rel_out_destroy(struct eau2_rel_out *o);
 
-/* Appends to column `out` of b the values of view at rows[0..n) (a row of
- * UINT32_MAX appends a null), converting nothing: the types must match. */
-int eau2_rel_append_rows(eau2_builder *b, size_t out,
+/* ------------------------------------------- emitting, encode, decode */
+
+/* A state's rows can cross processes: encode writes the rows the state
+ * holds, decode appends them to the decoding state's part. The builder
+ * cannot be read back, so a state remembers per row group it emitted
+ * (eau2_rel_item) and encode re-runs the class's emit function over that
+ * group into a block encoder instead of a builder. Decoded rows are kept
+ * as their wire bytes too, so a decoded state encodes again.
+ *
+ * Wire form (host order, little endian; relenc.c checks every length):
+ *
+ *     u64 magic "EAU2REL1", u64 ncols, u64 type[ncols], u64 names hash
+ *     blocks until the end, each:
+ *       u64 rows (>= 1), then per column:
+ *         u64 nulls; when nulls > 0, validity bitmap (ceil(rows/8) bytes,
+ *           LSB first, 1 = valid, exactly `nulls` zero bits among rows);
+ *         bool: bitmap (ceil(rows/8) bytes);  int, double: rows x 8 bytes;
+ *         string: (rows + 1) x i64 offsets (0, non-decreasing, last =
+ *           bytes), u64 bytes, then the bytes.
+ *
+ * Values at null rows are written as zeros and ignored on decode. */
+
+struct eau2_rel_enc; /* one block being encoded, column-wise */
+
+/* Emit sink: accept mode (out set: rows go to out's current part, opened
+ * by eau2_rel_sink_open, which also records the group as an item) or
+ * encode mode (enc set). */
+struct eau2_rel_sink {
+	struct eau2_rel_out *out;
+	struct eau2_rel_enc *enc;
+	const struct eau2_group *g;
+	eau2_builder *b;
+};
+
+/* A class's row production for one row group: calls eau2_rel_sink_open
+ * once it knows it emits rows, then the eau2_rel_put_* functions. The
+ * state is the class's own; encode hands it a state it was given const:
+ * emit may touch scratch buffers only. */
+typedef int (*eau2_rel_emit_fn)(void *state, const struct eau2_group *g,
+				struct eau2_rel_sink *sink,
+				struct eau2_error *err);
+
+int eau2_rel_sink_open(struct eau2_rel_sink *k, struct eau2_error *err);
+
+int eau2_rel_enc_null(struct eau2_rel_enc *e, size_t col,
+		      struct eau2_error *err);
+int eau2_rel_enc_bool(struct eau2_rel_enc *e, size_t col, bool v,
+		      struct eau2_error *err);
+int eau2_rel_enc_int(struct eau2_rel_enc *e, size_t col, int64_t v,
+		     struct eau2_error *err);
+int eau2_rel_enc_double(struct eau2_rel_enc *e, size_t col, double v,
+			struct eau2_error *err);
+int eau2_rel_enc_string(struct eau2_rel_enc *e, size_t col, const char *s,
+			size_t len, struct eau2_error *err);
+
+static inline int eau2_rel_put_null(struct eau2_rel_sink *k, size_t col,
+				    struct eau2_error *err)
+{
+	return k->b ? eau2_builder_append_null(k->b, col, err)
+		    : eau2_rel_enc_null(k->enc, col, err);
+}
+static inline int eau2_rel_put_bool(struct eau2_rel_sink *k, size_t col,
+				    bool v, struct eau2_error *err)
+{
+	return k->b ? eau2_builder_append_bool(k->b, col, v, err)
+		    : eau2_rel_enc_bool(k->enc, col, v, err);
+}
+static inline int eau2_rel_put_int(struct eau2_rel_sink *k, size_t col,
+				   int64_t v, struct eau2_error *err)
+{
+	return k->b ? eau2_builder_append_int(k->b, col, v, err)
+		    : eau2_rel_enc_int(k->enc, col, v, err);
+}
+static inline int eau2_rel_put_double(struct eau2_rel_sink *k, size_t col,
+				      double v, struct eau2_error *err)
+{
+	return k->b ? eau2_builder_append_double(k->b, col, v, err)
+		    : eau2_rel_enc_double(k->enc, col, v, err);
+}
+static inline int eau2_rel_put_string(struct eau2_rel_sink *k, size_t col,
+				      const char *s, size_t len,
+				      struct eau2_error *err)
+{
+	return k->b ? eau2_builder_append_string(k->b, col, s, len, err)
+		    : eau2_rel_enc_string(k->enc, col, s, len, err);
+}
+
+/* accept_chunk of a relational class: emit g into o's part. */
+int eau2_rel_accept(struct eau2_rel_out *o, void *state,
+		    eau2_rel_emit_fn emit, const struct eau2_group *g,
+		    struct eau2_error *err);
+/* encode / decode of a relational class (`what` names it in messages).
+ * decode checks the whole buffer before appending anything: on -EBADMSG
+ * the state is unchanged. */
+int eau2_rel_encode(const struct eau2_rel_out *o, void *state,
+		    eau2_rel_emit_fn emit, const char *what, void **buf,
+		    size_t *len, struct eau2_error *err);
+int eau2_rel_decode(struct eau2_rel_out *o, const char *what,
+		    const void *buf, size_t len, struct eau2_error *err);
+/* Frees the items (called by eau2_rel_out_destroy). */
+void eau2_rel_items_free(struct eau2_rel_out *o);
+
+/* Appends to column `out` of the sink the values of view at rows[0..n)
+ * (a row of UINT32_MAX appends a null), converting nothing: the types
+ * must match. */
+int eau2_rel_append_rows(struct eau2_rel_sink *k, size_t out,
 			 const struct eau2_chunk_view *view,
 			 const uint32_t *rows, uint32_t n,
 			 struct eau2_error *err);

@@ -19,6 +19,7 @@
  * there; join concatenates part lists; finish joins the parts into the
  * root in list order. Rows are copied value by value (the builder has no
  * bulk append yet): a filter result is a new dataframe that owns its data.
+ * encode/decode (relenc.c) carry the rows themselves across processes.
  *
  * Access rules: `shared_list` and every object's `refs` are guarded by
  * `shared_lock`; see expr.h for the fields of one object.
@@ -147,6 +148,21 @@ int eau2_rel_out_part(struct eau2_rel_out *o, eau2_builder **part,
 int eau2_rel_out_join(struct eau2_rel_out *o, struct eau2_rel_out *other,
 		      struct eau2_error *err)
 {
+	if (other->nitems > 0) {
+		if (o->nitems + other->nitems > o->items_cap) {
+			size_t cap = (o->nitems + other->nitems) * 2;
+			struct eau2_rel_item *it = realloc(o->items,
+							   cap * sizeof(*it));
+			if (!it)
+				return eau2_error_set(err, -ENOMEM, "out of memory");
+			o->items = it;
+			o->items_cap = cap;
+		}
+		memcpy(o->items + o->nitems, other->items,
+		       other->nitems * sizeof(*o->items));
+		o->nitems += other->nitems;
+		other->nitems = 0;
+	}
 	if (other->n == 0)
 		return 0;
 	if (o->n + other->n > o->cap) {
@@ -204,11 +220,12 @@ void eau2_rel_out_destroy(struct eau2_rel_out *o)
 	free(o->parts);
 	o->parts = NULL;
 	o->n = o->cap = 0;
+	eau2_rel_items_free(o);
 	eau2_rel_shared_put(o->shared);
 	o->shared = NULL;
 }
 
-int eau2_rel_append_rows(eau2_builder *b, size_t out,
+int eau2_rel_append_rows(struct eau2_rel_sink *b, size_t out,
 			 const struct eau2_chunk_view *v, const uint32_t *rows,
 			 uint32_t n, struct eau2_error *err)
 {
@@ -217,23 +234,23 @@ int eau2_rel_append_rows(eau2_builder *b, size_t out,
 	for (uint32_t k = 0; k < n && rc == 0; k++) {
 		uint32_t i = rows[k];
 		if (i == UINT32_MAX || !eau2_view_valid(v, i)) {
-			rc = eau2_builder_append_null(b, out, err);
+			rc = eau2_rel_put_null(b, out, err);
 			continue;
 		}
 		switch (v->type) {
 		case EAU2_BOOL:
-			rc = eau2_builder_append_bool(b, out, eau2_view_bool(v, i), err);
+			rc = eau2_rel_put_bool(b, out, eau2_view_bool(v, i), err);
 			break;
 		case EAU2_INT:
-			rc = eau2_builder_append_int(b, out, v->values.i64[i], err);
+			rc = eau2_rel_put_int(b, out, v->values.i64[i], err);
 			break;
 		case EAU2_DOUBLE:
-			rc = eau2_builder_append_double(b, out, v->values.f64[i], err);
+			rc = eau2_rel_put_double(b, out, v->values.f64[i], err);
 			break;
 		default: {
 			size_t len;
 			const char *s = eau2_view_string(v, i, &len);
-			rc = eau2_builder_append_string(b, out, s, len, err);
+			rc = eau2_rel_put_string(b, out, s, len, err);
 			break;
 		}
 		}
@@ -300,11 +317,10 @@ static int filter_init(void *state, const struct eau2_run_ctx *ctx,
 	return 0;
 }
 
-static int filter_chunk(void *state, const struct eau2_group *g,
-			struct eau2_error *err)
+static int filter_emit(void *state, const struct eau2_group *g,
+		       struct eau2_rel_sink *k, struct eau2_error *err)
 {
 	struct filter_state *s = state;
-	eau2_builder *b;
 	uint32_t n;
 	int rc;
 
@@ -313,12 +329,36 @@ static int filter_chunk(void *state, const struct eau2_group *g,
 				      g->rows);
 	if ((rc = eau2_expr_select(s->ev, g, s->sel, &n, err)) || n == 0)
 		return rc;
-	if ((rc = eau2_rel_out_part(&s->out, &b, err)))
+	if ((rc = eau2_rel_sink_open(k, err)))
 		return rc;
 	for (size_t c = 0; c < eau2_df_ncols(g->df); c++)
-		if ((rc = eau2_rel_append_rows(b, c, &g->cols[c], s->sel, n, err)))
+		if ((rc = eau2_rel_append_rows(k, c, &g->cols[c], s->sel, n, err)))
 			return rc;
 	return 0;
+}
+
+static int filter_chunk(void *state, const struct eau2_group *g,
+			struct eau2_error *err)
+{
+	return eau2_rel_accept(&((struct filter_state *)state)->out, state,
+			       filter_emit, g, err);
+}
+
+/* emit touches only the evaluator and sel: scratch of the state. */
+static int filter_encode(const void *state, void **buf, size_t *len,
+			 struct eau2_error *err)
+{
+	const struct filter_state *s = state;
+
+	return eau2_rel_encode(&s->out, (void *)(uintptr_t)state, filter_emit,
+			       "filter", buf, len, err);
+}
+
+static int filter_decode(void *state, const void *buf, size_t len,
+			 struct eau2_error *err)
+{
+	return eau2_rel_decode(&((struct filter_state *)state)->out, "filter",
+			       buf, len, err);
 }
 
 static int filter_join(void *state, void *other, struct eau2_error *err)
@@ -352,6 +392,8 @@ const struct eau2_rower_class eau2_rower_filter = {
 	.init = filter_init,
 	.accept_chunk = filter_chunk,
 	.join = filter_join,
+	.encode = filter_encode,
+	.decode = filter_decode,
 	.finish = filter_finish,
 	.destroy = filter_destroy,
 };

@@ -17,6 +17,9 @@
  * string keys into an eau2_htab; each key points to a chain of its small
  * rows (next[]), linked in row order.
  *
+ * encode/decode carry the state's rows (relenc.c): encode re-runs
+ * join_emit over the row groups the state took, probing the same table.
+ *
  * Access rules: the table (struct jt) is written only while it is built,
  * under the shared lock, before any state can see it; afterwards every
  * state reads it concurrently without locks. Each state owns its output
@@ -288,7 +291,7 @@ static int push(struct join_state *s, uint32_t l, uint32_t r)
 }
 
 /* Appends small column c at rows[0..n) (UINT32_MAX: null) to column out. */
-static int append_small(const struct jt *t, eau2_builder *b, size_t out,
+static int append_small(const struct jt *t, struct eau2_rel_sink *b, size_t out,
 			size_t c, const uint32_t *rows, size_t n,
 			struct eau2_error *err)
 {
@@ -297,29 +300,29 @@ static int append_small(const struct jt *t, eau2_builder *b, size_t out,
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		uint32_t r = rows[k];
 		if (r == UINT32_MAX) {
-			rc = eau2_builder_append_null(b, out, err);
+			rc = eau2_rel_put_null(b, out, err);
 			continue;
 		}
 		const struct eau2_chunk_view *v = &t->views[t->rg[r] * t->sncols + c];
 		uint32_t i = t->ri[r];
 		if (!eau2_view_valid(v, i)) {
-			rc = eau2_builder_append_null(b, out, err);
+			rc = eau2_rel_put_null(b, out, err);
 			continue;
 		}
 		switch (v->type) {
 		case EAU2_BOOL:
-			rc = eau2_builder_append_bool(b, out, eau2_view_bool(v, i), err);
+			rc = eau2_rel_put_bool(b, out, eau2_view_bool(v, i), err);
 			break;
 		case EAU2_INT:
-			rc = eau2_builder_append_int(b, out, v->values.i64[i], err);
+			rc = eau2_rel_put_int(b, out, v->values.i64[i], err);
 			break;
 		case EAU2_DOUBLE:
-			rc = eau2_builder_append_double(b, out, v->values.f64[i], err);
+			rc = eau2_rel_put_double(b, out, v->values.f64[i], err);
 			break;
 		default: {
 			size_t len;
 			const char *p = eau2_view_string(v, i, &len);
-			rc = eau2_builder_append_string(b, out, p, len, err);
+			rc = eau2_rel_put_string(b, out, p, len, err);
 			break;
 		}
 		}
@@ -327,14 +330,13 @@ static int append_small(const struct jt *t, eau2_builder *b, size_t out,
 	return rc;
 }
 
-static int join_chunk(void *state, const struct eau2_group *g,
-		      struct eau2_error *err)
+static int join_emit(void *state, const struct eau2_group *g,
+		     struct eau2_rel_sink *b, struct eau2_error *err)
 {
 	struct join_state *s = state;
 	const struct jt *t = s->t;
 	const struct eau2_chunk_view *v = &g->cols[t->lcol];
 	size_t ncols = eau2_df_ncols(g->df);
-	eau2_builder *b;
 	int rc = 0;
 
 	s->n = 0;
@@ -365,7 +367,7 @@ static int join_chunk(void *state, const struct eau2_group *g,
 		return eau2_error_set(err, rc, "join: out of memory");
 	if (s->n == 0)
 		return 0;
-	if ((rc = eau2_rel_out_part(&s->out, &b, err)))
+	if ((rc = eau2_rel_sink_open(b, err)))
 		return rc;
 	/* lrows holds up to EAU2_CHUNK_ROWS distinct rows but may repeat them:
 	 * append in slices the width of one call. */
@@ -383,6 +385,30 @@ static int join_chunk(void *state, const struct eau2_group *g,
 				       s->n, err)))
 			return rc;
 	return 0;
+}
+
+static int join_chunk(void *state, const struct eau2_group *g,
+		      struct eau2_error *err)
+{
+	return eau2_rel_accept(&((struct join_state *)state)->out, state,
+			       join_emit, g, err);
+}
+
+/* emit touches only lrows/rrows: scratch of the state. */
+static int join_encode(const void *state, void **buf, size_t *len,
+		       struct eau2_error *err)
+{
+	const struct join_state *s = state;
+
+	return eau2_rel_encode(&s->out, (void *)(uintptr_t)state, join_emit,
+			       "join", buf, len, err);
+}
+
+static int join_decode(void *state, const void *buf, size_t len,
+		       struct eau2_error *err)
+{
+	return eau2_rel_decode(&((struct join_state *)state)->out, "join", buf,
+			       len, err);
 }
 
 static int join_join(void *state, void *other, struct eau2_error *err)
@@ -416,6 +442,8 @@ const struct eau2_rower_class eau2_rower_join = {
 	.init = join_init,
 	.accept_chunk = join_chunk,
 	.join = join_join,
+	.encode = join_encode,
+	.decode = join_decode,
 	.finish = join_finish,
 	.destroy = join_destroy,
 };

@@ -9,6 +9,9 @@
  * input's chunks and adds only the new column would avoid that copy; the
  * store has no such descriptor yet.
  *
+ * encode/decode carry the state's rows (relenc.c): encode re-runs map_emit
+ * over the row groups the state took.
+ *
  * Access rules: as filter (filter.c): the compiled expression and the root
  * builder are shared per run (eau2_rel_shared), everything else is the
  * state's own.
@@ -78,30 +81,30 @@ static int map_init(void *state, const struct eau2_run_ctx *ctx,
 	return 0;
 }
 
-static int append_vec(eau2_builder *b, size_t col,
+static int append_vec(struct eau2_rel_sink *b, size_t col,
 		      const struct eau2_expr_vec *v, struct eau2_error *err)
 {
 	int rc = 0;
 
 	for (uint32_t i = 0; i < v->len && rc == 0; i++) {
 		if (v->null && v->null[i]) {
-			rc = eau2_builder_append_null(b, col, err);
+			rc = eau2_rel_put_null(b, col, err);
 			continue;
 		}
 		switch (v->type) {
 		case EAU2_BOOL:
-			rc = eau2_builder_append_bool(b, col, v->b[i], err);
+			rc = eau2_rel_put_bool(b, col, v->b[i], err);
 			break;
 		case EAU2_INT:
-			rc = eau2_builder_append_int(b, col, v->i64[i], err);
+			rc = eau2_rel_put_int(b, col, v->i64[i], err);
 			break;
 		case EAU2_DOUBLE:
-			rc = eau2_builder_append_double(b, col, v->f64[i], err);
+			rc = eau2_rel_put_double(b, col, v->f64[i], err);
 			break;
 		default: {
 			size_t len;
 			const char *p = eau2_expr_vec_string(v, i, &len);
-			rc = eau2_builder_append_string(b, col, p, len, err);
+			rc = eau2_rel_put_string(b, col, p, len, err);
 			break;
 		}
 		}
@@ -109,13 +112,12 @@ static int append_vec(eau2_builder *b, size_t col,
 	return rc;
 }
 
-static int map_chunk(void *state, const struct eau2_group *g,
-		     struct eau2_error *err)
+static int map_emit(void *state, const struct eau2_group *g,
+		    struct eau2_rel_sink *b, struct eau2_error *err)
 {
 	struct map_state *s = state;
 	size_t ncols = eau2_df_ncols(g->df);
 	struct eau2_expr_vec v;
-	eau2_builder *b;
 	int rc;
 
 	if (g->rows > EAU2_CHUNK_ROWS)
@@ -123,7 +125,7 @@ static int map_chunk(void *state, const struct eau2_group *g,
 				      g->rows);
 	if (g->rows == 0)
 		return 0;
-	if ((rc = eau2_rel_out_part(&s->out, &b, err)))
+	if ((rc = eau2_rel_sink_open(b, err)))
 		return rc;
 	for (uint32_t from = 0; from < g->rows; from += EAU2_EXPR_BATCH) {
 		uint32_t n = g->rows - from < EAU2_EXPR_BATCH ?
@@ -137,6 +139,30 @@ static int map_chunk(void *state, const struct eau2_group *g,
 					       g->rows, err)))
 			return rc;
 	return 0;
+}
+
+static int map_chunk(void *state, const struct eau2_group *g,
+		     struct eau2_error *err)
+{
+	return eau2_rel_accept(&((struct map_state *)state)->out, state,
+			       map_emit, g, err);
+}
+
+/* emit touches only the evaluator: scratch of the state. */
+static int map_encode(const void *state, void **buf, size_t *len,
+		      struct eau2_error *err)
+{
+	const struct map_state *s = state;
+
+	return eau2_rel_encode(&s->out, (void *)(uintptr_t)state, map_emit,
+			       "map", buf, len, err);
+}
+
+static int map_decode(void *state, const void *buf, size_t len,
+		      struct eau2_error *err)
+{
+	return eau2_rel_decode(&((struct map_state *)state)->out, "map", buf,
+			       len, err);
 }
 
 static int map_join(void *state, void *other, struct eau2_error *err)
@@ -169,6 +195,8 @@ const struct eau2_rower_class eau2_rower_map = {
 	.init = map_init,
 	.accept_chunk = map_chunk,
 	.join = map_join,
+	.encode = map_encode,
+	.decode = map_decode,
 	.finish = map_finish,
 	.destroy = map_destroy,
 };
