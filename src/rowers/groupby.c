@@ -560,7 +560,11 @@ static int merge_record(struct gb *s, int64_t id, const union word *ro,
 {
 	union word *rs = s->rec + (size_t)id * s->stride;
 
-	rs[0].i += ro[0].i;
+	/* Records may come from a decoded state (another process or host):
+	 * counts are checked, not trusted. */
+	if (ro[0].i < 0 || __builtin_add_overflow(rs[0].i, ro[0].i, &rs[0].i))
+		return eau2_error_set(err, -EBADMSG, "groupby: group count out of range "
+				      "(corrupt state?)");
 	for (size_t k = 0; k < s->naggs; k++) {
 		struct agg *a = &s->aggs[k];
 		union word *x = rs + a->off;
@@ -568,7 +572,9 @@ static int merge_record(struct gb *s, int64_t id, const union word *ro,
 		if (!y[0].i)
 			continue;
 		bool first = x[0].i == 0;
-		x[0].i += y[0].i;
+		if (y[0].i < 0 || __builtin_add_overflow(x[0].i, y[0].i, &x[0].i))
+			return eau2_error_set(err, -EBADMSG, "groupby: count of aggregate %zu "
+					      "out of range (corrupt state?)", k + 1);
 		if (a->fn == FN_COUNT)
 			continue;
 		if (a->type == EAU2_INT) {
