@@ -171,18 +171,10 @@ awk -F, 'NR > 1 { printf "%s,%.6f\n", $1, $2 }' "$T/out" >"$T/got"
 cmp -s "$T/want" "$T/got" || { diff "$T/want" "$T/got" | head >&2; fail "bikes query 3"; }
 
 # --- mandelbrot ---------------------------------------------------------------
-# the rower needs no input; until the executor runs a rower without one,
-# the run is made over any dataframe (ignored)
+# the rower needs no input
 MB="--arg width=48 --arg height=32 --arg iter=200"
 # shellcheck disable=SC2086
-if E run mandelbrot $MB --as mb >"$T/out" 2>"$T/err"; then
-	:
-else
-	grep -q 'NULL dataframe' "$T/err" || { cat "$T/err" >&2; fail "mandelbrot without input"; }
-	echo "apps_cli: note: the executor refuses a run without input; using --input" >&2
-	# shellcheck disable=SC2086
-	expect 0 E run mandelbrot $MB --input logs --as mb
-fi
+expect 0 E run mandelbrot $MB --as mb
 expect 0 E export mb -
 awk 'BEGIN {
 	W = 48; H = 32; M = 200; dx = 3.5 / W; dy = 2.5 / H
@@ -196,7 +188,7 @@ awk 'BEGIN {
 }' >"$T/want"
 same "$T/want" "mandelbrot pixels"
 # shellcheck disable=SC2086
-E run mandelbrot $MB --input logs --arg out="$T/m.pgm" --arg result=summary >"$T/out" 2>"$T/err" ||
+E run mandelbrot $MB --arg out="$T/m.pgm" --arg result=summary >"$T/out" 2>"$T/err" ||
 	{ cat "$T/err" >&2; fail "mandelbrot out=.pgm"; }
 head -c 15 "$T/m.pgm" | head -n 2 | tr '\n' ' ' | grep -q '^P5 48 32 ' || fail "mandelbrot PGM header"
 [ "$(wc -c <"$T/m.pgm")" -eq $((48 * 32 + 13)) ] || fail "mandelbrot PGM size"

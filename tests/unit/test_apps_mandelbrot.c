@@ -5,9 +5,8 @@
  * identical for 1, 2 and 3 threads; result=summary must add up; the PGM
  * and PNG files must hold the expected grey levels (the PNG is parsed
  * here: chunk CRCs, zlib header, stored deflate blocks, Adler-32); bad
- * arguments give clear errors. The rower needs no input; until the
- * executor accepts a NULL dataframe, runs are also made over a one-row
- * dummy input, which the rower ignores.
+ * arguments give clear errors. The rower runs without input
+ * (EAU2_ROWER_NO_INPUT).
  */
 #include <errno.h>
 #include <math.h>
@@ -42,18 +41,13 @@ static uint8_t grey_of(uint32_t it, int maxit)
 		(uint8_t)(255.0 * log1p((double)it) / log1p((double)maxit) + 0.5);
 }
 
-/* Runs mandelbrot with args; over a dummy input unless the executor takes
- * NULL. */
-static int run_mb(eau2 *db, const eau2_df *dummy, const struct eau2_args *a,
-		  unsigned threads, eau2_df **res, struct eau2_error *err)
+/* Runs mandelbrot, which takes no input, with args. */
+static int run_mb(eau2 *db, const struct eau2_args *a, unsigned threads,
+		  eau2_df **res, struct eau2_error *err)
 {
-	const struct eau2_rower_class *cls = eau2_rower_find("mandelbrot");
 	struct eau2_run_options opt = { .threads = threads };
-	int rc = eau2_run(db, NULL, cls, a, &opt, res, err);
 
-	if (rc == -EINVAL && strstr(err->msg, "NULL dataframe"))
-		rc = eau2_run(db, dummy, cls, a, &opt, res, err);
-	return rc;
+	return eau2_run(db, NULL, eau2_rower_find("mandelbrot"), a, &opt, res, err);
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -160,10 +154,8 @@ static void test_pixels(void **state)
 	const int W = tu_quick() ? 61 : 211, H = tu_quick() ? 37 : 143, IT = 400;
 	char w[32], h[32], it[32], png[512], pgm[512];
 	struct rt_args ra;
-	eau2_df *dummy = NULL, *first = NULL;
-	int64_t zero = 0;
+	eau2_df *first = NULL;
 
-	tu_ok(eau2_df_from_array(db, "x", EAU2_INT, &zero, 1, &dummy, &err), &err);
 	snprintf(w, sizeof(w), "width=%d", W);
 	snprintf(h, sizeof(h), "height=%d", H);
 	snprintf(it, sizeof(it), "iter=%d", IT);
@@ -172,7 +164,7 @@ static void test_pixels(void **state)
 	for (unsigned t = 1; t <= 3; t++) {
 		const char *kv[] = { w, h, it, t == 2 ? pgm : png };
 		eau2_df *res = NULL;
-		tu_ok(run_mb(db, dummy, rt_args(&ra, 4, kv), t, &res, &err), &err);
+		tu_ok(run_mb(db, rt_args(&ra, 4, kv), t, &res, &err), &err);
 		assert_int_equal(eau2_df_rows(res), (uint64_t)W * H);
 		assert_string_equal(eau2_schema_name(eau2_df_schema(res), 2), "iter");
 		if (!first) {
@@ -218,7 +210,7 @@ static void test_pixels(void **state)
 	/* summary */
 	const char *kv[] = { w, h, it, "result=summary" };
 	eau2_df *sum = NULL;
-	tu_ok(run_mb(db, dummy, rt_args(&ra, 4, kv), 2, &sum, &err), &err);
+	tu_ok(run_mb(db, rt_args(&ra, 4, kv), 2, &sum, &err), &err);
 	int64_t total = 0, inside = 0, got;
 	for (int y = 0; y < H; y++)
 		for (int x = 0; x < W; x++) {
@@ -233,12 +225,10 @@ static void test_pixels(void **state)
 	assert_int_equal(got, inside);
 	eau2_df_release(sum);
 	eau2_df_release(first);
-	eau2_df_release(dummy);
 	/* a PNG of more than 65535 bytes (several stored blocks) */
 	const char *big[] = { "width=400", "height=300", "iter=20", png };
 	sum = NULL;
-	tu_ok(eau2_df_from_array(db, "x", EAU2_INT, &zero, 1, &dummy, &err), &err);
-	tu_ok(run_mb(db, dummy, rt_args(&ra, 4, big), 2, &sum, &err), &err);
+	tu_ok(run_mb(db, rt_args(&ra, 4, big), 2, &sum, &err), &err);
 	img = decode_png(png + 4, 400, 300);
 	for (int y = 0; y < 300; y += 7)
 		for (int x = 0; x < 400; x += 3)
@@ -246,7 +236,6 @@ static void test_pixels(void **state)
 					 grey_of(serial_iter(400, 300, 20, x, y), 20));
 	free(img);
 	eau2_df_release(sum);
-	eau2_df_release(dummy);
 	tu_rmdir(tmp);
 	tu_close_store(db, dir);
 }
@@ -257,8 +246,7 @@ static void test_errors(void **state)
 	eau2 *db = tu_open_store(&dir);
 	struct eau2_error err = {0};
 	struct rt_args ra;
-	eau2_df *dummy = NULL, *res = NULL;
-	int64_t zero = 0;
+	eau2_df *res = NULL;
 	static const struct { const char *arg, *text; } cases[] = {
 		{ "width=0", "width" },
 		{ "height=abc", "height" },
@@ -269,17 +257,15 @@ static void test_errors(void **state)
 		{ "out=/nonexistent-dir/x.png", "/nonexistent-dir/x.png" },
 	};
 
-	tu_ok(eau2_df_from_array(db, "x", EAU2_INT, &zero, 1, &dummy, &err), &err);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *kv[] = { "width=8", "height=8", cases[i].arg };
-		int rc = run_mb(db, dummy, rt_args(&ra, 3, kv), 1, &res, &err);
+		int rc = run_mb(db, rt_args(&ra, 3, kv), 1, &res, &err);
 		assert_true(rc < 0);
 		assert_null(res);
 		if (!strstr(err.msg, cases[i].text))
 			fail_msg("%s: error '%s' lacks '%s'", cases[i].arg, err.msg,
 				 cases[i].text);
 	}
-	eau2_df_release(dummy);
 	tu_close_store(db, dir);
 }
 
