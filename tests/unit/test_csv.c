@@ -16,51 +16,10 @@
 #include "testutil.h"
 #include "df/load.h"
 
-struct fx {
-	eau2 *db;
-	char *dir;
-	char *tmp;
-	char path[4096];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->db = tu_open_store(&f->dir);
-	f->tmp = tu_tmpdir("csvin");
-	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tu_close_store(f->db, f->dir);
-	tu_rmdir(f->tmp);
-	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
-	free(f);
-	return 0;
-}
-
-static const char *put_file(struct fx *f, const char *name, const char *data, size_t n)
-{
-	int fd;
-
-	snprintf(f->path, sizeof(f->path), "%s/%s", f->tmp, name);
-	fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, n), (ssize_t)n);
-	close(fd);
-	return f->path;
-}
-
-static int load_str(struct fx *f, const char *data, const struct eau2_load_options *opt,
+static int load_str(struct tu_fx *f, const char *data, const struct eau2_load_options *opt,
 		    eau2_df **df, struct eau2_load_stats *st, struct eau2_error *err)
 {
-	const char *p = put_file(f, "t.csv", data, strlen(data));
+	const char *p = tu_put_file(f, "t.csv", data, strlen(data));
 
 	return eau2_load(f->db, p, opt, df, st, err);
 }
@@ -111,7 +70,7 @@ static void want_null(eau2_df *df, size_t col, uint64_t row)
 
 static void test_types(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_stats st;
 	eau2_df *df = NULL;
@@ -173,7 +132,7 @@ static void test_types(void **state)
 
 static void test_quoting(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	eau2_df *df = NULL;
 
@@ -220,7 +179,7 @@ static void test_quoting(void **state)
 
 static void test_delim_noheader(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_options opt = { .delim = ';', .no_header = true };
 	eau2_df *df = NULL;
@@ -251,7 +210,7 @@ static void test_delim_noheader(void **state)
 
 static void test_empty_and_header_only(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_options opt = { 0 };
 	eau2_schema *schema = NULL;
@@ -282,7 +241,7 @@ static void test_empty_and_header_only(void **state)
 #define expect_error(f, lit, opt, where, what) \
 	expect_error_n(f, lit, sizeof(lit) - 1, opt, where, what)
 
-static void expect_error_n(struct fx *f, const char *data, size_t n,
+static void expect_error_n(struct tu_fx *f, const char *data, size_t n,
 			   const struct eau2_load_options *opt, const char *where,
 			   const char *what)
 {
@@ -291,7 +250,7 @@ static void expect_error_n(struct fx *f, const char *data, size_t n,
 	char want[4200];
 	int rc;
 
-	put_file(f, "bad.csv", data, n);
+	tu_put_file(f, "bad.csv", data, n);
 	rc = eau2_load(f->db, f->path, opt, &df, NULL, &err);
 	assert_true(rc < 0);
 	assert_null(df);
@@ -302,7 +261,7 @@ static void expect_error_n(struct fx *f, const char *data, size_t n,
 
 static void test_errors(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_load_options opt = { .threads = 3 };
 	struct eau2_error err = { 0 };
 	eau2_df *df = NULL;
@@ -337,7 +296,7 @@ static void test_errors(void **state)
 	/* Missing file, unknown extension. */
 	assert_int_equal(eau2_load(f->db, "/nonexistent/x.csv", NULL, &df, NULL, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "/nonexistent/x.csv"));
-	put_file(f, "data.bin", "a\n", 2);
+	tu_put_file(f, "data.bin", "a\n", 2);
 	assert_int_equal(eau2_load(f->db, f->path, NULL, &df, NULL, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "data.bin"));
 
@@ -350,7 +309,7 @@ static void test_errors(void **state)
 
 static void test_skip(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_stats st;
 	struct eau2_load_options opt = { .on_error = EAU2_ON_ERROR_SKIP, .threads = 2 };
@@ -364,7 +323,7 @@ static void test_skip(void **state)
 		static const char data[] =
 			"a,b\n1,x\n2\nz,y\n3,\"q\"r\n4,o\0k\n5,\"fine\"\n6,a,b\n7,\"open";
 
-		put_file(f, "t.csv", data, sizeof(data) - 1);
+		tu_put_file(f, "t.csv", data, sizeof(data) - 1);
 		tu_ok(eau2_load(f->db, f->path, &opt, &df, &st, &err), &err);
 	}
 	assert_int_equal(eau2_df_rows(df), 2);
@@ -391,7 +350,7 @@ static void test_skip(void **state)
 
 static void test_widening(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_options opt = { .threads = 3 };
 	size_t rows = tu_quick() ? 3000 : 20000, cap = rows * 40, n = 0;
@@ -413,7 +372,7 @@ static void test_widening(void **state)
 	eau2_load_tune.sample_bytes = 64;
 	eau2_load_tune.samples = 1;
 	eau2_load_tune.piece_bytes = 4096;
-	put_file(f, "w.csv", buf, n);
+	tu_put_file(f, "w.csv", buf, n);
 	tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
 	assert_int_equal(eau2_df_rows(df), rows);
 	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 0), EAU2_DOUBLE);
@@ -546,7 +505,7 @@ static char *random_csv(uint64_t *seed, size_t rows, size_t ncols, size_t *len)
 
 static void test_split_points(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	uint64_t seed = 42;
 	size_t ncols = 3, rounds = tu_quick() ? 4 : 12;
@@ -561,7 +520,7 @@ static void test_split_points(void **state)
 
 		naive_parse(data, len, &nv);
 		assert_int_equal(nv.nrows, rows);
-		put_file(f, "split.csv", data, len);
+		tu_put_file(f, "split.csv", data, len);
 		/* Every piece size from 1 byte up: split points fall on every
 		 * byte, quoted newlines and CRLFs included. */
 		for (size_t piece = 1; piece <= len + 1; piece += 1 + piece / 8) {
@@ -704,7 +663,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 
 static void test_progress(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct prog p = { .monotone = true };
 	struct eau2_load_options opt = { .progress = on_progress, .progress_ctx = &p,
@@ -722,16 +681,16 @@ static void test_progress(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_types, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quoting, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delim_noheader, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_and_header_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_skip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_widening, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_split_points, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_types, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_quoting, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_delim_noheader, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_empty_and_header_only, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_errors, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_skip, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_widening, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_split_points, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test(test_double_parse),
-		cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress, tu_fx_setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,47 +16,6 @@
 #include "testutil.h"
 #include "df/load.h"
 
-struct fx {
-	eau2 *db;
-	char *dir;
-	char *tmp;
-	char path[4096];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->db = tu_open_store(&f->dir);
-	f->tmp = tu_tmpdir("linesin");
-	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tu_close_store(f->db, f->dir);
-	tu_rmdir(f->tmp);
-	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
-	free(f);
-	return 0;
-}
-
-static const char *put_file(struct fx *f, const char *name, const char *data, size_t n)
-{
-	int fd;
-
-	snprintf(f->path, sizeof(f->path), "%s/%s", f->tmp, name);
-	fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, n), (ssize_t)n);
-	close(fd);
-	return f->path;
-}
-
 static void want_line(eau2_df *df, uint64_t row, const char *want, size_t n)
 {
 	const char *s;
@@ -72,13 +31,13 @@ static void want_line(eau2_df *df, uint64_t row, const char *want, size_t n)
 
 static void test_lines(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_stats st;
 	eau2_df *df = NULL;
 	static const char data[] = "first\r\n\nthird line\r\r\nlast";
 
-	put_file(f, "a.txt", data, sizeof(data) - 1);
+	tu_put_file(f, "a.txt", data, sizeof(data) - 1);
 	tu_ok(eau2_load(f->db, f->path, NULL, &df, &st, &err), &err);
 	assert_int_equal(eau2_df_rows(df), 4);
 	assert_int_equal(st.rows, 4);
@@ -91,11 +50,11 @@ static void test_lines(void **state)
 	eau2_df_release(df);
 
 	/* .log too; a final newline adds no row; empty file has no rows. */
-	put_file(f, "b.log", "x\ny\n", 4);
+	tu_put_file(f, "b.log", "x\ny\n", 4);
 	tu_ok(eau2_load(f->db, f->path, NULL, &df, NULL, &err), &err);
 	assert_int_equal(eau2_df_rows(df), 2);
 	eau2_df_release(df);
-	put_file(f, "c.txt", "", 0);
+	tu_put_file(f, "c.txt", "", 0);
 	tu_ok(eau2_load(f->db, f->path, NULL, &df, NULL, &err), &err);
 	assert_int_equal(eau2_df_rows(df), 0);
 	eau2_df_release(df);
@@ -106,7 +65,7 @@ static void test_lines(void **state)
 		struct eau2_load_options opt = { .on_error = EAU2_ON_ERROR_SKIP };
 		char want[4200];
 
-		put_file(f, "d.txt", bin, sizeof(bin) - 1);
+		tu_put_file(f, "d.txt", bin, sizeof(bin) - 1);
 		assert_int_equal(eau2_load(f->db, f->path, NULL, &df, NULL, &err), -EBADMSG);
 		snprintf(want, sizeof(want), "%s:2:2: NUL byte", f->path);
 		assert_memory_equal(err.msg, want, strlen(want));
@@ -121,7 +80,7 @@ static void test_lines(void **state)
 
 static void test_lines_parallel(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	uint64_t seed = 3;
 	size_t nlines = tu_quick() ? 300 : 3000, cap = nlines * 40, n = 0;
@@ -137,7 +96,7 @@ static void test_lines_parallel(void **state)
 		buf[n++] = '\n';
 	}
 	starts[nlines] = n;
-	put_file(f, "p.txt", buf, n);
+	tu_put_file(f, "p.txt", buf, n);
 	for (size_t piece = 1; piece < 200; piece = piece * 3 + 1) {
 		struct eau2_load_options opt = { .threads = 5 };
 		eau2_df *df = NULL;
@@ -313,7 +272,7 @@ static void assert_df_equal(eau2_df *a, eau2_df *b)
 
 static void test_round_trip(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	int seeds = tu_quick() ? 15 : 60;
 
@@ -354,7 +313,7 @@ static void test_round_trip(void **state)
 
 static void test_export_details(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	eau2_df *df = NULL;
 	char buf[256];
@@ -362,7 +321,7 @@ static void test_export_details(void **state)
 	ssize_t n;
 	static const char data[] = "d,s,i\n1.0,\"\",+1\n2.5,,+0\n1e+300,\"1\",\n";
 
-	put_file(f, "in.csv", data, sizeof(data) - 1);
+	tu_put_file(f, "in.csv", data, sizeof(data) - 1);
 	tu_ok(eau2_load(f->db, f->path, NULL, &df, NULL, &err), &err);
 	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 2), EAU2_INT);
 	snprintf(f->path, sizeof(f->path), "%s/out.csv", f->tmp);
@@ -391,10 +350,10 @@ static void test_export_details(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_lines, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lines_parallel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_export_details, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lines, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_lines_parallel, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_export_details, tu_fx_setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

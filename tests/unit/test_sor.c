@@ -15,44 +15,10 @@
 #include "testutil.h"
 #include "df/load.h"
 
-struct fx {
-	eau2 *db;
-	char *dir;
-	char *tmp;
-	char path[4096];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->db = tu_open_store(&f->dir);
-	f->tmp = tu_tmpdir("sorin");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tu_close_store(f->db, f->dir);
-	tu_rmdir(f->tmp);
-	free(f);
-	return 0;
-}
-
-static int load(struct fx *f, const char *data, size_t n, const struct eau2_load_options *opt,
+static int load(struct tu_fx *f, const char *data, size_t n, const struct eau2_load_options *opt,
 		eau2_df **df, struct eau2_load_stats *st, struct eau2_error *err)
 {
-	int fd;
-
-	snprintf(f->path, sizeof(f->path), "%s/t.sor", f->tmp);
-	fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, n), (ssize_t)n);
-	close(fd);
-	return eau2_load(f->db, f->path, opt, df, st, err);
+	return eau2_load(f->db, tu_put_file(f, "t.sor", data, n), opt, df, st, err);
 }
 
 #define LOAD(f, lit, opt, df, st, err) load(f, lit, sizeof(lit) - 1, opt, df, st, err)
@@ -80,7 +46,7 @@ static enum eau2_type type(eau2_df *df, size_t c)
 
 static void test_inference(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_stats st;
 	eau2_df *df = NULL;
@@ -136,7 +102,7 @@ static void test_inference(void **state)
 
 static void test_first_500(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_stats st;
 	size_t cap = 64 * 1024, n = 0;
@@ -181,7 +147,7 @@ static void test_first_500(void **state)
 
 static void test_range(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_stats st;
 	struct eau2_load_options opt = { 0 };
@@ -222,7 +188,7 @@ static void test_range(void **state)
 
 static void test_schema_and_empty(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	struct eau2_load_stats st;
 	struct eau2_load_options opt = { 0 };
@@ -294,7 +260,7 @@ static bool same(eau2_df *a, eau2_df *b, size_t c, uint64_t r)
  * same skipped rows and messages, for whole files and byte ranges. */
 static void test_parallel(void **state)
 {
-	struct fx *f = *state;
+	struct tu_fx *f = *state;
 	struct eau2_error err = { 0 };
 	static const char *fields[] = { "<1>", "<0>", "<-7>", "<2.5>", "<word>", "<\"a b\">",
 					"<>", "<a b>", "<1", "x" };
@@ -357,11 +323,11 @@ static void test_parallel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_inference, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_first_500, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_range, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_schema_and_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inference, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_first_500, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_range, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_schema_and_empty, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_parallel, tu_fx_setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

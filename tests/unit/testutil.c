@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
+#include "df/load.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,4 +69,41 @@ int tu_quick(void)
 	const char *q = getenv("EAU2_TEST_QUICK");
 
 	return q && *q && strcmp(q, "0") != 0;
+}
+
+int tu_fx_setup(void **state)
+{
+	struct tu_fx *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	f->db = tu_open_store(&f->dir);
+	f->tmp = tu_tmpdir("input");
+	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+	*state = f;
+	return 0;
+}
+
+int tu_fx_teardown(void **state)
+{
+	struct tu_fx *f = *state;
+
+	tu_close_store(f->db, f->dir);
+	tu_rmdir(f->tmp);
+	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+	free(f);
+	return 0;
+}
+
+const char *tu_put_file(struct tu_fx *f, const char *name, const char *data,
+			size_t n)
+{
+	int fd;
+
+	snprintf(f->path, sizeof(f->path), "%s/%s", f->tmp, name);
+	fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+	return f->path;
 }

@@ -24,6 +24,21 @@ eau2 *tu_open_store(char **dir);
 /* Closes db and removes the directory. */
 void tu_close_store(eau2 *db, char *dir);
 
+/* The loader tests' fixture: a fresh store and a directory for input
+ * files. tu_fx_setup/teardown are cmocka setup/teardown functions (they
+ * also reset the loader's test tuning, eau2_load_tune). */
+struct tu_fx {
+	eau2 *db;
+	char *dir;
+	char *tmp;
+	char path[4096];
+};
+int tu_fx_setup(void **state);
+int tu_fx_teardown(void **state);
+/* Writes n bytes to tmp/name; returns the path (in f->path). */
+const char *tu_put_file(struct tu_fx *f, const char *name, const char *data,
+			size_t n);
+
 /* splitmix64: deterministic, seedable. */
 uint64_t tu_rand(uint64_t *state);
 
