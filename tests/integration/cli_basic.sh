@@ -7,48 +7,8 @@
 # Needs EAU2_BIN_DIR (the build directory holding eau2).
 set -u
 
-BIN=${EAU2_BIN_DIR:?EAU2_BIN_DIR must name the build directory}/eau2
-if [ ! -x "$BIN" ]; then
-	echo "cli_basic: $BIN is missing" >&2
-	exit 1
-fi
-base=/dev/shm
-[ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
-T=$(mktemp -d "$base/eau2-cli-basic-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
-S=$T/store
-LC_ALL=C
-export LC_ALL
-
-E() { "$BIN" --store "$S" "$@"; }
-fail() {
-	echo "cli_basic: FAIL: $*" >&2
-	exit 1
-}
-# expect STATUS CMD...: run CMD with stdout in $T/out and stderr in $T/err;
-# fail unless it exits with STATUS. A failing command must say why in one
-# line "eau2: ..." on stderr.
-expect() {
-	want=$1
-	shift
-	"$@" >"$T/out" 2>"$T/err"
-	got=$?
-	if [ "$got" != "$want" ]; then
-		echo "--- stdout" >&2; cat "$T/out" >&2
-		echo "--- stderr" >&2; cat "$T/err" >&2
-		fail "'$*' exited $got, want $want"
-	fi
-	if [ "$want" != 0 ]; then
-		[ "$(wc -l <"$T/err")" -eq 1 ] ||
-			{ cat "$T/err" >&2; fail "'$*': want one error line"; }
-		grep -q '^eau2: ' "$T/err" ||
-			{ cat "$T/err" >&2; fail "'$*': error not 'eau2: ...'"; }
-	fi
-}
-err_has() {
-	grep -qF -- "$1" "$T/err" || { cat "$T/err" >&2; fail "stderr lacks '$1'"; }
-}
+NAME=cli_basic
+. "$(dirname "$0")/lib/cli.sh"
 out_has() {
 	grep -qF -- "$1" "$T/out" || { cat "$T/out" >&2; fail "stdout lacks '$1'"; }
 }
