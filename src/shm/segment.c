@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "shm/shm.h"
@@ -26,6 +27,27 @@ static void advise(void *base, size_t size)
 #endif
 }
 
+/* Large segments leave a reserve free: when a big load fills the store,
+ * it fails (and gives its space back) while other clients' small results,
+ * which also live in the store, still fit. Reserve: 1/32 of the file
+ * system, between 1 and 64 MiB. */
+static int reserve_ok(int datafd, uint64_t size)
+{
+	struct statvfs vfs;
+	uint64_t total, avail, reserve;
+
+	if (size < EAU2_SEG_RESERVED_FROM || fstatvfs(datafd, &vfs) < 0)
+		return 1;
+	total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	reserve = total / 32;
+	if (reserve < (1u << 20))
+		reserve = 1u << 20;
+	if (reserve > (64u << 20))
+		reserve = 64u << 20;
+	return avail >= size + reserve;
+}
+
 int eau2_shm_seg_create(int datafd, uint64_t id, uint32_t n, uint64_t size,
 			struct eau2_shm_seg *seg, struct eau2_error *err)
 {
@@ -34,6 +56,11 @@ int eau2_shm_seg_create(int datafd, uint64_t id, uint32_t n, uint64_t size,
 	void *base;
 
 	eau2_shm_seg_name(name, id, n);
+	if (!reserve_ok(datafd, size))
+		return eau2_error_set(err, -ENOSPC,
+				      "store is full: no room for a %llu MiB segment %s "
+				      "beside the reserve kept for other clients",
+				      (unsigned long long)(size >> 20), name);
 	fd = openat(datafd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return eau2_error_set(err, -errno, "segment %s: %s", name, strerror(errno));

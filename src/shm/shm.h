@@ -56,6 +56,8 @@ void eau2_shm_close(eau2 *db);
  * segment of its own. */
 #define EAU2_SEG_MIN (256ull << 10)
 #define EAU2_SEG_MAX (1ull << 30)
+/* Segments from this size on must leave the store's reserve free. */
+#define EAU2_SEG_RESERVED_FROM (4ull << 20)
 
 /* Serialises catalog writers across processes (flock on writer.lock).
  * Nests within one handle. */
@@ -107,7 +109,9 @@ struct eau2_shm_seg {
 };
 
 /* Creates segment n of id with size bytes reserved by fallocate (so a full
- * store fails here with -ENOSPC, never later with SIGBUS) and maps it. */
+ * store fails here with -ENOSPC, never later with SIGBUS) and maps it.
+ * Segments of EAU2_SEG_RESERVED_FROM bytes or more also fail with -ENOSPC
+ * when they would eat into a small reserve kept for other clients. */
 int eau2_shm_seg_create(int datafd, uint64_t id, uint32_t n, uint64_t size,
 			struct eau2_shm_seg *seg, struct eau2_error *err);
 /* Shrinks a finished segment to its used bytes (rounded up to 64) and
