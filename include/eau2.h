@@ -113,9 +113,12 @@ typedef struct eau2 eau2;
  * means $EAU2_STORE when set, else /dev/shm/eau2-$USER. Refuses (-ENOTDIR,
  * -EACCES, -EBADMSG) a path that is not a directory, a directory owned by
  * another user, or a non-empty directory that is not an eau2 store. Opening
- * also reclaims the space of puts that died half-way (see eau2_gc). The
- * handle may be used by one thread at a time; open one per thread or guard
- * it. Free with eau2_close. */
+ * also reclaims the space of puts that died half-way (see eau2_gc). When
+ * an eau2-node serves the store, the handle attaches to it (gets then come
+ * through the node, which counts references) and falls back to the files
+ * if the node goes away; EAU2_NODE=0 forces embedded mode. The handle may
+ * be used by one thread at a time; open one per thread or guard it. Free
+ * with eau2_close. */
 int eau2_open(eau2 **db, const char *dir, struct eau2_error *err);
 void eau2_close(eau2 *db); /* NULL allowed; dataframes stay usable */
 const char *eau2_dir(const eau2 *db);
