@@ -190,6 +190,13 @@ int main(int argc, char **argv)
 	double t_read = 1e30;
 	uint64_t last_rows = 0;
 
+	if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
+		fprintf(stderr, "usage: %s [FILE.csv] [MB]\n"
+			"Loads FILE (or a generated CSV of MB megabytes, default 1024 or\n"
+			"$EAU2_BENCH_MB) on 1 and 2 threads against a read() loop.\n", argv[0]);
+		return argc > 1 && !strcmp(argv[1], "--help") ? 0 : 1;
+	}
+
 	if (!path) {
 		const char *tmp = getenv("TMPDIR");
 
