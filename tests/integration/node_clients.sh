@@ -10,11 +10,8 @@
 # when eau2-node is not built.
 set -u
 
-B=${EAU2_BIN_DIR:?EAU2_BIN_DIR must name the build directory}
-E2=$B/eau2
-NODE=$B/eau2-node
-[ -x "$NODE" ] || { echo "node_clients: $NODE not built: skipped"; exit 77; }
-[ -x "$E2" ] || { echo "node_clients: $E2 not built: skipped"; exit 77; }
+NAME=node_clients
+. "$(dirname "$0")/lib/node.sh"
 base=/dev/shm
 [ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
 T=$(mktemp -d "$base/eau2-node-clients-XXXXXX") || exit 1
@@ -28,26 +25,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-LC_ALL=C
-export LC_ALL
-unset EAU2_NODE
 ROUNDS=${EAU2_TEST_QUICK:+4}
 ROUNDS=${ROUNDS:-12}
 
-fail() {
-	echo "node_clients: FAIL: $*" >&2
-	[ -f "$T/node.log" ] && { echo "--- node log" >&2; tail -20 "$T/node.log" >&2; }
-	exit 1
-}
-E() { "$E2" --store "$S" "$@"; }
-wait_node() {
-	i=0
-	while ! "$NODE" status --store "$S" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 200 ] && fail "node did not come up"
-		sleep 0.05
-	done
-}
 start_node() {
 	"$NODE" --store "$S" --quiet 2>>"$T/node.log" &
 	NPID=$!

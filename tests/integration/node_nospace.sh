@@ -9,11 +9,8 @@
 # the namespace or the mount is not allowed, or eau2-node is not built.
 set -u
 
-B=${EAU2_BIN_DIR:?EAU2_BIN_DIR must name the build directory}
-E2=$B/eau2
-NODE=$B/eau2-node
-[ -x "$NODE" ] || { echo "node_nospace: $NODE not built: skipped"; exit 77; }
-[ -x "$E2" ] || { echo "node_nospace: $E2 not built: skipped"; exit 77; }
+NAME=node_nospace
+. "$(dirname "$0")/lib/node.sh"
 
 if [ "${NODE_NOSPACE_INNER:-}" != 1 ]; then
 	command -v unshare >/dev/null || { echo "node_nospace: no unshare: skipped"; exit 77; }
@@ -36,14 +33,6 @@ cleanup() {
 	umount "$T/small" 2>/dev/null
 }
 trap cleanup EXIT
-LC_ALL=C
-export LC_ALL
-unset EAU2_NODE
-fail() {
-	echo "node_nospace: FAIL: $*" >&2
-	exit 1
-}
-E() { "$E2" --store "$S" "$@"; }
 
 "$E2" gen mixed --out "$T/m.csv" --rows 20000 2>/dev/null || fail "gen"
 "$E2" gen mixed --out "$T/huge.csv" --size 150M 2>/dev/null || fail "gen"
@@ -52,12 +41,7 @@ E run count --input m >"$T/count.want" || fail "count"
 E export m - >"$T/export.want" || fail "export"
 "$NODE" --store "$S" 2>"$T/node.log" &
 NPID=$!
-i=0
-while ! "$NODE" status --store "$S" >/dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -gt 200 ] && fail "node did not come up"
-	sleep 0.05
-done
+wait_node
 used0=$(df -k "$T/small" | awk 'NR == 2 { print $3 }')
 
 : >"$T/failures"
