@@ -300,6 +300,14 @@ typedef int (*eau2_fill_fn)(void *ctx, eau2_builder *b, struct eau2_error *err);
 int eau2_df_from_visitor(eau2 *db, const eau2_schema *schema, eau2_fill_fn fill,
 			 void *ctx, eau2_df **df, struct eau2_error *err);
 
+/* A new dataframe (under no key until eau2_put) whose columns are a's then
+ * b's, sharing their chunks: no byte is copied, the segment files are
+ * linked under the new dataframe's id, so deleting a or b later does not
+ * affect it. a and b must be in store db, have the same row groups (the
+ * same rows in each group) and no column name in common. */
+int eau2_df_zip(eau2 *db, const eau2_df *a, const eau2_df *b, eau2_df **out,
+		struct eau2_error *err);
+
 /* --------------------------------------------------------------- loaders */
 
 enum eau2_format {

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "df/df.h"
 #include "shm/shm.h"
@@ -482,82 +481,26 @@ int eau2_builder_join(eau2_builder *parent, eau2_builder *part,
 
 static int write_desc(eau2_builder *b, uint64_t *seg_sizes, struct eau2_error *err)
 {
-	struct writer *w = b->w;
-	const eau2_schema *s = b->schema;
-	size_t ncols = s->n, ngroups = ncols ? b->cols[0].chunks.n : 0;
-	size_t types_len = (ncols + 7) & ~(size_t)7, names_len = 0, i, g;
-	uint64_t len, bytes = 0, *first;
-	struct eau2_desc_hdr *h;
-	struct eau2_chunk_ref *refs;
-	uint8_t *buf, *p;
-	char name[64];
-	int fd, rc = 0;
-	ssize_t n;
+	size_t ncols = b->schema->n, ngroups = ncols ? b->cols[0].chunks.n : 0, i, g;
+	uint64_t *first = malloc((ngroups + 1) * sizeof(*first));
+	struct eau2_chunk_ref *refs = malloc((ngroups * ncols + 1) * sizeof(*refs));
+	int rc;
 
-	for (i = 0; i < ncols; i++)
-		names_len += strlen(s->names[i]) + 1;
-	names_len = (names_len + 7) & ~(size_t)7;
-	len = sizeof(*h) + types_len + names_len + w->nsegs * 8ull +
-	      (ngroups + 1) * 8ull + ngroups * ncols * sizeof(*refs);
-	buf = calloc(1, len);
-	if (!buf)
-		return eau2_error_set(err, -ENOMEM, "out of memory");
-	h = (struct eau2_desc_hdr *)(void *)buf;
-	memcpy(h->magic, EAU2_DESC_MAGIC, 8);
-	h->version = EAU2_DESC_VERSION;
-	h->ncols = (uint32_t)ncols;
-	h->ngroups = ngroups;
-	h->nsegs = w->nsegs;
-	h->names_len = (uint32_t)names_len;
-	h->file_len = len;
-	p = buf + sizeof(*h);
-	for (i = 0; i < ncols; i++)
-		p[i] = (uint8_t)s->types[i];
-	p += types_len;
-	for (i = 0; i < ncols; i++) {
-		size_t l = strlen(s->names[i]) + 1;
-
-		memcpy(p, s->names[i], l);
-		p += l;
+	if (!first || !refs) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto out;
 	}
-	p = buf + sizeof(*h) + types_len + names_len;
-	memcpy(p, seg_sizes, w->nsegs * 8ull);
-	for (i = 0; i < w->nsegs; i++)
-		bytes += seg_sizes[i];
-	h->bytes = bytes;
-	p += w->nsegs * 8ull;
-	first = (uint64_t *)(void *)p;
-	refs = (struct eau2_chunk_ref *)(void *)(p + (ngroups + 1) * 8);
 	first[0] = 0;
 	for (g = 0; g < ngroups; g++) {
 		first[g + 1] = first[g] + b->cols[0].chunks.rows[g];
 		for (i = 0; i < ncols; i++)
 			refs[g * ncols + i] = b->cols[i].chunks.refs[g];
 	}
-	h->nrows = first[ngroups];
-	h->checksum = XXH3_64bits(buf + sizeof(*h), len - sizeof(*h));
-
-	eau2_shm_desc_name(name, w->id);
-	fd = openat(w->db->datafd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = eau2_error_set(err, -errno, "descriptor %s: %s", name, strerror(errno));
-		goto out;
-	}
-	for (p = buf; p < buf + len; p += n) {
-		n = write(fd, p, (size_t)(buf + len - p));
-		if (n < 0 && errno == EINTR) {
-			n = 0;
-			continue;
-		}
-		if (n <= 0) {
-			rc = eau2_error_set(err, n < 0 && errno == ENOSPC ? -ENOSPC : -EIO,
-					    "store is full: cannot write descriptor %s", name);
-			break;
-		}
-	}
-	close(fd);
+	rc = eau2_desc_write(b->w->db->datafd, b->w->id, b->schema, b->w->nsegs,
+			     seg_sizes, ngroups, first, refs, err);
 out:
-	free(buf);
+	free(first);
+	free(refs);
 	return rc;
 }
 

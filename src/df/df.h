@@ -150,4 +150,11 @@ int eau2_df_open_id(eau2 *db, uint64_t id, struct eau2_df_seg *segs,
 		    size_t nsegs, int lock_fd, eau2_df **out,
 		    struct eau2_error *err);
 
+/* Writes data/<id>.df (desc.c): group_first has ngroups + 1 entries, refs
+ * ngroups x s->n (group-major). */
+int eau2_desc_write(int datafd, uint64_t id, const eau2_schema *s,
+		    uint32_t nsegs, const uint64_t *seg_sizes, size_t ngroups,
+		    const uint64_t *group_first, const struct eau2_chunk_ref *refs,
+		    struct eau2_error *err);
+
 #endif
