@@ -33,11 +33,12 @@ static void df_free(eau2_df *df)
 
 	if (!df)
 		return;
-	for (i = 0; i < df->nsegs; i++)
+	for (i = 0; df->segs && i < df->nsegs; i++)
 		if (df->segs[i].base)
 			munmap((void *)df->segs[i].base,
 			       df->segs[i].map_len ? df->segs[i].map_len : 1);
 	free(df->segs);
+	free((void *)df->offsets_ok);
 	if (df->desc)
 		munmap(df->desc, df->desc_len);
 	if (df->lock_fd >= 0) {
@@ -187,7 +188,9 @@ int eau2_df_open_id(eau2 *db, uint64_t id, struct eau2_df_seg *segs,
 		goto fail_segs;
 	}
 	df->segs = calloc(df->nsegs ? df->nsegs : 1, sizeof(*df->segs));
-	if (!df->segs) {
+	df->offsets_ok = calloc(df->ngroups * df->schema->n / 64 + 1,
+				sizeof(*df->offsets_ok));
+	if (!df->segs || !df->offsets_ok) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail_segs;
 	}
@@ -454,6 +457,17 @@ int eau2_df_chunk(const eau2_df *df, size_t col, size_t group,
 	seg = &df->segs[ref->seg];
 	rc = eau2_chunk_check(seg->base, seg->size, ref->off, df->schema->types[col],
 			      eau2_df_group_rows(df, group), err);
+	if (!rc && df->schema->types[col] == EAU2_STRING) {
+		size_t k = group * df->schema->n + col;
+		uint64_t bit = 1ull << (k % 64);
+
+		if (!(atomic_load_explicit(&df->offsets_ok[k / 64], memory_order_relaxed) & bit)) {
+			rc = eau2_chunk_check_offsets(seg->base + ref->off, err);
+			if (!rc)
+				atomic_fetch_or_explicit(&df->offsets_ok[k / 64], bit,
+							 memory_order_relaxed);
+		}
+	}
 	if (rc)
 		return eau2_error_prefix(err, rc, "column '%s', row group %zu",
 					 df->schema->names[col], group);

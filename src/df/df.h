@@ -105,6 +105,11 @@ struct eau2_df {
 					* (released when df is freed), or NULL */
 	dev_t data_dev;
 	ino_t data_ino;
+	/* One bit per chunk (group * ncols + col): set once a string chunk's
+	 * offsets were checked in this process, so a segment corrupted on
+	 * disk cannot send a reader outside the mapping; checked on first
+	 * view, then never again. */
+	_Atomic uint64_t *offsets_ok;
 };
 
 static inline uint64_t eau2_align64(uint64_t n)
@@ -139,6 +144,10 @@ void eau2_chunk_view_fill(const uint8_t *chunk, uint64_t first_row,
 			  struct eau2_chunk_view *v);
 /* Recomputes the checksum and walks string offsets: -EBADMSG on mismatch. */
 int eau2_chunk_verify(const uint8_t *chunk, struct eau2_error *err);
+/* Checks that a string chunk's offsets never decrease (with the first and
+ * last already checked by eau2_chunk_check, every string then lies inside
+ * the chunk's bytes). O(rows). */
+int eau2_chunk_check_offsets(const uint8_t *chunk, struct eau2_error *err);
 
 /* Checks a schema column name (message names it). */
 int eau2_schema_check_name(const char *name, struct eau2_error *err);
