@@ -21,6 +21,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -1248,22 +1249,27 @@ static const struct gen_opts gen_defaults = {
 
 /* Writes one file: the header, then rows until `rows` rows or about
  * `size` bytes (UINT64_MAX: not given). g->row and g->written end as the
- * rows and bytes written. Returns 0 or a positive errno (the file is
- * removed then). */
+ * rows and bytes written. The rows go to path.part-PID, renamed to path
+ * once complete, so a failed or interrupted run leaves an existing path
+ * as it was. Returns 0 or a positive errno. */
 static int gen_emit(struct gen *g, const char *path, void (*header)(struct gen *),
 		    void (*row)(struct gen *), size_t max_row, uint64_t rows,
 		    uint64_t size)
 {
 	bool to_stdout = !strcmp(path, "-");
+	char tmp[PATH_MAX];
 	int err = 0, rc;
 
+	if (!to_stdout && snprintf(tmp, sizeof(tmp), "%s.part-%d", path,
+				   (int)getpid()) >= (int)sizeof(tmp))
+		return ENAMETOOLONG;
 	g->len = 0;
 	g->written = 0;
 	g->busy = g->done = false;
 	g->err = 0;
 	g->row = 0;
 	g->fd = to_stdout ? STDOUT_FILENO :
-		open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (g->fd < 0)
 		return errno;
 	fflush(stdout);
@@ -1293,8 +1299,10 @@ out:
 	if (!to_stdout && close(g->fd) != 0 && !err)
 		err = errno;
 	g->fd = -1;
+	if (!err && !to_stdout && rename(tmp, path) != 0)
+		err = errno;
 	if (err && !to_stdout)
-		unlink(path);
+		unlink(tmp);
 	return err;
 }
 
