@@ -3,6 +3,12 @@
  * pool.c - the executor: runs a rower class over a dataframe on worker
  * threads, one pinned per allowed core.
  *
+ * Sharing: a run sized by default (no opt->threads) takes its fair share
+ * of the host's cores among all runs of all processes on the store
+ * (src/shm/cores.c), pins its workers to CPUs no other run holds, and its
+ * extra workers retire when more runs arrive; a run whose share is one
+ * core runs on the caller's thread. opt->threads bypasses the sharing.
+ *
  * Threads: created per run and joined at its end (no process-wide pool).
  * That keeps runs independent (several client threads may run at once,
  * and a rower may itself call eau2_run) at a cost of ~20-50 us per thread;
@@ -42,12 +48,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rowers/rowers.h"
+#include "shm/shm.h"
 
 #define ORDERED_TASKS 64   /* tasks per ordered run, at most */
 #define THREADS_MAX 1024   /* a larger opt->threads is refused */
+#define SHARE_CHECK_NS 2000000 /* workers re-read their run's share this often */
 
 /* ------------------------------------------------------- default threads */
 
@@ -176,6 +185,9 @@ struct run {
 	size_t nunits;        /* ordered: tasks; else: workers */
 	void **states;        /* one per unit; NULL until allocated */
 	const volatile int *cancel;
+	struct eau2_shm_cores *cores; /* shared cores table, or NULL */
+	uint64_t token;               /* this run's token in it */
+	unsigned cores_total;         /* cores the shares divide */
 	atomic_size_t next;   /* next row group (unordered) or task (ordered) */
 	atomic_int stop;
 	pthread_mutex_t lock; /* guards rc and err */
@@ -186,8 +198,37 @@ struct run {
 struct worker {
 	struct run *run;
 	unsigned index;
+	int cpu;                       /* claimed CPU, or -1 */
+	uint64_t next_check;           /* ns: when to re-read the share */
 	struct eau2_chunk_view *views; /* ncols */
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* True when worker w (never worker 0) should stop taking work because
+ * more runs now share the cores; it gives its CPU back. */
+static bool worker_retires(struct worker *w)
+{
+	struct run *r = w->run;
+	uint64_t t;
+
+	if (!r->cores || w->index == 0)
+		return false;
+	t = now_ns();
+	if (t < w->next_check)
+		return false;
+	w->next_check = t + SHARE_CHECK_NS;
+	if (w->index < eau2_shm_cores_share(r->cores, r->token, r->cores_total))
+		return false;
+	eau2_shm_cores_release_cpu(r->cores, r->token, w->cpu);
+	return true;
+}
 
 static void run_fail(struct run *r, int rc, const struct eau2_error *err)
 {
@@ -274,14 +315,14 @@ static void *worker_main(void *arg)
 
 	if (!r->ordered) {
 		rc = state_new(r, &r->states[w->index], &err);
-		while (rc == 0 && !run_stopping(r)) {
+		while (rc == 0 && !run_stopping(r) && !worker_retires(w)) {
 			size_t g = atomic_fetch_add(&r->next, 1);
 			if (g >= r->ngroups)
 				break;
 			rc = do_group(w, r->states[w->index], g, &err);
 		}
 	} else {
-		while (rc == 0 && !run_stopping(r)) {
+		while (rc == 0 && !run_stopping(r) && !worker_retires(w)) {
 			size_t t = atomic_fetch_add(&r->next, 1);
 			if (t >= r->nunits)
 				break;
@@ -348,6 +389,33 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 		work = 1;
 	if (nthreads > work)
 		nthreads = (unsigned)work;
+	int claimed[THREADS_MAX];
+	unsigned nclaimed = 0;
+	if (!(opt && opt->threads) && db && nthreads > 1 &&
+	    (r.cores = eau2_shm_cores_map(db)) &&
+	    eau2_shm_cores_enter(r.cores, &r.token) == 0) {
+		unsigned share;
+
+		r.cores_total = eau2_default_threads();
+		share = eau2_shm_cores_share(r.cores, r.token, r.cores_total);
+		if (share < nthreads)
+			nthreads = share;
+		if (nthreads > 1) {
+			pthread_once(&cpus_once, cpus_init);
+			nclaimed = eau2_shm_cores_claim(r.cores, r.token, cpus, ncpus,
+							nthreads, claimed);
+			if (nclaimed < 2) {
+				/* One core: the caller's own thread runs it. */
+				for (unsigned i = 0; i < nclaimed; i++)
+					eau2_shm_cores_release_cpu(r.cores, r.token,
+								   claimed[i]);
+				nclaimed = 0;
+			}
+			nthreads = nclaimed ? nclaimed : 1;
+		}
+	} else {
+		r.cores = NULL;
+	}
 	r.nunits = r.ordered ? work : nthreads;
 	r.ctx = (struct eau2_run_ctx){
 		.db = db, .input = df, .args = args ? args : &no_args,
@@ -364,6 +432,7 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 	for (unsigned i = 0; i < nthreads; i++) {
 		workers[i].run = &r;
 		workers[i].index = i;
+		workers[i].cpu = i < nclaimed ? claimed[i] : -1;
 		workers[i].views = calloc(r.ncols ? r.ncols : 1, sizeof(*workers[i].views));
 		if (!workers[i].views) {
 			rc = eau2_error_set(err, -ENOMEM, "eau2_run: out of memory");
@@ -383,13 +452,13 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 		bool pin;
 
 		pthread_once(&cpus_once, cpus_init);
-		pin = nthreads <= ncpus;
+		pin = nclaimed == nthreads || (!r.cores && nthreads <= ncpus);
 		for (unsigned i = 0; i < nthreads; i++) {
 			pthread_attr_init(&attr);
 			if (pin) {
 				cpu_set_t set;
 				CPU_ZERO(&set);
-				CPU_SET(cpus[i], &set);
+				CPU_SET(nclaimed ? claimed[i] : cpus[i], &set);
 				pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
 			}
 			rc = pthread_create(&tids[i], &attr, worker_main, &workers[i]);
@@ -448,6 +517,11 @@ out:
 	free(workers);
 	free(tids);
 	free(r.states);
+	if (r.cores) {
+		for (unsigned i = 0; i < nclaimed; i++)
+			eau2_shm_cores_release_cpu(r.cores, r.token, claimed[i]);
+		eau2_shm_cores_leave(r.cores, r.token);
+	}
 	pthread_mutex_destroy(&r.lock);
 	return rc;
 }

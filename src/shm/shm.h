@@ -12,6 +12,8 @@
  *     data/<id>.<n>.seg    segment n of that dataframe: chunk bytes
  *     data/<id>.lock       flock(LOCK_EX) held while the dataframe is being
  *                          built or is held unpublished by its builder
+ *     cores                the table through which runs of all processes
+ *                          share the host's cores (cores.c)
  *
  * Access rules. Files under data/ are written by exactly one process (the
  * builder that created the id) and are immutable once the descriptor
@@ -45,6 +47,8 @@ struct eau2 {
 	/* The store's eau2-node client, or NULL (embedded). Set and released
 	 * by eau2_open/eau2_close in src/df; nothing in src/shm touches it. */
 	struct eau2_node_client *node;
+	/* The store's core-sharing table (cores.c), mapped on first use. */
+	struct eau2_shm_cores *_Atomic cores;
 };
 
 /* eau2_open and eau2_close without the node: the directory alone. */
@@ -123,5 +127,23 @@ void eau2_shm_seg_drop(struct eau2_shm_seg *seg);
 /* Maps segment n of id read-only; its size must be `size`. */
 int eau2_shm_seg_map(int datafd, uint64_t id, uint32_t n, uint64_t size,
 		     const uint8_t **base, struct eau2_error *err);
+
+/* Sharing cores among the runs of all processes using the store (cores.c,
+ * file `cores`). map returns NULL when the table cannot be had (then runs
+ * go on without sharing). A run enters (gets a token; -EBUSY when 1024
+ * runs are registered), asks for its share of `cores`, claims up to that
+ * many CPUs of cpus[] (their numbers in got[]), releases them one by one
+ * or all when it leaves. */
+struct eau2_shm_cores;
+struct eau2_shm_cores *eau2_shm_cores_map(eau2 *db);
+void eau2_shm_cores_unmap(eau2 *db);
+int eau2_shm_cores_enter(struct eau2_shm_cores *t, uint64_t *token);
+unsigned eau2_shm_cores_share(const struct eau2_shm_cores *t, uint64_t token,
+			      unsigned cores);
+unsigned eau2_shm_cores_claim(struct eau2_shm_cores *t, uint64_t token,
+			      const int *cpus, unsigned ncpus, unsigned want,
+			      int *got);
+void eau2_shm_cores_release_cpu(struct eau2_shm_cores *t, uint64_t token, int cpu);
+void eau2_shm_cores_leave(struct eau2_shm_cores *t, uint64_t token);
 
 #endif

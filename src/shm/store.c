@@ -211,6 +211,7 @@ void eau2_shm_close(eau2 *db)
 		close(db->datafd);
 	if (db->writer_fd >= 0)
 		close(db->writer_fd);
+	eau2_shm_cores_unmap(db);
 	free(db->dir);
 	free(db);
 }

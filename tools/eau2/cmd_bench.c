@@ -95,7 +95,7 @@ struct bench_opts {
 	uint64_t size, text_size, seed;
 	unsigned clients[CLIENTS_MAX];
 	size_t nclients;
-	unsigned threads;        /* 0: cores / clients */
+	unsigned threads;        /* 0: the executor shares the cores */
 	bool op_on[NOPS];
 	const char *store, *json, *plot;
 	bool regen;
@@ -351,8 +351,9 @@ static void usage(FILE *out)
 "  --size BYTES       mixed data size, K/M/G/T suffixes (default %s)\n"
 "  --text-size BYTES  text data size (default %s)\n"
 "  --clients LIST     client process counts (default 1,2,4,8)\n"
-"  --threads N        pool size of each client (default cores / clients,\n"
-"                     at least 1)\n"
+"  --threads N        pool size of each client (default: each run takes\n"
+"                     its share of the cores among all clients' runs,\n"
+"                     pinned to CPUs no other run holds)\n"
 "  --ops LIST         operations (default sum,filter,groupby,join,wordcount)\n"
 "  --json FILE        also write the results as JSON\n"
 "  --plot FILE.png    plot throughput and memory against clients (gnuplot)\n"
@@ -1516,7 +1517,7 @@ static void child_main(const struct client_plan *p)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* A slice of the CPUs, so concurrent clients' pools do not pin to
 	 * the same cores; the executor reads this mask on its first run. */
-	if (p->threads < p->ncpus) {
+	if (p->threads && p->threads < p->ncpus) {
 		cpu_set_t set;
 
 		CPU_ZERO(&set);
@@ -1884,6 +1885,15 @@ static void summarise(struct round *r, const struct client_res *cr,
 
 /* ------------------------------------------------------------ output */
 
+/* A client's pool size as shown: a number, or "auto" (shared cores). */
+static const char *threads_str(unsigned threads, char *buf, size_t size)
+{
+	if (!threads)
+		return "auto";
+	snprintf(buf, size, "%u", threads);
+	return buf;
+}
+
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -2037,7 +2047,7 @@ static int write_json(const struct report *rp, const char *path)
 
 static void print_table(const struct report *rp)
 {
-	char h1[32], h2[32], h3[32], h4[32];
+	char h1[32], h2[32], h3[32], h4[32], tb[16];
 	const double gib = 1024.0 * 1024 * 1024;
 	uint64_t data = rp->mixed->bytes + rp->text->bytes;
 
@@ -2082,12 +2092,14 @@ static void print_table(const struct report *rp)
 			const struct op_res *o = &r->op[op];
 
 			if (o->status == ST_SKIPPED) {
-				printf("%-10s %7u %7u   skipped: %s\n", op_names[op],
-				       r->clients, r->threads, o->why);
+				printf("%-10s %7u %7s   skipped: %s\n", op_names[op],
+				       r->clients, threads_str(r->threads, tb, sizeof(tb)),
+				       o->why);
 				continue;
 			}
-			printf("%-10s %7u %7u %10s %10.3f %8.2f %8.2f %8.3f %5.0f  %s",
-			       op_names[op], r->clients, r->threads,
+			printf("%-10s %7u %7s %10s %10.3f %8.2f %8.2f %8.3f %5.0f  %s",
+			       op_names[op], r->clients,
+			       threads_str(r->threads, tb, sizeof(tb)),
 			       human(h1, sizeof(h1), (double)o->bytes), o->mean,
 			       o->gbps_client, o->gbps_total, o->ratio,
 			       o->cpu_util * 100, status_names[o->status]);
@@ -2258,6 +2270,7 @@ int eau2_cli_bench(int argc, char **argv)
 	struct eau2_error err = {0};
 	struct dataset mixed = {0}, text = {0}, dim = {0};
 	struct round *rounds = NULL;
+	char tb[16];
 	struct client_res *cr = NULL;
 	struct report rp = {0};
 	struct client_plan plan = {0};
@@ -2333,13 +2346,12 @@ int eau2_cli_bench(int argc, char **argv)
 		struct round *r = &rounds[i];
 
 		r->clients = o.clients[i];
-		r->threads = o.threads ? o.threads : cores / r->clients;
-		if (r->threads == 0)
-			r->threads = 1;
+		r->threads = o.threads;
 		plan.clients = r->clients;
 		plan.threads = r->threads;
-		progress("%u client%s x %u thread%s...", r->clients,
-			 r->clients > 1 ? "s" : "", r->threads, r->threads > 1 ? "s" : "");
+		progress("%u client%s x %s thread%s...", r->clients,
+			 r->clients > 1 ? "s" : "", threads_str(r->threads, tb, sizeof(tb)),
+			 r->threads == 1 ? "" : "s");
 		memset(cr, 0, r->clients * sizeof(*cr));
 		if (run_round(&plan, r->clients, cr)) {
 			status = 2;
