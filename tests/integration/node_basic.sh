@@ -4,6 +4,7 @@
 # identical in embedded and node mode; clients show up in the node's log
 # (one line per connect/disconnect with their pid); a second node on the
 # same store is refused naming the first one's pid; --listen is refused;
+# a --plugin that fails to load stops the node (a good one loads, below);
 # SIGTERM stops cleanly (exit 0, socket removed); a restarted node finds
 # the store intact; --daemon; status with no node; a directory that is not
 # a store is refused. Skipped (77) when eau2-node is not built.
@@ -24,7 +25,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 start_node() {
-	"$NODE" --store "$S" 2>>"$T/node.log" &
+	"$NODE" --store "$S" --plugin "$B/plugins/eau2_even_count.so" 2>>"$T/node.log" &
 	NPID=$!
 	wait_node
 }
@@ -49,6 +50,7 @@ EAU2_NODE=0 queries >"$T/embedded.out" 2>"$T/q.err" || fail "embedded queries"
 
 start_node
 grep -q "serving store $S" "$T/node.log" || fail "no start line in the log"
+grep -q "1 plugin loaded" "$T/node.log" || fail "no plugin line in the log"
 
 # One node per store: the second names the first.
 "$NODE" --store "$S" >"$T/out" 2>"$T/err" && fail "second node started"
@@ -58,6 +60,11 @@ grep -q "already served by eau2-node pid $NPID" "$T/err" ||
 "$NODE" --store "$S" --listen 127.0.0.1:0 >"$T/out" 2>"$T/err"
 [ $? = 1 ] || fail "--listen did not exit 1"
 grep -q "not supported yet" "$T/err" || fail "--listen message"
+# A plugin that does not load stops the node before it serves anything.
+"$NODE" --store "$T/other" --plugin "$B/plugins/eau2_broken_noinit.so" >"$T/out" 2>"$T/err"
+[ $? = 1 ] || fail "a broken --plugin did not exit 1"
+grep -q "eau2_broken_noinit.so" "$T/err" || fail "broken plugin message does not name it"
+[ -e "$T/other/node.sock" ] && fail "node with a broken plugin left a socket"
 
 # Node mode gives byte-identical results, and the clients went through it.
 queries >"$T/node.out" 2>"$T/q.err" || fail "queries through the node"

@@ -21,7 +21,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: eau2-node [--store DIR] [--daemon] [--quiet]\n"
+		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--plugin FILE.so]...\n"
 		"       eau2-node status [--store DIR]\n"
 		"       eau2-node --version | --help\n\n"
 		"Serves the eau2 store DIR (default: $EAU2_STORE, else /dev/shm/eau2-$USER)\n"
@@ -32,6 +32,10 @@ static void usage(FILE *out)
 		"  --store DIR     the store directory\n"
 		"  --daemon        detach; log to DIR/node.log; print the node's pid\n"
 		"  --quiet         log errors only (not every connect and disconnect)\n"
+		"  --plugin FILE   load a rower plugin at start (repeatable; the same\n"
+		"                  list as the clients' --plugin, so the node knows the\n"
+		"                  rowers it may be asked to run); a plugin that fails\n"
+		"                  to load stops the node from starting\n"
 		"  --listen ADDR   serve other hosts (not supported yet)\n\n"
 		"SIGTERM or SIGINT stops the node cleanly (it removes DIR/node.sock).\n"
 		"'status' prints the node's pid, one 'conn PID IDS REFS' line per client\n"
@@ -154,7 +158,7 @@ int main(int argc, char **argv)
 	struct eau2_node_server *srv = NULL;
 	struct eau2_error err = {0};
 	const char *store = NULL, *listen_addr = NULL;
-	int daemon = 0, status = 0, i, rc;
+	int daemon = 0, status = 0, nplugins = 0, i, rc;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -166,13 +170,18 @@ int main(int argc, char **argv)
 			printf("eau2-node %d.%d (protocol %u)\n", EAU2_VERSION_MAJOR,
 			       EAU2_VERSION_MINOR, EAU2_NODE_VERSION);
 			return 0;
-		} else if (!strcmp(a, "--store") || !strcmp(a, "--listen")) {
+		} else if (!strcmp(a, "--store") || !strcmp(a, "--listen") ||
+			   !strcmp(a, "--plugin")) {
 			if (i + 1 >= argc)
 				return errorf(1, "%s needs an argument", a);
 			if (a[2] == 's')
 				store = argv[++i];
-			else
+			else if (a[2] == 'l')
 				listen_addr = argv[++i];
+			else if (eau2_plugin_load(argv[++i], &err))
+				return errorf(1, "%s", err.msg);
+			else
+				nplugins++;
 		} else if (!strncmp(a, "--store=", 8)) {
 			store = a + 8;
 		} else if (!strncmp(a, "--listen=", 9)) {
@@ -198,6 +207,9 @@ int main(int argc, char **argv)
 	rc = eau2_node_server_open(&srv, store, &opts, &err);
 	if (rc)
 		return errorf(rc == -ENOMEM || rc == -EIO ? 2 : 1, "%s", err.msg);
+	if (nplugins && !opts.quiet)
+		fprintf(stderr, "eau2-node: %d plugin%s loaded\n", nplugins,
+			nplugins > 1 ? "s" : "");
 	if (daemon && (rc = daemonize(srv))) {
 		eau2_node_server_close(srv);
 		return rc;
