@@ -13,6 +13,10 @@
  *     ~80-byte line per row, built with a builder; GB/s of text on 1 and 2
  *     threads and the ratio to the read baseline.
  *
+ * 3. The same two operations in DuckDB (bench/compare/duckdb_rowers.mjs,
+ *    when `npm i` was run there; --no-duckdb skips it), GB/s over the same
+ *    byte counts, for the eau2/DuckDB ratio.
+ *
  * Each figure is the best of --reps runs (default 3). The store is a fresh
  * directory under /dev/shm, removed at the end.
  *
@@ -20,6 +24,7 @@
  */
 #include <errno.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -208,6 +213,58 @@ static eau2_df *make_text(eau2 *db, size_t bytes, uint64_t *out_bytes)
 	return df;
 }
 
+/* Writes df's string column 0 to path, one line per row. */
+static void write_lines(const eau2_df *df, const char *path)
+{
+	struct eau2_error err = {0};
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		die(path, NULL);
+	for (size_t g = 0; g < eau2_df_ngroups(df); g++) {
+		struct eau2_chunk_view v;
+
+		if (eau2_df_chunk(df, 0, g, &v, &err))
+			die("text chunk", &err);
+		for (uint32_t i = 0; i < v.rows; i++) {
+			size_t len;
+			const char *p = eau2_view_string(&v, i, &len);
+
+			fwrite(p, 1, len, f);
+			fputc('\n', f);
+		}
+	}
+	if (fclose(f))
+		die(path, NULL);
+}
+
+/* The same operations in DuckDB (bench/compare/duckdb_rowers.mjs), when
+ * node and the compare directory's node_modules are there. */
+static void duckdb_compare(const char *dir, const eau2_df *text, uint64_t tbytes,
+			   size_t rows, int reps)
+{
+	char src[4096], script[4200], mods[4300], path[4200], cmd[9000];
+
+	const char *bdir;
+
+	snprintf(src, sizeof(src), "%s", __FILE__);
+	bdir = dirname(src); /* this file's directory */
+	snprintf(script, sizeof(script), "%s/compare/duckdb_rowers.mjs", bdir);
+	snprintf(mods, sizeof(mods), "%s/compare/node_modules/@duckdb/node-api", bdir);
+	if (access(script, R_OK) || access(mods, R_OK)) {
+		printf("\n  DuckDB: skipped (run `npm i` in bench/compare)\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/text.txt", dir);
+	write_lines(text, path);
+	fflush(stdout);
+	snprintf(cmd, sizeof(cmd), "node '%s' %zu '%s' %llu %d 1 2", script, rows, path,
+		 (unsigned long long)tbytes, reps);
+	if (system(cmd) != 0)
+		printf("  DuckDB: comparison script failed\n");
+	unlink(path);
+}
+
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st, (void)flag, (void)f;
@@ -220,6 +277,7 @@ int main(int argc, char **argv)
 	size_t size = quick ? 256ull << 20 : 2ull << 30;
 	size_t text = quick ? 128ull << 20 : 1ull << 30;
 	int reps = 3;
+	bool duck = !quick;
 	struct eau2_error err = {0};
 	char dir[] = "/dev/shm/eau2-bench-rowers-XXXXXX";
 	eau2 *db = NULL;
@@ -232,8 +290,11 @@ int main(int argc, char **argv)
 			text = strtoull(argv[++i], NULL, 0);
 		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
 			reps = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--no-duckdb") == 0)
+			duck = false;
 		else {
-			fprintf(stderr, "usage: %s [--size BYTES] [--text BYTES] [--reps N]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--size BYTES] [--text BYTES] [--reps N] "
+				"[--no-duckdb]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -290,6 +351,8 @@ int main(int argc, char **argv)
 		       (unsigned long long)eau2_df_rows(res), got / (t == 1 ? base1 : base2));
 		eau2_df_release(res);
 	}
+	if (duck)
+		duckdb_compare(dir, df, tbytes, n, reps);
 	eau2_df_release(df);
 	eau2_close(db);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
