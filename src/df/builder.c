@@ -1,27 +1,47 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * builder.c - building a dataframe: values are appended to per-column
- * buffers of one chunk (EAU2_CHUNK_ROWS rows); a full chunk is laid out
+ * buffers of one chunk (EAU2_CHUNK_ROWS rows); a full chunk is written
  * into a segment of the store at once, so memory stays at one chunk per
  * column however large the dataframe grows. Columns seal independently at
  * every EAU2_CHUNK_ROWS values, which keeps chunk k of every column the
  * same rows: row group k.
  *
+ * Sealing computes the chunk's statistics and checksum from the column
+ * buffers while they are hot and writes header and buffers to the segment
+ * file with one pwritev: no staging copy, and no page faults on the
+ * segment's fresh tmpfs pages (a write into the page cache costs a third
+ * of the faults a store through the mapping takes). Each thread fills
+ * segments of its own, so writers on several threads never queue on one
+ * file's lock; a thread's segments grow with the dataframe (an eighth of
+ * the bytes reserved so far, at least EAU2_SEG_MIN, at most EAU2_SEG_MAX),
+ * which bounds both the segment count and the reserve left unused.
+ *
  * Access rules. A builder and each of its parts belong to one thread each.
  * They share one `struct writer` (the new dataframe's id, lock and
- * segments); its segment list and bump pointers are guarded by writer.mu,
- * taken once per sealed chunk. Bytes are copied into a segment outside the
- * lock: each allocation is private to the thread that made it.
+ * segments); its segment list, owners and bump pointers are guarded by
+ * writer.mu, taken once per sealed chunk; a new segment is created outside
+ * the lock (its slot is claimed first, marked not ready). Bytes are
+ * written into a segment outside the lock: each allocation is private to
+ * the thread that made it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "df/df.h"
 #include "shm/shm.h"
+
+struct seg_meta {
+	pthread_t owner; /* the thread that fills it */
+	bool ready;      /* false while its creator makes it (outside mu) */
+};
 
 struct writer {
 	pthread_mutex_t mu;
@@ -29,8 +49,11 @@ struct writer {
 	uint64_t id;
 	int lock_fd;
 	struct eau2_shm_seg *segs;
+	struct seg_meta *meta;
 	uint32_t nsegs, cap;
-	int users; /* the builder and its live parts; guarded by mu */
+	uint64_t reserved; /* bytes of every segment */
+	int users;  /* the builder and its live parts; guarded by mu */
+	int broken; /* a segment could not be made: finish fails */
 };
 
 struct chunk_list {
@@ -39,26 +62,15 @@ struct chunk_list {
 	size_t n, cap;
 };
 
-struct colbuf {
-	enum eau2_type type;
-	uint32_t n;     /* values pending in this chunk */
-	uint32_t nulls; /* nulls among them */
-	uint64_t total; /* values appended, sealed and pending */
-	uint8_t *validity;
-	union {
-		uint8_t *bits;
-		int64_t *i64;
-		double *f64;
-	} v;
-	char *data;
-	uint64_t data_len, data_cap;
-	struct chunk_list chunks;
-};
-
+/* A column's pending chunk is a struct eau2_colbuf (df.h): loaders fill
+ * it directly. Validity: while nulls == 0 the bitmap is not kept; the
+ * first null sets it to all ones, and each null clears its bit. */
 struct eau2_builder {
 	struct writer *w;
 	eau2_schema *schema;
-	struct colbuf *cols;
+	struct eau2_colbuf *cols;
+	struct chunk_list *chunks; /* per column */
+	XXH3_state_t *xxh;
 	int is_part;
 };
 
@@ -84,46 +96,81 @@ static void writer_put(struct writer *w, int remove_files)
 	}
 	pthread_mutex_destroy(&w->mu);
 	free(w->segs);
+	free(w->meta);
 	free(w);
 }
 
-static int writer_alloc(struct writer *w, uint64_t size, uint32_t *seg,
-			uint64_t *off, uint8_t **ptr, struct eau2_error *err)
+/* Where a sealed chunk goes: segment index, offset, and the segment's fd. */
+struct slot {
+	uint32_t seg;
+	uint64_t off;
+	int fd;
+};
+
+/* Reserves size bytes (rounded up to 64) in the calling thread's newest
+ * segment, or in a new one made for it. */
+static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
+			struct eau2_error *err)
 {
-	struct eau2_shm_seg *s;
+	pthread_t self = pthread_self();
+	struct eau2_shm_seg made;
+	uint64_t want;
+	uint32_t i, idx;
 	int rc = 0;
 
+	size = eau2_align64(size);
 	pthread_mutex_lock(&w->mu);
-	s = w->nsegs ? &w->segs[w->nsegs - 1] : NULL;
-	if (!s || s->size - s->used < size) {
-		uint64_t want = EAU2_SEG_MIN;
-		uint32_t k;
+	for (i = w->nsegs; i-- > 0;) {
+		struct eau2_shm_seg *s = &w->segs[i];
 
-		for (k = 0; k < w->nsegs && want < EAU2_SEG_MAX; k++)
-			want *= 2;
-		if (want < size)
-			want = (size + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
-		if (w->nsegs == w->cap) {
-			uint32_t cap = w->cap ? w->cap * 2 : 8;
-			struct eau2_shm_seg *p = realloc(w->segs, cap * sizeof(*p));
-
-			if (!p) {
-				rc = eau2_error_set(err, -ENOMEM, "out of memory");
-				goto out;
-			}
-			w->segs = p;
-			w->cap = cap;
-		}
-		rc = eau2_shm_seg_create(w->db->datafd, w->id, w->nsegs, want,
-					 &w->segs[w->nsegs], err);
-		if (rc)
+		if (!w->meta[i].ready || !pthread_equal(w->meta[i].owner, self))
+			continue;
+		if (s->size - s->used >= size) {
+			*out = (struct slot){ .seg = i, .off = s->used, .fd = s->fd };
+			s->used += size;
 			goto out;
-		s = &w->segs[w->nsegs++];
+		}
+		break;
 	}
-	*seg = (uint32_t)(s - w->segs);
-	*off = s->used;
-	*ptr = s->base + s->used;
-	s->used += eau2_align64(size);
+	want = EAU2_SEG_MIN;
+	while (want < EAU2_SEG_MAX && want * 8 <= w->reserved)
+		want *= 2;
+	if (want < size)
+		want = (size + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+	if (w->nsegs == w->cap) {
+		uint32_t cap = w->cap ? w->cap * 2 : 8;
+		struct eau2_shm_seg *p = realloc(w->segs, cap * sizeof(*p));
+		struct seg_meta *m;
+
+		if (!p) {
+			rc = eau2_error_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		w->segs = p;
+		m = realloc(w->meta, cap * sizeof(*m));
+		if (!m) {
+			rc = eau2_error_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		w->meta = m;
+		w->cap = cap;
+	}
+	idx = w->nsegs++;
+	w->segs[idx] = (struct eau2_shm_seg){ .fd = -1 };
+	w->meta[idx] = (struct seg_meta){ .owner = self, .ready = false };
+	w->reserved += want;
+	/* fallocate of a large segment takes a while: not under the lock. */
+	pthread_mutex_unlock(&w->mu);
+	rc = eau2_shm_seg_create(w->db->datafd, w->id, idx, want, &made, err);
+	pthread_mutex_lock(&w->mu);
+	if (rc) {
+		w->broken = 1; /* the slot stays empty; finish refuses */
+		goto out;
+	}
+	made.used = size;
+	w->segs[idx] = made;
+	w->meta[idx].ready = true;
+	*out = (struct slot){ .seg = idx, .off = 0, .fd = made.fd };
 out:
 	pthread_mutex_unlock(&w->mu);
 	return rc;
@@ -131,7 +178,7 @@ out:
 
 /* --------------------------------------------------------------- columns */
 
-static int col_init(struct colbuf *c, enum eau2_type type)
+static int col_init(struct eau2_colbuf *c, enum eau2_type type)
 {
 	c->type = type;
 	c->validity = calloc(CR / 8, 1);
@@ -144,13 +191,13 @@ static int col_init(struct colbuf *c, enum eau2_type type)
 	return c->validity && c->v.bits ? 0 : -ENOMEM;
 }
 
-static void col_free(struct colbuf *c)
+static void col_free(struct eau2_colbuf *c, struct chunk_list *l)
 {
 	free(c->validity);
 	free(c->v.bits);
 	free(c->data);
-	free(c->chunks.refs);
-	free(c->chunks.rows);
+	free(l->refs);
+	free(l->rows);
 }
 
 static int list_add(struct chunk_list *l, uint32_t seg, uint64_t off, uint32_t rows)
@@ -174,30 +221,64 @@ static int list_add(struct chunk_list *l, uint32_t seg, uint64_t off, uint32_t r
 	return 0;
 }
 
+/* ------------------------------------------------------------- sealing */
+
+static int write_all(int fd, struct iovec *iov, int n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t k = pwritev(fd, iov, n, (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -EIO;
+		off += (uint64_t)k;
+		while (n > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
+/* Writes the pending values of column col as a chunk and starts the next
+ * chunk. */
 static int seal_col(eau2_builder *b, size_t col, struct eau2_error *err)
 {
-	struct colbuf *c = &b->cols[col];
-	struct eau2_chunk_src src = {
-		.type = c->type, .rows = c->n, .null_count = c->nulls,
-		.validity = c->validity, .values = c->v.bits,
-		.data = c->data, .data_len = c->data_len,
-	};
-	uint64_t size, off = 0;
-	uint32_t seg = 0;
-	uint8_t *ptr = NULL;
+	struct eau2_colbuf *c = &b->cols[col];
+	struct eau2_chunk_iov l;
+	struct slot at = { .fd = -1 };
 	int rc;
 
 	if (c->n == 0)
 		return 0;
-	size = eau2_chunk_size(c->type, c->n, c->nulls, c->data_len);
-	rc = writer_alloc(b->w, size, &seg, &off, &ptr, err);
+	if (c->nulls && (c->n & 7)) /* bits past the last row are zero */
+		c->validity[c->n >> 3] &= (uint8_t)((1u << (c->n & 7)) - 1);
+	eau2_chunk_layout(&(struct eau2_chunk_src){
+				  .type = c->type, .rows = c->n, .null_count = c->nulls,
+				  .validity = c->validity, .values = c->v.bits,
+				  .data = c->data, .data_len = c->data_len,
+			  }, b->xxh, &l);
+	rc = writer_alloc(b->w, l.len, &at, err);
 	if (rc)
 		return rc;
-	eau2_chunk_write(ptr, &src);
-	if (list_add(&c->chunks, seg, off, c->n))
+	rc = write_all(at.fd, l.iov, l.n, at.off);
+	if (rc)
+		return eau2_error_set(err, rc,
+				      "store: cannot write a chunk of column '%s': %s",
+				      b->schema->names[col], strerror(-rc));
+	if (list_add(&b->chunks[col], at.seg, at.off, c->n))
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	if (c->type == EAU2_BOOL)
 		memset(c->v.bits, 0, CR / 8);
+	c->sealed += c->n;
 	c->n = 0;
 	c->nulls = 0;
 	c->data_len = 0;
@@ -219,13 +300,19 @@ static int builder_alloc(struct writer *w, const eau2_schema *schema,
 		return rc;
 	}
 	b->cols = calloc(schema->n ? schema->n : 1, sizeof(*b->cols));
-	if (!b->cols) {
+	b->chunks = calloc(schema->n ? schema->n : 1, sizeof(*b->chunks));
+	if (!b->cols || !b->chunks) {
+		free(b->cols);
+		free(b->chunks);
 		eau2_schema_free(b->schema);
 		free(b);
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	}
 	b->w = w;
 	*out = b;
+	b->xxh = XXH3_createState();
+	if (!b->xxh)
+		return eau2_error_set(err, -ENOMEM, "out of memory");
 	for (i = 0; i < schema->n; i++)
 		if (col_init(&b->cols[i], schema->types[i]))
 			return eau2_error_set(err, -ENOMEM, "out of memory");
@@ -237,8 +324,10 @@ static void builder_free(eau2_builder *b)
 	size_t i;
 
 	for (i = 0; i < b->schema->n; i++)
-		col_free(&b->cols[i]);
+		col_free(&b->cols[i], &b->chunks[i]);
 	free(b->cols);
+	free(b->chunks);
+	XXH3_freeState(b->xxh);
 	eau2_schema_free(b->schema);
 	free(b);
 }
@@ -281,7 +370,7 @@ const eau2_schema *eau2_builder_schema(const eau2_builder *b)
 
 uint64_t eau2_builder_rows(const eau2_builder *b, size_t col)
 {
-	return col < b->schema->n ? b->cols[col].total : 0;
+	return col < b->schema->n ? b->cols[col].sealed + b->cols[col].n : 0;
 }
 
 /* ---------------------------------------------------------------- append */
@@ -303,31 +392,21 @@ static inline void set_bit(uint8_t *bits, uint32_t i)
 }
 
 /* Book-keeping after a value or null was written at index c->n. */
-static inline int appended(eau2_builder *b, size_t col, struct colbuf *c,
+static inline int appended(eau2_builder *b, size_t col, struct eau2_colbuf *c,
 			   struct eau2_error *err)
 {
-	c->total++;
 	if (++c->n == CR)
 		return seal_col(b, col, err);
 	return 0;
 }
 
-int eau2_builder_append_null(eau2_builder *b, size_t col, struct eau2_error *err)
+void eau2_builder_put_null(eau2_builder *b, size_t col)
 {
-	struct colbuf *c;
+	struct eau2_colbuf *c = &b->cols[col];
 
-	if (col >= b->schema->n)
-		return bad_col(b, col, 0, err);
-	c = &b->cols[col];
-	if (c->nulls == 0) {
-		/* First null of this chunk: the bitmap starts to matter. */
-		uint32_t i;
-
-		memset(c->validity, 0, CR / 8);
-		memset(c->validity, 0xff, c->n / 8);
-		for (i = c->n & ~7u; i < c->n; i++)
-			set_bit(c->validity, i);
-	}
+	if (c->nulls == 0) /* first null of this chunk: the bitmap starts */
+		memset(c->validity, 0xff, CR / 8);
+	c->validity[c->n >> 3] &= (uint8_t)~(1u << (c->n & 7));
 	c->nulls++;
 	switch (c->type) {
 	case EAU2_BOOL: break;
@@ -335,42 +414,64 @@ int eau2_builder_append_null(eau2_builder *b, size_t col, struct eau2_error *err
 	case EAU2_DOUBLE: c->v.f64[c->n] = 0; break;
 	case EAU2_STRING: c->v.i64[c->n + 1] = c->v.i64[c->n]; break;
 	}
-	return appended(b, col, c, err);
+	c->n++;
 }
 
-#define VALID(c) do { if ((c)->nulls) set_bit((c)->validity, (c)->n); } while (0)
+int eau2_builder_append_null(eau2_builder *b, size_t col, struct eau2_error *err)
+{
+	if (col >= b->schema->n)
+		return bad_col(b, col, 0, err);
+	eau2_builder_put_null(b, col);
+	if (b->cols[col].n == CR)
+		return seal_col(b, col, err);
+	return 0;
+}
+
+struct eau2_colbuf *eau2_builder_colbufs(eau2_builder *b)
+{
+	return b->cols;
+}
+
+int eau2_builder_seal_full(eau2_builder *b, struct eau2_error *err)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < b->schema->n; i++)
+		if (b->cols[i].n == CR && (rc = seal_col(b, i, err)))
+			return rc;
+	return 0;
+}
 
 int eau2_builder_append_bool(eau2_builder *b, size_t col, bool v,
 			     struct eau2_error *err)
 {
-	struct colbuf *c;
+	struct eau2_colbuf *c;
 
 	if (col >= b->schema->n || b->cols[col].type != EAU2_BOOL)
 		return bad_col(b, col, EAU2_BOOL, err);
 	c = &b->cols[col];
 	if (v)
 		set_bit(c->v.bits, c->n);
-	VALID(c);
 	return appended(b, col, c, err);
 }
 
 int eau2_builder_append_double(eau2_builder *b, size_t col, double v,
 			       struct eau2_error *err)
 {
-	struct colbuf *c;
+	struct eau2_colbuf *c;
 
 	if (col >= b->schema->n || b->cols[col].type != EAU2_DOUBLE)
 		return bad_col(b, col, EAU2_DOUBLE, err);
 	c = &b->cols[col];
 	c->v.f64[c->n] = v;
-	VALID(c);
 	return appended(b, col, c, err);
 }
 
 int eau2_builder_append_int(eau2_builder *b, size_t col, int64_t v,
 			    struct eau2_error *err)
 {
-	struct colbuf *c;
+	struct eau2_colbuf *c;
 
 	if (col < b->schema->n && b->cols[col].type == EAU2_DOUBLE)
 		return eau2_builder_append_double(b, col, (double)v, err);
@@ -378,37 +479,48 @@ int eau2_builder_append_int(eau2_builder *b, size_t col, int64_t v,
 		return bad_col(b, col, EAU2_INT, err);
 	c = &b->cols[col];
 	c->v.i64[c->n] = v;
-	VALID(c);
 	return appended(b, col, c, err);
+}
+
+int eau2_builder_reserve_data(eau2_builder *b, size_t col, uint64_t more,
+			       struct eau2_error *err)
+{
+	struct eau2_colbuf *c = &b->cols[col];
+	uint64_t cap = c->data_cap ? c->data_cap : 1 << 16;
+	char *p;
+
+	if (more <= c->data_cap - c->data_len)
+		return 0;
+	while (cap - c->data_len < more)
+		cap *= 2;
+	p = realloc(c->data, cap);
+	if (!p)
+		return eau2_error_set(err, -ENOMEM,
+				      "out of memory growing column '%s' to %llu bytes",
+				      b->schema->names[col], (unsigned long long)cap);
+	c->data = p;
+	c->data_cap = cap;
+	return 0;
 }
 
 int eau2_builder_append_string(eau2_builder *b, size_t col, const char *s,
 			       size_t len, struct eau2_error *err)
 {
-	struct colbuf *c;
+	struct eau2_colbuf *c;
 
 	if (col >= b->schema->n || b->cols[col].type != EAU2_STRING)
 		return bad_col(b, col, EAU2_STRING, err);
 	c = &b->cols[col];
 	if (len > c->data_cap - c->data_len) {
-		uint64_t cap = c->data_cap ? c->data_cap : 1 << 16;
-		char *p;
+		int rc = eau2_builder_reserve_data(b, col, len, err);
 
-		while (cap - c->data_len < len)
-			cap *= 2;
-		p = realloc(c->data, cap);
-		if (!p)
-			return eau2_error_set(err, -ENOMEM,
-					      "out of memory growing column '%s' to %llu bytes",
-					      b->schema->names[col], (unsigned long long)cap);
-		c->data = p;
-		c->data_cap = cap;
+		if (rc)
+			return rc;
 	}
 	if (len)
 		memcpy(c->data + c->data_len, s, len);
 	c->data_len += len;
 	c->v.i64[c->n + 1] = (int64_t)c->data_len;
-	VALID(c);
 	return appended(b, col, c, err);
 }
 
@@ -441,13 +553,13 @@ static int seal_all(eau2_builder *b, struct eau2_error *err)
 	int rc;
 
 	for (i = 1; i < b->schema->n; i++)
-		if (b->cols[i].total != b->cols[0].total)
+		if (eau2_builder_rows(b, i) != eau2_builder_rows(b, 0))
 			return eau2_error_set(err, -EINVAL,
 					      "builder: column '%s' has %llu values, column '%s' has %llu",
 					      b->schema->names[0],
-					      (unsigned long long)b->cols[0].total,
+					      (unsigned long long)eau2_builder_rows(b, 0),
 					      b->schema->names[i],
-					      (unsigned long long)b->cols[i].total);
+					      (unsigned long long)eau2_builder_rows(b, i));
 	for (i = 0; i < b->schema->n; i++)
 		if ((rc = seal_col(b, i, err)))
 			return rc;
@@ -466,13 +578,13 @@ int eau2_builder_join(eau2_builder *parent, eau2_builder *part,
 	if (!rc)
 		rc = seal_all(part, err);
 	for (i = 0; !rc && i < parent->schema->n; i++) {
-		struct chunk_list *src = &part->cols[i].chunks;
+		struct chunk_list *src = &part->chunks[i];
 
 		for (k = 0; !rc && k < src->n; k++)
-			if (list_add(&parent->cols[i].chunks, src->refs[k].seg,
+			if (list_add(&parent->chunks[i], src->refs[k].seg,
 				     src->refs[k].off, src->rows[k]))
 				rc = eau2_error_set(err, -ENOMEM, "out of memory");
-		parent->cols[i].total += part->cols[i].total;
+		parent->cols[i].sealed += part->cols[i].sealed;
 	}
 	builder_free(part);
 	writer_put(parent->w, 0);
@@ -481,7 +593,7 @@ int eau2_builder_join(eau2_builder *parent, eau2_builder *part,
 
 static int write_desc(eau2_builder *b, uint64_t *seg_sizes, struct eau2_error *err)
 {
-	size_t ncols = b->schema->n, ngroups = ncols ? b->cols[0].chunks.n : 0, i, g;
+	size_t ncols = b->schema->n, ngroups = ncols ? b->chunks[0].n : 0, i, g;
 	uint64_t *first = malloc((ngroups + 1) * sizeof(*first));
 	struct eau2_chunk_ref *refs = malloc((ngroups * ncols + 1) * sizeof(*refs));
 	int rc;
@@ -492,9 +604,9 @@ static int write_desc(eau2_builder *b, uint64_t *seg_sizes, struct eau2_error *e
 	}
 	first[0] = 0;
 	for (g = 0; g < ngroups; g++) {
-		first[g + 1] = first[g] + b->cols[0].chunks.rows[g];
+		first[g + 1] = first[g] + b->chunks[0].rows[g];
 		for (i = 0; i < ncols; i++)
-			refs[g * ncols + i] = b->cols[i].chunks.refs[g];
+			refs[g * ncols + i] = b->chunks[i].refs[g];
 	}
 	rc = eau2_desc_write(b->w->db->datafd, b->w->id, b->schema, b->w->nsegs,
 			     seg_sizes, ngroups, first, refs, err);
@@ -510,7 +622,7 @@ static int check_groups(eau2_builder *b, struct eau2_error *err)
 	size_t i, g;
 
 	for (i = 1; i < b->schema->n; i++) {
-		const struct chunk_list *a = &b->cols[0].chunks, *c = &b->cols[i].chunks;
+		const struct chunk_list *a = &b->chunks[0], *c = &b->chunks[i];
 
 		if (a->n != c->n)
 			goto bad;
@@ -549,6 +661,8 @@ int eau2_builder_finish(eau2_builder *b, eau2_df **df, struct eau2_error *err)
 	if (w->users != 1)
 		rc = eau2_error_set(err, -EINVAL, "builder: finish with %d parts not joined",
 				    w->users - 1);
+	else if (w->broken)
+		rc = eau2_error_set(err, -EIO, "builder: finish after a failed append");
 	pthread_mutex_unlock(&w->mu);
 	if (rc)
 		goto fail;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chunk.c - the chunk layout (see df.h): writing a sealed chunk with its
- * statistics and checksum, checking a header before trusting it, and
- * filling read views. The same bytes serve memory, segments and the wire.
+ * chunk.c - the chunk layout (see df.h): laying a sealed chunk out over
+ * its source buffers with its statistics and checksum (the builder writes
+ * that list to a segment with one pwritev), checking a header before
+ * trusting it, and filling read views. The same bytes serve memory,
+ * segments and the wire.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -35,11 +38,8 @@ uint64_t eau2_chunk_size(enum eau2_type type, uint32_t rows, uint32_t nulls,
 	return n;
 }
 
-static inline int valid_at(const uint8_t *validity, uint32_t i)
-{
-	return !validity || (validity[i >> 3] >> (i & 7)) & 1;
-}
-
+/* min/max over the valid values. Runs without a validity test when the
+ * chunk has no null. */
 static void int_stats(struct eau2_chunk_hdr *h, const int64_t *v,
 		      const uint8_t *validity, uint32_t rows)
 {
@@ -54,7 +54,7 @@ static void int_stats(struct eau2_chunk_hdr *h, const int64_t *v,
 		seen = rows;
 	} else {
 		for (i = 0; i < rows; i++) {
-			if (!valid_at(validity, i))
+			if (!(validity[i >> 3] >> (i & 7) & 1))
 				continue;
 			lo = v[i] < lo ? v[i] : lo;
 			hi = v[i] > hi ? v[i] : hi;
@@ -68,31 +68,62 @@ static void int_stats(struct eau2_chunk_hdr *h, const int64_t *v,
 	}
 }
 
-/* NaNs take no part in min/max (as in SQL engines that order NaN apart). */
+/* NaNs take no part in min/max (as in SQL engines that order NaN apart):
+ * a NaN compares false both ways, so it never replaces lo or hi, and
+ * lo <= hi holds exactly when some valid non-NaN value was seen. */
 static void double_stats(struct eau2_chunk_hdr *h, const double *v,
 			 const uint8_t *validity, uint32_t rows)
 {
 	double lo = INFINITY, hi = -INFINITY;
-	uint32_t i, seen = 0;
+	uint32_t i;
 
-	for (i = 0; i < rows; i++) {
-		if (!valid_at(validity, i) || isnan(v[i]))
-			continue;
-		lo = v[i] < lo ? v[i] : lo;
-		hi = v[i] > hi ? v[i] : hi;
-		seen++;
+	if (!validity) {
+		for (i = 0; i < rows; i++) {
+			lo = v[i] < lo ? v[i] : lo;
+			hi = v[i] > hi ? v[i] : hi;
+		}
+	} else {
+		for (i = 0; i < rows; i++) {
+			if (!(validity[i >> 3] >> (i & 7) & 1))
+				continue;
+			lo = v[i] < lo ? v[i] : lo;
+			hi = v[i] > hi ? v[i] : hi;
+		}
 	}
-	if (seen) {
+	if (lo <= hi) {
 		h->has_minmax = 1;
 		h->min.d = lo;
 		h->max.d = hi;
 	}
 }
 
-void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src)
+static const uint8_t zero_pad[EAU2_ALIGN];
+
+/* Appends len bytes at p, then zeros up to the next 64-byte boundary, to
+ * the layout and the checksum. Returns the bytes' offset in the chunk. */
+static uint64_t lay(struct eau2_chunk_iov *l, XXH3_state_t *x, const void *p,
+		    uint64_t len)
 {
-	struct eau2_chunk_hdr *h = (struct eau2_chunk_hdr *)(void *)dst;
-	uint64_t off = sizeof(*h);
+	uint64_t at = l->len, pad = eau2_align64(len) - len;
+
+	if (len) {
+		l->iov[l->n++] = (struct iovec){ .iov_base = (void *)(uintptr_t)p,
+						 .iov_len = len };
+		XXH3_64bits_update(x, p, len);
+	}
+	if (pad) {
+		l->iov[l->n++] = (struct iovec){ .iov_base = (void *)(uintptr_t)zero_pad,
+						 .iov_len = pad };
+		XXH3_64bits_update(x, zero_pad, pad);
+	}
+	l->len += len + pad;
+	return at;
+}
+
+void eau2_chunk_layout(const struct eau2_chunk_src *src, XXH3_state_t *x,
+		       struct eau2_chunk_iov *l)
+{
+	struct eau2_chunk_hdr *h = &l->hdr;
 
 	memset(h, 0, sizeof(*h));
 	h->magic = EAU2_CHUNK_MAGIC;
@@ -100,31 +131,43 @@ void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src)
 	h->hdr_size = sizeof(*h);
 	h->rows = src->rows;
 	h->null_count = src->null_count;
+	l->iov[0] = (struct iovec){ .iov_base = h, .iov_len = sizeof(*h) };
+	l->n = 1;
+	l->len = sizeof(*h);
+	XXH3_64bits_reset(x);
 	if (src->null_count) {
-		h->validity_off = off;
 		h->validity_len = ((uint64_t)src->rows + 7) / 8;
-		memcpy(dst + off, src->validity, h->validity_len);
-		off += eau2_align64(h->validity_len);
+		h->validity_off = lay(l, x, src->validity, h->validity_len);
 	}
-	h->values_off = off;
 	h->values_len = values_len(src->type, src->rows);
-	memcpy(dst + off, src->values, h->values_len);
-	off += eau2_align64(h->values_len);
+	h->values_off = lay(l, x, src->values, h->values_len);
 	if (src->type == EAU2_STRING) {
-		h->data_off = off;
 		h->data_len = src->data_len;
-		if (src->data_len)
-			memcpy(dst + off, src->data, src->data_len);
-		off += eau2_align64(src->data_len);
+		h->data_off = lay(l, x, src->data, src->data_len);
 	}
-	h->total_len = off;
+	h->total_len = l->len;
 	if (src->type == EAU2_INT)
 		int_stats(h, (const int64_t *)src->values,
 			  src->null_count ? src->validity : NULL, src->rows);
 	else if (src->type == EAU2_DOUBLE)
 		double_stats(h, (const double *)src->values,
 			     src->null_count ? src->validity : NULL, src->rows);
-	h->checksum = XXH3_64bits(dst + sizeof(*h), off - sizeof(*h));
+	h->checksum = XXH3_64bits_digest(x);
+}
+
+void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src)
+{
+	struct eau2_chunk_iov l;
+	XXH3_state_t *x = XXH3_createState();
+
+	if (!x)
+		abort(); /* tests only: out of memory */
+	eau2_chunk_layout(src, x, &l);
+	XXH3_freeState(x);
+	for (int i = 0; i < l.n; i++) {
+		memcpy(dst, l.iov[i].iov_base, l.iov[i].iov_len);
+		dst += l.iov[i].iov_len;
+	}
 }
 
 int eau2_chunk_check(const uint8_t *base, uint64_t seg_size, uint64_t off,

@@ -52,6 +52,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "df/df.h"
 #include "df/load.h"
 
 #define CSV_WHERE_MAX EAU2_LOAD_WHERE_MAX
@@ -402,6 +403,7 @@ struct csv_worker {
 	char *arena;
 	size_t cap, used;
 	unsigned *kinds; /* classified kinds per column (widening) */
+	uint8_t *scale;  /* csv_fast: decimals per pending double, per column */
 };
 
 struct piece {
@@ -570,30 +572,198 @@ static bool blank(const struct csv_load *L, const struct fspan *f, size_t nf)
 
 enum { FAST_END, FAST_YIELD, FAST_BAIL, FAST_FAIL };
 
+/* ------------------------------------------------- fast number parsing
+ * For unquoted fields of the map with at least FAST_SLACK readable bytes
+ * after their start: eight digits at a time (SWAR). Anything these do not
+ * take (exponents, more than 16 integer or fraction digits, a mantissa
+ * past 2^53, inf/nan, junk) goes to the exact parsers of load.c, so the
+ * results are theirs bit for bit. */
+#define FAST_SLACK 64
+
+static inline uint64_t load8(const char *s)
+{
+	uint64_t w;
+
+	memcpy(&w, s, 8);
+	return w;
+}
+
+/* The value of the k (1..8) digits at the start of w, or -1 when one of
+ * them is not a digit. */
+__attribute__((always_inline))
+static inline int64_t swar8(uint64_t w, unsigned k)
+{
+	unsigned sh = 64 - 8 * k;
+	uint64_t keep = ~0ull << sh;
+
+	/* The digits move to the high bytes (the least significant end);
+	 * the low bytes become leading '0's. */
+	w = (w << sh) | (0x3030303030303030ull & ~keep);
+	if (((w & 0xf0f0f0f0f0f0f0f0ull) |
+	     (((w + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) >> 4)) !=
+	    0x3333333333333333ull)
+		return -1;
+	w -= 0x3030303030303030ull;
+	w = w * 10 + (w >> 8);
+	w = (((w & 0x000000ff000000ffull) * (100 + (1000000ull << 32))) +
+	     (((w >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32)))) >> 32;
+	return (int64_t)(uint32_t)w;
+}
+
+static const uint64_t pow10_u64[17] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+	100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
+	1000000000000ull, 10000000000000ull, 100000000000000ull,
+	1000000000000000ull, 10000000000000000ull,
+};
+
+/* The value of the k (1..16) digits at s, or -1. */
+__attribute__((always_inline))
+static inline int64_t swar16(const char *s, size_t k)
+{
+	int64_t a, b;
+
+	if (k <= 8)
+		return swar8(load8(s), (unsigned)k);
+	a = swar8(load8(s), 8);
+	b = swar8(load8(s + 8), (unsigned)(k - 8));
+	if ((a | b) < 0)
+		return -1;
+	return a * (int64_t)pow10_u64[k - 8] + b;
+}
+
+static inline bool fast_i64(const char *s, size_t n, int64_t *v)
+{
+	size_t i = s[0] == '-' || s[0] == '+';
+	int64_t x;
+
+	if (n - i - 1 < 16) {
+		x = swar16(s + i, n - i);
+		if (x >= 0) {
+			*v = s[0] == '-' ? -x : x;
+			return true;
+		}
+	}
+	return eau2_load_parse_i64(s, n, v);
+}
+
+static const double pow10_f64[17] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+	1e13, 1e14, 1e15, 1e16,
+};
+
+/* Like eau2_csv_parse_f64, but a short decimal comes back unscaled:
+ * *v = +-m and *scale = its decimals, for the caller to divide by
+ * 10^scale later (the division, a long-latency instruction, then runs in
+ * a tight pass over the chunk instead of stalling the parse loop). The
+ * quotient is the same correctly rounded one either way. */
+static inline bool fast_f64(const char *s, size_t n, double *v, uint8_t *scale)
+{
+	size_t i = s[0] == '-' || s[0] == '+', k = n - i, d;
+	const char *dot;
+	int64_t ip, fp;
+
+	if (k - 1 < 16) {
+#if defined(__SSE2__)
+		unsigned dm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+			_mm_loadu_si128((const void *)(s + i)), _mm_set1_epi8('.')));
+
+		(void)dot;
+		dm &= (unsigned)((1ul << k) - 1);
+		d = dm ? (size_t)__builtin_ctz(dm) : k;
+#else
+		dot = memchr(s + i, '.', k);
+		d = dot ? (size_t)(dot - (s + i)) : k;
+#endif
+		if (d - 1 < 16 && (d == k || (k - d - 1) - 1 < 16) && k <= 20) {
+			ip = swar16(s + i, d);
+			fp = d == k ? 0 : swar16(s + i + d + 1, k - d - 1);
+			if ((ip | fp) >= 0) {
+				size_t fd = d == k ? 0 : k - d - 1;
+				uint64_t m = (uint64_t)ip * pow10_u64[fd] + (uint64_t)fp;
+
+				/* Clinger: both exact, one correctly rounded division. */
+				if (m <= (1ull << 53)) {
+					double x = (double)m;
+
+					*v = s[0] == '-' ? -x : x;
+					*scale = (uint8_t)fd;
+					return true;
+				}
+			}
+		}
+	}
+	*scale = 0;
+	return eau2_csv_parse_f64(s, n, v);
+}
+
+/* Divides the double columns' values [from, n) by their pending scale. */
+static void scale_doubles(const struct csv_load *L, const struct csv_worker *w,
+			  struct eau2_colbuf *cols, uint32_t from)
+{
+	for (size_t c = 0; c < L->ncols; c++) {
+		const uint8_t *sc = w->scale + c * EAU2_CHUNK_ROWS;
+		double *v = cols[c].v.f64;
+
+		if (L->types[c] != EAU2_DOUBLE)
+			continue;
+		for (uint32_t i = from; i < cols[c].n; i++)
+			v[i] = v[i] / pow10_f64[sc[i]];
+	}
+}
+
 /* The hot loop for clean records when a bad row fails the load: each field
- * is converted and appended as soon as it ends. A record that is not clean
- * (wrong field count, bad quoting, NUL, a value that does not fit) makes
- * it return FAST_BAIL with *pos at that record's start, for the careful
- * path to report or to flag a restart: the values it already appended do
- * not matter then, as the builder is dropped either way. FAST_YIELD every
- * ~8 MiB lets the caller report progress; FAST_FAIL is a builder error. */
+ * is converted and written into its column's pending chunk (the builder's
+ * bulk path) as soon as it ends. A record that is not clean (wrong field
+ * count, bad quoting, NUL, a value that does not fit) makes it return
+ * FAST_BAIL with *pos at that record's start, for the careful path to
+ * report or to flag a restart: the values it already wrote do not matter
+ * then, as the builder is dropped either way (and a part whose columns are
+ * out of step is refused on entry). FAST_YIELD every ~8 MiB lets the
+ * caller report progress; FAST_FAIL is a builder error. */
 static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 		    struct tok *t, size_t *pos, size_t yield_at,
 		    struct eau2_error *err)
 {
 	const uint8_t *map = L->ctx->map;
+	const size_t size = L->ctx->size;
 	const enum eau2_type *types = L->types;
 	eau2_builder *b = p->part;
+	struct eau2_colbuf *cols = eau2_builder_colbufs(b);
 	size_t ncols = L->ncols, last = ncols - 1;
 
+	uint32_t from;
+	int ret = FAST_END;
+
+	if (ncols == 0)
+		return FAST_BAIL;
+	for (size_t c = 1; c < ncols; c++)
+		if (cols[c].n != cols[0].n) {
+			eau2_error_set(err, -EIO, "internal: columns out of step");
+			return FAST_FAIL;
+		}
+	if (!w->scale && !(w->scale = malloc(ncols * EAU2_CHUNK_ROWS))) {
+		eau2_error_set(err, -ENOMEM, "out of memory");
+		return FAST_FAIL;
+	}
+	from = cols[0].n;
 	while (*pos < p->end) {
 		size_t rec = *pos, fs = rec, c = 0, e = 0;
 		bool hasq = false;
-		int kind, rc = 0;
+		int kind;
 
-		if (rec >= yield_at)
-			return FAST_YIELD;
+		if (rec >= yield_at) {
+			ret = FAST_YIELD;
+			goto out;
+		}
+		if (cols[0].n == EAU2_CHUNK_ROWS) {
+			scale_doubles(L, w, cols, from);
+			from = 0;
+			if (eau2_builder_seal_full(b, err))
+				return FAST_FAIL;
+		}
 		for (;;) {
+			struct eau2_colbuf *cb;
 			const char *s;
 			size_t n;
 
@@ -617,6 +787,7 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				goto bail;
 			}
 			s = (const char *)map + fs;
+			cb = &cols[c];
 			if (hasq) {
 				struct fspan f = { .off = fs, .len = n, .q = true };
 				size_t boff, bad;
@@ -628,46 +799,70 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				s = boff == SIZE_MAX ? s + 1 : w->arena + boff;
 				if (!L->explicit_types && types[c] != EAU2_STRING)
 					goto bail; /* a quoted value is a string */
+			} else if (n == 0) {
+				w->scale[c * EAU2_CHUNK_ROWS + cb->n] = 0;
+				eau2_builder_put_null(b, c);
+				goto next;
 			}
-			if (n == 0 && !hasq) {
-				rc = eau2_builder_append_null(b, c, err);
-			} else {
-				switch (types[c]) {
-				case EAU2_INT: {
-					int64_t v;
-
-					if (!eau2_load_parse_i64(s, n, &v))
+			switch (types[c]) {
+			case EAU2_INT:
+				if (!hasq && fs + FAST_SLACK <= size) {
+					if (!fast_i64(s, n, &cb->v.i64[cb->n]))
 						goto bail;
-					rc = eau2_builder_append_int(b, c, v, err);
-					break;
+				} else if (!eau2_load_parse_i64(s, n, &cb->v.i64[cb->n])) {
+					goto bail;
 				}
-				case EAU2_DOUBLE: {
-					double v;
+				cb->n++;
+				break;
+			case EAU2_DOUBLE: {
+				uint8_t *sc = &w->scale[c * EAU2_CHUNK_ROWS + cb->n];
 
-					if (!eau2_csv_parse_f64(s, n, &v))
+				if (!hasq && fs + FAST_SLACK <= size) {
+					if (!fast_f64(s, n, &cb->v.f64[cb->n], sc))
 						goto bail;
-					rc = eau2_builder_append_double(b, c, v, err);
-					break;
-				}
-				case EAU2_BOOL: {
-					bool v;
-
-					if (n == 1 && (s[0] == '0' || s[0] == '1'))
-						v = s[0] == '1';
-					else if (eau2_csv_parse_bool(s, n, &v))
-						w->kinds[c] |= EAU2_KIND_TF;
-					else
+				} else {
+					*sc = 0;
+					if (!eau2_csv_parse_f64(s, n, &cb->v.f64[cb->n]))
 						goto bail;
-					rc = eau2_builder_append_bool(b, c, v, err);
-					break;
 				}
-				default:
-					rc = eau2_builder_append_string(b, c, s, n, err);
-					break;
-				}
+				cb->n++;
+				break;
 			}
-			if (rc)
-				return FAST_FAIL;
+			case EAU2_BOOL: {
+				bool v;
+
+				if (n == 1 && (s[0] == '0' || s[0] == '1'))
+					v = s[0] == '1';
+				else if (eau2_csv_parse_bool(s, n, &v))
+					w->kinds[c] |= EAU2_KIND_TF;
+				else
+					goto bail;
+				if (v)
+					cb->v.bits[cb->n >> 3] |= (uint8_t)(1u << (cb->n & 7));
+				cb->n++;
+				break;
+			}
+			default: {
+				char *d;
+
+				if (cb->data_cap - cb->data_len < n + 32 &&
+				    eau2_builder_reserve_data(b, c, n + 32, err))
+					return FAST_FAIL;
+				d = cb->data + cb->data_len;
+				if (n <= 32 && !hasq && fs + FAST_SLACK <= size) {
+					/* Short strings: two fixed 16-byte moves
+					 * (the slack past data_len is scratch). */
+					memcpy(d, s, 16);
+					memcpy(d + 16, s + 16, 16);
+				} else {
+					memcpy(d, s, n);
+				}
+				cb->data_len += n;
+				cb->v.i64[++cb->n] = (int64_t)cb->data_len;
+				break;
+			}
+			}
+next:
 			c++;
 			fs = e + 1;
 			hasq = false;
@@ -680,9 +875,12 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 		continue;
 bail:
 		*pos = rec;
-		return FAST_BAIL;
+		ret = FAST_BAIL;
+		break;
 	}
-	return FAST_END;
+out:
+	scale_doubles(L, w, cols, from);
+	return ret;
 }
 
 /* Parses piece idx into its own builder part; with check set (or once a
@@ -1102,6 +1300,7 @@ static void workers_free(struct csv_load *L)
 		free(L->workers[i].v);
 		free(L->workers[i].kinds);
 		free(L->workers[i].arena);
+		free(L->workers[i].scale);
 	}
 	free(L->workers);
 }

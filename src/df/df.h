@@ -21,6 +21,8 @@
 #define EAU2_DF_H
 
 #include <stdatomic.h>
+#include <sys/uio.h>
+#include <xxhash.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -131,8 +133,19 @@ struct eau2_chunk_src {
 	const char *data;
 	uint64_t data_len;
 };
-/* Lays the chunk out at dst (eau2_chunk_size bytes, zeroed, aligned to 64)
- * with stats and checksum. */
+/* A chunk laid out over its source buffers, nothing copied: the header
+ * (statistics and checksum filled in) as iov[0], then the buffers and
+ * their zero padding in order; len bytes in all. */
+struct eau2_chunk_iov {
+	struct eau2_chunk_hdr hdr;
+	struct iovec iov[7];
+	int n;
+	uint64_t len;
+};
+/* Lays src out (x: scratch checksum state). */
+void eau2_chunk_layout(const struct eau2_chunk_src *src, XXH3_state_t *x,
+		       struct eau2_chunk_iov *l);
+/* The same, copied to dst (eau2_chunk_size bytes, aligned to 64). */
 void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src);
 
 /* Checks a chunk header at base+off inside a segment of seg_size bytes
@@ -165,5 +178,29 @@ int eau2_desc_write(int datafd, uint64_t id, const eau2_schema *s,
 		    uint32_t nsegs, const uint64_t *seg_sizes, size_t ngroups,
 		    const uint64_t *group_first, const struct eau2_chunk_ref *refs,
 		    struct eau2_error *err);
+
+/* Builder: bulk appends for loaders that append whole rows (builder.c).
+ * eau2_builder_colbufs gives each column's pending chunk: a value goes at
+ * index n, then n++ (a string: its bytes at data + data_len, after
+ * eau2_builder_reserve_data; data_len += len; v.i64[n + 1] = data_len;
+ * n++); a null through eau2_builder_put_null. A loader keeps every column
+ * at the same n and calls eau2_builder_seal_full before a row once n is
+ * EAU2_CHUNK_ROWS. Validity is kept only once nulls > 0: all ones but the
+ * nulls' bits, so a valid value needs no bitmap write. */
+struct eau2_colbuf {
+	enum eau2_type type;
+	uint32_t n;      /* values pending in this chunk */
+	uint32_t nulls;  /* nulls among them */
+	uint64_t sealed; /* values in sealed chunks */
+	uint8_t *validity;
+	union { uint8_t *bits; int64_t *i64; double *f64; } v;
+	char *data;
+	uint64_t data_len, data_cap;
+};
+struct eau2_colbuf *eau2_builder_colbufs(eau2_builder *b);
+void eau2_builder_put_null(eau2_builder *b, size_t col);
+int eau2_builder_reserve_data(eau2_builder *b, size_t col, uint64_t more,
+			      struct eau2_error *err);
+int eau2_builder_seal_full(eau2_builder *b, struct eau2_error *err);
 
 #endif
