@@ -4,13 +4,17 @@
  * executor's use of it): fair shares as runs come and go, CPUs claimed by
  * one run at a time, the tokens of a killed process cleared, and runs of
  * the executor that share (one core while others run, all when alone)
- * with the same answers and nothing left in the table.
+ * with the same answers and nothing left in the table, and a run that
+ * gives a core back while it runs once another run registers.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -147,12 +151,135 @@ static void test_run_with_others(void **unused)
 	tu_close_store(db, dir);
 }
 
+/* A rower that spends about a millisecond on every row group and counts
+ * the groups: slow enough to watch a run from outside. */
+static int slow_init(void *state, const struct eau2_run_ctx *ctx, struct eau2_error *err)
+{
+	(void)state, (void)ctx, (void)err;
+	return 0;
+}
+
+static int slow_chunk(void *state, const struct eau2_group *g, struct eau2_error *err)
+{
+	struct timespec t0, t;
+
+	(void)g, (void)err;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 1000000L);
+	++*(int64_t *)state;
+	return 0;
+}
+
+static int slow_join(void *state, void *other, struct eau2_error *err)
+{
+	(void)err;
+	*(int64_t *)state += *(int64_t *)other;
+	return 0;
+}
+
+static int slow_finish(void *state, const struct eau2_run_ctx *ctx, eau2_df **out,
+		       struct eau2_error *err)
+{
+	return eau2_df_from_array(ctx->db, "groups", EAU2_INT, state, 1, out, err);
+}
+
+static const struct eau2_rower_class slow_class = {
+	.name = "test-slow", .state_size = sizeof(int64_t), .init = slow_init,
+	.accept_chunk = slow_chunk, .join = slow_join, .finish = slow_finish,
+};
+
+struct slow_run {
+	eau2 *db;
+	eau2_df *df;
+	int64_t groups;
+	atomic_int done;
+};
+
+static void *slow_main(void *arg)
+{
+	struct slow_run *sr = arg;
+	struct eau2_error err = {0};
+	eau2_df *res;
+
+	tu_ok(eau2_run(sr->db, sr->df, &slow_class, NULL, NULL, &res, &err), &err);
+	tu_ok(eau2_df_get_int(res, 0, 0, &sr->groups, &err), &err);
+	eau2_df_release(res);
+	atomic_store(&sr->done, 1);
+	return NULL;
+}
+
+/* A run alone on two cores holds both; once another run registers, its
+ * second worker gives its CPU back (within a few ms) while the run goes
+ * on, and the run still visits every row group. */
+static void test_run_gives_back(void **unused)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct eau2_shm_cores *t = eau2_shm_cores_map(db);
+	struct slow_run sr = { .db = db };
+	eau2_schema *s;
+	eau2_builder *root, *part;
+	pthread_t tid;
+	uint64_t other;
+	int cpus[64], got[64], ncpus = 0, freed = 0;
+	cpu_set_t set;
+	const int groups = 400;
+
+	(void)unused;
+	CPU_ZERO(&set);
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	for (int c = 0; c < 64; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[ncpus++] = c;
+	if (eau2_default_threads() < 2 || ncpus < 2) {
+		tu_close_store(db, dir);
+		skip();
+	}
+	/* Row groups of ten rows: one per joined part. */
+	tu_ok(eau2_schema_parse("v:int", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &root, &err), &err);
+	for (int g = 0; g < groups; g++) {
+		tu_ok(eau2_builder_fork(root, &part, &err), &err);
+		for (int i = 0; i < 10; i++)
+			tu_ok(eau2_builder_append_int(part, 0, i, &err), &err);
+		tu_ok(eau2_builder_join(root, part, &err), &err);
+	}
+	tu_ok(eau2_builder_finish(root, &sr.df, &err), &err);
+	eau2_schema_free(s);
+	assert_int_equal(eau2_df_ngroups(sr.df), groups);
+
+	assert_int_equal(pthread_create(&tid, NULL, slow_main, &sr), 0);
+	usleep(20000);
+	tu_ok(eau2_shm_cores_enter(t, &other), &err);
+	/* Poll for a free CPU while the run is still going. */
+	while (!atomic_load(&sr.done) && !freed) {
+		freed = (int)eau2_shm_cores_claim(t, other, cpus, (unsigned)ncpus, 1, got);
+		if (!freed)
+			usleep(2000);
+	}
+	/* Freed early, the run has a good 100 ms of work left on one thread;
+	 * freed only by the run's end, it is done by now. */
+	usleep(20000);
+	if (freed)
+		assert_int_equal(atomic_load(&sr.done), 0);
+	assert_int_equal(pthread_join(tid, NULL), 0);
+	eau2_shm_cores_leave(t, other);
+	assert_true(freed); /* else the run never gave its second CPU back */
+	assert_int_equal(sr.groups, groups);
+	eau2_df_release(sr.df);
+	tu_close_store(db, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shares_and_claims),
 		cmocka_unit_test(test_killed_run),
 		cmocka_unit_test(test_run_with_others),
+		cmocka_unit_test(test_run_gives_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
