@@ -132,11 +132,18 @@ static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 		}
 		break;
 	}
-	want = EAU2_SEG_MIN;
-	while (want < EAU2_SEG_MAX && want * 8 <= w->reserved)
-		want *= 2;
-	if (want < size)
-		want = (size + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+	if (!w->reserved) {
+		/* The dataframe's first segment holds just its first chunk:
+		 * most rower results are a few rows, and reserving (then
+		 * trimming) 256 KiB for them costs more than the run. */
+		want = (size + EAU2_SEG_FIRST - 1) & ~(EAU2_SEG_FIRST - 1);
+	} else {
+		want = EAU2_SEG_MIN;
+		while (want < EAU2_SEG_MAX && want * 8 <= w->reserved)
+			want *= 2;
+		if (want < size)
+			want = (size + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+	}
 	if (w->nsegs == w->cap) {
 		uint32_t cap = w->cap ? w->cap * 2 : 8;
 		struct eau2_shm_seg *p = realloc(w->segs, cap * sizeof(*p));

@@ -55,9 +55,11 @@ struct eau2 {
 int eau2_shm_open(eau2 **db, const char *dir, struct eau2_error *err);
 void eau2_shm_close(eau2 *db);
 
-/* Segment sizes: the first segment of a dataframe is small, each next one
- * twice as large up to the maximum; a chunk larger than the maximum gets a
- * segment of its own. */
+/* Segment sizes: a dataframe's first segment holds its first chunk (in
+ * steps of EAU2_SEG_FIRST), the next ones grow with what the dataframe
+ * already reserved, from EAU2_SEG_MIN up to the maximum; a chunk larger
+ * than the maximum gets a segment of its own. */
+#define EAU2_SEG_FIRST (16ull << 10)
 #define EAU2_SEG_MIN (256ull << 10)
 #define EAU2_SEG_MAX (1ull << 30)
 /* Segments from this size on must leave the store's reserve free. */

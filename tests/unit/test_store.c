@@ -408,6 +408,45 @@ static void find_file(const char *dir, const char *suffix, char *out)
 	assert_true(out[0] != 0);
 }
 
+/* The offset of the first 8-aligned occurrence of pat in a segment file
+ * under data/ (its path in out), or -1. */
+static long find_bytes(const char *dir, const void *pat, size_t n, char *out)
+{
+	char path[2048];
+	struct dirent *e;
+	long off = -1;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/data", dir);
+	d = opendir(path);
+	assert_non_null(d);
+	while (off < 0 && (e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		unsigned char *bytes;
+		long len;
+		FILE *f;
+
+		if (l < 4 || strcmp(e->d_name + l - 4, ".seg"))
+			continue;
+		snprintf(out, 4096, "%s/%s", path, e->d_name);
+		f = fopen(out, "rb");
+		assert_non_null(f);
+		fseek(f, 0, SEEK_END);
+		len = ftell(f);
+		rewind(f);
+		bytes = malloc((size_t)len + 1);
+		assert_non_null(bytes);
+		assert_int_equal(fread(bytes, 1, (size_t)len, f), (size_t)len);
+		fclose(f);
+		for (long i = 0; off < 0 && i + (long)n <= len; i += 8)
+			if (!memcmp(bytes + i, pat, n))
+				off = i;
+		free(bytes);
+	}
+	closedir(d);
+	return off;
+}
+
 static void test_corruption(void **state)
 {
 	struct eau2_error err = {0};
@@ -449,31 +488,18 @@ static void test_corruption(void **state)
 	 * rather than hand out strings outside it. */
 	{
 		int64_t want[4] = { 0, 5, 10, 15 }; /* "gen-3" x 3000 */
-		unsigned char *bytes = NULL;
-		FILE *f = fopen(seg, "rb");
-		long len, off = -1;
+		char sseg[4096];
+		long off = find_bytes(dir, want, sizeof(want), sseg);
 
-		assert_non_null(f);
-		fseek(f, 0, SEEK_END);
-		len = ftell(f);
-		rewind(f);
-		bytes = malloc((size_t)len);
-		assert_non_null(bytes);
-		assert_int_equal(fread(bytes, 1, (size_t)len, f), (size_t)len);
-		fclose(f);
-		for (long i = 0; off < 0 && i + 32 <= len; i += 8)
-			if (!memcmp(bytes + i, want, sizeof(want)))
-				off = i;
-		free(bytes);
 		assert_true(off >= 0);
-		flip_byte(seg, off + 16 + 7); /* offsets[2] becomes huge */
+		flip_byte(sseg, off + 16 + 7); /* offsets[2] becomes huge */
 		tu_ok(eau2_get(db, "k", &df, &err), &err);
 		assert_int_equal(eau2_df_chunk(df, 1, 0, &v, &err), -EBADMSG);
 		assert_non_null(strstr(err.msg, "column 's', row group 0"));
 		assert_non_null(strstr(err.msg, "string offsets decrease at row 2"));
 		tu_ok(eau2_df_chunk(df, 0, 0, &v, &err), &err);
 		eau2_df_release(df);
-		flip_byte(seg, off + 16 + 7);
+		flip_byte(sseg, off + 16 + 7);
 		tu_ok(eau2_get(db, "k", &df, &err), &err);
 		tu_ok(eau2_df_chunk(df, 1, 0, &v, &err), &err);
 		tu_ok(eau2_df_verify(df, &err), &err);
