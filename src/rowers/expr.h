@@ -152,13 +152,24 @@ struct eau2_rel_item {
 };
 
 /* The parts a state emitted into, in row order, and the items that say
- * where those rows came from, in the same order. */
+ * where those rows came from, in the same order.
+ *
+ * per_group (map): the state emits exactly the rows of each input row
+ * group it takes (one result row per input row, only the new columns),
+ * and each group's rows are sealed as one chunk of their own, so the
+ * result has the input's row groups and finish can zip it with the input
+ * instead of copying the input's columns. Then every item is one row
+ * group of `input` (decoded ones included: the wire form names the group,
+ * and decode checks it against `input`), and the parts hold one chunk per
+ * item, in item order. */
 struct eau2_rel_out {
 	struct eau2_rel_shared *shared;
 	eau2_builder **parts;
 	size_t n, cap;
 	struct eau2_rel_item *items;
 	size_t nitems, items_cap;
+	bool per_group;
+	const eau2_df *input;       /* per_group: the run's input */
 };
 
 /* The builder part to append to (forks one on first use). */
@@ -193,7 +204,11 @@ void eau2_rel_out_destroy(struct eau2_rel_out *o);
  *         string: (rows + 1) x i64 offsets (0, non-decreasing, last =
  *           bytes), u64 bytes, then the bytes.
  *
- * Values at null rows are written as zeros and ignored on decode. */
+ * Values at null rows are written as zeros and ignored on decode.
+ *
+ * per_group states (map) write "EAU2REL2" instead, and each block starts
+ * with a u64 row group index of the input before its row count; the row
+ * count must equal that group's. */
 
 struct eau2_rel_enc; /* one block being encoded, column-wise */
 
@@ -205,6 +220,8 @@ struct eau2_rel_sink {
 	struct eau2_rel_enc *enc;
 	const struct eau2_group *g;
 	eau2_builder *b;
+	eau2_builder *part;  /* per_group: the state's part, when b is a
+			      * sub-part of it that eau2_rel_accept joins */
 };
 
 /* A class's row production for one row group: calls eau2_rel_sink_open
@@ -272,6 +289,14 @@ int eau2_rel_encode(const struct eau2_rel_out *o, void *state,
 		    size_t *len, struct eau2_error *err);
 int eau2_rel_decode(struct eau2_rel_out *o, const char *what,
 		    const void *buf, size_t len, struct eau2_error *err);
+/* finish of a per_group state: joins the parts into the new columns'
+ * dataframe, then zips the run's input with it (no copy) when the items
+ * are the input's row groups in order, else (a state over part of the
+ * input, an input in another store) copies the input rows of each item
+ * next to its chunk of new columns. */
+int eau2_rel_finish_zip(struct eau2_rel_out *o, const struct eau2_run_ctx *ctx,
+			const char *what, eau2_df **result,
+			struct eau2_error *err);
 /* Frees the items (called by eau2_rel_out_destroy). */
 void eau2_rel_items_free(struct eau2_rel_out *o);
 
@@ -282,5 +307,9 @@ int eau2_rel_append_rows(struct eau2_rel_sink *k, size_t out,
 			 const struct eau2_chunk_view *view,
 			 const uint32_t *rows, uint32_t n,
 			 struct eau2_error *err);
+/* Appends the values of an evaluated batch (nulls where v->null says) to
+ * column col of the sink. */
+int eau2_rel_append_vec(struct eau2_rel_sink *k, size_t col,
+			const struct eau2_expr_vec *v, struct eau2_error *err);
 
 #endif

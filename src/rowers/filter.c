@@ -225,35 +225,129 @@ void eau2_rel_out_destroy(struct eau2_rel_out *o)
 	o->shared = NULL;
 }
 
-int eau2_rel_append_rows(struct eau2_rel_sink *b, size_t out,
+/* One loop per type and per "has nulls", so the common case (no nulls,
+ * builder sink) is a call per value with no other branch. */
+int eau2_rel_append_rows(struct eau2_rel_sink *k, size_t out,
 			 const struct eau2_chunk_view *v, const uint32_t *rows,
 			 uint32_t n, struct eau2_error *err)
 {
+	eau2_builder *b = k->b;
 	int rc = 0;
+	uint32_t j;
 
-	for (uint32_t k = 0; k < n && rc == 0; k++) {
-		uint32_t i = rows[k];
-		if (i == UINT32_MAX || !eau2_view_valid(v, i)) {
-			rc = eau2_rel_put_null(b, out, err);
-			continue;
+	if (!b || v->validity) {
+		for (j = 0; j < n && rc == 0; j++) {
+			uint32_t i = rows[j];
+			if (i == UINT32_MAX || !eau2_view_valid(v, i)) {
+				rc = eau2_rel_put_null(k, out, err);
+				continue;
+			}
+			switch (v->type) {
+			case EAU2_BOOL:
+				rc = eau2_rel_put_bool(k, out, eau2_view_bool(v, i), err);
+				break;
+			case EAU2_INT:
+				rc = eau2_rel_put_int(k, out, v->values.i64[i], err);
+				break;
+			case EAU2_DOUBLE:
+				rc = eau2_rel_put_double(k, out, v->values.f64[i], err);
+				break;
+			default: {
+				size_t len;
+				const char *s = eau2_view_string(v, i, &len);
+				rc = eau2_rel_put_string(k, out, s, len, err);
+				break;
+			}
+			}
 		}
-		switch (v->type) {
-		case EAU2_BOOL:
-			rc = eau2_rel_put_bool(b, out, eau2_view_bool(v, i), err);
-			break;
-		case EAU2_INT:
-			rc = eau2_rel_put_int(b, out, v->values.i64[i], err);
-			break;
-		case EAU2_DOUBLE:
-			rc = eau2_rel_put_double(b, out, v->values.f64[i], err);
-			break;
-		default: {
+		return rc;
+	}
+	/* builder, no nulls in the view (rows may still hold UINT32_MAX) */
+#define GATHER(expr, append)                                               \
+	for (j = 0; j < n && rc == 0; j++) {                               \
+		uint32_t i = rows[j];                                      \
+		rc = i == UINT32_MAX ? eau2_builder_append_null(b, out, err) \
+				     : append(b, out, expr, err);          \
+	}
+	switch (v->type) {
+	case EAU2_BOOL:
+		GATHER(eau2_view_bool(v, i), eau2_builder_append_bool);
+		break;
+	case EAU2_INT:
+		GATHER(v->values.i64[i], eau2_builder_append_int);
+		break;
+	case EAU2_DOUBLE:
+		GATHER(v->values.f64[i], eau2_builder_append_double);
+		break;
+	default:
+		for (j = 0; j < n && rc == 0; j++) {
+			uint32_t i = rows[j];
+			const int64_t *o = v->values.offsets;
+			rc = i == UINT32_MAX
+			     ? eau2_builder_append_null(b, out, err)
+			     : eau2_builder_append_string(b, out, v->data + o[i],
+							  (size_t)(o[i + 1] - o[i]),
+							  err);
+		}
+		break;
+	}
+#undef GATHER
+	return rc;
+}
+
+int eau2_rel_append_vec(struct eau2_rel_sink *k, size_t col,
+			const struct eau2_expr_vec *v, struct eau2_error *err)
+{
+	eau2_builder *b = k->b;
+	int rc = 0;
+	uint32_t i;
+
+	if (!b || v->null) {
+		for (i = 0; i < v->len && rc == 0; i++) {
+			if (v->null && v->null[i]) {
+				rc = eau2_rel_put_null(k, col, err);
+				continue;
+			}
+			switch (v->type) {
+			case EAU2_BOOL:
+				rc = eau2_rel_put_bool(k, col, v->b[i], err);
+				break;
+			case EAU2_INT:
+				rc = eau2_rel_put_int(k, col, v->i64[i], err);
+				break;
+			case EAU2_DOUBLE:
+				rc = eau2_rel_put_double(k, col, v->f64[i], err);
+				break;
+			default: {
+				size_t len;
+				const char *p = eau2_expr_vec_string(v, i, &len);
+				rc = eau2_rel_put_string(k, col, p, len, err);
+				break;
+			}
+			}
+		}
+		return rc;
+	}
+	switch (v->type) {
+	case EAU2_BOOL:
+		for (i = 0; i < v->len && rc == 0; i++)
+			rc = eau2_builder_append_bool(b, col, v->b[i], err);
+		break;
+	case EAU2_INT:
+		for (i = 0; i < v->len && rc == 0; i++)
+			rc = eau2_builder_append_int(b, col, v->i64[i], err);
+		break;
+	case EAU2_DOUBLE:
+		for (i = 0; i < v->len && rc == 0; i++)
+			rc = eau2_builder_append_double(b, col, v->f64[i], err);
+		break;
+	default:
+		for (i = 0; i < v->len && rc == 0; i++) {
 			size_t len;
-			const char *s = eau2_view_string(v, i, &len);
-			rc = eau2_rel_put_string(b, out, s, len, err);
-			break;
+			const char *p = eau2_expr_vec_string(v, i, &len);
+			rc = eau2_builder_append_string(b, col, p, len, err);
 		}
-		}
+		break;
 	}
 	return rc;
 }

@@ -13,12 +13,26 @@
  *
  * The hash table over the small side is built once per run, by the first
  * state's init (eau2_rel_shared, filter.c), and is read-only afterwards:
- * int and bool keys go into an open-addressing table of raw int64 keys,
- * string keys into an eau2_htab; each key points to a chain of its small
- * rows (next[]), linked in row order.
+ * int and bool keys whose range is at most about twice the small side's
+ * row count index a direct array (key - min: one load, no hashing, 4
+ * bytes a key, so 1e5 keys fit in L2), other int keys an open-addressing
+ * table of raw int64 keys, string keys an eau2_htab; each key points to a
+ * chain of its small rows (next[]), linked in row order. The small side's
+ * result columns are copied once into flat per-row arrays (values, null
+ * bytes, string offsets into one buffer), so that a match costs one
+ * random load per column instead of a walk through chunk views.
+ *
+ * One-to-one joins (the small side's keys are unique, and the join is
+ * left, or every input key is non-null and found: checked once, by make,
+ * with one probe per input row up to the first miss) give each input row
+ * exactly once, unchanged: the states then build only the small side's
+ * columns, one chunk per input row group (eau2_rel_out per_group), and
+ * finish zips the input with them, so the input's columns are shared,
+ * never copied. Other joins write every column of the result.
  *
  * encode/decode carry the state's rows (relenc.c): encode re-runs
- * join_emit over the row groups the state took, probing the same table.
+ * join_emit over the row groups the state took, probing the same table
+ * (one-to-one joins: only the small side's columns, per row group).
  *
  * Access rules: the table (struct jt) is written only while it is built,
  * under the shared lock, before any state can see it; afterwards every
@@ -33,17 +47,36 @@
 #include "rowers/expr.h"
 #include "rowers/rowers.h"
 
+/* One small-side result column, flat by small row. */
+struct jcol {
+	enum eau2_type type;
+	uint8_t *null;              /* 1 = null; NULL when the column has none */
+	union {
+		int64_t *i64;
+		double *f64;
+		uint8_t *b;
+		uint64_t *off;      /* strings: rows + 1 offsets into data */
+	} v;
+	char *data;
+};
+
 struct jt {
 	eau2_df *small;
 	size_t lcol, rcol;          /* key columns: input, small */
 	enum eau2_type ktype;
 	bool left;
+	bool unique;                /* no key has two small rows */
+	bool one_to_one;            /* every input row matches exactly once */
 	size_t ncols_out;           /* small columns in the result */
 	size_t *scols;              /* their indexes in small */
+	struct jcol *cols;          /* [ncols_out] */
 	size_t sgroups, sncols;
 	struct eau2_chunk_view *views; /* [group * sncols + col] */
-	uint32_t *rg, *ri;          /* small row -> (group, index in it) */
 	uint32_t *next;             /* small row -> next row + 1 of its key */
+	/* int / bool keys in a small range: dir[key - kmin] = first row + 1 */
+	uint32_t *dir;
+	int64_t kmin;
+	uint64_t krange;
 	/* int / bool keys: key and chain head in one slot (one cache miss) */
 	struct jslot {
 		int64_t key;
@@ -64,11 +97,16 @@ static void jt_free(void *data)
 	if (!t)
 		return;
 	eau2_df_release(t->small);
+	for (size_t c = 0; t->cols && c < t->ncols_out; c++) {
+		free(t->cols[c].null);
+		free(t->cols[c].v.i64);
+		free(t->cols[c].data);
+	}
+	free(t->cols);
 	free(t->scols);
 	free(t->views);
-	free(t->rg);
-	free(t->ri);
 	free(t->next);
+	free(t->dir);
 	free(t->slots);
 	eau2_htab_free(&t->ht);
 	free(t->head);
@@ -83,6 +121,10 @@ static inline size_t slot_of(int64_t k, size_t mask)
 /* First small row + 1 holding int key k, 0 when none. */
 static inline uint32_t find_int(const struct jt *t, int64_t k)
 {
+	if (t->dir) {
+		uint64_t d = (uint64_t)k - (uint64_t)t->kmin;
+		return d < t->krange ? t->dir[d] : 0;
+	}
 	size_t p = slot_of(k, t->mask);
 
 	for (;;) {
@@ -91,6 +133,94 @@ static inline uint32_t find_int(const struct jt *t, int64_t k)
 			return sl->head;
 		p = (p + 1) & t->mask;
 	}
+}
+
+/* Copies small column c (result column k) into flat arrays. */
+static int flatten(struct jt *t, size_t k, size_t c, uint32_t nrows,
+		   struct eau2_error *err)
+{
+	struct jcol *jc = &t->cols[k];
+	uint64_t bytes = 0, r = 0;
+
+	jc->type = eau2_schema_type(eau2_df_schema(t->small), c);
+	for (size_t g = 0; g < t->sgroups; g++) {
+		const struct eau2_chunk_view *v = &t->views[g * t->sncols + c];
+		if (v->null_count && !jc->null &&
+		    !(jc->null = calloc((size_t)nrows + 1, 1)))
+			return eau2_error_set(err, -ENOMEM, "join: out of memory");
+		if (jc->type == EAU2_STRING)
+			bytes += (uint64_t)(v->values.offsets[v->rows] -
+					    v->values.offsets[0]);
+	}
+	jc->v.i64 = malloc(((size_t)nrows + 1) * 8);
+	if (!jc->v.i64 || (jc->type == EAU2_STRING &&
+			   !(jc->data = malloc(bytes + 1))))
+		return eau2_error_set(err, -ENOMEM, "join: out of memory");
+	bytes = 0;
+	for (size_t g = 0; g < t->sgroups; g++) {
+		const struct eau2_chunk_view *v = &t->views[g * t->sncols + c];
+		for (uint32_t i = 0; i < v->rows; i++, r++) {
+			bool valid = eau2_view_valid(v, i);
+			if (jc->null)
+				jc->null[r] = !valid;
+			switch (jc->type) {
+			case EAU2_BOOL:
+				jc->v.b[r] = valid && eau2_view_bool(v, i);
+				break;
+			case EAU2_INT:
+				jc->v.i64[r] = valid ? v->values.i64[i] : 0;
+				break;
+			case EAU2_DOUBLE:
+				jc->v.f64[r] = valid ? v->values.f64[i] : 0;
+				break;
+			default: {
+				size_t len = 0;
+				const char *p = valid ? eau2_view_string(v, i, &len) : "";
+				jc->v.off[r] = bytes;
+				memcpy(jc->data + bytes, p, len);
+				bytes += len;
+				break;
+			}
+			}
+		}
+	}
+	if (jc->type == EAU2_STRING)
+		jc->v.off[r] = bytes;
+	return 0;
+}
+
+/* The key of row i of an int or bool view. */
+static inline int64_t int_key(const struct eau2_chunk_view *v, uint32_t i)
+{
+	return v->type == EAU2_INT ? v->values.i64[i] : eau2_view_bool(v, i);
+}
+
+/* Picks the direct array for int and bool keys spanning a range of at
+ * most twice the rows (plus a little): allocated zeroed, filled by build. */
+static int plan_direct(struct jt *t, uint32_t nrows, struct eau2_error *err)
+{
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+
+	for (size_t g = 0; g < t->sgroups; g++) {
+		const struct eau2_chunk_view *v = &t->views[g * t->sncols + t->rcol];
+		for (uint32_t i = 0; i < v->rows; i++) {
+			if (!eau2_view_valid(v, i))
+				continue;
+			int64_t k = int_key(v, i);
+			lo = k < lo ? k : lo;
+			hi = k > hi ? k : hi;
+		}
+	}
+	if (lo > hi)
+		return 0; /* no key: the hash table (empty) will do */
+	uint64_t range = (uint64_t)hi - (uint64_t)lo;
+	if (range >= 2 * (uint64_t)nrows + 64)
+		return 0;
+	t->kmin = lo;
+	t->krange = range + 1;
+	if (!(t->dir = calloc(t->krange, sizeof(*t->dir))))
+		return eau2_error_set(err, -ENOMEM, "join: out of memory");
+	return 0;
 }
 
 static int build(struct jt *t, struct eau2_error *err)
@@ -105,73 +235,85 @@ static int build(struct jt *t, struct eau2_error *err)
 				      (unsigned long long)rows);
 	t->sgroups = eau2_df_ngroups(t->small);
 	t->views = calloc(t->sgroups * t->sncols + 1, sizeof(*t->views));
-	t->rg = malloc(((size_t)nrows + 1) * sizeof(*t->rg));
-	t->ri = malloc(((size_t)nrows + 1) * sizeof(*t->ri));
 	t->next = malloc(((size_t)nrows + 1) * sizeof(*t->next));
-	if (!t->views || !t->rg || !t->ri || !t->next)
+	t->cols = calloc(t->ncols_out + 1, sizeof(*t->cols));
+	if (!t->views || !t->next || !t->cols)
 		return eau2_error_set(err, -ENOMEM, "join: out of memory");
 	for (size_t g = 0; g < t->sgroups; g++)
 		for (size_t c = 0; c < t->sncols; c++)
 			if ((rc = eau2_df_chunk(t->small, c, g,
 						&t->views[g * t->sncols + c], err)))
 				return rc;
+	uint64_t sum = 0;
+	for (size_t g = 0; g < t->sgroups; g++)
+		sum += t->views[g * t->sncols].rows;
+	if (sum != rows)
+		return eau2_error_set(err, -EBADMSG, "join: with: row groups do "
+				      "not add up to the row count");
+	for (size_t k = 0; k < t->ncols_out; k++)
+		if ((rc = flatten(t, k, t->scols[k], nrows, err)))
+			return rc;
 	if (t->ktype == EAU2_STRING) {
 		if (eau2_htab_init(&t->ht, nrows) < 0 ||
 		    !(t->head = calloc((size_t)nrows + 1, sizeof(*t->head))))
 			return eau2_error_set(err, -ENOMEM, "join: out of memory");
 	} else {
+		if ((rc = plan_direct(t, nrows, err)))
+			return rc;
 		t->mask = 15;
-		while (t->mask < (size_t)nrows * 2)
+		while (!t->dir && t->mask < (size_t)nrows * 2)
 			t->mask = t->mask * 2 + 1;
-		t->slots = calloc(t->mask + 1, sizeof(*t->slots));
-		if (!t->slots)
+		t->slots = t->dir ? NULL : calloc(t->mask + 1, sizeof(*t->slots));
+		if (!t->dir && !t->slots)
 			return eau2_error_set(err, -ENOMEM, "join: out of memory");
 	}
 	/* Rows in reverse, each pushed at the head of its key's chain, so
 	 * that every chain lists its rows in increasing order. */
 	uint32_t r = nrows;
+	t->unique = true;
 	for (size_t g = t->sgroups; g-- > 0;) {
 		const struct eau2_chunk_view *v = &t->views[g * t->sncols + t->rcol];
 		for (uint32_t i = v->rows; i-- > 0;) {
+			uint32_t *head;
 			r--;
-			t->rg[r] = (uint32_t)g;
-			t->ri[r] = i;
 			t->next[r] = 0;
 			if (!eau2_view_valid(v, i))
 				continue; /* a null key matches nothing */
 			if (t->ktype == EAU2_STRING) {
 				size_t len;
-				const char *s = eau2_view_string(v, i, &len);
+				const char *p = eau2_view_string(v, i, &len);
 				if (len == 0) {
-					t->next[r] = t->empty_head;
-					t->empty_head = r + 1;
-					continue;
+					head = &t->empty_head;
+				} else {
+					int64_t id = eau2_htab_intern(&t->ht, p, len,
+								      eau2_hash_bytes(p, len),
+								      NULL);
+					if (id < 0)
+						return eau2_error_set(err, (int)id,
+								      "join: out of memory");
+					head = &t->head[id];
 				}
-				int64_t id = eau2_htab_intern(&t->ht, s, len,
-							      eau2_hash_bytes(s, len),
-							      NULL);
-				if (id < 0)
-					return eau2_error_set(err, (int)id, "join: "
-							      "out of memory");
-				t->next[r] = t->head[id];
-				t->head[id] = r + 1;
-				continue;
+			} else if (t->dir) {
+				head = &t->dir[(uint64_t)int_key(v, i) -
+					       (uint64_t)t->kmin];
+			} else {
+				int64_t k = int_key(v, i);
+				size_t p = slot_of(k, t->mask);
+				while (t->slots[p].head && t->slots[p].key != k)
+					p = (p + 1) & t->mask;
+				t->slots[p].key = k;
+				head = &t->slots[p].head;
 			}
-			int64_t k = t->ktype == EAU2_INT ? v->values.i64[i]
-							 : eau2_view_bool(v, i);
-			size_t p = slot_of(k, t->mask);
-			while (t->slots[p].head && t->slots[p].key != k)
-				p = (p + 1) & t->mask;
-			t->slots[p].key = k;
-			t->next[r] = t->slots[p].head;
-			t->slots[p].head = r + 1;
+			t->unique &= *head == 0;
+			t->next[r] = *head;
+			*head = r + 1;
 		}
 	}
-	if (r != 0)
-		return eau2_error_set(err, -EBADMSG, "join: with: row groups do "
-				      "not add up to the row count");
 	return 0;
 }
+
+static int all_match(const struct jt *t, const eau2_df *in,
+		     struct eau2_error *err);
 
 static int join_make(const struct eau2_run_ctx *ctx, eau2_schema **schema,
 		     void **data, void (**free_data)(void *),
@@ -247,14 +389,38 @@ static int join_make(const struct eau2_run_ctx *ctx, eau2_schema **schema,
 			return rc;
 		t->scols[t->ncols_out++] = c;
 	}
-	return build(t, err);
+	if ((rc = build(t, err)))
+		return rc;
+	/* One result row per input row, each input row as it is: the states
+	 * build only the small side's columns, zipped with the input. */
+	if (t->unique && t->ncols_out > 0 &&
+	    (rc = t->left ? 1 : all_match(t, ctx->input, err)) < 0)
+		return rc;
+	t->one_to_one = t->unique && t->ncols_out > 0 && rc == 1;
+	if (t->one_to_one) {
+		eau2_schema *right = NULL;
+		size_t nin = eau2_schema_ncols(in);
+		if ((rc = eau2_schema_new(&right, err)))
+			return rc;
+		for (size_t c = 0; c < t->ncols_out && rc == 0; c++)
+			rc = eau2_schema_add(right, eau2_schema_name(*schema, nin + c),
+					     eau2_schema_type(*schema, nin + c), err);
+		eau2_schema_free(*schema);
+		*schema = right;
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
+
+#define GATHER_BLOCK 1024u /* matches gathered before they are appended */
 
 struct join_state {
 	struct eau2_rel_out out;
 	const struct jt *t;
 	uint32_t *lrows, *rrows;    /* matches of the current group */
 	size_t n, cap;
+	uint64_t *scratch;          /* 2 * GATHER_BLOCK values */
 };
 
 static int join_init(void *state, const struct eau2_run_ctx *ctx,
@@ -267,67 +433,242 @@ static int join_init(void *state, const struct eau2_run_ctx *ctx,
 	if (rc)
 		return rc;
 	s->t = s->out.shared->data;
+	s->out.per_group = s->t->one_to_one;
+	s->out.input = ctx->input;
+	if (!(s->scratch = malloc(2 * GATHER_BLOCK * sizeof(*s->scratch))))
+		return eau2_error_set(err, -ENOMEM, "join: out of memory");
 	return 0;
 }
 
-static int push(struct join_state *s, uint32_t l, uint32_t r)
+static int grow(struct join_state *s, size_t want)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : EAU2_CHUNK_ROWS;
-		uint32_t *a = realloc(s->lrows, cap * sizeof(*a));
-		if (!a)
-			return -ENOMEM;
-		s->lrows = a;
-		uint32_t *b = realloc(s->rrows, cap * sizeof(*b));
-		if (!b)
-			return -ENOMEM;
-		s->rrows = b;
-		s->cap = cap;
-	}
+	size_t cap = s->cap ? s->cap : EAU2_CHUNK_ROWS;
+
+	while (cap < want)
+		cap *= 2;
+	uint32_t *a = realloc(s->lrows, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	s->lrows = a;
+	uint32_t *b = realloc(s->rrows, cap * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	s->rrows = b;
+	s->cap = cap;
+	return 0;
+}
+
+static inline int push(struct join_state *s, uint32_t l, uint32_t r)
+{
+	if (s->n == s->cap && grow(s, s->n + 1))
+		return -ENOMEM;
 	s->lrows[s->n] = l;
 	s->rrows[s->n] = r;
 	s->n++;
 	return 0;
 }
 
-/* Appends small column c at rows[0..n) (UINT32_MAX: null) to column out. */
-static int append_small(const struct jt *t, struct eau2_rel_sink *b, size_t out,
-			size_t c, const uint32_t *rows, size_t n,
-			struct eau2_error *err)
+/* Appends small result column c at small rows[0..n) (UINT32_MAX: null)
+ * to column out. */
+static int append_small(const struct jcol *jc, struct eau2_rel_sink *k,
+			size_t out, const uint32_t *rows, size_t n,
+			uint64_t *scratch, struct eau2_error *err)
 {
+	eau2_builder *b = k->b;
 	int rc = 0;
+	size_t j;
 
-	for (size_t k = 0; k < n && rc == 0; k++) {
-		uint32_t r = rows[k];
-		if (r == UINT32_MAX) {
-			rc = eau2_rel_put_null(b, out, err);
-			continue;
+#define NUL(r) ((r) == UINT32_MAX || (jc->null && jc->null[r]))
+	if (!b) {
+		for (j = 0; j < n && rc == 0; j++) {
+			uint32_t r = rows[j];
+			if (NUL(r)) {
+				rc = eau2_rel_put_null(k, out, err);
+				continue;
+			}
+			switch (jc->type) {
+			case EAU2_BOOL:
+				rc = eau2_rel_put_bool(k, out, jc->v.b[r], err);
+				break;
+			case EAU2_INT:
+				rc = eau2_rel_put_int(k, out, jc->v.i64[r], err);
+				break;
+			case EAU2_DOUBLE:
+				rc = eau2_rel_put_double(k, out, jc->v.f64[r], err);
+				break;
+			default:
+				rc = eau2_rel_put_string(k, out,
+							 jc->data + jc->v.off[r],
+							 jc->v.off[r + 1] - jc->v.off[r],
+							 err);
+				break;
+			}
 		}
-		const struct eau2_chunk_view *v = &t->views[t->rg[r] * t->sncols + c];
-		uint32_t i = t->ri[r];
-		if (!eau2_view_valid(v, i)) {
-			rc = eau2_rel_put_null(b, out, err);
-			continue;
-		}
-		switch (v->type) {
+		return rc;
+	}
+	/* Blocks of GATHER_BLOCK matches: a tight loop loads the values (the
+	 * loads are independent, so many misses overlap), then they are
+	 * appended. */
+	for (size_t j0 = 0; j0 < n && rc == 0; j0 += GATHER_BLOCK) {
+		size_t m = n - j0 < GATHER_BLOCK ? n - j0 : GATHER_BLOCK;
+		const uint32_t *rw = rows + j0;
+		uint64_t *tmp = scratch;
+		bool nulls = false;
+		for (j = 0; j < m; j++)
+			nulls |= NUL(rw[j]);
+		switch (jc->type) {
 		case EAU2_BOOL:
-			rc = eau2_rel_put_bool(b, out, eau2_view_bool(v, i), err);
+			for (j = 0; j < m; j++)
+				tmp[j] = rw[j] == UINT32_MAX ? 0 : jc->v.b[rw[j]];
+			for (j = 0; j < m && rc == 0; j++)
+				rc = nulls && NUL(rw[j])
+				     ? eau2_builder_append_null(b, out, err)
+				     : eau2_builder_append_bool(b, out, tmp[j], err);
 			break;
 		case EAU2_INT:
-			rc = eau2_rel_put_int(b, out, v->values.i64[i], err);
-			break;
 		case EAU2_DOUBLE:
-			rc = eau2_rel_put_double(b, out, v->values.f64[i], err);
+			for (j = 0; j < m; j++)
+				tmp[j] = rw[j] == UINT32_MAX ? 0
+					 : (uint64_t)jc->v.i64[rw[j]];
+			for (j = 0; j < m && rc == 0; j++) {
+				if (nulls && NUL(rw[j])) {
+					rc = eau2_builder_append_null(b, out, err);
+				} else if (jc->type == EAU2_INT) {
+					rc = eau2_builder_append_int(b, out,
+								     (int64_t)tmp[j], err);
+				} else {
+					double d;
+					memcpy(&d, &tmp[j], 8);
+					rc = eau2_builder_append_double(b, out, d, err);
+				}
+			}
 			break;
 		default: {
-			size_t len;
-			const char *p = eau2_view_string(v, i, &len);
-			rc = eau2_rel_put_string(b, out, p, len, err);
+			/* tmp: start offsets, then ends in the block's second half */
+			uint64_t *end = tmp + GATHER_BLOCK;
+			for (j = 0; j < m; j++) {
+				uint32_t r = rw[j];
+				tmp[j] = r == UINT32_MAX ? 0 : jc->v.off[r];
+				end[j] = r == UINT32_MAX ? 0 : jc->v.off[r + 1];
+				__builtin_prefetch(jc->data + tmp[j]);
+			}
+			for (j = 0; j < m && rc == 0; j++)
+				rc = nulls && NUL(rw[j])
+				     ? eau2_builder_append_null(b, out, err)
+				     : eau2_builder_append_string(b, out,
+								  jc->data + tmp[j],
+								  end[j] - tmp[j], err);
 			break;
 		}
 		}
 	}
+#undef NUL
 	return rc;
+}
+
+/* The first matching small row + 1 of row i of the key view, 0 if none. */
+static inline uint32_t probe(const struct jt *t, const struct eau2_chunk_view *v,
+			     uint32_t i)
+{
+	if (!eau2_view_valid(v, i))
+		return 0;
+	if (t->ktype != EAU2_STRING)
+		return find_int(t, int_key(v, i));
+	size_t len;
+	const char *p = eau2_view_string(v, i, &len);
+	if (len == 0)
+		return t->empty_head;
+	int64_t id = eau2_htab_find(&t->ht, p, len, eau2_hash_bytes(p, len));
+	return id >= 0 ? t->head[id] : 0;
+}
+
+/* 1 when every row of in has a non-null key found in the table (read
+ * before any state runs: one probe per row, stopping at the first miss),
+ * 0 otherwise. */
+static int all_match(const struct jt *t, const eau2_df *in,
+		     struct eau2_error *err)
+{
+	struct eau2_chunk_view v;
+	int rc;
+
+	for (size_t g = 0; g < eau2_df_ngroups(in); g++) {
+		if ((rc = eau2_df_chunk(in, t->lcol, g, &v, err)))
+			return rc;
+		if (v.null_count)
+			return 0;
+		if (t->dir && v.type == EAU2_INT) {
+			uint64_t lo = (uint64_t)t->kmin, miss = 0;
+			for (uint32_t i = 0; i < v.rows; i++) {
+				uint64_t d = (uint64_t)v.values.i64[i] - lo;
+				miss |= d >= t->krange || !t->dir[d];
+			}
+			if (miss)
+				return 0;
+			continue;
+		}
+		for (uint32_t i = 0; i < v.rows; i++)
+			if (!probe(t, &v, i))
+				return 0;
+	}
+	return 1;
+}
+
+/* The matches of group g into lrows/rrows. */
+static int match(struct join_state *s, const struct eau2_group *g)
+{
+	const struct jt *t = s->t;
+	const struct eau2_chunk_view *v = &g->cols[t->lcol];
+	uint32_t i;
+
+	s->n = 0;
+	if (t->unique && s->cap < g->rows && grow(s, g->rows))
+		return -ENOMEM;
+	if (t->unique && t->dir && v->type == EAU2_INT && !v->validity) {
+		/* the common case: one load per row, no branch but the hit */
+		const int64_t *key = v->values.i64;
+		uint64_t lo = (uint64_t)t->kmin, range = t->krange;
+		size_t n = 0;
+		for (i = 0; i < g->rows; i++) {
+			uint64_t d = (uint64_t)key[i] - lo;
+			uint32_t h = d < range ? t->dir[d] : 0;
+			if (h) {
+				s->lrows[n] = i;
+				s->rrows[n++] = h - 1;
+			} else if (t->left) {
+				s->lrows[n] = i;
+				s->rrows[n++] = UINT32_MAX;
+			}
+		}
+		s->n = n;
+		return 0;
+	}
+	if (t->unique) {
+		size_t n = 0;
+		for (i = 0; i < g->rows; i++) {
+			if (t->slots && t->ktype == EAU2_INT && i + 16 < g->rows)
+				__builtin_prefetch(&t->slots[slot_of(v->values.i64[i + 16],
+								     t->mask)]);
+			uint32_t h = probe(t, v, i);
+			if (h || t->left) {
+				s->lrows[n] = i;
+				s->rrows[n++] = h ? h - 1 : UINT32_MAX;
+			}
+		}
+		s->n = n;
+		return 0;
+	}
+	for (i = 0; i < g->rows; i++) {
+		if (t->slots && t->ktype == EAU2_INT && i + 16 < g->rows)
+			__builtin_prefetch(&t->slots[slot_of(v->values.i64[i + 16],
+							     t->mask)]);
+		uint32_t h = probe(t, v, i);
+		if (!h && t->left && push(s, i, UINT32_MAX))
+			return -ENOMEM;
+		for (; h; h = t->next[h - 1])
+			if (push(s, i, h - 1))
+				return -ENOMEM;
+	}
+	return 0;
 }
 
 static int join_emit(void *state, const struct eau2_group *g,
@@ -335,40 +676,24 @@ static int join_emit(void *state, const struct eau2_group *g,
 {
 	struct join_state *s = state;
 	const struct jt *t = s->t;
-	const struct eau2_chunk_view *v = &g->cols[t->lcol];
 	size_t ncols = eau2_df_ncols(g->df);
-	int rc = 0;
+	int rc;
 
-	s->n = 0;
-	for (uint32_t i = 0; i < g->rows && rc == 0; i++) {
-		uint32_t h = 0;
-		if (t->ktype == EAU2_INT && i + 16 < g->rows)
-			__builtin_prefetch(&t->slots[slot_of(v->values.i64[i + 16],
-							     t->mask)]);
-		if (eau2_view_valid(v, i)) {
-			if (t->ktype == EAU2_STRING) {
-				size_t len;
-				const char *p = eau2_view_string(v, i, &len);
-				int64_t id = len == 0 ? -1 :
-					eau2_htab_find(&t->ht, p, len,
-						       eau2_hash_bytes(p, len));
-				h = len == 0 ? t->empty_head : id >= 0 ? t->head[id] : 0;
-			} else {
-				h = find_int(t, t->ktype == EAU2_INT ? v->values.i64[i]
-								     : eau2_view_bool(v, i));
-			}
-		}
-		if (!h && t->left)
-			rc = push(s, i, UINT32_MAX);
-		for (; h && rc == 0; h = t->next[h - 1])
-			rc = push(s, i, h - 1);
-	}
-	if (rc)
-		return eau2_error_set(err, rc, "join: out of memory");
+	if (g->rows > EAU2_CHUNK_ROWS)
+		return eau2_error_set(err, -EINVAL, "join: row group of %u rows",
+				      g->rows);
+	if (match(s, g))
+		return eau2_error_set(err, -ENOMEM, "join: out of memory");
 	if (s->n == 0)
 		return 0;
+	if (t->one_to_one && s->n != g->rows)
+		return eau2_error_set(err, -EINVAL, "join: row group %zu of the "
+				      "input is not the one the join was planned "
+				      "for", g->group);
 	if ((rc = eau2_rel_sink_open(b, err)))
 		return rc;
+	if (t->one_to_one)
+		ncols = 0; /* the input's columns are zipped, not copied */
 	/* lrows holds up to EAU2_CHUNK_ROWS distinct rows but may repeat them:
 	 * append in slices the width of one call. */
 	for (size_t c = 0; c < ncols; c++)
@@ -381,8 +706,8 @@ static int join_emit(void *state, const struct eau2_group *g,
 				return rc;
 		}
 	for (size_t c = 0; c < t->ncols_out; c++)
-		if ((rc = append_small(t, b, ncols + c, t->scols[c], s->rrows,
-				       s->n, err)))
+		if ((rc = append_small(&t->cols[c], b, ncols + c, s->rrows, s->n,
+				       s->scratch, err)))
 			return rc;
 	return 0;
 }
@@ -420,8 +745,11 @@ static int join_join(void *state, void *other, struct eau2_error *err)
 static int join_finish(void *state, const struct eau2_run_ctx *ctx,
 		       eau2_df **result, struct eau2_error *err)
 {
-	return eau2_rel_out_finish(&((struct join_state *)state)->out, result,
-				   err);
+	struct join_state *s = state;
+
+	if (s->out.per_group)
+		return eau2_rel_finish_zip(&s->out, ctx, "join", result, err);
+	return eau2_rel_out_finish(&s->out, result, err);
 }
 
 static void join_destroy(void *state)
@@ -430,6 +758,7 @@ static void join_destroy(void *state)
 
 	free(s->lrows);
 	free(s->rrows);
+	free(s->scratch);
 	eau2_rel_out_destroy(&s->out);
 }
 

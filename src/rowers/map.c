@@ -4,13 +4,17 @@
  * with one more column N holding EXPR (int, double, bool or string by the
  * expression's type; null where it is null).
  *
- * Cost: the result is a new dataframe, so the input columns are copied
- * value by value next to the new one. A derived dataframe that shares the
- * input's chunks and adds only the new column would avoid that copy; the
- * store has no such descriptor yet.
+ * Nothing of the input is copied: the states build only the new column,
+ * one chunk per input row group (eau2_rel_out per_group mode), so the
+ * new column has exactly the input's row groups, and finish zips the
+ * input with it (eau2_df_zip: the result shares the input's chunks). A
+ * result that does not cover the input's row groups in order (a state
+ * finished over part of the input, as encode/decode tests do) or whose
+ * input lives in another store is built by copying instead.
  *
- * encode/decode carry the state's rows (relenc.c): encode re-runs map_emit
- * over the row groups the state took.
+ * encode/decode carry the new column's values of each row group the state
+ * took, with the group's index (relenc.c, "EAU2REL2"): the decoding side
+ * has the input and zips it in the same way.
  *
  * Access rules: as filter (filter.c): the compiled expression and the root
  * builder are shared per run (eau2_rel_shared), everything else is the
@@ -26,7 +30,6 @@
 struct map_state {
 	struct eau2_rel_out out;
 	struct eau2_expr_eval *ev;
-	uint32_t *all;  /* 0, 1, ..., EAU2_CHUNK_ROWS - 1 */
 };
 
 static void free_expr(void *data)
@@ -34,6 +37,8 @@ static void free_expr(void *data)
 	eau2_expr_free(data);
 }
 
+/* The shared schema is the new column alone: what the states build and
+ * what encode carries. */
 static int map_make(const struct eau2_run_ctx *ctx, eau2_schema **schema,
 		    void **data, void (**free_data)(void *),
 		    struct eau2_error *err)
@@ -52,7 +57,7 @@ static int map_make(const struct eau2_run_ctx *ctx, eau2_schema **schema,
 		return eau2_error_set(err, -EINVAL, "map: name: column '%s' "
 				      "already exists", name);
 	if ((rc = eau2_expr_compile(text, in, "expr", &e, err)) ||
-	    (rc = eau2_schema_copy(in, schema, err)) ||
+	    (rc = eau2_schema_new(schema, err)) ||
 	    (rc = eau2_schema_add(*schema, name, eau2_expr_type(e), err))) {
 		eau2_expr_free(e);
 		eau2_schema_free(*schema);
@@ -68,55 +73,21 @@ static int map_init(void *state, const struct eau2_run_ctx *ctx,
 		    struct eau2_error *err)
 {
 	struct map_state *s = state;
-	int rc = eau2_rel_shared_get(ctx, &eau2_rower_map, map_make,
-				     &s->out.shared, err);
+	int rc;
 
+	s->out.per_group = true;
+	s->out.input = ctx->input;
+	rc = eau2_rel_shared_get(ctx, &eau2_rower_map, map_make, &s->out.shared,
+				 err);
 	if (rc || (rc = eau2_expr_eval_new(s->out.shared->data, &s->ev, err)))
 		return rc;
-	s->all = malloc(EAU2_CHUNK_ROWS * sizeof(*s->all));
-	if (!s->all)
-		return eau2_error_set(err, -ENOMEM, "map: out of memory");
-	for (uint32_t i = 0; i < EAU2_CHUNK_ROWS; i++)
-		s->all[i] = i;
 	return 0;
-}
-
-static int append_vec(struct eau2_rel_sink *b, size_t col,
-		      const struct eau2_expr_vec *v, struct eau2_error *err)
-{
-	int rc = 0;
-
-	for (uint32_t i = 0; i < v->len && rc == 0; i++) {
-		if (v->null && v->null[i]) {
-			rc = eau2_rel_put_null(b, col, err);
-			continue;
-		}
-		switch (v->type) {
-		case EAU2_BOOL:
-			rc = eau2_rel_put_bool(b, col, v->b[i], err);
-			break;
-		case EAU2_INT:
-			rc = eau2_rel_put_int(b, col, v->i64[i], err);
-			break;
-		case EAU2_DOUBLE:
-			rc = eau2_rel_put_double(b, col, v->f64[i], err);
-			break;
-		default: {
-			size_t len;
-			const char *p = eau2_expr_vec_string(v, i, &len);
-			rc = eau2_rel_put_string(b, col, p, len, err);
-			break;
-		}
-		}
-	}
-	return rc;
 }
 
 static int map_emit(void *state, const struct eau2_group *g,
 		    struct eau2_rel_sink *b, struct eau2_error *err)
 {
 	struct map_state *s = state;
-	size_t ncols = eau2_df_ncols(g->df);
 	struct eau2_expr_vec v;
 	int rc;
 
@@ -131,13 +102,9 @@ static int map_emit(void *state, const struct eau2_group *g,
 		uint32_t n = g->rows - from < EAU2_EXPR_BATCH ?
 			     g->rows - from : EAU2_EXPR_BATCH;
 		if ((rc = eau2_expr_eval_batch(s->ev, g, from, n, &v, err)) ||
-		    (rc = append_vec(b, ncols, &v, err)))
+		    (rc = eau2_rel_append_vec(b, 0, &v, err)))
 			return rc;
 	}
-	for (size_t c = 0; c < ncols; c++)
-		if ((rc = eau2_rel_append_rows(b, c, &g->cols[c], s->all,
-					       g->rows, err)))
-			return rc;
 	return 0;
 }
 
@@ -174,7 +141,8 @@ static int map_join(void *state, void *other, struct eau2_error *err)
 static int map_finish(void *state, const struct eau2_run_ctx *ctx,
 		      eau2_df **result, struct eau2_error *err)
 {
-	return eau2_rel_out_finish(&((struct map_state *)state)->out, result, err);
+	return eau2_rel_finish_zip(&((struct map_state *)state)->out, ctx, "map",
+				   result, err);
 }
 
 static void map_destroy(void *state)
@@ -182,7 +150,6 @@ static void map_destroy(void *state)
 	struct map_state *s = state;
 
 	eau2_expr_eval_free(s->ev);
-	free(s->all);
 	eau2_rel_out_destroy(&s->out);
 }
 

@@ -16,6 +16,13 @@
  * the decoding state's part and kept as an item holding their bytes, so a
  * decoded state can be encoded again (a node relaying replies).
  *
+ * per_group states (map) carry only their new column, one block per row
+ * group of the input, each block led by its group index: the decoding
+ * side holds the same input and zips it with the decoded column. Their
+ * blocks are sealed as chunks of their own (a sub-part forked from the
+ * state's part and joined back, unless the block fills a chunk exactly),
+ * and each becomes an item, so that the parts hold one chunk per item.
+ *
  * Decode trusts nothing: every count is checked against the bytes left
  * before it is used, string offsets are checked to be monotone and end at
  * the byte count, validity bitmaps must hold exactly `nulls` zeros, and the
@@ -32,7 +39,8 @@
 #include "rowers/expr.h"
 #include "rowers/rowers.h"
 
-#define REL_MAGIC 0x314c455232554145ull /* "EAU2REL1" little endian */
+#define REL_MAGIC 0x314c455232554145ull  /* "EAU2REL1" little endian */
+#define REL_MAGIC2 0x324c455232554145ull /* "EAU2REL2": per_group */
 
 struct enc_col {
 	enum eau2_type type;
@@ -73,15 +81,52 @@ void eau2_rel_items_free(struct eau2_rel_out *o)
 	o->nitems = o->items_cap = 0;
 }
 
+/* The builder one per_group block of `rows` rows goes to: the part itself
+ * when the block fills a chunk (the part has nothing pending between
+ * blocks, so it seals exactly that chunk), else a sub-part forked from it,
+ * joined back by group_done, which seals the block as its own chunk.
+ * Forking touches only the part (owned by this thread) and the writer's
+ * own lock. */
+static int group_builder(eau2_builder *part, uint64_t rows, eau2_builder **b,
+			 bool *sub, struct eau2_error *err)
+{
+	*sub = rows != EAU2_CHUNK_ROWS;
+	if (!*sub) {
+		*b = part;
+		return 0;
+	}
+	return eau2_builder_fork(part, b, err);
+}
+
+static int group_done(eau2_builder *part, eau2_builder *b, bool sub, int rc,
+		      struct eau2_error *err)
+{
+	if (!sub)
+		return rc;
+	if (rc == 0)
+		return eau2_builder_join(part, b, err);
+	eau2_builder_abort(b);
+	return rc;
+}
+
 int eau2_rel_sink_open(struct eau2_rel_sink *k, struct eau2_error *err)
 {
 	struct eau2_rel_item it = { .group = k->g->group };
+	eau2_builder *part;
+	bool sub = false;
 	int rc;
 
 	if (k->enc || k->b)
 		return 0;
-	if ((rc = eau2_rel_out_part(k->out, &k->b, err)))
+	if ((rc = eau2_rel_out_part(k->out, &part, err)))
 		return rc;
+	if (k->out->per_group &&
+	    (rc = group_builder(part, k->g->rows, &k->b, &sub, err)))
+		return rc;
+	if (!k->out->per_group)
+		k->b = part;
+	if (sub)
+		k->part = part;
 	/* The group's rows may be reproduced by encode while the state lives. */
 	it.df = eau2_df_retain((eau2_df *)(uintptr_t)k->g->df);
 	if ((rc = items_push(k->out, &it, err)))
@@ -94,8 +139,11 @@ int eau2_rel_accept(struct eau2_rel_out *o, void *state,
 		    struct eau2_error *err)
 {
 	struct eau2_rel_sink k = { .out = o, .g = g };
+	int rc = emit(state, g, &k, err);
 
-	return emit(state, g, &k, err);
+	if (k.part)
+		rc = group_done(k.part, k.b, true, rc, err);
+	return rc;
 }
 
 /* --------------------------------------------------------------- encoder */
@@ -201,10 +249,11 @@ int eau2_rel_enc_string(struct eau2_rel_enc *e, size_t col, const char *s,
 	return enc_done(c, true, rc, err);
 }
 
-/* Writes the block of rows collected so far (none: nothing) and empties
- * the encoder. */
+/* Writes the block of rows collected so far (none: nothing), after its
+ * row group index when group is not NULL, and empties the encoder. */
 static int enc_flush(struct eau2_rel_enc *e, struct eau2_buf *out,
-		     const char *what, struct eau2_error *err)
+		     const uint64_t *group, const char *what,
+		     struct eau2_error *err)
 {
 	uint64_t rows = e->ncols ? e->cols[0].n : 0;
 	int rc = 0;
@@ -218,6 +267,8 @@ static int enc_flush(struct eau2_rel_enc *e, struct eau2_buf *out,
 					      (unsigned long long)rows);
 	if (rows == 0)
 		return 0;
+	if (group)
+		rc |= eau2_buf_u64(out, *group);
 	rc |= eau2_buf_u64(out, rows);
 	for (size_t i = 0; i < e->ncols; i++) {
 		struct enc_col *c = &e->cols[i];
@@ -271,7 +322,7 @@ int eau2_rel_encode(const struct eau2_rel_out *o, void *state,
 		rc = eau2_error_set(err, -ENOMEM, "%s: encode: out of memory", what);
 		goto out;
 	}
-	rc |= eau2_buf_u64(&b, REL_MAGIC);
+	rc |= eau2_buf_u64(&b, o->per_group ? REL_MAGIC2 : REL_MAGIC);
 	rc |= eau2_buf_u64(&b, e.ncols);
 	for (size_t c = 0; c < e.ncols; c++) {
 		e.cols[c].type = eau2_schema_type(schema, c);
@@ -314,8 +365,10 @@ int eau2_rel_encode(const struct eau2_rel_out *o, void *state,
 			.rows = eau2_df_group_rows(it->df, it->group),
 		};
 		struct eau2_rel_sink k = { .enc = &e, .g = &g };
+		uint64_t group = it->group;
 		if ((rc = emit(state, &g, &k, err)) ||
-		    (rc = enc_flush(&e, &b, what, err)))
+		    (rc = enc_flush(&e, &b, o->per_group ? &group : NULL, what,
+				    err)))
 			goto out;
 	}
 	*buf = b.p;
@@ -448,36 +501,64 @@ static int dec_col(struct eau2_rd *r, enum eau2_type type, uint64_t rows,
 	return rc;
 }
 
-/* Every block from r's position to the end: checked only (b NULL) or
- * appended to b. */
-static int dec_blocks(struct eau2_rd *r, const eau2_schema *schema,
-		      eau2_builder *b, const char *what,
+/* Every block from r's position to the end: checked only (part NULL) or
+ * appended to part; per_group blocks each go to a chunk of their own and
+ * become an item of o. */
+static int dec_blocks(struct eau2_rd *r, struct eau2_rel_out *o,
+		      eau2_builder *part, const char *what,
 		      struct eau2_error *err)
 {
+	const eau2_schema *schema = o->shared->schema;
 	size_t ncols = eau2_schema_ncols(schema);
 	const char *why;
-	int rc;
+	int rc = 0;
 
-	for (size_t block = 0; r->pos < r->len; block++) {
+	for (size_t block = 0; r->pos < r->len && rc == 0; block++) {
+		struct eau2_rel_item it = {0};
+		size_t start = r->pos;
+		eau2_builder *b = part;
 		uint64_t rows;
-		if (eau2_rd_u64(r, &rows) || rows == 0)
+		bool sub = false;
+		if (o->per_group) {
+			if (eau2_rd_u64(r, &it.group) || !o->input ||
+			    it.group >= eau2_df_ngroups(o->input))
+				return eau2_error_set(err, -EBADMSG, "%s: decode: "
+						      "block %zu: bad row group",
+						      what, block);
+		}
+		if (eau2_rd_u64(r, &rows) || rows == 0 ||
+		    (o->per_group &&
+		     rows != eau2_df_group_rows(o->input, it.group)))
 			return eau2_error_set(err, -EBADMSG, "%s: decode: block "
 					      "%zu: bad row count", what, block);
-		for (size_t c = 0; c < ncols; c++) {
+		if (part && o->per_group &&
+		    (rc = group_builder(part, rows, &b, &sub, err)))
+			return rc;
+		for (size_t c = 0; c < ncols && rc == 0; c++) {
 			rc = dec_col(r, eau2_schema_type(schema, c), rows, b, c,
 				     &why, err);
 			if (rc && why)
-				return eau2_error_set(err, rc, "%s: decode: block "
-						      "%zu, column '%s': %s", what,
-						      block,
-						      eau2_schema_name(schema, c),
-						      why);
-			if (rc)
-				return eau2_error_prefix(err, rc, "%s: decode",
-							 what);
+				rc = eau2_error_set(err, rc, "%s: decode: block "
+						    "%zu, column '%s': %s", what,
+						    block,
+						    eau2_schema_name(schema, c),
+						    why);
+			else if (rc)
+				rc = eau2_error_prefix(err, rc, "%s: decode", what);
 		}
+		if (!part || !o->per_group)
+			continue;
+		if ((rc = group_done(part, b, sub, rc, err)))
+			return rc;
+		it.len = r->pos - start;
+		if (!(it.blob = malloc(it.len)))
+			return eau2_error_set(err, -ENOMEM, "%s: decode: out of "
+					      "memory", what);
+		memcpy(it.blob, r->p + start, it.len);
+		if ((rc = items_push(o, &it, err)))
+			free(it.blob);
 	}
-	return 0;
+	return rc;
 }
 
 int eau2_rel_decode(struct eau2_rel_out *o, const char *what,
@@ -494,7 +575,8 @@ int eau2_rel_decode(struct eau2_rel_out *o, const char *what,
 	if (!schema)
 		return eau2_error_set(err, -EINVAL, "%s: decode into a state that "
 				      "was not initialised", what);
-	if (eau2_rd_u64(&r, &magic) || magic != REL_MAGIC)
+	if (eau2_rd_u64(&r, &magic) ||
+	    magic != (o->per_group ? REL_MAGIC2 : REL_MAGIC))
 		return eau2_error_set(err, -EBADMSG, "%s: decode: not an encoded "
 				      "row state (bad magic)", what);
 	if (eau2_rd_u64(&r, &ncols) || ncols != eau2_schema_ncols(schema))
@@ -515,10 +597,16 @@ int eau2_rel_decode(struct eau2_rel_out *o, const char *what,
 		return eau2_error_set(err, -EBADMSG, "%s: decode: column names "
 				      "differ from the result's", what);
 	start = r.pos;
-	if ((rc = dec_blocks(&r, schema, NULL, what, err)))
+	if ((rc = dec_blocks(&r, o, NULL, what, err)))
 		return rc;
 	if (start == len)
 		return 0; /* no rows */
+	if (o->per_group) {
+		if ((rc = eau2_rel_out_part(o, &b, err)))
+			return rc;
+		r.pos = start;
+		return dec_blocks(&r, o, b, what, err); /* as below */
+	}
 	it.len = len - start;
 	if (!(it.blob = malloc(it.len)))
 		return eau2_error_set(err, -ENOMEM, "%s: decode: out of memory",
@@ -533,5 +621,97 @@ int eau2_rel_decode(struct eau2_rel_out *o, const char *what,
 	r.pos = start;
 	/* Only -ENOMEM / -ENOSPC from here: the state is then unusable
 	 * (its part may hold a partial block) and must be destroyed. */
-	return dec_blocks(&r, schema, b, what, err);
+	return dec_blocks(&r, o, b, what, err);
+}
+
+/* ------------------------------------------------------ per_group finish */
+
+/* Whether the items are the input's row groups 0, 1, ... in order (the
+ * new columns then have the input's row groups: one chunk per item). */
+static bool covers(const struct eau2_rel_out *o, const eau2_df *in)
+{
+	if (o->nitems != eau2_df_ngroups(in))
+		return false;
+	for (size_t i = 0; i < o->nitems; i++)
+		if (o->items[i].group != i)
+			return false;
+	return true;
+}
+
+/* The copying result: for each item k, the input's row group of that
+ * item, then chunk k of the new columns. */
+static int copy_rows(const struct eau2_run_ctx *ctx,
+		     const struct eau2_rel_out *o, const eau2_df *cols,
+		     const char *what, eau2_df **result, struct eau2_error *err)
+{
+	const eau2_df *in = ctx->input;
+	const eau2_schema *cs = eau2_df_schema(cols);
+	size_t ncols = eau2_df_ncols(in), nnew = eau2_df_ncols(cols);
+	struct eau2_chunk_view v;
+	eau2_schema *schema = NULL;
+	eau2_builder *b = NULL;
+	uint32_t *all = NULL;
+	int rc;
+
+	if (eau2_df_ngroups(cols) != o->nitems)
+		return eau2_error_set(err, -EINVAL, "%s: %zu chunks for %zu row "
+				      "groups", what, eau2_df_ngroups(cols),
+				      o->nitems);
+	if ((rc = eau2_schema_copy(eau2_df_schema(in), &schema, err)))
+		goto out;
+	for (size_t c = 0; c < nnew; c++)
+		if ((rc = eau2_schema_add(schema, eau2_schema_name(cs, c),
+					  eau2_schema_type(cs, c), err)))
+			goto out;
+	if ((rc = eau2_builder_new(ctx->db, schema, &b, err)))
+		goto out;
+	if (!(all = malloc(EAU2_CHUNK_ROWS * sizeof(*all)))) {
+		rc = eau2_error_set(err, -ENOMEM, "%s: out of memory", what);
+		goto out;
+	}
+	for (uint32_t i = 0; i < EAU2_CHUNK_ROWS; i++)
+		all[i] = i;
+	struct eau2_rel_sink k = { .b = b };
+	for (size_t i = 0; i < o->nitems; i++) {
+		size_t g = o->items[i].group;
+		uint32_t rows = eau2_df_group_rows(cols, i);
+		if (g >= eau2_df_ngroups(in) || eau2_df_group_rows(in, g) != rows) {
+			rc = eau2_error_set(err, -EINVAL, "%s: chunk %zu does not "
+					    "match row group %zu", what, i, g);
+			goto out;
+		}
+		for (size_t c = 0; c < ncols + nnew; c++) {
+			if ((rc = c < ncols ? eau2_df_chunk(in, c, g, &v, err)
+					    : eau2_df_chunk(cols, c - ncols, i, &v,
+							    err)) ||
+			    (rc = eau2_rel_append_rows(&k, c, &v, all, rows, err)))
+				goto out;
+		}
+	}
+	rc = eau2_builder_finish(b, result, err);
+	b = NULL;
+out:
+	eau2_builder_abort(b);
+	eau2_schema_free(schema);
+	free(all);
+	return rc;
+}
+
+int eau2_rel_finish_zip(struct eau2_rel_out *o, const struct eau2_run_ctx *ctx,
+			const char *what, eau2_df **result,
+			struct eau2_error *err)
+{
+	eau2_df *cols = NULL;
+	int rc;
+
+	*result = NULL;
+	if ((rc = eau2_rel_out_finish(o, &cols, err)))
+		return rc;
+	rc = -EXDEV;
+	if (covers(o, ctx->input))
+		rc = eau2_df_zip(ctx->db, ctx->input, cols, result, err);
+	if (rc == -EXDEV)
+		rc = copy_rows(ctx, o, cols, what, result, err);
+	eau2_df_release(cols);
+	return rc;
 }

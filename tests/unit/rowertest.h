@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rowertest.h - helpers shared by the rower tests (test_executor.c,
- * test_aggregates.c, test_wordcount.c, test_sort.c, test_plugin.c):
- * running a class by name, comparing dataframes cell by cell, and the
+ * test_aggregates.c, test_wordcount.c, test_sort.c, test_plugin.c,
+ * test_join2.c, test_map_zip.c): the store's bytes on disk (shared
+ * chunks counted once), running a class by name, comparing dataframes
+ * cell by cell, and the
  * encode -> decode -> join -> finish round trip of a rower state driven by
  * hand (no executor), checked against eau2_run. Static functions only:
  * each test includes it once.
@@ -10,13 +12,46 @@
 #ifndef EAU2_ROWERTEST_H
 #define EAU2_ROWERTEST_H
 
+#include <ftw.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 
 #define RT_UNUSED __attribute__((unused))
+
+/* Bytes the store's files hold on disk, each inode once (a zip result's
+ * segments are hard links to its inputs', so it adds only what it built).
+ * nftw has no context argument: the walk fills these. */
+static uint64_t rt_walk_bytes;
+static ino_t rt_walk_inodes[4096];
+static size_t rt_walk_n;
+
+RT_UNUSED static int rt_walk_one(const char *path, const struct stat *st, int flag,
+				 struct FTW *ftw)
+{
+	(void)path;
+	(void)ftw;
+	if (flag != FTW_F)
+		return 0;
+	for (size_t i = 0; i < rt_walk_n; i++)
+		if (rt_walk_inodes[i] == st->st_ino)
+			return 0;
+	assert_true(rt_walk_n < sizeof(rt_walk_inodes) / sizeof(rt_walk_inodes[0]));
+	rt_walk_inodes[rt_walk_n++] = st->st_ino;
+	rt_walk_bytes += (uint64_t)st->st_blocks * 512;
+	return 0;
+}
+
+RT_UNUSED static uint64_t rt_store_bytes(eau2 *db)
+{
+	rt_walk_bytes = 0;
+	rt_walk_n = 0;
+	assert_int_equal(nftw(eau2_dir(db), rt_walk_one, 16, FTW_PHYS), 0);
+	return rt_walk_bytes;
+}
 
 /* args from "k=v" strings (at most 8). */
 struct rt_args {

@@ -270,10 +270,11 @@ static void test_corrupt(void **unused)
 	uint8_t *buf;
 	size_t len;
 
-	/* map output: k d s b x(string); one block of 300 rows */
+	/* map output (per_group, "EAU2REL2"): the new column x (string)
+	 * alone; one block per row group, each [group][rows][x] */
 	over(map, &mctx, 0, eau2_df_ngroups(df), (void **)&buf, &len);
-	size_t b0 = first_block(5);
-	assert_true(len > b0 + 8);
+	size_t b0 = first_block(1);
+	assert_true(len > b0 + 16);
 	uint8_t *c = malloc(len);
 
 	expect_bad(map, &mctx, buf, 0, "bad magic");
@@ -281,33 +282,41 @@ static void test_corrupt(void **unused)
 	c[0] ^= 1;
 	expect_bad(map, &mctx, c, len, "bad magic");
 	memcpy(c, buf, len);
-	c[8 + 8 + 8 * 4] = EAU2_INT; /* x: string -> int */
+	c[8 + 8] = EAU2_INT; /* x: string -> int */
 	expect_bad(map, &mctx, c, len, "column 'x' has type 2");
 	memcpy(c, buf, len);
 	c[b0 - 8] ^= 0x10; /* names hash */
 	expect_bad(map, &mctx, c, len, "column names differ");
 	memcpy(c, buf, len);
-	memset(c + b0, 0, 8); /* 0 rows */
+	c[b0] = 7; /* row group 7 of 3 */
+	expect_bad(map, &mctx, c, len, "block 0: bad row group");
+	memcpy(c, buf, len);
+	c[b0] = 1; /* group 1 has 100 rows too: fine... */
+	c[b0 + 8] = 99; /* ...but not 99 */
 	expect_bad(map, &mctx, c, len, "bad row count");
 	memcpy(c, buf, len);
-	c[b0 + 8] = 0xff; /* k: null count > rows */
-	expect_bad(map, &mctx, c, len, "column 'k': bad null count");
-	uint64_t knulls;
-	memcpy(&knulls, buf + b0 + 8, 8);
-	assert_true(knulls > 0);
+	memset(c + b0 + 8, 0, 8); /* 0 rows */
+	expect_bad(map, &mctx, c, len, "bad row count");
 	memcpy(c, buf, len);
-	c[b0 + 16] ^= 1; /* k's validity bitmap, first byte */
+	c[b0 + 16] = 0xff; /* x: null count > rows */
+	expect_bad(map, &mctx, c, len, "column 'x': bad null count");
+	uint64_t xnulls;
+	memcpy(&xnulls, buf + b0 + 16, 8);
+	assert_true(xnulls > 0);
+	memcpy(c, buf, len);
+	c[b0 + 24] ^= 1; /* x's validity bitmap, first byte */
 	expect_bad(map, &mctx, c, len, "does not match the null count");
 	/* the last bytes are x's string bytes */
 	expect_bad(map, &mctx, buf, len - 1, "column 'x': string bytes truncated");
-	/* two valid encodings back to back are not one encoding */
+	/* two valid encodings back to back are not one encoding: the
+	 * second header reads as a block of a row group that does not exist */
 	uint8_t *two = malloc(2 * len);
 	memcpy(two, buf, len);
 	memcpy(two + len, buf, len);
-	expect_bad(map, &mctx, two, 2 * len, "block 3, column 'k'");
+	expect_bad(map, &mctx, two, 2 * len, "block 3: bad row group");
 	free(two);
-	/* a map encoding is not a filter encoding (4 columns, not 5) */
-	expect_bad(filter, &fctx, buf, len, "5 columns, the result has 4");
+	/* a map encoding is not a filter encoding */
+	expect_bad(filter, &fctx, buf, len, "bad magic");
 	/* nor a map encoding with another column name */
 	struct rt_args rc;
 	struct eau2_run_ctx octx = { .db = db, .input = df, .threads = 1,
