@@ -76,7 +76,7 @@
 #define BLOCK_ROWS EAU2_CHUNK_ROWS
 #define LINE_MAX_WORDS 16
 #define BW_PASSES 10
-#define OP_MIN_SECS 0.3   /* each client repeats an operation this long */
+#define OP_MIN_SECS 1.0   /* each client repeats an operation this long */
 #define OP_MAX_RUNS 1000
 
 #define MIXED_SCHEMA "id:int,k:int,v:int,x:double,s:string"
