@@ -304,7 +304,10 @@ int eau2_df_from_visitor(eau2 *db, const eau2_schema *schema, eau2_fill_fn fill,
  * b's, sharing their chunks: no byte is copied, the segment files are
  * linked under the new dataframe's id, so deleting a or b later does not
  * affect it. a and b must be in store db, have the same row groups (the
- * same rows in each group) and no column name in common. */
+ * same rows in each group) and no column name in common. -EXDEV when they
+ * are in another store, -ENOENT when their files were removed meanwhile
+ * (a deleted or replaced key: still readable where mapped, no longer
+ * linkable). */
 int eau2_df_zip(eau2 *db, const eau2_df *a, const eau2_df *b, eau2_df **out,
 		struct eau2_error *err);
 

@@ -710,7 +710,9 @@ int eau2_rel_finish_zip(struct eau2_rel_out *o, const struct eau2_run_ctx *ctx,
 	rc = -EXDEV;
 	if (covers(o, ctx->input))
 		rc = eau2_df_zip(ctx->db, ctx->input, cols, result, err);
-	if (rc == -EXDEV)
+	/* Another store, or the input's files removed meanwhile (its key
+	 * deleted or replaced while this run mapped it): copy instead. */
+	if (rc == -EXDEV || rc == -ENOENT)
 		rc = copy_rows(ctx, o, cols, what, result, err);
 	eau2_df_release(cols);
 	return rc;

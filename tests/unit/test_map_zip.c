@@ -301,6 +301,30 @@ static void test_other_store(void **unused)
 	tu_close_store(db2, d2);
 }
 
+/* An input whose key was deleted while a client still maps it: its files
+ * are gone, so the result cannot link them; map copies instead. */
+static void test_input_deleted(void **unused)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	static const uint64_t parts[] = { 70000, 9 };
+	struct row *r;
+	uint64_t rows;
+	eau2_df *in = make_input(db, parts, 2, 6, &r, &rows), *got = NULL;
+	struct rt_args ra;
+	(void)unused;
+
+	tu_ok(eau2_put(db, "in", in, &err), &err);
+	tu_ok(eau2_delete(db, "in", &err), &err);
+	tu_ok(rt_run(db, in, "map", map_args(&ra, 0), 2, &got, &err), &err);
+	check_result(in, got, 0, r, rows);
+	eau2_df_release(got);
+	eau2_df_release(in);
+	free(r);
+	tu_close_store(db, dir);
+}
+
 /* A state over row groups [1, 3) finishes (copying) to those rows; an
  * empty input gives an empty result with the new column. */
 static void test_partial_and_empty(void **unused)
@@ -410,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_irregular_groups),
 		cmocka_unit_test(test_full_groups),
 		cmocka_unit_test(test_other_store),
+		cmocka_unit_test(test_input_deleted),
 		cmocka_unit_test(test_partial_and_empty),
 		cmocka_unit_test(test_decode_groups),
 	};

@@ -6,7 +6,7 @@
  * segment files are links to the inputs' (same inode), that it outlives
  * the inputs' keys, that an unpublished result leaves no file behind, and
  * the refusals (different row groups, a clashing column name, another
- * store).
+ * store, an input whose files were removed).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -257,6 +257,17 @@ static void test_refusals(void **unused)
 	assert_non_null(strstr(err.msg, "column 'x' is on both sides"));
 	assert_int_equal(eau2_df_zip(db, a, e, &z, &err), -EXDEV);
 	assert_int_equal(eau2_df_zip(db, a, NULL, &z, &err), -EINVAL);
+	/* Files gone (key deleted while mapped): not linkable. */
+	{
+		static const uint32_t p4[] = { 100, 100, 0 };
+		eau2_df *f = build(db, "f:int", p4);
+
+		tu_ok(eau2_put(db, "f", f, &err), &err);
+		tu_ok(eau2_delete(db, "f", &err), &err);
+		assert_int_equal(eau2_df_zip(db, a, f, &z, &err), -ENOENT);
+		assert_null(z);
+		eau2_df_release(f);
+	}
 	eau2_df_release(a);
 	eau2_df_release(b);
 	eau2_df_release(c);
