@@ -159,8 +159,8 @@ static size_t count_quotes(const uint8_t *p, size_t n)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_AVX2_PATH 1
-__attribute__((target("avx2")))
-static void masks64_avx2(const uint8_t *p, uint8_t delim, uint64_t *d,
+__attribute__((target("avx2"), always_inline))
+static inline void masks64_avx2(const uint8_t *p, uint8_t delim, uint64_t *d,
 			 uint64_t *n, uint64_t *q, uint64_t *z)
 {
 	__m256i a = _mm256_loadu_si256((const void *)p);
@@ -183,7 +183,57 @@ static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
 static void avx2_init(void)
 {
 	__builtin_cpu_init();
-	use_avx2 = __builtin_cpu_supports("avx2");
+	use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul");
+}
+#endif
+
+/* The block at t->blk, or a zero-padded copy of its readable part (with
+ * the virtual newline) when it runs past the map. */
+static inline const uint8_t *tok_bytes(const struct tok *t, uint8_t tmp[64])
+{
+	size_t have;
+
+	if (t->blk + 64 <= t->size) {
+		/* The streamer stops at page ends: ask for the bytes ahead. */
+		__builtin_prefetch(t->map + t->blk + 1024);
+		return t->map + t->blk;
+	}
+	have = t->blk < t->size ? t->size - t->blk : 0;
+	memset(tmp, 0, 64);
+	if (have)
+		memcpy(tmp, t->map + t->blk, have);
+	if (t->vnl && have < 64)
+		tmp[have] = '\n';
+	return tmp;
+}
+
+static inline void tok_set(struct tok *t, uint64_t d, uint64_t n, uint64_t q,
+			   uint64_t z, uint64_t inq)
+{
+	size_t left = t->end - t->blk;
+	uint64_t valid = left >= 64 ? ~0ull : (1ull << left) - 1;
+
+	t->carry = (uint64_t)((int64_t)inq >> 63);
+	t->nl = n;
+	t->q = q;
+	t->nul = z;
+	t->ev = (((d | n) & ~inq) | q | z) & valid;
+}
+
+#ifdef HAVE_AVX2_PATH
+/* tok_block on AVX2: the masks inline and the prefix-xor of the quotes as
+ * one carry-less multiply by all ones. */
+__attribute__((target("avx2,pclmul")))
+static void tok_block_avx2(struct tok *t)
+{
+	uint8_t tmp[64];
+	const uint8_t *p = tok_bytes(t, tmp);
+	uint64_t d, n, q, z, inq;
+
+	masks64_avx2(p, t->delim, &d, &n, &q, &z);
+	inq = (uint64_t)_mm_cvtsi128_si64(_mm_clmulepi64_si128(
+		_mm_set_epi64x(0, (long long)q), _mm_set1_epi8((char)0xff), 0));
+	tok_set(t, d, n, q, z, inq ^ t->carry);
 }
 #endif
 
@@ -191,34 +241,17 @@ static void tok_block(struct tok *t)
 {
 	uint8_t tmp[64];
 	const uint8_t *p;
-	uint64_t d, n, q, z, inq, valid;
-	size_t left = t->end - t->blk;
+	uint64_t d, n, q, z;
 
-	if (t->blk + 64 <= t->size) {
-		p = t->map + t->blk;
-	} else {
-		size_t have = t->blk < t->size ? t->size - t->blk : 0;
-
-		memset(tmp, 0, sizeof(tmp));
-		if (have)
-			memcpy(tmp, t->map + t->blk, have);
-		if (t->vnl && have < 64)
-			tmp[have] = '\n';
-		p = tmp;
-	}
 #ifdef HAVE_AVX2_PATH
-	if (use_avx2)
-		masks64_avx2(p, t->delim, &d, &n, &q, &z);
-	else
+	if (use_avx2) {
+		tok_block_avx2(t);
+		return;
+	}
 #endif
-		masks64(p, t->delim, &d, &n, &q, &z);
-	valid = left >= 64 ? ~0ull : (1ull << left) - 1;
-	inq = prefix_xor(q) ^ t->carry;
-	t->carry = (uint64_t)((int64_t)inq >> 63);
-	t->nl = n;
-	t->q = q;
-	t->nul = z;
-	t->ev = (((d | n) & ~inq) | q | z) & valid;
+	p = tok_bytes(t, tmp);
+	masks64(p, t->delim, &d, &n, &q, &z);
+	tok_set(t, d, n, q, z, prefix_xor(q) ^ t->carry);
 }
 
 static void tok_init(struct tok *t, const uint8_t *map, size_t size, bool vnl,
@@ -663,6 +696,26 @@ static inline bool fast_f64(const char *s, size_t n, double *v, uint8_t *scale)
 	const char *dot;
 	int64_t ip, fp;
 
+	if (k - 3 < 6) {
+		/* Digits, a dot, digits within one word: find the dot in
+		 * that word, drop it and take all k - 1 digits at once. */
+		uint64_t wd = load8(s + i), x = wd ^ 0x2e2e2e2e2e2e2e2eull;
+		uint64_t z = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+
+		z &= ~0ull >> (64 - 8 * k); /* the first zero byte is exact */
+		d = z ? (size_t)__builtin_ctzll(z) >> 3 : k;
+		if (d - 1 < k - 2) {
+			unsigned sh = 8 * (unsigned)d;
+
+			ip = swar8((wd & ((1ull << sh) - 1)) | ((wd >> (sh + 8)) << sh),
+				   (unsigned)(k - 1));
+			if (ip >= 0) {
+				*v = s[0] == '-' ? -(double)ip : (double)ip;
+				*scale = (uint8_t)(k - d - 1);
+				return true;
+			}
+		}
+	}
 	if (k - 1 < 16) {
 #if defined(__SSE2__)
 		unsigned dm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
@@ -697,6 +750,28 @@ static inline bool fast_f64(const char *s, size_t n, double *v, uint8_t *scale)
 	return eau2_csv_parse_f64(s, n, v);
 }
 
+#ifdef HAVE_AVX2_PATH
+/* v[i] /= 10^sc[i] for i in [from, n), four at a time (the same correctly
+ * rounded quotients). */
+__attribute__((target("avx2")))
+static void scale_avx2(double *v, const uint8_t *sc, uint32_t from, uint32_t n)
+{
+	uint32_t i = from;
+
+	for (; i + 4 <= n; i += 4) {
+		uint32_t k;
+		__m128i idx;
+
+		memcpy(&k, sc + i, 4);
+		idx = _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)k));
+		_mm256_storeu_pd(v + i, _mm256_div_pd(_mm256_loadu_pd(v + i),
+			_mm256_i32gather_pd(pow10_f64, idx, 8)));
+	}
+	for (; i < n; i++)
+		v[i] = v[i] / pow10_f64[sc[i]];
+}
+#endif
+
 /* Divides the double columns' values [from, n) by their pending scale. */
 static void scale_doubles(const struct csv_load *L, const struct csv_worker *w,
 			  struct eau2_colbuf *cols, uint32_t from)
@@ -707,9 +782,65 @@ static void scale_doubles(const struct csv_load *L, const struct csv_worker *w,
 
 		if (L->types[c] != EAU2_DOUBLE)
 			continue;
+#ifdef HAVE_AVX2_PATH
+		if (use_avx2) {
+			scale_avx2(v, sc, from, cols[c].n);
+			continue;
+		}
+#endif
 		for (uint32_t i = from; i < cols[c].n; i++)
 			v[i] = v[i] / pow10_f64[sc[i]];
 	}
+}
+
+/* A quoted field in the hot loop: its text (unescaped into the worker's
+ * arena when it has doubled quotes) into *s, *n. False when it is not
+ * well formed. Out of line: it keeps the hot loop's registers free. */
+__attribute__((noinline, cold))
+static bool fast_unquote(const uint8_t *map, struct csv_worker *w, size_t fs,
+			 const char **s, size_t *n)
+{
+	struct fspan f = { .off = fs, .len = *n, .q = true };
+	size_t boff, bad;
+
+	w->used = 0;
+	if (csv_unquote(map, &f, &w->arena, &w->cap, &w->used, &boff, n, &bad))
+		return false;
+	*s = boff == SIZE_MAX ? (const char *)map + fs + 1 : w->arena + boff;
+	return true;
+}
+
+/* A bool field: true/false (recording the kind) or 0/1. */
+__attribute__((noinline))
+static bool fast_bool(struct csv_worker *w, size_t c, const char *s, size_t n,
+		      struct eau2_colbuf *cb, uint32_t r)
+{
+	bool v;
+
+	if (n == 1 && (s[0] == '0' || s[0] == '1'))
+		v = s[0] == '1';
+	else if (eau2_csv_parse_bool(s, n, &v))
+		w->kinds[c] |= EAU2_KIND_TF;
+	else
+		return false;
+	if (v)
+		cb->v.bits[r >> 3] |= (uint8_t)(1u << (r & 7));
+	return true;
+}
+
+/* A string field that does not take the two fixed 16-byte moves. */
+__attribute__((noinline))
+static int fast_str_slow(eau2_builder *b, struct eau2_colbuf *cb, size_t c,
+			 const char *s, size_t n, uint32_t r,
+			 struct eau2_error *err)
+{
+	if (cb->data_cap - cb->data_len < n + 32 &&
+	    eau2_builder_reserve_data(b, c, n + 32, err))
+		return -1;
+	memcpy(cb->data + cb->data_len, s, n);
+	cb->data_len += n;
+	cb->v.i64[r + 1] = (int64_t)cb->data_len;
+	return 0;
 }
 
 /* The hot loop for clean records when a bad row fails the load: each field
@@ -720,25 +851,40 @@ static void scale_doubles(const struct csv_load *L, const struct csv_worker *w,
  * report or to flag a restart: the values it already wrote do not matter
  * then, as the builder is dropped either way (and a part whose columns are
  * out of step is refused on entry). FAST_YIELD every ~8 MiB lets the
- * caller report progress; FAST_FAIL is a builder error. */
+ * caller report progress; FAST_FAIL is a builder error.
+ *
+ * The tokenizer's block state (offset, pending events, newline and
+ * quote/NUL masks) lives in locals here and goes back into *t on return,
+ * and every column's row count is the one local r while a row is read
+ * (all columns are in step): the loop touches memory only for the values
+ * it writes. Each event is a field end unless it is a quote or a NUL (one
+ * test of the special mask); a newline must end the last field and only
+ * the last one. */
+__attribute__((noinline))
 static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 		    struct tok *t, size_t *pos, size_t yield_at,
 		    struct eau2_error *err)
 {
 	const uint8_t *map = L->ctx->map;
 	const size_t size = L->ctx->size;
+	const size_t safe = size >= FAST_SLACK ? size - FAST_SLACK : 0;
 	const enum eau2_type *types = L->types;
+	const bool inferred = !L->explicit_types;
 	eau2_builder *b = p->part;
 	struct eau2_colbuf *cols = eau2_builder_colbufs(b);
-	size_t ncols = L->ncols, last = ncols - 1;
-
-	uint32_t from;
+	const size_t ncols = L->ncols, last = ncols - 1, pend = p->end;
+	const size_t tend = t->end;
+	size_t blk = t->blk, at = *pos, e = 0, c = 0;
+	uint64_t ev = t->ev, nl = t->nl, sp = t->q | t->nul;
+	uint64_t rows = 0;
+	uint32_t from, r;
+	uint8_t *scale;
 	int ret = FAST_END;
 
 	if (ncols == 0)
 		return FAST_BAIL;
-	for (size_t c = 1; c < ncols; c++)
-		if (cols[c].n != cols[0].n) {
+	for (size_t k = 1; k < ncols; k++)
+		if (cols[k].n != cols[0].n) {
 			eau2_error_set(err, -EIO, "internal: columns out of step");
 			return FAST_FAIL;
 		}
@@ -746,140 +892,159 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 		eau2_error_set(err, -ENOMEM, "out of memory");
 		return FAST_FAIL;
 	}
-	from = cols[0].n;
-	while (*pos < p->end) {
-		size_t rec = *pos, fs = rec, c = 0, e = 0;
+	scale = w->scale;
+	from = r = cols[0].n;
+	while (at < pend) {
+		size_t rec = at, fs = rec;
+		unsigned nq = 0;
 		bool hasq = false;
-		int kind;
 
-		if (rec >= yield_at) {
+		if (__builtin_expect(rec >= yield_at, 0)) {
 			ret = FAST_YIELD;
-			goto out;
+			break;
 		}
-		if (cols[0].n == EAU2_CHUNK_ROWS) {
+		if (__builtin_expect(r == EAU2_CHUNK_ROWS, 0)) {
+			for (size_t k = 0; k < ncols; k++)
+				cols[k].n = r;
 			scale_doubles(L, w, cols, from);
-			from = 0;
-			if (eau2_builder_seal_full(b, err))
-				return FAST_FAIL;
+			from = r = 0;
+			if (eau2_builder_seal_full(b, err)) {
+				ret = FAST_FAIL;
+				c = 0;
+				goto out;
+			}
 		}
+		c = 0;
 		for (;;) {
 			struct eau2_colbuf *cb;
 			const char *s;
+			uint64_t bit;
 			size_t n;
+			bool isnl, inmap = false;
 
-			kind = tok_next(t, &e);
-			if (kind == EV_QUOTE) {
+			while (__builtin_expect(ev == 0, 0)) {
+				blk += 64;
+				if (blk >= tend)
+					goto bail;
+				t->blk = blk;
+#ifdef HAVE_AVX2_PATH
+				if (use_avx2)
+					tok_block_avx2(t);
+				else
+#endif
+					tok_block(t);
+				ev = t->ev;
+				nl = t->nl;
+				sp = t->q | t->nul;
+			}
+			bit = ev & -ev;
+			e = blk + (size_t)__builtin_ctzll(ev);
+			ev ^= bit;
+			if (__builtin_expect((sp & bit) != 0, 0)) {
+				if (t->nul & bit)
+					goto bail;
 				hasq = true;
+				nq++;
 				continue;
 			}
-			if (kind == EV_END || kind == EV_NUL)
-				goto bail;
+			isnl = (nl & bit) != 0;
 			n = e - fs;
-			if (kind == EV_NL) {
-				if (n && map[e - 1] == '\r')
-					n--;
-				if (c != last) {
-					if (c == 0 && n == 0 && !hasq)
-						break; /* blank line */
-					goto bail;
-				}
-			} else if (c == last) {
+			if (isnl && n && map[e - 1] == '\r')
+				n--;
+			if (__builtin_expect(isnl != (c == last), 0)) {
+				if (isnl && c == 0 && n == 0 && !hasq)
+					break; /* blank line */
 				goto bail;
 			}
 			s = (const char *)map + fs;
 			cb = &cols[c];
-			if (hasq) {
-				struct fspan f = { .off = fs, .len = n, .q = true };
-				size_t boff, bad;
-
-				w->used = 0;
-				if (csv_unquote(map, &f, &w->arena, &w->cap, &w->used,
-						&boff, &n, &bad))
+			if (__builtin_expect(hasq, 0)) {
+				/* Two quotes, at its first and last byte: "text". */
+				if (nq == 2 && n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+					s++;
+					n -= 2;
+					inmap = true;
+				} else if (!fast_unquote(map, w, fs, &s, &n)) {
 					goto bail;
-				s = boff == SIZE_MAX ? s + 1 : w->arena + boff;
-				if (!L->explicit_types && types[c] != EAU2_STRING)
+				}
+				if (inferred && types[c] != EAU2_STRING)
 					goto bail; /* a quoted value is a string */
-			} else if (n == 0) {
-				w->scale[c * EAU2_CHUNK_ROWS + cb->n] = 0;
+			} else if (__builtin_expect(n == 0, 0)) {
+				scale[c * EAU2_CHUNK_ROWS + r] = 0;
+				cb->n = r;
 				eau2_builder_put_null(b, c);
 				goto next;
 			}
 			switch (types[c]) {
 			case EAU2_INT:
-				if (!hasq && fs + FAST_SLACK <= size) {
-					if (!fast_i64(s, n, &cb->v.i64[cb->n]))
+				if (__builtin_expect(!hasq && fs <= safe, 1)) {
+					if (!fast_i64(s, n, &cb->v.i64[r]))
 						goto bail;
-				} else if (!eau2_load_parse_i64(s, n, &cb->v.i64[cb->n])) {
+				} else if (!eau2_load_parse_i64(s, n, &cb->v.i64[r])) {
 					goto bail;
 				}
-				cb->n++;
 				break;
 			case EAU2_DOUBLE: {
-				uint8_t *sc = &w->scale[c * EAU2_CHUNK_ROWS + cb->n];
+				uint8_t *sc = &scale[c * EAU2_CHUNK_ROWS + r];
 
-				if (!hasq && fs + FAST_SLACK <= size) {
-					if (!fast_f64(s, n, &cb->v.f64[cb->n], sc))
+				if (__builtin_expect(!hasq && fs <= safe, 1)) {
+					if (!fast_f64(s, n, &cb->v.f64[r], sc))
 						goto bail;
 				} else {
 					*sc = 0;
-					if (!eau2_csv_parse_f64(s, n, &cb->v.f64[cb->n]))
+					if (!eau2_csv_parse_f64(s, n, &cb->v.f64[r]))
 						goto bail;
 				}
-				cb->n++;
 				break;
 			}
-			case EAU2_BOOL: {
-				bool v;
-
-				if (n == 1 && (s[0] == '0' || s[0] == '1'))
-					v = s[0] == '1';
-				else if (eau2_csv_parse_bool(s, n, &v))
-					w->kinds[c] |= EAU2_KIND_TF;
-				else
+			case EAU2_BOOL:
+				if (!fast_bool(w, c, s, n, cb, r))
 					goto bail;
-				if (v)
-					cb->v.bits[cb->n >> 3] |= (uint8_t)(1u << (cb->n & 7));
-				cb->n++;
 				break;
-			}
-			default: {
-				char *d;
-
-				if (cb->data_cap - cb->data_len < n + 32 &&
-				    eau2_builder_reserve_data(b, c, n + 32, err))
-					return FAST_FAIL;
-				d = cb->data + cb->data_len;
-				if (n <= 32 && !hasq && fs + FAST_SLACK <= size) {
+			default:
+				if (__builtin_expect(n <= 32 && (!hasq || inmap) && fs <= safe &&
+						     cb->data_cap - cb->data_len >= 64, 1)) {
 					/* Short strings: two fixed 16-byte moves
 					 * (the slack past data_len is scratch). */
+					char *d = cb->data + cb->data_len;
+
 					memcpy(d, s, 16);
 					memcpy(d + 16, s + 16, 16);
-				} else {
-					memcpy(d, s, n);
+					cb->data_len += n;
+					cb->v.i64[r + 1] = (int64_t)cb->data_len;
+				} else if (fast_str_slow(b, cb, c, s, n, r, err)) {
+					ret = FAST_FAIL;
+					goto out;
 				}
-				cb->data_len += n;
-				cb->v.i64[++cb->n] = (int64_t)cb->data_len;
 				break;
-			}
 			}
 next:
 			c++;
 			fs = e + 1;
 			hasq = false;
-			if (kind == EV_NL)
+			nq = 0;
+			if (isnl)
 				break;
 		}
-		*pos = e + 1;
-		if (c)
-			p->rows++;
-		continue;
-bail:
-		*pos = rec;
-		ret = FAST_BAIL;
-		break;
+		at = e + 1;
+		if (c) {
+			rows++;
+			r++;
+		}
+		c = 0;
 	}
+	goto out;
+bail:
+	ret = FAST_BAIL; /* at is still the record's start */
 out:
+	/* Columns before c hold a value of the row being read. */
+	for (size_t k = 0; k < ncols; k++)
+		cols[k].n = r + (k < c);
 	scale_doubles(L, w, cols, from);
+	t->blk = blk;
+	t->ev = ev;
+	p->rows += rows;
+	*pos = at;
 	return ret;
 }
 
