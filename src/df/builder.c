@@ -166,7 +166,8 @@ static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 	w->segs[idx] = (struct eau2_shm_seg){ .fd = -1 };
 	w->meta[idx] = (struct seg_meta){ .owner = self, .ready = false };
 	w->reserved += want;
-	/* fallocate of a large segment takes a while: not under the lock. */
+	/* Creating a segment (a file, a mapping) is a few syscalls: not under
+	 * the lock. */
 	pthread_mutex_unlock(&w->mu);
 	rc = eau2_shm_seg_create(w->db->datafd, w->id, idx, want, &made, err);
 	pthread_mutex_lock(&w->mu);
@@ -278,9 +279,11 @@ static int seal_col(eau2_builder *b, size_t col, struct eau2_error *err)
 		return rc;
 	rc = write_all(at.fd, l.iov, l.n, at.off);
 	if (rc)
-		return eau2_error_set(err, rc,
+		return eau2_error_set(err, rc, rc == -ENOSPC ?
+				      "store is full: no room for a chunk of column '%s'%s" :
 				      "store: cannot write a chunk of column '%s': %s",
-				      b->schema->names[col], strerror(-rc));
+				      b->schema->names[col],
+				      rc == -ENOSPC ? "" : strerror(-rc));
 	if (list_add(&b->chunks[col], at.seg, at.off, c->n))
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	if (c->type == EAU2_BOOL)

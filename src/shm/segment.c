@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * segment.c - segment files: created and reserved up front by one builder
- * (fallocate, so a full store is an error at creation rather than a SIGBUS
- * on a later write), shrunk to their used size when sealed, then mapped
- * read-only by every reader. Offsets inside a segment are what chunk
- * references hold, so any process may map it at any address.
+ * segment.c - segment files: created by one builder, which writes its
+ * chunks into them with pwritev (so a full store is an ENOSPC error from
+ * the write, never a SIGBUS: nothing writes through a mapping, and pages
+ * are allocated by the write itself, not zeroed by a reservation first),
+ * shrunk to their used size when sealed, then mapped read-only by every
+ * reader. Offsets inside a segment are what chunk references hold, so any
+ * process may map it at any address.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,15 +66,9 @@ int eau2_shm_seg_create(int datafd, uint64_t id, uint32_t n, uint64_t size,
 	fd = openat(datafd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return eau2_error_set(err, -errno, "segment %s: %s", name, strerror(errno));
-	rc = fallocate(fd, 0, 0, (off_t)size);
-	if (rc < 0 && (errno == EOPNOTSUPP || errno == ENOSYS))
-		rc = ftruncate(fd, (off_t)size); /* no reservation: documented risk */
-	if (rc < 0) {
-		rc = -errno;
-		eau2_error_set(err, rc, rc == -ENOSPC ?
-			       "store is full: cannot reserve %llu MiB for segment %s" :
-			       "cannot reserve %llu MiB for segment %s: %s",
-			       (unsigned long long)(size >> 20), name, strerror(-rc));
+	if (ftruncate(fd, (off_t)size) < 0) {
+		rc = eau2_error_set(err, -errno, "segment %s: %s", name,
+				    strerror(errno));
 		goto fail;
 	}
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

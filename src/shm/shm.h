@@ -114,10 +114,11 @@ struct eau2_shm_seg {
 	uint64_t used; /* bump pointer */
 };
 
-/* Creates segment n of id with size bytes reserved by fallocate (so a full
- * store fails here with -ENOSPC, never later with SIGBUS) and maps it.
- * Segments of EAU2_SEG_RESERVED_FROM bytes or more also fail with -ENOSPC
- * when they would eat into a small reserve kept for other clients. */
+/* Creates segment n of id, size bytes long (sparse: its writer fills it
+ * with pwritev, which fails with -ENOSPC when the store is full; nothing
+ * may write through the mapping) and maps it. Segments of
+ * EAU2_SEG_RESERVED_FROM bytes or more fail with -ENOSPC when the store's
+ * free space would drop into a small reserve kept for other clients. */
 int eau2_shm_seg_create(int datafd, uint64_t id, uint32_t n, uint64_t size,
 			struct eau2_shm_seg *seg, struct eau2_error *err);
 /* Shrinks a finished segment to its used bytes (rounded up to 64) and
