@@ -336,12 +336,13 @@ static void usage(FILE *out)
 "  join       join with=bench/dim-%u on=k (inner)\n"
 "  wordcount  wordcount column=line (on the text)\n"
 "Times are warm: each client first touches every page it maps (reported\n"
-"as 'first touch'), then runs each operation back to back for %.1f s (at\n"
-"least once); time/cl is the mean time of one run. GB/s counts the bytes\n"
-"of the columns an operation reads (sum, filter: v; groupby: s and v;\n"
+"as 'first touch'), then runs each operation back to back: for %.1f s (at\n"
+"least once) in the first round, and as many times as that in every later\n"
+"round, each client; time/cl is the mean time of one run. GB/s counts the\n"
+"bytes of the columns an operation reads (sum, filter: v; groupby: s and v;\n"
 "join: k; wordcount: line), per client (bytes / time of one run) and in\n"
-"total (all clients' runs x bytes / wall time of the round); 'x membw' is the total over the memory-read bandwidth (the\n"
-"higher of all cores and one core); cpu%% is the clients' CPU time over\n"
+"total (all clients' runs x bytes / wall time of the round); 'x membw' is\n"
+"the total over the memory-read bandwidth (the\n""higher of all cores and one core); cpu%% is the clients' CPU time over\n"
 "wall time x cores (below 100: the host was not saturated). RSS\n"
 "and PSS are each client's peak (/proc/self/status VmHWM,\n"
 "/proc/self/smaps_rollup); their totals are compared with the data size.\n"
@@ -361,8 +362,8 @@ static void usage(FILE *out)
 "  --regen            rebuild the data sets even when cached\n"
 "  --store DIR        the store directory\n"
 "  -h, --help         show this help\n\n"
-"With the defaults, on a 2-core host, a first run (which generates ~3 GiB)\n"
-"takes about 3.5 minutes and later runs under 3; the data stay in the store\n"
+"With the defaults, on a 2-core host, a run takes about 1.5 minutes (plus\n"
+"~10 s the first time, to generate ~3 GiB); the data stay in the store\n"
 "(remove them with 'eau2 rm'). Missing rowers are reported as skipped.\n"
 "Exit status: 0 success, 1 bad option, 2 a failure (store, client, rower,\n"
 "wrong answer).\n",
@@ -1318,6 +1319,7 @@ struct client_plan {
 	const char *dir;
 	const struct dataset *mixed, *text, *dim;
 	bool run[NOPS];
+	uint32_t runs[NOPS]; /* runs per client; 0: for OP_MIN_SECS */
 	unsigned index, clients, threads;
 	const int *cpus;
 	unsigned ncpus;
@@ -1574,9 +1576,10 @@ static void child_main(const struct client_plan *p)
 		m.op = (uint32_t)op;
 		m.cpu = cpu_secs();
 		m.a = now();
-		/* Runs back to back for OP_MIN_SECS: a short scan is then not
-		 * dwarfed by one wake-up of the pool, and concurrent clients
-		 * overlap for the whole window. */
+		/* The first round runs back to back for OP_MIN_SECS (a short
+		 * scan is then not dwarfed by one wake-up of the pool); later
+		 * rounds give every client that many runs, so all clients do
+		 * the same work and start and end together. */
 		do {
 			eau2_df_release(res);
 			res = NULL;
@@ -1588,7 +1591,8 @@ static void child_main(const struct client_plan *p)
 						    "registered", op_names[op]);
 			m.runs++;
 			m.b = now();
-		} while (!rc && m.b - m.a < OP_MIN_SECS && m.runs < OP_MAX_RUNS);
+		} while (!rc && (p->runs[op] ? m.runs < p->runs[op] :
+				 m.b - m.a < OP_MIN_SECS && m.runs < OP_MAX_RUNS));
 		m.cpu = cpu_secs() - m.cpu;
 		m.rc = rc;
 		if (rc) {
@@ -2359,6 +2363,14 @@ int eau2_cli_bench(int argc, char **argv)
 		}
 		summarise(r, cr, &plan, avail, &mixed, &text, rp.bw_ref, cores);
 		rp.nrounds = i + 1;
+		for (int op = 0; i == 0 && op < NOPS; op++) {
+			uint32_t least = UINT32_MAX;
+
+			for (unsigned k = 0; k < r->clients; k++)
+				if (cr[k].runs[op] < least)
+					least = cr[k].runs[op];
+			plan.runs[op] = plan.run[op] ? least : 0;
+		}
 	}
 	signal(SIGPIPE, old_pipe);
 
