@@ -980,133 +980,100 @@ static int column_bytes(const eau2_df *df, uint64_t *out, size_t max,
 	return 0;
 }
 
-static int ensure_mixed(eau2 *db, const struct bench_opts *o, unsigned cores,
-			struct dataset *ds, struct eau2_error *err)
+/* The answers a data set's generator counts, kept in its .meta key after
+ * format, seed and rows: pointers into ds, in mixed_meta / text_meta order.
+ * The last one is the popcount of the generator's `seen` bitmap. */
+static size_t answers(enum gen_kind kind, struct dataset *ds, int64_t **a)
 {
-	char meta_key[EAU2_KEY_MAX + 16];
-	int64_t m[NMETA_MAX];
-	eau2_df *df = NULL;
-	struct vocab cats = {0};
-	struct gen_part total = {0};
-	uint8_t seen[NCATS / 8];
-	int rc;
-
-	ds->present = true;
-	snprintf(ds->key, sizeof(ds->key), "bench/mixed-%" PRIu64, o->size);
-	snprintf(meta_key, sizeof(meta_key), "%s.meta", ds->key);
-	if (!o->regen && meta_read(db, meta_key, mixed_meta, 7, m) == 0 &&
-	    m[0] == BENCH_FORMAT && (uint64_t)m[1] == o->seed &&
-	    eau2_get(db, ds->key, &df, NULL) == 0 &&
-	    schema_is(df, MIXED_SCHEMA) && eau2_df_rows(df) == (uint64_t)m[2]) {
-		ds->sum_v = m[3];
-		ds->n_filter = m[4];
-		ds->n_join = m[5];
-		ds->n_groups = m[6];
-		goto measure;
+	if (kind == GEN_MIXED) {
+		a[0] = &ds->sum_v;
+		a[1] = &ds->n_filter;
+		a[2] = &ds->n_join;
+		a[3] = &ds->n_groups;
+		return 4;
 	}
-	eau2_df_release(df);
-	df = NULL;
-	if ((rc = vocab_init(&cats, true)))
-		return eau2_error_set(err, rc, "out of memory");
-	/* Per row: four 8-byte values, one 8-byte offset, the string bytes. */
-	double per_row = 40.0 + cats.mean_len;
-	uint64_t rows = (uint64_t)((double)o->size / per_row);
-	char h[32];
-
-	if (rows == 0)
-		rows = 1;
-	progress("generating %s (%s, %" PRIu64 " rows) on %u threads...", ds->key,
-		 human(h, sizeof(h), (double)o->size), rows, cores);
-	double t0 = now();
-	memset(seen, 0, sizeof(seen));
-	total.seen = seen;
-	rc = gen_parallel(db, MIXED_SCHEMA, GEN_MIXED, o->seed, rows, cores, &cats,
-			  NULL, sizeof(seen), &total, &df, err);
-	vocab_free(&cats);
-	if (rc)
-		return eau2_error_prefix(err, rc, "generating %s", ds->key);
-	ds->sum_v = total.sum_v;
-	ds->n_filter = total.n_filter;
-	ds->n_join = total.n_join;
-	ds->n_groups = popcount_bytes(seen, sizeof(seen));
-	m[0] = BENCH_FORMAT;
-	m[1] = (int64_t)o->seed;
-	m[2] = (int64_t)rows;
-	m[3] = ds->sum_v;
-	m[4] = ds->n_filter;
-	m[5] = ds->n_join;
-	m[6] = ds->n_groups;
-	if ((rc = eau2_put(db, ds->key, df, err)) ||
-	    (rc = meta_write(db, meta_key, mixed_meta, 7, m, err)))
-		goto out;
-	ds->generated = true;
-	ds->gen_secs = now() - t0;
-measure:
-	ds->rows = eau2_df_rows(df);
-	ds->bytes = eau2_df_bytes(df);
-	rc = column_bytes(df, ds->col_bytes, 8, err);
-out:
-	eau2_df_release(df);
-	return rc;
+	a[0] = &ds->words;
+	a[1] = &ds->n_distinct;
+	return 2;
 }
 
-static int ensure_text(eau2 *db, const struct bench_opts *o, unsigned cores,
-		       struct dataset *ds, struct eau2_error *err)
+/* Makes sure the store holds the data set of kind (GEN_MIXED: the mixed
+ * columns, GEN_TEXT: the text) for o's size and seed: reused when its
+ * .meta key matches, else generated on `cores` threads and put. Fills ds
+ * with its key, sizes and the answers the operations must give. */
+static int ensure_data(eau2 *db, const struct bench_opts *o, unsigned cores,
+		       enum gen_kind kind, struct dataset *ds, struct eau2_error *err)
 {
-	char meta_key[EAU2_KEY_MAX + 16];
-	int64_t m[NMETA_MAX];
+	bool mixed = kind == GEN_MIXED;
+	const char *schema = mixed ? MIXED_SCHEMA : TEXT_SCHEMA;
+	const char *const *names = mixed ? mixed_meta : text_meta;
+	uint64_t size = mixed ? o->size : o->text_size;
+	size_t seen_bytes = mixed ? NCATS / 8 : VOCAB / 8 + 1;
+	char meta_key[EAU2_KEY_MAX + 16], h[32];
+	int64_t m[NMETA_MAX], *ans[NMETA_MAX];
+	size_t nans = answers(kind, ds, ans), nmeta = 3 + nans;
 	eau2_df *df = NULL;
-	struct vocab words = {0};
+	struct vocab v = {0};
 	struct gen_part total = {0};
 	uint8_t *seen = NULL;
+	uint64_t rows;
+	double per_row, t0;
 	int rc;
 
 	ds->present = true;
-	snprintf(ds->key, sizeof(ds->key), "bench/text-%" PRIu64, o->text_size);
+	snprintf(ds->key, sizeof(ds->key), "bench/%s-%" PRIu64,
+		 mixed ? "mixed" : "text", size);
 	snprintf(meta_key, sizeof(meta_key), "%s.meta", ds->key);
-	if (!o->regen && meta_read(db, meta_key, text_meta, 5, m) == 0 &&
+	if (!o->regen && meta_read(db, meta_key, names, nmeta, m) == 0 &&
 	    m[0] == BENCH_FORMAT && (uint64_t)m[1] == o->seed &&
 	    eau2_get(db, ds->key, &df, NULL) == 0 &&
-	    schema_is(df, TEXT_SCHEMA) && eau2_df_rows(df) == (uint64_t)m[2]) {
-		ds->words = m[3];
-		ds->n_distinct = m[4];
+	    schema_is(df, schema) && eau2_df_rows(df) == (uint64_t)m[2]) {
+		for (size_t i = 0; i < nans; i++)
+			*ans[i] = m[3 + i];
 		goto measure;
 	}
 	eau2_df_release(df);
 	df = NULL;
-	if ((rc = vocab_init(&words, false)))
-		return eau2_error_set(err, rc, "out of memory");
-	/* Per line: an 8-byte offset, 10 words on average, 9 spaces. */
-	double per_row = 8.0 + 10.0 * words.mean_len + 9.0;
-	uint64_t rows = (uint64_t)((double)o->text_size / per_row);
-	char h[32];
-
-	if (rows == 0)
-		rows = 1;
-	progress("generating %s (%s, %" PRIu64 " lines) on %u threads...", ds->key,
-		 human(h, sizeof(h), (double)o->text_size), rows, cores);
-	double t0 = now();
-	if (!(seen = calloc(1, VOCAB / 8 + 1))) {
-		vocab_free(&words);
+	seen = calloc(1, seen_bytes);
+	if (!seen || vocab_init(&v, mixed)) {
+		vocab_free(&v);
+		free(seen);
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	}
+	/* Mixed, per row: four 8-byte values, one 8-byte offset, the string
+	 * bytes. Text, per line: an 8-byte offset, 10 words on average, 9
+	 * spaces. */
+	per_row = mixed ? 40.0 + v.mean_len : 8.0 + 10.0 * v.mean_len + 9.0;
+	rows = (uint64_t)((double)size / per_row);
+	if (rows == 0)
+		rows = 1;
+	progress("generating %s (%s, %" PRIu64 " %s) on %u threads...", ds->key,
+		 human(h, sizeof(h), (double)size), rows, mixed ? "rows" : "lines",
+		 cores);
+	t0 = now();
 	total.seen = seen;
-	rc = gen_parallel(db, TEXT_SCHEMA, GEN_TEXT, o->seed, rows, cores, NULL,
-			  &words, VOCAB / 8 + 1, &total, &df, err);
-	vocab_free(&words);
+	rc = gen_parallel(db, schema, kind, o->seed, rows, cores, mixed ? &v : NULL,
+			  mixed ? NULL : &v, seen_bytes, &total, &df, err);
+	vocab_free(&v);
 	if (rc) {
 		eau2_error_prefix(err, rc, "generating %s", ds->key);
 		goto out;
 	}
-	ds->words = total.words_total;
-	ds->n_distinct = popcount_bytes(seen, VOCAB / 8 + 1);
+	if (mixed) {
+		ds->sum_v = total.sum_v;
+		ds->n_filter = total.n_filter;
+		ds->n_join = total.n_join;
+	} else {
+		ds->words = total.words_total;
+	}
+	*ans[nans - 1] = popcount_bytes(seen, seen_bytes);
 	m[0] = BENCH_FORMAT;
 	m[1] = (int64_t)o->seed;
 	m[2] = (int64_t)rows;
-	m[3] = ds->words;
-	m[4] = ds->n_distinct;
+	for (size_t i = 0; i < nans; i++)
+		m[3 + i] = *ans[i];
 	if ((rc = eau2_put(db, ds->key, df, err)) ||
-	    (rc = meta_write(db, meta_key, text_meta, 5, m, err)))
+	    (rc = meta_write(db, meta_key, names, nmeta, m, err)))
 		goto out;
 	ds->generated = true;
 	ds->gen_secs = now() - t0;
@@ -2313,9 +2280,9 @@ int eau2_cli_bench(int argc, char **argv)
 		avail[op] = eau2_rower_find(op_names[op]) != NULL;
 		plan.run[op] = o.op_on[op] && avail[op];
 	}
-	if (uses_mixed(&o) && (rc = ensure_mixed(db, &o, cores, &mixed, &err)))
+	if (uses_mixed(&o) && (rc = ensure_data(db, &o, cores, GEN_MIXED, &mixed, &err)))
 		goto fail;
-	if (o.op_on[OP_WORDCOUNT] && (rc = ensure_text(db, &o, cores, &text, &err)))
+	if (o.op_on[OP_WORDCOUNT] && (rc = ensure_data(db, &o, cores, GEN_TEXT, &text, &err)))
 		goto fail;
 	if (o.op_on[OP_JOIN] && (rc = ensure_dim(db, &o, &dim, &err)))
 		goto fail;
