@@ -1048,6 +1048,18 @@ out:
 	return ret;
 }
 
+/* Piece i's part, for eau2_load_join_done: once it is done and did not
+ * fail, until a restart is flagged. Under L->lock. */
+static eau2_builder **done_part(void *arg, size_t i)
+{
+	struct csv_load *L = arg;
+	struct piece *p = &L->pieces[i];
+
+	if (!p->done || p->code || atomic_load(&L->restart))
+		return NULL;
+	return &p->part;
+}
+
 /* Parses piece idx into its own builder part; with check set (or once a
  * restart is flagged) only classifies. */
 static void csv_piece(void *arg, size_t idx, unsigned worker)
@@ -1208,22 +1220,9 @@ done:
 	atomic_fetch_add(&ctx->bytes_done, (p->end - p->start) - reported);
 	pthread_mutex_lock(&L->lock);
 	p->done = true;
-	while (L->next_join < L->npieces && L->pieces[L->next_join].done &&
-	       !atomic_load(&L->restart)) {
-		struct piece *j = &L->pieces[L->next_join];
-
-		if (j->code)
-			break;
-		if (j->part) {
-			rc = eau2_builder_join(L->b, j->part, &err);
-			j->part = NULL;
-			if (rc) {
-				piece_fail(L, L->next_join, rc, SIZE_MAX, "%s", err.msg);
-				break;
-			}
-		}
-		L->next_join++;
-	}
+	rc = eau2_load_join_done(L->b, &L->next_join, L->npieces, done_part, L, &err);
+	if (rc)
+		piece_fail(L, L->next_join, rc, SIZE_MAX, "%s", err.msg);
 	pthread_mutex_unlock(&L->lock);
 }
 

@@ -40,6 +40,17 @@ struct lines_load {
 	_Atomic bool stop;
 };
 
+/* Piece i's part, for eau2_load_join_done: once it is done, until the
+ * load stops. Under L->lock. */
+static eau2_builder **done_part(void *arg, size_t i)
+{
+	struct lines_load *L = arg;
+
+	if (!L->pieces[i].done || atomic_load(&L->stop))
+		return NULL;
+	return &L->pieces[i].part;
+}
+
 static void lines_piece(void *arg, size_t idx, unsigned worker)
 {
 	struct lines_load *L = arg;
@@ -96,22 +107,14 @@ done:
 	atomic_fetch_add(&ctx->bytes_done, p->end - p->start);
 	pthread_mutex_lock(&L->lock);
 	p->done = true;
-	while (L->next_join < L->npieces && L->pieces[L->next_join].done &&
-	       !atomic_load(&L->stop)) {
+	rc = eau2_load_join_done(L->b, &L->next_join, L->npieces, done_part, L, &err);
+	if (rc) {
 		struct lpiece *j = &L->pieces[L->next_join];
 
-		if (j->part) {
-			rc = eau2_builder_join(L->b, j->part, &err);
-			j->part = NULL;
-			if (rc) {
-				j->code = rc;
-				j->err_off = SIZE_MAX;
-				snprintf(j->msg, sizeof(j->msg), "%s", err.msg);
-				atomic_store(&L->stop, true);
-				break;
-			}
-		}
-		L->next_join++;
+		j->code = rc;
+		j->err_off = SIZE_MAX;
+		snprintf(j->msg, sizeof(j->msg), "%s", err.msg);
+		atomic_store(&L->stop, true);
 	}
 	pthread_mutex_unlock(&L->lock);
 }

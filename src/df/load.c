@@ -512,3 +512,20 @@ out:
 		close(ctx.fd);
 	return rc;
 }
+
+int eau2_load_join_done(eau2_builder *root, size_t *next, size_t n,
+			eau2_load_part_fn part, void *arg, struct eau2_error *err)
+{
+	eau2_builder **p;
+	int rc;
+
+	for (; *next < n && (p = part(arg, *next)); (*next)++) {
+		if (!*p)
+			continue;
+		rc = eau2_builder_join(root, *p, err);
+		*p = NULL;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

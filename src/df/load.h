@@ -57,6 +57,18 @@ int eau2_load_parallel(struct eau2_load_ctx *ctx, size_t n, eau2_load_item_fn fn
 		       void *arg, _Atomic bool *stop);
 void eau2_load_progress(struct eau2_load_ctx *ctx, bool final);
 
+/* Loaders parse pieces of the file in parallel, each into a builder part,
+ * and join the parts into the load's builder in piece order as they finish:
+ * with the loader's lock held, after marking a piece done, this joins the
+ * parts of pieces *next, *next + 1, ... for as long as part(arg, i) gives
+ * one (a pointer to piece i's part, which it sets to NULL after joining;
+ * part returns NULL for a piece not done yet, or when the load is
+ * stopping). Returns 0, or the failed join's code with err filled and
+ * *next left at that piece. */
+typedef eau2_builder **(*eau2_load_part_fn)(void *arg, size_t i);
+int eau2_load_join_done(eau2_builder *root, size_t *next, size_t n,
+			eau2_load_part_fn part, void *arg, struct eau2_error *err);
+
 /* 1-based line and byte column of byte offset off of the file. O(off). */
 void eau2_load_locate(const struct eau2_load_ctx *ctx, size_t off,
 		      uint64_t *line, uint64_t *col);

@@ -213,6 +213,17 @@ struct sor_load {
 	_Atomic bool stop;
 };
 
+/* Piece i's part, for eau2_load_join_done: once it is done, until the
+ * load stops. Under L->lock. */
+static eau2_builder **done_part(void *arg, size_t i)
+{
+	struct sor_load *L = arg;
+
+	if (!L->pieces[i].done || atomic_load(&L->stop))
+		return NULL;
+	return &L->pieces[i].part;
+}
+
 static void sor_piece(void *arg, size_t idx, unsigned worker)
 {
 	struct sor_load *L = arg;
@@ -297,21 +308,13 @@ done:
 	atomic_fetch_add(&ctx->bytes_done, p->end > p->start ? p->end - p->start : 0);
 	pthread_mutex_lock(&L->lock);
 	p->done = true;
-	while (L->next_join < L->npieces && L->pieces[L->next_join].done &&
-	       !atomic_load(&L->stop)) {
+	rc = eau2_load_join_done(L->b, &L->next_join, L->npieces, done_part, L, &err);
+	if (rc) {
 		struct spiece *j = &L->pieces[L->next_join];
 
-		if (j->part) {
-			rc = eau2_builder_join(L->b, j->part, &err);
-			j->part = NULL;
-			if (rc) {
-				j->code = rc;
-				snprintf(j->msg, sizeof(j->msg), "%s", err.msg);
-				atomic_store(&L->stop, true);
-				break;
-			}
-		}
-		L->next_join++;
+		j->code = rc;
+		snprintf(j->msg, sizeof(j->msg), "%s", err.msg);
+		atomic_store(&L->stop, true);
 	}
 	pthread_mutex_unlock(&L->lock);
 }
