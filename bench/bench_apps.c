@@ -42,33 +42,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "eau2.h"
+#include "bench.h"
 
 static char eau2_bin[PATH_MAX + 16];
 static char store_dir[] = "/dev/shm/eau2-bench-apps-XXXXXX";
 static char data_dir[PATH_MAX + 16];
 static eau2 *db;
 static int reps = 3;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, const struct eau2_error *err)
-{
-	fprintf(stderr, "bench_apps: %s: %s\n", what, err ? err->msg : strerror(errno));
-	exit(1);
-}
 
 /* Runs a shell command (paths here are mkdtemp names: no quoting needed). */
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -445,12 +425,6 @@ static void bench_mandelbrot(int w, int h, int iter)
 		eau2_df_release(res);
 	}
 	eau2_df_release(dummy);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st, (void)flag, (void)f;
-	return remove(p);
 }
 
 int main(int argc, char **argv)

@@ -20,21 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "eau2.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, const struct eau2_error *err)
-{
-	fprintf(stderr, "bench_core: %s: %s\n", what, err->msg);
-	exit(1);
-}
+#include "bench.h"
 
 /* Rows of a dataframe with int64, double and a ~16-byte string column. */
 static eau2_df *build(eau2 *db, uint64_t rows, const int64_t *iv, const double *dv,

@@ -26,34 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "eau2.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of this process (all threads), user + system. */
-static double cpu(void)
-{
-	struct rusage r;
-
-	getrusage(RUSAGE_SELF, &r);
-	return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-	       (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) * 1e-6;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+#include "bench.h"
 
 static char *put_u(char *p, uint64_t v)
 {
@@ -142,7 +115,7 @@ static double builder_only(eau2 *db, uint64_t rows, double *cpu_s)
 	eau2_builder *b = NULL;
 	eau2_df *df = NULL;
 	uint64_t seed = 1;
-	double t = now(), c = cpu();
+	double t = now(), c = cpu_now();
 
 	if (eau2_schema_parse("id:int,price:double,name:string,qty:int,score:double,city:string",
 			      &schema, &err) || eau2_builder_new(db, schema, &b, &err))
@@ -162,19 +135,13 @@ static double builder_only(eau2 *db, uint64_t rows, double *cpu_s)
 	if (eau2_builder_finish(b, &df, &err))
 		goto fail;
 	t = now() - t;
-	*cpu_s = cpu() - c;
+	*cpu_s = cpu_now() - c;
 	eau2_df_release(df);
 	eau2_schema_free(schema);
 	return t;
 fail:
 	fprintf(stderr, "builder: %s\n", err.msg);
 	exit(1);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st; (void)flag; (void)f;
-	return remove(p);
 }
 
 int main(int argc, char **argv)
@@ -234,7 +201,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 3; i++) {
 			struct eau2_load_stats stats;
 			eau2_df *df = NULL;
-			double t = now(), c = cpu();
+			double t = now(), c = cpu_now();
 
 			if (eau2_load(db, path, &opt, &df, &stats, &err)) {
 				fprintf(stderr, "load: %s\n", err.msg);
@@ -243,7 +210,7 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			t = now() - t;
-			c = cpu() - c;
+			c = cpu_now() - c;
 			rows = stats.rows;
 			last_rows = rows;
 			eau2_df_release(df);

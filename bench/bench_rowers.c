@@ -34,35 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "eau2.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void die(const char *what, const struct eau2_error *err)
-{
-	fprintf(stderr, "bench_rowers: %s: %s\n", what, err ? err->msg : strerror(errno));
-	exit(1);
-}
+#include "bench.h"
 
 /* ------------------------------------------------ memory-read baseline */
 
@@ -263,12 +235,6 @@ static void duckdb_compare(const char *dir, const eau2_df *text, uint64_t tbytes
 	if (system(cmd) != 0)
 		printf("  DuckDB: comparison script failed\n");
 	unlink(path);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st, (void)flag, (void)f;
-	return remove(p);
 }
 
 int main(int argc, char **argv)
