@@ -50,8 +50,8 @@ for op in sum filter groupby join wordcount; do
 		[ -n "$line" ] || fail "no JSON entry for $op with $c clients"
 		echo "$line" | grep -q '"status": "ok"' ||
 			fail "$op with $c clients: $line"
-		for k in seconds_mean gbps_per_client gbps_total membw_ratio \
-			bytes_per_client result_rows; do
+		for k in seconds_mean gbps_per_client gbps_total membw_gbps \
+			membw_ratio bytes_per_client result_rows; do
 			echo "$line" | grep -q "\"$k\": " || fail "$op/$c: no key $k"
 		done
 	done
@@ -63,6 +63,15 @@ done
 if command -v python3 >/dev/null 2>&1; then
 	python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$T/out.json" ||
 		fail "the JSON does not parse"
+	# Every ratio divides by the bandwidth measured around its round.
+	python3 - "$T/out.json" <<'EOF' || fail "membw figures do not add up"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in d["results"]:
+    bw, ratio, tot = r["membw_gbps"], r["membw_ratio"], r["gbps_total"]
+    assert bw > 0, r
+    assert abs(ratio * bw - tot) <= 1e-3 * tot, r  # 6 digits printed
+EOF
 fi
 
 # The data sets are cached in the store and reused.

@@ -75,7 +75,10 @@
 #define FILTER_X 990000     /* filter where v > FILTER_X: ~1% of rows */
 #define BLOCK_ROWS EAU2_CHUNK_ROWS
 #define LINE_MAX_WORDS 16
-#define BW_PASSES 10
+#define BW_PASSES 10       /* the first bandwidth measurement: passes, at least */
+#define BW_SLICE_SECS 0.2  /* the measurements between segments */
+#define BW_SLICE_PASSES 2
+#define SEGMENTS 4         /* an operation's round runs in this many parts */
 #define OP_MIN_SECS 1.0   /* each client repeats an operation this long */
 #define OP_MAX_RUNS 1000
 
@@ -119,7 +122,7 @@ struct client_res {
 	int go_w, res_r;
 	bool alive;
 	double attach, touch;
-	double t0[NOPS], t1[NOPS], cpu[NOPS];
+	double secs[NOPS], cpu[NOPS]; /* summed over the segments */
 	uint32_t runs[NOPS];
 	int rc[NOPS];
 	char msg[NOPS][256];
@@ -138,6 +141,8 @@ struct op_res {
 	double cpu_util;     /* all clients' CPU time / (wall x cores) */
 	uint64_t bytes;      /* input bytes one client reads */
 	double gbps_client, gbps_total, ratio;
+	double membw;        /* GB/s: the mean of the measurements just before
+			      * and just after the operation's round */
 	uint64_t rows;
 };
 
@@ -326,10 +331,11 @@ static void usage(FILE *out)
 "  bench/text-SIZE   one string column 'line' of 4-16 words drawn from a\n"
 "                    %u-word Zipf (s=1) vocabulary\n"
 "  bench/dim-%u  the join's dimension table (k = 0..%u, 1%% of rows match)\n"
-"measures this machine's memory-read bandwidth (all cores summing a heap\n"
-"array, warm, best of %d) and runs, from each count of concurrent client\n"
-"processes (all started together; each opens the store and maps the data\n"
-"zero-copy):\n"
+"measures this machine's memory-read bandwidth at the start (all cores,\n"
+"then one, summing a heap array, warm: bytes over wall time of at least\n"
+"%d passes and %.1f s, as an operation's first round is timed) and runs,\n"
+"from each count of concurrent client processes (all started together;\n"
+"each opens the store and maps the data zero-copy):\n"
 "  sum        sum columns=v\n"
 "  filter     filter where=v > %u (~1%% of rows)\n"
 "  groupby    groupby by=s agg=sum:v\n"
@@ -338,14 +344,17 @@ static void usage(FILE *out)
 "Times are warm: each client first touches every page it maps (reported\n"
 "as 'first touch'), then runs each operation back to back: for %.1f s (at\n"
 "least once) in the first round, and as many times as that in every later\n"
-"round, each client; time/cl is the mean time of one run. GB/s counts the\n"
-"bytes of the columns an operation reads (sum, filter: v; groupby: s and v;\n"
-"join: k; wordcount: line), per client (bytes / time of one run) and in\n"
-"total (all clients' runs x bytes / wall time of the round); 'x membw' is\n"
-"the total over the memory-read bandwidth (the\n""higher of all cores and one core); cpu%% is the clients' CPU time over\n"
-"wall time x cores (below 100: the host was not saturated). RSS\n"
-"and PSS are each client's peak (/proc/self/status VmHWM,\n"
-"/proc/self/smaps_rollup); their totals are compared with the data size.\n"
+"round, each client, in %d segments; time/cl is the mean time of one run.\n"
+"GB/s counts the bytes of the columns an operation reads (sum, filter: v;\n"
+"groupby: s and v; join: k; wordcount: line), per client (bytes / time of\n"
+"one run) and in total (all clients' runs x bytes / wall time of the\n"
+"segments). 'membw' is the memory-read bandwidth of all cores measured\n"
+"for %.1f s before each segment and after the last, while the clients\n"
+"wait (their mean: on a shared host it moves within a second), and\n"
+"'x membw' the total over it. cpu%% is the clients' CPU time over wall\n"
+"time x cores (below 100: the host was not saturated). RSS and PSS are\n"
+"each client's peak (/proc/self/status VmHWM, /proc/self/smaps_rollup);\n"
+"their totals are compared with the data size.\n"
 "Answers are checked against the generator's (sum, rows of filter, join,\n"
 "groupby, wordcount).\n\n"
 "options:\n"
@@ -367,8 +376,9 @@ static void usage(FILE *out)
 "(remove them with 'eau2 rm'). Missing rowers are reported as skipped.\n"
 "Exit status: 0 success, 1 bad option, 2 a failure (store, client, rower,\n"
 "wrong answer).\n",
-		NCATS, VOCAB, DIM_ROWS, DIM_ROWS - 1, BW_PASSES, FILTER_X, DIM_ROWS,
-		OP_MIN_SECS,
+		NCATS, VOCAB, DIM_ROWS, DIM_ROWS - 1, BW_PASSES, OP_MIN_SECS,
+		FILTER_X, DIM_ROWS,
+		OP_MIN_SECS, SEGMENTS, BW_SLICE_SECS,
 		human(a, sizeof(a), (double)DEFAULT_SIZE),
 		human(b, sizeof(b), (double)DEFAULT_TEXT_SIZE));
 }
@@ -1138,12 +1148,24 @@ out:
 
 /* -------------------------------------------------- memory bandwidth */
 
+/* A heap array that the parent sums to measure the memory-read bandwidth,
+ * kept for the whole run so the bandwidth can be measured around every
+ * operation (this host's bandwidth moves by 2x within minutes when it
+ * is shared). MADV_DONTFORK: the clients forked meanwhile do not map it. */
+struct bw_meter {
+	uint64_t *a;
+	size_t n; /* words */
+	int cpus[1024];
+	unsigned ncpus;
+};
+
 struct bw_run {
 	const uint64_t *a;
 	size_t n;
 	unsigned nthreads;
 	const int *cpus;
 	unsigned ncpus;
+	bool stop;         /* set by the main thread between passes */
 	pthread_barrier_t bar;
 	uint64_t sink[64];
 };
@@ -1185,8 +1207,10 @@ static void *bw_worker(void *arg)
 		CPU_SET(r->cpus[ba->index], &set);
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
-	for (int p = 0; p < BW_PASSES + 1; p++) {
+	for (;;) {
 		pthread_barrier_wait(&r->bar);
+		if (r->stop)
+			break;
 		s += sum_u64(r->a + lo, hi - lo);
 		pthread_barrier_wait(&r->bar);
 	}
@@ -1194,24 +1218,37 @@ static void *bw_worker(void *arg)
 	return NULL;
 }
 
-/* Best GB/s of BW_PASSES passes (after one warm-up pass) of nthreads
- * threads summing the array; 0 on failure. */
-static double bw_measure(const uint64_t *a, size_t n, unsigned nthreads,
-			 const int *cpus, unsigned ncpus)
+struct bw_result {
+	double sustained; /* bytes of all passes / their wall time, GB/s */
+	double best;      /* the fastest pass, GB/s */
+	unsigned passes;
+};
+
+/*
+ * nthreads threads sum the array in passes, after one warm-up pass, for
+ * at least min_passes passes and secs seconds. The sustained figure is
+ * the statistic an operation's round gets (bytes over wall time), so
+ * the two compare like for like; the fastest pass is kept as well (on a
+ * shared host it catches bursts that no sustained scan sees).
+ */
+static int bw_measure(const struct bw_meter *bm, unsigned nthreads,
+		      unsigned min_passes, double secs, struct bw_result *res)
 {
-	struct bw_run r = { .a = a, .n = n, .nthreads = nthreads, .cpus = cpus,
-			    .ncpus = ncpus };
+	struct bw_run r = { .a = bm->a, .n = bm->n, .nthreads = nthreads,
+			    .cpus = bm->cpus, .ncpus = bm->ncpus };
 	struct bw_arg *args = calloc(nthreads, sizeof(*args));
 	pthread_t *tids = calloc(nthreads, sizeof(*tids));
-	double best = 0;
+	double bytes = (double)bm->n * 8, start = 0, t0, t;
 	unsigned started = 0;
+	int rc = -ENOMEM;
 
+	memset(res, 0, sizeof(*res));
 	if (!args || !tids || pthread_barrier_init(&r.bar, NULL, nthreads + 1))
 		goto out;
-	for (unsigned t = 0; t < nthreads; t++) {
-		args[t].run = &r;
-		args[t].index = t;
-		if (pthread_create(&tids[t], NULL, bw_worker, &args[t]))
+	for (unsigned i = 0; i < nthreads; i++) {
+		args[i].run = &r;
+		args[i].index = i;
+		if (pthread_create(&tids[i], NULL, bw_worker, &args[i]))
 			break;
 		started++;
 	}
@@ -1221,48 +1258,71 @@ static double bw_measure(const uint64_t *a, size_t n, unsigned nthreads,
 		errorf("cannot start the bandwidth threads");
 		abort();
 	}
-	for (int p = 0; p < BW_PASSES + 1; p++) {
-		double t0, t;
-
+	for (unsigned p = 0;; p++) {
 		pthread_barrier_wait(&r.bar);
 		t0 = now();
 		pthread_barrier_wait(&r.bar);
 		t = now() - t0;
-		if (p > 0 && t > 0 && (double)(n * 8) / t / 1e9 > best)
-			best = (double)(n * 8) / t / 1e9;
+		if (p == 0) {
+			start = now();
+			continue;
+		}
+		res->passes = p;
+		if (t > 0 && bytes / t / 1e9 > res->best)
+			res->best = bytes / t / 1e9;
+		t = now() - start;
+		if (p >= min_passes && t >= secs) {
+			res->sustained = bytes * p / t / 1e9;
+			break;
+		}
 	}
-	for (unsigned t = 0; t < started; t++)
-		pthread_join(tids[t], NULL);
+	r.stop = true;
+	pthread_barrier_wait(&r.bar);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
 	pthread_barrier_destroy(&r.bar);
+	rc = res->sustained > 0 ? 0 : -EIO;
 out:
 	free(args);
 	free(tids);
-	return best;
+	return rc;
 }
 
-/* Bandwidth of all cores and of one, over an array of up to 1 GiB (an
- * eighth of RAM when that is less), written first so it is resident. */
-static int measure_bw(unsigned cores, double *all, double *one, uint64_t *bytes)
+/* An array of up to 1 GiB (an eighth of RAM when that is less), written
+ * so it is resident. */
+static int bw_meter_open(struct bw_meter *bm)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
 	uint64_t sz = 1ull << 30;
-	int cpus[1024];
-	unsigned ncpus = allowed_cpus(cpus, 1024);
-	uint64_t *a;
 
 	if (pages > 0 && psz > 0 && (uint64_t)pages * (uint64_t)psz / 8 < sz)
 		sz = (uint64_t)pages * (uint64_t)psz / 8;
 	sz &= ~(uint64_t)4095;
-	a = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (a == MAP_FAILED)
+	bm->a = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
+	if (bm->a == MAP_FAILED) {
+		bm->a = NULL;
 		return -errno;
-	for (size_t i = 0; i < sz / 8; i++)
-		a[i] = i * 0x9e3779b97f4a7c15ull;
-	*all = bw_measure(a, sz / 8, cores, cpus, ncpus);
-	*one = cores > 1 ? bw_measure(a, sz / 8, 1, cpus, ncpus) : *all;
-	*bytes = sz;
-	munmap(a, sz);
-	return *all > 0 && *one > 0 ? 0 : -EIO;
+	}
+	if (madvise(bm->a, sz, MADV_DONTFORK)) {
+		int rc = -errno;
+
+		munmap(bm->a, sz);
+		bm->a = NULL;
+		return rc;
+	}
+	bm->n = sz / 8;
+	for (size_t i = 0; i < bm->n; i++)
+		bm->a[i] = i * 0x9e3779b97f4a7c15ull;
+	bm->ncpus = allowed_cpus(bm->cpus, 1024);
+	return 0;
+}
+
+static void bw_meter_close(struct bw_meter *bm)
+{
+	if (bm->a)
+		munmap(bm->a, bm->n * 8);
+	bm->a = NULL;
 }
 
 /* ------------------------------------------------------------ clients */
@@ -1291,6 +1351,9 @@ struct client_plan {
 	const int *cpus;
 	unsigned ncpus;
 	int go_r, res_w;
+	/* the parent's: measures bandwidth around each operation */
+	const struct bw_meter *bw;
+	unsigned bw_threads;
 };
 
 static int write_full(int fd, const void *p, size_t n)
@@ -1419,6 +1482,20 @@ static void child_send(const struct client_plan *p, struct msg *m)
 		_exit(3);
 }
 
+/* Segments of an operation's round: SEGMENTS, or one per run when a
+ * client has fewer runs (runs = 0: the first round, timed). */
+static unsigned segments(uint32_t runs)
+{
+	return runs && runs < SEGMENTS ? runs : SEGMENTS;
+}
+
+/* Runs of segment seg of nseg; 0 when the segment is timed instead. */
+static uint32_t seg_runs(uint32_t runs, unsigned seg, unsigned nseg)
+{
+	return (uint32_t)((uint64_t)runs * (seg + 1) / nseg -
+			  (uint64_t)runs * seg / nseg);
+}
+
 static void child_wait(const struct client_plan *p)
 {
 	struct msg m = { .kind = MSG_READY };
@@ -1536,40 +1613,52 @@ static void child_main(const struct client_plan *p)
 			continue;
 		op_args(op, p->dim, names, values, &args.n);
 		cls = eau2_rower_find(op_names[op]);
-		child_wait(p);
-		memset(&m, 0, sizeof(m));
-		memset(&err, 0, sizeof(err));
-		m.kind = MSG_OP;
-		m.op = (uint32_t)op;
-		m.cpu = cpu_secs();
-		m.a = now();
+		rc = 0;
 		/* The first round runs back to back for OP_MIN_SECS (a short
 		 * scan is then not dwarfed by one wake-up of the pool); later
 		 * rounds give every client that many runs, so all clients do
-		 * the same work and start and end together. */
-		do {
-			eau2_df_release(res);
-			res = NULL;
-			if (cls)
-				rc = eau2_run(db, op == OP_WORDCOUNT ? text : mixed,
-					      cls, &args, &ro, &res, &err);
-			else
-				rc = eau2_error_set(&err, -ENOSYS, "rower %s not "
-						    "registered", op_names[op]);
-			m.runs++;
-			m.b = now();
-		} while (!rc && (p->runs[op] ? m.runs < p->runs[op] :
-				 m.b - m.a < OP_MIN_SECS && m.runs < OP_MAX_RUNS));
-		m.cpu = cpu_secs() - m.cpu;
-		m.rc = rc;
-		if (rc) {
-			copy_str(m.text, sizeof(m.text), err.msg);
-		} else if (res) {
-			m.rows = eau2_df_rows(res);
-			if (op == OP_SUM && eau2_df_get_int(res, 0, 0, &m.check, &err))
-				m.check = INT64_MIN;
+		 * the same work and start and end together. Either is split
+		 * into segments; the parent measures the bandwidth between
+		 * them. After a failure the remaining segments run nothing. */
+		for (unsigned seg = 0, nseg = segments(p->runs[op]); seg < nseg; seg++) {
+			uint32_t want = seg_runs(p->runs[op], seg, nseg);
+
+			child_wait(p);
+			memset(&m, 0, sizeof(m));
+			m.kind = MSG_OP;
+			m.op = (uint32_t)op;
+			m.cpu = cpu_secs();
+			m.a = m.b = now();
+			while (!rc) {
+				eau2_df_release(res);
+				res = NULL;
+				memset(&err, 0, sizeof(err));
+				if (cls)
+					rc = eau2_run(db, op == OP_WORDCOUNT ? text : mixed,
+						      cls, &args, &ro, &res, &err);
+				else
+					rc = eau2_error_set(&err, -ENOSYS, "rower %s "
+							    "not registered",
+							    op_names[op]);
+				m.runs++;
+				m.b = now();
+				if (want ? m.runs >= want :
+				    m.b - m.a >= OP_MIN_SECS / nseg ||
+				    m.runs >= OP_MAX_RUNS / nseg)
+					break;
+			}
+			m.cpu = cpu_secs() - m.cpu;
+			m.rc = rc;
+			if (rc) {
+				copy_str(m.text, sizeof(m.text), err.msg);
+			} else if (res) {
+				m.rows = eau2_df_rows(res);
+				if (op == OP_SUM &&
+				    eau2_df_get_int(res, 0, 0, &m.check, &err))
+					m.check = INT64_MIN;
+			}
+			child_send(p, &m);
 		}
-		child_send(p, &m);
 		read_mem(&rss, &pss);
 		if (rss > rss_peak)
 			rss_peak = rss;
@@ -1634,8 +1723,13 @@ static int recv_msg(struct client_res *cr, unsigned i, uint32_t kind, struct msg
 	return 0;
 }
 
-static int barrier(struct client_res *cr, unsigned n)
+/* Waits until all n clients are ready, then lets them go. With bw, first
+ * measures the memory-read bandwidth into *gbps while every client waits
+ * (so nothing else of the bench competes for the memory). */
+static int barrier_bw(struct client_res *cr, unsigned n, const struct client_plan *bw,
+		      double *gbps)
 {
+	struct bw_result res;
 	struct msg m;
 	char c = 1;
 	int rc;
@@ -1643,18 +1737,39 @@ static int barrier(struct client_res *cr, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		if ((rc = recv_msg(cr, i, MSG_READY, &m)))
 			return rc;
+	if (bw) {
+		if ((rc = bw_measure(bw->bw, bw->bw_threads, BW_SLICE_PASSES,
+				     BW_SLICE_SECS, &res))) {
+			errorf("measuring the memory bandwidth failed: %s",
+			       strerror(-rc));
+			return rc;
+		}
+		*gbps = res.sustained;
+	}
 	for (unsigned i = 0; i < n; i++)
 		if (write_full(cr[i].go_w, &c, 1))
 			return -EIO;
 	return 0;
 }
 
+static int barrier(struct client_res *cr, unsigned n)
+{
+	return barrier_bw(cr, n, NULL, NULL);
+}
+
+/*
+ * Runs one round. Each operation runs in segments; before each, and after
+ * the last, the bandwidth is measured while the clients wait: membw[op]
+ * gets the mean of those measurements, wall[op] the summed wall time of
+ * the segments (first start to last end over the clients).
+ */
 static int run_round(const struct client_plan *base, unsigned nclients,
-		     struct client_res *cr)
+		     struct client_res *cr, double *membw, double *wall)
 {
 	struct msg m;
-	unsigned forked = 0, i;
-	int rc = 0;
+	unsigned forked = 0, i, nsamples = 0;
+	int rc = 0, prev = -1;
+	double sample = 0, bw_sum = 0;
 
 	for (i = 0; i < nclients; i++)
 		cr[i].go_w = cr[i].res_r = -1;
@@ -1710,20 +1825,38 @@ static int run_round(const struct client_plan *base, unsigned nclients,
 	for (int op = 0; op < NOPS; op++) {
 		if (!base->run[op])
 			continue;
-		if ((rc = barrier(cr, nclients)))
-			goto out;
-		for (i = 0; i < nclients; i++) {
-			if ((rc = recv_msg(cr, i, MSG_OP, &m)))
+		wall[op] = 0;
+		for (unsigned seg = 0, nseg = segments(base->runs[op]); seg < nseg; seg++) {
+			double first = INFINITY, last = 0;
+
+			if ((rc = barrier_bw(cr, nclients, base, &sample)))
 				goto out;
-			cr[i].t0[op] = m.a;
-			cr[i].t1[op] = m.b;
-			cr[i].cpu[op] = m.cpu;
-			cr[i].runs[op] = m.runs ? m.runs : 1;
-			cr[i].rc[op] = m.rc;
-			m.text[sizeof(m.text) - 1] = 0;
-			copy_str(cr[i].msg[op], sizeof(cr[i].msg[op]), m.text);
-			cr[i].rows[op] = m.rows;
-			cr[i].check[op] = m.check;
+			if (prev >= 0 && prev != op)
+				membw[prev] = (bw_sum + sample) / (nsamples + 1);
+			if (prev != op)
+				bw_sum = nsamples = 0;
+			bw_sum += sample;
+			nsamples++;
+			prev = op;
+			for (i = 0; i < nclients; i++) {
+				if ((rc = recv_msg(cr, i, MSG_OP, &m)))
+					goto out;
+				cr[i].secs[op] += m.b - m.a;
+				cr[i].cpu[op] += m.cpu;
+				cr[i].runs[op] += m.runs;
+				if (m.a < first)
+					first = m.a;
+				if (m.b > last)
+					last = m.b;
+				if (!m.runs) /* after a failure */
+					continue;
+				cr[i].rc[op] = m.rc;
+				m.text[sizeof(m.text) - 1] = 0;
+				copy_str(cr[i].msg[op], sizeof(cr[i].msg[op]), m.text);
+				cr[i].rows[op] = m.rows;
+				cr[i].check[op] = m.check;
+			}
+			wall[op] += last - first;
 		}
 	}
 	for (i = 0; i < nclients; i++) {
@@ -1732,8 +1865,10 @@ static int run_round(const struct client_plan *base, unsigned nclients,
 		cr[i].rss_peak = m.rss;
 		cr[i].pss_peak = m.pss;
 	}
-	if ((rc = barrier(cr, nclients)))
+	if ((rc = barrier_bw(cr, nclients, prev >= 0 ? base : NULL, &sample)))
 		goto out;
+	if (prev >= 0)
+		membw[prev] = (bw_sum + sample) / (nsamples + 1);
 	for (i = 0; i < nclients; i++) {
 		int st = 0;
 
@@ -1764,7 +1899,7 @@ out:
 static void summarise(struct round *r, const struct client_res *cr,
 		      const struct client_plan *plan, const bool *avail,
 		      const struct dataset *mixed, const struct dataset *text,
-		      double bw, unsigned cores)
+		      const double *membw, const double *wall, unsigned cores)
 {
 	unsigned n = r->clients;
 
@@ -1785,7 +1920,6 @@ static void summarise(struct round *r, const struct client_res *cr,
 
 	for (int op = 0; op < NOPS; op++) {
 		struct op_res *o = &r->op[op];
-		double first = INFINITY, last = 0;
 		int64_t want = 0;
 
 		memset(o, 0, sizeof(*o));
@@ -1809,7 +1943,7 @@ static void summarise(struct round *r, const struct client_res *cr,
 		}
 		o->status = ST_OK;
 		for (unsigned i = 0; i < n; i++) {
-			double t = (cr[i].t1[op] - cr[i].t0[op]) / cr[i].runs[op];
+			double t = cr[i].secs[op] / (cr[i].runs[op] ? cr[i].runs[op] : 1);
 			int64_t got = op == OP_SUM ? cr[i].check[op] : (int64_t)cr[i].rows[op];
 
 			o->mean += t / n;
@@ -1817,10 +1951,6 @@ static void summarise(struct round *r, const struct client_res *cr,
 			o->runs += cr[i].runs[op];
 			if (t > o->max)
 				o->max = t;
-			if (cr[i].t0[op] < first)
-				first = cr[i].t0[op];
-			if (cr[i].t1[op] > last)
-				last = cr[i].t1[op];
 			o->rows = cr[i].rows[op];
 			if (cr[i].rc[op] == -ENOSYS) {
 				/* a registered stand-in that says it is not built */
@@ -1843,12 +1973,13 @@ static void summarise(struct round *r, const struct client_res *cr,
 		}
 		if (o->status == ST_SKIPPED)
 			continue;
-		o->wall = last - first;
+		o->wall = wall[op];
 		if (o->mean > 0)
 			o->gbps_client = (double)o->bytes / o->mean / 1e9;
 		if (o->wall > 0)
 			o->gbps_total = (double)o->bytes * (double)o->runs / o->wall / 1e9;
-		o->ratio = bw > 0 ? o->gbps_total / bw : 0;
+		o->membw = membw[op];
+		o->ratio = o->membw > 0 ? o->gbps_total / o->membw : 0;
 		if (o->wall > 0)
 			o->cpu_util = o->cpu_mean * n / (o->wall * cores);
 	}
@@ -1891,8 +2022,7 @@ struct report {
 	const struct bench_opts *o;
 	const char *dir;
 	unsigned cores;
-	double bw_all, bw_one;
-	double bw_ref; /* the higher of the two: what "x membw" divides by */
+	struct bw_result bw_all, bw_one;
 	uint64_t bw_bytes;
 	const struct dataset *mixed, *text, *dim;
 	const struct round *rounds;
@@ -1930,11 +2060,13 @@ static int write_json(const struct report *rp, const char *path)
 	json_num(f, rp->loadavg);
 	fprintf(f, ",\n");
 	fprintf(f, "  \"membw\": {\"gbps_all_cores\": ");
-	json_num(f, rp->bw_all);
+	json_num(f, rp->bw_all.sustained);
 	fprintf(f, ", \"gbps_one_core\": ");
-	json_num(f, rp->bw_one);
-	fprintf(f, ", \"gbps_reference\": ");
-	json_num(f, rp->bw_ref);
+	json_num(f, rp->bw_one.sustained);
+	fprintf(f, ", \"best_pass_gbps_all_cores\": ");
+	json_num(f, rp->bw_all.best);
+	fprintf(f, ", \"best_pass_gbps_one_core\": ");
+	json_num(f, rp->bw_one.best);
 	fprintf(f, ", \"array_bytes\": %" PRIu64 "},\n  \"data\": {\n", rp->bw_bytes);
 	const struct dataset *sets[3] = { rp->mixed, rp->text, rp->dim };
 	const char *setn[3] = { "mixed", "text", "dim" };
@@ -1977,6 +2109,8 @@ static int write_json(const struct report *rp, const char *path)
 				json_num(f, o->gbps_client);
 				fprintf(f, ", \"gbps_total\": ");
 				json_num(f, o->gbps_total);
+				fprintf(f, ", \"membw_gbps\": ");
+				json_num(f, o->membw);
 				fprintf(f, ", \"membw_ratio\": ");
 				json_num(f, o->ratio);
 				fprintf(f, ", \"cpu_seconds_mean\": ");
@@ -2024,10 +2158,15 @@ static void print_table(const struct report *rp)
 
 	printf("eau2 bench: store %s, %u cores, seed %" PRIu64 ", load average "
 	       "before the run %.2f\n", rp->dir, rp->cores, rp->o->seed, rp->loadavg);
-	printf("memory-read bandwidth: %.2f GB/s (%.2f GB/s with %u threads, %.2f "
-	       "with 1;\n  sum over a %s heap array, warm, best of %d)\n",
-	       rp->bw_ref, rp->bw_all, rp->cores, rp->bw_one,
-	       human(h1, sizeof(h1), (double)rp->bw_bytes), BW_PASSES);
+	printf("memory-read bandwidth at the start: %.2f GB/s with %u threads, %.2f "
+	       "with 1\n  (sum over a %s heap array, warm, sustained over %u and %u "
+	       "passes;\n  fastest single pass %.2f and %.2f GB/s); 'membw' is the same "
+	       "with %u threads\n  measured for %.1f s between the %d segments of each "
+	       "operation's round (mean)\n",
+	       rp->bw_all.sustained, rp->cores, rp->bw_one.sustained,
+	       human(h1, sizeof(h1), (double)rp->bw_bytes), rp->bw_all.passes,
+	       rp->bw_one.passes, rp->bw_all.best, rp->bw_one.best, rp->cores,
+	       BW_SLICE_SECS, SEGMENTS);
 	if (rp->mixed->present)
 		printf("data: %-20s %10s, %" PRIu64 " rows (id,k,v int; x double; "
 		       "s string, %" PRId64 " values) %s\n", rp->mixed->key,
@@ -2052,9 +2191,9 @@ static void print_table(const struct report *rp)
 			break;
 	}
 
-	printf("\n%-10s %7s %7s %10s %10s %8s %8s %8s %5s  %s\n", "op", "clients",
-	       "threads", "read/cl", "time/cl s", "GB/s/cl", "GB/s tot", "x membw",
-	       "cpu%", "result");
+	printf("\n%-10s %7s %7s %10s %10s %8s %8s %6s %7s %5s  %s\n", "op",
+	       "clients", "threads", "read/cl", "time/cl s", "GB/s/cl", "GB/s tot",
+	       "membw", "x membw", "cpu%", "result");
 	for (int op = 0; op < NOPS; op++) {
 		if (!rp->o->op_on[op])
 			continue;
@@ -2068,11 +2207,11 @@ static void print_table(const struct report *rp)
 				       o->why);
 				continue;
 			}
-			printf("%-10s %7u %7s %10s %10.3f %8.2f %8.2f %8.3f %5.0f  %s",
+			printf("%-10s %7u %7s %10s %10.3f %8.2f %8.2f %6.1f %7.3f %5.0f  %s",
 			       op_names[op], r->clients,
 			       threads_str(r->threads, tb, sizeof(tb)),
 			       human(h1, sizeof(h1), (double)o->bytes), o->mean,
-			       o->gbps_client, o->gbps_total, o->ratio,
+			       o->gbps_client, o->gbps_total, o->membw, o->ratio,
 			       o->cpu_util * 100, status_names[o->status]);
 			if (o->status == ST_OK)
 				printf(" (%" PRIu64 " rows)\n", o->rows);
@@ -2210,7 +2349,7 @@ static int write_plot(const struct report *rp, const char *png)
 	fprintf(g, "'\nset datafile missing '?'\nset key left top\nset grid\n"
 		"set logscale x 2\nset xlabel 'client processes'\n"
 		"set multiplot layout 1,2 title 'eau2 bench (%u cores, memory-read "
-		"bandwidth %.1f GB/s)'\n", rp->cores, rp->bw_ref);
+		"bandwidth %.1f GB/s)'\n", rp->cores, rp->bw_all.sustained);
 	fprintf(g, "set ylabel 'GB/s, all clients'\nset logscale y 10\nplot ");
 	col = 2;
 	for (int op = 0; op < NOPS; op++) {
@@ -2219,7 +2358,8 @@ static int write_plot(const struct report *rp, const char *png)
 		fprintf(g, "'%s' using 1:%d with linespoints title '%s', ", dat, col++,
 			op_names[op]);
 	}
-	fprintf(g, "%.4f with lines dashtype 2 title 'memory bandwidth'\n", rp->bw_ref);
+	fprintf(g, "%.4f with lines dashtype 2 title 'memory bandwidth'\n",
+		rp->bw_all.sustained);
 	fprintf(g, "unset logscale y\nset yrange [0:*]\nset ylabel 'GiB'\nplot '%s' using 1:%d with linespoints title "
 		"'RSS total', '%s' using 1:%d with linespoints title 'PSS total', "
 		"'%s' using 1:%d with lines dashtype 2 title 'data size'\n"
@@ -2246,6 +2386,8 @@ int eau2_cli_bench(int argc, char **argv)
 	struct report rp = {0};
 	struct client_plan plan = {0};
 	bool avail[NOPS];
+	double membw[NOPS] = {0}, wall[NOPS] = {0};
+	struct bw_meter meter = {0};
 	char dir[PATH_MAX];
 	int cpus[1024];
 	unsigned ncpus, cores;
@@ -2291,13 +2433,15 @@ int eau2_cli_bench(int argc, char **argv)
 
 	progress("measuring memory-read bandwidth...");
 	rp.cores = cores;
-	if (measure_bw(cores, &rp.bw_all, &rp.bw_one, &rp.bw_bytes) == 0)
-		rp.bw_ref = rp.bw_all > rp.bw_one ? rp.bw_all : rp.bw_one;
-	if (rp.bw_ref <= 0) {
-		errorf("measuring the memory bandwidth failed");
+	if ((rc = bw_meter_open(&meter)) ||
+	    (rc = bw_measure(&meter, cores, BW_PASSES, OP_MIN_SECS, &rp.bw_all)) ||
+	    (rc = cores > 1 ? bw_measure(&meter, 1, BW_PASSES, OP_MIN_SECS,
+					 &rp.bw_one) : (rp.bw_one = rp.bw_all, 0))) {
+		errorf("measuring the memory bandwidth failed: %s", strerror(-rc));
 		status = 2;
 		goto out;
 	}
+	rp.bw_bytes = meter.n * 8;
 
 	rounds = calloc(o.nclients, sizeof(*rounds));
 	cr = calloc(256, sizeof(*cr)); /* --clients counts are <= 256 */
@@ -2312,6 +2456,8 @@ int eau2_cli_bench(int argc, char **argv)
 	plan.dim = &dim;
 	plan.cpus = cpus;
 	plan.ncpus = ncpus;
+	plan.bw = &meter;
+	plan.bw_threads = cores;
 	old_pipe = signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < o.nclients; i++) {
 		struct round *r = &rounds[i];
@@ -2324,11 +2470,11 @@ int eau2_cli_bench(int argc, char **argv)
 			 r->clients > 1 ? "s" : "", threads_str(r->threads, tb, sizeof(tb)),
 			 r->threads == 1 ? "" : "s");
 		memset(cr, 0, r->clients * sizeof(*cr));
-		if (run_round(&plan, r->clients, cr)) {
+		if (run_round(&plan, r->clients, cr, membw, wall)) {
 			status = 2;
 			break;
 		}
-		summarise(r, cr, &plan, avail, &mixed, &text, rp.bw_ref, cores);
+		summarise(r, cr, &plan, avail, &mixed, &text, membw, wall, cores);
 		rp.nrounds = i + 1;
 		for (int op = 0; i == 0 && op < NOPS; op++) {
 			uint32_t least = UINT32_MAX;
@@ -2371,6 +2517,7 @@ fail:
 	status = rc == -EINVAL || rc == -ENOSPC ? 1 : 2;
 out:
 	eau2_close(db);
+	bw_meter_close(&meter);
 	free(rounds);
 	free(cr);
 	return status;
