@@ -38,7 +38,9 @@ static void df_free(eau2_df *df)
 			munmap((void *)df->segs[i].base,
 			       df->segs[i].map_len ? df->segs[i].map_len : 1);
 	free(df->segs);
-	free((void *)df->offsets_ok);
+	free(df->views);
+	free((void *)df->view_claimed);
+	free((void *)df->view_ready);
 	if (df->desc)
 		munmap(df->desc, df->desc_len);
 	if (df->lock_fd >= 0) {
@@ -141,7 +143,7 @@ int eau2_df_open_id(eau2 *db, uint64_t id, struct eau2_df_seg *segs,
 	struct stat st;
 	eau2_df *df;
 	const uint64_t *sizes;
-	size_t i;
+	size_t i, nchunks;
 	int fd = -1, rc;
 
 	*out = NULL;
@@ -188,9 +190,11 @@ int eau2_df_open_id(eau2 *db, uint64_t id, struct eau2_df_seg *segs,
 		goto fail_segs;
 	}
 	df->segs = calloc(df->nsegs ? df->nsegs : 1, sizeof(*df->segs));
-	df->offsets_ok = calloc(df->ngroups * df->schema->n / 64 + 1,
-				sizeof(*df->offsets_ok));
-	if (!df->segs || !df->offsets_ok) {
+	nchunks = df->ngroups * df->schema->n;
+	df->views = calloc(nchunks ? nchunks : 1, sizeof(*df->views));
+	df->view_claimed = calloc(nchunks / 64 + 1, sizeof(*df->view_claimed));
+	df->view_ready = calloc(nchunks / 64 + 1, sizeof(*df->view_ready));
+	if (!df->segs || !df->views || !df->view_claimed || !df->view_ready) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail_segs;
 	}
@@ -447,31 +451,35 @@ int eau2_df_chunk(const eau2_df *df, size_t col, size_t group,
 {
 	const struct eau2_chunk_ref *ref;
 	const struct eau2_df_seg *seg;
+	uint64_t bit;
+	size_t k;
 	int rc;
 
 	if (col >= df->schema->n || group >= df->ngroups)
 		return eau2_error_set(err, -ERANGE,
 				      "chunk (column %zu, row group %zu) out of range (%zu x %zu)",
 				      col, group, df->schema->n, df->ngroups);
-	ref = &df->chunk_refs[group * df->schema->n + col];
+	k = group * df->schema->n + col;
+	bit = 1ull << (k % 64);
+	if (atomic_load_explicit(&df->view_ready[k / 64], memory_order_acquire) & bit) {
+		*view = df->views[k];
+		return 0;
+	}
+	ref = &df->chunk_refs[k];
 	seg = &df->segs[ref->seg];
 	rc = eau2_chunk_check(seg->base, seg->size, ref->off, df->schema->types[col],
 			      eau2_df_group_rows(df, group), err);
-	if (!rc && df->schema->types[col] == EAU2_STRING) {
-		size_t k = group * df->schema->n + col;
-		uint64_t bit = 1ull << (k % 64);
-
-		if (!(atomic_load_explicit(&df->offsets_ok[k / 64], memory_order_relaxed) & bit)) {
-			rc = eau2_chunk_check_offsets(seg->base + ref->off, err);
-			if (!rc)
-				atomic_fetch_or_explicit(&df->offsets_ok[k / 64], bit,
-							 memory_order_relaxed);
-		}
-	}
+	if (!rc && df->schema->types[col] == EAU2_STRING)
+		rc = eau2_chunk_check_offsets(seg->base + ref->off, err);
 	if (rc)
 		return eau2_error_prefix(err, rc, "column '%s', row group %zu",
 					 df->schema->names[col], group);
 	eau2_chunk_view_fill(seg->base + ref->off, df->group_first[group], view);
+	if (!(atomic_fetch_or_explicit(&df->view_claimed[k / 64], bit,
+				       memory_order_relaxed) & bit)) {
+		df->views[k] = *view;
+		atomic_fetch_or_explicit(&df->view_ready[k / 64], bit, memory_order_release);
+	}
 	return 0;
 }
 

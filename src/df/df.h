@@ -107,11 +107,15 @@ struct eau2_df {
 					* (released when df is freed), or NULL */
 	dev_t data_dev;
 	ino_t data_ino;
-	/* One bit per chunk (group * ncols + col): set once a string chunk's
-	 * offsets were checked in this process, so a segment corrupted on
-	 * disk cannot send a reader outside the mapping; checked on first
-	 * view, then never again. */
-	_Atomic uint64_t *offsets_ok;
+	/* The views of this process's checked chunks (group * ncols + col).
+	 * A chunk's header (and a string chunk's offsets, so a segment
+	 * corrupted on disk cannot send a reader outside the mapping) is
+	 * checked on its first view; the view is kept, and later views of
+	 * it read no header: a scan of one column then takes no cache miss
+	 * on the headers of the others. The first thread to claim a chunk's
+	 * bit writes its view, then sets its ready bit (release). */
+	struct eau2_chunk_view *views;
+	_Atomic uint64_t *view_claimed, *view_ready;
 };
 
 static inline uint64_t eau2_align64(uint64_t n)
