@@ -455,7 +455,19 @@ struct eau2_rower_class {
 	int (*finish)(void *state, const struct eau2_run_ctx *ctx,
 		      eau2_df **result, struct eau2_error *err);
 	void (*destroy)(void *state);
+	/* Optional: sets bit c of used[c / 64] (all clear on entry; ncols
+	 * input columns) for each column an init'ed state reads in accept or
+	 * accept_chunk. The chunks of the other columns are never touched:
+	 * their views are zeroed (type 0, so typed row getters return
+	 * -EINVAL). NULL: the run reads every column. */
+	void (*columns)(const void *state, uint64_t *used, size_t ncols);
 };
+
+/* For a class's columns: marks column c as read. */
+static inline void eau2_columns_set(uint64_t *used, size_t c)
+{
+	used[c / 64] |= 1ull << (c % 64);
+}
 
 /* Registers a class (the pointer is kept: it must outlive its use).
  * -EEXIST when the name is taken. Built-ins are registered on first use

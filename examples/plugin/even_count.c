@@ -110,6 +110,13 @@ static int even_finish(void *state, const struct eau2_run_ctx *ctx,
 	return eau2_df_from_scalar(ctx->db, "even_count", EAU2_INT, &n, result, err);
 }
 
+/* The one column it reads: the executor never touches the others. */
+static void even_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	(void)ncols;
+	eau2_columns_set(used, ((const struct even_state *)state)->col);
+}
+
 static const struct eau2_rower_class even_count = {
 	.name = "even_count",
 	.summary = "number of even values of int column=NAME (default the first)",
@@ -120,6 +127,7 @@ static const struct eau2_rower_class even_count = {
 	.encode = even_encode,
 	.decode = even_decode,
 	.finish = even_finish,
+	.columns = even_columns,
 };
 
 __attribute__((visibility("default"))) int eau2_plugin_init(struct eau2_error *err);

@@ -513,6 +513,15 @@ out:
 	return rc;
 }
 
+static void agg_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	const struct agg_state *s = state;
+
+	(void)ncols;
+	for (size_t k = 0; k < s->n; k++)
+		eau2_columns_set(used, s->cols[k].col);
+}
+
 #define AGG_CLASS(op_, init_, summary_)				\
 	{							\
 		.name = #op_,					\
@@ -525,6 +534,7 @@ out:
 		.decode = agg_decode,				\
 		.finish = agg_finish,				\
 		.destroy = agg_destroy,				\
+		.columns = agg_columns,				\
 	}
 
 const struct eau2_rower_class eau2_rower_sum = AGG_CLASS(sum, sum_init,

@@ -76,6 +76,15 @@ static int count_finish(void *state, const struct eau2_run_ctx *ctx,
 	return eau2_df_from_scalar(ctx->db, "count", EAU2_INT, &n, result, err);
 }
 
+static void count_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	const struct count_state *s = state;
+
+	(void)ncols;
+	if (s->col >= 0)
+		eau2_columns_set(used, (size_t)s->col);
+}
+
 const struct eau2_rower_class eau2_rower_count = {
 	.name = "count",
 	.summary = "number of rows; column=NAME: non-null values of NAME",
@@ -86,4 +95,5 @@ const struct eau2_rower_class eau2_rower_count = {
 	.encode = count_encode,
 	.decode = count_decode,
 	.finish = count_finish,
+	.columns = count_columns,
 };

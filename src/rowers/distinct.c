@@ -359,6 +359,15 @@ out:
 	return rc;
 }
 
+static void distinct_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	const struct distinct_state *s = state;
+
+	(void)ncols;
+	for (size_t k = 0; k < s->n; k++)
+		eau2_columns_set(used, s->cols[k]);
+}
+
 const struct eau2_rower_class eau2_rower_distinct = {
 	.name = "distinct",
 	.summary = "distinct combinations of columns=a,b (default all), sorted",
@@ -370,4 +379,5 @@ const struct eau2_rower_class eau2_rower_distinct = {
 	.decode = distinct_decode,
 	.finish = distinct_finish,
 	.destroy = distinct_destroy,
+	.columns = distinct_columns,
 };

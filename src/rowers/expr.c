@@ -1081,6 +1081,13 @@ static int run_insn(struct eau2_expr_eval *ev, const struct insn *in,
 	return eau2_error_set(err, -EINVAL, "%s: bad instruction", e->what);
 }
 
+void eau2_expr_columns(const struct eau2_expr *e, uint64_t *used)
+{
+	for (uint32_t r = 0; r < e->nregs; r++)
+		if (e->regs[r].kind == REG_COL)
+			eau2_columns_set(used, e->regs[r].col);
+}
+
 int eau2_expr_eval_batch(struct eau2_expr_eval *ev, const struct eau2_group *g,
 			 uint32_t from, uint32_t n, struct eau2_expr_vec *out,
 			 struct eau2_error *err)

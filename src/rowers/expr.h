@@ -54,6 +54,8 @@ int eau2_expr_compile(const char *text, const eau2_schema *schema,
 		      const char *what, struct eau2_expr **expr,
 		      struct eau2_error *err);
 void eau2_expr_free(struct eau2_expr *expr); /* NULL allowed */
+/* Marks the input columns expr reads (eau2_columns_set). */
+void eau2_expr_columns(const struct eau2_expr *expr, uint64_t *used);
 /* Type of the result: EAU2_BOOL, EAU2_INT, EAU2_DOUBLE or EAU2_STRING. */
 enum eau2_type eau2_expr_type(const struct eau2_expr *expr);
 

@@ -2087,6 +2087,17 @@ static void gb_destroy(void *state)
 	gb_free(state);
 }
 
+static void gb_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	const struct gb *s = state;
+
+	(void)ncols;
+	for (size_t k = 0; k < s->nkeys; k++)
+		eau2_columns_set(used, s->keys[k]);
+	for (size_t a = 0; a < s->naggs; a++)
+		eau2_columns_set(used, s->aggs[a].col);
+}
+
 const struct eau2_rower_class eau2_rower_groupby = {
 	.name = "groupby",
 	.summary = "hash group-by, sorted by key: by=K1[,K2...] "
@@ -2100,4 +2111,5 @@ const struct eau2_rower_class eau2_rower_groupby = {
 	.decode = gb_decode,
 	.finish = gb_finish,
 	.destroy = gb_destroy,
+	.columns = gb_columns,
 };

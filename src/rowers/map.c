@@ -153,6 +153,14 @@ static void map_destroy(void *state)
 	eau2_rel_out_destroy(&s->out);
 }
 
+static void map_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	const struct map_state *s = state;
+
+	(void)ncols;
+	eau2_expr_columns(s->out.shared->data, used);
+}
+
 const struct eau2_rower_class eau2_rower_map = {
 	.name = "map",
 	.summary = "every row plus a computed column: name=COLUMN expr=EXPR "
@@ -166,4 +174,5 @@ const struct eau2_rower_class eau2_rower_map = {
 	.decode = map_decode,
 	.finish = map_finish,
 	.destroy = map_destroy,
+	.columns = map_columns,
 };

@@ -201,6 +201,8 @@ struct worker {
 	int cpu;                       /* claimed CPU, or -1 */
 	uint64_t next_check;           /* ns: when to re-read the share */
 	struct eau2_chunk_view *views; /* ncols */
+	uint64_t *used;                /* columns the class reads (a bit each),
+					* or NULL: all */
 };
 
 static uint64_t now_ns(void)
@@ -273,6 +275,16 @@ static int state_new(struct run *r, void **out, struct eau2_error *err)
 	return r->cls->init(s, &r->ctx, err);
 }
 
+/* A new state: which columns it reads (every state of a run reads the
+ * same ones, but asking each keeps the class's contract simple). */
+static void worker_columns(struct worker *w, const void *state)
+{
+	if (!w->used)
+		return;
+	memset(w->used, 0, (w->run->ncols + 63) / 64 * sizeof(*w->used));
+	w->run->cls->columns(state, w->used, w->run->ncols);
+}
+
 static int do_group(struct worker *w, void *state, size_t g,
 		    struct eau2_error *err)
 {
@@ -280,6 +292,8 @@ static int do_group(struct worker *w, void *state, size_t g,
 	int rc;
 
 	for (size_t c = 0; c < r->ncols; c++) {
+		if (w->used && !((w->used[c / 64] >> (c % 64)) & 1))
+			continue; /* its view stays zeroed */
 		rc = eau2_df_chunk(r->df, c, g, &w->views[c], err);
 		if (rc < 0)
 			return rc;
@@ -315,6 +329,8 @@ static void *worker_main(void *arg)
 
 	if (!r->ordered) {
 		rc = state_new(r, &r->states[w->index], &err);
+		if (rc == 0)
+			worker_columns(w, r->states[w->index]);
 		while (rc == 0 && !run_stopping(r) && !worker_retires(w)) {
 			size_t g = atomic_fetch_add(&r->next, 1);
 			if (g >= r->ngroups)
@@ -329,6 +345,8 @@ static void *worker_main(void *arg)
 			size_t g0 = t * r->ngroups / r->nunits;
 			size_t g1 = (t + 1) * r->ngroups / r->nunits;
 			rc = state_new(r, &r->states[t], &err);
+			if (rc == 0)
+				worker_columns(w, r->states[t]);
 			for (size_t g = g0; rc == 0 && g < g1; g++) {
 				if (g > g0 && run_stopping(r))
 					break;
@@ -434,7 +452,9 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 		workers[i].index = i;
 		workers[i].cpu = i < nclaimed ? claimed[i] : -1;
 		workers[i].views = calloc(r.ncols ? r.ncols : 1, sizeof(*workers[i].views));
-		if (!workers[i].views) {
+		if (cls->columns && r.ncols)
+			workers[i].used = calloc((r.ncols + 63) / 64, sizeof(uint64_t));
+		if (!workers[i].views || (cls->columns && r.ncols && !workers[i].used)) {
 			rc = eau2_error_set(err, -ENOMEM, "eau2_run: out of memory");
 			goto out;
 		}
@@ -512,8 +532,10 @@ out:
 			cls->destroy(r.states[k]);
 		free(r.states[k]);
 	}
-	for (unsigned i = 0; workers && i < nthreads; i++)
+	for (unsigned i = 0; workers && i < nthreads; i++) {
 		free(workers[i].views);
+		free(workers[i].used);
+	}
 	free(workers);
 	free(tids);
 	free(r.states);

@@ -492,6 +492,16 @@ out:
 	return rc;
 }
 
+/* accept_chunk reads the keys; finish gathers the output rows itself. */
+static void sort_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	const struct sort_state *s = state;
+
+	(void)ncols;
+	for (size_t k = 0; k < s->nk; k++)
+		eau2_columns_set(used, s->keys[k].col);
+}
+
 const struct eau2_rower_class eau2_rower_sort = {
 	.name = "sort",
 	.summary = "rows ordered by=col[:desc],col2 (nulls last, ties by row); "
@@ -504,4 +514,5 @@ const struct eau2_rower_class eau2_rower_sort = {
 	.decode = sort_decode,
 	.finish = sort_finish,
 	.destroy = sort_destroy,
+	.columns = sort_columns,
 };

@@ -688,6 +688,12 @@ out:
 	return rc;
 }
 
+static void wc_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	(void)ncols;
+	eau2_columns_set(used, ((const struct wc_state *)state)->col);
+}
+
 const struct eau2_rower_class eau2_rower_wordcount = {
 	.name = "wordcount",
 	.summary = "word, count of whitespace-separated words of column=NAME "
@@ -700,4 +706,5 @@ const struct eau2_rower_class eau2_rower_wordcount = {
 	.decode = wc_decode,
 	.finish = wc_finish,
 	.destroy = wc_destroy,
+	.columns = wc_columns,
 };

@@ -166,6 +166,42 @@ static const struct eau2_rower_class rowstat_class = {
 	.finish = rs_finish, .destroy = rs_destroy,
 };
 
+/* "test_col0": reads column 0 only (columns); the others' views are
+ * zeroed, so the typed getters refuse them and the Fielder skips them. */
+static int c0_accept(void *state, const struct eau2_row *row)
+{
+	struct rowstat *s = state;
+	static const struct eau2_fielder f = { .on_null = rs_on_null, .on_bool = rs_on_bool };
+	int64_t i;
+	double d;
+	bool b;
+	const char *str;
+	size_t len;
+
+	if (eau2_row_get_int(row, 0, &i) == 0)
+		s->isum += i;
+	if (eau2_row_get_double(row, 1, &d) != -EINVAL ||
+	    eau2_row_get_bool(row, 2, &b) != -EINVAL ||
+	    eau2_row_get_string(row, 3, &str, &len) != -EINVAL)
+		s->bad++;
+	eau2_row_visit(row, &f, s);
+	return 1;
+}
+
+static void c0_columns(const void *state, uint64_t *used, size_t ncols)
+{
+	(void)state;
+	assert_int_equal(ncols, 4);
+	assert_int_equal(used[0], 0);
+	eau2_columns_set(used, 0);
+}
+
+static const struct eau2_rower_class col0_class = {
+	.name = "test_col0", .state_size = sizeof(struct rowstat),
+	.init = rs_init, .accept = c0_accept, .join = rs_join,
+	.finish = rs_finish, .destroy = rs_destroy, .columns = c0_columns,
+};
+
 /* --------------------------- an ordered rower: "test_collect" (ids % 3) */
 
 struct collect {
@@ -357,9 +393,12 @@ static void test_row_api(void **st)
 	struct eau2_error err = {0};
 
 	(void)st;
+	assert_true(eau2_rower_register(&col0_class, &err) == 0 ||
+		    err.code == -EEXIST);
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		struct gen g;
 		size_t n = tu_quick() && sizes[si] > 70000 ? 70000 : sizes[si];
+		int64_t nulls0 = 0;
 		eau2_df *df = gen_df(db, 5 + si, n, &g);
 		int64_t want[6] = {0};
 		double dsum = 0;
@@ -369,6 +408,7 @@ static void test_row_api(void **st)
 			if (g.vs[r]) want[2] += (int64_t)strlen(g.s[r]);
 			if (g.vb[r]) want[3] += g.b[r];
 			want[1] += !g.vi[r] + !g.vd[r] + !g.vb[r] + !g.vs[r];
+			nulls0 += !g.vi[r];
 		}
 		want[5] = (int64_t)dsum; /* d values are multiples of 1/8: exact */
 		for (unsigned t = 1; t <= 7; t += t == 1 ? 1 : 5) {
@@ -383,6 +423,17 @@ static void test_row_api(void **st)
 				if (v != want[k])
 					fail_msg("n=%zu t=%u stat %zu: %lld != %lld", n, t, k,
 						 (long long)v, (long long)want[k]);
+			}
+			eau2_df_release(res);
+			/* Column 0 alone: its sum and nulls, nothing else. */
+			int64_t want0[6] = { want[0], nulls0, 0, 0, 0, 0 };
+			tu_ok(rt_run(db, df, "test_col0", NULL, t, &res, &err), &err);
+			for (size_t k = 0; k < 6; k++) {
+				int64_t v;
+				tu_ok(eau2_df_get_int(res, 0, k, &v, &err), &err);
+				if (v != want0[k])
+					fail_msg("test_col0 n=%zu t=%u stat %zu: %lld != %lld",
+						 n, t, k, (long long)v, (long long)want0[k]);
 			}
 			eau2_df_release(res);
 		}
