@@ -58,6 +58,27 @@
 #define THREADS_MAX 1024   /* a larger opt->threads is refused */
 #define SHARE_CHECK_NS 2000000 /* workers re-read their run's share this often */
 
+/* jemalloc's control call when jemalloc is the process allocator (every
+ * eau2 binary); NULL otherwise (programs on glibc malloc, sanitizer
+ * builds). */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+		   size_t newlen) __attribute__((weak));
+
+/*
+ * Gives back to the system the pages of what a run freed. Its states and
+ * its output buffers (an ordered run's 64 tasks each build their rows)
+ * are freed at its end, and jemalloc would keep those dirty pages for
+ * up to 10 s: a client idling after a join held ~40 MB it no longer
+ * used, on each of many clients. Measured on the bench's join and filter
+ * (2 GiB input, ~439k rows out): no slower (0.96-0.99 of the time).
+ * "arena.4096" is every arena (MALLCTL_ARENAS_ALL).
+ */
+static void return_freed_pages(void)
+{
+	if (mallctl)
+		mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
+}
+
 /* ------------------------------------------------------- default threads */
 
 static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
@@ -545,5 +566,7 @@ out:
 		eau2_shm_cores_leave(r.cores, r.token);
 	}
 	pthread_mutex_destroy(&r.lock);
+	if (r.ngroups > 1)
+		return_freed_pages();
 	return rc;
 }
