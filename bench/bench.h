@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,37 @@ BENCH_UNUSED static void die(const char *what, const struct eau2_error *err)
 	fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what,
 		err ? err->msg : strerror(errno));
 	exit(1);
+}
+
+/* The value of option opt: a whole number with an optional K, M, G or T
+ * suffix (powers of 1024) when sized, else a plain one. Exits with a
+ * message (status 2, as for a usage error) on anything else. */
+BENCH_UNUSED static uint64_t arg_num(const char *opt, const char *s, bool sized)
+{
+	static const char suffixes[] = "KMGT";
+	char *end;
+	uint64_t v;
+	const char *k;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		goto bad;
+	if (sized && *end && (k = strchr(suffixes, *end)) != NULL) {
+		unsigned shift = 10 * (unsigned)(k - suffixes + 1);
+
+		if (v > UINT64_MAX >> shift)
+			goto bad;
+		v <<= shift;
+		end++;
+	}
+	if (*end == 0)
+		return v;
+bad:
+	fprintf(stderr, "%s: %s: '%s' is not a %s\n", program_invocation_short_name,
+		opt, s, sized ? "size (a number, optionally with K, M, G or T)" :
+		"whole number");
+	exit(2);
 }
 
 /* nftw callback removing every entry (use with FTW_DEPTH | FTW_PHYS). */

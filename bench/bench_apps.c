@@ -437,7 +437,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--big"))
 			big = true;
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-			reps = atoi(argv[++i]);
+			reps = (int)arg_num("--reps", argv[++i], false);
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
 		else {

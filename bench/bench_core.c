@@ -186,7 +186,7 @@ int main(int argc, char **argv)
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--size") && i + 1 < argc)
-			size = strtoull(argv[++i], NULL, 0);
+			size = arg_num("--size", argv[++i], true);
 		else if (!strcmp(argv[i], "--store") && i + 1 < argc)
 			store = argv[++i];
 		else {

@@ -147,7 +147,8 @@ fail:
 int main(int argc, char **argv)
 {
 	const char *env = getenv("EAU2_BENCH_MB");
-	uint64_t mb = argc > 2 ? strtoull(argv[2], NULL, 10) : env ? strtoull(env, NULL, 10) : 1024;
+	uint64_t mb = argc > 2 ? arg_num("MB", argv[2], false) :
+		      env ? arg_num("EAU2_BENCH_MB", env, false) : 1024;
 	char gen[4096], dir[] = "/dev/shm/eau2-bench-load-XXXXXX";
 	const char *path = argc > 1 ? argv[1] : NULL;
 	struct eau2_error err = { 0 };

@@ -228,9 +228,9 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--big")) {
 			rows = 100000000;
 		} else if (!strcmp(argv[i], "--rows") && i + 1 < argc) {
-			rows = strtoull(argv[++i], NULL, 10);
+			rows = arg_num("--rows", argv[++i], false);
 		} else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
-			reps = (unsigned)atoi(argv[++i]);
+			reps = (unsigned)arg_num("--reps", argv[++i], false);
 		} else if (!strcmp(argv[i], "--no-duckdb")) {
 			duck = false;
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {

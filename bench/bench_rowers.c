@@ -251,11 +251,11 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
-			size = strtoull(argv[++i], NULL, 0);
+			size = arg_num("--size", argv[++i], true);
 		else if (strcmp(argv[i], "--text") == 0 && i + 1 < argc)
-			text = strtoull(argv[++i], NULL, 0);
+			text = arg_num("--text", argv[++i], true);
 		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-			reps = atoi(argv[++i]);
+			reps = (int)arg_num("--reps", argv[++i], false);
 		else if (strcmp(argv[i], "--no-duckdb") == 0)
 			duck = false;
 		else {
