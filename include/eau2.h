@@ -246,8 +246,10 @@ struct eau2_chunk_view {
 	union { int64_t i; double d; } min, max;
 };
 
-/* The view of column `col` in row group `group`. Checks the chunk header
- * against its segment (cheap); -EBADMSG when it is out of bounds. */
+/* The view of column `col` in row group `group`. The first view of a chunk
+ * in a process checks its header against its segment (and a string
+ * chunk's offsets); -EBADMSG when out of bounds. Later views return the
+ * kept view without reading the chunk. */
 int eau2_df_chunk(const eau2_df *df, size_t col, size_t group,
 		  struct eau2_chunk_view *view, struct eau2_error *err);
 

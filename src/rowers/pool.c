@@ -18,6 +18,10 @@
  * mask when the run has no more workers than allowed CPUs; oversubscribed
  * runs are not pinned.
  *
+ * Columns: a class with columns() names the columns its states read; the
+ * workers view only those (the others' chunks are never touched, their
+ * views stay zeroed).
+ *
  * Work: unordered classes pull row groups (morsels) from a shared atomic
  * counter; each worker owns one state (zeroed, init'ed on the worker) and
  * the states are joined in worker-index order. EAU2_ROWER_ORDERED classes
