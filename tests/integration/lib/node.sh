@@ -5,7 +5,8 @@
 # built), and
 #   E ARGS...   run eau2 on the store S
 #   fail MSG    report (with the tail of $T/node.log) and exit 1
-#   wait_node   wait until a node answers status on S
+#   wait_node   wait until a node answers status on S (up to 30 s; fails
+#               at once when the node started as $NPID has exited)
 B=${EAU2_BIN_DIR:?EAU2_BIN_DIR must name the build directory}
 E2=$B/eau2
 NODE=$B/eau2-node
@@ -21,11 +22,20 @@ fail() {
 	exit 1
 }
 E() { "$E2" --store "$S" "$@"; }
+# True while process $1 runs (an exited, unreaped child is a zombie: Z).
+running() {
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
 wait_node() {
 	i=0
 	while ! "$NODE" status --store "$S" >/dev/null 2>&1; do
 		i=$((i + 1))
-		[ $i -gt 200 ] && fail "node did not come up"
+		if [ -n "${NPID:-}" ] && ! running "$NPID"; then
+			fail "node (pid $NPID) exited before it answered"
+		fi
+		# Generous: a loaded CI host running sanitizer builds is slow.
+		[ $i -gt 600 ] && fail "node did not come up in 30 s"
 		sleep 0.05
 	done
 }
