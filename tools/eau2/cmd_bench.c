@@ -346,7 +346,8 @@ static void usage(FILE *out)
 "Times are warm: each client first touches every page it maps (reported\n"
 "as 'first touch'), then runs each operation back to back: for %.1f s (at\n"
 "least once) in the first round, and as many times as that in every later\n"
-"round, each client, in %d segments; time/cl is the mean time of one run.\n"
+"round, each client; time/cl is the mean time of one run. A single\n"
+"client's round runs in %d segments, a round of several clients in one.\n"
 "GB/s counts the bytes of the columns an operation reads (sum, filter: v;\n"
 "groupby: s and v; join: k; wordcount: line), per client (bytes / time of\n"
 "one run) and in total (all clients' runs x bytes / wall time of the\n"
@@ -1484,10 +1485,16 @@ static void child_send(const struct client_plan *p, struct msg *m)
 		_exit(3);
 }
 
-/* Segments of an operation's round: SEGMENTS, or one per run when a
- * client has fewer runs (runs = 0: the first round, timed). */
-static unsigned segments(uint32_t runs)
+/* Segments of an operation's round. One client's round runs in SEGMENTS
+ * (or one per run when it has fewer runs; runs = 0: the first round,
+ * timed), so that its scan is compared with bandwidth measured around it.
+ * A round of several clients runs in one: each segment ends when the
+ * slowest client does, and the cores the others leave idle meanwhile
+ * would be counted once per segment. */
+static unsigned segments(uint32_t runs, unsigned clients)
 {
+	if (clients > 1)
+		return 1;
 	return runs && runs < SEGMENTS ? runs : SEGMENTS;
 }
 
@@ -1626,7 +1633,7 @@ static void child_main(const struct client_plan *p)
 		 * the same work and start and end together. Either is split
 		 * into segments; the parent measures the bandwidth between
 		 * them. After a failure the remaining segments run nothing. */
-		for (unsigned seg = 0, nseg = segments(p->runs[op]); seg < nseg; seg++) {
+		for (unsigned seg = 0, nseg = segments(p->runs[op], p->clients); seg < nseg; seg++) {
 			uint32_t want = seg_runs(p->runs[op], seg, nseg);
 
 			child_wait(p);
@@ -1832,7 +1839,7 @@ static int run_round(const struct client_plan *base, unsigned nclients,
 		if (!base->run[op])
 			continue;
 		wall[op] = 0;
-		for (unsigned seg = 0, nseg = segments(base->runs[op]); seg < nseg; seg++) {
+		for (unsigned seg = 0, nseg = segments(base->runs[op], base->clients); seg < nseg; seg++) {
 			double first = INFINITY, last = 0;
 
 			if ((rc = barrier_bw(cr, nclients, base, &sample)))
@@ -2167,8 +2174,9 @@ static void print_table(const struct report *rp)
 	printf("memory-read bandwidth at the start: %.2f GB/s with %u threads, %.2f "
 	       "with 1\n  (sum over a %s heap array, warm, sustained over %u and %u "
 	       "passes;\n  fastest single pass %.2f and %.2f GB/s); 'membw' is the same "
-	       "with %u threads\n  measured for %.1f s between the %d segments of each "
-	       "operation's round (mean)\n",
+	       "with %u threads\n  measured for %.1f s before, between and after the "
+	       "segments of each\n  operation's round (mean; one client's round runs "
+	       "in %d segments)\n",
 	       rp->bw_all.sustained, rp->cores, rp->bw_one.sustained,
 	       human(h1, sizeof(h1), (double)rp->bw_bytes), rp->bw_all.passes,
 	       rp->bw_one.passes, rp->bw_all.best, rp->bw_one.best, rp->cores,
