@@ -78,9 +78,9 @@
 #define BLOCK_ROWS EAU2_CHUNK_ROWS
 #define LINE_MAX_WORDS 16
 #define BW_PASSES 10       /* the first bandwidth measurement: passes, at least */
-#define BW_SLICE_SECS 0.2  /* the measurements between segments */
+#define BW_SLICE_SECS 0.2  /* the measurements around segments */
 #define BW_SLICE_PASSES 2
-#define SEGMENTS 4         /* an operation's round runs in this many parts */
+#define SEGMENTS 4         /* one client's round of an operation: its parts */
 #define OP_MIN_SECS 1.0   /* each client repeats an operation this long */
 #define OP_MAX_RUNS 1000
 
@@ -143,8 +143,8 @@ struct op_res {
 	double cpu_util;     /* all clients' CPU time / (wall x cores) */
 	uint64_t bytes;      /* input bytes one client reads */
 	double gbps_client, gbps_total, ratio;
-	double membw;        /* GB/s: the mean of the measurements just before
-			      * and just after the operation's round */
+	double membw;        /* GB/s: the mean of the bandwidth measurements
+			      * before, between and after its segments */
 	uint64_t rows;
 };
 
