@@ -13,6 +13,7 @@
 // Usage: node duckdb_relational.mjs [--only TEXT] [--unlink-csv] DIR [REPS] [THREADS...]
 import { unlinkSync } from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { bestOf } from './best_of.mjs';
 
 const argv = process.argv.slice(2);
 let only = null;
@@ -62,7 +63,7 @@ if (selected.some(([, , sql]) => sql.includes('JOIN dim2 d'))) needs.add('dim2')
 const inst = await DuckDBInstance.create(':memory:');
 const con = await inst.connect();
 const version = (await con.runAndReadAll('SELECT version()')).getRows()[0][0];
-let t0 = performance.now();
+const t0 = performance.now();
 const load = async (name, cols) => {
   if (!needs.has(name)) return;
   await con.run(`CREATE TABLE ${name} AS SELECT * FROM read_csv('${dir}/${name}.csv', header = true, columns = ${cols})`);
@@ -80,15 +81,7 @@ for (const [label, input, sql] of selected) {
   const inRows = Number(await count(input));
   for (const t of threads) {
     await con.run(`SET threads = ${t}`);
-    let best = Infinity;
-    let outRows = 0;
-    for (let r = 0; r < reps; r++) {
-      await con.run('DROP TABLE IF EXISTS result');
-      t0 = performance.now();
-      await con.run(`CREATE TABLE result AS ${sql}`);
-      best = Math.min(best, (performance.now() - t0) / 1000);
-      outRows = await count('result');
-    }
+    const { best, outRows } = await bestOf(con, sql, reps);
     console.log(`  ${label.padEnd(38)} ${String(t).padStart(8)} ${best.toFixed(3).padStart(10)} ${(inRows / best).toPrecision(3).padStart(12)} ${String(outRows).padStart(10)}`);
   }
 }

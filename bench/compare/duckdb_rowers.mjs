@@ -9,6 +9,7 @@
 //
 // Usage: node duckdb_rowers.mjs ROWS TEXT TEXT_BYTES [REPS] [THREADS...]
 import { DuckDBInstance } from '@duckdb/node-api';
+import { bestOf } from './best_of.mjs';
 
 const [rowsArg, text, textBytesArg, repsArg, ...threadArgs] = process.argv.slice(2);
 if (!rowsArg || !text || !textBytesArg) {
@@ -23,7 +24,7 @@ const threads = [...new Set((threadArgs.length ? threadArgs : ['1']).map(Number)
 const inst = await DuckDBInstance.create(':memory:');
 const con = await inst.connect();
 const version = (await con.runAndReadAll('SELECT version()')).getRows()[0][0];
-let t0 = performance.now();
+const t0 = performance.now();
 await con.run(`CREATE TABLE t AS SELECT (hash(i) >> 34)::BIGINT AS v FROM range(${rows}) r(i)`);
 await con.run(`CREATE TABLE text AS SELECT * FROM read_csv('${text}', columns = {'line': 'VARCHAR'}, ` +
   `header = false, delim = '\x01', quote = '', escape = '', auto_detect = false)`);
@@ -40,15 +41,7 @@ console.log(`  ${'operation (DuckDB)'.padEnd(26)} ${'threads'.padStart(8)} ${'se
 for (const [label, bytes, sql] of queries) {
   for (const th of threads) {
     await con.run(`SET threads = ${th}`);
-    let best = Infinity;
-    let outRows = 0;
-    for (let r = 0; r < reps; r++) {
-      await con.run('DROP TABLE IF EXISTS result');
-      t0 = performance.now();
-      await con.run(`CREATE TABLE result AS ${sql}`);
-      best = Math.min(best, (performance.now() - t0) / 1000);
-      outRows = (await con.runAndReadAll('SELECT count(*) FROM result')).getRows()[0][0];
-    }
+    const { best, outRows } = await bestOf(con, sql, reps);
     console.log(`  ${label.padEnd(26)} ${String(th).padStart(8)} ${best.toFixed(3).padStart(10)} ` +
       `${(bytes / best / 1e9).toFixed(2).padStart(8)} ${String(outRows).padStart(10)}`);
   }
