@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "eau2.h"
+#include "util/parse.h"
 
 #define BENCH_UNUSED __attribute__((unused))
 
@@ -57,31 +58,15 @@ BENCH_UNUSED static void die(const char *what, const struct eau2_error *err)
 	exit(1);
 }
 
-/* The value of option opt: a whole number with an optional K, M, G or T
- * suffix (powers of 1024) when sized, else a plain one. Exits with a
+/* The value of option opt: a whole number, or a byte count with an
+ * optional K, M, G or T suffix when sized (eau2_parse_size). Exits with a
  * message (status 2, as for a usage error) on anything else. */
 BENCH_UNUSED static uint64_t arg_num(const char *opt, const char *s, bool sized)
 {
-	static const char suffixes[] = "KMGT";
-	char *end;
 	uint64_t v;
-	const char *k;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		goto bad;
-	if (sized && *end && (k = strchr(suffixes, *end)) != NULL) {
-		unsigned shift = 10 * (unsigned)(k - suffixes + 1);
-
-		if (v > UINT64_MAX >> shift)
-			goto bad;
-		v <<= shift;
-		end++;
-	}
-	if (*end == 0)
+	if ((sized ? eau2_parse_size(s, &v) : eau2_parse_u64(s, &v)) == 0)
 		return v;
-bad:
 	fprintf(stderr, "%s: %s: '%s' is not a %s\n", program_invocation_short_name,
 		opt, s, sized ? "size (a number, optionally with K, M, G or T)" :
 		"whole number");

@@ -56,6 +56,7 @@
 
 #include "bench.h"
 #include "eau2.h"
+#include "util/parse.h"
 
 /* Bump when the generated data changes, so cached data sets are rebuilt. */
 #define BENCH_FORMAT 1
@@ -229,36 +230,6 @@ static const char *human(char *buf, size_t size, double bytes)
 	}
 	snprintf(buf, size, u ? "%.2f %s" : "%.0f %s", bytes, units[u]);
 	return buf;
-}
-
-/* Decimal with an optional K/M/G/T suffix (x1024), optional "i" and "B". */
-static int parse_size(const char *s, uint64_t *out)
-{
-	uint64_t mul = 1;
-	unsigned long long v;
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (end == s || errno)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	case 't': case 'T': mul = 1ull << 40; end++; break;
-	default: break;
-	}
-	if (mul > 1 && *end == 'i')
-		end++;
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end || v > UINT64_MAX / mul)
-		return -EINVAL;
-	*out = v * mul;
-	return 0;
 }
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -449,7 +420,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 			uint64_t *dst = name[2] == 's' ? &o->size : &o->text_size;
 			char a1[32], a2[32];
 
-			if (parse_size(val, dst) || *dst < SIZE_MIN || *dst > SIZE_MAX_) {
+			if (eau2_parse_size(val, dst) || *dst < SIZE_MIN || *dst > SIZE_MAX_) {
 				errorf("%s: '%s' is not a size from %s to %s (e.g. 512M, 2G)",
 				       name, val, human(a1, sizeof(a1), (double)SIZE_MIN),
 				       human(a2, sizeof(a2), (double)SIZE_MAX_));

@@ -10,6 +10,7 @@
  * into argv (which outlives the command); only repeatable options allocate.
  */
 #include "cli.h"
+#include "util/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -147,55 +148,6 @@ int eau2_cli_split_arg(const char *s, char **name, char **value)
 
 /* ------------------------------------------------------------- values */
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* "64M", "1g", "100", "2KiB", "3MB": binary multiples. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	switch (toupper((unsigned char)*end)) {
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	default: break;
-	}
-	if (shift && (*end == 'i' || *end == 'I'))
-		end++;
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 static int parse_char(const char *s, char *out)
 {
 	if (s[0] && !s[1]) {
@@ -295,19 +247,19 @@ static int store_value(const struct eau2_cli_cmd *cmd,
 		*(const char **)slot = value;
 		return 0;
 	case EAU2_OPT_U64:
-		rc = parse_u64(value, &u);
+		rc = eau2_parse_u64(value, &u);
 		want = "a non-negative integer";
 		if (!rc)
 			*(uint64_t *)slot = u;
 		break;
 	case EAU2_OPT_SIZE:
-		rc = parse_size(value, &u);
+		rc = eau2_parse_size(value, &u);
 		want = "a byte count (suffix K, M, G or T allowed)";
 		if (!rc)
 			*(uint64_t *)slot = u;
 		break;
 	case EAU2_OPT_UINT:
-		rc = parse_u64(value, &u);
+		rc = eau2_parse_u64(value, &u);
 		want = "an integer 0..65535";
 		if (!rc && u > 65535)
 			rc = -ERANGE;
