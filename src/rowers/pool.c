@@ -45,7 +45,6 @@
  * worker has been joined. Everything else is read-only during the run.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -57,6 +56,7 @@
 
 #include "rowers/rowers.h"
 #include "shm/shm.h"
+#include "util/cpu.h"
 
 #define ORDERED_TASKS 64   /* tasks per ordered run, at most */
 #define THREADS_MAX 1024   /* a larger opt->threads is refused */
@@ -81,122 +81,6 @@ static void return_freed_pages(void)
 {
 	if (mallctl)
 		mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
-}
-
-/* ------------------------------------------------------- default threads */
-
-static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
-static int cpus[CPU_SETSIZE]; /* allowed CPUs, in increasing order */
-static unsigned ncpus;        /* entries of cpus */
-static unsigned default_threads;
-
-static long read_small_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = 0;
-	return n;
-}
-
-/* CPUs allowed by a cgroup v2 cpu.max file ("max 100000" or "Q P"), or 0
- * for no limit. */
-static unsigned quota_v2(const char *path)
-{
-	char buf[128];
-	long long q, p;
-
-	if (read_small_file(path, buf, sizeof(buf)) <= 0)
-		return 0;
-	if (sscanf(buf, "%lld %lld", &q, &p) != 2 || q <= 0 || p <= 0)
-		return 0; /* "max ..." does not parse as a number */
-	return (unsigned)((q + p - 1) / p);
-}
-
-static unsigned quota_v1(const char *dir)
-{
-	char path[256], buf[64];
-	long long q, p;
-
-	snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
-	if (read_small_file(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%lld", &q) != 1)
-		return 0;
-	snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
-	if (read_small_file(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%lld", &p) != 1)
-		return 0;
-	if (q <= 0 || p <= 0)
-		return 0;
-	return (unsigned)((q + p - 1) / p);
-}
-
-static unsigned min_nonzero(unsigned a, unsigned b)
-{
-	return !a ? b : !b ? a : a < b ? a : b;
-}
-
-/* The tightest cgroup CPU quota over this process's cgroup v2 directory and
- * its ancestors, and the v1 cfs quota; 0 when none applies. */
-static unsigned cgroup_quota(void)
-{
-	char buf[4096], path[4096 + 64];
-	unsigned lim = 0;
-
-	lim = min_nonzero(lim, quota_v2("/sys/fs/cgroup/cpu.max"));
-	if (read_small_file("/proc/self/cgroup", buf, sizeof(buf)) > 0) {
-		char *line = strstr(buf, "0::/");
-		if (line == buf || (line && line[-1] == '\n')) {
-			char *rel = line + 3, *nl = strchr(rel, '\n');
-			if (nl)
-				*nl = 0;
-			while (*rel) {
-				snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.max", rel);
-				lim = min_nonzero(lim, quota_v2(path));
-				char *slash = strrchr(rel, '/');
-				if (!slash)
-					break;
-				*slash = 0;
-			}
-		}
-	}
-	lim = min_nonzero(lim, quota_v1("/sys/fs/cgroup/cpu,cpuacct"));
-	lim = min_nonzero(lim, quota_v1("/sys/fs/cgroup/cpu"));
-	return lim;
-}
-
-static void cpus_init(void)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-		for (int c = 0; c < CPU_SETSIZE; c++)
-			if (CPU_ISSET(c, &set))
-				cpus[ncpus++] = c;
-	}
-	if (ncpus == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		ncpus = n > 0 && n < CPU_SETSIZE ? (unsigned)n : 1;
-		for (unsigned i = 0; i < ncpus; i++)
-			cpus[i] = (int)i;
-	}
-	default_threads = ncpus;
-	unsigned q = cgroup_quota();
-	if (q && q < default_threads)
-		default_threads = q;
-	if (default_threads == 0)
-		default_threads = 1;
-}
-
-unsigned eau2_default_threads(void)
-{
-	pthread_once(&cpus_once, cpus_init);
-	return default_threads;
 }
 
 /* ------------------------------------------------------------------ run */
@@ -444,7 +328,9 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 		if (share < nthreads)
 			nthreads = share;
 		if (nthreads > 1) {
-			pthread_once(&cpus_once, cpus_init);
+			unsigned ncpus;
+			const int *cpus = eau2_cpu_allowed(&ncpus);
+
 			nclaimed = eau2_shm_cores_claim(r.cores, r.token, cpus, ncpus,
 							nthreads, claimed);
 			if (nclaimed < 2) {
@@ -494,9 +380,10 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 		worker_main(&workers[0]);
 	} else {
 		pthread_attr_t attr;
+		unsigned ncpus;
+		const int *cpus = eau2_cpu_allowed(&ncpus);
 		bool pin;
 
-		pthread_once(&cpus_once, cpus_init);
 		pin = nclaimed == nthreads || (!r.cores && nthreads <= ncpus);
 		for (unsigned i = 0; i < nthreads; i++) {
 			pthread_attr_init(&attr);
