@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * registry.c - the process-wide map from rower names to classes, and
- * plugin loading.
+ * plugin loading. The public entry points (eau2_rower_find, ...) are in
+ * src/api/registry.c, which also registers the seed applications of
+ * src/apps (above this module) through eau2_registry_add_builtin before
+ * its first lookup.
  *
  * Built-ins (the static table below) are registered once, by pthread_once,
  * on the first call into the registry. Plugins are shared libraries opened
@@ -24,7 +27,6 @@
 #include <string.h>
 
 #include "rowers/rowers.h"
-#include "apps/apps.h" /* the seed applications, registered as built-ins */
 
 struct reg_entry {
 	const struct eau2_rower_class *cls;
@@ -53,46 +55,6 @@ static const struct eau2_rower_class *const builtins[] = {
 	&eau2_rower_map,
 	&eau2_rower_groupby,
 	&eau2_rower_join,
-	&eau2_app_urlfreq,
-	&eau2_app_mandelbrot,
-	&eau2_app_mandelbrot_rows,
-	&eau2_app_linus,
-	&eau2_app_linus_step,
-	&eau2_app_bikes,
-};
-
-/* Plugins take eau2_* functions from the process that loads them. A
- * program linked with the static libeau2.a contains only the objects it
- * references itself, so this table (kept by `used`) references the API a
- * rower plugin needs: any program that can load a plugin (it links this
- * file) then carries all of it, and ENABLE_EXPORTS makes it visible. */
-__attribute__((used)) static const void *const plugin_api[] = {
-	(const void *)eau2_error_set, (const void *)eau2_type_name,
-	(const void *)eau2_type_parse, (const void *)eau2_schema_new,
-	(const void *)eau2_schema_add, (const void *)eau2_schema_parse,
-	(const void *)eau2_schema_copy, (const void *)eau2_schema_ncols,
-	(const void *)eau2_schema_name, (const void *)eau2_schema_type,
-	(const void *)eau2_schema_find, (const void *)eau2_schema_free,
-	(const void *)eau2_get, (const void *)eau2_put,
-	(const void *)eau2_builder_new, (const void *)eau2_builder_schema,
-	(const void *)eau2_builder_append_null, (const void *)eau2_builder_append_bool,
-	(const void *)eau2_builder_append_int, (const void *)eau2_builder_append_double,
-	(const void *)eau2_builder_append_string, (const void *)eau2_builder_rows,
-	(const void *)eau2_builder_fork, (const void *)eau2_builder_join,
-	(const void *)eau2_builder_finish, (const void *)eau2_builder_abort,
-	(const void *)eau2_df_retain, (const void *)eau2_df_release,
-	(const void *)eau2_df_schema, (const void *)eau2_df_rows,
-	(const void *)eau2_df_ncols, (const void *)eau2_df_ngroups,
-	(const void *)eau2_df_group_first_row, (const void *)eau2_df_group_rows,
-	(const void *)eau2_df_bytes, (const void *)eau2_df_chunk,
-	(const void *)eau2_df_get_bool, (const void *)eau2_df_get_int,
-	(const void *)eau2_df_get_double, (const void *)eau2_df_get_string,
-	(const void *)eau2_df_find_group, (const void *)eau2_df_from_array,
-	(const void *)eau2_df_from_scalar, (const void *)eau2_df_from_visitor,
-	(const void *)eau2_row_get_bool, (const void *)eau2_row_get_int,
-	(const void *)eau2_row_get_double, (const void *)eau2_row_get_string,
-	(const void *)eau2_row_visit, (const void *)eau2_args_get,
-	(const void *)eau2_run, (const void *)eau2_default_threads,
 };
 
 /* Binary search under reg_lock: index of name, or where it would go. */
@@ -175,8 +137,14 @@ static int check_class(const struct eau2_rower_class *cls,
 	return 0;
 }
 
-int eau2_rower_register(const struct eau2_rower_class *cls,
-			struct eau2_error *err)
+void eau2_registry_add_builtin(const struct eau2_rower_class *cls)
+{
+	pthread_once(&reg_once, reg_init_builtins);
+	(void)reg_add(cls, 0, NULL);
+}
+
+int eau2_registry_register(const struct eau2_rower_class *cls,
+			   struct eau2_error *err)
 {
 	int rc;
 
@@ -189,7 +157,7 @@ int eau2_rower_register(const struct eau2_rower_class *cls,
 	return rc;
 }
 
-const struct eau2_rower_class *eau2_rower_find(const char *name)
+const struct eau2_rower_class *eau2_registry_find(const char *name)
 {
 	const struct eau2_rower_class *cls = NULL;
 	bool found;
@@ -205,8 +173,8 @@ const struct eau2_rower_class *eau2_rower_find(const char *name)
 	return cls;
 }
 
-void eau2_rower_foreach(void (*fn)(void *ctx, const struct eau2_rower_class *c),
-			void *ctx)
+void eau2_registry_foreach(void (*fn)(void *ctx, const struct eau2_rower_class *c),
+			   void *ctx)
 {
 	const struct eau2_rower_class **copy;
 	size_t n;
@@ -240,7 +208,7 @@ static void reg_remove_txn(unsigned txn)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-int eau2_plugin_load(const char *path, struct eau2_error *err)
+int eau2_registry_plugin_load(const char *path, struct eau2_error *err)
 {
 	struct eau2_error ierr = {0};
 	eau2_plugin_init_fn init;

@@ -27,6 +27,22 @@ extern const struct eau2_rower_class eau2_rower_count, eau2_rower_sum,
 	eau2_rower_sort, eau2_rower_wordcount, eau2_rower_filter,
 	eau2_rower_map, eau2_rower_groupby, eau2_rower_join;
 
+/* ------------------------------------------------------------ registry */
+
+/* The registry behind the public eau2_rower_register, eau2_rower_find,
+ * eau2_rower_foreach and eau2_plugin_load (src/api/registry.c wraps them,
+ * after registering the applications of src/apps). The built-ins above
+ * are registered on the first call of any of these. Thread-safe. */
+int eau2_registry_register(const struct eau2_rower_class *cls,
+			   struct eau2_error *err);
+const struct eau2_rower_class *eau2_registry_find(const char *name);
+void eau2_registry_foreach(void (*fn)(void *ctx, const struct eau2_rower_class *c),
+			   void *ctx);
+int eau2_registry_plugin_load(const char *path, struct eau2_error *err);
+/* Registers a class of the library that sits above src/rowers (the seed
+ * applications) as a built-in: never removed, its name known to be free. */
+void eau2_registry_add_builtin(const struct eau2_rower_class *cls);
+
 /* ------------------------------------------------------------- hashing */
 
 /* 64-bit hash of len bytes (XXH3). */
