@@ -50,11 +50,8 @@ static void df_free(eau2_df *df)
 	}
 	if (df->datafd >= 0)
 		close(df->datafd);
-	if (df->node) {
-		/* After the munmaps: the node's count follows the mappings. */
-		eau2_node_release(df->node, df->id);
-		eau2_node_client_unref(df->node);
-	}
+	if (df->release) /* after the munmaps: a lender counts mappings */
+		df->release(df->release_ctx, df->id);
 	eau2_schema_free(df->schema);
 	free(df);
 }
@@ -226,6 +223,12 @@ fail:
 	return rc;
 }
 
+void eau2_df_set_release(eau2_df *df, eau2_df_release_fn fn, void *ctx)
+{
+	df->release = fn;
+	df->release_ctx = ctx;
+}
+
 eau2_df *eau2_df_retain(eau2_df *df)
 {
 	if (df)
@@ -319,6 +322,14 @@ int eau2_list(eau2 *db, char ***keys, size_t *n, struct eau2_error *err)
 	return eau2_shm_keys_list(db, keys, n, err);
 }
 
+/* The release hook of a dataframe got through the node: the node's
+ * count of it, then the reference to the client it holds. */
+static void node_release(void *ctx, uint64_t id)
+{
+	eau2_node_release(ctx, id);
+	eau2_node_client_unref(ctx);
+}
+
 static int verify_all(void)
 {
 	const char *v = getenv("EAU2_VERIFY");
@@ -340,7 +351,8 @@ int eau2_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
 		if (rc && rc != -ENOTCONN)
 			return rc;
 		if (!rc) {
-			(*df)->node = eau2_node_client_ref(db->node);
+			eau2_df_set_release(*df, node_release,
+					    eau2_node_client_ref(db->node));
 			goto verify;
 		}
 	}

@@ -85,7 +85,11 @@ struct eau2_df_seg {
 	uint64_t map_len; /* bytes mapped (the writer maps more) */
 };
 
-/* Access rules: everything but refs and lock_fd is immutable after open.
+/* The release hook of a dataframe (struct eau2_df below). */
+typedef void (*eau2_df_release_fn)(void *ctx, uint64_t id);
+
+/* Access rules: everything but refs and lock_fd is immutable after open
+ * (the release hook is set by whoever opened it, before handing it out).
  * refs is atomic. lock_fd is changed only by eau2_put, under the store's
  * writer lock; a dataframe must not be put from two threads at once. */
 struct eau2_df {
@@ -103,8 +107,11 @@ struct eau2_df {
 	size_t desc_len;
 	int datafd;  /* the store's data/ directory (dup) */
 	int lock_fd; /* >= 0 while unpublished: files removed on release */
-	struct eau2_node_client *node; /* the node that counts this reference
-					* (released when df is freed), or NULL */
+	/* Called once when df is freed, after its munmaps (the mappings are
+	 * what a lender counts), with release_ctx and df's id: whoever lent
+	 * df (a node counting this reference) is told. NULL: nobody. */
+	eau2_df_release_fn release;
+	void *release_ctx;
 	dev_t data_dev;
 	ino_t data_ino;
 	/* The views of this process's checked chunks (group * ncols + col).
@@ -175,6 +182,9 @@ int eau2_schema_check_name(const char *name, struct eau2_error *err);
 int eau2_df_open_id(eau2 *db, uint64_t id, struct eau2_df_seg *segs,
 		    size_t nsegs, int lock_fd, eau2_df **out,
 		    struct eau2_error *err);
+
+/* Sets df's release hook (at most one; before df is shared). */
+void eau2_df_set_release(eau2_df *df, eau2_df_release_fn fn, void *ctx);
 
 /* Writes data/<id>.df (desc.c): group_first has ngroups + 1 entries, refs
  * ngroups x s->n (group-major). */
