@@ -45,7 +45,7 @@ struct seg_meta {
 
 struct writer {
 	pthread_mutex_t mu;
-	eau2 *db;
+	struct eau2_store *db;
 	uint64_t id;
 	int lock_fd;
 	struct eau2_shm_seg *segs;
@@ -342,8 +342,8 @@ static void builder_free(eau2_builder *b)
 	free(b);
 }
 
-int eau2_builder_new(eau2 *db, const eau2_schema *schema, eau2_builder **out,
-		     struct eau2_error *err)
+int eau2_builder_new_in(struct eau2_store *db, const eau2_schema *schema,
+			eau2_builder **out, struct eau2_error *err)
 {
 	struct writer *w;
 	int rc;

@@ -1514,7 +1514,7 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		}
 		rc = eau2_schema_copy(ctx->opt.schema, &schema, ctx->err);
 		if (rc == 0)
-			rc = eau2_builder_new(ctx->db, schema, &L.b, ctx->err);
+			rc = eau2_builder_new_in(ctx->db, schema, &L.b, ctx->err);
 		if (rc == 0) {
 			rc = eau2_builder_finish(L.b, df, ctx->err);
 			L.b = NULL;
@@ -1539,7 +1539,7 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 	}
 	if (L.data_start >= ctx->size) {
 		/* Header only: no rows; the header's columns are strings. */
-		rc = eau2_builder_new(ctx->db, schema, &L.b, ctx->err);
+		rc = eau2_builder_new_in(ctx->db, schema, &L.b, ctx->err);
 		if (rc == 0) {
 			rc = eau2_builder_finish(L.b, df, ctx->err);
 			L.b = NULL;
@@ -1566,10 +1566,10 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 				rc = eau2_schema_add(typed, eau2_schema_name(schema, c),
 						     L.types[c], ctx->err);
 			if (rc == 0)
-				rc = eau2_builder_new(ctx->db, typed, &L.b, ctx->err);
+				rc = eau2_builder_new_in(ctx->db, typed, &L.b, ctx->err);
 			eau2_schema_free(typed);
 		} else {
-			rc = eau2_builder_new(ctx->db, schema, &L.b, ctx->err);
+			rc = eau2_builder_new_in(ctx->db, schema, &L.b, ctx->err);
 		}
 		if (rc)
 			goto out;

@@ -17,12 +17,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "df/df.h"
-#include "node/node.h"
 #include "shm/shm.h"
 
 /* ------------------------------------------------------------- open/free */
@@ -132,9 +130,9 @@ static const uint64_t *seg_sizes(const eau2_df *df)
 						((h->ncols + 7u) & ~7u) + h->names_len);
 }
 
-int eau2_df_open_id(eau2 *db, uint64_t id, struct eau2_df_seg *segs,
-		    size_t nsegs, int lock_fd, eau2_df **out,
-		    struct eau2_error *err)
+int eau2_df_open_id(struct eau2_store *db, uint64_t id,
+		    struct eau2_df_seg *segs, size_t nsegs, int lock_fd,
+		    eau2_df **out, struct eau2_error *err)
 {
 	char name[64];
 	struct stat st;
@@ -244,26 +242,8 @@ void eau2_df_release(eau2_df *df)
 
 /* ----------------------------------------------------------------- keys */
 
-int eau2_open(eau2 **db, const char *dir, struct eau2_error *err)
-{
-	int rc = eau2_shm_open(db, dir, err);
-
-	/* When an eau2-node serves this store, gets go through it (it counts
-	 * references); otherwise, or when it goes away, through the files.
-	 * The client re-attaches by itself when its node restarts. */
-	if (!rc && eau2_node_attach((*db)->dir, &(*db)->node, NULL) != 0)
-		(*db)->node = NULL;
-	return rc;
-}
-
-void eau2_close(eau2 *db)
-{
-	if (db)
-		eau2_node_client_unref(db->node); /* dataframes got through it keep it */
-	eau2_shm_close(db);
-}
-
-int eau2_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error *err)
+int eau2_put_in(struct eau2_store *db, const char *key, eau2_df *df,
+		struct eau2_error *err)
 {
 	char name[256];
 	struct stat st;
@@ -303,7 +283,7 @@ out:
 	return rc;
 }
 
-int eau2_delete(eau2 *db, const char *key, struct eau2_error *err)
+int eau2_delete_in(struct eau2_store *db, const char *key, struct eau2_error *err)
 {
 	uint64_t old = 0;
 	int rc = eau2_shm_writer_lock(db, err);
@@ -317,45 +297,13 @@ int eau2_delete(eau2 *db, const char *key, struct eau2_error *err)
 	return rc;
 }
 
-int eau2_list(eau2 *db, char ***keys, size_t *n, struct eau2_error *err)
-{
-	return eau2_shm_keys_list(db, keys, n, err);
-}
-
-/* The release hook of a dataframe got through the node: the node's
- * count of it, then the reference to the client it holds. */
-static void node_release(void *ctx, uint64_t id)
-{
-	eau2_node_release(ctx, id);
-	eau2_node_client_unref(ctx);
-}
-
-static int verify_all(void)
-{
-	const char *v = getenv("EAU2_VERIFY");
-
-	return v && *v && strcmp(v, "0") != 0;
-}
-
-int eau2_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
+int eau2_get_in(struct eau2_store *db, const char *key, eau2_df **df,
+		struct eau2_error *err)
 {
 	uint64_t id;
 	int rc = -ENOENT, tries;
 
 	*df = NULL;
-	if (!db)
-		return eau2_error_set(err, -EINVAL, "get: store is required");
-	if (db->node) {
-		/* -ENOTCONN: no node now; the files serve as well. */
-		rc = eau2_node_get(db->node, db, key, df, err);
-		if (rc && rc != -ENOTCONN)
-			return rc;
-		if (!rc) {
-			eau2_df_set_release(*df, node_release,
-					    eau2_node_client_ref(db->node));
-			goto verify;
-		}
-	}
 	/* A writer may replace the key and remove the old files between our
 	 * reading the key and opening them: read the key again. */
 	for (tries = 0; tries < 64; tries++) {
@@ -372,53 +320,7 @@ int eau2_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
 				      key, (unsigned long long)id);
 	if (rc)
 		return eau2_error_prefix(err, rc, "key '%s'", key);
-verify:
-	if (verify_all() && (rc = eau2_df_verify(*df, err))) {
-		eau2_df_release(*df);
-		*df = NULL;
-	}
-	return rc;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int eau2_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **df,
-		  struct eau2_error *err)
-{
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	int fd, rc;
-
-	rc = eau2_shm_keys_watch(db, &fd, err);
-	if (rc)
-		return rc;
-	for (;;) {
-		int wait;
-
-		rc = eau2_get(db, key, df, err);
-		if (rc != -ENOENT)
-			break;
-		wait = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
-		if (timeout_ms >= 0 && wait <= 0) {
-			rc = eau2_error_set(err, -ETIMEDOUT,
-					    "key '%s' did not appear within %d ms", key, timeout_ms);
-			break;
-		}
-		/* Wake at least every second: inotify misses renames made
-		 * by another mount namespace's view of the directory. */
-		rc = eau2_shm_keys_wait(fd, wait < 0 || wait > 1000 ? 1000 : wait);
-		if (rc) {
-			eau2_error_set(err, rc, "waiting for key '%s': %s", key, strerror(-rc));
-			break;
-		}
-	}
-	close(fd);
-	return rc;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- access */
@@ -615,9 +517,9 @@ static int append_from(eau2_builder *b, enum eau2_type type, const void *values,
 	return eau2_error_set(err, -EINVAL, "invalid type %d", (int)type);
 }
 
-int eau2_df_from_array(eau2 *db, const char *name, enum eau2_type type,
-		       const void *values, size_t n, eau2_df **df,
-		       struct eau2_error *err)
+int eau2_df_from_array_in(struct eau2_store *db, const char *name,
+			  enum eau2_type type, const void *values, size_t n,
+			  eau2_df **df, struct eau2_error *err)
 {
 	eau2_schema *s = NULL;
 	eau2_builder *b = NULL;
@@ -631,7 +533,7 @@ int eau2_df_from_array(eau2 *db, const char *name, enum eau2_type type,
 	if (!rc)
 		rc = eau2_schema_add(s, name, type, err);
 	if (!rc)
-		rc = eau2_builder_new(db, s, &b, err);
+		rc = eau2_builder_new_in(db, s, &b, err);
 	eau2_schema_free(s);
 	for (i = 0; !rc && i < n; i++)
 		rc = append_from(b, type, values, i, err);
@@ -642,14 +544,9 @@ int eau2_df_from_array(eau2 *db, const char *name, enum eau2_type type,
 	return eau2_builder_finish(b, df, err);
 }
 
-int eau2_df_from_scalar(eau2 *db, const char *name, enum eau2_type type,
-			const void *value, eau2_df **df, struct eau2_error *err)
-{
-	return eau2_df_from_array(db, name, type, value, 1, df, err);
-}
-
-int eau2_df_from_visitor(eau2 *db, const eau2_schema *schema, eau2_fill_fn fill,
-			 void *ctx, eau2_df **df, struct eau2_error *err)
+int eau2_df_from_visitor_in(struct eau2_store *db, const eau2_schema *schema,
+			    eau2_fill_fn fill, void *ctx, eau2_df **df,
+			    struct eau2_error *err)
 {
 	eau2_builder *b;
 	int rc;
@@ -657,7 +554,7 @@ int eau2_df_from_visitor(eau2 *db, const eau2_schema *schema, eau2_fill_fn fill,
 	*df = NULL;
 	if (!fill)
 		return eau2_error_set(err, -EINVAL, "from_visitor: fill is NULL");
-	rc = eau2_builder_new(db, schema, &b, err);
+	rc = eau2_builder_new_in(db, schema, &b, err);
 	if (rc)
 		return rc;
 	while ((rc = fill(ctx, b, err)) == 1)

@@ -28,6 +28,8 @@
 
 #include "eau2.h"
 
+struct eau2_store; /* shm.h */
+
 #define EAU2_CHUNK_MAGIC 0x4b4e4843u /* "CHNK" */
 #define EAU2_ALIGN 64u
 
@@ -90,7 +92,7 @@ typedef void (*eau2_df_release_fn)(void *ctx, uint64_t id);
 
 /* Access rules: everything but refs and lock_fd is immutable after open
  * (the release hook is set by whoever opened it, before handing it out).
- * refs is atomic. lock_fd is changed only by eau2_put, under the store's
+ * refs is atomic. lock_fd is changed only by eau2_put_in, under the store's
  * writer lock; a dataframe must not be put from two threads at once. */
 struct eau2_df {
 	atomic_int refs;
@@ -176,12 +178,39 @@ int eau2_chunk_check_offsets(const uint8_t *chunk, struct eau2_error *err);
 /* Checks a schema column name (message names it). */
 int eau2_schema_check_name(const char *name, struct eau2_error *err);
 
+/* The store-level forms of public functions. The public eau2_builder_new,
+ * eau2_load, eau2_df_zip, eau2_df_from_* (which take the facade's handle,
+ * eau2) are defined by src/api on top of these, which take the local
+ * store the dataframes are built in; eau2_put_in, eau2_get_in and
+ * eau2_delete_in are what the facade's "local" backend does with the
+ * store's files (a get here never goes through a node and never
+ * verifies). Arguments, returns and errors as in eau2.h. */
+int eau2_builder_new_in(struct eau2_store *db, const eau2_schema *schema,
+			eau2_builder **builder, struct eau2_error *err);
+int eau2_load_in(struct eau2_store *db, const char *path,
+		 const struct eau2_load_options *opt, eau2_df **df,
+		 struct eau2_load_stats *stats, struct eau2_error *err);
+int eau2_df_zip_in(struct eau2_store *db, const eau2_df *a, const eau2_df *b,
+		   eau2_df **out, struct eau2_error *err);
+int eau2_df_from_array_in(struct eau2_store *db, const char *name,
+			  enum eau2_type type, const void *values, size_t n,
+			  eau2_df **df, struct eau2_error *err);
+int eau2_df_from_visitor_in(struct eau2_store *db, const eau2_schema *schema,
+			    eau2_fill_fn fill, void *ctx, eau2_df **df,
+			    struct eau2_error *err);
+int eau2_put_in(struct eau2_store *db, const char *key, eau2_df *df,
+		struct eau2_error *err);
+int eau2_get_in(struct eau2_store *db, const char *key, eau2_df **df,
+		struct eau2_error *err);
+int eau2_delete_in(struct eau2_store *db, const char *key,
+		   struct eau2_error *err);
+
 /* Makes the dataframe object for id of store db from its descriptor.
  * Segments: when `segs` is not NULL they are the writer's own mappings,
  * taken over by the dataframe; otherwise they are mapped read-only. */
-int eau2_df_open_id(eau2 *db, uint64_t id, struct eau2_df_seg *segs,
-		    size_t nsegs, int lock_fd, eau2_df **out,
-		    struct eau2_error *err);
+int eau2_df_open_id(struct eau2_store *db, uint64_t id,
+		    struct eau2_df_seg *segs, size_t nsegs, int lock_fd,
+		    eau2_df **out, struct eau2_error *err);
 
 /* Sets df's release hook (at most one; before df is shared). */
 void eau2_df_set_release(eau2_df *df, eau2_df_release_fn fn, void *ctx);

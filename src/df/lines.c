@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "df/df.h"
 #include "df/load.h"
 
 struct lpiece {
@@ -132,7 +133,7 @@ int eau2_lines_load(struct eau2_load_ctx *ctx, eau2_df **df)
 	if (rc == 0)
 		rc = eau2_schema_add(schema, "line", EAU2_STRING, ctx->err);
 	if (rc == 0)
-		rc = eau2_builder_new(ctx->db, schema, &L.b, ctx->err);
+		rc = eau2_builder_new_in(ctx->db, schema, &L.b, ctx->err);
 	if (rc)
 		goto out;
 	piece = eau2_load_tune.piece_bytes;

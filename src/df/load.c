@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "df/df.h"
 #include "df/load.h"
 
 struct eau2_load_tune eau2_load_tune;
@@ -404,8 +405,9 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-int eau2_load(eau2 *db, const char *path, const struct eau2_load_options *opt,
-	      eau2_df **df, struct eau2_load_stats *stats, struct eau2_error *err)
+int eau2_load_in(struct eau2_store *db, const char *path,
+		 const struct eau2_load_options *opt, eau2_df **df,
+		 struct eau2_load_stats *stats, struct eau2_error *err)
 {
 	struct eau2_load_ctx ctx = { 0 };
 	struct eau2_load_stats local_stats;

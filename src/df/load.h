@@ -25,7 +25,7 @@
 
 /* One load in progress. Filled by eau2_load before it calls a format. */
 struct eau2_load_ctx {
-	eau2 *db;
+	struct eau2_store *db;
 	const char *path;
 	int fd;
 	const uint8_t *map; /* the whole file, or NULL when it is empty */

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "df/df.h"
 #include "df/load.h"
 
 #define SOR_INFER_LINES 500
@@ -384,7 +385,7 @@ int eau2_sor_load(struct eau2_load_ctx *ctx, eau2_df **df)
 	}
 	L.schema = schema;
 	L.ncols = ncols;
-	rc = eau2_builder_new(ctx->db, schema, &L.b, ctx->err);
+	rc = eau2_builder_new_in(ctx->db, schema, &L.b, ctx->err);
 	if (rc)
 		goto out;
 

@@ -23,7 +23,7 @@
 #include "df/df.h"
 #include "shm/shm.h"
 
-static int same_store(eau2 *db, const eau2_df *df)
+static int same_store(struct eau2_store *db, const eau2_df *df)
 {
 	struct stat st;
 
@@ -31,7 +31,7 @@ static int same_store(eau2 *db, const eau2_df *df)
 	       st.st_ino == df->data_ino;
 }
 
-static int check(eau2 *db, const eau2_df *a, const eau2_df *b,
+static int check(struct eau2_store *db, const eau2_df *a, const eau2_df *b,
 		 struct eau2_error *err)
 {
 	size_t i, g;
@@ -64,7 +64,7 @@ static int check(eau2 *db, const eau2_df *a, const eau2_df *b,
 }
 
 /* Links every segment of src under id, numbered from first. */
-static int link_segs(eau2 *db, const eau2_df *src, uint64_t id, uint32_t first,
+static int link_segs(struct eau2_store *db, const eau2_df *src, uint64_t id, uint32_t first,
 		     struct eau2_error *err)
 {
 	char from[64], to[64];
@@ -79,8 +79,8 @@ static int link_segs(eau2 *db, const eau2_df *src, uint64_t id, uint32_t first,
 	return 0;
 }
 
-int eau2_df_zip(eau2 *db, const eau2_df *a, const eau2_df *b, eau2_df **out,
-		struct eau2_error *err)
+int eau2_df_zip_in(struct eau2_store *db, const eau2_df *a, const eau2_df *b,
+		    eau2_df **out, struct eau2_error *err)
 {
 	size_t na, nb, ncols, ngroups, g, i;
 	uint32_t nsegs = 0, k;

@@ -510,7 +510,7 @@ static int map_segs(const struct reply *r, uint32_t nsegs, struct eau2_df_seg **
 	return 0;
 }
 
-int eau2_node_get(struct eau2_node_client *c, struct eau2 *db, const char *key,
+int eau2_node_get(struct eau2_node_client *c, struct eau2_store *db, const char *key,
 		  eau2_df **df, struct eau2_error *err)
 {
 	char name[256];

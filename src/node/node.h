@@ -201,11 +201,12 @@ void eau2_node_client_unref(struct eau2_node_client *c); /* NULL allowed */
 
 /* eau2_get through the node: the node resolves key and passes the
  * descriptor and segment fds; they are mapped read-only here and the
- * dataframe is built on db (the same store). The node counts one
+ * dataframe is built on db (the node's store, opened here). The node counts one
  * reference to the id for this connection: call eau2_node_release(c, id)
  * when the dataframe is freed. Returns -ENOTCONN, with nothing held, when
  * no node can be reached: the caller goes on in embedded mode. */
-int eau2_node_get(struct eau2_node_client *c, struct eau2 *db, const char *key,
+struct eau2_store;
+int eau2_node_get(struct eau2_node_client *c, struct eau2_store *db, const char *key,
 		  eau2_df **df, struct eau2_error *err);
 /* Drops one reference to id (no reply is awaited). */
 void eau2_node_release(struct eau2_node_client *c, uint64_t id);

@@ -64,7 +64,7 @@ struct conn {
 };
 
 struct eau2_node_server {
-	eau2 *db;
+	struct eau2_store *db;
 	int lock_fd;
 	int listen_fd;
 	int epfd;
@@ -134,7 +134,7 @@ static int write_pid(struct eau2_node_server *s, struct eau2_error *err)
 
 	if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, buf, (size_t)n, 0) != n)
 		return eau2_error_set(err, errno ? -errno : -EIO, "store %s: writing " EAU2_NODE_LOCK ": %s",
-				      eau2_dir(s->db), strerror(errno));
+				      s->db->dir, strerror(errno));
 	return 0;
 }
 
@@ -164,7 +164,7 @@ int eau2_node_server_forked(struct eau2_node_server *s, struct eau2_error *err)
 
 static int take_lock(struct eau2_node_server *s, struct eau2_error *err)
 {
-	const char *dir = eau2_dir(s->db);
+	const char *dir = s->db->dir;
 
 	s->lock_fd = openat(s->db->dirfd, EAU2_NODE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0)
@@ -194,7 +194,7 @@ static int bind_socket(struct eau2_node_server *s, struct eau2_error *err)
 {
 	struct sockaddr_un addr;
 	unsigned len;
-	const char *dir = eau2_dir(s->db);
+	const char *dir = s->db->dir;
 	int rc;
 
 	if (eau2_node_sockaddr(dir, s->db->dirfd, &addr, &len))
@@ -299,7 +299,7 @@ fail:
 
 const char *eau2_node_server_dir(const struct eau2_node_server *s)
 {
-	return eau2_dir(s->db);
+	return s->db->dir;
 }
 
 void eau2_node_server_set_log(struct eau2_node_server *s, int fd)
@@ -465,7 +465,7 @@ static void key_of(const struct eau2_node_hdr *h, const uint8_t *payload, char *
 
 /* Opens id's descriptor and segments into fds (1 + nsegs of them).
  * -ENOENT when a file is gone (the key was replaced meanwhile). */
-static int open_df_files(eau2 *db, uint64_t id, int **fdsp, uint32_t *nsegsp,
+static int open_df_files(struct eau2_store *db, uint64_t id, int **fdsp, uint32_t *nsegsp,
 			 struct eau2_error *err)
 {
 	struct eau2_desc_hdr dh;
@@ -569,7 +569,7 @@ static int do_list(struct eau2_node_server *s, struct conn *c,
 	char **keys = NULL;
 	uint8_t *buf = NULL;
 	size_t n, i, len = 0, off = 0;
-	int rc = eau2_list(s->db, &keys, &n, &err);
+	int rc = eau2_shm_keys_list(s->db, &keys, &n, &err);
 
 	if (rc)
 		return reply_error(c, h, &err);
@@ -603,7 +603,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Sorted ids that some key names now. */
-static int keyed_ids(eau2 *db, uint64_t **ids, size_t *n)
+static int keyed_ids(struct eau2_store *db, uint64_t **ids, size_t *n)
 {
 	char **keys = NULL;
 	size_t nk, i;
@@ -611,7 +611,7 @@ static int keyed_ids(eau2 *db, uint64_t **ids, size_t *n)
 
 	*ids = NULL;
 	*n = 0;
-	if (eau2_list(db, &keys, &nk, NULL))
+	if (eau2_shm_keys_list(db, &keys, &nk, NULL))
 		return -EIO;
 	v = malloc((nk ? nk : 1) * sizeof(*v));
 	if (!v) {
@@ -774,7 +774,7 @@ static int handle(struct eau2_node_server *s, struct conn *c, const uint8_t *msg
 		return do_list(s, c, &h);
 	case EAU2_NODE_DELETE:
 		key_of(&h, payload, key);
-		rc = eau2_delete(s->db, key, &err);
+		rc = eau2_delete_in(s->db, key, &err);
 		if (!s->quiet || rc)
 			logf_(s, "conn#%u pid %d: delete '%s': %s", c->serial, (int)c->pid, key,
 			      rc ? err.msg : "done");
@@ -926,8 +926,8 @@ int eau2_node_server_run(struct eau2_node_server *s, struct eau2_error *err)
 	int stop = 0, rc = 0, n, i;
 
 	signal(SIGPIPE, SIG_IGN);
-	logf_(s, "serving store %s on %s/" EAU2_NODE_SOCK " (protocol %u)", eau2_dir(s->db),
-	      eau2_dir(s->db), EAU2_NODE_VERSION);
+	logf_(s, "serving store %s on %s/" EAU2_NODE_SOCK " (protocol %u)", s->db->dir,
+	      s->db->dir, EAU2_NODE_VERSION);
 	while (!stop) {
 		n = epoll_wait(s->epfd, ev, 64, -1);
 		if (n < 0) {

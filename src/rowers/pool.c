@@ -268,9 +268,10 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
-	     const struct eau2_args *args, const struct eau2_run_options *opt,
-	     eau2_df **result, struct eau2_error *err)
+int eau2_run_in(struct eau2_store *st, eau2 *db, const eau2_df *df,
+		const struct eau2_rower_class *cls, const struct eau2_args *args,
+		const struct eau2_run_options *opt, eau2_df **result,
+		struct eau2_error *err)
 {
 	static const struct eau2_args no_args = {0};
 	struct eau2_error e = {0};
@@ -318,8 +319,8 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 		nthreads = (unsigned)work;
 	int claimed[THREADS_MAX];
 	unsigned nclaimed = 0;
-	if (!(opt && opt->threads) && db && nthreads > 1 &&
-	    (r.cores = eau2_shm_cores_map(db)) &&
+	if (!(opt && opt->threads) && st && nthreads > 1 &&
+	    (r.cores = eau2_shm_cores_map(st)) &&
 	    eau2_shm_cores_enter(r.cores, &r.token) == 0) {
 		unsigned share;
 

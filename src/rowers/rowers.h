@@ -27,6 +27,15 @@ extern const struct eau2_rower_class eau2_rower_count, eau2_rower_sum,
 	eau2_rower_sort, eau2_rower_wordcount, eau2_rower_filter,
 	eau2_rower_map, eau2_rower_groupby, eau2_rower_join;
 
+/* eau2_run on the local store st (its cores table shares the host's
+ * cores among runs; NULL: no sharing); db is the facade's handle, passed
+ * to the class in its run context and never looked into here. */
+struct eau2_store;
+int eau2_run_in(struct eau2_store *st, eau2 *db, const eau2_df *df,
+		const struct eau2_rower_class *cls, const struct eau2_args *args,
+		const struct eau2_run_options *opt, eau2_df **result,
+		struct eau2_error *err);
+
 /* ------------------------------------------------------------ registry */
 
 /* The registry behind the public eau2_rower_register, eau2_rower_find,

@@ -72,7 +72,7 @@ static int table_create(int dirfd)
 	return rc;
 }
 
-struct eau2_shm_cores *eau2_shm_cores_map(eau2 *db)
+struct eau2_shm_cores *eau2_shm_cores_map(struct eau2_store *db)
 {
 	struct eau2_shm_cores *t = atomic_load(&db->cores), *expect = NULL;
 	struct stat st;
@@ -108,7 +108,7 @@ struct eau2_shm_cores *eau2_shm_cores_map(eau2 *db)
 	return t;
 }
 
-void eau2_shm_cores_unmap(eau2 *db)
+void eau2_shm_cores_unmap(struct eau2_store *db)
 {
 	struct eau2_shm_cores *t = atomic_load(&db->cores);
 

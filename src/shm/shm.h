@@ -37,23 +37,30 @@
 
 #include "eau2.h"
 
-struct eau2 {
+/* The handle of one store directory, one per opener (the facade's eau2
+ * holds one; eau2-node holds its own). Access rules: everything but
+ * writer_depth, writer_fd and cores is immutable after eau2_shm_open.
+ * writer_fd and writer_depth belong to the thread holding the handle's
+ * writer lock (a handle is used by one thread at a time, like eau2);
+ * cores is set once, atomically, by eau2_shm_cores_map. */
+struct eau2_store {
 	char *dir;
 	int dirfd;
 	int keysfd;
 	int datafd;
 	int writer_fd;   /* writer.lock, opened on first use */
 	int writer_depth; /* nesting count of eau2_shm_writer_lock */
-	/* The store's eau2-node client, or NULL (embedded). Set and released
-	 * by eau2_open/eau2_close in src/df; nothing in src/shm touches it. */
-	struct eau2_node_client *node;
 	/* The store's core-sharing table (cores.c), mapped on first use. */
 	struct eau2_shm_cores *_Atomic cores;
 };
 
-/* eau2_open and eau2_close without the node: the directory alone. */
-int eau2_shm_open(eau2 **db, const char *dir, struct eau2_error *err);
-void eau2_shm_close(eau2 *db);
+/* Opens (creating when absent) the store at dir (NULL or "": the default
+ * store) and reclaims what killed writers left (eau2_shm_gc); the checks
+ * and errors of eau2_open. Free with eau2_shm_close (NULL allowed). */
+int eau2_shm_open(struct eau2_store **db, const char *dir, struct eau2_error *err);
+void eau2_shm_close(struct eau2_store *db);
+/* eau2_gc on the store's files. */
+int eau2_shm_gc(struct eau2_store *db, struct eau2_error *err);
 
 /* Segment sizes: a dataframe's first segment holds its first chunk (in
  * steps of EAU2_SEG_FIRST), the next ones grow with what the dataframe
@@ -67,38 +74,38 @@ void eau2_shm_close(eau2 *db);
 
 /* Serialises catalog writers across processes (flock on writer.lock).
  * Nests within one handle. */
-int eau2_shm_writer_lock(eau2 *db, struct eau2_error *err);
-void eau2_shm_writer_unlock(eau2 *db);
+int eau2_shm_writer_lock(struct eau2_store *db, struct eau2_error *err);
+void eau2_shm_writer_unlock(struct eau2_store *db);
 
 /* Checks a key and encodes it as a file name (out has room for 256). */
 int eau2_shm_key_encode(const char *key, char *out, struct eau2_error *err);
 /* Reads the dataframe id under key: 0, -ENOENT, or -EBADMSG. */
-int eau2_shm_key_read(eau2 *db, const char *key, uint64_t *id,
+int eau2_shm_key_read(struct eau2_store *db, const char *key, uint64_t *id,
 		      struct eau2_error *err);
 /* Points key at id (atomic replace); *old receives the id it held, or 0.
  * Caller holds the writer lock. */
-int eau2_shm_key_write(eau2 *db, const char *key, uint64_t id, uint64_t *old,
+int eau2_shm_key_write(struct eau2_store *db, const char *key, uint64_t id, uint64_t *old,
 		       struct eau2_error *err);
 /* Removes key; *old receives its id. Caller holds the writer lock. */
-int eau2_shm_key_remove(eau2 *db, const char *key, uint64_t *old,
+int eau2_shm_key_remove(struct eau2_store *db, const char *key, uint64_t *old,
 			struct eau2_error *err);
 /* True when any key names id. Caller holds the writer lock. O(keys). */
-int eau2_shm_id_referenced(eau2 *db, uint64_t id);
+int eau2_shm_id_referenced(struct eau2_store *db, uint64_t id);
 /* Watching keys/ for changes (eau2_wait_get): open the watch, check, then
  * wait; a change between the check and the wait is not lost. wait returns
  * 0 on a change or when timeout_ms (negative: forever) passes; callers
  * re-check. Close the watch with close(). */
-int eau2_shm_keys_watch(eau2 *db, int *fd, struct eau2_error *err);
+int eau2_shm_keys_watch(struct eau2_store *db, int *fd, struct eau2_error *err);
 int eau2_shm_keys_wait(int fd, int timeout_ms);
 /* Sorted, NULL-terminated array of decoded keys (eau2_list). */
-int eau2_shm_keys_list(eau2 *db, char ***keys, size_t *n,
+int eau2_shm_keys_list(struct eau2_store *db, char ***keys, size_t *n,
 		       struct eau2_error *err);
 
 /* Makes a new dataframe id and its held lock file (*lock_fd). */
-int eau2_shm_id_create(eau2 *db, uint64_t *id, int *lock_fd,
+int eau2_shm_id_create(struct eau2_store *db, uint64_t *id, int *lock_fd,
 		       struct eau2_error *err);
 /* After a key names id: removes its lock file and closes lock_fd. */
-void eau2_shm_id_published(eau2 *db, uint64_t id, int lock_fd);
+void eau2_shm_id_published(struct eau2_store *db, uint64_t id, int lock_fd);
 /* Removes every file of id under data/ (lock file last). */
 void eau2_shm_id_remove(int datafd, uint64_t id);
 
@@ -138,8 +145,8 @@ int eau2_shm_seg_map(int datafd, uint64_t id, uint32_t n, uint64_t size,
  * many CPUs of cpus[] (their numbers in got[]), releases them one by one
  * or all when it leaves. */
 struct eau2_shm_cores;
-struct eau2_shm_cores *eau2_shm_cores_map(eau2 *db);
-void eau2_shm_cores_unmap(eau2 *db);
+struct eau2_shm_cores *eau2_shm_cores_map(struct eau2_store *db);
+void eau2_shm_cores_unmap(struct eau2_store *db);
 int eau2_shm_cores_enter(struct eau2_shm_cores *t, uint64_t *token);
 unsigned eau2_shm_cores_share(const struct eau2_shm_cores *t, uint64_t token,
 			      unsigned cores);

@@ -133,9 +133,9 @@ static int open_subdir(int dirfd, const char *name, const char *dir,
 	return fd;
 }
 
-int eau2_shm_open(eau2 **out, const char *dir, struct eau2_error *err)
+int eau2_shm_open(struct eau2_store **out, const char *dir, struct eau2_error *err)
 {
-	eau2 *db;
+	struct eau2_store *db;
 	struct stat st;
 	int rc;
 
@@ -189,7 +189,7 @@ int eau2_shm_open(eau2 **out, const char *dir, struct eau2_error *err)
 	}
 	if (rc == 1 && (rc = write_marker(db->dirfd, err, db->dir)) < 0)
 		goto fail;
-	rc = eau2_gc(db, err);
+	rc = eau2_shm_gc(db, err);
 	if (rc)
 		goto fail;
 	*out = db;
@@ -199,7 +199,7 @@ fail:
 	return rc;
 }
 
-void eau2_shm_close(eau2 *db)
+void eau2_shm_close(struct eau2_store *db)
 {
 	if (!db)
 		return;
@@ -216,12 +216,7 @@ void eau2_shm_close(eau2 *db)
 	free(db);
 }
 
-const char *eau2_dir(const eau2 *db)
-{
-	return db->dir;
-}
-
-int eau2_shm_writer_lock(eau2 *db, struct eau2_error *err)
+int eau2_shm_writer_lock(struct eau2_store *db, struct eau2_error *err)
 {
 	if (db->writer_depth++ > 0)
 		return 0;
@@ -244,7 +239,7 @@ int eau2_shm_writer_lock(eau2 *db, struct eau2_error *err)
 	return 0;
 }
 
-void eau2_shm_writer_unlock(eau2 *db)
+void eau2_shm_writer_unlock(struct eau2_store *db)
 {
 	if (--db->writer_depth == 0)
 		flock(db->writer_fd, LOCK_UN);
@@ -356,7 +351,7 @@ static int read_key_file(int keysfd, const char *name, uint64_t *id)
 	return 0;
 }
 
-int eau2_shm_key_read(eau2 *db, const char *key, uint64_t *id,
+int eau2_shm_key_read(struct eau2_store *db, const char *key, uint64_t *id,
 		      struct eau2_error *err)
 {
 	char name[256];
@@ -375,7 +370,7 @@ int eau2_shm_key_read(eau2 *db, const char *key, uint64_t *id,
 	return 0;
 }
 
-int eau2_shm_key_write(eau2 *db, const char *key, uint64_t id, uint64_t *old,
+int eau2_shm_key_write(struct eau2_store *db, const char *key, uint64_t id, uint64_t *old,
 		       struct eau2_error *err)
 {
 	char name[256], tmp[64], text[32];
@@ -410,7 +405,7 @@ int eau2_shm_key_write(eau2 *db, const char *key, uint64_t id, uint64_t *old,
 	return 0;
 }
 
-int eau2_shm_key_remove(eau2 *db, const char *key, uint64_t *old,
+int eau2_shm_key_remove(struct eau2_store *db, const char *key, uint64_t *old,
 			struct eau2_error *err)
 {
 	char name[256];
@@ -427,7 +422,7 @@ int eau2_shm_key_remove(eau2 *db, const char *key, uint64_t *old,
 }
 
 /* Calls fn for each key file (name, id); stops when fn returns non-zero. */
-static int each_key(eau2 *db, int (*fn)(void *ctx, const char *name, uint64_t id),
+static int each_key(struct eau2_store *db, int (*fn)(void *ctx, const char *name, uint64_t id),
 		    void *ctx)
 {
 	int fd = dup(db->keysfd), rc = 0;
@@ -462,7 +457,7 @@ static int match_id(void *ctx, const char *name, uint64_t id)
 	return id == *(uint64_t *)ctx;
 }
 
-int eau2_shm_id_referenced(eau2 *db, uint64_t id)
+int eau2_shm_id_referenced(struct eau2_store *db, uint64_t id)
 {
 	return each_key(db, match_id, &id) == 1;
 }
@@ -500,7 +495,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int eau2_shm_keys_list(eau2 *db, char ***keys, size_t *n, struct eau2_error *err)
+int eau2_shm_keys_list(struct eau2_store *db, char ***keys, size_t *n, struct eau2_error *err)
 {
 	struct key_list l = {0};
 	int rc = each_key(db, add_key, &l);
@@ -534,7 +529,7 @@ void eau2_list_free(char **keys)
 	free(keys);
 }
 
-int eau2_shm_keys_watch(eau2 *db, int *fd, struct eau2_error *err)
+int eau2_shm_keys_watch(struct eau2_store *db, int *fd, struct eau2_error *err)
 {
 	char path[4096];
 
@@ -629,7 +624,7 @@ fail:
 	}
 }
 
-int eau2_shm_id_create(eau2 *db, uint64_t *id, int *lock_fd,
+int eau2_shm_id_create(struct eau2_store *db, uint64_t *id, int *lock_fd,
 		       struct eau2_error *err)
 {
 	char name[64];
@@ -647,7 +642,7 @@ int eau2_shm_id_create(eau2 *db, uint64_t *id, int *lock_fd,
 	return 0;
 }
 
-void eau2_shm_id_published(eau2 *db, uint64_t id, int lock_fd)
+void eau2_shm_id_published(struct eau2_store *db, uint64_t id, int lock_fd)
 {
 	char name[64];
 
@@ -737,7 +732,7 @@ static int id_abandoned(int datafd, uint64_t id)
 
 /* Catalog temporaries are only written under the writer lock, so any
  * seen while holding it belongs to a dead writer. */
-static void remove_key_temps(eau2 *db)
+static void remove_key_temps(struct eau2_store *db)
 {
 	int fd = dup(db->keysfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -755,7 +750,7 @@ static void remove_key_temps(eau2 *db)
 	closedir(d);
 }
 
-int eau2_gc(eau2 *db, struct eau2_error *err)
+int eau2_shm_gc(struct eau2_store *db, struct eau2_error *err)
 {
 	struct id_set refs = {0}, seen = {0}, dead = {0};
 	DIR *d = NULL;

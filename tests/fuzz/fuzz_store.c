@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "df/df.h"
 #include "shm/shm.h"
 
@@ -50,17 +51,17 @@ static void setup(void)
 		abort();
 	}
 	atexit(cleanup);
-	if (eau2_shm_writer_lock(db, &err) ||
-	    eau2_shm_key_write(db, "f", FUZZ_ID, &old, &err)) {
+	if (eau2_shm_writer_lock(db->store, &err) ||
+	    eau2_shm_key_write(db->store, "f", FUZZ_ID, &old, &err)) {
 		fprintf(stderr, "fuzz_store: key: %s\n", err.msg);
 		abort();
 	}
-	eau2_shm_writer_unlock(db);
+	eau2_shm_writer_unlock(db->store);
 }
 
 static void put_file(const char *name, const uint8_t *p, size_t n)
 {
-	int fd = openat(db->datafd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = openat(db->store->datafd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	if (fd < 0 || (n && write(fd, p, n) != (ssize_t)n))
 		abort();

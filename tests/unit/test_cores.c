@@ -18,20 +18,21 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "api/api.h"
 #include "shm/shm.h"
 
 static void test_shares_and_claims(void **unused)
 {
 	char *dir;
 	eau2 *db = tu_open_store(&dir);
-	struct eau2_shm_cores *t = eau2_shm_cores_map(db);
+	struct eau2_shm_cores *t = eau2_shm_cores_map(db->store);
 	uint64_t a, b, c;
 	int cpus[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }, got_a[8], got_b[8];
 	unsigned na, nb;
 
 	(void)unused;
 	assert_non_null(t);
-	assert_ptr_equal(eau2_shm_cores_map(db), t);
+	assert_ptr_equal(eau2_shm_cores_map(db->store), t);
 	tu_ok(eau2_shm_cores_enter(t, &a), &(struct eau2_error){0});
 	assert_int_equal(eau2_shm_cores_share(t, a, 8), 8);
 	tu_ok(eau2_shm_cores_enter(t, &b), &(struct eau2_error){0});
@@ -68,7 +69,7 @@ static void test_killed_run(void **unused)
 {
 	char *dir;
 	eau2 *db = tu_open_store(&dir);
-	struct eau2_shm_cores *t = eau2_shm_cores_map(db);
+	struct eau2_shm_cores *t = eau2_shm_cores_map(db->store);
 	int cpus[2] = { 0, 1 }, got[2], p[2], st;
 	uint64_t me;
 	pid_t pid;
@@ -113,7 +114,7 @@ static void test_run_with_others(void **unused)
 	struct eau2_error err = {0};
 	char *dir;
 	eau2 *db = tu_open_store(&dir);
-	struct eau2_shm_cores *t = eau2_shm_cores_map(db);
+	struct eau2_shm_cores *t = eau2_shm_cores_map(db->store);
 	const struct eau2_rower_class *sum = eau2_rower_find("sum");
 	const char *names[] = { "columns" }, *values[] = { "v" };
 	struct eau2_args args = { .names = names, .values = values, .n = 1 };
@@ -218,7 +219,7 @@ static void test_run_gives_back(void **unused)
 	struct eau2_error err = {0};
 	char *dir;
 	eau2 *db = tu_open_store(&dir);
-	struct eau2_shm_cores *t = eau2_shm_cores_map(db);
+	struct eau2_shm_cores *t = eau2_shm_cores_map(db->store);
 	struct slow_run sr = { .db = db };
 	eau2_schema *s;
 	eau2_builder *root, *part;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "api/api.h"
 #include "df/df.h"
 #include "node/node.h"
 #include "shm/shm.h"
@@ -401,10 +402,10 @@ static void test_get_release_status(void **state)
 	c = attach(dir);
 	assert_true(eau2_node_attached(c));
 	tu_ok(eau2_get(db, "k", &emb, &err), &err);
-	tu_ok(eau2_node_get(c, db, "k", &got, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, "k", &got, &err), &err);
 	assert_int_equal(got->id, id);
 	assert_same_df(emb, got);
-	tu_ok(eau2_node_get(c, db, "k", &got2, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, "k", &got2, &err), &err);
 
 	st = status_of(dir);
 	assert_int_equal(st->nconns, 2); /* c and the status connection */
@@ -414,11 +415,11 @@ static void test_get_release_status(void **state)
 	free(st);
 
 	/* Missing keys: the node's message is the store's. */
-	assert_int_equal(eau2_node_get(c, db, "nope", &df, &err), -ENOENT);
+	assert_int_equal(eau2_node_get(c, db->store, "nope", &df, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "no key 'nope'"));
 	assert_null(df);
 	/* A key the protocol cannot carry goes the embedded way. */
-	assert_int_equal(eau2_node_get(c, db, "bad\nkey", &df, &err), -ENOTCONN);
+	assert_int_equal(eau2_node_get(c, db->store, "bad\nkey", &df, &err), -ENOTCONN);
 	assert_true(eau2_node_attached(c));
 
 	/* LIST and DELETE through the node. */
@@ -599,7 +600,7 @@ static pid_t holder(const char *dir, const char *key, int gets, int *ready_fd)
 		if (eau2_node_attach(dir, &c, &err))
 			_exit(2);
 		for (i = 0; i < gets; i++)
-			if (eau2_node_get(c, db, key, &df, &err))
+			if (eau2_node_get(c, db->store, key, &df, &err))
 				_exit(3); /* df kept on purpose: held */
 		if (write(p[1], &ok, 1) != 1)
 			_exit(4);
@@ -701,17 +702,17 @@ static void test_node_restart(void **state)
 	eau2_df_release(df);
 	node = start_node(dir);
 	c = attach(dir);
-	tu_ok(eau2_node_get(c, db, "k", &held1, &err), &err);
-	tu_ok(eau2_node_get(c, db, "k", &held2, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, "k", &held1, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, "k", &held2, &err), &err);
 	kill_node(node);
 	/* No node: -ENOTCONN, the caller's cue to use the files. */
-	assert_int_equal(eau2_node_get(c, db, "k", &df, &err), -ENOTCONN);
+	assert_int_equal(eau2_node_get(c, db->store, "k", &df, &err), -ENOTCONN);
 	assert_false(eau2_node_attached(c));
 	assert_int_equal(sum_col0(held1), sum_col0(held2)); /* mappings live on */
 	/* The store is intact for the next node. */
 	node = start_node(dir);
 	for (i = 0; i < 100 && rc == -ENOTCONN; i++) {
-		rc = eau2_node_get(c, db, "k", &again, &err);
+		rc = eau2_node_get(c, db->store, "k", &again, &err);
 		if (rc == -ENOTCONN)
 			sleep_ms(20);
 	}
@@ -758,7 +759,7 @@ static void test_fork_inherits(void **state)
 	eau2_df_release(df);
 	node = start_node(dir);
 	c = attach(dir);
-	tu_ok(eau2_node_get(c, db, "k", &held, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, "k", &held, &err), &err);
 	assert_int_equal(pipe(p), 0);
 	assert_int_equal(pipe(q), 0);
 	kid = fork();
@@ -769,7 +770,7 @@ static void test_fork_inherits(void **state)
 		close(q[1]);
 		/* Inherited and not attached here; the next call attaches
 		 * (HOLD 1 for `held`) and gets once more. */
-		if (eau2_node_attached(c) || eau2_node_get(c, db, "k", &df, &err) ||
+		if (eau2_node_attached(c) || eau2_node_get(c, db->store, "k", &df, &err) ||
 		    !eau2_node_attached(c) || write(p[1], "r", 1) != 1 ||
 		    read(q[0], &b, 1) != 1)
 			_exit(2);
@@ -784,7 +785,7 @@ static void test_fork_inherits(void **state)
 	/* The parent's connection still works. */
 	eau2_node_release(c, id);
 	eau2_df_release(held);
-	tu_ok(eau2_node_get(c, db, "k", &held, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, "k", &held, &err), &err);
 	assert_true(eau2_node_attached(c));
 	st = status_of(dir);
 	assert_int_equal(refs_of(st, id), 1 + 2);
@@ -928,7 +929,7 @@ static void test_bad_input(void **state)
 		assert_int_equal(closed_by_node(fd), 0);
 	}
 	/* The good client never noticed. */
-	tu_ok(eau2_node_get(c, db, "k", &df, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, "k", &df, &err), &err);
 	assert_int_equal(eau2_df_rows(df), 1000);
 	eau2_node_release(c, df->id);
 	eau2_df_release(df);
@@ -959,13 +960,13 @@ static uint64_t put_many_segments(eau2 *db, const char *key, uint32_t nsegs)
 	int lock_fd, fd;
 	uint32_t i;
 
-	tu_ok(eau2_shm_id_create(db, &id, &lock_fd, &err), &err);
+	tu_ok(eau2_shm_id_create(db->store, &id, &lock_fd, &err), &err);
 	for (i = 0; i < nsegs; i++) {
 		struct eau2_shm_seg seg;
 		int64_t v = (int64_t)i * 3;
 		struct eau2_chunk_src src = { .type = EAU2_INT, .rows = 1, .values = &v };
 
-		tu_ok(eau2_shm_seg_create(db->datafd, id, i, chunk, &seg, &err), &err);
+		tu_ok(eau2_shm_seg_create(db->store->datafd, id, i, chunk, &seg, &err), &err);
 		memset(seg.base, 0, chunk);
 		eau2_chunk_write(seg.base, &src);
 		seg.used = chunk;
@@ -1006,16 +1007,16 @@ static uint64_t put_many_segments(eau2 *db, const char *key, uint32_t nsegs)
 	}
 	h->checksum = XXH3_64bits(desc + sizeof(*h), len - sizeof(*h));
 	eau2_shm_desc_name(name, id);
-	fd = openat(db->datafd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = openat(db->store->datafd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, desc, len), (ssize_t)len);
 	close(fd);
 	free(desc);
-	tu_ok(eau2_shm_writer_lock(db, &err), &err);
-	tu_ok(eau2_shm_key_write(db, key, id, &old, &err), &err);
-	eau2_shm_writer_unlock(db);
+	tu_ok(eau2_shm_writer_lock(db->store, &err), &err);
+	tu_ok(eau2_shm_key_write(db->store, key, id, &old, &err), &err);
+	eau2_shm_writer_unlock(db->store);
 	snprintf(name, sizeof(name), "%016" PRIx64 ".lock", id);
-	unlinkat(db->datafd, name, 0);
+	unlinkat(db->store->datafd, name, 0);
 	close(lock_fd);
 	return id;
 }
@@ -1037,7 +1038,7 @@ static void test_many_segments(void **state)
 	tu_ok(eau2_df_verify(emb, &err), &err);
 	node = start_node(dir);
 	c = attach(dir);
-	tu_ok(eau2_node_get(c, db, "many", &got, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, "many", &got, &err), &err);
 	assert_int_equal(got->nsegs, nsegs);
 	assert_same_df(emb, got);
 	assert_int_equal(sum_col0(got), 3ll * nsegs * (nsegs - 1) / 2);
@@ -1092,7 +1093,7 @@ static void test_readers_and_writer(void **state)
 			if (eau2_node_attach(dir, &c, &err))
 				_exit(2);
 			for (;;) {
-				int rc = eau2_node_get(c, rdb, "k", &df, &err);
+				int rc = eau2_node_get(c, rdb->store, "k", &df, &err);
 
 				if (rc) {
 					fprintf(stderr, "reader: %d %s\n", rc, err.msg);
@@ -1150,7 +1151,7 @@ static double attach_get_ms(const char *dir, eau2 *db, const char *key, int64_t 
 	double t0 = now_s(), t;
 
 	tu_ok(eau2_node_attach(dir, &c, &err), &err);
-	tu_ok(eau2_node_get(c, db, key, &df, &err), &err);
+	tu_ok(eau2_node_get(c, db->store, key, &df, &err), &err);
 	t = (now_s() - t0) * 1e3;
 	assert_true(eau2_node_attached(c));
 	if (sum)
@@ -1273,7 +1274,7 @@ static void test_latency_and_pss(void **state)
 			for (int j = 0; j <= i; j++)
 				close(go[j][1]); /* else siblings never see EOF */
 			if (eau2_node_attach(dir, &c, &err) ||
-			    eau2_node_get(c, cdb, "big", &df, &err))
+			    eau2_node_get(c, cdb->store, "big", &df, &err))
 				_exit(2);
 			sum = sum_col0(df);
 			if (write(r[1], &sum, sizeof(sum)) != sizeof(sum))
