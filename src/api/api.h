@@ -1,9 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * api.h - internal header of src/api, the facade: the top of libeau2,
- * above every other module. It defines the public handle (struct eau2),
- * implements the public calls that take it, and routes them to the
- * modules below. Nothing below includes this header.
+ * above every other module (util < shm < df < rowers < uring_net < node <
+ * cluster < apps < api). It defines the public handle (struct eau2),
+ * implements the public calls that take it, and routes the calls on keys
+ * to a backend. Nothing below includes this header.
+ *
+ * Backends. Every handle has a local store (src/shm): dataframes are
+ * built and mapped there whatever the backend, and the builders, loaders,
+ * zip and eau2_run always work on it. What a key names, and where, is the
+ * backend's: put, get, wait_get, delete, list and gc go to db->be.
+ *
+ *   local    the store's files; gets go through the store's eau2-node when
+ *            one runs (it counts references) and fall back to the files
+ *            (local.c). The only backend today.
+ *   remote   (next) a remote eau2-node over TCP (src/uring_net, src/node):
+ *            eau2_put pushes the local dataframe there, eau2_get pulls into
+ *            the local store and maps it from there.
+ *   cluster  (next) the keys of a cluster coordinated through ZooKeeper
+ *            (src/cluster).
+ * A new backend is one file here defining a const struct eau2_backend, and
+ * one line in eau2_open (store.c) choosing it from the options.
+ *
+ * Access rules: a handle is used by one thread at a time (eau2.h); a
+ * backend's state (db->be_state) belongs to the handle. Dataframes a
+ * backend hands out may outlive the handle and be released from any
+ * thread: what their release hook needs must be reference counted (the
+ * local backend's node client is).
  */
 #ifndef EAU2_API_API_H
 #define EAU2_API_API_H
@@ -11,13 +34,40 @@
 #include "eau2.h"
 
 struct eau2_store;
-struct eau2_node_client;
 
-/* The public handle. Access rules: as for eau2 in eau2.h, one thread at
- * a time; everything is set by eau2_open and freed by eau2_close. */
+/* A backend: what eau2's calls on keys do. Every function gets the handle
+ * (its local store db->store, its state db->be_state) and follows eau2.h's
+ * contract of the public call of the same name, errors included; the
+ * facade checks db and the output pointers first, and verifies what get
+ * and wait_get return when the handle asks for it, so backends do
+ * neither. A dataframe returned by get or wait_get is mapped from the
+ * local store, one reference the caller's; a backend that lends it (a
+ * node counting references) sets its release hook (eau2_df_set_release,
+ * src/df/df.h). */
+struct eau2_backend {
+	const char *name; /* "local", "remote", "cluster": for messages */
+	/* Attaches a handle whose store is open (sets db->be_state); 0 or
+	 * -errno with err filled, then nothing is left to close. */
+	int (*open)(eau2 *db, struct eau2_error *err);
+	/* Releases db->be_state; dataframes got through it stay usable. */
+	void (*close)(eau2 *db);
+	int (*put)(eau2 *db, const char *key, eau2_df *df, struct eau2_error *err);
+	int (*get)(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err);
+	int (*wait_get)(eau2 *db, const char *key, int timeout_ms, eau2_df **df,
+			struct eau2_error *err);
+	int (*del)(eau2 *db, const char *key, struct eau2_error *err);
+	int (*list)(eau2 *db, char ***keys, size_t *n, struct eau2_error *err);
+	int (*gc)(eau2 *db, struct eau2_error *err);
+};
+
+extern const struct eau2_backend eau2_backend_local;
+
+/* The public handle. Access rules: see above; everything is set by
+ * eau2_open and freed by eau2_close. */
 struct eau2 {
 	struct eau2_store *store;      /* the local store (src/shm) */
-	struct eau2_node_client *node; /* its eau2-node, or NULL (embedded) */
+	const struct eau2_backend *be; /* where keys live */
+	void *be_state;                /* the backend's own, or NULL */
 };
 
 #endif

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * local.c - the "local" backend: keys are the local store's files
+ * (src/df's store-level put, get and delete over src/shm). When an
+ * eau2-node serves the store, gets go through it (it counts references;
+ * the dataframe's release hook gives its count back); otherwise, or when
+ * it goes away, through the files. The node client re-attaches by itself
+ * when its node restarts.
+ *
+ * Access rules: the state is the node client, or NULL (embedded). It is
+ * reference counted: the handle holds one reference and every dataframe
+ * got through it another, released from whatever thread frees it.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "df/df.h"
+#include "node/node.h"
+#include "shm/shm.h"
+
+static int local_open(eau2 *db, struct eau2_error *err)
+{
+	struct eau2_node_client *node;
+
+	if (eau2_node_attach(db->store->dir, &node, NULL) != 0)
+		node = NULL;
+	db->be_state = node;
+	return 0;
+}
+
+static void local_close(eau2 *db)
+{
+	eau2_node_client_unref(db->be_state); /* dataframes got through it keep it */
+}
+
+static int local_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error *err)
+{
+	return eau2_put_in(db->store, key, df, err);
+}
+
+/* The release hook of a dataframe got through the node: the node's
+ * count of it, then the reference to the client it holds. */
+static void node_release(void *ctx, uint64_t id)
+{
+	eau2_node_release(ctx, id);
+	eau2_node_client_unref(ctx);
+}
+
+static int local_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
+{
+	struct eau2_node_client *node = db->be_state;
+	int rc;
+
+	if (node) {
+		/* -ENOTCONN: no node now; the files serve as well. */
+		rc = eau2_node_get(node, db->store, key, df, err);
+		if (rc != -ENOTCONN) {
+			if (!rc)
+				eau2_df_set_release(*df, node_release,
+						    eau2_node_client_ref(node));
+			return rc;
+		}
+	}
+	return eau2_get_in(db->store, key, df, err);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int local_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **df,
+			  struct eau2_error *err)
+{
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int fd, rc;
+
+	rc = eau2_shm_keys_watch(db->store, &fd, err);
+	if (rc)
+		return rc;
+	for (;;) {
+		int wait;
+
+		rc = local_get(db, key, df, err);
+		if (rc != -ENOENT)
+			break;
+		wait = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
+		if (timeout_ms >= 0 && wait <= 0) {
+			rc = eau2_error_set(err, -ETIMEDOUT,
+					    "key '%s' did not appear within %d ms", key, timeout_ms);
+			break;
+		}
+		/* Wake at least every second: inotify misses renames made
+		 * by another mount namespace's view of the directory. */
+		rc = eau2_shm_keys_wait(fd, wait < 0 || wait > 1000 ? 1000 : wait);
+		if (rc) {
+			eau2_error_set(err, rc, "waiting for key '%s': %s", key, strerror(-rc));
+			break;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+static int local_delete(eau2 *db, const char *key, struct eau2_error *err)
+{
+	return eau2_delete_in(db->store, key, err);
+}
+
+static int local_list(eau2 *db, char ***keys, size_t *n, struct eau2_error *err)
+{
+	return eau2_shm_keys_list(db->store, keys, n, err);
+}
+
+static int local_gc(eau2 *db, struct eau2_error *err)
+{
+	return eau2_shm_gc(db->store, err);
+}
+
+const struct eau2_backend eau2_backend_local = {
+	.name = "local",
+	.open = local_open,
+	.close = local_close,
+	.put = local_put,
+	.get = local_get,
+	.wait_get = local_wait_get,
+	.del = local_delete,
+	.list = local_list,
+	.gc = local_gc,
+};
