@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common/env_options.h"
 
 static char eau2_bin[PATH_MAX + 16];
 static char store_dir[] = "/dev/shm/eau2-bench-apps-XXXXXX";
@@ -471,7 +472,7 @@ int main(int argc, char **argv)
 	/* the store lives in a subdirectory so that data/ is not in it */
 	char sdir[PATH_MAX];
 	snprintf(sdir, sizeof(sdir), "%s/store", store_dir);
-	if (eau2_open(&db, sdir, &err) != 0)
+	if (eau2_env_open(&db, sdir, &err) != 0)
 		die("open", &err);
 	strcpy(store_dir + strlen(store_dir), "/store");
 	printf("bench_apps: %u threads by default on this host, %d reps%s\n",

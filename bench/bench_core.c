@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common/env_options.h"
 
 /* Rows of a dataframe with int64, double and a ~16-byte string column. */
 static eau2_df *build(eau2 *db, uint64_t rows, const int64_t *iv, const double *dv,
@@ -68,7 +69,7 @@ static double open_latency(const char *dir, const char *key)
 			int64_t v;
 			double t0 = now(), dt;
 
-			if (eau2_open(&db, dir, &err) || eau2_get(db, key, &df, &err) ||
+			if (eau2_env_open(&db, dir, &err) || eau2_get(db, key, &df, &err) ||
 			    eau2_df_get_int(df, 0, eau2_df_rows(df) - 1, &v, &err))
 				_exit(1);
 			dt = now() - t0;
@@ -130,7 +131,7 @@ static void scan(const char *dir, const int64_t *iv, uint64_t rows, double *cold
 		int pass;
 		double t0;
 
-		if (!copy || eau2_open(&db, dir, &err) || eau2_get(db, "big", &df, &err))
+		if (!copy || eau2_env_open(&db, dir, &err) || eau2_get(db, "big", &df, &err))
 			die("scan: get", &err);
 		memcpy(copy, iv, rows * sizeof(*copy));
 		/* Pass 0 maps pages in; then the best of three warm passes of
@@ -198,7 +199,7 @@ int main(int argc, char **argv)
 		store = mkdtemp(tmpl);
 		own_store = 1;
 	}
-	if (eau2_open(&db, store, &err))
+	if (eau2_env_open(&db, store, &err))
 		die("open", &err);
 	rows = size / 40; /* 8 + 8 + 16 bytes + 8 of string offset */
 	iv = malloc(rows * sizeof(*iv));

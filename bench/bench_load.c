@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common/env_options.h"
 
 static char *put_u(char *p, uint64_t v)
 {
@@ -182,7 +183,7 @@ int main(int argc, char **argv)
 			printf("  generated in %.1f s\n", now() - t);
 		}
 	}
-	if (!mkdtemp(dir) || eau2_open(&db, dir, &err)) {
+	if (!mkdtemp(dir) || eau2_env_open(&db, dir, &err)) {
 		fprintf(stderr, "store: %s\n", err.msg);
 		return 1;
 	}

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common/env_options.h"
 
 #define OK(call, what) do { \
 	if ((call) != 0) \
@@ -245,7 +246,7 @@ int main(int argc, char **argv)
 		reps = 1;
 	if (!mkdtemp(store))
 		die("mkdtemp", NULL);
-	OK(eau2_open(&db, store, &err), "open");
+	OK(eau2_env_open(&db, store, &err), "open");
 
 	if (only && strchr(only, '\'')) {
 		fprintf(stderr, "bench_relational: --only must not contain '\n");

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common/env_options.h"
 
 /* ------------------------------------------------ memory-read baseline */
 
@@ -268,7 +269,7 @@ int main(int argc, char **argv)
 		return 2;
 	if (!mkdtemp(dir))
 		die("mkdtemp", NULL);
-	if (eau2_open(&db, dir, &err))
+	if (eau2_env_open(&db, dir, &err))
 		die("open", &err);
 
 	/* 1. sum of an int64 column vs reading an equal array */

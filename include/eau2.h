@@ -109,17 +109,43 @@ void eau2_schema_free(eau2_schema *schema); /* NULL allowed */
 
 typedef struct eau2 eau2;
 
-/* Opens (creating when absent) the store rooted at directory `dir`. NULL
- * means $EAU2_STORE when set, else /dev/shm/eau2-$USER. Refuses (-ENOTDIR,
+/* Whether a handle uses the store's eau2-node. */
+enum eau2_node_mode {
+	EAU2_NODE_AUTO = 0, /* attach to the store's eau2-node when one runs */
+	EAU2_NODE_OFF = 1,  /* embedded: the files only */
+};
+
+/* How eau2_open opens a store. A zeroed struct is all defaults; the
+ * strings are copied, so they may be freed once eau2_open returns. The
+ * library reads none of the EAU2_* variables: the eau2 command lines take
+ * EAU2_STORE (store), EAU2_NODE=0 (node = EAU2_NODE_OFF) and EAU2_VERIFY=1
+ * (verify) as their defaults and fill this struct. */
+struct eau2_options {
+	const char *store;       /* local store directory; NULL: /dev/shm/eau2-$USER */
+	enum eau2_node_mode node;
+	bool verify;             /* check every chunk's checksum on get */
+	const char *remote;      /* HOST:PORT of a remote eau2-node (not yet: -ENOTSUP, "remote nodes are not built yet") */
+	const char *cluster;     /* ZooKeeper CONNECT[/NAME] (not yet: -ENOTSUP likewise) */
+	const char *secret_file; /* cluster secret for remote and cluster */
+	int timeout_ms;          /* bound on each blocking network step; 0: the default */
+};
+
+/* Opens (creating when absent) the local store rooted at directory
+ * opt->store. opt NULL: all defaults (a zeroed struct). Refuses (-ENOTDIR,
  * -EACCES, -EBADMSG) a path that is not a directory, a directory owned by
- * another user, or a non-empty directory that is not an eau2 store. Opening
- * also reclaims the space of puts that died half-way (see eau2_gc). When
- * an eau2-node serves the store, the handle attaches to it (gets then come
- * through the node, which counts references) and falls back to the files
- * if the node goes away; EAU2_NODE=0 forces embedded mode. The handle may
- * be used by one thread at a time; open one per thread or guard it. Free
+ * another user, or a non-empty directory that is not an eau2 store;
+ * -EINVAL for a bad option (an unknown node mode, a negative timeout_ms,
+ * both remote and cluster); -ENOTSUP for remote or cluster, which are not
+ * built yet. Opening also reclaims the space of puts that died half-way
+ * (see eau2_gc). With node = EAU2_NODE_AUTO, when an eau2-node serves the
+ * store the handle attaches to it (gets then come through the node, which
+ * counts references) and falls back to the files if the node goes away;
+ * EAU2_NODE_OFF uses the files only. With verify, every eau2_get and
+ * eau2_wait_get checks every chunk (eau2_df_verify: O(data)) and fails
+ * with -EBADMSG rather than return a corrupt dataframe. The handle may be
+ * used by one thread at a time; open one per thread or guard it. Free
  * with eau2_close. */
-int eau2_open(eau2 **db, const char *dir, struct eau2_error *err);
+int eau2_open(eau2 **db, const struct eau2_options *opt, struct eau2_error *err);
 void eau2_close(eau2 *db); /* NULL allowed; dataframes stay usable */
 const char *eau2_dir(const eau2 *db);
 

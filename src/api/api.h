@@ -20,7 +20,8 @@
  *   cluster  (next) the keys of a cluster coordinated through ZooKeeper
  *            (src/cluster).
  * A new backend is one file here defining a const struct eau2_backend, and
- * one line in eau2_open (store.c) choosing it from the options.
+ * the line in pick_backend (store.c) that chooses it from the options
+ * (today: -ENOTSUP for remote and cluster).
  *
  * Access rules: a handle is used by one thread at a time (eau2.h); a
  * backend's state (db->be_state) belongs to the handle. Dataframes a
@@ -36,7 +37,9 @@
 struct eau2_store;
 
 /* A backend: what eau2's calls on keys do. Every function gets the handle
- * (its local store db->store, its state db->be_state) and follows eau2.h's
+ * (its local store db->store, its state db->be_state, its options
+ * db->opt: the address, secret and timeout a network backend needs) and
+ * follows eau2.h's
  * contract of the public call of the same name, errors included; the
  * facade checks db and the output pointers first, and verifies what get
  * and wait_get return when the handle asks for it, so backends do
@@ -68,6 +71,10 @@ struct eau2 {
 	struct eau2_store *store;      /* the local store (src/shm) */
 	const struct eau2_backend *be; /* where keys live */
 	void *be_state;                /* the backend's own, or NULL */
+	/* eau2_open's options, copied: remote, cluster and secret_file are
+	 * owned copies (or NULL); store is NULL (the directory is
+	 * store->dir). */
+	struct eau2_options opt;
 };
 
 #endif

@@ -23,9 +23,12 @@
 
 static int local_open(eau2 *db, struct eau2_error *err)
 {
-	struct eau2_node_client *node;
+	struct eau2_node_client *node = NULL;
 
-	if (eau2_node_attach(db->store->dir, &node, NULL) != 0)
+	/* Without a client (embedded, or out of memory for one) the files
+	 * serve every call. */
+	if (db->opt.node == EAU2_NODE_AUTO &&
+	    eau2_node_attach(db->store->dir, &node, NULL) != 0)
 		node = NULL;
 	db->be_state = node;
 	return 0;

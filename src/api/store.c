@@ -24,25 +24,79 @@ static struct eau2_store *store_of(eau2 *db)
 	return db ? db->store : NULL;
 }
 
-int eau2_open(eau2 **out, const char *dir, struct eau2_error *err)
+/* Checks the options and picks the backend they ask for. */
+static int pick_backend(const struct eau2_options *o, const struct eau2_backend **be,
+			struct eau2_error *err)
 {
+	if (o->node != EAU2_NODE_AUTO && o->node != EAU2_NODE_OFF)
+		return eau2_error_set(err, -EINVAL, "open: unknown node mode %d", (int)o->node);
+	if (o->timeout_ms < 0)
+		return eau2_error_set(err, -EINVAL, "open: timeout_ms %d is negative",
+				      o->timeout_ms);
+	if (o->remote && o->cluster)
+		return eau2_error_set(err, -EINVAL,
+				      "open: a remote node (%s) and a cluster (%s) are exclusive",
+				      o->remote, o->cluster);
+	/* The remote-node and cluster backends slot in here (api.h). */
+	if (o->remote)
+		return eau2_error_set(err, -ENOTSUP, "%s: remote nodes are not built yet",
+				      o->remote);
+	if (o->cluster)
+		return eau2_error_set(err, -ENOTSUP, "%s: clusters are not built yet",
+				      o->cluster);
+	*be = &eau2_backend_local;
+	return 0;
+}
+
+/* NULL stays NULL; 0 or -ENOMEM. */
+static int copy_str(const char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+static void handle_free(eau2 *db)
+{
+	eau2_shm_close(db->store);
+	free((void *)db->opt.remote);
+	free((void *)db->opt.cluster);
+	free((void *)db->opt.secret_file);
+	free(db);
+}
+
+int eau2_open(eau2 **out, const struct eau2_options *opt, struct eau2_error *err)
+{
+	static const struct eau2_options defaults;
+	const struct eau2_backend *be;
 	eau2 *db;
 	int rc;
 
 	*out = NULL;
+	if (!opt)
+		opt = &defaults;
+	rc = pick_backend(opt, &be, err);
+	if (rc)
+		return rc;
 	db = calloc(1, sizeof(*db));
 	if (!db)
 		return eau2_error_set(err, -ENOMEM, "out of memory");
-	db->be = &eau2_backend_local;
-	rc = eau2_shm_open(&db->store, dir, err);
-	if (!rc && (rc = db->be->open(db, err)))
-		eau2_shm_close(db->store);
-	if (rc) {
-		free(db);
-		return rc;
+	db->be = be;
+	db->opt = *opt;
+	db->opt.store = NULL;
+	if (copy_str(&db->opt.remote, opt->remote) ||
+	    copy_str(&db->opt.cluster, opt->cluster) ||
+	    copy_str(&db->opt.secret_file, opt->secret_file)) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
 	}
+	rc = eau2_shm_open(&db->store, opt->store, err);
+	if (rc || (rc = db->be->open(db, err)))
+		goto fail;
 	*out = db;
 	return 0;
+fail:
+	handle_free(db);
+	return rc;
 }
 
 void eau2_close(eau2 *db)
@@ -50,8 +104,7 @@ void eau2_close(eau2 *db)
 	if (!db)
 		return;
 	db->be->close(db);
-	eau2_shm_close(db->store);
-	free(db);
+	handle_free(db);
 }
 
 const char *eau2_dir(const eau2 *db)
@@ -87,17 +140,10 @@ int eau2_list(eau2 *db, char ***keys, size_t *n, struct eau2_error *err)
 	return db->be->list(db, keys, n, err);
 }
 
-static int verify_all(void)
-{
-	const char *v = getenv("EAU2_VERIFY");
-
-	return v && *v && strcmp(v, "0") != 0;
-}
-
 /* What every get returns passes here: the check the handle asks for. */
-static int got(int rc, eau2_df **df, struct eau2_error *err)
+static int got(eau2 *db, int rc, eau2_df **df, struct eau2_error *err)
 {
-	if (!rc && verify_all() && (rc = eau2_df_verify(*df, err))) {
+	if (!rc && db->opt.verify && (rc = eau2_df_verify(*df, err))) {
 		eau2_df_release(*df);
 		*df = NULL;
 	}
@@ -109,7 +155,7 @@ int eau2_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
 	*df = NULL;
 	if (!db)
 		return eau2_error_set(err, -EINVAL, "get: store is required");
-	return got(db->be->get(db, key, df, err), df, err);
+	return got(db, db->be->get(db, key, df, err), df, err);
 }
 
 int eau2_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **df,
@@ -118,7 +164,7 @@ int eau2_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **df,
 	*df = NULL;
 	if (!db)
 		return eau2_error_set(err, -EINVAL, "wait_get: store is required");
-	return got(db->be->wait_get(db, key, timeout_ms, df, err), df, err);
+	return got(db, db->be->wait_get(db, key, timeout_ms, df, err), df, err);
 }
 
 /* ------------------------------------------- built in the local store */

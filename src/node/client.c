@@ -64,13 +64,6 @@ struct eau2_node_client {
 	uint8_t *buf;    /* one message */
 };
 
-static atomic_int embedded_only;
-
-int eau2_node_embedded_only(int on)
-{
-	return atomic_exchange(&embedded_only, on);
-}
-
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -350,13 +343,9 @@ fail:
 int eau2_node_attach(const char *dir, struct eau2_node_client **out,
 		     struct eau2_error *err)
 {
-	const char *env = getenv("EAU2_NODE");
 	struct eau2_node_client *c;
 
 	*out = NULL;
-	if (atomic_load(&embedded_only) ||
-	    (env && (!strcmp(env, "0") || !strcmp(env, "off") || !strcmp(env, "no"))))
-		return -ENOTCONN;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return eau2_error_set(err, -ENOMEM, "out of memory");

@@ -186,16 +186,12 @@ struct eau2_node_client;
 /* Makes a client handle for the store at dir and tries to attach to its
  * node. Returns 0 with *c set whether or not a node is there now (the
  * handle re-attaches on later calls when one appears or restarts), or
- * -ENOTCONN with *c NULL when $EAU2_NODE is "0" or "off" (embedded only).
- * *c starts with one reference. */
+ * -ENOMEM. *c starts with one reference. Whether to attach at all is the
+ * caller's choice (eau2_open's node option). */
 int eau2_node_attach(const char *dir, struct eau2_node_client **c,
 		     struct eau2_error *err);
 /* 1 when the handle has a live connection now. */
 int eau2_node_attached(struct eau2_node_client *c);
-/* on = 1: every later eau2_node_attach of this process returns -ENOTCONN
- * (the node sets it: its own store handle must not attach to a node).
- * Returns the previous setting. */
-int eau2_node_embedded_only(int on);
 struct eau2_node_client *eau2_node_client_ref(struct eau2_node_client *c);
 void eau2_node_client_unref(struct eau2_node_client *c); /* NULL allowed */
 

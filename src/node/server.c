@@ -242,17 +242,12 @@ int eau2_node_server_open(struct eau2_node_server **out, const char *dir,
 {
 	struct eau2_node_server *s;
 	sigset_t set;
-	int rc, was_embedded;
+	int rc;
 
 	*out = NULL;
-	/* This process serves the store: its own handle must never attach
-	 * to a node (least of all to itself). */
-	was_embedded = eau2_node_embedded_only(1);
 	s = calloc(1, sizeof(*s));
-	if (!s) {
-		eau2_node_embedded_only(was_embedded);
+	if (!s)
 		return eau2_error_set(err, -ENOMEM, "out of memory");
-	}
 	s->lock_fd = s->listen_fd = s->epfd = s->sig_fd = s->stop_fd = -1;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log_fd = opts ? opts->log_fd : 2;
@@ -263,7 +258,9 @@ int eau2_node_server_open(struct eau2_node_server **out, const char *dir,
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	rc = eau2_shm_open(&s->db, dir, err); /* the node never attaches to itself */
+	/* The store itself, not a facade's handle: nothing in the node
+	 * attaches to a node (least of all to itself). */
+	rc = eau2_shm_open(&s->db, dir, err);
 	if (rc)
 		goto fail;
 	if ((rc = take_lock(s, err)) || (rc = bind_socket(s, err)))
@@ -293,7 +290,6 @@ int eau2_node_server_open(struct eau2_node_server **out, const char *dir,
 	return 0;
 fail:
 	eau2_node_server_close(s);
-	eau2_node_embedded_only(was_embedded);
 	return rc;
 }
 

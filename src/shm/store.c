@@ -27,16 +27,13 @@
 #define MARKER "EAU2STORE"
 #define MARKER_TEXT "eau2 store, layout 1\n"
 
+/* /dev/shm/eau2-$USER (the user's name from the password database when
+ * USER is unset). */
 static int default_dir(char **out, struct eau2_error *err)
 {
-	const char *env = getenv("EAU2_STORE");
 	const char *user = getenv("USER");
 	struct passwd *pw;
 
-	if (env && *env) {
-		*out = strdup(env);
-		return *out ? 0 : eau2_error_set(err, -ENOMEM, "out of memory");
-	}
 	if (!user || !*user) {
 		pw = getpwuid(geteuid());
 		user = pw ? pw->pw_name : "unknown";

@@ -44,7 +44,7 @@ static void init(void)
 {
 	struct eau2_error err = { 0 };
 
-	if (!mkdtemp(store_dir) || !mkdtemp(in_dir) || eau2_open(&db, store_dir, &err)) {
+	if (!mkdtemp(store_dir) || !mkdtemp(in_dir) || eau2_open(&db, &(struct eau2_options){ .store = store_dir }, &err)) {
 		fprintf(stderr, "fuzz_csv: cannot open a store: %s\n", err.msg);
 		abort();
 	}

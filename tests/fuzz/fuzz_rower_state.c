@@ -86,7 +86,7 @@ static void setup(void)
 		abort();
 	}
 	atexit(cleanup);
-	check(eau2_open(&db, dir, &err), &err);
+	check(eau2_open(&db, &(struct eau2_options){ .store = dir }, &err), &err);
 	check(eau2_schema_parse("k:int,d:double,s:string,b:bool", &schema, &err),
 	      &err);
 	check(eau2_builder_new(db, schema, &root, &err), &err);

@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!db) {
 		must(mkdtemp(store_dir) && mkdtemp(in_dir) &&
-		     eau2_open(&db, store_dir, &err) == 0, "cannot open a store");
+		     eau2_open(&db, &(struct eau2_options){ .store = store_dir }, &err) == 0, "cannot open a store");
 		snprintf(in_path, sizeof(in_path), "%s/in.sor", in_dir);
 		atexit(cleanup);
 	}

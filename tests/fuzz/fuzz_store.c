@@ -46,7 +46,7 @@ static void setup(void)
 	struct eau2_error err = {0};
 	uint64_t old;
 
-	if (!mkdtemp(dir) || eau2_open(&db, dir, &err)) {
+	if (!mkdtemp(dir) || eau2_open(&db, &(struct eau2_options){ .store = dir }, &err)) {
 		fprintf(stderr, "fuzz_store: scratch store %s: %s\n", dir, err.msg);
 		abort();
 	}

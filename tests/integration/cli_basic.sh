@@ -3,7 +3,8 @@
 # cli_basic.sh - the eau2 command line end to end on a fresh store: load,
 # ls, describe, head, export (round trip), rm; exit statuses and one-line
 # error messages; --help of every command; gen determinism; on-error skip;
-# failed loads leave no key and keep the old value of a replaced key.
+# failed loads leave no key and keep the old value of a replaced key;
+# EAU2_STORE and EAU2_VERIFY as the defaults of the command line.
 # Needs EAU2_BIN_DIR (the build directory holding eau2).
 set -u
 
@@ -221,5 +222,22 @@ expect 0 E ls --json
 json_check '"k\"e\\y" in [e["key"] for e in j]'
 expect 0 E describe 'k"e\y' --json
 json_check 'j["key"] == "k\"e\\y" and [c["name"] for c in j["schema"]] == ["a\"b", "c\\d", "na\u00efve", "bad\ufffdx", "tab\tx"]'
+
+# --- the environment as the command line's defaults (the library reads
+# none: eau2 turns EAU2_STORE and EAU2_VERIFY into eau2_open's options).
+printf 'v\n1\n2\n' >"$T/v.csv"
+expect 0 E load "$T/v.csv" --as ver
+expect 0 env EAU2_STORE="$S" "$BIN" ls
+out_has "ver"
+# The first value of ver's only chunk (after its 128-byte header) becomes
+# 5: a get maps it as it is, a verifying get refuses it.
+id=$(cat "$S/keys/ver")
+printf '\005' | dd of="$S/data/$id.0.seg" bs=1 seek=128 conv=notrunc 2>/dev/null ||
+	fail "corrupting ver"
+expect 0 E head ver
+printf 'v\n5\n2\n' | cmp -s - "$T/out" || { cat "$T/out"; fail "head of the changed chunk"; }
+expect 1 env EAU2_VERIFY=1 "$BIN" --store "$S" head ver
+err_has "column 'v', row group 0: checksum mismatch"
+expect 0 env EAU2_VERIFY=0 "$BIN" --store "$S" head ver
 
 echo "cli_basic: ok"

@@ -658,7 +658,7 @@ static void test_concurrent_runs(void **st)
 	for (int i = 0; i < 4; i++) {
 		struct eau2_error err = {0};
 		c[i] = (struct client){ .df = df };
-		tu_ok(eau2_open(&c[i].db, dir, &err), &err);
+		tu_ok(eau2_open(&c[i].db, TU_STORE(dir), &err), &err);
 		pthread_create(&t[i], NULL, client_main, &c[i]);
 	}
 	for (int i = 0; i < 4; i++) {

@@ -66,7 +66,7 @@ static void test_over_2g(void **state)
 		size_t g;
 		uint32_t k;
 
-		if (eau2_open(&cdb, dir, &err) || eau2_get(cdb, "big", &cdf, &err))
+		if (eau2_open(&cdb, TU_STORE(dir), &err) || eau2_get(cdb, "big", &cdf, &err))
 			_exit(10);
 		if (eau2_df_rows(cdf) != rows)
 			_exit(11);

@@ -58,19 +58,10 @@ static void sleep_ms(int ms)
 static eau2 *open_embedded(const char *dir)
 {
 	struct eau2_error err = {0};
-	const char *env = getenv("EAU2_NODE");
-	char *saved = env ? strdup(env) : NULL;
 	eau2 *db = NULL;
-	int rc;
 
-	setenv("EAU2_NODE", "0", 1);
-	rc = eau2_open(&db, dir, &err);
-	if (saved)
-		setenv("EAU2_NODE", saved, 1);
-	else
-		unsetenv("EAU2_NODE");
-	free(saved);
-	tu_ok(rc, &err);
+	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = dir, .node = EAU2_NODE_OFF },
+			&err), &err);
 	return db;
 }
 
@@ -489,7 +480,7 @@ static void test_hooked_get(void **state)
 	id = df->id;
 	eau2_df_release(df);
 	node = start_node(dir);
-	tu_ok(eau2_open(&db, dir, &err), &err);
+	tu_ok(eau2_open(&db, TU_STORE(dir), &err), &err);
 	tu_ok(eau2_get(db, "k", &df, &err), &err);
 	st = status_of(dir);
 	hooked = refs_of(st, id) == 1;
@@ -511,7 +502,7 @@ static void test_hooked_get(void **state)
 		free(st);
 		/* Node gone: gets fall back to the files. */
 		stop_node(node);
-		tu_ok(eau2_open(&db, dir, &err), &err);
+		tu_ok(eau2_open(&db, TU_STORE(dir), &err), &err);
 		tu_ok(eau2_get(db, "k", &df, &err), &err);
 		assert_int_equal(eau2_df_rows(df), 70000);
 	} else {

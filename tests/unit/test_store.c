@@ -124,32 +124,42 @@ static void test_open_refusals(void **state)
 	snprintf(path, sizeof(path), "%s/file", dir);
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	close(fd);
-	assert_int_equal(eau2_open(&db, path, &err), -ENOTDIR);
+	assert_int_equal(eau2_open(&db, TU_STORE(path), &err), -ENOTDIR);
 	assert_non_null(strstr(err.msg, "not a directory"));
 	/* A non-empty directory that is not a store. */
-	assert_int_equal(eau2_open(&db, dir, &err), -EBADMSG);
+	assert_int_equal(eau2_open(&db, TU_STORE(dir), &err), -EBADMSG);
 	assert_non_null(strstr(err.msg, "is not an eau2 store"));
 	/* Another user's directory. */
 	if (geteuid() == 0) {
 		snprintf(path, sizeof(path), "%s/other", dir);
 		mkdir(path, 0700);
 		assert_int_equal(chown(path, 65534, 65534), 0);
-		assert_int_equal(eau2_open(&db, path, &err), -EACCES);
+		assert_int_equal(eau2_open(&db, TU_STORE(path), &err), -EACCES);
 		assert_non_null(strstr(err.msg, "belongs to uid 65534"));
 	}
 	/* A fresh directory becomes a store, and opens again. */
 	snprintf(path, sizeof(path), "%s/store", dir);
-	tu_ok(eau2_open(&db, path, &err), &err);
+	tu_ok(eau2_open(&db, TU_STORE(path), &err), &err);
 	assert_string_equal(eau2_dir(db), path);
 	eau2_close(db);
-	tu_ok(eau2_open(&db, path, &err), &err);
+	tu_ok(eau2_open(&db, TU_STORE(path), &err), &err);
 	eau2_close(db);
-	/* EAU2_STORE picks the default. */
-	setenv("EAU2_STORE", path, 1);
-	tu_ok(eau2_open(&db, NULL, &err), &err);
-	assert_string_equal(eau2_dir(db), path);
-	eau2_close(db);
-	unsetenv("EAU2_STORE");
+	/* Bad options, and the backends not built yet, create nothing. */
+	snprintf(path, sizeof(path), "%s/none", dir);
+	assert_int_equal(eau2_open(&db, &(struct eau2_options){ .store = path, .node = 7 },
+				   &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "node mode 7"));
+	assert_int_equal(eau2_open(&db, &(struct eau2_options){ .store = path, .timeout_ms = -1 },
+				   &err), -EINVAL);
+	assert_int_equal(eau2_open(&db, &(struct eau2_options){ .store = path,
+				   .remote = "h:1", .cluster = "z:2" }, &err), -EINVAL);
+	assert_int_equal(eau2_open(&db, &(struct eau2_options){ .store = path,
+				   .remote = "127.0.0.1:9" }, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "127.0.0.1:9: remote nodes are not built yet"));
+	assert_int_equal(eau2_open(&db, &(struct eau2_options){ .store = path,
+				   .cluster = "zk:2181/c" }, &err), -ENOTSUP);
+	assert_null(db);
+	assert_int_equal(access(path, F_OK), -1);
 	tu_rmdir(dir);
 }
 
@@ -225,7 +235,7 @@ static void *put_later(void *arg)
 	eau2_df *df;
 
 	nanosleep(&ts, NULL);
-	if (eau2_open(&db, p->dir, &err))
+	if (eau2_open(&db, TU_STORE(p->dir), &err))
 		return NULL;
 	df = make_gen(db, 4, 4000);
 	eau2_put(db, "later", df, &err);
@@ -278,7 +288,7 @@ static void test_readers_and_writer(void **state)
 			int64_t gen, last = 0;
 			int i, bad = 0;
 
-			if (eau2_open(&cdb, dir, &err))
+			if (eau2_open(&cdb, TU_STORE(dir), &err))
 				_exit(10);
 			if (k == 0) { /* the writer */
 				for (i = 2; i <= gens; i++) {
@@ -342,7 +352,7 @@ static void test_kill_mid_put(void **state)
 		if (pid == 0) {
 			eau2 *cdb;
 
-			if (eau2_open(&cdb, dir, &err))
+			if (eau2_open(&cdb, TU_STORE(dir), &err))
 				_exit(10);
 			for (int i = 0;; i++) {
 				eau2_df *w = make_gen(cdb, 100 + i % 50, (uint64_t)(100 + i % 50) * 1000);
@@ -473,7 +483,7 @@ static void test_corruption(void **state)
 {
 	struct eau2_error err = {0};
 	char *dir;
-	eau2 *db = tu_open_store(&dir);
+	eau2 *db = tu_open_store(&dir), *vdb = NULL;
 	eau2_df *df = make_gen(db, 3, 3000);
 	struct eau2_chunk_view v;
 	char seg[4096], desc[4096];
@@ -491,10 +501,18 @@ static void test_corruption(void **state)
 	assert_non_null(strstr(err.msg, "column 'g', row group 0"));
 	assert_non_null(strstr(err.msg, "checksum mismatch"));
 	eau2_df_release(df);
-	/* EAU2_VERIFY makes every get check. */
+	/* The verify option makes every get check; the library ignores
+	 * EAU2_VERIFY (only the command lines read it). */
 	setenv("EAU2_VERIFY", "1", 1);
-	assert_int_equal(eau2_get(db, "k", &df, &err), -EBADMSG);
+	tu_ok(eau2_get(db, "k", &df, &err), &err);
+	eau2_df_release(df);
 	unsetenv("EAU2_VERIFY");
+	tu_ok(eau2_open(&vdb, &(struct eau2_options){ .store = dir, .verify = true }, &err),
+	      &err);
+	assert_int_equal(eau2_get(vdb, "k", &df, &err), -EBADMSG);
+	assert_null(df);
+	assert_int_equal(eau2_wait_get(vdb, "k", 0, &df, &err), -EBADMSG);
+	eau2_close(vdb);
 	flip_byte(seg, 128 + 64);
 
 	/* A header byte: the view refuses it. */
@@ -571,7 +589,7 @@ static void test_full_store(void **state)
 		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 		    mount("tmpfs", dir, "tmpfs", 0, "size=16m"))
 			_exit(77);
-		if (eau2_open(&db, dir, &err) || eau2_schema_parse("v:int", &s, &err) ||
+		if (eau2_open(&db, TU_STORE(dir), &err) || eau2_schema_parse("v:int", &s, &err) ||
 		    eau2_builder_new(db, s, &b, &err))
 			_exit(10);
 		for (i = 0; i < 100000000 && !rc; i++)

@@ -44,7 +44,7 @@ eau2 *tu_open_store(char **dir)
 	eau2 *db = NULL;
 
 	*dir = tu_tmpdir("store");
-	if (eau2_open(&db, *dir, &err) != 0)
+	if (eau2_open(&db, TU_STORE(*dir), &err) != 0)
 		fail_msg("eau2_open %s: %s", *dir, err.msg);
 	return db;
 }

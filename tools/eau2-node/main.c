@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/env_options.h"
 #include "eau2.h"
 #include "node/node.h"
 
@@ -62,29 +63,21 @@ static int status_cmd(const char *store)
 	struct eau2_error err = {0};
 	struct eau2_node_client *c = NULL;
 	struct eau2_node_status *st = NULL;
+	struct eau2_options o;
 	eau2 *db = NULL;
 	size_t i;
 	int rc;
 
-	const char *env = getenv("EAU2_NODE");
-	char *saved = env ? strdup(env) : NULL;
-
+	eau2_env_options(&o, store);
+	if (o.node == EAU2_NODE_OFF)
+		return errorf(1, "%s", "status: EAU2_NODE disables attaching to a node");
 	/* Opening checks that DIR is an eau2 store of ours; the handle itself
 	 * stays embedded so that the node sees one connection from us. */
-	setenv("EAU2_NODE", "0", 1);
-	rc = eau2_open(&db, store, &err);
-	if (saved)
-		setenv("EAU2_NODE", saved, 1);
-	else
-		unsetenv("EAU2_NODE");
-	free(saved);
+	o.node = EAU2_NODE_OFF;
+	rc = eau2_open(&db, &o, &err);
 	if (rc)
 		return errorf(1, "%s", err.msg);
 	rc = eau2_node_attach(eau2_dir(db), &c, &err);
-	if (rc == -ENOTCONN) {
-		eau2_close(db);
-		return errorf(1, "%s", "status: EAU2_NODE disables attaching to a node");
-	}
 	if (!rc)
 		rc = eau2_node_status(c, &st, &err);
 	if (rc) {
@@ -155,6 +148,7 @@ static int daemonize(struct eau2_node_server *srv)
 int main(int argc, char **argv)
 {
 	struct eau2_node_server_opts opts = { .log_fd = 2 };
+	struct eau2_options env;
 	struct eau2_node_server *srv = NULL;
 	struct eau2_error err = {0};
 	const char *store = NULL, *listen_addr = NULL;
@@ -204,7 +198,8 @@ int main(int argc, char **argv)
 	if (status)
 		return daemon ? errorf(1, "%s", "status takes no --daemon") : status_cmd(store);
 
-	rc = eau2_node_server_open(&srv, store, &opts, &err);
+	eau2_env_options(&env, store); /* the store: --store, else $EAU2_STORE */
+	rc = eau2_node_server_open(&srv, env.store, &opts, &err);
 	if (rc)
 		return errorf(rc == -ENOMEM || rc == -EIO ? 2 : 1, "%s", err.msg);
 	if (nplugins && !opts.quiet)

@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common/env_options.h"
 #include "eau2.h"
 #include "util/parse.h"
 
@@ -1555,7 +1556,7 @@ static void child_main(const struct client_plan *p)
 	read_mem(&rss0, &pss0);
 	child_wait(p);
 	t0 = now();
-	if (eau2_open(&db, p->dir, &err))
+	if (eau2_env_open(&db, p->dir, &err))
 		child_fail(p, "opening the store", &err);
 	if (p->mixed->present && eau2_get(db, p->mixed->key, &mixed, &err))
 		child_fail(p, "get", &err);
@@ -2397,7 +2398,7 @@ int eau2_cli_bench(int argc, char **argv)
 		ncpus = 1;
 	}
 
-	if ((rc = eau2_open(&db, o.store, &err))) {
+	if ((rc = eau2_env_open(&db, o.store, &err))) {
 		errorf("opening the store: %s", err.msg);
 		return rc == -ENOMEM || rc == -EIO ? 2 : 1;
 	}

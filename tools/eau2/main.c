@@ -8,6 +8,7 @@
  */
 #include "bench.h"
 #include "cli.h"
+#include "common/env_options.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -85,7 +86,7 @@ static int dispatch(const struct eau2_cli_cmd *cmd, const char *store_dir,
 		goto out;
 	}
 	if (cmd->needs_store) {
-		rc = eau2_open(&cli.db, store_dir, &err);
+		rc = eau2_env_open(&cli.db, store_dir, &err);
 		if (rc) {
 			status = eau2_cli_fail(rc, &err, store_dir ? store_dir :
 					       "opening the default store");
