@@ -170,17 +170,34 @@ void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src)
 	}
 }
 
+/* The header's own consistency, room being the bytes it may span: its
+ * buffers, of the lengths its type and rows imply, lie inside total_len,
+ * and total_len inside room. */
+static int buffers_inside(const struct eau2_chunk_hdr *h, uint64_t room)
+{
+	enum eau2_type type = (enum eau2_type)h->type;
+	uint64_t rows = h->rows;
+
+	return !(h->total_len > room || h->total_len < sizeof(*h) ||
+		 h->values_len != values_len(type, h->rows) ||
+		 h->values_off > h->total_len || h->total_len - h->values_off < h->values_len ||
+		 (h->null_count && (h->validity_len != (rows + 7) / 8 ||
+				    h->validity_off > h->total_len ||
+				    h->total_len - h->validity_off < h->validity_len)) ||
+		 h->values_off % 8 || h->validity_off % 8 || h->data_off % 8 ||
+		 (type == EAU2_STRING && (h->data_off > h->total_len ||
+					  h->total_len - h->data_off < h->data_len)));
+}
+
 int eau2_chunk_check(const uint8_t *base, uint64_t seg_size, uint64_t off,
 		     enum eau2_type type, uint32_t rows, struct eau2_error *err)
 {
 	const struct eau2_chunk_hdr *h;
-	uint64_t room;
 
 	if (off % EAU2_ALIGN || off > seg_size || seg_size - off < sizeof(*h))
 		return eau2_error_set(err, -EBADMSG, "chunk at offset %llu: outside its segment",
 				      (unsigned long long)off);
 	h = (const struct eau2_chunk_hdr *)(const void *)(base + off);
-	room = seg_size - off;
 	if (h->magic != EAU2_CHUNK_MAGIC || h->hdr_size != sizeof(*h))
 		return eau2_error_set(err, -EBADMSG, "chunk at offset %llu: bad magic",
 				      (unsigned long long)off);
@@ -189,15 +206,7 @@ int eau2_chunk_check(const uint8_t *base, uint64_t seg_size, uint64_t off,
 				      "chunk at offset %llu: header says %s x %u rows, descriptor %s x %u",
 				      (unsigned long long)off, eau2_type_name(h->type), h->rows,
 				      eau2_type_name(type), rows);
-	if (h->total_len > room || h->total_len < sizeof(*h) ||
-	    h->values_len != values_len(type, rows) ||
-	    h->values_off > h->total_len || h->total_len - h->values_off < h->values_len ||
-	    (h->null_count && (h->validity_len != ((uint64_t)rows + 7) / 8 ||
-			       h->validity_off > h->total_len ||
-			       h->total_len - h->validity_off < h->validity_len)) ||
-	    h->values_off % 8 || h->validity_off % 8 || h->data_off % 8 ||
-	    (type == EAU2_STRING && (h->data_off > h->total_len ||
-				     h->total_len - h->data_off < h->data_len)))
+	if (!buffers_inside(h, seg_size - off))
 		return eau2_error_set(err, -EBADMSG,
 				      "chunk at offset %llu: buffers lie outside the chunk",
 				      (unsigned long long)off);
@@ -209,6 +218,30 @@ int eau2_chunk_check(const uint8_t *base, uint64_t seg_size, uint64_t off,
 					      "chunk at offset %llu: string offsets do not match its bytes",
 					      (unsigned long long)off);
 	}
+	return 0;
+}
+
+int eau2_chunk_hdr_check(const struct eau2_chunk_hdr *h, uint64_t limit,
+			 struct eau2_error *err)
+{
+	if (h->magic != EAU2_CHUNK_MAGIC || h->hdr_size != sizeof(*h))
+		return eau2_error_set(err, -EBADMSG, "chunk header: bad magic");
+	if (h->type < EAU2_BOOL || h->type > EAU2_STRING)
+		return eau2_error_set(err, -EBADMSG, "chunk header: unknown type %u", h->type);
+	if (h->rows > EAU2_CHUNK_ROWS || h->null_count > h->rows)
+		return eau2_error_set(err, -EBADMSG,
+				      "chunk header: %u rows, %u nulls (at most %u rows)",
+				      h->rows, h->null_count, EAU2_CHUNK_ROWS);
+	if (h->total_len > limit)
+		return eau2_error_set(err, -EMSGSIZE,
+				      "chunk header: %llu bytes, more than the %llu allowed",
+				      (unsigned long long)h->total_len,
+				      (unsigned long long)limit);
+	if (!buffers_inside(h, limit))
+		return eau2_error_set(err, -EBADMSG,
+				      "chunk header: %s x %u rows, buffers lie outside its %llu bytes",
+				      eau2_type_name(h->type), h->rows,
+				      (unsigned long long)h->total_len);
 	return 0;
 }
 

@@ -165,6 +165,15 @@ void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src);
  * against the expected type and rows. -EBADMSG with a message otherwise. */
 int eau2_chunk_check(const uint8_t *base, uint64_t seg_size, uint64_t off,
 		     enum eau2_type type, uint32_t rows, struct eau2_error *err);
+/* Checks a chunk header on its own, before anything is allocated for the
+ * chunk (a header read off the network): magic, a known type, at most
+ * EAU2_CHUNK_ROWS rows, null_count <= rows, buffers of the lengths type
+ * and rows imply lying inside total_len, and 128 <= total_len <= limit.
+ * 0, -EMSGSIZE (over limit) or -EBADMSG, with a message. It cannot check
+ * a string chunk's offsets: eau2_chunk_check then eau2_chunk_verify do,
+ * once the bytes are there. */
+int eau2_chunk_hdr_check(const struct eau2_chunk_hdr *h, uint64_t limit,
+			 struct eau2_error *err);
 /* Fills a view from a checked chunk. */
 void eau2_chunk_view_fill(const uint8_t *chunk, uint64_t first_row,
 			  struct eau2_chunk_view *v);

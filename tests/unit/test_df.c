@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "df/df.h"
 #include "testutil.h"
 
 /* A reference copy of what was appended, to compare reads against. */
@@ -454,6 +455,46 @@ static void test_errors(void **state)
 	tu_close_store(db, dir);
 }
 
+/* A header checked on its own (as one read off the network is): each
+ * inconsistency is refused before anything would be allocated for it. */
+static void test_chunk_hdr_check(void **state)
+{
+	struct eau2_error err = {0};
+	int64_t v[3] = {1, 2, 3};
+	uint8_t validity = 5;
+	struct eau2_chunk_src src = { .type = EAU2_INT, .rows = 3, .null_count = 1,
+				      .validity = &validity, .values = v };
+	uint64_t len = eau2_chunk_size(EAU2_INT, 3, 1, 0);
+	uint8_t *c = aligned_alloc(64, len);
+	struct eau2_chunk_hdr h;
+
+	(void)state;
+	eau2_chunk_write(c, &src);
+	memcpy(&h, c, sizeof(h));
+	tu_ok(eau2_chunk_hdr_check(&h, len, &err), &err);
+	assert_int_equal(eau2_chunk_hdr_check(&h, len - 1, &err), -EMSGSIZE);
+	assert_non_null(strstr(err.msg, "more than the"));
+#define BAD(field, value, text) do { \
+		memcpy(&h, c, sizeof(h)); \
+		h.field = value; \
+		assert_int_equal(eau2_chunk_hdr_check(&h, 1u << 30, &err), -EBADMSG); \
+		assert_non_null(strstr(err.msg, text)); \
+	} while (0)
+	BAD(magic, 0, "bad magic");
+	BAD(type, 9, "unknown type 9");
+	BAD(rows, EAU2_CHUNK_ROWS + 1, "at most");
+	BAD(null_count, 4, "4 nulls");
+	BAD(values_len, 16, "buffers lie outside");
+	BAD(values_off, len - 8, "buffers lie outside");
+	BAD(validity_len, 2, "buffers lie outside");
+	BAD(total_len, 64, "buffers lie outside");
+	BAD(values_off, 129, "buffers lie outside");
+#undef BAD
+	tu_ok(eau2_chunk_check(c, len, 0, EAU2_INT, 3, &err), &err);
+	tu_ok(eau2_chunk_verify(c, &err), &err);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_fork_join),
 		cmocka_unit_test(test_helpers),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_chunk_hdr_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
