@@ -5,7 +5,8 @@
 set -eu
 
 pkgs="cmake make gcc clang pkg-config liburing-dev liblz4-dev libjemalloc-dev
-libcmocka-dev libxxhash-dev libclang-rt-14-dev"
+libcmocka-dev libxxhash-dev libclang-rt-14-dev libsodium-dev libblosc-dev
+iperf3"
 
 missing=""
 for p in $pkgs; do
