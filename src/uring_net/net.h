@@ -455,6 +455,11 @@ int eau2_net_recv_chunk(eau2_net_conn *c, const struct eau2_net_frame *begin,
 /* Round trip of a PING: 0 and *rtt_us, bounded by io_timeout_ms. */
 int eau2_net_ping(eau2_net_conn *c, uint64_t *rtt_us, struct eau2_error *err);
 
+/* The connection's socket: another thread may shutdown(fd, SHUT_RDWR)
+ * it to make a blocked call fail at once (a user's cancel); the
+ * connection still owns and closes it. */
+int eau2_net_fd(const eau2_net_conn *c);
+
 void eau2_net_set_policy(eau2_net_conn *c, enum eau2_net_policy policy);
 void eau2_net_set_send_zc(eau2_net_conn *c, bool on);
 /* A copy of the connection's counters. */
