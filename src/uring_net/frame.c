@@ -144,6 +144,11 @@ int eau2_net_split_hostport(const char *s, char *host, size_t hostcap,
 	}
 	if (hlen == 0 || hlen >= hostcap)
 		return eau2_error_set(err, -EINVAL, "'%s': empty or too long host", s);
+	for (size_t i = 0; i < hlen; i++)
+		if ((unsigned char)h[i] <= ' ' || (unsigned char)h[i] >= 0x7f || h[i] == '[' ||
+		    h[i] == ']')
+			return eau2_error_set(err, -EINVAL, "'%s': the host has a character "
+					      "that no address or name has", s);
 	errno = 0;
 	p = strtoul(colon + 1, &end, 10);
 	if (!colon[1] || *end || errno || p > 65535 || colon[1] == '-' || colon[1] == '+')

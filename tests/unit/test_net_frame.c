@@ -378,6 +378,10 @@ static void test_addresses(void **state)
 	assert_int_equal(eau2_net_split_hostport(":80", host, sizeof(host), &port, &err),
 			 -EINVAL);
 	assert_int_equal(eau2_net_split_hostport("h", host, sizeof(host), &port, &err), -EINVAL);
+	assert_int_equal(eau2_net_split_hostport("a[]b:80", host, sizeof(host), &port, &err),
+			 -EINVAL); /* found by fuzz_net_frame */
+	assert_int_equal(eau2_net_split_hostport("a b:80", host, sizeof(host), &port, &err),
+			 -EINVAL);
 	assert_int_equal(eau2_net_split_hostport("[::1]80", host, sizeof(host), &port, &err),
 			 -EINVAL);
 
