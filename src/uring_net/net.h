@@ -361,7 +361,7 @@ void eau2_net_hs_init(struct eau2_net_hs *hs, const struct eau2_net_ident *self,
 		      const uint8_t *nonce);
 /* Feeds the peer's next frame (decoded, payload checked). Returns 0:
  * send out (when out_len > 0) and feed the next frame; 1: done, the peer
- * is authenticated (out may hold our READY still to send); < 0: refused,
+ * is authenticated and our READY already went out (out_len is 0); < 0: refused,
  * err says why (the peer's own message for an ERROR frame, prefixed
  * "refused by the peer: ") and out holds the ERROR frame to send, if
  * any, before closing. */
