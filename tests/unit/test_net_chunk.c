@@ -300,6 +300,7 @@ static void test_codec_rejections(void **state)
 	 * only the chunk checksum can tell. */
 	free(w);
 	w = encode(c, EAU2_NET_FORCE_NONE, NULL, &st, &n);
+	x = realloc(x, n);
 	memcpy(x, w, n);
 	x[n - 100] ^= 1;
 	eau2_net_frame_decode(x + b1, EAU2_NET_HDR_SIZE, &f, NULL);

@@ -25,7 +25,8 @@ static void encode(const struct eau2_net_frame *f, const void *payload, uint8_t 
 
 	g.sum = eau2_net_payload_sum(&v, f->len ? 1 : 0);
 	eau2_net_frame_encode(&g, out);
-	memcpy(out + EAU2_NET_HDR_SIZE, payload, f->len);
+	if (f->len)
+		memcpy(out + EAU2_NET_HDR_SIZE, payload, f->len);
 }
 
 /* Re-seals a header edited in place (its own checksum). */
