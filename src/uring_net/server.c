@@ -271,7 +271,9 @@ static void refuse_conn(struct eau2_net_server *s, struct sconn *sc, int code,
 	close_conn(s, sc, EAU2_NET_LOG_WARN, sc->why);
 }
 
-static void arm_park_recv(struct eau2_net_server *s, struct sconn *sc)
+/* A parked connection's multishot receive into the shared buffers, or
+ * a handshake's one-shot receive into its own. */
+static void arm_recv(struct eau2_net_server *s, struct sconn *sc)
 {
 	struct io_uring_sqe *sqe;
 
@@ -282,24 +284,13 @@ static void arm_park_recv(struct eau2_net_server *s, struct sconn *sc)
 		close_conn(s, sc, EAU2_NET_LOG_WARN, "dropped: network thread's ring is full");
 		return;
 	}
-	io_uring_prep_recv_multishot(sqe, sc->c.fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = PARK_BGID;
-	sc->recv_armed = true;
-}
-
-static void arm_hs_recv(struct eau2_net_server *s, struct sconn *sc)
-{
-	struct io_uring_sqe *sqe;
-
-	if (sc->recv_armed)
-		return;
-	sqe = sqe_for(s, sc, K_RECV);
-	if (!sqe) {
-		close_conn(s, sc, EAU2_NET_LOG_WARN, "dropped: network thread's ring is full");
-		return;
+	if (sc->state == ST_HS) {
+		io_uring_prep_recv(sqe, sc->c.fd, sc->hs_in + sc->hs_len, HS_IN - sc->hs_len, 0);
+	} else {
+		io_uring_prep_recv_multishot(sqe, sc->c.fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = PARK_BGID;
 	}
-	io_uring_prep_recv(sqe, sc->c.fd, sc->hs_in + sc->hs_len, HS_IN - sc->hs_len, 0);
 	sc->recv_armed = true;
 }
 
@@ -400,7 +391,7 @@ static void park(struct eau2_net_server *s, struct sconn *sc)
 	sc->deadline = net_now_ns() + (uint64_t)s->o.idle_timeout_ms * 1000000u;
 	parked_input(s, sc);
 	if (sc->state == ST_PARKED)
-		arm_park_recv(s, sc);
+		arm_recv(s, sc);
 }
 
 /* Appends n received bytes to c->in, within PARK_IN_MAX. */
@@ -497,7 +488,7 @@ static void hs_input(struct eau2_net_server *s, struct sconn *sc)
 	}
 	memmove(sc->hs_in, sc->hs_in + off, sc->hs_len - off);
 	sc->hs_len -= off;
-	arm_hs_recv(s, sc);
+	arm_recv(s, sc);
 }
 
 /* ------------------------------------------------------- accept, events */
@@ -565,7 +556,7 @@ static void on_accept(struct eau2_net_server *s, int fd)
 	atomic_store(&s->conns, s->nconns);
 	eau2_net_hs_init(sc->hs, &s->o.conn.ident, NULL);
 	queue_out(s, sc, sc->hs->out, sc->hs->out_len);
-	arm_hs_recv(s, sc);
+	arm_recv(s, sc);
 }
 
 static void on_recv(struct eau2_net_server *s, struct sconn *sc, struct io_uring_cqe *cqe)
@@ -616,7 +607,7 @@ static void on_recv(struct eau2_net_server *s, struct sconn *sc, struct io_uring
 			sc->deadline = net_now_ns() + (uint64_t)s->o.idle_timeout_ms * 1000000u;
 		parked_input(s, sc);
 		if (sc->state == ST_PARKED && !sc->recv_armed)
-			arm_park_recv(s, sc); /* ran out of buffers, or ended */
+			arm_recv(s, sc); /* ran out of buffers, or ended */
 		break;
 	case ST_HANDOFF:
 		handoff(s, sc);

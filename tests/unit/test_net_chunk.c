@@ -356,16 +356,6 @@ struct echo_ctx {
 
 static const char *echo_last = "";
 
-static void *dst_malloc(void *ctx, const struct eau2_chunk_hdr *h, uint64_t tag,
-			struct eau2_error *err)
-{
-	void **p = ctx;
-
-	(void)tag, (void)err;
-	*p = aligned_alloc(64, (h->total_len + 63) / 64 * 64);
-	return *p;
-}
-
 /* T_ECHO (payload: the policy to answer with): receives a chunk and sends
  * it back, then T_DONE. */
 static int echo_handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
@@ -383,7 +373,7 @@ static int echo_handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame
 		return -EPROTO;
 	}
 	eau2_net_set_policy(c, ((const uint8_t *)payload)[0]);
-	rc = eau2_net_recv_chunk(c, NULL, 0, dst_malloc, &buf, &tag, &err);
+	rc = eau2_net_recv_chunk(c, NULL, 0, nt_dst_malloc, &buf, &tag, &err);
 	if (rc == 0)
 		rc = eau2_net_send_chunk(c, buf, f->req, tag + 1, &err);
 	if (rc == 0)
@@ -408,7 +398,7 @@ static void echo_one(eau2_net_conn *c, const uint8_t *chunk, uint64_t len, uint8
 	tu_ok(eau2_net_send(c, &f, &policy, &err), &err);
 	if (eau2_net_send_chunk(c, chunk, 9, 100, &err))
 		fail_msg("%s (server: %s)", err.msg, echo_last);
-	tu_ok(eau2_net_recv_chunk(c, NULL, 0, dst_malloc, &back, &tag, &err), &err);
+	tu_ok(eau2_net_recv_chunk(c, NULL, 0, nt_dst_malloc, &back, &tag, &err), &err);
 	assert_int_equal(tag, 101);
 	assert_memory_equal(back, chunk, len);
 	free(back);

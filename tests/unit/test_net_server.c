@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +35,9 @@ struct hctx {
 	pthread_mutex_t mu;
 	char err[512];   /* the last handler error */
 	int errors;
+	atomic_int waiting; /* a T_WAIT handler is running */
 	uint8_t *big;    /* the chunk T_CHUNK sends */
 };
-
-static void *dst_malloc(void *ctx, const struct eau2_chunk_hdr *h, uint64_t tag,
-			struct eau2_error *err)
-{
-	void **p = ctx;
-
-	(void)tag, (void)err;
-	*p = aligned_alloc(64, (h->total_len + 63) / 64 * 64);
-	return *p;
-}
 
 static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		   const void *payload)
@@ -68,11 +60,12 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		break;
 	case T_SINK:
 		r.len = 0;
-		rc = eau2_net_recv_chunk(c, NULL, 0, dst_malloc, &buf, NULL, &err);
+		rc = eau2_net_recv_chunk(c, NULL, 0, nt_dst_malloc, &buf, NULL, &err);
 		if (rc == 0)
 			rc = eau2_net_send(c, &r, NULL, &err);
 		break;
 	case T_WAIT:
+		atomic_store(&h->waiting, 1);
 		rc = eau2_net_recv(c, &r, NULL, 0, &err);
 		break;
 	default:
@@ -312,7 +305,7 @@ static void test_stall_and_garbage(void **state)
 	assert_non_null(nt_log_wait(&x->log, "dropped: bad magic 0x47474747", NULL, 2000));
 	/* The stalled one is dropped after the handshake timeout. */
 	n = read_all(stalled, buf, sizeof(buf)); /* its HELLO, then EOF */
-	assert_true(now_s() - t0 < 2.0);
+	assert_true(now_s() - t0 < 3.0);
 	assert_non_null(nt_log_wait(&x->log, "dropped: no handshake within 300 ms", NULL, 2000));
 	echo(c, 2, "still served");
 	close(stalled);
@@ -507,7 +500,7 @@ static void test_client_killed(void **state)
 	waitpid(pid, NULL, 0);
 	assert_non_null(nt_log_wait(&x->log, "(node doomed): disconnected after a request", NULL,
 				    3000));
-	assert_true(now_s() - t0 < 2.0);
+	assert_true(now_s() - t0 < 3.0);
 	pthread_mutex_lock(&x->h.mu);
 	if (!strstr(x->h.err, "(node doomed): connection closed by the peer after") &&
 	    !strstr(x->h.err, "Connection reset by peer"))
@@ -580,9 +573,9 @@ static void test_server_killed_or_stopped(void **state)
 		assert_int_equal(f.type, EAU2_NET_CHUNK_BEGIN);
 		kill(pid, SIGKILL);
 		t0 = now_s();
-		rc = eau2_net_recv_chunk(c, &f, 0, dst_malloc, &buf, NULL, &err);
+		rc = eau2_net_recv_chunk(c, &f, 0, nt_dst_malloc, &buf, NULL, &err);
 		assert_int_not_equal(rc, 0);
-		assert_true(now_s() - t0 < 2.0);
+		assert_true(now_s() - t0 < 3.0);
 		if (!strstr(err.msg, "(node child): connection closed by the peer after") &&
 		    !strstr(err.msg, "Connection reset by peer"))
 			fail_msg("client error: %s", err.msg);
@@ -603,7 +596,7 @@ static void test_server_killed_or_stopped(void **state)
 	tu_ok(eau2_net_send(c, &f, "hi", &err), &err);
 	t0 = now_s();
 	assert_int_equal(eau2_net_recv(c, &f, hdr, sizeof(hdr), &err), -ETIMEDOUT);
-	assert_true(now_s() - t0 < 1.5);
+	assert_true(now_s() - t0 < 3.0);
 	assert_non_null(strstr(err.msg, "(node child): timed out after 300 ms receiving a frame header"));
 	eau2_net_close(c);
 	/* And a connect to it: the kernel completes the TCP handshake, ours
@@ -611,7 +604,7 @@ static void test_server_killed_or_stopped(void **state)
 	o.handshake_timeout_ms = 300;
 	t0 = now_s();
 	assert_int_equal(eau2_net_connect(&c, addr, &o, &err), -ETIMEDOUT);
-	assert_true(now_s() - t0 < 1.5);
+	assert_true(now_s() - t0 < 3.0);
 	assert_non_null(strstr(err.msg, "timed out after 300 ms receiving the handshake"));
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -647,7 +640,7 @@ static void test_connect_timeout(void **state)
 	t0 = now_s();
 	rc = eau2_net_connect(&c, addr, &o, &err);
 	assert_int_equal(rc, -ETIMEDOUT);
-	assert_true(now_s() - t0 < 1.5);
+	assert_true(now_s() - t0 < 3.0);
 	/* Either step may be the one that waits, depending on the kernel. */
 	if (!strstr(err.msg, "connect timed out after 300 ms") &&
 	    !strstr(err.msg, "timed out after 300 ms receiving the handshake"))
@@ -673,16 +666,14 @@ static void test_stop_with_busy_handler(void **state)
 	(void)state;
 	tu_ok(eau2_net_connect(&c, x->addr, &o, &err), &err);
 	tu_ok(eau2_net_send(c, &f, NULL, &err), &err);
-	for (int t = 0; t < 200; t++) {
-		eau2_net_server_stats(x->s, &st);
-		if (st.busy == 1)
-			break;
+	for (int t = 0; t < 500 && !atomic_load(&x->h.waiting); t++)
 		usleep(10000);
-	}
+	eau2_net_server_stats(x->s, &st);
 	assert_int_equal(st.busy, 1);
+	assert_int_equal(atomic_load(&x->h.waiting), 1);
 	t0 = now_s();
 	eau2_net_server_stop(x->s);
-	assert_true(now_s() - t0 < 1.0);
+	assert_true(now_s() - t0 < 3.0);
 	assert_int_equal(x->h.errors, 1);
 	assert_non_null(strstr(x->h.err, "(node cli): "));
 	assert_int_not_equal(eau2_net_recv(c, &f, NULL, 0, &err), 0);
