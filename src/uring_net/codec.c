@@ -171,37 +171,43 @@ static void region_at(const struct eau2_net_tx *tx, uint64_t pos, int *kind,
 }
 
 /* Which codec AUTO uses for the next block of class cls (fixed: 8-byte
- * elements, which may be shuffled), or RAW. It compresses only while the
- * link is what limits us (the send queue is backed up and we keep the
- * pipe full) and compression, at the speed and ratio this kind of buffer
- * showed lately, moves more data than raw would: min(speed, rate /
- * ratio) > rate. Between LZ4 and shuffle + LZ4 it takes the one that
- * moves more, having tried each once (shuffling helps integers and
- * offsets a lot and hurts doubles with repeated values: bench_net). */
-static int auto_codec(struct eau2_net_class *cls, int fixed, const struct eau2_net_link *link)
+ * elements, which may be shuffled), or RAW. link_rate is the link's rate
+ * as TCP last measured it while we kept the pipe full (a rate measured
+ * while we were the bottleneck, app-limited, says how fast we were, not
+ * the link). Compressing pays when the codec, at the speed and ratio
+ * this kind of buffer showed lately, moves more data than raw would:
+ * min(speed, rate / ratio) > 1.1 rate. A codec not yet tried on this kind
+ * is tried while the send queue is backed up (the link may be the limit).
+ * With no rate known (not TCP), a backed-up queue alone decides. Between
+ * LZ4 and shuffle + LZ4 it takes the one that moves more (shuffling helps
+ * integers and offsets a lot and hurts doubles with repeated values:
+ * bench_net). */
+static int auto_codec(struct eau2_net_class *cls, int fixed, const struct eau2_net_link *link,
+		      double link_rate)
 {
 	int best = EAU2_NET_RAW;
 	double best_rate;
 
-	if (!link || !link->backlog || link->app_limited)
+	if (!link)
+		return EAU2_NET_RAW;
+	if (link_rate <= 0 && (!link->backlog || link->app_limited))
 		return EAU2_NET_RAW;
 	if (cls->skip) {
 		cls->skip--;
 		return EAU2_NET_RAW;
 	}
-	if (fixed && cls->ratio[EAU2_NET_SHUF_LZ4] == 0)
+	if (link->backlog && fixed && cls->ratio[EAU2_NET_SHUF_LZ4] == 0)
 		return EAU2_NET_SHUF_LZ4;
-	if (cls->ratio[EAU2_NET_LZ4] == 0)
+	if (link->backlog && cls->ratio[EAU2_NET_LZ4] == 0)
 		return EAU2_NET_LZ4;
-	/* With no rate known, assume a link slower than any codec. */
-	best_rate = link->rate > 0 ? 1.1 * link->rate : 0;
+	best_rate = link_rate > 0 ? 1.1 * link_rate : 0;
 	for (int c = EAU2_NET_LZ4; c <= (fixed ? EAU2_NET_SHUF_LZ4 : EAU2_NET_LZ4); c++) {
 		double moves;
 
-		if (cls->ratio[c] > 0.9f)
+		if (cls->ratio[c] == 0 || cls->ratio[c] > 0.9f)
 			continue;
-		moves = link->rate > 0 ? link->rate / cls->ratio[c] : 1.0 / cls->ratio[c];
-		if (cls->speed[c] < moves)
+		moves = link_rate > 0 ? link_rate / cls->ratio[c] : 1.0 / cls->ratio[c];
+		if (link_rate > 0 && cls->speed[c] < moves)
 			moves = cls->speed[c];
 		if (moves > best_rate) {
 			best_rate = moves;
@@ -257,7 +263,9 @@ int eau2_net_tx_next(struct eau2_net_tx *tx, const struct eau2_net_link *link,
 	case EAU2_NET_FORCE_LZ4: want = EAU2_NET_LZ4; break;
 	case EAU2_NET_FORCE_SHUFFLE: break;
 	case EAU2_NET_AUTO:
-		want = auto_codec(cls, elem > 1, link);
+		if (link && link->rate > 0 && !link->app_limited)
+			tx->link_rate = link->rate;
+		want = auto_codec(cls, elem > 1, link, tx->link_rate);
 		break;
 	}
 	iov[0] = (struct iovec){ (void *)(uintptr_t)src, raw };

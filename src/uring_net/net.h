@@ -121,9 +121,9 @@ enum eau2_net_codec {
 };
 
 /* Which codec a sender uses. AUTO compresses only when it pays: when the
- * link is what limits the transfer (the socket's send queue is backed
- * up and TCP's delivery rate is below what compression sustains) and the
- * buffer's kind compressed well recently; otherwise it sends raw. LZ4 and
+ * link's rate (TCP's delivery rate, measured while we kept the pipe full)
+ * is below what compression sustains on this kind of buffer, and the
+ * kind compressed well recently; otherwise it sends raw. LZ4 and
  * SHUFFLE force a codec (SHUFFLE on fixed-width buffers, LZ4 on the
  * rest); a block that does not shrink still goes raw. NONE never
  * compresses. */
@@ -266,6 +266,7 @@ struct eau2_net_tx {
 	int type, stage;
 	uint8_t *scratch[2];
 	enum eau2_net_policy policy;
+	double link_rate; /* the last rate TCP measured while not app-limited */
 	struct eau2_net_class cls[5][3]; /* type x (validity, values, data) */
 	struct eau2_net_stats *st;
 };

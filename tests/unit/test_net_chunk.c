@@ -191,7 +191,7 @@ static void test_auto_policy(void **state)
 	uint64_t len;
 	uint8_t *c = nt_chunk(EAU2_INT, 65536, 0, 0, 9, &len);
 	const struct eau2_net_link idle = { .rate = 100e6, .backlog = false },
-				   applim = { .rate = 100e6, .backlog = true, .app_limited = true },
+				   applim = { .rate = 30e6, .backlog = false, .app_limited = true },
 				   slow = { .rate = 100e6, .backlog = true },
 				   fast = { .rate = 1e15, .backlog = true };
 	struct eau2_net_stats st = {0};
@@ -203,8 +203,8 @@ static void test_auto_policy(void **state)
 	(void)state;
 	eau2_net_tx_init(&tx, EAU2_NET_AUTO, &st);
 	for (int round = 0; round < 5; round++) {
-		const struct eau2_net_link *l = round == 0 ? &idle : round == 1 ? &applim :
-						round == 2 ? &slow : &fast;
+		const struct eau2_net_link *l = round == 0 ? &idle : round <= 2 ? &slow :
+						round == 3 ? &applim : &fast;
 		uint64_t shuf, lz4;
 
 		memset(&st, 0, sizeof(st));
@@ -213,13 +213,16 @@ static void test_auto_policy(void **state)
 			;
 		shuf = codec_blocks(&st, EAU2_INT, EAU2_NET_SHUF_LZ4);
 		lz4 = codec_blocks(&st, EAU2_INT, EAU2_NET_LZ4);
-		if (round < 2) /* we are the bottleneck */
-			assert_true(shuf == 0 && lz4 == 0);
-		else if (round == 2) /* the link is: shuffle tried first */
+		if (round == 0) /* the queue drains: nothing tried */
+			assert_true(shuf == 0 && lz4 == 0 && st.compress_ns == 0);
+		else if (round == 1) /* backed up at 100 MB/s: shuffle tried first */
 			assert_true(shuf == 1 && lz4 == 0);
-		else if (round == 3) /* LZ4 alone is tried once too */
+		else if (round == 2) /* then LZ4 alone */
 			assert_true(shuf == 0 && st.compress_ns > 0);
-		else /* 10^15 B/s: no codec keeps up, as it learnt */
+		else if (round == 3) /* compressing made us the bottleneck (app-limited at
+				      * 30 MB/s): the link is still 100 MB/s, shuffle wins */
+			assert_true(shuf == 1);
+		else /* 10^15 B/s: no codec keeps up */
 			assert_true(shuf == 0 && lz4 == 0 && st.compress_ns == 0);
 	}
 	/* Data that does not compress is sent raw for a while after one try. */
