@@ -244,6 +244,8 @@ static int recv_until(struct eau2_net_conn *c, void *buf, size_t n, uint64_t dea
 	uint8_t *p = buf;
 	size_t got = 0;
 
+	if (n == 0) /* buf may be NULL */
+		return 0;
 	if (c->in_len > c->in_pos) {
 		size_t k = c->in_len - c->in_pos < n ? c->in_len - c->in_pos : n;
 

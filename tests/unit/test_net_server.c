@@ -59,6 +59,7 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 			rc = eau2_net_send(c, &r, NULL, &err);
 		break;
 	case T_SINK:
+		atomic_store(&h->waiting, 2);
 		r.len = 0;
 		rc = eau2_net_recv_chunk(c, NULL, 0, nt_dst_malloc, &buf, NULL, &err);
 		if (rc == 0)
@@ -495,6 +496,11 @@ static void test_client_killed(void **state)
 	close(p[1]);
 	assert_int_equal(read(p[0], &ok, 1), 1);
 	close(p[0]);
+	/* Killed once its request is in a handler (killed before, it is
+	 * dropped without one: test_stall_and_garbage covers that side). */
+	for (int t = 0; t < 300 && atomic_load(&x->h.waiting) != 2; t++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&x->h.waiting), 2);
 	t0 = now_s();
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
