@@ -4,9 +4,12 @@
 # eau2 needs. Safe to run repeatedly; does nothing when all are present.
 set -eu
 
+# zookeeper (the server, for tools/zk.sh and the cluster tests) depends on
+# default-jre, which brings the java it runs on; libzookeeper-mt-dev is its
+# multi-threaded C client; libjansson-dev encodes the znodes' JSON.
 pkgs="cmake make gcc clang pkg-config liburing-dev liblz4-dev libjemalloc-dev
 libcmocka-dev libxxhash-dev libclang-rt-14-dev libsodium-dev libblosc-dev
-iperf3"
+iperf3 zookeeper libzookeeper-mt-dev libjansson-dev"
 
 missing=""
 for p in $pkgs; do
@@ -25,3 +28,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+command -v java >/dev/null 2>&1 || {
+	echo "deps.sh: zookeeper installed but no java on PATH" >&2
+	exit 1
+}
