@@ -774,6 +774,18 @@ void eau2_zk_watch_free(eau2_zk_watch *w)
 	free(w);
 }
 
+void eau2_zk_watch_wake(eau2_zk_watch *w)
+{
+	eau2_zk *zk = w->zk;
+
+	if (!zk)
+		return;
+	pthread_mutex_lock(&zk->mu);
+	watch_fire_locked(w);
+	pthread_cond_broadcast(&zk->cv);
+	pthread_mutex_unlock(&zk->mu);
+}
+
 static int watch_wait_until(struct eau2_zk_watch *w, const struct timespec *dl,
 			    int budget_ms, struct eau2_error *err)
 {

@@ -159,6 +159,9 @@ int eau2_zk_watch_new(eau2_zk *zk, eau2_zk_watch **watch, struct eau2_error *err
  * change may have happened: read again), -ETIMEDOUT, -ENOTCONN when the
  * session expired, -EINVAL when nothing armed it. */
 int eau2_zk_watch_wait(eau2_zk_watch *watch, int timeout_ms, struct eau2_error *err);
+/* Wakes the watch's waiter as if it fired: the one watch function another
+ * thread may call (to stop a thread that waits on it). */
+void eau2_zk_watch_wake(eau2_zk_watch *watch);
 /* NULL is a no-op. */
 void eau2_zk_watch_free(eau2_zk_watch *watch);
 
