@@ -57,10 +57,13 @@ need_zk() {
 
 # Ports that some TCP socket on this machine uses (any state), one a line.
 used_ports() {
-	local _ addr
-	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | while read -r _ addr _; do
-		case "$addr" in *:*) echo $((16#${addr##*:})) ;; esac
-	done | sort -un
+	# (mawk has no strtonum: hex by hand; a bash loop is seconds here.)
+	awk 'FNR > 1 {
+		split($2, a, ":"); h = a[2]; n = 0
+		for (i = 1; i <= length(h); i++)
+			n = n * 16 + index("0123456789ABCDEF", substr(h, i, 1)) - 1
+		print n
+	}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -un
 }
 
 # free_ports K: K distinct unused ports, space-separated.
@@ -98,13 +101,12 @@ serving() {
 # port (and not some other process that took the port first: then the
 # `srvr` answer came from that one).
 owns_port() {
-	local port hex inode _ addr rem st
+	local port hex inode
 	port=$(cat "$DIR/zk$1/port") || return 1
 	hex=$(printf '%04X' "$port")
-	inode=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-		while read -r _ addr rem st _ _ _ _ _ inode _; do
-			[ "${addr##*:}" = "$hex" ] && [ "$st" = 0A ] && echo "$inode"
-		done | head -n 1)
+	inode=$(awk -v h=":$hex" 'FNR > 1 && $4 == "0A" &&
+		substr($2, length($2) - 4) == h { print $10; exit }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null)
 	[ -n "$inode" ] || return 1
 	ls -l "/proc/$(pid_of "$1")/fd" 2>/dev/null | grep -qF "socket:[$inode]"
 }
