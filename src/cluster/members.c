@@ -276,18 +276,9 @@ static void *refresh_main(void *arg)
 	eau2_member_reg *reg = arg;
 
 	for (;;) {
-		struct timespec dl;
+		struct timespec dl = eau2_zk_deadline(reg->refresh_ms);
 		uint64_t f;
 		bool changed;
-		int rc;
-
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += reg->refresh_ms / 1000;
-		dl.tv_nsec += (long)(reg->refresh_ms % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
 		pthread_mutex_lock(&reg->mu);
 		while (!reg->stop &&
 		       pthread_cond_timedwait(&reg->cv, &reg->mu, &dl) != ETIMEDOUT)
@@ -304,7 +295,7 @@ static void *refresh_main(void *arg)
 		pthread_mutex_unlock(&reg->mu);
 		/* A failed refresh is retried at the next tick; an expired
 		 * session ends the registration (the session callback says). */
-		if (changed && (rc = publish(reg, NULL)) == -ENOTCONN)
+		if (changed && publish(reg, NULL) == -ENOTCONN)
 			break;
 	}
 	return NULL;
@@ -338,7 +329,6 @@ int eau2_member_register(eau2_zk *zk, const struct eau2_member_options *opt,
 {
 	char buf[EAU2_MEMBER_JSON_MAX];
 	struct timespec wait_end;
-	pthread_condattr_t ca;
 	eau2_member_reg *reg;
 	size_t len;
 	int rc;
@@ -348,10 +338,7 @@ int eau2_member_register(eau2_zk *zk, const struct eau2_member_options *opt,
 		return eau2_error_set(err, -ENOMEM, "node registration: out of memory");
 	reg->zk = zk;
 	pthread_mutex_init(&reg->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&reg->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	eau2_zk_cond_init(&reg->cv);
 	if ((rc = advertised(opt->addr, reg->m.addr, err)))
 		goto fail;
 	if ((rc = eau2_zk_check_name(opt->id ? opt->id : reg->m.addr,
@@ -371,15 +358,11 @@ int eau2_member_register(eau2_zk *zk, const struct eau2_member_options *opt,
 	if ((rc = eau2_member_encode(&reg->m, buf, sizeof(buf), &len, err)))
 		goto fail;
 
-	clock_gettime(CLOCK_MONOTONIC, &wait_end);
-	wait_end.tv_sec += opt->join_wait_ms / 1000;
-	wait_end.tv_nsec += (long)(opt->join_wait_ms % 1000) * 1000000L;
+	wait_end = eau2_zk_deadline(opt->join_wait_ms);
 	for (;;) {
 		struct eau2_error werr = {0};
 		struct eau2_zk_stat st;
-		struct timespec now;
-		long long left;
-		int wrc;
+		int left, wrc;
 
 		rc = eau2_zk_create(zk, reg->path, buf, len,
 				    EAU2_ZK_EPHEMERAL | EAU2_ZK_PARENTS, NULL, 0, err);
@@ -390,14 +373,12 @@ int eau2_member_register(eau2_zk *zk, const struct eau2_member_options *opt,
 			continue;
 		if (rc != -EEXIST)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (long long)(wait_end.tv_sec - now.tv_sec) * 1000 +
-		       (wait_end.tv_nsec - now.tv_nsec) / 1000000L;
+		left = eau2_zk_ms_left(&wait_end);
 		if (left <= 0 || st.ephemeral_owner == reg->m.session)
 			break; /* -EEXIST, with taken()'s message */
 		/* Wait for the holder to go; on the timeout, taken()'s
 		 * message stands. */
-		wrc = eau2_zk_wait_change(zk, reg->path, &st, (int)left, NULL, &werr);
+		wrc = eau2_zk_wait_change(zk, reg->path, &st, left, NULL, &werr);
 		if (wrc == -ETIMEDOUT)
 			break;
 		if (wrc) {
@@ -547,15 +528,8 @@ static bool stopping(eau2_member_watch *w)
 /* Sleeps ms unless stopped first. */
 static void pause_ms(eau2_member_watch *w, int ms)
 {
-	struct timespec dl;
+	struct timespec dl = eau2_zk_deadline(ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += ms / 1000;
-	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &dl) != ETIMEDOUT)
 		;
@@ -634,7 +608,6 @@ int eau2_members_watch(eau2_zk *zk, eau2_member_event_fn *fn, void *arg,
 		       eau2_member_watch **out, struct eau2_error *err)
 {
 	eau2_member_watch *w;
-	pthread_condattr_t ca;
 	int rc;
 
 	*out = NULL;
@@ -644,10 +617,7 @@ int eau2_members_watch(eau2_zk *zk, eau2_member_event_fn *fn, void *arg,
 	w->fn = fn;
 	w->arg = arg;
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	eau2_zk_cond_init(&w->cv);
 	if ((rc = eau2_zk_watch_new(zk, &w->zw, err)))
 		goto fail;
 	if ((rc = pthread_create(&w->thread, NULL, watch_main, w))) {

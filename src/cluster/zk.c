@@ -245,10 +245,12 @@ static int zfail(eau2_zk *zk, struct eau2_error *err, int zrc, const char *op,
 
 /* ------------------------------------------------------------ helpers */
 
-static struct timespec deadline_after(int ms)
+struct timespec eau2_zk_deadline(int ms)
 {
 	struct timespec t;
 
+	if (ms < 0)
+		ms = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	t.tv_sec += ms / 1000;
 	t.tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -259,7 +261,17 @@ static struct timespec deadline_after(int ms)
 	return t;
 }
 
-static int ms_left(const struct timespec *dl)
+void eau2_zk_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+int eau2_zk_ms_left(const struct timespec *dl)
 {
 	struct timespec now;
 	int64_t ms;
@@ -399,6 +411,16 @@ static int check_caller(eau2_zk *zk, const char *op, const char *full,
 		return eau2_error_set(err, -EDEADLK,
 				      "ZooKeeper %s %s: called from a ZooKeeper callback", op, full);
 	return 0;
+}
+
+/* What every public call on a path starts with: resolve it, and refuse a
+ * call from a ZooKeeper callback. */
+static int enter(eau2_zk *zk, const char *path, const char *op, char *full,
+		 struct eau2_error *err)
+{
+	int rc = full_path(zk, path, full, err);
+
+	return rc ? rc : check_caller(zk, op, full, err);
 }
 
 /* Waits (to dl) until the handle is connected: an operation sent while
@@ -817,7 +839,7 @@ out:
 
 int eau2_zk_watch_wait(eau2_zk_watch *w, int timeout_ms, struct eau2_error *err)
 {
-	struct timespec dl = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+	struct timespec dl = eau2_zk_deadline(timeout_ms);
 
 	return watch_wait_until(w, &dl, timeout_ms, err);
 }
@@ -862,39 +884,86 @@ static void session_event(zhandle_t *zh, int type, int state, const char *path,
 
 /* ----------------------------------------------------- single znodes */
 
+enum write_kind { WRITE_CREATE, WRITE_SET, WRITE_DELETE };
+
+struct write {
+	enum write_kind kind;
+	const char *full;
+	const void *data;   /* create, set */
+	size_t len;
+	int mode;           /* create: ZooKeeper's flags */
+	int32_t version;    /* set, delete */
+};
+
+/* Sends one write and waits for it; on success *out is the answered call
+ * (the caller takes its results and drops it). */
+static int zwrite_once(eau2_zk *zk, const struct write *wr,
+		       const struct timespec *dl, struct call **out,
+		       struct eau2_error *err)
+{
+	static const char *const op[] = { "create", "set", "delete" };
+	int vlen = wr->data ? (int)wr->len : -1;
+	struct call *c;
+	int rc;
+
+	if ((rc = wait_connected(zk, dl, op[wr->kind], wr->full, err)))
+		return rc;
+	if (!(c = call_new(zk)))
+		return eau2_error_set(err, -ENOMEM, "ZooKeeper %s %s: out of memory",
+				      op[wr->kind], wr->full);
+	switch (wr->kind) {
+	case WRITE_CREATE:
+		rc = zoo_acreate(zk->zh, wr->full, wr->data, vlen, &ZOO_OPEN_ACL_UNSAFE,
+				 wr->mode, done_string, c);
+		break;
+	case WRITE_SET:
+		rc = zoo_aset(zk->zh, wr->full, wr->data, vlen, wr->version, done_stat, c);
+		break;
+	case WRITE_DELETE:
+		rc = zoo_adelete(zk->zh, wr->full, wr->version, done_void, c);
+		break;
+	}
+	if ((rc = call_wait(zk, c, rc, dl, zk->timeout_ms, op[wr->kind], wr->full, err)))
+		return rc;
+	*out = c;
+	return 0;
+}
+
+/* The path created (as the server named it), relative to the root, into
+ * created (when given). */
+static int copy_created(eau2_zk *zk, const char *full, const char *got,
+			char *created, size_t created_size, struct eau2_error *err)
+{
+	const char *rel = rel_of(zk, got ? got : full);
+
+	if (!created || !created_size)
+		return 0;
+	if (strlen(rel) >= created_size)
+		return eau2_error_set(err, -ENAMETOOLONG,
+				      "ZooKeeper create %s: the created path does not fit %zu bytes",
+				      full, created_size);
+	strcpy(created, rel);
+	return 0;
+}
+
 static int zcreate_once(eau2_zk *zk, const char *full, const void *data, size_t len,
 			unsigned flags, char *created, size_t created_size,
 			const struct timespec *dl, struct eau2_error *err)
 {
-	int mode = 0, rc;
+	struct write wr = { .kind = WRITE_CREATE, .full = full, .data = data, .len = len };
 	struct call *c;
+	int rc;
 
 	if (flags & EAU2_ZK_EPHEMERAL)
-		mode |= ZOO_EPHEMERAL;
+		wr.mode |= ZOO_EPHEMERAL;
 	if (flags & EAU2_ZK_SEQUENTIAL)
-		mode |= ZOO_SEQUENCE;
+		wr.mode |= ZOO_SEQUENCE;
 	if (len > EAU2_ZK_DATA_MAX)
 		return eau2_error_set(err, -EMSGSIZE, "ZooKeeper create %s: %zu bytes of data, over %u",
 				      full, len, EAU2_ZK_DATA_MAX);
-	if ((rc = wait_connected(zk, dl, "create", full, err)))
+	if ((rc = zwrite_once(zk, &wr, dl, &c, err)))
 		return rc;
-	if (!(c = call_new(zk)))
-		return eau2_error_set(err, -ENOMEM, "ZooKeeper create %s: out of memory", full);
-	rc = zoo_acreate(zk->zh, full, data, data ? (int)len : -1,
-			 &ZOO_OPEN_ACL_UNSAFE, mode, done_string, c);
-	rc = call_wait(zk, c, rc, dl, zk->timeout_ms, "create", full, err);
-	if (rc)
-		return rc;
-	if (created && created_size) {
-		const char *rel = rel_of(zk, c->data ? c->data : full);
-
-		if (strlen(rel) >= created_size)
-			rc = eau2_error_set(err, -ENAMETOOLONG,
-					    "ZooKeeper create %s: the created path does not fit %zu bytes",
-					    full, created_size);
-		else
-			strcpy(created, rel);
-	}
+	rc = copy_created(zk, full, c->data, created, created_size, err);
 	call_put(c, 1);
 	return rc;
 }
@@ -931,10 +1000,10 @@ int eau2_zk_create(eau2_zk *zk, const char *path, const void *data, size_t len,
 		   struct eau2_error *err)
 {
 	char full[EAU2_ZK_PATH_MAX];
-	struct timespec dl = deadline_after(zk->timeout_ms);
+	struct timespec dl = eau2_zk_deadline(zk->timeout_ms);
 	int rc;
 
-	if ((rc = full_path(zk, path, full, err)) || (rc = check_caller(zk, "create", full, err)))
+	if ((rc = enter(zk, path, "create", full, err)))
 		return rc;
 	rc = zcreate(zk, full, data, len, flags, created, created_size, &dl, err);
 	if (rc == -ENOENT && (flags & EAU2_ZK_PARENTS)) {
@@ -952,33 +1021,87 @@ int eau2_zk_create(eau2_zk *zk, const char *path, const void *data, size_t len,
 int eau2_zk_mkdirs(eau2_zk *zk, const char *path, struct eau2_error *err)
 {
 	char full[EAU2_ZK_PATH_MAX];
-	struct timespec dl = deadline_after(zk->timeout_ms);
+	struct timespec dl = eau2_zk_deadline(zk->timeout_ms);
 	int rc;
 
-	if ((rc = full_path(zk, path, full, err)) || (rc = check_caller(zk, "mkdirs", full, err)))
+	if ((rc = enter(zk, path, "mkdirs", full, err)))
 		return rc;
 	return zmkdirs(zk, full, &dl, err);
 }
 
-static int zget_once(eau2_zk *zk, const char *full, void **data, size_t *len,
+enum read_kind { READ_GET, READ_EXISTS, READ_CHILDREN };
+
+/*
+ * One read of full, arming w (optional) on what it reads. On success *out
+ * is the answered call: the caller takes its results and drops it.
+ */
+static int zread_once(eau2_zk *zk, enum read_kind kind, const char *full,
+		      eau2_zk_watch *w, const struct timespec *dl,
+		      struct call **out, struct eau2_error *err)
+{
+	static const char *const op[] = { "get", "exists", "children" };
+	bool child = kind == READ_CHILDREN;
+	struct call *c;
+	int rc;
+
+	if ((rc = wait_connected(zk, dl, op[kind], full, err)))
+		return rc;
+	if (w && (rc = watch_arm(w, full, child, err)))
+		return rc;
+	if (!(c = call_new(zk))) {
+		rc = eau2_error_set(err, -ENOMEM, "ZooKeeper %s %s: out of memory", op[kind], full);
+		goto fail;
+	}
+	switch (kind) {
+	case READ_GET:
+		rc = w ? zoo_awget(zk->zh, full, watch_event, zk, done_data, c)
+		       : zoo_aget(zk->zh, full, 0, done_data, c);
+		break;
+	case READ_EXISTS:
+		rc = w ? zoo_awexists(zk->zh, full, watch_event, zk, done_stat, c)
+		       : zoo_aexists(zk->zh, full, 0, done_stat, c);
+		break;
+	case READ_CHILDREN:
+		rc = w ? zoo_awget_children2(zk->zh, full, watch_event, zk, done_children, c)
+		       : zoo_aget_children2(zk->zh, full, 0, done_children, c);
+		break;
+	}
+	rc = call_wait(zk, c, rc, dl, zk->timeout_ms, op[kind], full, err);
+	if (rc == -ENOENT && kind == READ_EXISTS)
+		return rc; /* the watch is set: it fires on creation */
+	if (rc)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	if (w)
+		watch_disarm(w, full, child);
+	return rc;
+}
+
+/* Reads are idempotent: one that lost its connection is sent again, once
+ * the client is connected, until the deadline. */
+static int zread(eau2_zk *zk, enum read_kind kind, const char *full,
+		 eau2_zk_watch *w, const struct timespec *dl, struct call **out,
+		 struct eau2_error *err)
+{
+	int rc;
+
+	do
+		rc = zread_once(zk, kind, full, w, dl, out, err);
+	while (rc == -ECONNRESET && eau2_zk_ms_left(dl));
+	return rc;
+}
+
+static int zget(eau2_zk *zk, const char *full, void **data, size_t *len,
 		struct eau2_zk_stat *stat, eau2_zk_watch *w,
 		const struct timespec *dl, struct eau2_error *err)
 {
 	struct call *c;
 	int rc;
 
-	if ((rc = wait_connected(zk, dl, "get", full, err)))
+	if ((rc = zread(zk, READ_GET, full, w, dl, &c, err)))
 		return rc;
-	if (w && (rc = watch_arm(w, full, false, err)))
-		return rc;
-	if (!(c = call_new(zk))) {
-		rc = eau2_error_set(err, -ENOMEM, "ZooKeeper get %s: out of memory", full);
-		goto fail;
-	}
-	rc = w ? zoo_awget(zk->zh, full, watch_event, zk, done_data, c)
-	       : zoo_aget(zk->zh, full, 0, done_data, c);
-	if ((rc = call_wait(zk, c, rc, dl, zk->timeout_ms, "get", full, err)))
-		goto fail;
 	if (data) {
 		*data = c->data;
 		c->data = NULL;
@@ -988,24 +1111,47 @@ static int zget_once(eau2_zk *zk, const char *full, void **data, size_t *len,
 	stat_copy(stat, c->has_stat ? &c->stat : NULL);
 	call_put(c, 1);
 	return 0;
-fail:
-	if (w)
-		watch_disarm(w, full, false);
-	return rc;
 }
 
-/* Reads are idempotent: one that lost its connection is sent again, once
- * the client is connected, until the deadline. */
-static int zget(eau2_zk *zk, const char *full, void **data, size_t *len,
-		struct eau2_zk_stat *stat, eau2_zk_watch *w,
-		const struct timespec *dl, struct eau2_error *err)
+static int zexists(eau2_zk *zk, const char *full, struct eau2_zk_stat *stat,
+		   eau2_zk_watch *w, const struct timespec *dl,
+		   struct eau2_error *err)
 {
+	struct call *c;
 	int rc;
 
-	do
-		rc = zget_once(zk, full, data, len, stat, w, dl, err);
-	while (rc == -ECONNRESET && ms_left(dl));
-	return rc;
+	stat_copy(stat, NULL);
+	if ((rc = zread(zk, READ_EXISTS, full, w, dl, &c, err)))
+		return rc;
+	stat_copy(stat, c->has_stat ? &c->stat : NULL);
+	call_put(c, 1);
+	return 0;
+}
+
+static int zchildren(eau2_zk *zk, const char *full, struct eau2_zk_names *names,
+		     struct eau2_zk_stat *stat, eau2_zk_watch *w,
+		     const struct timespec *dl, struct eau2_error *err)
+{
+	struct call *c;
+	int rc;
+
+	if (names) {
+		names->n = 0;
+		names->names = NULL;
+	}
+	if ((rc = zread(zk, READ_CHILDREN, full, w, dl, &c, err)))
+		return rc;
+	if (names) {
+		if (c->nnames > 1)
+			qsort(c->names, c->nnames, sizeof(*c->names), cmp_str);
+		names->names = c->names;
+		names->n = c->nnames;
+		c->names = NULL;
+		c->nnames = 0;
+	}
+	stat_copy(stat, c->has_stat ? &c->stat : NULL);
+	call_put(c, 1);
+	return 0;
 }
 
 int eau2_zk_get(eau2_zk *zk, const char *path, void **data, size_t *len,
@@ -1013,14 +1159,14 @@ int eau2_zk_get(eau2_zk *zk, const char *path, void **data, size_t *len,
 		struct eau2_error *err)
 {
 	char full[EAU2_ZK_PATH_MAX];
-	struct timespec dl = deadline_after(zk->timeout_ms);
+	struct timespec dl = eau2_zk_deadline(zk->timeout_ms);
 	int rc;
 
 	if (data)
 		*data = NULL;
 	if (len)
 		*len = 0;
-	if ((rc = full_path(zk, path, full, err)) || (rc = check_caller(zk, "get", full, err)))
+	if ((rc = enter(zk, path, "get", full, err)))
 		return rc;
 	return zget(zk, full, data, len, stat, watch, &dl, err);
 }
@@ -1029,15 +1175,12 @@ static int zset_once(eau2_zk *zk, const char *full, const void *data, size_t len
 		     int32_t version, struct eau2_zk_stat *stat,
 		     const struct timespec *dl, struct eau2_error *err)
 {
+	struct write wr = { .kind = WRITE_SET, .full = full, .data = data, .len = len,
+			    .version = version };
 	struct call *c;
 	int rc;
 
-	if ((rc = wait_connected(zk, dl, "set", full, err)))
-		return rc;
-	if (!(c = call_new(zk)))
-		return eau2_error_set(err, -ENOMEM, "ZooKeeper set %s: out of memory", full);
-	rc = zoo_aset(zk->zh, full, data, data ? (int)len : -1, version, done_stat, c);
-	if ((rc = call_wait(zk, c, rc, dl, zk->timeout_ms, "set", full, err)))
+	if ((rc = zwrite_once(zk, &wr, dl, &c, err)))
 		return rc;
 	stat_copy(stat, c->has_stat ? &c->stat : NULL);
 	call_put(c, 1);
@@ -1048,10 +1191,10 @@ int eau2_zk_set(eau2_zk *zk, const char *path, const void *data, size_t len,
 		int32_t version, struct eau2_zk_stat *stat, struct eau2_error *err)
 {
 	char full[EAU2_ZK_PATH_MAX];
-	struct timespec dl = deadline_after(zk->timeout_ms);
+	struct timespec dl = eau2_zk_deadline(zk->timeout_ms);
 	int rc;
 
-	if ((rc = full_path(zk, path, full, err)) || (rc = check_caller(zk, "set", full, err)))
+	if ((rc = enter(zk, path, "set", full, err)))
 		return rc;
 	if (len > EAU2_ZK_DATA_MAX)
 		return eau2_error_set(err, -EMSGSIZE, "ZooKeeper set %s: %zu bytes of data, over %u",
@@ -1060,22 +1203,18 @@ int eau2_zk_set(eau2_zk *zk, const char *path, const void *data, size_t len,
 	 * sent again. A conditional one is not (it would lose to itself). */
 	do
 		rc = zset_once(zk, full, data, len, version, stat, &dl, err);
-	while (rc == -ECONNRESET && version == -1 && ms_left(&dl));
+	while (rc == -ECONNRESET && version == -1 && eau2_zk_ms_left(&dl));
 	return rc;
 }
 
 static int zdelete_once(eau2_zk *zk, const char *full, int32_t version,
 			const struct timespec *dl, struct eau2_error *err)
 {
+	struct write wr = { .kind = WRITE_DELETE, .full = full, .version = version };
 	struct call *c;
 	int rc;
 
-	if ((rc = wait_connected(zk, dl, "delete", full, err)))
-		return rc;
-	if (!(c = call_new(zk)))
-		return eau2_error_set(err, -ENOMEM, "ZooKeeper delete %s: out of memory", full);
-	rc = zoo_adelete(zk->zh, full, version, done_void, c);
-	if ((rc = call_wait(zk, c, rc, dl, zk->timeout_ms, "delete", full, err)))
+	if ((rc = zwrite_once(zk, &wr, dl, &c, err)))
 		return rc;
 	call_put(c, 1);
 	return 0;
@@ -1091,7 +1230,7 @@ static int zdelete(eau2_zk *zk, const char *full, int32_t version,
 
 	for (;;) {
 		rc = zdelete_once(zk, full, version, dl, err);
-		if (rc == -ECONNRESET && version == -1 && ms_left(dl)) {
+		if (rc == -ECONNRESET && version == -1 && eau2_zk_ms_left(dl)) {
 			lost = true;
 			continue;
 		}
@@ -1108,66 +1247,22 @@ int eau2_zk_delete(eau2_zk *zk, const char *path, int32_t version,
 		   struct eau2_error *err)
 {
 	char full[EAU2_ZK_PATH_MAX];
-	struct timespec dl = deadline_after(zk->timeout_ms);
+	struct timespec dl = eau2_zk_deadline(zk->timeout_ms);
 	int rc;
 
-	if ((rc = full_path(zk, path, full, err)) || (rc = check_caller(zk, "delete", full, err)))
+	if ((rc = enter(zk, path, "delete", full, err)))
 		return rc;
 	return zdelete(zk, full, version, &dl, err);
-}
-
-static int zexists_once(eau2_zk *zk, const char *full, struct eau2_zk_stat *stat,
-		   eau2_zk_watch *w, const struct timespec *dl,
-		   struct eau2_error *err)
-{
-	struct call *c;
-	int rc;
-
-	stat_copy(stat, NULL);
-	if ((rc = wait_connected(zk, dl, "exists", full, err)))
-		return rc;
-	if (w && (rc = watch_arm(w, full, false, err)))
-		return rc;
-	if (!(c = call_new(zk))) {
-		rc = eau2_error_set(err, -ENOMEM, "ZooKeeper exists %s: out of memory", full);
-		goto fail;
-	}
-	rc = w ? zoo_awexists(zk->zh, full, watch_event, zk, done_stat, c)
-	       : zoo_aexists(zk->zh, full, 0, done_stat, c);
-	rc = call_wait(zk, c, rc, dl, zk->timeout_ms, "exists", full, err);
-	if (rc == -ENOENT)
-		return rc; /* the watch is set: it fires on creation */
-	if (rc)
-		goto fail;
-	stat_copy(stat, c->has_stat ? &c->stat : NULL);
-	call_put(c, 1);
-	return 0;
-fail:
-	if (w)
-		watch_disarm(w, full, false);
-	return rc;
-}
-
-static int zexists(eau2_zk *zk, const char *full, struct eau2_zk_stat *stat,
-		   eau2_zk_watch *w, const struct timespec *dl,
-		   struct eau2_error *err)
-{
-	int rc;
-
-	do
-		rc = zexists_once(zk, full, stat, w, dl, err);
-	while (rc == -ECONNRESET && ms_left(dl));
-	return rc;
 }
 
 int eau2_zk_exists(eau2_zk *zk, const char *path, struct eau2_zk_stat *stat,
 		   eau2_zk_watch *watch, struct eau2_error *err)
 {
 	char full[EAU2_ZK_PATH_MAX];
-	struct timespec dl = deadline_after(zk->timeout_ms);
+	struct timespec dl = eau2_zk_deadline(zk->timeout_ms);
 	int rc;
 
-	if ((rc = full_path(zk, path, full, err)) || (rc = check_caller(zk, "exists", full, err)))
+	if ((rc = enter(zk, path, "exists", full, err)))
 		return rc;
 	return zexists(zk, full, stat, watch, &dl, err);
 }
@@ -1183,71 +1278,19 @@ void eau2_zk_names_free(struct eau2_zk_names *names)
 	names->n = 0;
 }
 
-static int zchildren_once(eau2_zk *zk, const char *full, struct eau2_zk_names *names,
-		     struct eau2_zk_stat *stat, eau2_zk_watch *w,
-		     const struct timespec *dl, struct eau2_error *err)
-{
-	struct call *c;
-	int rc;
-
-	if (names) {
-		names->n = 0;
-		names->names = NULL;
-	}
-	if ((rc = wait_connected(zk, dl, "children", full, err)))
-		return rc;
-	if (w && (rc = watch_arm(w, full, true, err)))
-		return rc;
-	if (!(c = call_new(zk))) {
-		rc = eau2_error_set(err, -ENOMEM, "ZooKeeper children %s: out of memory", full);
-		goto fail;
-	}
-	rc = w ? zoo_awget_children2(zk->zh, full, watch_event, zk, done_children, c)
-	       : zoo_aget_children2(zk->zh, full, 0, done_children, c);
-	if ((rc = call_wait(zk, c, rc, dl, zk->timeout_ms, "children", full, err)))
-		goto fail;
-	if (names) {
-		if (c->nnames > 1)
-			qsort(c->names, c->nnames, sizeof(*c->names), cmp_str);
-		names->names = c->names;
-		names->n = c->nnames;
-		c->names = NULL;
-		c->nnames = 0;
-	}
-	stat_copy(stat, c->has_stat ? &c->stat : NULL);
-	call_put(c, 1);
-	return 0;
-fail:
-	if (w)
-		watch_disarm(w, full, true);
-	return rc;
-}
-
-static int zchildren(eau2_zk *zk, const char *full, struct eau2_zk_names *names,
-		     struct eau2_zk_stat *stat, eau2_zk_watch *w,
-		     const struct timespec *dl, struct eau2_error *err)
-{
-	int rc;
-
-	do
-		rc = zchildren_once(zk, full, names, stat, w, dl, err);
-	while (rc == -ECONNRESET && ms_left(dl));
-	return rc;
-}
-
 int eau2_zk_children(eau2_zk *zk, const char *path, struct eau2_zk_names *names,
 		     struct eau2_zk_stat *stat, eau2_zk_watch *watch,
 		     struct eau2_error *err)
 {
 	char full[EAU2_ZK_PATH_MAX];
-	struct timespec dl = deadline_after(zk->timeout_ms);
+	struct timespec dl = eau2_zk_deadline(zk->timeout_ms);
 	int rc;
 
 	if (names) {
 		names->n = 0;
 		names->names = NULL;
 	}
-	if ((rc = full_path(zk, path, full, err)) || (rc = check_caller(zk, "children", full, err)))
+	if ((rc = enter(zk, path, "children", full, err)))
 		return rc;
 	return zchildren(zk, full, names, stat, watch, &dl, err);
 }
@@ -1294,22 +1337,13 @@ static int zcreate(eau2_zk *zk, const char *full, const void *data, size_t len,
 		rc = zcreate_once(zk, full, data, len, flags, created, created_size, dl, err);
 		/* A sequential create cannot be sent again blindly: it
 		 * would make a second znode (the lock recipe finds its own). */
-		if (rc == -ECONNRESET && !(flags & EAU2_ZK_SEQUENTIAL) && ms_left(dl)) {
+		if (rc == -ECONNRESET && !(flags & EAU2_ZK_SEQUENTIAL) && eau2_zk_ms_left(dl)) {
 			lost = true;
 			continue;
 		}
 		if (rc == -EEXIST && lost &&
-		    (rc = created_by_us(zk, full, data, len, flags, dl, err)) == 0 &&
-		    created && created_size) {
-			const char *rel = rel_of(zk, full);
-
-			if (strlen(rel) >= created_size)
-				rc = eau2_error_set(err, -ENAMETOOLONG,
-						    "ZooKeeper create %s: the created path does not fit %zu bytes",
-						    full, created_size);
-			else
-				strcpy(created, rel);
-		}
+		    (rc = created_by_us(zk, full, data, len, flags, dl, err)) == 0)
+			rc = copy_created(zk, full, NULL, created, created_size, err);
 		return rc;
 	}
 }
@@ -1324,7 +1358,7 @@ int eau2_zk_wait_change(eau2_zk *zk, const char *path,
 			struct eau2_zk_stat *now, struct eau2_error *err)
 {
 	char full[EAU2_ZK_PATH_MAX];
-	struct timespec dl = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+	struct timespec dl = eau2_zk_deadline(timeout_ms);
 	struct eau2_zk_stat none = {0}, cur;
 	struct eau2_zk_watch *w = NULL;
 	int rc;
@@ -1374,7 +1408,7 @@ out:
 int eau2_zk_multi(eau2_zk *zk, struct eau2_zk_op *ops, size_t n,
 		  struct eau2_error *err)
 {
-	struct timespec dl = deadline_after(zk->timeout_ms);
+	struct timespec dl = eau2_zk_deadline(zk->timeout_ms);
 	char (*fulls)[EAU2_ZK_PATH_MAX] = NULL;
 	struct call *c = NULL;
 	size_t total = 0;
@@ -1511,7 +1545,7 @@ static long long seq_of(const char *name)
 int eau2_zk_lock_take(eau2_zk *zk, const char *name, int timeout_ms,
 		      eau2_zk_lock **out, struct eau2_error *err)
 {
-	struct timespec dl = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+	struct timespec dl = eau2_zk_deadline(timeout_ms);
 	char dir[EAU2_ZK_PATH_MAX], prefix[EAU2_ZK_PATH_MAX], rel[EAU2_ZK_PATH_MAX];
 	char id[64];
 	struct eau2_zk_names kids = {0};
@@ -1562,7 +1596,7 @@ int eau2_zk_lock_take(eau2_zk *zk, const char *name, int timeout_ms,
 			}
 			break;
 		}
-		if (rc != -ECONNRESET || !ms_left(&dl))
+		if (rc != -ECONNRESET || !eau2_zk_ms_left(&dl))
 			goto fail;
 		/* Lost answer: did it create ours? */
 		if (zchildren(zk, dir, &kids, NULL, NULL, &dl, NULL) == 0) {
@@ -1640,7 +1674,7 @@ fail_delete:
 	{
 		/* Leave no trace; if this fails too, the session's end removes
 		 * the ephemeral znode. A short grace beyond the deadline. */
-		struct timespec dl2 = deadline_after(zk->timeout_ms < 2000 ? zk->timeout_ms : 2000);
+		struct timespec dl2 = eau2_zk_deadline(zk->timeout_ms < 2000 ? zk->timeout_ms : 2000);
 
 		zdelete(zk, lk->full, -1, &dl2, NULL);
 	}
@@ -1658,7 +1692,7 @@ int eau2_zk_lock_release(eau2_zk_lock *lk, struct eau2_error *err)
 
 	if (!lk)
 		return 0;
-	dl = deadline_after(lk->zk->timeout_ms);
+	dl = eau2_zk_deadline(lk->zk->timeout_ms);
 	if ((rc = check_caller(lk->zk, "unlock", lk->full, err)) == 0) {
 		rc = zdelete(lk->zk, lk->full, -1, &dl, err);
 		if (rc == -ENOENT)
@@ -1701,7 +1735,6 @@ int eau2_zk_connect(eau2_zk **out, const struct eau2_zk_options *opt,
 	const char *cluster = opt->cluster ? opt->cluster : "eau2";
 	int session_ms = opt->session_ms > 0 ? opt->session_ms : 10000;
 	struct timespec dl;
-	pthread_condattr_t ca;
 	unsigned long mark;
 	eau2_zk *zk;
 	int rc;
@@ -1725,12 +1758,9 @@ int eau2_zk_connect(eau2_zk **out, const struct eau2_zk_options *opt,
 	zk->on_session = opt->on_session;
 	zk->arg = opt->arg;
 	pthread_mutex_init(&zk->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&zk->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	eau2_zk_cond_init(&zk->cv);
 
-	dl = deadline_after(zk->timeout_ms);
+	dl = eau2_zk_deadline(zk->timeout_ms);
 	mark = log_mark();
 	errno = 0;
 	zk->zh = zookeeper_init(zk->connect, session_event, session_ms, NULL, zk, 0);
@@ -1790,7 +1820,7 @@ void eau2_zk_close(eau2_zk *zk)
 
 int eau2_zk_wait_connected(eau2_zk *zk, int timeout_ms, struct eau2_error *err)
 {
-	struct timespec dl = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+	struct timespec dl = eau2_zk_deadline(timeout_ms);
 	int rc = wait_connected(zk, &dl, "connect", zk->root, err);
 
 	if (rc == -ETIMEDOUT)

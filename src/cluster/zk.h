@@ -50,9 +50,11 @@
 #ifndef EAU2_CLUSTER_ZK_H
 #define EAU2_CLUSTER_ZK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "eau2.h"
 
@@ -243,5 +245,12 @@ int eau2_zk_lock_release(eau2_zk_lock *lock, struct eau2_error *err);
  * [A-Za-z0-9._:@[]-], not "." or "..". what names it in the message. */
 int eau2_zk_check_name(const char *name, size_t max, const char *what,
 		       struct eau2_error *err);
+
+/* For the module's own bounded waits: the CLOCK_MONOTONIC time ms from now
+ * (negative counts as 0), the ms left until such a deadline (0 when
+ * passed), and a condition variable timed on that clock. */
+struct timespec eau2_zk_deadline(int ms);
+int eau2_zk_ms_left(const struct timespec *deadline);
+void eau2_zk_cond_init(pthread_cond_t *cv);
 
 #endif
