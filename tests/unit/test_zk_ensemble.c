@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct zku *zku;
-
 /* A round of writes and reads that must all succeed. */
 static void work(eau2_zk *zk, int round)
 {
@@ -103,20 +101,6 @@ static void test_no_quorum(void **state)
 	eau2_zk_close(zk);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	zku = zku_start(3);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	zku_stop(zku);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,5 +108,5 @@ int main(void)
 		cmocka_unit_test(test_no_quorum),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, zku_setup3, zku_teardown);
 }

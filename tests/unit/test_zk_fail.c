@@ -17,8 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct zku *zku;
-
 static int connect_zk(eau2_zk **zk, const char *connect, int session_ms,
 		      int timeout_ms, struct eau2_error *err)
 {
@@ -154,20 +152,6 @@ static void test_killed(void **state)
 	eau2_zk_close(a);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	zku = zku_start(1);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	zku_stop(zku);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,5 +160,5 @@ int main(void)
 		cmocka_unit_test(test_killed),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, zku_setup1, zku_teardown);
 }

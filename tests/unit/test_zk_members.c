@@ -17,21 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct zku *zku;
-
-static eau2_zk *connect_zk(const char *cluster, int session_ms)
-{
-	struct eau2_zk_options o = {
-		.connect = zku->connect, .cluster = cluster, .session_ms = session_ms,
-		.timeout_ms = 10000,
-	};
-	struct eau2_error err = {0};
-	eau2_zk *zk = NULL;
-
-	tu_ok(eau2_zk_connect(&zk, &o, &err), &err);
-	return zk;
-}
-
 /* ------------------------------------------------------------- payload */
 
 static void bad(const char *json, const char *want)
@@ -128,7 +113,7 @@ static uint64_t get_free(void *arg)
 
 static void test_register(void **state)
 {
-	eau2_zk *a = connect_zk("t-reg", 0), *b = connect_zk("t-reg", 0);
+	eau2_zk *a = zku_connect("t-reg", 0), *b = zku_connect("t-reg", 0);
 	struct eau2_member_options o = {
 		.addr = "127.0.0.1:7001", .id = "n1", .cores = 4, .memory = 1 << 30,
 		.free_fn = get_free, .refresh_ms = 50,
@@ -300,7 +285,7 @@ static void no_more_events(struct rec *r, int ms)
 static void test_events(void **state)
 {
 	struct rec r = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-	eau2_zk *w = connect_zk("t-ev", 0), *a = connect_zk("t-ev", 0), *b;
+	eau2_zk *w = zku_connect("t-ev", 0), *a = zku_connect("t-ev", 0), *b;
 	struct eau2_member_options o = { .addr = "127.0.0.1:7100", .id = "a" };
 	struct eau2_error err = {0};
 	eau2_member_reg *ra = NULL, *rb = NULL, *rd = NULL;
@@ -340,14 +325,14 @@ static void test_events(void **state)
 
 	/* A node that closes and comes straight back under the same id: a
 	 * leave and a join, with a new session. */
-	b = connect_zk("t-ev", 0);
+	b = zku_connect("t-ev", 0);
 	o.id = "d";
 	o.addr = "127.0.0.1:7103";
 	tu_ok(eau2_member_register(b, &o, &rd, &err), &err);
 	m = next_event(&r, EAU2_MEMBER_JOINED, "d", 10000);
 	eau2_member_unregister(rd);
 	eau2_zk_close(b);
-	b = connect_zk("t-ev", 0);
+	b = zku_connect("t-ev", 0);
 	tu_ok(eau2_member_register(b, &o, &rd, &err), &err);
 	next_event(&r, EAU2_MEMBER_LEFT, "d", 10000);
 	m2 = next_event(&r, EAU2_MEMBER_JOINED, "d", 10000);
@@ -369,7 +354,7 @@ static void test_events(void **state)
  * lives until that session expires; join_wait_ms waits it out. */
 static void test_join_wait(void **state)
 {
-	eau2_zk *zk = connect_zk("t-jw", 0);
+	eau2_zk *zk = zku_connect("t-jw", 0);
 	struct eau2_member_options o = { .addr = "127.0.0.1:7200", .id = "n9" };
 	struct eau2_error err = {0};
 	eau2_member_reg *reg = NULL;
@@ -422,20 +407,6 @@ static int child_main(int argc, char **argv)
 	return 0;
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	zku = zku_start(1);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	zku_stop(zku);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,5 +418,5 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--child"))
 		return child_main(argc, argv);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, zku_setup1, zku_teardown);
 }

@@ -195,6 +195,43 @@ void zku_forked(struct zku *z)
 		close(z->reaper_fd);
 }
 
+struct zku *zku;
+
+int zku_setup1(void **state)
+{
+	(void)state;
+	zku = zku_start(1);
+	return 0;
+}
+
+int zku_setup3(void **state)
+{
+	(void)state;
+	zku = zku_start(3);
+	return 0;
+}
+
+int zku_teardown(void **state)
+{
+	(void)state;
+	zku_stop(zku);
+	zku = NULL;
+	return 0;
+}
+
+eau2_zk *zku_connect(const char *cluster, int session_ms)
+{
+	struct eau2_zk_options o = {
+		.connect = zku->connect, .cluster = cluster, .session_ms = session_ms,
+		.timeout_ms = 10000,
+	};
+	struct eau2_error err = {0};
+	eau2_zk *zk = NULL;
+
+	tu_ok(eau2_zk_connect(&zk, &o, &err), &err);
+	return zk;
+}
+
 /* ------------------------------------------------- child processes */
 
 long long zkc_now_ms(void)

@@ -25,6 +25,8 @@
 
 #include <sys/types.h>
 
+#include "cluster/zk.h"
+
 struct zku {
 	char *dir;           /* the servers' data, logs, pids */
 	char connect[1024];  /* 127.0.0.1:p1[,127.0.0.1:p2...] */
@@ -48,6 +50,16 @@ pid_t zku_pid(const struct zku *z, int i);
 void zku_heal(struct zku *z);
 /* In a forked child: let go of the reaper's pipe. */
 void zku_forked(struct zku *z);
+
+/* The test program's ZooKeeper, started and stopped by these cmocka group
+ * setups and teardown. */
+extern struct zku *zku;
+int zku_setup1(void **state);  /* a standalone server */
+int zku_setup3(void **state);  /* an ensemble of three */
+int zku_teardown(void **state);
+/* A handle on zku's ZooKeeper under cluster (session_ms 0: the default,
+ * calls bounded by 10 s); fails the test when it cannot connect. */
+eau2_zk *zku_connect(const char *cluster, int session_ms);
 
 /* ------------------------------------------------- child processes */
 
