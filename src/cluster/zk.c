@@ -556,7 +556,7 @@ static void done_data(int rc, const char *value, int len, const struct Stat *st,
 	if (rc == ZOK) {
 		if (len < 0 || !value)
 			len = 0;
-		if ((size_t)len > EAU2_ZK_DATA_MAX * 4u) {
+		if ((size_t)len > 4u * EAU2_ZK_DATA_MAX) { /* a client bug: refuse */
 			rc = ZMARSHALLINGERROR;
 		} else if (!(c->data = malloc((size_t)len + 1))) {
 			c->nomem = true;
@@ -1438,10 +1438,10 @@ int eau2_zk_multi(eau2_zk *zk, struct eau2_zk_op *ops, size_t n,
 		op->result = 0;
 		if ((rc = full_path(zk, op->path, fulls[i], err)))
 			goto out_unsubmitted;
-		total += op->len;
+		total += op->len + strlen(fulls[i]) + 32;
 		if (op->len > EAU2_ZK_DATA_MAX || total > EAU2_ZK_DATA_MAX) {
 			rc = eau2_error_set(err, -EMSGSIZE,
-					    "ZooKeeper multi: op %zu (%s) brings the data to %zu bytes, over %u",
+					    "ZooKeeper multi: op %zu (%s) brings the request to %zu bytes, over %u",
 					    i, fulls[i], total, EAU2_ZK_DATA_MAX);
 			goto out_unsubmitted;
 		}

@@ -61,7 +61,10 @@
 typedef struct eau2_zk eau2_zk;
 
 #define EAU2_ZK_PATH_MAX 1024      /* bytes in a full path, with the NUL */
-#define EAU2_ZK_DATA_MAX (1u << 20) /* bytes in a znode's data (jute.maxbuffer) */
+/* Bytes of data in a znode, and in all of a multi-op's ops together with
+ * their paths: the server drops a connection whose request exceeds its
+ * jute.maxbuffer (1 MiB by default), headers included. */
+#define EAU2_ZK_DATA_MAX 1000000u
 #define EAU2_ZK_CLUSTER_MAX 64     /* bytes in a cluster name */
 
 enum eau2_zk_session_event {
@@ -89,14 +92,16 @@ struct eau2_zk_options {
 
 /* Connects to opt->connect, waits at most the timeout for a session, and
  * creates /eau2/<cluster> when missing. *zk is the handle (NULL on error).
+ * on_session sees EAU2_ZK_CONNECTED before this returns.
  * -ETIMEDOUT when no server answered in time (the message names the
  * connect string and the client's last log line), -EINVAL for a bad
  * connect string or cluster name. */
 int eau2_zk_connect(eau2_zk **zk, const struct eau2_zk_options *opt,
 		    struct eau2_error *err);
 /* Closes the session (its ephemeral znodes and locks go at once) and frees
- * the handle; bounded even when ZooKeeper is stopped. Watches still armed
- * are freed with it (eau2_zk_watch_free is still owed). NULL is a no-op. */
+ * the handle; bounded even when ZooKeeper is stopped. No other thread may
+ * use the handle meanwhile. Watches outlive it, dead (their wait returns
+ * -ENOTCONN): free them with eau2_zk_watch_free. NULL is a no-op. */
 void eau2_zk_close(eau2_zk *zk);
 
 /* Waits at most timeout_ms until the handle is connected (at once when it

@@ -113,12 +113,25 @@ static void test_znodes(void **state)
 
 		assert_int_equal(eau2_zk_create(zk, "big", b, big, 0, NULL, 0, &err), -EMSGSIZE);
 		assert_int_equal(eau2_zk_set(zk, "a", b, big, -1, NULL, &err), -EMSGSIZE);
-		/* The largest allowed does go through. */
-		tu_ok(eau2_zk_create(zk, "big", b, EAU2_ZK_DATA_MAX - 4096, 0, NULL, 0, &err), &err);
+		/* The largest allowed does go through, also in a multi. */
+		tu_ok(eau2_zk_create(zk, "big", b, EAU2_ZK_DATA_MAX, 0, NULL, 0, &err), &err);
+		{
+			struct eau2_zk_op ops[] = {
+				{ .type = EAU2_ZK_OP_SET, .path = "big", .data = b,
+				  .len = EAU2_ZK_DATA_MAX - 100, .version = -1 },
+				{ .type = EAU2_ZK_OP_SET, .path = "a", .data = b,
+				  .len = 100, .version = -1 },
+			};
+
+			assert_int_equal(eau2_zk_multi(zk, ops, 2, &err), -EMSGSIZE);
+			ops[0].len -= 200;
+			tu_ok(eau2_zk_multi(zk, ops, 2, &err), &err);
+		}
 		free(b);
 		tu_ok(eau2_zk_get(zk, "big", (void **)&b, &big, NULL, NULL, &err), &err);
-		assert_int_equal(big, EAU2_ZK_DATA_MAX - 4096);
+		assert_int_equal(big, EAU2_ZK_DATA_MAX - 300);
 		free(b);
+		tu_ok(eau2_zk_set(zk, "a", NULL, 0, -1, NULL, &err), &err);
 	}
 	eau2_zk_close(zk);
 }
