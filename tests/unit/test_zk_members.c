@@ -119,7 +119,7 @@ static void test_register(void **state)
 		.free_fn = get_free, .refresh_ms = 50,
 	};
 	struct eau2_error err = {0};
-	eau2_member_reg *r1 = NULL, *r2 = NULL, *r3 = NULL;
+	eau2_member_reg *r1 = NULL, *r2 = NULL, *r3 = NULL, *none = NULL;
 	struct eau2_members ms;
 	struct eau2_zk_stat st;
 	char host[256], want[300];
@@ -179,10 +179,11 @@ static void test_register(void **state)
 
 	/* Bad options. */
 	o.addr = "nope";
-	assert_int_equal(eau2_member_register(b, &o, &r2, &err), -EINVAL);
+	assert_int_equal(eau2_member_register(b, &o, &none, &err), -EINVAL);
+	assert_null(none);
 	o.addr = "127.0.0.1:7005";
 	o.id = "a/b";
-	assert_int_equal(eau2_member_register(b, &o, &r2, &err), -EINVAL);
+	assert_int_equal(eau2_member_register(b, &o, &none, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "node id"));
 
 	/* A hostile znode among the members is skipped and reported. */
