@@ -31,6 +31,9 @@
 # classes kept in a per-user cache (EAU2_ZK_CDS=0 turns it off), written by
 # the first server that stops cleanly.
 set -u
+# No job control: a background child is then no process-group leader, so
+# setsid execs java in place and $! is the server's pid.
+set +m
 
 ZK_JAR=/usr/share/java/zookeeper.jar
 # Debian's classpath (zkEnv.sh) has no slf4j binding, so the server would
@@ -135,7 +138,8 @@ cds_archive() {
 	local key java
 	[ "${EAU2_ZK_CDS:-1}" = 0 ] && return 1
 	java=$(readlink -f "$(command -v java)") || return 1
-	key=$(stat -Lc '%s-%Y' "$java" "$ZK_JAR" 2>/dev/null | cksum | cut -d' ' -f1)
+	key=$(stat -Lc '%s-%Y' "$java" "$ZK_JAR" /usr/share/java/slf4j-simple.jar \
+		2>/dev/null | cksum | cut -d' ' -f1)
 	CDS_DIR=${TMPDIR:-/tmp}/eau2-zk-cds-$(id -u)
 	mkdir -p -m 700 "$CDS_DIR" 2>/dev/null || return 1
 	# Someone else's directory (or a link) is not ours to trust.
@@ -269,6 +273,8 @@ term() {
 	fi
 	rm -f "$d/pid"
 	if [ -s "$d/cds.jsa" ] && cds_archive; then
+		# One archive per java and jar versions: older ones are stale.
+		find "$CDS_DIR" -maxdepth 1 -name 'zk-*.jsa' ! -name "${CDS##*/}" -delete 2>/dev/null
 		mv -f "$d/cds.jsa" "$CDS" 2>/dev/null
 	fi
 	rm -f "$d/cds.jsa"
