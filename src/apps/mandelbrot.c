@@ -34,6 +34,7 @@
 
 #include "apps/apps.h"
 #include "rowers/rowers.h"
+#include "util/file.h"
 
 #define MB_DIM_MAX 65536
 #define MB_PIXELS_MAX (1ull << 31)
@@ -432,7 +433,8 @@ static int write_image(const struct mb_params *p, const eau2_df *pix,
 	size_t n = (size_t)p->width * (size_t)p->height;
 	uint8_t *grey = malloc(n ? n : 1);
 	char head[64];
-	int fd = -1, rc = 0;
+	struct eau2_outfile out = { .fd = -1 };
+	int rc = 0;
 	size_t k = 0;
 
 	if (!grey)
@@ -449,30 +451,30 @@ static int write_image(const struct mb_params *p, const eau2_df *pix,
 	}
 	if (rc < 0)
 		goto out;
-	fd = open(p->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		rc = eau2_error_set(err, -errno, "mandelbrot: %s: %s", p->out,
-				    strerror(errno));
+	rc = eau2_outfile_open(&out, p->out, 0666, err);
+	if (rc < 0) {
+		eau2_error_prefix(err, rc, "mandelbrot");
 		goto out;
 	}
 	if (!strcmp(p->out + strlen(p->out) - 4, ".pgm")) {
 		int hl = snprintf(head, sizeof(head), "P5\n%lld %lld\n255\n",
 				  (long long)p->width, (long long)p->height);
-		rc = write_all(fd, head, (size_t)hl);
+		rc = write_all(out.fd, head, (size_t)hl);
 		if (rc == 0)
-			rc = write_all(fd, grey, n);
+			rc = write_all(out.fd, grey, n);
 	} else {
-		rc = write_png(fd, grey, (uint32_t)p->width, (uint32_t)p->height);
+		rc = write_png(out.fd, grey, (uint32_t)p->width, (uint32_t)p->height);
 	}
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	fd = -1;
 	if (rc < 0) {
-		unlink(p->out);
 		rc = eau2_error_set(err, rc, "mandelbrot: writing %s: %s", p->out,
 				    strerror(-rc));
+		goto out;
 	}
+	rc = eau2_outfile_commit(&out, err);
+	if (rc < 0)
+		eau2_error_prefix(err, rc, "mandelbrot");
 out:
+	eau2_outfile_abort(&out);
 	free(grey);
 	return rc;
 }

@@ -57,6 +57,7 @@
 #include "bench.h"
 #include "common/env_options.h"
 #include "eau2.h"
+#include "util/file.h"
 #include "util/parse.h"
 
 /* Bump when the generated data changes, so cached data sets are rebuilt. */
@@ -2031,13 +2032,18 @@ static void json_dataset(FILE *f, const char *name, const struct dataset *d,
 
 static int write_json(const struct report *rp, const char *path)
 {
-	FILE *f = fopen(path, "w");
+	struct eau2_outfile out = { .fd = -1 };
+	struct eau2_error err = {0};
 	bool first = true;
+	FILE *f = NULL;
+	int rc = eau2_outfile_open(&out, path, 0666, &err);
 
-	if (!f) {
-		errorf("--json: cannot create '%s': %s", path, strerror(errno));
-		return -errno;
+	if (rc || !(f = fdopen(out.fd, "w"))) {
+		errorf("--json: %s", rc ? err.msg : strerror(errno));
+		eau2_outfile_abort(&out);
+		return rc ? rc : -ENOMEM;
 	}
+	out.fd = -1; /* f owns it now */
 	fprintf(f, "{\n  \"format\": 1,\n  \"store\": ");
 	json_str(f, rp->dir);
 	fprintf(f, ",\n  \"cores\": %u,\n  \"seed\": %" PRIu64 ",\n  \"loadavg\": ",
@@ -2130,9 +2136,13 @@ static int write_json(const struct report *rp, const char *path)
 	fprintf(f, "\n}\n");
 	if (ferror(f) | fclose(f)) {
 		errorf("--json: writing '%s' failed", path);
+		eau2_outfile_abort(&out);
 		return -EIO;
 	}
-	return 0;
+	rc = eau2_outfile_commit(&out, &err);
+	if (rc)
+		errorf("--json: %s", err.msg);
+	return rc;
 }
 
 static void print_table(const struct report *rp)
@@ -2283,7 +2293,9 @@ static bool have_gnuplot(void)
 static int write_plot(const struct report *rp, const char *png)
 {
 	char dat[] = "/tmp/eau2-bench-plot-XXXXXX";
-	int fd = mkstemp(dat), rc = 0, st;
+	struct eau2_outfile out = { .fd = -1 };
+	struct eau2_error err = {0};
+	int fd = mkstemp(dat), rc = 0, st, gfd = -1;
 	const double gib = 1024.0 * 1024 * 1024;
 	FILE *f, *g;
 	int col;
@@ -2315,23 +2327,28 @@ static int write_plot(const struct report *rp, const char *png)
 		unlink(dat);
 		return -EIO;
 	}
+	/* gnuplot writes into our temporary through an inherited fd, so it
+	 * never opens the user's path itself (eau2_outfile). */
+	if (eau2_outfile_open(&out, png, 0666, &err) ||
+	    (gfd = fcntl(out.fd, F_DUPFD, 3)) < 0) {
+		errorf("--plot: %s", out.fd < 0 ? err.msg : strerror(errno));
+		eau2_outfile_abort(&out);
+		unlink(dat);
+		return -EIO;
+	}
 	fflush(NULL);
 	g = popen("gnuplot", "w");
 	if (!g) {
 		errorf("--plot: cannot run gnuplot: %s", strerror(errno));
+		close(gfd);
+		eau2_outfile_abort(&out);
 		unlink(dat);
 		return -EIO;
 	}
 	fprintf(g, "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
 		"  set terminal pngcairo size 1400,550 noenhanced\n"
 		"} else {\n  set terminal png size 1400,550 noenhanced\n}\n");
-	fprintf(g, "set output '");
-	for (const char *c = png; *c; c++) {
-		if (*c == '\'')
-			fputs("''", g);
-		else
-			fputc(*c, g);
-	}
+	fprintf(g, "set output '/proc/self/fd/%d", gfd);
 	fprintf(g, "'\nset datafile missing '?'\nset key left top\nset grid\n"
 		"set logscale x 2\nset xlabel 'client processes'\n"
 		"set multiplot layout 1,2 title 'eau2 bench (%u cores, memory-read "
@@ -2355,6 +2372,10 @@ static int write_plot(const struct report *rp, const char *png)
 		errorf("--plot: gnuplot failed (status 0x%x)", st);
 		rc = -EIO;
 	}
+	close(gfd);
+	if (!rc && (rc = eau2_outfile_commit(&out, &err)))
+		errorf("--plot: %s", err.msg);
+	eau2_outfile_abort(&out);
 	unlink(dat);
 	return rc;
 }

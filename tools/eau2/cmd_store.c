@@ -6,6 +6,7 @@
  * the chunk headers only (null counts, min/max), never the values.
  */
 #include "cli.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -381,9 +382,10 @@ const struct eau2_cli_cmd eau2_cli_cmd_head = {
 static int cmd_export(struct eau2_cli *cli, void *vopts)
 {
 	const char *key = cli->pos[0], *path = cli->pos[1];
+	struct eau2_outfile out = { .fd = -1 };
+	struct eau2_error err = {0};
 	eau2_df *df = NULL;
-	char *tmp = NULL;
-	int status, fd = -1;
+	int status, rc;
 
 	status = eau2_cli_get_df(cli, key, &df);
 	if (status)
@@ -394,41 +396,19 @@ static int cmd_export(struct eau2_cli *cli, void *vopts)
 	}
 	/* Write beside the target, then rename: readers of FILE see the old
 	 * file or the whole new one. */
-	if (asprintf(&tmp, "%s.tmp", path) < 0) {
-		tmp = NULL;
-		status = eau2_cli_fail(-ENOMEM, NULL, path);
+	rc = eau2_outfile_open(&out, path, 0666, &err);
+	if (rc) {
+		status = eau2_cli_fail(rc, &err, path);
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		eau2_cli_errorf("%s: %s", tmp, strerror(errno));
-		status = eau2_cli_exit_code(-errno);
-		goto out;
-	}
-	status = write_csv(df, fd, UINT64_MAX, key);
+	status = write_csv(df, out.fd, UINT64_MAX, key);
 	if (status)
 		goto out;
-	if (close(fd) != 0) {
-		fd = -1;
-		eau2_cli_errorf("%s: %s", tmp, strerror(errno));
-		status = EAU2_CLI_INTERNAL;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		eau2_cli_errorf("%s: %s", path, strerror(errno));
-		status = eau2_cli_exit_code(-errno);
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
+	rc = eau2_outfile_commit(&out, &err);
+	if (rc)
+		status = eau2_cli_fail(rc, &err, path);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
+	eau2_outfile_abort(&out);
 	eau2_df_release(df);
 	return status;
 }
@@ -437,7 +417,8 @@ const struct eau2_cli_cmd eau2_cli_cmd_export = {
 	.name = "export",
 	.synopsis = "KEY FILE",
 	.summary = "write KEY as CSV with a header to FILE ('-' for stdout)",
-	.details = "FILE is written as FILE.tmp and renamed when complete.\n",
+	.details = "FILE is written to a new temporary beside it (never through\n"
+		   "a link) and renamed when complete.\n",
 	.opts = NULL,
 	.opts_size = 0,
 	.min_pos = 2,

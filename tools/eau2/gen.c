@@ -19,6 +19,7 @@
  * thread (see the access rule on the struct).
  */
 #include "cli.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1249,29 +1250,26 @@ static const struct gen_opts gen_defaults = {
 
 /* Writes one file: the header, then rows until `rows` rows or about
  * `size` bytes (UINT64_MAX: not given). g->row and g->written end as the
- * rows and bytes written. The rows go to path.part-PID, renamed to path
- * once complete, so a failed or interrupted run leaves an existing path
- * as it was. Returns 0 or a positive errno. */
+ * rows and bytes written. The rows go to a new temporary beside path
+ * (eau2_outfile: never through a link), renamed to path once complete, so
+ * a failed or interrupted run leaves an existing path as it was. Returns 0
+ * or a positive errno. */
 static int gen_emit(struct gen *g, const char *path, void (*header)(struct gen *),
 		    void (*row)(struct gen *), size_t max_row, uint64_t rows,
 		    uint64_t size)
 {
 	bool to_stdout = !strcmp(path, "-");
-	char tmp[PATH_MAX];
+	struct eau2_outfile out = { .fd = -1 };
 	int err = 0, rc;
 
-	if (!to_stdout && snprintf(tmp, sizeof(tmp), "%s.part-%d", path,
-				   (int)getpid()) >= (int)sizeof(tmp))
-		return ENAMETOOLONG;
 	g->len = 0;
 	g->written = 0;
 	g->busy = g->done = false;
 	g->err = 0;
 	g->row = 0;
-	g->fd = to_stdout ? STDOUT_FILENO :
-		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (g->fd < 0)
-		return errno;
+	if (!to_stdout && (rc = eau2_outfile_open(&out, path, 0666, NULL)))
+		return -rc;
+	g->fd = to_stdout ? STDOUT_FILENO : out.fd;
 	fflush(stdout);
 	rc = pthread_create(&g->writer, NULL, gen_writer, g);
 	if (rc) {
@@ -1296,13 +1294,10 @@ static int gen_emit(struct gen *g, const char *path, void (*header)(struct gen *
 	if (!err)
 		err = rc;
 out:
-	if (!to_stdout && close(g->fd) != 0 && !err)
-		err = errno;
 	g->fd = -1;
-	if (!err && !to_stdout && rename(tmp, path) != 0)
-		err = errno;
-	if (err && !to_stdout)
-		unlink(tmp);
+	if (!err && !to_stdout)
+		err = -eau2_outfile_commit(&out, NULL);
+	eau2_outfile_abort(&out);
 	return err;
 }
 

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.h - files written for a user.
+ * Internal to eau2 (the library, the eau2 tools); not part of the C API.
+ *
+ * A file written for a user (an export, a generated data set, a report,
+ * an image) goes to a temporary beside it, created with O_CREAT|O_EXCL
+ * under a random name, so it is never opened through a link another user
+ * planted and never over a file that exists, and is renamed into place
+ * only once complete: readers see the old file or the whole new one.
+ */
+#ifndef EAU2_UTIL_FILE_H
+#define EAU2_UTIL_FILE_H
+
+#include <sys/types.h>
+
+#include "eau2.h"
+
+struct eau2_outfile {
+	int fd;     /* the temporary, open for writing; -1 when closed */
+	char *path; /* the target */
+	char *tmp;  /* the temporary's path, beside the target */
+};
+
+/* Creates the temporary for path (mode as for open(2), umask applied).
+ * Returns 0 with f filled, or -errno with err naming the path. On
+ * failure f holds nothing to free. */
+int eau2_outfile_open(struct eau2_outfile *f, const char *path, mode_t mode,
+		      struct eau2_error *err);
+/* Closes the temporary (unless the caller closed it, e.g. with fclose
+ * after fdopen, and set fd to -1) and renames it over the target. Returns 0, or
+ * -errno with err naming the path (the temporary is then removed). f is
+ * released in both cases. */
+int eau2_outfile_commit(struct eau2_outfile *f, struct eau2_error *err);
+/* Closes and removes the temporary; f is released. Safe on an f that was
+ * released or never opened (zeroed with fd = -1). */
+void eau2_outfile_abort(struct eau2_outfile *f);
+
+#endif
