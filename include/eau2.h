@@ -152,7 +152,10 @@ const char *eau2_dir(const eau2 *db);
 /* Removes the files of dataframes that no key references and no live
  * process is still building: leftovers of writers killed mid-put and of
  * deletes interrupted before their cleanup. Space still mapped by readers
- * is returned by the kernel when they unmap. */
+ * is returned by the kernel when they unmap. A key file that cannot be
+ * read or parsed (garbage, no permission) might name any dataframe: then
+ * nothing is removed and -EBADMSG names that key (eau2_open prints that
+ * message as a one-line warning on stderr and opens the store). */
 int eau2_gc(eau2 *db, struct eau2_error *err);
 
 typedef struct eau2_df eau2_df; /* an immutable dataframe, see below */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "shm/shm.h"
+#include "util/log.h"
 
 #define MARKER "EAU2STORE"
 #define MARKER_TEXT "eau2 store, layout 1\n"
@@ -132,6 +133,7 @@ static int open_subdir(int dirfd, const char *name, const char *dir,
 
 int eau2_shm_open(struct eau2_store **out, const char *dir, struct eau2_error *err)
 {
+	struct eau2_error gerr = {0};
 	struct eau2_store *db;
 	struct stat st;
 	int rc;
@@ -186,9 +188,17 @@ int eau2_shm_open(struct eau2_store **out, const char *dir, struct eau2_error *e
 	}
 	if (rc == 1 && (rc = write_marker(db->dirfd, err, db->dir)) < 0)
 		goto fail;
-	rc = eau2_shm_gc(db, err);
-	if (rc)
+	rc = eau2_shm_gc(db, &gerr);
+	if (rc == -EBADMSG) {
+		/* A bad key: nothing was removed. Say so; the store opens. */
+		eau2_warn("%s", gerr.msg);
+		rc = 0;
+	}
+	if (rc) {
+		if (err)
+			*err = gerr;
 		goto fail;
+	}
 	*out = db;
 	return 0;
 fail:
@@ -418,9 +428,18 @@ int eau2_shm_key_remove(struct eau2_store *db, const char *key, uint64_t *old,
 	return 0;
 }
 
-/* Calls fn for each key file (name, id); stops when fn returns non-zero. */
+/* Key files that exist but cannot be read or parsed (mode 000, garbage):
+ * how many, and the first one's file name and error. */
+struct bad_keys {
+	size_t n;
+	int code;
+	char name[256];
+};
+
+/* Calls fn for each key file (name, id); stops when fn returns non-zero.
+ * Key files that cannot be read are counted in bad (when not NULL). */
 static int each_key(struct eau2_store *db, int (*fn)(void *ctx, const char *name, uint64_t id),
-		    void *ctx)
+		    void *ctx, struct bad_keys *bad)
 {
 	int fd = dup(db->keysfd), rc = 0;
 	DIR *d;
@@ -439,8 +458,18 @@ static int each_key(struct eau2_store *db, int (*fn)(void *ctx, const char *name
 
 		if (e->d_name[0] == '.')
 			continue;
-		if (read_key_file(db->keysfd, e->d_name, &id))
-			continue; /* vanished or corrupt: get reports it */
+		rc = read_key_file(db->keysfd, e->d_name, &id);
+		if (rc) {
+			/* Vanished: removed meanwhile. Otherwise get reports
+			 * it, and a caller about to delete files learns that
+			 * this key might name them. */
+			if (rc != -ENOENT && bad && bad->n++ == 0) {
+				bad->code = rc;
+				snprintf(bad->name, sizeof(bad->name), "%s", e->d_name);
+			}
+			rc = 0;
+			continue;
+		}
 		if ((rc = fn(ctx, e->d_name, id)))
 			break;
 	}
@@ -456,7 +485,10 @@ static int match_id(void *ctx, const char *name, uint64_t id)
 
 int eau2_shm_id_referenced(struct eau2_store *db, uint64_t id)
 {
-	return each_key(db, match_id, &id) == 1;
+	struct bad_keys bad = {0};
+
+	/* A key that cannot be read might name id: keep id. */
+	return each_key(db, match_id, &id, &bad) == 1 || bad.n;
 }
 
 struct key_list {
@@ -495,7 +527,7 @@ static int cmp_str(const void *a, const void *b)
 int eau2_shm_keys_list(struct eau2_store *db, char ***keys, size_t *n, struct eau2_error *err)
 {
 	struct key_list l = {0};
-	int rc = each_key(db, add_key, &l);
+	int rc = each_key(db, add_key, &l, NULL);
 
 	if (rc) {
 		if (l.keys)
@@ -750,6 +782,7 @@ static void remove_key_temps(struct eau2_store *db)
 int eau2_shm_gc(struct eau2_store *db, struct eau2_error *err)
 {
 	struct id_set refs = {0}, seen = {0}, dead = {0};
+	struct bad_keys bad = {0};
 	DIR *d = NULL;
 	struct dirent *e;
 	int fd, rc, pass;
@@ -758,9 +791,15 @@ int eau2_shm_gc(struct eau2_store *db, struct eau2_error *err)
 	rc = eau2_shm_writer_lock(db, err);
 	if (rc)
 		return rc;
-	rc = each_key(db, collect_ref, &refs);
+	rc = each_key(db, collect_ref, &refs, &bad);
 	if (rc)
 		goto out;
+	if (bad.n) {
+		/* An unreadable key may name any unreferenced id: remove none. */
+		remove_key_temps(db);
+		rc = -EBADMSG;
+		goto out;
+	}
 	if (refs.n)
 		qsort(refs.ids, refs.n, sizeof(uint64_t), cmp_u64);
 
@@ -811,6 +850,17 @@ out:
 	free(refs.ids);
 	free(seen.ids);
 	free(dead.ids);
+	if (bad.n) {
+		char key[EAU2_KEY_MAX + 1];
+
+		if (key_decode(bad.name, key))
+			snprintf(key, sizeof(key), "%.*s", EAU2_KEY_MAX, bad.name);
+		return eau2_error_set(err, rc, "store %s: key '%s' (keys/%s) cannot be read: %s%s; "
+				      "clean-up removed nothing (fix or remove that key)",
+				      db->dir, key, bad.name,
+				      bad.code == -EBADMSG ? "not a dataframe id" : strerror(-bad.code),
+				      bad.n > 1 ? ", nor can some others" : "");
+	}
 	if (rc)
 		return eau2_error_set(err, rc, "store %s: gc: %s", db->dir, strerror(-rc));
 	return 0;

@@ -568,6 +568,64 @@ static void test_corruption(void **state)
 
 /* A full store: a clear error, no key, no space kept, others still fit.
  * Needs a small tmpfs, mounted in a private mount namespace. */
+/* Writes text into dir/keys/name (garbage where a dataframe id belongs). */
+static void garble_key(const char *dir, const char *name, const char *text)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/keys/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A key file that cannot be parsed might name any dataframe: clean-up
+ * (eau2_gc, and the gc of every eau2_open) removes nothing and names the
+ * key; delete and replace keep files such a key might name. */
+static void test_bad_key_keeps_data(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir, path[4096], saved[64];
+	eau2 *db = tu_open_store(&dir), *db2;
+	eau2_df *df = make_gen(db, 2, 2000), *got;
+	int64_t gen;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	tu_ok(eau2_put(db, "a", df, &err), &err);
+	tu_ok(eau2_put(db, "b", df, &err), &err);
+	eau2_df_release(df);
+	snprintf(path, sizeof(path), "%s/keys/b", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(saved, 1, sizeof(saved) - 1, f);
+	fclose(f);
+	saved[n] = 0;
+
+	/* gc with b unreadable: nothing removed, b named, -EBADMSG. */
+	garble_key(dir, "b", "garbage, not an id\n");
+	tu_ok(eau2_delete(db, "a", &err), &err); /* b might name a's id */
+	assert_int_equal(eau2_gc(db, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "key 'b'"));
+	assert_non_null(strstr(err.msg, "removed nothing"));
+	/* Opening warns and opens. */
+	tu_ok(eau2_open(&db2, dir, &err), &err);
+	eau2_close(db2);
+	assert_true(count_files(dir, "data") > 0);
+
+	/* Repaired, b is whole again: nothing was lost. */
+	garble_key(dir, "b", saved);
+	tu_ok(eau2_get(db, "b", &got, &err), &err);
+	assert_int_equal(check_gen(got, &gen), 0);
+	assert_int_equal(gen, 2);
+	eau2_df_release(got);
+	tu_ok(eau2_gc(db, &err), &err);
+	tu_close_store(db, dir);
+}
+
 static void test_full_store(void **state)
 {
 	char *dir = tu_tmpdir("full");
@@ -632,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_readers_and_writer),
 		cmocka_unit_test(test_kill_mid_put),
 		cmocka_unit_test(test_corruption),
+		cmocka_unit_test(test_bad_key_keeps_data),
 		cmocka_unit_test(test_full_store),
 	};
 
