@@ -137,9 +137,10 @@ struct eau2_options {
  * -EINVAL for a bad option (an unknown node mode, a negative timeout_ms,
  * both remote and cluster); -ENOTSUP for remote or cluster, which are not
  * built yet. Opening also reclaims the space of puts that died half-way
- * (see eau2_gc). With node = EAU2_NODE_AUTO, when an eau2-node serves the
- * store the handle attaches to it (gets then come through the node, which
- * counts references) and falls back to the files if the node goes away;
+ * (see eau2_gc) when no writer holds the store at that moment: opening
+ * never waits for a writer. With node = EAU2_NODE_AUTO, when an eau2-node
+ * serves the store the handle attaches to it (gets then come through the
+ * node, which counts references) and falls back to the files if the node goes away;
  * EAU2_NODE_OFF uses the files only. With verify, every eau2_get and
  * eau2_wait_get checks every chunk (eau2_df_verify: O(data)) and fails
  * with -EBADMSG rather than return a corrupt dataframe. The handle may be

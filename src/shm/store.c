@@ -131,6 +131,8 @@ static int open_subdir(int dirfd, const char *name, const char *dir,
 	return fd;
 }
 
+static int gc(struct eau2_store *db, bool try, struct eau2_error *err);
+
 int eau2_shm_open(struct eau2_store **out, const char *dir, struct eau2_error *err)
 {
 	struct eau2_error gerr = {0};
@@ -188,7 +190,9 @@ int eau2_shm_open(struct eau2_store **out, const char *dir, struct eau2_error *e
 	}
 	if (rc == 1 && (rc = write_marker(db->dirfd, err, db->dir)) < 0)
 		goto fail;
-	rc = eau2_shm_gc(db, &gerr);
+	/* A reader never waits for a writer: clean up only when the writer
+	 * lock is free now (the next open, or eau2_gc, does it otherwise). */
+	rc = gc(db, true, &gerr);
 	if (rc == -EBADMSG) {
 		/* A bad key: nothing was removed. Say so; the store opens. */
 		eau2_warn("%s", gerr.msg);
@@ -223,7 +227,14 @@ void eau2_shm_close(struct eau2_store *db)
 	free(db);
 }
 
-int eau2_shm_writer_lock(struct eau2_store *db, struct eau2_error *err)
+const char *eau2_dir(const struct eau2_store *db)
+{
+	return db->dir;
+}
+
+/* op: LOCK_EX, or LOCK_EX | LOCK_NB to fail with -EWOULDBLOCK (err left
+ * alone) instead of waiting for another process. */
+static int writer_lock(struct eau2_store *db, int op, struct eau2_error *err)
 {
 	if (db->writer_depth++ > 0)
 		return 0;
@@ -236,14 +247,21 @@ int eau2_shm_writer_lock(struct eau2_store *db, struct eau2_error *err)
 					      db->dir, strerror(errno));
 		}
 	}
-	while (flock(db->writer_fd, LOCK_EX) < 0) {
+	while (flock(db->writer_fd, op) < 0) {
 		if (errno != EINTR) {
 			db->writer_depth = 0;
+			if (errno == EWOULDBLOCK)
+				return -EWOULDBLOCK;
 			return eau2_error_set(err, -errno, "store %s: writer.lock: %s",
 					      db->dir, strerror(errno));
 		}
 	}
 	return 0;
+}
+
+int eau2_shm_writer_lock(struct eau2_store *db, struct eau2_error *err)
+{
+	return writer_lock(db, LOCK_EX, err);
 }
 
 void eau2_shm_writer_unlock(struct eau2_store *db)
@@ -779,7 +797,9 @@ static void remove_key_temps(struct eau2_store *db)
 	closedir(d);
 }
 
-int eau2_shm_gc(struct eau2_store *db, struct eau2_error *err)
+/* eau2_gc; with try, returns 0 at once, doing nothing, when another
+ * process holds the writer lock. */
+static int gc(struct eau2_store *db, bool try, struct eau2_error *err)
 {
 	struct id_set refs = {0}, seen = {0}, dead = {0};
 	struct bad_keys bad = {0};
@@ -788,9 +808,9 @@ int eau2_shm_gc(struct eau2_store *db, struct eau2_error *err)
 	int fd, rc, pass;
 	size_t i;
 
-	rc = eau2_shm_writer_lock(db, err);
+	rc = writer_lock(db, try ? LOCK_EX | LOCK_NB : LOCK_EX, err);
 	if (rc)
-		return rc;
+		return rc == -EWOULDBLOCK ? 0 : rc;
 	rc = each_key(db, collect_ref, &refs, &bad);
 	if (rc)
 		goto out;
@@ -864,4 +884,9 @@ out:
 	if (rc)
 		return eau2_error_set(err, rc, "store %s: gc: %s", db->dir, strerror(-rc));
 	return 0;
+}
+
+int eau2_shm_gc(struct eau2_store *db, struct eau2_error *err)
+{
+	return gc(db, false, err);
 }
