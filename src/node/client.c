@@ -7,7 +7,11 @@
  *
  * Failure model: any error on the connection (node killed, restarted,
  * stopped for longer than the timeout, garbage) drops it, and the call
- * returns -ENOTCONN so that the caller goes on in embedded mode. The next
+ * returns -ENOTCONN so that the caller goes on in embedded mode. Every
+ * step is bounded: connect never blocks (a full listen backlog is retried
+ * until ATTACH_MS), connect and HELLO together take at most ATTACH_MS,
+ * each later call TIMEOUT_MS. A node that runs out of time is treated as
+ * missing for STALLED_MS, and a one-line warning names its pid. The next
  * call re-attaches when a node is there again (at most one attempt per
  * RETRY_MS) and re-announces with HOLD every reference this handle still
  * holds, so a restarted node's counts are right again. Mappings never
@@ -40,9 +44,12 @@
 #include "df/df.h"
 #include "node/node.h"
 #include "shm/shm.h"
+#include "util/log.h"
 
 #define TIMEOUT_MS 5000 /* a node silent this long is treated as gone */
+#define ATTACH_MS 1000  /* connect + HELLO: a node slower than this is gone */
 #define RETRY_MS 100    /* between re-attach attempts */
+#define STALLED_MS 30000 /* after a node timed out: the files, this long */
 #define GET_RETRIES 64
 
 struct hold {
@@ -59,6 +66,8 @@ struct eau2_node_client {
 	pid_t node_pid;
 	uint64_t next_req;
 	int64_t last_try_ms;
+	int64_t stalled_until_ms; /* a node that timed out: not asked before */
+	int timed_out;   /* the last send or receive ran out of time */
 	struct hold *held;
 	size_t nheld, cap;
 	uint8_t *buf;    /* one message */
@@ -135,6 +144,8 @@ static int send_req(struct eau2_node_client *c, uint16_t type, const void *paylo
 	};
 	int rc = eau2_node_send(c->fd, &h, payload, NULL, 0);
 
+	if (rc == -EAGAIN)
+		c->timed_out = 1;
 	if (rc)
 		drop_locked(c);
 	if (req)
@@ -219,6 +230,8 @@ static int recv_reply(struct eau2_node_client *c, uint16_t type, uint64_t req,
 	memset(r, 0, sizeof(*r));
 	for (;;) {
 		n = eau2_node_recv(c->fd, c->buf, fds, &nfds, 0);
+		if (n == -EAGAIN)
+			c->timed_out = 1; /* SO_RCVTIMEO ran out */
 		if (n <= 0)
 			goto lost;
 		rc = eau2_node_hdr_decode(c->buf, (size_t)n, &h, NULL);
@@ -277,16 +290,59 @@ lost:
 	return -ENOTCONN;
 }
 
-/* Attaches when not attached: connect, HELLO, then HOLD what is held. */
+static void set_timeout(int fd, int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* The pid in the store's node.lock, or 0. */
+static pid_t lock_pid(const char *dir)
+{
+	char path[4200], buf[16];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/" EAU2_NODE_LOCK, dir);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
+/* A node that did not answer in time is treated as missing for
+ * STALLED_MS: calls go to the files, and say so once. */
+static void stalled_locked(struct eau2_node_client *c, pid_t pid, int64_t ms)
+{
+	if (!pid)
+		pid = lock_pid(c->dir);
+	eau2_warn("eau2-node (pid %d) on %s/" EAU2_NODE_SOCK " did not answer within "
+		  "%lld ms: using the store's files", (int)pid, c->dir, (long long)ms);
+	c->stalled_until_ms = now_ms() + STALLED_MS;
+	c->timed_out = 0;
+}
+
+/* Attaches when not attached: connect, HELLO, then HOLD what is held.
+ * Bounded: a full listen backlog (a stopped node) is retried, without
+ * blocking, and connect and HELLO together take at most ATTACH_MS. */
 static int connect_locked(struct eau2_node_client *c)
 {
 	struct sockaddr_un addr;
-	struct timeval tv = { TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000 };
+	struct ucred cred = {0};
+	socklen_t cred_len = sizeof(cred);
 	struct reply r;
 	unsigned len;
 	uint8_t p[12];
 	uint64_t req;
-	int dirfd = -1, rc;
+	int64_t deadline, left;
+	int dirfd = -1, rc, busy = 0;
 	size_t i;
 
 	if (c->fd >= 0 && c->pid == getpid())
@@ -298,27 +354,43 @@ static int connect_locked(struct eau2_node_client *c)
 	}
 	if (c->last_try_ms && now_ms() - c->last_try_ms < RETRY_MS)
 		return -ENOTCONN;
+	if (c->stalled_until_ms && now_ms() < c->stalled_until_ms)
+		return -ENOTCONN;
 	c->last_try_ms = now_ms();
+	deadline = c->last_try_ms + ATTACH_MS;
+	c->timed_out = 0;
 	if (eau2_node_sockaddr(c->dir, -1, &addr, &len)) {
 		dirfd = open(c->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (dirfd < 0 || eau2_node_sockaddr(c->dir, dirfd, &addr, &len))
 			goto fail;
 	}
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0)
 		goto fail;
-	if (connect(c->fd, (struct sockaddr *)&addr, len) < 0)
-		goto fail;
+	/* A Unix socket's connect does not wait when non-blocking: it fails
+	 * with EAGAIN while the node's backlog is full. */
+	while (connect(c->fd, (struct sockaddr *)&addr, len) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || now_ms() >= deadline)
+			goto fail;
+		busy = 1;
+		usleep(10000);
+	}
+	busy = 0;
 	if (dirfd >= 0)
 		close(dirfd);
 	dirfd = -1;
 	c->pid = getpid();
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len);
+	if (fcntl(c->fd, F_SETFL, 0) < 0)
+		goto fail;
+	left = deadline - now_ms();
+	set_timeout(c->fd, left > 1 ? left : 1);
 	eau2_node_put_u32(p, EAU2_NODE_VERSION);
 	eau2_node_put_u32(p + 4, (uint32_t)getpid());
 	if (send_req(c, EAU2_NODE_HELLO, p, 8, &req))
-		return -ENOTCONN;
+		goto fail;
 	rc = recv_reply(c, EAU2_NODE_HELLO, req, &r, NULL);
 	if (rc || r.len != 8) {
 		reply_free(&r);
@@ -326,6 +398,7 @@ static int connect_locked(struct eau2_node_client *c)
 	}
 	c->node_pid = (pid_t)eau2_node_get_u32(r.data + 4);
 	reply_free(&r);
+	set_timeout(c->fd, TIMEOUT_MS);
 	for (i = 0; i < c->nheld; i++) {
 		eau2_node_put_u64(p, c->held[i].id);
 		eau2_node_put_u32(p + 8, c->held[i].count);
@@ -337,6 +410,8 @@ fail:
 	if (dirfd >= 0)
 		close(dirfd);
 	drop_locked(c);
+	if (busy || c->timed_out)
+		stalled_locked(c, cred.pid, ATTACH_MS);
 	return -ENOTCONN;
 }
 
@@ -407,9 +482,11 @@ static int roundtrip(struct eau2_node_client *c, uint16_t type, const void *payl
 	if (rc)
 		return rc;
 	rc = send_req(c, type, payload, len, &req);
-	if (rc)
-		return rc;
-	return recv_reply(c, type, req, r, err);
+	if (!rc)
+		rc = recv_reply(c, type, req, r, err);
+	if (rc == -ENOTCONN && c->timed_out)
+		stalled_locked(c, c->node_pid, TIMEOUT_MS);
+	return rc;
 }
 
 static void release_locked(struct eau2_node_client *c, uint64_t id)
