@@ -23,6 +23,7 @@
 
 #include "df/df.h"
 #include "df/load.h"
+#include "util/file.h"
 
 struct eau2_load_tune eau2_load_tune;
 
@@ -458,19 +459,15 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 	atomic_init(&ctx.bytes_done, 0);
 	ctx.progress_next = PROGRESS_STEP;
 
-	ctx.fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Never blocks: a FIFO is refused before anything waits on it. */
+	ctx.fd = eau2_open_regular(path, err);
 	if (ctx.fd < 0) {
-		rc = -errno;
-		eau2_error_set(err, rc, "%s: open: %s", path, strerror(errno));
+		rc = ctx.fd;
 		goto out;
 	}
 	if (fstat(ctx.fd, &st) < 0) {
 		rc = -errno;
 		eau2_error_set(err, rc, "%s: stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = eau2_error_set(err, -EINVAL, "%s: not a regular file", path);
 		goto out;
 	}
 	ctx.size = (size_t)st.st_size;

@@ -24,9 +24,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rowers/rowers.h"
+#include "util/file.h"
 
 struct reg_entry {
 	const struct eau2_rower_class *cls;
@@ -214,13 +217,31 @@ int eau2_registry_plugin_load(const char *path, struct eau2_error *err)
 	eau2_plugin_init_fn init;
 	void *handle = NULL, *sym;
 	unsigned txn;
-	int rc = 0;
+	int rc = 0, fd = -1;
 
 	if (!path || !*path)
 		return eau2_error_set(err, -EINVAL, "plugin: empty path");
 	pthread_once(&reg_once, reg_init_builtins);
 	pthread_mutex_lock(&plugin_lock);
-	handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	/* A path (not a bare name that dlopen looks up in the library
+	 * directories) is opened first, without blocking, and must be a
+	 * regular file: dlopen would wait forever on a FIFO. dlopen then
+	 * loads that very file through /proc. */
+	if (strchr(path, '/')) {
+		char proc[64];
+
+		fd = eau2_open_regular(path, err);
+		if (fd < 0) {
+			rc = eau2_error_prefix(err, fd, "plugin");
+			goto out;
+		}
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		handle = dlopen(proc, RTLD_NOW | RTLD_LOCAL);
+		if (!handle && access("/proc/self/fd", F_OK) != 0)
+			handle = dlopen(path, RTLD_NOW | RTLD_LOCAL); /* no /proc */
+	} else {
+		handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	}
 	if (!handle) {
 		const char *why = dlerror();
 		rc = eau2_error_set(err, -ENOENT, "plugin %s: cannot load: %s",
@@ -257,6 +278,8 @@ int eau2_registry_plugin_load(const char *path, struct eau2_error *err)
 out:
 	if (handle)
 		dlclose(handle);
+	if (fd >= 0)
+		close(fd);
 	pthread_mutex_unlock(&plugin_lock);
 	return rc;
 }

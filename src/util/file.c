@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * file.c - files written for a user: a temporary created exclusively,
- * renamed into place. See file.h for the rule.
+ * file.c - files written for a user (a temporary created exclusively,
+ * renamed into place) and user input paths opened without blocking. See
+ * file.h for the rules both follow.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -101,4 +102,40 @@ void eau2_outfile_abort(struct eau2_outfile *f)
 	if (f->tmp)
 		unlink(f->tmp);
 	outfile_release(f);
+}
+
+int eau2_open_regular(const char *path, struct eau2_error *err)
+{
+	struct stat st;
+	int fd, rc;
+
+	/* O_NONBLOCK: opening a FIFO for reading otherwise waits for a
+	 * writer, forever. It means nothing for a regular file. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return eau2_error_set(err, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		rc = eau2_error_set(err, -errno, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = eau2_error_set(err, -EISDIR, "%s: is a directory", path);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = eau2_error_set(err, -EINVAL, "%s: not a regular file (%s)", path,
+				    S_ISFIFO(st.st_mode) ? "a FIFO" :
+				    S_ISSOCK(st.st_mode) ? "a socket" :
+				    S_ISCHR(st.st_mode) ? "a character device" :
+				    S_ISBLK(st.st_mode) ? "a block device" : "not a file");
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		rc = eau2_error_set(err, -errno, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return rc;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * file.h - files written for a user.
+ * file.h - files written for a user, and input paths opened for one.
  * Internal to eau2 (the library, the eau2 tools); not part of the C API.
  *
  * A file written for a user (an export, a generated data set, a report,
@@ -8,6 +8,10 @@
  * under a random name, so it is never opened through a link another user
  * planted and never over a file that exists, and is renamed into place
  * only once complete: readers see the old file or the whole new one.
+ *
+ * An input path given by a user is opened without blocking (O_NONBLOCK,
+ * so a FIFO with no writer cannot hang the open) and checked to be a
+ * regular file with fstat before anything reads it.
  */
 #ifndef EAU2_UTIL_FILE_H
 #define EAU2_UTIL_FILE_H
@@ -35,5 +39,11 @@ int eau2_outfile_commit(struct eau2_outfile *f, struct eau2_error *err);
 /* Closes and removes the temporary; f is released. Safe on an f that was
  * released or never opened (zeroed with fd = -1). */
 void eau2_outfile_abort(struct eau2_outfile *f);
+
+/* Opens a user's input path read-only without blocking and checks that it
+ * is a regular file. Returns the fd (O_CLOEXEC, back in blocking mode), or
+ * -errno with err naming the path: -EINVAL "not a regular file" for a
+ * FIFO, socket or device, -EISDIR for a directory. */
+int eau2_open_regular(const char *path, struct eau2_error *err);
 
 #endif
