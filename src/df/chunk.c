@@ -7,6 +7,7 @@
  * segments and the wire.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,11 @@ static void double_stats(struct eau2_chunk_hdr *h, const double *v,
 	}
 }
 
+static uint64_t hdr_sum(const struct eau2_chunk_hdr *h)
+{
+	return XXH3_64bits(h, offsetof(struct eau2_chunk_hdr, hdr_checksum));
+}
+
 static const uint8_t zero_pad[EAU2_ALIGN];
 
 /* Appends len bytes at p, then zeros up to the next 64-byte boundary, to
@@ -153,6 +159,7 @@ void eau2_chunk_layout(const struct eau2_chunk_src *src, XXH3_state_t *x,
 		double_stats(h, (const double *)src->values,
 			     src->null_count ? src->validity : NULL, src->rows);
 	h->checksum = XXH3_64bits_digest(x);
+	h->hdr_checksum = hdr_sum(h);
 }
 
 void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src)
@@ -200,6 +207,12 @@ int eau2_chunk_check(const uint8_t *base, uint64_t seg_size, uint64_t off,
 	h = (const struct eau2_chunk_hdr *)(const void *)(base + off);
 	if (h->magic != EAU2_CHUNK_MAGIC || h->hdr_size != sizeof(*h))
 		return eau2_error_set(err, -EBADMSG, "chunk at offset %llu: bad magic",
+				      (unsigned long long)off);
+	/* 128 bytes: cheap enough for every first view, and a corrupted
+	 * count or min/max is an error, never a wrong answer. */
+	if (h->hdr_checksum != hdr_sum(h))
+		return eau2_error_set(err, -EBADMSG, "chunk at offset %llu: header checksum mismatch "
+				      "(its counts or statistics are corrupt)",
 				      (unsigned long long)off);
 	if (h->type != type || h->rows != rows || h->null_count > rows)
 		return eau2_error_set(err, -EBADMSG,

@@ -63,6 +63,11 @@ static int parse_desc(eau2_df *df, const char *name, struct eau2_error *err)
 	uint64_t need;
 	int rc;
 
+	if (df->desc_len >= sizeof(*h) && !memcmp(h->magic, EAU2_DESC_MAGIC, 8) &&
+	    h->version == 1)
+		return eau2_error_set(err, -EBADMSG, "descriptor %s: written by an older eau2 "
+				      "(format 1, chunk headers without checksums): load the "
+				      "data again", name);
 	if (df->desc_len < sizeof(*h) || memcmp(h->magic, EAU2_DESC_MAGIC, 8) ||
 	    h->version != EAU2_DESC_VERSION)
 		return eau2_error_set(err, -EBADMSG, "descriptor %s: not an eau2 descriptor of version %u",

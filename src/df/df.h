@@ -11,7 +11,11 @@
  *     ...    string bytes (EAU2_STRING only)              } zero padded
  *
  * The buffers are Arrow's (bool, int64, float64, large_utf8). The header's
- * checksum is XXH3-64 of every byte after the header up to total_len.
+ * checksum is XXH3-64 of every byte after the header up to total_len; its
+ * hdr_checksum, XXH3-64 of the header's own first 120 bytes, covers the
+ * fields answers are computed from without reading the payload (rows,
+ * null count, min/max, offsets) and is checked on every chunk's first
+ * view, with or without payload verification.
  *
  * A descriptor file (data/<id>.df) lists a dataframe's schema, segments,
  * row groups and one chunk reference (segment, offset) per column and row
@@ -46,12 +50,15 @@ struct eau2_chunk_hdr {
 	uint64_t total_len;
 	uint64_t checksum;
 	union { int64_t i; double d; } min, max;
-	uint8_t reserved[32];
+	uint8_t reserved[24];
+	uint64_t hdr_checksum; /* XXH3-64 of the 120 bytes before it */
 };
 _Static_assert(sizeof(struct eau2_chunk_hdr) == 128, "chunk header is 128 bytes");
 
 #define EAU2_DESC_MAGIC "EAU2DF\0\1"
-#define EAU2_DESC_VERSION 1u
+/* 2: chunk headers carry hdr_checksum. A store of version 1 is refused
+ * (its data must be loaded again). */
+#define EAU2_DESC_VERSION 2u
 
 struct eau2_desc_hdr {
 	char magic[8];

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "df/df.h"
 #include "testutil.h"
 
 /* A dataframe of `rows` rows whose every value is `gen`: a reader can
@@ -566,6 +567,106 @@ static void test_corruption(void **state)
 	tu_close_store(db, dir);
 }
 
+/* Writes n bytes at off of path. */
+static void poke(const char *path, off_t off, const void *p, size_t n)
+{
+	int fd = open(path, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, p, n, off), (ssize_t)n);
+	close(fd);
+}
+
+/* The fields answers are computed from without reading the payload (max,
+ * null count) are covered by the header's own checksum: a corrupted one
+ * is an error on the chunk's first view, with or without EAU2_VERIFY,
+ * never a wrong answer. */
+static void test_header_checksum(void **state)
+{
+	struct eau2_error err = {0};
+	struct eau2_chunk_hdr h;
+	char *dir, seg[4096];
+	eau2 *db = tu_open_store(&dir);
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *df;
+	off_t off;
+	int pass;
+
+	(void)state;
+	tu_ok(eau2_schema_parse("x:int", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (int64_t i = 0; i < 1000; i++)
+		tu_ok(i % 10 == 3 ? eau2_builder_append_null(b, 0, &err) :
+		      eau2_builder_append_int(b, 0, i, &err), &err);
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(s);
+	tu_ok(eau2_put(db, "k", df, &err), &err);
+	off = (off_t)df->chunk_refs[0].off;
+	assert_int_equal(df->chunk_refs[0].seg, 0);
+	eau2_df_release(df);
+	find_file(dir, ".0.seg", seg);
+	tu_ok(eau2_get(db, "k", &df, &err), &err);
+	run_named(db, df, "max", "columns", "x", 0, 999);
+	run_named(db, df, "count", "column", "x", 0, 900);
+	eau2_df_release(df);
+
+	for (pass = 0; pass < 2; pass++) {
+		int64_t max = 123456789;
+		uint32_t nulls = 101;
+
+		if (pass)
+			setenv("EAU2_VERIFY", "1", 1);
+		/* max: 949 in the case, 999 here */
+		poke(seg, off + (off_t)offsetof(struct eau2_chunk_hdr, max), &max, 8);
+		if (eau2_get(db, "k", &df, &err) == 0) {
+			run_named(db, df, "max", "columns", "x", -EBADMSG, 0);
+			assert_int_equal(eau2_df_chunk(df, 0, 0, &(struct eau2_chunk_view){0},
+						       &err), -EBADMSG);
+			assert_non_null(strstr(err.msg, "header checksum"));
+			eau2_df_release(df);
+		} else {
+			assert_true(pass == 1);
+			assert_non_null(strstr(err.msg, "header checksum"));
+		}
+		max = 999;
+		poke(seg, off + (off_t)offsetof(struct eau2_chunk_hdr, max), &max, 8);
+
+		/* null_count one more: count and mean would change */
+		poke(seg, off + (off_t)offsetof(struct eau2_chunk_hdr, null_count), &nulls, 4);
+		if (eau2_get(db, "k", &df, &err) == 0) {
+			run_named(db, df, "count", "column", "x", -EBADMSG, 0);
+			run_named(db, df, "mean", "columns", "x", -EBADMSG, 0);
+			eau2_df_release(df);
+		} else {
+			assert_true(pass == 1);
+			assert_non_null(strstr(err.msg, "header checksum"));
+		}
+		nulls = 100;
+		poke(seg, off + (off_t)offsetof(struct eau2_chunk_hdr, null_count), &nulls, 4);
+		unsetenv("EAU2_VERIFY");
+	}
+	/* Restored: right again. */
+	tu_ok(eau2_get(db, "k", &df, &err), &err);
+	memcpy(&h, df->segs[0].base + off, sizeof(h));
+	assert_int_equal(h.null_count, 100);
+	run_named(db, df, "max", "columns", "x", 0, 999);
+	tu_ok(eau2_df_verify(df, &err), &err);
+	eau2_df_release(df);
+	/* A dataframe of format 1 (no header checksums) is refused, saying
+	 * why. */
+	{
+		char desc[4096];
+		uint32_t v1 = 1;
+
+		find_file(dir, ".df", desc);
+		poke(desc, (off_t)offsetof(struct eau2_desc_hdr, version), &v1, 4);
+		assert_int_equal(eau2_get(db, "k", &df, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "older eau2"));
+	}
+	tu_close_store(db, dir);
+}
+
 /* A full store: a clear error, no key, no space kept, others still fit.
  * Needs a small tmpfs, mounted in a private mount namespace. */
 /* Writes text into dir/keys/name (garbage where a dataframe id belongs). */
@@ -690,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_readers_and_writer),
 		cmocka_unit_test(test_kill_mid_put),
 		cmocka_unit_test(test_corruption),
+		cmocka_unit_test(test_header_checksum),
 		cmocka_unit_test(test_bad_key_keeps_data),
 		cmocka_unit_test(test_full_store),
 	};
