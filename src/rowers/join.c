@@ -28,7 +28,10 @@
  * exactly once, unchanged: the states then build only the small side's
  * columns, one chunk per input row group (eau2_rel_out per_group), and
  * finish zips the input with them, so the input's columns are shared,
- * never copied. Other joins write every column of the result.
+ * never copied. Other joins write every column of the result, a row
+ * group's matches JOIN_BATCH at a time: a skewed key whose output
+ * explodes streams into the store in bounded memory (and a store that
+ * fills stops it with "store is full"), never into the process's heap.
  *
  * encode/decode carry the state's rows (relenc.c): encode re-runs
  * join_emit over the row groups the state took, probing the same table
@@ -46,6 +49,11 @@
 
 #include "rowers/expr.h"
 #include "rowers/rowers.h"
+
+/* Matches of one input row group handled at a time (also the width of one
+ * append call): a many-to-many join's output streams into the store in
+ * batches of this many rows, whatever the skew. */
+#define JOIN_BATCH EAU2_CHUNK_ROWS
 
 /* One small-side result column, flat by small row. */
 struct jcol {
@@ -420,6 +428,12 @@ struct join_state {
 	const struct jt *t;
 	uint32_t *lrows, *rrows;    /* matches of the current group */
 	size_t n, cap;
+	/* Many-to-many groups are matched JOIN_BATCH pairs at a time: the
+	 * next batch starts at input row next_i, small row next_h - 1 of its
+	 * chain (0: row next_i not probed yet); more is set while a group
+	 * has matches left. */
+	uint32_t next_i, next_h;
+	bool more;
 	uint64_t *scratch;          /* 2 * GATHER_BLOCK values */
 };
 
@@ -657,17 +671,39 @@ static int match(struct join_state *s, const struct eau2_group *g)
 		s->n = n;
 		return 0;
 	}
-	for (i = 0; i < g->rows; i++) {
-		if (t->slots && t->ktype == EAU2_INT && i + 16 < g->rows)
-			__builtin_prefetch(&t->slots[slot_of(v->values.i64[i + 16],
-							     t->mask)]);
-		uint32_t h = probe(t, v, i);
-		if (!h && t->left && push(s, i, UINT32_MAX))
-			return -ENOMEM;
-		for (; h; h = t->next[h - 1])
+	/* Many-to-many: the output of one group can explode (a skewed key
+	 * matches every small row), so at most JOIN_BATCH pairs at a time,
+	 * each batch written out before the next is matched. */
+	uint32_t h = s->next_h;
+	for (i = s->next_i; i < g->rows; i++, h = 0) {
+		if (!h) {
+			if (t->slots && t->ktype == EAU2_INT && i + 16 < g->rows)
+				__builtin_prefetch(&t->slots[slot_of(v->values.i64[i + 16],
+								     t->mask)]);
+			h = probe(t, v, i);
+			if (!h) {
+				if (!t->left)
+					continue;
+				if (s->n == JOIN_BATCH)
+					goto full;
+				if (push(s, i, UINT32_MAX))
+					return -ENOMEM;
+				continue;
+			}
+		}
+		for (; h; h = t->next[h - 1]) {
+			if (s->n == JOIN_BATCH)
+				goto full;
 			if (push(s, i, h - 1))
 				return -ENOMEM;
+		}
 	}
+	s->more = false;
+	return 0;
+full:
+	s->next_i = i;
+	s->next_h = h;
+	s->more = true;
 	return 0;
 }
 
@@ -682,33 +718,32 @@ static int join_emit(void *state, const struct eau2_group *g,
 	if (g->rows > EAU2_CHUNK_ROWS)
 		return eau2_error_set(err, -EINVAL, "join: row group of %u rows",
 				      g->rows);
-	if (match(s, g))
-		return eau2_error_set(err, -ENOMEM, "join: out of memory");
-	if (s->n == 0)
-		return 0;
-	if (t->one_to_one && s->n != g->rows)
-		return eau2_error_set(err, -EINVAL, "join: row group %zu of the "
-				      "input is not the one the join was planned "
-				      "for", g->group);
-	if ((rc = eau2_rel_sink_open(b, err)))
-		return rc;
 	if (t->one_to_one)
 		ncols = 0; /* the input's columns are zipped, not copied */
-	/* lrows holds up to EAU2_CHUNK_ROWS distinct rows but may repeat them:
-	 * append in slices the width of one call. */
-	for (size_t c = 0; c < ncols; c++)
-		for (size_t k = 0; k < s->n; k += EAU2_CHUNK_ROWS) {
-			size_t m = s->n - k < EAU2_CHUNK_ROWS ? s->n - k
-							       : EAU2_CHUNK_ROWS;
-			if ((rc = eau2_rel_append_rows(b, c, &g->cols[c],
-						       s->lrows + k, (uint32_t)m,
-						       err)))
-				return rc;
-		}
-	for (size_t c = 0; c < t->ncols_out; c++)
-		if ((rc = append_small(&t->cols[c], b, ncols + c, s->rrows, s->n,
-				       s->scratch, err)))
+	s->next_i = s->next_h = 0;
+	s->more = false;
+	do {
+		if (match(s, g))
+			return eau2_error_set(err, -ENOMEM, "join: out of memory");
+		if (s->n == 0)
+			return 0;
+		if (t->one_to_one && s->n != g->rows)
+			return eau2_error_set(err, -EINVAL, "join: row group %zu of the "
+					      "input is not the one the join was planned "
+					      "for", g->group);
+		if ((rc = eau2_rel_sink_open(b, err)))
 			return rc;
+		/* At most JOIN_BATCH = EAU2_CHUNK_ROWS matches: one call per
+		 * column. */
+		for (size_t c = 0; c < ncols; c++)
+			if ((rc = eau2_rel_append_rows(b, c, &g->cols[c], s->lrows,
+						       (uint32_t)s->n, err)))
+				return rc;
+		for (size_t c = 0; c < t->ncols_out; c++)
+			if ((rc = append_small(&t->cols[c], b, ncols + c, s->rrows,
+					       s->n, s->scratch, err)))
+				return rc;
+	} while (s->more);
 	return 0;
 }
 

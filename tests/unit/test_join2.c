@@ -9,12 +9,19 @@
  * row groups with nulls in every result column; inner and left; on 1, 2
  * and 7 threads (results must be identical). And the one-to-one joins
  * (every input row matches exactly once) whose result shares the input's
- * chunks instead of copying them, through encode/decode too.
+ * chunks instead of copying them, through encode/decode too. A skewed
+ * many-to-many group larger than one match batch, and a join whose output
+ * explodes, which must stream into the store in bounded memory.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "rowertest.h"
 
@@ -429,6 +436,92 @@ static void test_one_to_one(void **unused)
 	tu_close_store(db, dir);
 }
 
+static int64_t k_skew(uint64_t x) { return x % 3 ? 2 : 1; }
+static int64_t k_one(uint64_t x) { (void)x; return 1; }
+
+/* A many-to-many group whose matches exceed one batch (JOIN_BATCH pairs):
+ * 400 input rows of key 1 times 200 small rows of key 1 in one row group,
+ * the 800 others missing (left rows at the batch edges too). */
+static void test_skewed_batches(void **unused)
+{
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	int64_t keys[200];
+	(void)unused;
+
+	for (int i = 0; i < 200; i++)
+		keys[i] = 1;
+	eau2_df *small = make_small(db, EAU2_INT, keys, NULL, 200, 64);
+	eau2_df *big = make_big(db, EAU2_INT, tu_quick() ? 600 : 1200, k_skew, 0, 3);
+	check(db, big, small);
+	eau2_df_release(big);
+	eau2_df_release(small);
+	tu_close_store(db, dir);
+}
+
+/* A join whose output explodes (65536 x 4096 rows of one key: 268M rows)
+ * streams into the store in bounded memory: on a 32 MiB store it stops
+ * with "store is full", having grown the process by far less than the
+ * 2 GB its matches would take held in memory. Runs in a child, on a tmpfs
+ * in a private mount namespace (skipped where that is not allowed). */
+static void test_exploding_join_memory(void **unused)
+{
+	char *dir = tu_tmpdir("join-explode");
+	pid_t pid;
+	int status;
+	(void)unused;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static int64_t keys[4096];
+		struct eau2_error err = {0};
+		const char *kv[] = { "with=small", "on=k:sk", "how=inner" };
+		struct rt_args ra;
+		struct rusage ru0, ru1;
+		eau2_df *small, *big, *got = NULL;
+		eau2 *db;
+		int rc;
+
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("tmpfs", dir, "tmpfs", 0, "size=32m"))
+			_exit(77);
+		if (eau2_open(&db, dir, &err))
+			_exit(10);
+		for (int i = 0; i < 4096; i++)
+			keys[i] = 1;
+		small = make_small(db, EAU2_INT, keys, NULL, 4096, 4096);
+		big = make_big(db, EAU2_INT, EAU2_CHUNK_ROWS, k_one, 0, 4);
+		if (eau2_put(db, "small", small, &err))
+			_exit(11);
+		getrusage(RUSAGE_SELF, &ru0);
+		rc = rt_run(db, big, "join", rt_args(&ra, 3, kv), 1, &got, &err);
+		getrusage(RUSAGE_SELF, &ru1);
+		if (rc != -ENOSPC || !strstr(err.msg, "store is full")) {
+			fprintf(stderr, "join: %d %s\n", rc, err.msg);
+			_exit(12);
+		}
+		if (ru1.ru_maxrss - ru0.ru_maxrss > 256 * 1024) {
+			fprintf(stderr, "join grew the process by %ld KiB\n",
+				ru1.ru_maxrss - ru0.ru_maxrss);
+			_exit(13);
+		}
+		eau2_df_release(big);
+		eau2_df_release(small);
+		eau2_close(db);
+		umount(dir);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		tu_rmdir(dir);
+		skip(); /* no CAP_SYS_ADMIN here */
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,6 +530,8 @@ int main(void)
 		cmocka_unit_test(test_sparse_and_extreme),
 		cmocka_unit_test(test_bool_and_string),
 		cmocka_unit_test(test_one_to_one),
+		cmocka_unit_test(test_skewed_batches),
+		cmocka_unit_test(test_exploding_join_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
