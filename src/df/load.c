@@ -471,6 +471,17 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 		goto out;
 	}
 	ctx.size = (size_t)st.st_size;
+	if ((ctx.opt.from || ctx.opt.len) && ctx.opt.format == EAU2_FORMAT_LINES) {
+		rc = eau2_error_set(err, -EINVAL, "%s: --from/--len (a byte range) apply to "
+				    "CSV and SoR files, not to lines", path);
+		goto out;
+	}
+	if (ctx.opt.from && ctx.opt.from >= ctx.size) {
+		rc = eau2_error_set(err, -EINVAL, "%s: --from %llu is past the end of the "
+				    "file (%zu bytes)", path,
+				    (unsigned long long)ctx.opt.from, ctx.size);
+		goto out;
+	}
 	if (ctx.size) {
 		map = mmap(NULL, ctx.size, PROT_READ, MAP_PRIVATE, ctx.fd, 0);
 		if (map == MAP_FAILED) {

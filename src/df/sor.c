@@ -9,10 +9,14 @@
  * string, which is a STRING whatever it holds). The column count is the
  * longest valid row among the first 500 lines, each column's type the most
  * general value seen there (STRING > FLOAT > INT > BOOL; all missing:
- * BOOL), unless opt->schema gives them. Short rows are padded with nulls;
- * rows with an invalid field, too many fields or a value that does not fit
- * its column are skipped and counted in stats. A wider column takes the
- * narrower values (a BOOL 1 in an INT column is 1, in a STRING column "1").
+ * BOOL), unless opt->schema gives them. Short rows are padded with nulls.
+ * A row with an invalid field (a NUL, a '<' never closed...), too many
+ * fields or a value that does not fit its column fails the load at its
+ * file:line:column (on_error fail, the default: the first such row in
+ * file order, whatever the pieces), or is skipped and counted in stats
+ * (on_error skip). With no valid row among the first 500 lines, the first
+ * invalid one is the error. A wider column takes the narrower values (a
+ * BOOL 1 in an INT column is 1, in a STRING column "1").
  *
  * opt->from/len select a byte range: with from > 0 the line holding from
  * (up to the next newline) is skipped; a last line that does not end
@@ -199,6 +203,7 @@ struct spiece {
 	int code;     /* a builder error: fails the load */
 	char msg[512];
 	bool done;
+	bool bad_row; /* on_error fail: where_*[0] is the row that fails it */
 };
 
 struct sor_load {
@@ -212,6 +217,8 @@ struct sor_load {
 	struct spiece *pieces;
 	struct sor *workers;  /* one per worker thread */
 	_Atomic bool stop;
+	bool fail_bad;        /* on_error fail: the first bad row fails the load */
+	_Atomic size_t fail_piece; /* lowest piece with a bad row (fail_bad) */
 };
 
 /* Piece i's part, for eau2_load_join_done: once it is done, until the
@@ -235,7 +242,8 @@ static void sor_piece(void *arg, size_t idx, unsigned worker)
 	size_t pos = p->start, ls, le;
 	int rc = 0;
 
-	if (p->start >= p->end || atomic_load(&L->stop))
+	if (p->start >= p->end || atomic_load(&L->stop) ||
+	    idx > atomic_load(&L->fail_piece))
 		goto done;
 	pthread_mutex_lock(&L->lock);
 	rc = eau2_builder_fork(L->b, &p->part, &err);
@@ -263,6 +271,19 @@ static void sor_piece(void *arg, size_t idx, unsigned worker)
 				why = msg;
 				bad = (size_t)(S->f[c].s - (const char *)ctx->map) - ls;
 			}
+		}
+		if (why && L->fail_bad) {
+			size_t cur = atomic_load(&L->fail_piece);
+
+			p->where_off[0] = ls + bad;
+			snprintf(p->where_msg[0], sizeof(p->where_msg[0]), "%s", why);
+			p->bad_row = true;
+			/* Later pieces need not run: the first bad row is
+			 * in this one or an earlier one. */
+			while (idx < cur &&
+			       !atomic_compare_exchange_weak(&L->fail_piece, &cur, idx))
+				;
+			break;
 		}
 		if (why) {
 			if (p->nwhere < EAU2_LOAD_WHERE_MAX) {
@@ -326,11 +347,16 @@ int eau2_sor_load(struct eau2_load_ctx *ctx, eau2_df **df)
 	struct sor S = { .ctx = ctx };
 	eau2_schema *schema = NULL;
 	size_t start = ctx->opt.from, end = ctx->size, pos, ls, le, ncols = 0, piece, n;
+	size_t first_bad = 0;
+	const char *first_why = NULL;
+	char wide[64];
 	int *kinds = NULL;
 	int rc = 0;
 
 	pthread_mutex_init(&L.lock, NULL);
 	atomic_init(&L.stop, false);
+	atomic_init(&L.fail_piece, SIZE_MAX);
+	L.fail_bad = ctx->opt.on_error == EAU2_ON_ERROR_FAIL;
 	if (start > ctx->size)
 		start = ctx->size;
 	if (ctx->opt.len && ctx->opt.len < ctx->size - start)
@@ -355,11 +381,21 @@ int eau2_sor_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		}
 		pos = start;
 		for (int k = 0; k < SOR_INFER_LINES && next_line(ctx, &pos, end, &ls, &le); k++) {
-			const char *why;
-			size_t bad;
+			const char *why = NULL;
+			size_t bad = 0;
 			long nf = sor_fields(&S, (const char *)ctx->map + ls, le - ls, &why, &bad);
 
-			if (nf < 0 || nf > EAU2_COLS_MAX)
+			if (nf > EAU2_COLS_MAX) {
+				snprintf(wide, sizeof(wide), "%ld fields, more than %d", nf,
+					 EAU2_COLS_MAX);
+				why = wide;
+				bad = 0;
+			}
+			if (why && !first_why) {
+				first_why = why;
+				first_bad = ls + bad;
+			}
+			if (why)
 				continue;
 			if ((size_t)nf > ncols)
 				ncols = (size_t)nf;
@@ -367,10 +403,19 @@ int eau2_sor_load(struct eau2_load_ctx *ctx, eau2_df **df)
 				if (S.f[c].kind > kinds[c])
 					kinds[c] = S.f[c].kind;
 		}
+		if (ncols == 0 && first_why) {
+			char msg[300];
+
+			snprintf(msg, sizeof(msg), "%s (and no valid SoR row in the first %d lines)",
+				 first_why, SOR_INFER_LINES);
+			rc = eau2_load_error_at(ctx, -EBADMSG, first_bad, msg);
+			goto out;
+		}
 		if (ncols == 0) {
 			rc = eau2_error_set(ctx->err, -EINVAL,
-					    "%s: no SoR fields in the first %d lines",
-					    ctx->path, SOR_INFER_LINES);
+					    "%s: no SoR fields in the first %d lines%s",
+					    ctx->path, SOR_INFER_LINES,
+					    start >= end ? " (the range is empty)" : "");
 			goto out;
 		}
 		rc = eau2_schema_new(&schema, ctx->err);
@@ -430,6 +475,11 @@ int eau2_sor_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		if (L.pieces[i].code) {
 			rc = eau2_error_set(ctx->err, L.pieces[i].code, "%s: %s", ctx->path,
 					    L.pieces[i].msg);
+			goto out;
+		}
+		if (L.pieces[i].bad_row) { /* the first bad row, in file order */
+			rc = eau2_load_error_at(ctx, -EBADMSG, L.pieces[i].where_off[0],
+						L.pieces[i].where_msg[0]);
 			goto out;
 		}
 	}

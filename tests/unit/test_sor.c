@@ -100,6 +100,8 @@ static void test_inference(void **state)
 	eau2_df_release(df);
 }
 
+static const struct eau2_load_options skip = { .on_error = EAU2_ON_ERROR_SKIP };
+
 static void test_first_500(void **state)
 {
 	struct tu_fx *f = *state;
@@ -122,7 +124,7 @@ static void test_first_500(void **state)
 	n += (size_t)snprintf(buf + n, cap - n, "x <1> <8>\n");         /* 506: invalid */
 	n += (size_t)snprintf(buf + n, cap - n, "<0> <9>\n");           /* fine */
 	n += (size_t)snprintf(buf + n, cap - n, "\n");                  /* all missing */
-	tu_ok(load(f, buf, n, NULL, &df, &st, &err), &err);
+	tu_ok(load(f, buf, n, &skip, &df, &st, &err), &err);
 	assert_int_equal(eau2_df_ncols(df), 2);
 	assert_int_equal(type(df, 0), EAU2_BOOL);
 	assert_int_equal(type(df, 1), EAU2_INT);
@@ -142,6 +144,11 @@ static void test_first_500(void **state)
 	snprintf(want, sizeof(want), "%s:505:7: missing '>'", f->path);
 	assert_memory_equal(st.where[4], want, strlen(want));
 	eau2_df_release(df);
+	/* on_error fail (the default): the first bad row fails the load. */
+	assert_int_equal(load(f, buf, n, NULL, &df, &st, &err), -EBADMSG);
+	assert_null(df);
+	snprintf(want, sizeof(want), "%s:501:1: 3 fields, the schema has 2", f->path);
+	assert_string_equal(err.msg, want);
 	free(buf);
 }
 
@@ -199,6 +206,7 @@ static void test_schema_and_empty(void **state)
 	assert_int_equal(LOAD(f, "", NULL, &df, NULL, &err), -EINVAL);
 	tu_ok(eau2_schema_parse("x:double,y:string,z:bool", &schema, &err), &err);
 	opt.schema = schema;
+	opt.on_error = EAU2_ON_ERROR_SKIP;
 	tu_ok(LOAD(f, "", &opt, &df, NULL, &err), &err);
 	assert_int_equal(eau2_df_rows(df), 0);
 	eau2_df_release(df);
@@ -217,11 +225,55 @@ static void test_schema_and_empty(void **state)
 	{
 		static const char bin[] = "<1>\n<a\0b>\n<0>\n";
 
-		tu_ok(load(f, bin, sizeof(bin) - 1, NULL, &df, &st, &err), &err);
+		tu_ok(load(f, bin, sizeof(bin) - 1, &skip, &df, &st, &err), &err);
 		assert_int_equal(eau2_df_rows(df), 2);
 		assert_int_equal(st.skipped, 1);
 		eau2_df_release(df);
 	}
+}
+
+/* Errors name file:line:column and what is wrong: a NUL, an unterminated
+ * '<', a row of more than EAU2_COLS_MAX fields (also when no valid row is
+ * left to infer from), and a --from past the end. */
+static void test_errors(void **state)
+{
+	struct tu_fx *f = *state;
+	struct eau2_error err = { 0 };
+	struct eau2_load_options opt = { 0 };
+	eau2_df *df = NULL;
+	char want[4200], *wide;
+	size_t n = 0;
+
+	assert_int_equal(load(f, "<1>\n<a\0b>\n", 10, NULL, &df, NULL, &err), -EBADMSG);
+	snprintf(want, sizeof(want), "%s:2:2: bad character in field", f->path);
+	assert_string_equal(err.msg, want);
+	/* Only bad rows: the first one is the error, not "no fields". */
+	assert_int_equal(load(f, "<a\0b>\n", 6, NULL, &df, NULL, &err), -EBADMSG);
+	snprintf(want, sizeof(want), "%s:1:2: bad character in field", f->path);
+	assert_memory_equal(err.msg, want, strlen(want));
+	assert_int_equal(LOAD(f, "<1> <2>\n<3> <4\n", NULL, &df, NULL, &err), -EBADMSG);
+	snprintf(want, sizeof(want), "%s:2:7: missing '>'", f->path);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(LOAD(f, "\n  <12\n", &skip, &df, NULL, &err), -EBADMSG);
+	snprintf(want, sizeof(want), "%s:2:6: missing '>'", f->path);
+	assert_memory_equal(err.msg, want, strlen(want));
+	assert_non_null(strstr(err.msg, "no valid SoR row"));
+
+	wide = malloc(4 * (EAU2_COLS_MAX + 1) + 16);
+	assert_non_null(wide);
+	for (int i = 0; i <= EAU2_COLS_MAX; i++)
+		n += (size_t)sprintf(wide + n, "<1>");
+	wide[n++] = '\n';
+	assert_int_equal(load(f, wide, n, &skip, &df, NULL, &err), -EBADMSG);
+	snprintf(want, sizeof(want), "%s:1:1: %d fields, more than %d", f->path,
+		 EAU2_COLS_MAX + 1, EAU2_COLS_MAX);
+	assert_memory_equal(err.msg, want, strlen(want));
+	free(wide);
+
+	opt.from = 24;
+	assert_int_equal(LOAD(f, "<1>\n<2>\n", &opt, &df, NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "--from 24 is past the end of the file (8 bytes)"));
+	assert_null(df);
 }
 
 static bool same(eau2_df *a, eau2_df *b, size_t c, uint64_t r)
@@ -282,7 +334,9 @@ static void test_parallel(void **state)
 		buf[n++] = '\n';
 	}
 	for (int range = 0; range < 3; range++) {
-		struct eau2_load_options o1 = { .threads = 1 }, o4 = { .threads = 4 };
+		struct eau2_load_options o1 = { .threads = 1, .on_error = EAU2_ON_ERROR_SKIP },
+					 o4 = { .threads = 4, .on_error = EAU2_ON_ERROR_SKIP };
+		struct eau2_error e1 = { 0 }, e4 = { 0 };
 		struct eau2_load_stats s1, s4;
 		eau2_df *a = NULL;
 
@@ -313,6 +367,13 @@ static void test_parallel(void **state)
 							 (unsigned long long)r, c);
 			}
 			eau2_df_release(b);
+			/* Failing on the first bad row: the same one, in
+			 * file order, whatever the pieces. */
+			o1.on_error = o4.on_error = EAU2_ON_ERROR_FAIL;
+			assert_int_equal(eau2_load(f->db, f->path, &o1, &b, NULL, &e1), -EBADMSG);
+			assert_int_equal(eau2_load(f->db, f->path, &o4, &b, NULL, &e4), -EBADMSG);
+			assert_string_equal(e1.msg, e4.msg);
+			o1.on_error = o4.on_error = EAU2_ON_ERROR_SKIP;
 		}
 		eau2_df_release(a);
 	}
@@ -327,6 +388,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_500, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_range, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_schema_and_empty, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_errors, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_parallel, tu_fx_setup, tu_fx_teardown),
 	};
 
