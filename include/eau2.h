@@ -364,7 +364,12 @@ struct eau2_load_options {
 	char delim;                /* CSV: field delimiter; 0 means ',' */
 	enum eau2_on_error on_error;
 	unsigned threads;          /* 0: one per allowed core */
-	uint64_t from, len;        /* SoR byte range; len 0 = to the end */
+	/* CSV and SoR: a byte range. With from > 0 the row (SoR line, CSV
+	 * record) holding byte `from` is skipped, so ranges that meet split
+	 * no row; a last row that does not end inside the range is dropped,
+	 * unless the range runs to the end. CSV reads its header from the
+	 * file's start. len 0 = to the end; a from past the end is -EINVAL. */
+	uint64_t from, len;
 	/* Called now and then from the loading thread; may be NULL. */
 	void (*progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total);
 	void *progress_ctx;

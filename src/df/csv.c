@@ -1306,6 +1306,48 @@ static int split(struct csv_load *L)
 	return 0;
 }
 
+/* --from/--len (opt.from, opt.len): the records that start after `from`
+ * (the record holding it is skipped, as SoR skips the line holding it)
+ * and end, with their newline, before from + len; a range that runs to
+ * the end of the file takes its last record whole. Narrows the data to
+ * [L->data_start, ctx->size): the caller restores ctx->size. Quote state
+ * is exact: the parity of the quotes before each bound. eau2_load has
+ * checked that from lies inside the file. */
+static void csv_range(struct csv_load *L)
+{
+	struct eau2_load_ctx *ctx = L->ctx;
+	const uint8_t *map = ctx->map;
+	size_t from = ctx->opt.from, end, par, q;
+
+	par = count_quotes(map, from) & 1;
+	if (from) {
+		size_t rs = next_record(map, from, ctx->size, par);
+
+		if (rs > L->data_start)
+			L->data_start = rs;
+	}
+	if (!ctx->opt.len || ctx->opt.len >= ctx->size - from)
+		return;
+	end = from + ctx->opt.len;
+	if (end <= L->data_start) {
+		ctx->size = L->data_start;
+		L->vnl = false;
+		return;
+	}
+	/* Back from end to the last newline outside quotes. */
+	par = (par + count_quotes(map + from, end - from)) & 1;
+	ctx->size = L->data_start;
+	for (q = end; q-- > L->data_start;) {
+		if (map[q] == '"') {
+			par ^= 1;
+		} else if (map[q] == '\n' && !par) {
+			ctx->size = q + 1;
+			break;
+		}
+	}
+	L->vnl = false; /* the range ends after a newline */
+}
+
 /* -------------------------------------------------------------- header */
 
 static int header(struct csv_load *L, eau2_schema **schema)
@@ -1488,6 +1530,7 @@ static int report_first_error(struct csv_load *L)
 int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 {
 	struct csv_load L = { .ctx = ctx };
+	size_t file_size = ctx->size; /* csv_range may narrow ctx->size */
 	eau2_schema *schema = NULL;
 	int rc = 0;
 
@@ -1524,6 +1567,8 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 	rc = header(&L, &schema);
 	if (rc)
 		goto out;
+	if (ctx->opt.from || ctx->opt.len)
+		csv_range(&L);
 	/* Now that ncols is known, size the workers' arrays for it. */
 	workers_free(&L);
 	rc = workers_new(&L);
@@ -1634,7 +1679,7 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		}
 		ctx->stats->skipped += p->skipped - p->nwhere;
 	}
-	ctx->stats->bytes = ctx->size;
+	ctx->stats->bytes = ctx->size - (ctx->opt.from ? L.data_start : 0);
 	rc = eau2_builder_finish(L.b, df, ctx->err);
 	L.b = NULL;
 out:
@@ -1650,5 +1695,6 @@ out:
 	free(L.raw);
 	free(L.qcount);
 	pthread_mutex_destroy(&L.lock);
+	ctx->size = file_size;
 	return rc;
 }

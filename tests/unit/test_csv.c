@@ -678,6 +678,92 @@ static void test_progress(void **state)
 	eau2_df_release(df);
 }
 
+/* --from/--len: a byte range aligned to records as SoR aligns it to lines
+ * (the record holding `from` is skipped; a record whose newline is not
+ * inside the range is dropped), quote-aware (a newline inside quotes is
+ * not a record end), the header read from the file's start. */
+static void test_range(void **state)
+{
+	struct tu_fx *f = *state;
+	struct eau2_error err = { 0 };
+	/* header [0,4), record 1 [4,13) with a quoted newline at 9, 2
+	 * [13,18), 3 [18,23) */
+	static const char data[] = "a,b\n10,\"x\ny\"\n20,z\n30,w\n";
+	static const struct { uint64_t from, len, nrows; int64_t first; } c[] = {
+		{ 6, 0, 2, 20 },   /* inside record 1: skipped */
+		{ 9, 0, 2, 20 },   /* on record 1's quoted newline */
+		{ 4, 0, 2, 20 },   /* at record 1's start: skipped too */
+		{ 0, 16, 1, 10 },  /* record 2's newline is byte 17 */
+		{ 0, 13, 1, 10 },  /* record 1's newline is byte 12 */
+		{ 3, 15, 2, 10 },  /* records 1 and 2 */
+		{ 13, 5, 0, 0 },   /* record 3 ends past 18 */
+		{ 14, 0, 1, 30 },  /* to the end */
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct eau2_load_options opt = { .from = c[i].from, .len = c[i].len };
+		eau2_df *df = NULL;
+
+		tu_ok(load_str(f, data, &opt, &df, NULL, &err), &err);
+		if (eau2_df_rows(df) != c[i].nrows)
+			fail_msg("from %llu len %llu: %llu rows, want %llu",
+				 (unsigned long long)c[i].from, (unsigned long long)c[i].len,
+				 (unsigned long long)eau2_df_rows(df),
+				 (unsigned long long)c[i].nrows);
+		assert_int_equal(eau2_df_ncols(df), 2);
+		assert_string_equal(eau2_schema_name(eau2_df_schema(df), 1), "b");
+		if (c[i].nrows) {
+			want_int(df, 0, 0, c[i].first);
+			want_str(df, 1, 0, c[i].first == 10 ? "x\ny" :
+				 c[i].first == 20 ? "z" : "w");
+		}
+		eau2_df_release(df);
+	}
+	/* A range cut into many pieces on several threads gives what one
+	 * thread gives. */
+	{
+		size_t cap = 400000, n = 0;
+		char *big = malloc(cap);
+		eau2_df *a = NULL, *b = NULL;
+
+		assert_non_null(big);
+		n += (size_t)snprintf(big + n, cap - n, "id,s\n");
+		for (int i = 0; i < 8000; i++)
+			n += (size_t)snprintf(big + n, cap - n, i % 7 ? "%d,\"q\n%d\"\n" :
+					      "%d,plain%d\n", i, i);
+		for (int r = 0; r < 4; r++) {
+			struct eau2_load_options o1 = { .threads = 1 }, o4 = { .threads = 4 };
+
+			o1.from = o4.from = n / 7 * (size_t)r + 3;
+			o1.len = o4.len = r == 3 ? 0 : n / 3;
+			memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+			tu_ok(load_str(f, big, &o1, &a, NULL, &err), &err);
+			eau2_load_tune.piece_bytes = 997;
+			tu_ok(eau2_load(f->db, f->path, &o4, &b, NULL, &err), &err);
+			assert_true(eau2_df_rows(a) > 1000);
+			assert_int_equal(eau2_df_rows(a), eau2_df_rows(b));
+			for (uint64_t k = 0; k < eau2_df_rows(a); k += 97) {
+				int64_t x, y;
+
+				assert_int_equal(eau2_df_get_int(a, 0, k, &x, NULL), 0);
+				assert_int_equal(eau2_df_get_int(b, 0, k, &y, NULL), 0);
+				assert_int_equal(x, y);
+			}
+			eau2_df_release(a);
+			eau2_df_release(b);
+		}
+		memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+		free(big);
+	}
+	{
+		struct eau2_load_options opt = { .from = 23 };
+		eau2_df *df = NULL;
+
+		assert_int_equal(load_str(f, data, &opt, &df, NULL, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "--from 23 is past the end of the file (23 bytes)"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -689,6 +775,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_skip, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_widening, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_split_points, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_range, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test(test_double_parse),
 		cmocka_unit_test_setup_teardown(test_progress, tu_fx_setup, tu_fx_teardown),
 	};

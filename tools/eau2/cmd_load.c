@@ -54,9 +54,11 @@ static const struct eau2_cli_opt load_opts_table[] = {
 	{ "threads", 'j', EAU2_OPT_UINT, O(threads), "N",
 	  "loader threads (default: one per allowed core)", NULL, false },
 	{ "from", 0, EAU2_OPT_SIZE, O(from), "BYTES",
-	  "SoR: start reading at this byte offset", NULL, false },
+	  "CSV, SoR: start at the row after the one holding this byte",
+	  NULL, false },
 	{ "len", 0, EAU2_OPT_SIZE, O(len), "BYTES",
-	  "SoR: read this many bytes (default: to the end)", NULL, false },
+	  "CSV, SoR: rows that end within this many bytes (default: to "
+	  "the end)", NULL, false },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
 };
 #undef O
