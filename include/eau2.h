@@ -498,6 +498,11 @@ struct eau2_rower_class {
 	 * their views are zeroed (type 0, so typed row getters return
 	 * -EINVAL). NULL: the run reads every column. */
 	void (*columns)(const void *state, uint64_t *used, size_t ncols);
+	/* Optional: the NULL-terminated names of the arguments init reads.
+	 * eau2_run then refuses (-EINVAL, listing these) any other name. NULL:
+	 * not declared, any name passes. A name given twice is refused
+	 * either way. */
+	const char *const *args;
 };
 
 /* For a class's columns: marks column c as read. */
@@ -530,7 +535,8 @@ struct eau2_run_options {
 };
 
 /* Runs cls over df on the pinned pool and returns its result dataframe in
- * *result (not under any key). opt and args may be NULL; so may df when
+ * *result (not under any key). -EINVAL for an argument name that cls does
+ * not declare (see args above) or one given twice. opt and args may be NULL; so may df when
  * cls has EAU2_ROWER_NO_INPUT (one state is init'ed, then finished). */
 int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 	     const struct eau2_args *args, const struct eau2_run_options *opt,

@@ -723,6 +723,8 @@ out:
 	return rc;
 }
 
+static const char *const bikes_args[] = { "query", "weather", "stations", "city", "rain", "km", NULL };
+
 const struct eau2_rower_class eau2_app_bikes = {
 	.name = "bikes",
 	.summary = "bike-share queries over trips: stations=KEY weather=KEY "
@@ -737,4 +739,5 @@ const struct eau2_rower_class eau2_app_bikes = {
 	.decode = bikes_decode,
 	.finish = bikes_finish,
 	.destroy = bikes_destroy,
+	.args = bikes_args,
 };

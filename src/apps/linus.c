@@ -253,6 +253,8 @@ static int step_finish(void *state, const struct eau2_run_ctx *ctx,
 				  result, err);
 }
 
+static const char *const linus_step_args[] = { "mode", "frontier", "umin", "un", "pmin", "pn", NULL };
+
 const struct eau2_rower_class eau2_app_linus_step = {
 	.name = "linus-step",
 	.summary = "one pass of linus: mode=projects|users frontier=KEY (bitmap "
@@ -265,6 +267,7 @@ const struct eau2_rower_class eau2_app_linus_step = {
 	.decode = step_decode,
 	.finish = step_finish,
 	.destroy = step_destroy,
+	.args = linus_step_args,
 };
 
 /* ----------------------------------------------------------------- linus */
@@ -623,6 +626,8 @@ out:
 	return rc;
 }
 
+static const char *const linus_args[] = { "users", "projects", "start", "degrees", NULL };
+
 const struct eau2_rower_class eau2_app_linus = {
 	.name = "linus",
 	.summary = "degrees of Linus over commits (pid, author, committer): "
@@ -636,4 +641,5 @@ const struct eau2_rower_class eau2_app_linus = {
 	.decode = linus_decode,
 	.finish = linus_finish,
 	.destroy = linus_destroy,
+	.args = linus_args,
 };

@@ -287,6 +287,8 @@ static int mbr_finish(void *state, const struct eau2_run_ctx *ctx,
 	return rc;
 }
 
+static const char *const mandelbrot_args[] = { "width", "height", "iter", "xmin", "xmax", "ymin", "ymax", "result", "out", "threads", NULL };
+
 const struct eau2_rower_class eau2_app_mandelbrot_rows = {
 	.name = "mandelbrot-rows",
 	.summary = "the worker pass of mandelbrot: iteration counts of the image "
@@ -300,6 +302,7 @@ const struct eau2_rower_class eau2_app_mandelbrot_rows = {
 	.decode = mbr_decode,
 	.finish = mbr_finish,
 	.destroy = mbr_destroy,
+	.args = mandelbrot_args,
 };
 
 /* ------------------------------------------------------------- images */
@@ -629,4 +632,5 @@ const struct eau2_rower_class eau2_app_mandelbrot = {
 	.encode = mb_encode,
 	.decode = mb_decode,
 	.finish = mb_finish,
+	.args = mandelbrot_args,
 };

@@ -370,6 +370,8 @@ out:
 	return rc;
 }
 
+static const char *const urlfreq_args[] = { "column", "top", NULL };
+
 const struct eau2_rower_class eau2_app_urlfreq = {
 	.name = "urlfreq",
 	.summary = "url, count of Common Log Format lines (column=NAME, top=K), "
@@ -382,4 +384,5 @@ const struct eau2_rower_class eau2_app_urlfreq = {
 	.decode = uf_decode,
 	.finish = uf_finish,
 	.destroy = uf_destroy,
+	.args = urlfreq_args,
 };

@@ -522,6 +522,8 @@ static void agg_columns(const void *state, uint64_t *used, size_t ncols)
 		eau2_columns_set(used, s->cols[k].col);
 }
 
+static const char *const agg_args[] = { "columns", "column", NULL };
+
 #define AGG_CLASS(op_, init_, summary_)				\
 	{							\
 		.name = #op_,					\
@@ -535,6 +537,7 @@ static void agg_columns(const void *state, uint64_t *used, size_t ncols)
 		.finish = agg_finish,				\
 		.destroy = agg_destroy,				\
 		.columns = agg_columns,				\
+		.args = agg_args,				\
 	}
 
 const struct eau2_rower_class eau2_rower_sum = AGG_CLASS(sum, sum_init,

@@ -85,6 +85,8 @@ static void count_columns(const void *state, uint64_t *used, size_t ncols)
 		eau2_columns_set(used, (size_t)s->col);
 }
 
+static const char *const count_args[] = { "column", NULL };
+
 const struct eau2_rower_class eau2_rower_count = {
 	.name = "count",
 	.summary = "number of rows; column=NAME: non-null values of NAME",
@@ -96,4 +98,5 @@ const struct eau2_rower_class eau2_rower_count = {
 	.decode = count_decode,
 	.finish = count_finish,
 	.columns = count_columns,
+	.args = count_args,
 };

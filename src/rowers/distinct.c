@@ -368,6 +368,8 @@ static void distinct_columns(const void *state, uint64_t *used, size_t ncols)
 		eau2_columns_set(used, s->cols[k]);
 }
 
+static const char *const distinct_args[] = { "columns", NULL };
+
 const struct eau2_rower_class eau2_rower_distinct = {
 	.name = "distinct",
 	.summary = "distinct combinations of columns=a,b (default all), sorted",
@@ -380,4 +382,5 @@ const struct eau2_rower_class eau2_rower_distinct = {
 	.finish = distinct_finish,
 	.destroy = distinct_destroy,
 	.columns = distinct_columns,
+	.args = distinct_args,
 };

@@ -477,6 +477,8 @@ static void filter_destroy(void *state)
 	eau2_rel_out_destroy(&s->out);
 }
 
+static const char *const filter_args[] = { "where", NULL };
+
 const struct eau2_rower_class eau2_rower_filter = {
 	.name = "filter",
 	.summary = "rows where EXPR is true, in order: where=EXPR "
@@ -490,4 +492,5 @@ const struct eau2_rower_class eau2_rower_filter = {
 	.decode = filter_decode,
 	.finish = filter_finish,
 	.destroy = filter_destroy,
+	.args = filter_args,
 };

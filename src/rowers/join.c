@@ -797,6 +797,8 @@ static void join_destroy(void *state)
 	eau2_rel_out_destroy(&s->out);
 }
 
+static const char *const join_args[] = { "with", "on", "how", NULL };
+
 const struct eau2_rower_class eau2_rower_join = {
 	.name = "join",
 	.summary = "broadcast hash join of a small dataframe: with=KEY "
@@ -810,4 +812,5 @@ const struct eau2_rower_class eau2_rower_join = {
 	.decode = join_decode,
 	.finish = join_finish,
 	.destroy = join_destroy,
+	.args = join_args,
 };

@@ -161,6 +161,8 @@ static void map_columns(const void *state, uint64_t *used, size_t ncols)
 	eau2_expr_columns(s->out.shared->data, used);
 }
 
+static const char *const map_args[] = { "name", "expr", NULL };
+
 const struct eau2_rower_class eau2_rower_map = {
 	.name = "map",
 	.summary = "every row plus a computed column: name=COLUMN expr=EXPR "
@@ -175,4 +177,5 @@ const struct eau2_rower_class eau2_rower_map = {
 	.finish = map_finish,
 	.destroy = map_destroy,
 	.columns = map_columns,
+	.args = map_args,
 };

@@ -268,6 +268,40 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Every argument is one cls declares (when it declares them) and none is
+ * given twice: a misspelt name is an error, never silently ignored. */
+static int check_args(const struct eau2_rower_class *cls, const struct eau2_args *a,
+		      struct eau2_error *err)
+{
+	const char *rower = cls->name ? cls->name : "?";
+
+	for (size_t i = 0; a && i < a->n; i++) {
+		const char *name = a->names[i] ? a->names[i] : "";
+		const char *const *k;
+		char list[256];
+		size_t n = 0;
+
+		for (size_t j = 0; j < i; j++)
+			if (a->names[j] && !strcmp(a->names[j], name))
+				return eau2_error_set(err, -EINVAL, "rower '%s': argument '%s' "
+						      "given twice", rower, name);
+		if (!cls->args)
+			continue;
+		for (k = cls->args; *k && strcmp(*k, name); k++)
+			;
+		if (*k)
+			continue;
+		list[0] = 0;
+		for (k = cls->args; *k && n < sizeof(list); k++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+					      k == cls->args ? "" : ", ", *k);
+		return eau2_error_set(err, -EINVAL, "rower '%s' has no argument '%s' (%s%s)",
+				      rower, name, cls->args[0] ? "its arguments: " :
+				      "it takes none", list);
+	}
+	return 0;
+}
+
 int eau2_run_in(struct eau2_store *st, eau2 *db, const eau2_df *df,
 		const struct eau2_rower_class *cls, const struct eau2_args *args,
 		const struct eau2_run_options *opt, eau2_df **result,
@@ -292,6 +326,8 @@ int eau2_run_in(struct eau2_store *st, eau2 *db, const eau2_df *df,
 	    (!cls->accept && !cls->accept_chunk))
 		return eau2_error_set(err, -EINVAL, "eau2_run: rower '%s' lacks init, join, "
 				      "finish or accept", cls->name ? cls->name : "?");
+	if ((rc = check_args(cls, args, err)))
+		return rc;
 	nthreads = opt && opt->threads ? opt->threads : eau2_default_threads();
 	if (nthreads > THREADS_MAX)
 		return eau2_error_set(err, -EINVAL, "eau2_run: %u threads (at most %u)",

@@ -502,6 +502,8 @@ static void sort_columns(const void *state, uint64_t *used, size_t ncols)
 		eau2_columns_set(used, s->keys[k].col);
 }
 
+static const char *const sort_args[] = { "by", "limit", NULL };
+
 const struct eau2_rower_class eau2_rower_sort = {
 	.name = "sort",
 	.summary = "rows ordered by=col[:desc],col2 (nulls last, ties by row); "
@@ -515,4 +517,5 @@ const struct eau2_rower_class eau2_rower_sort = {
 	.finish = sort_finish,
 	.destroy = sort_destroy,
 	.columns = sort_columns,
+	.args = sort_args,
 };

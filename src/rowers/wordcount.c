@@ -694,6 +694,8 @@ static void wc_columns(const void *state, uint64_t *used, size_t ncols)
 	eau2_columns_set(used, ((const struct wc_state *)state)->col);
 }
 
+static const char *const wordcount_args[] = { "column", NULL };
+
 const struct eau2_rower_class eau2_rower_wordcount = {
 	.name = "wordcount",
 	.summary = "word, count of whitespace-separated words of column=NAME "
@@ -707,4 +709,5 @@ const struct eau2_rower_class eau2_rower_wordcount = {
 	.finish = wc_finish,
 	.destroy = wc_destroy,
 	.columns = wc_columns,
+	.args = wordcount_args,
 };

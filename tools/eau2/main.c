@@ -121,6 +121,10 @@ int main(int argc, char **argv)
 			       EAU2_VERSION_MINOR);
 			return eau2_cli_flush_stdout();
 		}
+		if ((!strcmp(a, "--store") || !strncmp(a, "--store=", 8)) && store_dir) {
+			eau2_cli_errorf("option '--store' given twice");
+			return EAU2_CLI_USER;
+		}
 		if (!strcmp(a, "--store")) {
 			if (i + 1 >= argc) {
 				eau2_cli_errorf("option '--store' needs a "

@@ -379,6 +379,15 @@ int eau2_cli_parse(struct eau2_cli *cli, const struct eau2_cli_cmd *cmd,
 			}
 			value = argv[++i];
 		}
+		/* Only a repeatable option may come twice: a second value
+		 * must not quietly replace the first. */
+		if (o->kind != EAU2_OPT_LIST && o - cmd->opts < 64 &&
+		    seen[o - cmd->opts]) {
+			eau2_cli_errorf("%s: option '%s' given twice (it takes one "
+					"value)", cmd->name, shown);
+			rc = -EINVAL;
+			goto out;
+		}
 		rc = store_value(cmd, o, value, opts);
 		if (rc)
 			goto out;
