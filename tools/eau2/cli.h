@@ -103,6 +103,11 @@ int eau2_cli_exit_code(int rc);
 /* Prints err's message (or, when empty, `what` and strerror(rc)) and
  * returns the exit status for rc. */
 int eau2_cli_fail(int rc, const struct eau2_error *err, const char *what);
+/* eau2_cli_fail, but a full store (-ENOSPC, -EDQUOT: out of space or
+ * inodes) is told in one line naming what was done, the input (NULL:
+ * none) and the key it was going to: "loading FILE as 'KEY': ...". */
+int eau2_cli_fail_store(int rc, const struct eau2_error *err, const char *what,
+			const char *input, const char *key);
 /* Flushes stdout; on a write error prints it and returns EAU2_CLI_INTERNAL
  * (EAU2_CLI_OK otherwise). */
 int eau2_cli_flush_stdout(void);

@@ -181,12 +181,14 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	progress_clear(&prog);
 	if (rc) {
 		snprintf(what, sizeof what, "loading %s", path);
-		status = eau2_cli_fail(rc, &err, what);
+		status = rc == -ENOSPC || rc == -EDQUOT ?
+			 eau2_cli_fail_store(rc, &err, "loading", path, o->as) :
+			 eau2_cli_fail(rc, &err, what);
 		goto out;
 	}
 	rc = eau2_put(cli->db, o->as, df, &err);
 	if (rc) {
-		status = eau2_cli_fail(rc, &err, o->as);
+		status = eau2_cli_fail_store(rc, &err, "loading", path, o->as);
 		goto out;
 	}
 	secs = eau2_cli_now() - prog.start;

@@ -150,13 +150,15 @@ static int cmd_run(struct eau2_cli *cli, void *vopts)
 		goto out;
 	}
 	if (rc) {
-		status = eau2_cli_fail(rc, &err, name);
+		status = o->as && (rc == -ENOSPC || rc == -EDQUOT) ?
+			 eau2_cli_fail_store(rc, &err, "run", name, o->as) :
+			 eau2_cli_fail(rc, &err, name);
 		goto out;
 	}
 	if (o->as) {
 		rc = eau2_put(cli->db, o->as, result, &err);
 		if (rc) {
-			status = eau2_cli_fail(rc, &err, o->as);
+			status = eau2_cli_fail_store(rc, &err, "run", name, o->as);
 			goto out;
 		}
 		fprintf(stderr, "eau2: stored %s: %llu rows, %zu columns in "

@@ -57,6 +57,9 @@ int eau2_cli_exit_code(int rc)
 	case -ENOTDIR:
 	case -ENAMETOOLONG:
 	case -ELOOP:
+	/* A full store (space or inodes): the user's data does not fit. */
+	case -ENOSPC:
+	case -EDQUOT:
 		return EAU2_CLI_USER;
 	default:
 		return EAU2_CLI_INTERNAL;
@@ -118,6 +121,24 @@ int eau2_cli_get_df(struct eau2_cli *cli, const char *key, eau2_df **df)
 		eau2_cli_errorf("%s: %s", key, err.msg);
 	else
 		eau2_cli_fail(rc, &err, key);
+	return eau2_cli_exit_code(rc);
+}
+
+int eau2_cli_fail_store(int rc, const struct eau2_error *err, const char *what,
+			const char *input, const char *key)
+{
+	const char *msg = err && err->msg[0] ? err->msg : strerror(rc < 0 ? -rc : rc);
+	size_t n = input ? strlen(input) : 0;
+
+	if (rc != -ENOSPC && rc != -EDQUOT)
+		return eau2_cli_fail(rc, err, what);
+	/* The input is named once, in front. */
+	if (n && !strncmp(msg, input, n) && !strncmp(msg + n, ": ", 2))
+		msg += n + 2;
+	eau2_cli_errorf("%s%s%s as '%s': %s%s", what, input ? " " : "",
+			input ? input : "", key, msg,
+			strstr(msg, "store is full") ? "" :
+			" (the store is full: out of space or inodes)");
 	return eau2_cli_exit_code(rc);
 }
 
