@@ -27,7 +27,9 @@
  * reference count, kept by the kernel, and it is released when a process
  * exits or dies. Every lock is an flock, so kill -9 at any instant leaves
  * no lock held; files left by a killed builder are found by eau2_gc (their
- * lock file is no longer locked and no key names their id).
+ * lock file is no longer locked and no key names their id), and so is the
+ * lock file a put killed between its key's rename and the lock's unlink
+ * leaves (a key names its id, and nobody holds it).
  */
 #ifndef EAU2_SHM_H
 #define EAU2_SHM_H

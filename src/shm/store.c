@@ -836,7 +836,15 @@ static int gc(struct eau2_store *db, bool try, struct eau2_error *err)
 
 		if (parse_id(e->d_name, strlen(e->d_name), &id) || e->d_name[16] != '.')
 			continue;
-		if (!set_has(&refs, id) && (rc = set_add(&seen, id)))
+		/* A key names id, yet its lock file is there and nobody holds
+		 * it: a put killed between the key's rename and the lock's
+		 * unlink (both under the writer lock we hold). */
+		if (set_has(&refs, id)) {
+			if (!strcmp(e->d_name + 16, ".lock") && id_abandoned(db->datafd, id))
+				unlinkat(db->datafd, e->d_name, 0);
+			continue;
+		}
+		if ((rc = set_add(&seen, id)))
 			goto out;
 	}
 	if (seen.n)

@@ -667,6 +667,37 @@ static void test_header_checksum(void **state)
 	tu_close_store(db, dir);
 }
 
+/* A put killed between its key's rename and its lock file's unlink leaves
+ * the lock file of a published id, unlocked: gc removes it (and only it). */
+static void test_stale_lock_of_published(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir, desc[4096], lock[4096];
+	eau2 *db = tu_open_store(&dir), *db2;
+	eau2_df *df = make_gen(db, 1, 1000), *got;
+	int64_t gen;
+	size_t n;
+	int fd;
+
+	(void)state;
+	tu_ok(eau2_put(db, "k", df, &err), &err);
+	eau2_df_release(df);
+	find_file(dir, ".df", desc);
+	n = strlen(desc);
+	snprintf(lock, sizeof(lock), "%.*s.lock", (int)(n - 3), desc);
+	fd = open(lock, O_RDWR | O_CREAT | O_EXCL, 0600); /* as the killed put left it */
+	assert_true(fd >= 0);
+	close(fd);
+	tu_ok(eau2_open(&db2, dir, &err), &err); /* opening cleans up */
+	eau2_close(db2);
+	assert_int_equal(access(lock, F_OK), -1);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	assert_int_equal(check_gen(got, &gen), 0);
+	assert_int_equal(gen, 1);
+	eau2_df_release(got);
+	tu_close_store(db, dir);
+}
+
 /* A full store: a clear error, no key, no space kept, others still fit.
  * Needs a small tmpfs, mounted in a private mount namespace. */
 /* Writes text into dir/keys/name (garbage where a dataframe id belongs). */
@@ -792,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_kill_mid_put),
 		cmocka_unit_test(test_corruption),
 		cmocka_unit_test(test_header_checksum),
+		cmocka_unit_test(test_stale_lock_of_published),
 		cmocka_unit_test(test_bad_key_keeps_data),
 		cmocka_unit_test(test_full_store),
 	};
