@@ -133,7 +133,9 @@ struct eau2_options {
 /* Opens (creating when absent) the local store rooted at directory
  * opt->store. opt NULL: all defaults (a zeroed struct). Refuses (-ENOTDIR,
  * -EACCES, -EBADMSG) a path that is not a directory, a directory owned by
- * another user, or a non-empty directory that is not an eau2 store;
+ * another user, a symbolic link owned by another user (one of the
+ * caller's own is followed), or a non-empty directory that is not an eau2
+ * store;
  * -EINVAL for a bad option (an unknown node mode, a negative timeout_ms,
  * both remote and cluster); -ENOTSUP for remote or cluster, which are not
  * built yet. Opening also reclaims the space of puts that died half-way

@@ -119,15 +119,20 @@ static int check_marker(int dirfd, const char *dir, struct eau2_error *err)
 static int open_subdir(int dirfd, const char *name, const char *dir,
 		       struct eau2_error *err)
 {
+	struct stat st;
 	int fd;
 
 	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
 		return eau2_error_set(err, -errno, "%s/%s: %s", dir, name,
 				      strerror(errno));
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return eau2_error_set(err, -errno, "%s/%s: %s", dir, name,
-				      strerror(errno));
+				      errno == ELOOP ? "a symbolic link: refused" : strerror(errno));
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+		close(fd);
+		return eau2_error_set(err, -EACCES, "%s/%s: not owned by you: refused", dir, name);
+	}
 	return fd;
 }
 
@@ -159,7 +164,21 @@ int eau2_shm_open(struct eau2_store **out, const char *dir, struct eau2_error *e
 				    db->dir, strerror(errno));
 		goto fail;
 	}
-	db->dirfd = open(db->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The store path itself may be a symbolic link only when it is
+	 * ours: one another user planted (at the default /dev/shm/eau2-$USER,
+	 * say) is refused, never followed. */
+	db->dirfd = open(db->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (db->dirfd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+	    lstat(db->dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+		if (st.st_uid != geteuid()) {
+			rc = eau2_error_set(err, -EACCES,
+					    "store %s is a symbolic link owned by uid %u, not by "
+					    "you (uid %u): refused", db->dir,
+					    (unsigned)st.st_uid, (unsigned)geteuid());
+			goto fail;
+		}
+		db->dirfd = open(db->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
 	if (db->dirfd < 0) {
 		rc = eau2_error_set(err, -errno, "store %s: %s", db->dir,
 				    errno == ENOTDIR ? "not a directory" : strerror(errno));
