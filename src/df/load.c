@@ -14,9 +14,11 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,6 +77,11 @@ static void *runner_main(void *p)
 	return NULL;
 }
 
+static uint64_t progress_step(void)
+{
+	return eau2_load_tune.progress_bytes ? eau2_load_tune.progress_bytes : PROGRESS_STEP;
+}
+
 void eau2_load_progress(struct eau2_load_ctx *ctx, bool final)
 {
 	uint64_t done = atomic_load(&ctx->bytes_done);
@@ -89,7 +96,7 @@ void eau2_load_progress(struct eau2_load_ctx *ctx, bool final)
 		return;
 	ctx->opt.progress(ctx->opt.progress_ctx, done > ctx->size ? ctx->size : done,
 			  ctx->size);
-	ctx->progress_next = (done / PROGRESS_STEP + 1) * PROGRESS_STEP;
+	ctx->progress_next = (done / progress_step() + 1) * progress_step();
 }
 
 int eau2_load_parallel(struct eau2_load_ctx *ctx, size_t n, eau2_load_item_fn fn,
@@ -397,6 +404,153 @@ unsigned eau2_csv_kind(const char *s, size_t n)
 	return EAU2_KIND_STR;
 }
 
+/* --------------------------------------------------------------- guard */
+
+/* The input is mapped, never copied. Someone truncating it while it is
+ * parsed makes the kernel raise SIGBUS on the pages past the new end: a
+ * handler, installed once, maps zero pages over the rest of that load's
+ * mapping (so the parse goes on over zeros, whatever it was doing: no
+ * longjmp, no half-updated state) and flags the load, which then fails.
+ * A fault outside every load's mapping goes to the handler that was there
+ * before (or the default: the process dies as it would have). Writes that
+ * leave the size alone are caught by an inotify watch and by comparing
+ * size, mtime and ctime before and after. Slots are lock-free: the
+ * handler only reads them; a load takes one before it parses and gives
+ * it back before it unmaps. */
+#define GUARD_SLOTS 64
+
+struct guard {
+	_Atomic uintptr_t base; /* 0: free */
+	_Atomic size_t len;     /* bytes mapped, a multiple of the page size */
+	atomic_int hit;
+};
+
+static struct guard guards[GUARD_SLOTS];
+static struct sigaction guard_old;
+static uintptr_t guard_page;
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	for (size_t i = 0; si->si_code > 0 && i < GUARD_SLOTS; i++) {
+		uintptr_t b = atomic_load(&guards[i].base);
+		size_t n = atomic_load(&guards[i].len);
+		uintptr_t from = a & ~(guard_page - 1);
+
+		if (!b || a < b || a >= b + n)
+			continue;
+		if (mmap((void *)from, b + n - from, PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+			break;
+		atomic_store(&guards[i].hit, 1);
+		return;
+	}
+	if ((guard_old.sa_flags & SA_SIGINFO) && guard_old.sa_sigaction) {
+		guard_old.sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (guard_old.sa_handler != SIG_DFL && guard_old.sa_handler != SIG_IGN) {
+		guard_old.sa_handler(sig);
+		return;
+	}
+	/* Not ours: die of it, as without the handler. */
+	signal(SIGBUS, SIG_DFL);
+	raise(SIGBUS);
+}
+
+/* Installs the handler unless it is the one in place: on every load, so
+ * that one replaced meanwhile (by an application, a test harness) is put
+ * back, chaining to its replacement. Under guard_lock: never our own
+ * handler as guard_old. */
+static bool guard_install(void)
+{
+	struct sigaction sa, cur;
+	bool ok = true;
+
+	pthread_mutex_lock(&guard_lock);
+	if (!guard_page)
+		guard_page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	if (sigaction(SIGBUS, NULL, &cur) < 0) {
+		ok = false;
+	} else if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_sigbus) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		guard_old = cur;
+		ok = sigaction(SIGBUS, &sa, NULL) == 0;
+	}
+	pthread_mutex_unlock(&guard_lock);
+	return ok;
+}
+
+/* A slot guarding [map, map + len), or NULL (no handler, or 64 loads at
+ * once: that load goes unguarded, as before). */
+static struct guard *guard_add(const void *map, size_t len)
+{
+	if (!guard_install())
+		return NULL;
+	for (size_t i = 0; i < GUARD_SLOTS; i++) {
+		uintptr_t free_ = 0;
+
+		if (atomic_load(&guards[i].base))
+			continue;
+		atomic_store(&guards[i].len, (len + guard_page - 1) & ~(guard_page - 1));
+		atomic_store(&guards[i].hit, 0);
+		if (atomic_compare_exchange_strong(&guards[i].base, &free_, (uintptr_t)map))
+			return &guards[i];
+	}
+	return NULL;
+}
+
+static void guard_remove(struct guard *g)
+{
+	if (g)
+		atomic_store(&g->base, 0);
+}
+
+/* Watches the open file for writes and truncation (IN_MODIFY); -1 when
+ * inotify is not to be had (then the stat comparison alone decides). */
+static int watch_file(int fd)
+{
+	char proc[64];
+	int w = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (w < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (inotify_add_watch(w, proc, IN_MODIFY) < 0) {
+		close(w);
+		return -1;
+	}
+	return w;
+}
+
+static bool same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* True when the file was truncated or written to since st0 was taken. */
+static bool file_changed(int fd, int watch, const struct guard *g,
+			 const struct stat *st0)
+{
+	struct stat st1;
+	char ev[4096];
+
+	if (g && atomic_load(&g->hit))
+		return true;
+	if (watch >= 0 && read(watch, ev, sizeof(ev)) > 0)
+		return true;
+	return fstat(fd, &st1) < 0 || !same_file_state(st0, &st1);
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 static bool ends_with(const char *s, const char *suffix)
@@ -414,9 +568,10 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 	struct eau2_load_stats local_stats;
 	struct eau2_error local_err;
 	struct stat st;
+	struct guard *guard = NULL;
 	void *map = NULL;
 	eau2_df *out = NULL;
-	int rc = 0;
+	int rc = 0, watch = -1;
 
 	ctx.fd = -1;
 	if (!err)
@@ -457,7 +612,7 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 	if (ctx.threads > 256)
 		ctx.threads = 256;
 	atomic_init(&ctx.bytes_done, 0);
-	ctx.progress_next = PROGRESS_STEP;
+	ctx.progress_next = progress_step();
 
 	/* Never blocks: a FIFO is refused before anything waits on it. */
 	ctx.fd = eau2_open_regular(path, err);
@@ -465,6 +620,8 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 		rc = ctx.fd;
 		goto out;
 	}
+	/* The watch first, then the state it is compared with. */
+	watch = watch_file(ctx.fd);
 	if (fstat(ctx.fd, &st) < 0) {
 		rc = -errno;
 		eau2_error_set(err, rc, "%s: stat: %s", path, strerror(errno));
@@ -491,6 +648,7 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 			goto out;
 		}
 		ctx.map = map;
+		guard = guard_add(map, ctx.size);
 	}
 	switch (ctx.opt.format) {
 	case EAU2_FORMAT_CSV:
@@ -503,19 +661,23 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 		rc = eau2_lines_load(&ctx, &out);
 		break;
 	}
-	if (rc)
-		goto out;
-	/* A file that changed size under the map may have been read torn. */
-	if (fstat(ctx.fd, &st) == 0 && (size_t)st.st_size != ctx.size) {
-		rc = eau2_error_set(err, -EIO, "%s: file changed size while loading",
-				    path);
+	/* A file changed under the map was read torn (or as zeros, past a
+	 * truncation): whatever the parse made of it, the load fails. */
+	if (file_changed(ctx.fd, watch, guard, &st)) {
+		rc = eau2_error_set(err, -EIO, "%s: the file was truncated or written to "
+				    "while it was being loaded: nothing loaded", path);
 		goto out;
 	}
+	if (rc)
+		goto out;
 	eau2_load_progress(&ctx, true);
 	*df = out;
 	out = NULL;
 out:
 	eau2_df_release(out);
+	guard_remove(guard);
+	if (watch >= 0)
+		close(watch);
 	if (map)
 		munmap(map, ctx.size);
 	if (ctx.fd >= 0)

@@ -8,10 +8,12 @@
  * to the heap; pieces of it are parsed on worker threads, each into its own
  * builder part, and the parts are joined in file order. A file truncated by
  * someone else while it is mapped makes the kernel raise SIGBUS on the
- * missing pages: eau2 checks st_size before mapping and again after the
- * parse (a changed size fails the load with -EIO), but cannot defend
- * against the signal itself without installing a process-wide handler,
- * which a library must not do. Do not truncate files that are being loaded.
+ * missing pages: load.c's SIGBUS handler (installed on the first load,
+ * chaining to the one it replaced for every other fault) maps zeros over
+ * them and flags the load; a write that keeps the size is seen by an
+ * inotify watch and by size/mtime/ctime before and after. Either way the
+ * load fails with -EIO ("truncated or written to while it was being
+ * loaded"): never a crash, never a dataframe of a mixed file.
  */
 #ifndef EAU2_LOAD_H
 #define EAU2_LOAD_H
@@ -44,6 +46,7 @@ struct eau2_load_tune {
 	size_t piece_bytes;   /* target bytes per parallel piece */
 	size_t sample_bytes;  /* CSV: bytes per type-inference sample window */
 	unsigned samples;     /* CSV: number of sample windows */
+	uint64_t progress_bytes; /* between progress calls (64 MiB) */
 };
 extern struct eau2_load_tune eau2_load_tune;
 

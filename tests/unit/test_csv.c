@@ -764,6 +764,83 @@ static void test_range(void **state)
 	}
 }
 
+/* What the progress callback does to the file under load, once. */
+struct tamper {
+	const char *path;
+	int mode; /* 0: truncate to 100 kB; 1: overwrite in place, same size */
+	int done;
+};
+
+static void on_progress_tamper(void *ctx, uint64_t done, uint64_t total)
+{
+	struct tamper *t = ctx;
+	int fd;
+
+	(void)total;
+	if (t->done || done == 0 || done >= total)
+		return;
+	t->done = 1;
+	fd = open(t->path, O_WRONLY);
+	assert_true(fd >= 0);
+	if (t->mode == 0) {
+		assert_int_equal(ftruncate(fd, 100000), 0);
+	} else {
+		/* another file of the same size: every digit of the head
+		 * changed */
+		static const char head[] = "9999999,zzzzzzzz,9999\n";
+
+		assert_int_equal(pwrite(fd, head, sizeof(head) - 1, 0),
+				 (ssize_t)sizeof(head) - 1);
+	}
+	close(fd);
+}
+
+/* The input truncated, or overwritten at the same size, while it loads
+ * (after its first piece, from the progress callback): never a SIGBUS,
+ * never a dataframe of a mixed file, but -EIO naming the file; CSV, SoR
+ * and lines alike. */
+static void test_changed_while_loading(void **state)
+{
+	struct tu_fx *f = *state;
+	struct eau2_error err = { 0 };
+	static const char *const names[] = { "t.csv", "t.sor", "t.txt" };
+	size_t cap = 2u << 20, n = 0;
+	char *buf = malloc(cap + 64);
+
+	assert_non_null(buf);
+	for (int fmt = 0; fmt < 3; fmt++) {
+		for (int mode = 0; mode < 2; mode++) {
+			struct tamper t = { .mode = mode };
+			struct eau2_load_options opt = { .threads = 1,
+							 .progress = on_progress_tamper,
+							 .progress_ctx = &t };
+			eau2_df *df = NULL;
+			int rc;
+
+			n = 0;
+			if (fmt == 0)
+				n += (size_t)snprintf(buf, cap, "id,name,qty\n");
+			for (int i = 0; n < cap; i++)
+				n += (size_t)snprintf(buf + n, cap + 64 - n,
+						      fmt == 1 ? "<%d> <name%d> <%d>\n" :
+						      "%07d,name%04d,%04d\n", i, i % 7919, i % 1000);
+			t.path = tu_put_file(f, names[fmt], buf, n);
+			eau2_load_tune.piece_bytes = 64u << 10;
+			eau2_load_tune.progress_bytes = 64u << 10;
+			rc = eau2_load(f->db, t.path, &opt, &df, NULL, &err);
+			assert_true(t.done);
+			if (rc != -EIO)
+				fail_msg("%s, %s: %d (%s), want -EIO", names[fmt],
+					 mode ? "overwritten" : "truncated", rc, err.msg);
+			assert_null(df);
+			assert_non_null(strstr(err.msg, names[fmt]));
+			assert_non_null(strstr(err.msg, "truncated or written to while"));
+		}
+	}
+	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -776,6 +853,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_widening, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_split_points, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_range, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_changed_while_loading, tu_fx_setup,
+						tu_fx_teardown),
 		cmocka_unit_test(test_double_parse),
 		cmocka_unit_test_setup_teardown(test_progress, tu_fx_setup, tu_fx_teardown),
 	};
