@@ -8,7 +8,10 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 char *tu_tmpdir(const char *tag)
@@ -62,6 +65,30 @@ uint64_t tu_rand(uint64_t *s)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+void tu_on_tmpfs(char *dir, const char *opts, int (*fn)(const char *dir))
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc;
+
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("tmpfs", dir, "tmpfs", 0, opts))
+			_exit(77);
+		rc = fn(dir);
+		umount(dir);
+		_exit(rc);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	tu_rmdir(dir);
+	if (WEXITSTATUS(status) == 77)
+		skip(); /* no CAP_SYS_ADMIN here */
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int tu_quick(void)

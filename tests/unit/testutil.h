@@ -44,6 +44,13 @@ const char *tu_put_file(struct tu_fx *f, const char *name, const char *data,
 /* splitmix64: deterministic, seedable. */
 uint64_t tu_rand(uint64_t *state);
 
+/* Runs fn(dir) in a child process, in a private mount namespace with a
+ * tmpfs mounted on dir (mount options opts, "size=16m"), and asserts it
+ * exits 0; skips the test where the namespace or the mount is not allowed
+ * (no CAP_SYS_ADMIN). fn returns the child's exit status (say why on
+ * stderr when not 0). dir is removed afterwards and freed. */
+void tu_on_tmpfs(char *dir, const char *opts, int (*fn)(const char *dir));
+
 /* True when EAU2_TEST_QUICK is set (sanitizer runs shrink big tests). */
 int tu_quick(void);
 
