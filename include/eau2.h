@@ -135,18 +135,19 @@ struct eau2_options {
  * -EACCES, -EBADMSG) a path that is not a directory, a directory owned by
  * another user, a symbolic link owned by another user (one of the
  * caller's own is followed), or a non-empty directory that is not an eau2
- * store;
- * -EINVAL for a bad option (an unknown node mode, a negative timeout_ms,
- * both remote and cluster); -ENOTSUP for remote or cluster, which are not
- * built yet. Opening also reclaims the space of puts that died half-way
- * (see eau2_gc) when no writer holds the store at that moment: opening
- * never waits for a writer. With node = EAU2_NODE_AUTO, when an eau2-node
- * serves the store the handle attaches to it (gets then come through the
- * node, which counts references) and falls back to the files if the node goes away;
- * EAU2_NODE_OFF uses the files only. With verify, every eau2_get and
- * eau2_wait_get checks every chunk (eau2_df_verify: O(data)) and fails
- * with -EBADMSG rather than return a corrupt dataframe. The handle may be
- * used by one thread at a time; open one per thread or guard it. Free
+ * store; -EINVAL for a bad option (an unknown node mode, a negative
+ * timeout_ms, both remote and cluster); -ENOTSUP for remote or cluster,
+ * which are not built yet. Opening also reclaims the space of puts that
+ * died half-way (see eau2_gc) when no writer holds the store at that
+ * moment: opening never waits for a writer. With node = EAU2_NODE_AUTO,
+ * when an eau2-node serves the store the handle attaches to it (gets then
+ * come through the node, which counts references) and falls back to the
+ * files if the node goes away, or when it does not answer within a second
+ * (a one-line warning names it); EAU2_NODE_OFF uses the files only. With
+ * verify, every eau2_get and eau2_wait_get checks every chunk
+ * (eau2_df_verify: O(data)) and fails with -EBADMSG rather than return a
+ * corrupt dataframe. The handle may be used by one thread at a time; open
+ * one per thread or guard it. Free
  * with eau2_close. */
 int eau2_open(eau2 **db, const struct eau2_options *opt, struct eau2_error *err);
 void eau2_close(eau2 *db); /* NULL allowed; dataframes stay usable */
