@@ -246,11 +246,6 @@ void eau2_shm_close(struct eau2_store *db)
 	free(db);
 }
 
-const char *eau2_dir(const struct eau2_store *db)
-{
-	return db->dir;
-}
-
 /* op: LOCK_EX, or LOCK_EX | LOCK_NB to fail with -EWOULDBLOCK (err left
  * alone) instead of waiting for another process. */
 static int writer_lock(struct eau2_store *db, int op, struct eau2_error *err)

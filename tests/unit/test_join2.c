@@ -471,7 +471,7 @@ static int exploding_join(const char *dir)
 	eau2 *db;
 	int rc;
 
-	if (eau2_open(&db, dir, &err))
+	if (eau2_open(&db, TU_STORE(dir), &err))
 		return 10;
 	for (int i = 0; i < 4096; i++)
 		keys[i] = 1;
