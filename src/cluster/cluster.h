@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster.h - the driver of a cluster: the header of src/cluster for the
+ * modules above (src/api's cluster backend, the command line). A driver
+ * is any process that puts, gets, lists, deletes and runs on the keys of
+ * a cluster; it coordinates through ZooKeeper only (dir.h: the directory,
+ * members.h: the nodes) and talks to nodes through a table of node
+ * operations, so that the transport (src/node's remote client) plugs in
+ * from outside and tests run with an in-process double.
+ *
+ * Dataframes on the driver's side live in its local store (the eau2
+ * handle `db` each call takes): put reads the dataframe there, get and
+ * run build their results there.
+ *
+ * Threads. A cluster handle may be used by one thread at a time (like an
+ * eau2 handle); its calls run node operations on threads of their own,
+ * several at once (one per replica or partition, at most
+ * EAU2_CLUSTER_PARALLEL), so the operations must be thread-safe.
+ */
+#ifndef EAU2_CLUSTER_CLUSTER_H
+#define EAU2_CLUSTER_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eau2.h"
+#include "cluster/members.h"
+
+#define EAU2_CLUSTER_PARALLEL 16   /* node operations in flight per call */
+
+/* What the driver needs of a node; every function gets the table's ctx,
+ * the node (its id and address, from its member znode) and returns 0 or
+ * -errno with err naming the node and the partition. A partition is a
+ * dataframe in the node's store under a partition name
+ * (eau2_dir_part_name: "eau2.part.<put>.<index>"), replacing any there.
+ * Every call is bounded in time (the transport's timeout). */
+struct eau2_cluster_node_ops {
+	/* Stores row groups [group, group + ngroups) of df (in the driver's
+	 * store) on node as partition `part`. */
+	int (*push)(void *ctx, const struct eau2_member *node, const char *part,
+		    const eau2_df *df, size_t group, size_t ngroups,
+		    struct eau2_error *err);
+	/* Copies partition `part` of node into db's store: *df, one
+	 * reference the caller's. -ENOENT when the node lacks it. */
+	int (*fetch)(void *ctx, const struct eau2_member *node, const char *part,
+		     eau2 *db, eau2_df **df, struct eau2_error *err);
+	/* Removes partition `part` from node; -ENOENT when absent. */
+	int (*drop)(void *ctx, const struct eau2_member *node, const char *part,
+		    struct eau2_error *err);
+	/* The names of node's partitions (every eau2.part.* key), as
+	 * eau2_list returns keys (free with eau2_list_free). */
+	int (*list)(void *ctx, const struct eau2_member *node, char ***parts,
+		    size_t *n, struct eau2_error *err);
+	/* Node `to` copies partition `part` from node `from` (repairs,
+	 * issue #13): the bytes go node to node, not through the driver. */
+	int (*copy)(void *ctx, const struct eau2_member *from,
+		    const struct eau2_member *to, const char *part,
+		    struct eau2_error *err);
+	/* Runs rower class `rower` (a name the node's registry knows) with
+	 * args over partition `part` and returns its joined state, encoded
+	 * by the class's encode (*state malloc'd, the caller frees): what
+	 * eau2_cluster_run_part computes on the node. -ENOENT when the node
+	 * lacks the partition, -ENOENT naming the rower when it lacks it. */
+	int (*run)(void *ctx, const struct eau2_member *node, const char *part,
+		   const char *rower, const struct eau2_args *args,
+		   void **state, size_t *len, struct eau2_error *err);
+};
+
+typedef struct eau2_cluster eau2_cluster;
+
+struct eau2_cluster_options {
+	/* "host:port[,host:port...][/NAME]": ZooKeeper's ensemble and the
+	 * cluster's name (default "eau2"). Required. */
+	const char *connect;
+	int timeout_ms;          /* bound of connecting and of each ZooKeeper
+				  * step; 0: 10000 */
+	const struct eau2_cluster_node_ops *ops;  /* required */
+	void *ctx;               /* ops' context */
+};
+
+/* Connects to ZooKeeper (an unreachable one: -ETIMEDOUT naming the
+ * connect string, within the timeout) and makes the directory's znodes. */
+int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **cl,
+		      struct eau2_error *err);
+/* Ends the session (its leases go with it). NULL is a no-op. */
+void eau2_cluster_close(eau2_cluster *cl);
+
+struct eau2_cluster_put_options {
+	unsigned replicas;       /* 0: min(2, live nodes) */
+	uint64_t part_bytes;     /* target bytes per partition; 0: the default
+				  * (place.h), and at least one per node */
+};
+
+/* Cuts df (in db's store) into partitions at row-group boundaries,
+ * places each on `replicas` live nodes balanced by free bytes, pushes
+ * them (every replica at once), and publishes key: visible whole or not
+ * at all. A failed put drops what it pushed; a driver killed mid-put
+ * leaves a lease that dies with its session, and its partitions garbage
+ * (dir.h). The partitions of the version replaced are dropped. opt may
+ * be NULL. */
+int eau2_cluster_put(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df *df,
+		     const struct eau2_cluster_put_options *opt, struct eau2_error *err);
+
+/* Fetches key's partitions (any live replica of each, in parallel) and
+ * assembles them in order into one dataframe in db's store. A partition
+ * no live replica holds: an error naming it. */
+int eau2_cluster_get(eau2_cluster *cl, eau2 *db, const char *key, eau2_df **df,
+		     struct eau2_error *err);
+/* eau2_cluster_get once key exists, waiting at most timeout_ms (negative:
+ * forever) on a ZooKeeper watch. */
+int eau2_cluster_wait_get(eau2_cluster *cl, eau2 *db, const char *key, int timeout_ms,
+			  eau2_df **df, struct eau2_error *err);
+/* Removes key from the directory first (readers stop seeing it), then
+ * drops its partitions (best effort: a node that is down keeps garbage). */
+int eau2_cluster_delete(eau2_cluster *cl, const char *key, struct eau2_error *err);
+/* The cluster's keys, sorted (free with eau2_list_free). */
+int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_error *err);
+
+/* Runs cls over key: one live replica of each partition runs its part
+ * (another replica when that one fails), and the driver joins their
+ * states in partition order and finishes in db, so the answer is the
+ * one a single host gives. The class's init, decode and finish see an
+ * input of key's schema and no rows (the rows stay on the nodes). */
+int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
+		     const struct eau2_rower_class *cls, const struct eau2_args *args,
+		     eau2_df **result, struct eau2_error *err);
+
+/* Drops, on every live node, the partitions that are garbage (dir.h: no
+ * lease and no key names their put): what a killed driver's put left.
+ * *dropped (optional) counts them. Nodes that fail to list are skipped;
+ * the first such error is returned after the others are cleaned. */
+int eau2_cluster_gc(eau2_cluster *cl, size_t *dropped, struct eau2_error *err);
+
+/* What a node does for the run operation: runs cls over part (in db's
+ * store) with threads workers (0: all cores) and encodes the joined
+ * state into *state (malloc'd). */
+int eau2_cluster_run_part(eau2 *db, const eau2_df *part,
+			  const struct eau2_rower_class *cls,
+			  const struct eau2_args *args, unsigned threads,
+			  void **state, size_t *len, struct eau2_error *err);
+
+/* Copies row groups [group, group + ngroups) of src into a new dataframe
+ * of db (under no key): for transports and tests that hold partitions in
+ * stores of their own. O(data). */
+int eau2_cluster_copy_groups(eau2 *db, const eau2_df *src, size_t group,
+			     size_t ngroups, eau2_df **out, struct eau2_error *err);
+
+/* Whether two schemas have the same names and types in the same order. */
+bool eau2_cluster_same_schema(const eau2_schema *a, const eau2_schema *b);
+
+/* One dataframe of schema in db holding the rows of dfs[0..n) in order
+ * (each of that schema: -EINVAL naming the one that is not). O(data). */
+int eau2_cluster_concat(eau2 *db, const eau2_schema *schema, eau2_df *const *dfs,
+			size_t n, eau2_df **out, struct eau2_error *err);
+
+#endif

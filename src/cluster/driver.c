@@ -1,0 +1,761 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * driver.c - the driver of a cluster (cluster.h): put, get, wait_get,
+ * delete, list and run on a cluster's keys, over the directory in
+ * ZooKeeper (dir.c), the members (members.c), placement (place.c) and
+ * the node operations the caller plugs in.
+ *
+ * Access rules. struct eau2_cluster is used by one thread at a time
+ * (its zk handle is thread-safe and shared with the worker threads of a
+ * call). A call's node operations run on up to EAU2_CLUSTER_PARALLEL
+ * threads started for that call and joined before it returns; each task
+ * writes only its own slot of the call's arrays, and the first error (by
+ * task index) is kept under the call's mutex.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster/cluster.h"
+#include "cluster/dir.h"
+#include "cluster/place.h"
+#include "cluster/zk.h"
+
+struct eau2_cluster {
+	eau2_zk *zk;
+	const struct eau2_cluster_node_ops *ops;
+	void *ctx;
+	int timeout_ms;
+};
+
+/* ------------------------------------------------- parallel tasks */
+
+typedef int task_fn(void *arg, size_t i, struct eau2_error *err);
+
+struct par {
+	task_fn *fn;
+	void *arg;
+	size_t n;
+	atomic_size_t next;
+	pthread_mutex_t mu;
+	int rc;               /* under mu: the error of the lowest task */
+	size_t rc_task;       /* under mu */
+	struct eau2_error err; /* under mu */
+};
+
+static void *par_main(void *arg)
+{
+	struct par *p = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n) {
+		struct eau2_error e = {0};
+		int rc = p->fn(p->arg, i, &e);
+
+		if (rc == 0)
+			continue;
+		pthread_mutex_lock(&p->mu);
+		if (p->rc == 0 || i < p->rc_task) {
+			p->rc = rc;
+			p->rc_task = i;
+			p->err = e;
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+	return NULL;
+}
+
+/* Runs fn(arg, i) for i in [0, n) on up to EAU2_CLUSTER_PARALLEL threads;
+ * every task runs. Returns the error of the lowest failing task. */
+static int parallel(size_t n, task_fn *fn, void *arg, struct eau2_error *err)
+{
+	pthread_t tids[EAU2_CLUSTER_PARALLEL];
+	struct par p = { .fn = fn, .arg = arg, .n = n };
+	size_t nt = n < EAU2_CLUSTER_PARALLEL ? n : EAU2_CLUSTER_PARALLEL, started = 0;
+
+	if (n == 0)
+		return 0;
+	atomic_init(&p.next, 0);
+	pthread_mutex_init(&p.mu, NULL);
+	for (size_t t = 1; t < nt; t++, started++)
+		if (pthread_create(&tids[started], NULL, par_main, &p))
+			break;
+	par_main(&p); /* the caller's thread works too */
+	for (size_t t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	pthread_mutex_destroy(&p.mu);
+	if (p.rc && err)
+		*err = p.err;
+	return p.rc;
+}
+
+/* ------------------------------------------------- open and close */
+
+int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **out,
+		      struct eau2_error *err)
+{
+	char connect[1024], *slash;
+	struct eau2_zk_options zo = {0};
+	eau2_cluster *cl;
+	int rc;
+
+	*out = NULL;
+	if (!opt || !opt->connect || !opt->ops)
+		return eau2_error_set(err, -EINVAL, "cluster: no connect string or node operations");
+	if (strlen(opt->connect) >= sizeof(connect))
+		return eau2_error_set(err, -EINVAL, "cluster '%.40s...': connect string too long",
+				      opt->connect);
+	if (opt->timeout_ms < 0)
+		return eau2_error_set(err, -EINVAL, "cluster %s: negative timeout", opt->connect);
+	strcpy(connect, opt->connect);
+	slash = strchr(connect, '/');
+	if (slash) {
+		*slash = 0;
+		if (!slash[1] || strchr(slash + 1, '/'))
+			return eau2_error_set(err, -EINVAL, "cluster '%s': want "
+					      "HOST:PORT[,HOST:PORT...][/NAME]", opt->connect);
+	}
+	if (!connect[0])
+		return eau2_error_set(err, -EINVAL, "cluster '%s': no ZooKeeper HOST:PORT",
+				      opt->connect);
+	if (!(cl = calloc(1, sizeof(*cl))))
+		return eau2_error_set(err, -ENOMEM, "cluster: out of memory");
+	cl->ops = opt->ops;
+	cl->ctx = opt->ctx;
+	cl->timeout_ms = opt->timeout_ms ? opt->timeout_ms : 10000;
+	zo.connect = connect;
+	zo.cluster = slash ? slash + 1 : NULL;
+	zo.timeout_ms = cl->timeout_ms;
+	/* The session outlives short stalls; the timeout bounds each call. */
+	zo.session_ms = cl->timeout_ms < 4000 ? 4000 : cl->timeout_ms;
+	if ((rc = eau2_zk_connect(&cl->zk, &zo, err)) ||
+	    (rc = eau2_dir_init(cl->zk, err))) {
+		eau2_zk_close(cl->zk);
+		free(cl);
+		return rc;
+	}
+	*out = cl;
+	return 0;
+}
+
+void eau2_cluster_close(eau2_cluster *cl)
+{
+	if (!cl)
+		return;
+	eau2_zk_close(cl->zk);
+	free(cl);
+}
+
+/* The live member of id, or NULL. */
+static const struct eau2_member *member_of(const struct eau2_members *m, const char *id)
+{
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(id, m->v[mid].id);
+
+		if (c == 0)
+			return &m->v[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------- put */
+
+/* Bytes of row group g of df, from its chunk views (no data read). */
+static int group_bytes(const eau2_df *df, size_t g, uint64_t *out, struct eau2_error *err)
+{
+	uint64_t b = 0;
+
+	for (size_t c = 0; c < eau2_df_ncols(df); c++) {
+		struct eau2_chunk_view v;
+		int rc = eau2_df_chunk(df, c, g, &v, err);
+
+		if (rc)
+			return rc;
+		b += v.validity ? (v.rows + 7) / 8 : 0;
+		if (v.type == EAU2_BOOL)
+			b += (v.rows + 7) / 8;
+		else if (v.type == EAU2_STRING)
+			b += 8ull * (v.rows + 1) +
+			     (uint64_t)(v.values.offsets[v.rows] - v.values.offsets[0]);
+		else
+			b += 8ull * v.rows;
+	}
+	*out = b;
+	return 0;
+}
+
+struct put_call {
+	eau2_cluster *cl;
+	const eau2_df *df;
+	const struct eau2_members *m;
+	const struct eau2_place_range *ranges;
+	const uint32_t *place;     /* nparts x r member indices */
+	unsigned r;
+	uint64_t put;
+	unsigned char *pushed;     /* per task */
+};
+
+static int push_task(void *arg, size_t t, struct eau2_error *err)
+{
+	struct put_call *c = arg;
+	size_t i = t / c->r;
+	const struct eau2_member *node = &c->m->v[c->place[t]];
+	char name[EAU2_DIR_PART_NAME_MAX];
+	int rc;
+
+	eau2_dir_part_name(c->put, i, name);
+	rc = c->cl->ops->push(c->cl->ctx, node, name, c->df, c->ranges[i].group,
+			      c->ranges[i].ngroups, err);
+	if (rc)
+		return eau2_error_prefix(err, rc, "put: partition %zu to node %s (%s)",
+					 i, node->id, node->addr);
+	c->pushed[t] = 1;
+	return 0;
+}
+
+/* Drops the partitions of put `put` named by (part, node id) pairs, on
+ * the nodes that are alive; best effort (a node down keeps garbage). */
+struct drop_call {
+	eau2_cluster *cl;
+	const struct eau2_members *m;
+	uint64_t put;
+	const struct eau2_dir_entry *e;  /* replicas of an entry, or */
+	const uint32_t *place;           /* a placement (with pushed) */
+	const unsigned char *pushed;
+	unsigned r;
+};
+
+static int drop_task(void *arg, size_t t, struct eau2_error *err)
+{
+	struct drop_call *c = arg;
+	char name[EAU2_DIR_PART_NAME_MAX];
+	const struct eau2_member *node;
+	size_t i;
+
+	if (c->e) {
+		size_t j;
+
+		i = t / EAU2_DIR_REPLICAS_MAX;
+		j = t % EAU2_DIR_REPLICAS_MAX;
+		if (j >= c->e->parts[i].nrep)
+			return 0;
+		node = member_of(c->m, eau2_dir_replica(c->e, i, j));
+	} else {
+		i = t / c->r;
+		node = c->pushed[t] ? &c->m->v[c->place[t]] : NULL;
+	}
+	if (!node)
+		return 0;
+	eau2_dir_part_name(c->put, i, name);
+	(void)c->cl->ops->drop(c->cl->ctx, node, name, err);
+	return 0;
+}
+
+static void drop_entry(eau2_cluster *cl, const struct eau2_dir_entry *e)
+{
+	struct eau2_members m;
+	struct drop_call c = { .cl = cl, .m = &m, .put = e->put, .e = e };
+
+	if (e->nparts == 0 || eau2_members_list(cl->zk, &m, NULL))
+		return;
+	parallel(e->nparts * EAU2_DIR_REPLICAS_MAX, drop_task, &c, NULL);
+	eau2_members_free(&m);
+}
+
+/* The entry of a put: the nodes used (compacted), partitions' replicas. */
+static int make_entry(struct eau2_dir_entry *e, const char *key, const eau2_df *df,
+		      uint64_t put, const struct eau2_members *m,
+		      const struct eau2_place_range *ranges, size_t nparts,
+		      const uint32_t *place, unsigned r, struct eau2_error *err)
+{
+	uint32_t *map;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->put = put;
+	e->created_ms = (int64_t)time(NULL) * 1000;
+	map = malloc((m->n + 1) * sizeof(*map));
+	e->nodes = calloc(m->n + 1, sizeof(*e->nodes));
+	e->parts = calloc(nparts + 1, sizeof(*e->parts));
+	if (!map || !e->nodes || !e->parts) {
+		rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", key);
+		goto out;
+	}
+	if ((rc = eau2_schema_copy(eau2_df_schema(df), &e->schema, err)))
+		goto out;
+	for (size_t k = 0; k < m->n; k++)
+		map[k] = UINT32_MAX;
+	e->nparts = nparts;
+	for (size_t i = 0; i < nparts; i++) {
+		struct eau2_dir_part *p = &e->parts[i];
+		size_t last = ranges[i].group + ranges[i].ngroups;
+
+		p->rows = (last < eau2_df_ngroups(df) ? eau2_df_group_first_row(df, last)
+			   : eau2_df_rows(df)) - eau2_df_group_first_row(df, ranges[i].group);
+		p->bytes = ranges[i].bytes;
+		p->groups = (uint32_t)ranges[i].ngroups;
+		p->nrep = r;
+		for (unsigned j = 0; j < r; j++) {
+			uint32_t k = place[i * r + j];
+
+			if (map[k] == UINT32_MAX) {
+				map[k] = (uint32_t)e->nnodes;
+				strcpy(e->nodes[e->nnodes++], m->v[k].id);
+			}
+			p->rep[j] = map[k];
+		}
+		e->rows += p->rows;
+		e->bytes += p->bytes;
+	}
+out:
+	free(map);
+	if (rc)
+		eau2_dir_entry_free(e);
+	return rc;
+}
+
+int eau2_cluster_put(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df *df,
+		     const struct eau2_cluster_put_options *opt, struct eau2_error *err)
+{
+	char path[EAU2_ZK_PATH_MAX];
+	struct eau2_members m = {0};
+	struct eau2_place_node *nodes = NULL;
+	struct eau2_place_range *ranges = NULL;
+	struct eau2_dir_entry e = {0}, old = {0};
+	uint64_t *gb = NULL, *pb = NULL, put = 0;
+	uint32_t *place = NULL;
+	unsigned char *pushed = NULL;
+	size_t ng = eau2_df_ngroups(df), nparts = 0;
+	bool leased = false;
+	unsigned r = 0;
+	int rc;
+
+	(void)db;
+	if ((rc = eau2_dir_key_path(key, path, err)))
+		return rc;
+	if ((rc = eau2_members_list(cl->zk, &m, err)))
+		return eau2_error_prefix(err, rc, "put '%s'", key);
+	if (m.n == 0) {
+		rc = eau2_error_set(err, -EHOSTUNREACH, "put '%s': no live node in cluster %s",
+				    key, eau2_zk_root(cl->zk));
+		goto out;
+	}
+	r = opt && opt->replicas ? opt->replicas : (m.n < 2 ? (unsigned)m.n : 2);
+	if (r > EAU2_DIR_REPLICAS_MAX) {
+		rc = eau2_error_set(err, -EINVAL, "put '%s': %u replicas (at most %d)", key, r,
+				    EAU2_DIR_REPLICAS_MAX);
+		goto out;
+	}
+	gb = calloc(ng + 1, sizeof(*gb));
+	nodes = calloc(m.n, sizeof(*nodes));
+	if (!gb || !nodes) {
+		rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", key);
+		goto out;
+	}
+	for (size_t g = 0; g < ng; g++)
+		if ((rc = group_bytes(df, g, &gb[g], err)))
+			goto out;
+	if ((rc = eau2_place_cut(gb, ng, opt ? opt->part_bytes : 0, m.n, EAU2_DIR_PARTS_MAX,
+				 &ranges, &nparts, err)))
+		goto out;
+	pb = calloc(nparts + 1, sizeof(*pb));
+	place = calloc(nparts * r + 1, sizeof(*place));
+	pushed = calloc(nparts * r + 1, 1);
+	if (!pb || !place || !pushed) {
+		rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", key);
+		goto out;
+	}
+	for (size_t i = 0; i < nparts; i++)
+		pb[i] = ranges[i].bytes;
+	for (size_t k = 0; k < m.n; k++)
+		nodes[k] = (struct eau2_place_node){ .id = m.v[k].id, .free = m.v[k].free };
+	if ((rc = eau2_place_assign(nodes, m.n, pb, nparts, r, place, err)))
+		goto prefix;
+	if ((rc = eau2_dir_lease(cl->zk, key, &put, err)))
+		goto out;
+	leased = true;
+	{
+		struct put_call c = {
+			.cl = cl, .df = df, .m = &m, .ranges = ranges, .place = place,
+			.r = r, .put = put, .pushed = pushed,
+		};
+
+		if ((rc = parallel(nparts * r, push_task, &c, err)))
+			goto out;
+	}
+	if ((rc = make_entry(&e, key, df, put, &m, ranges, nparts, place, r, err)) ||
+	    (rc = eau2_dir_publish(cl->zk, &e, &old, err)))
+		goto out;
+	leased = false;
+	drop_entry(cl, &old);
+	goto out;
+prefix:
+	eau2_error_prefix(err, rc, "put '%s'", key);
+out:
+	if (rc && put) {
+		struct drop_call c = {
+			.cl = cl, .m = &m, .put = put, .place = place, .pushed = pushed, .r = r,
+		};
+
+		parallel(nparts * r, drop_task, &c, NULL);
+	}
+	if (leased)
+		eau2_dir_unlease(cl->zk, put, NULL);
+	eau2_dir_entry_free(&old);
+	eau2_dir_entry_free(&e);
+	eau2_members_free(&m);
+	free(gb);
+	free(pb);
+	free(nodes);
+	free(ranges);
+	free(place);
+	free(pushed);
+	return rc;
+}
+
+/* ------------------------------------------------- get and run */
+
+/* What get and run share: an entry, the live members, one slot per
+ * partition. */
+struct part_call {
+	eau2_cluster *cl;
+	eau2 *db;
+	const struct eau2_dir_entry *e;
+	const struct eau2_members *m;
+	eau2_df **dfs;                       /* get */
+	const struct eau2_rower_class *cls;  /* run */
+	const struct eau2_args *args;
+	void **states;
+	size_t *lens;
+};
+
+/* Tries partition i on each live replica in turn, starting from replica
+ * i % nrep to spread the work, until one answers. */
+static int on_replicas(struct part_call *c, size_t i,
+		       int (*op)(struct part_call *, const struct eau2_member *,
+				 const char *, size_t, struct eau2_error *),
+		       const char *what, struct eau2_error *err)
+{
+	const struct eau2_dir_part *p = &c->e->parts[i];
+	char name[EAU2_DIR_PART_NAME_MAX], tried[256] = "";
+	size_t off = 0;
+	int rc = -EHOSTUNREACH;
+
+	eau2_dir_part_name(c->e->put, i, name);
+	for (uint32_t k = 0; k < p->nrep; k++) {
+		const char *id = eau2_dir_replica(c->e, i, (i + k) % p->nrep);
+		const struct eau2_member *node = member_of(c->m, id);
+		struct eau2_error e = {0};
+
+		if (!node) {
+			off += (size_t)snprintf(tried + off, off < sizeof(tried) ?
+						sizeof(tried) - off : 0, "%s%s: down",
+						off ? "; " : "", id);
+			continue;
+		}
+		rc = op(c, node, name, i, &e);
+		if (rc == 0)
+			return 0;
+		off += (size_t)snprintf(tried + off, off < sizeof(tried) ? sizeof(tried) - off : 0,
+					"%s%s: %s", off ? "; " : "", id, e.msg);
+	}
+	return eau2_error_set(err, rc, "%s '%s': partition %zu (%s) has no live replica that "
+			      "answers (%s)", what, c->e->key, i, name, tried);
+}
+
+static int fetch_op(struct part_call *c, const struct eau2_member *node,
+		    const char *name, size_t i, struct eau2_error *err)
+{
+	const struct eau2_dir_part *p = &c->e->parts[i];
+	eau2_df *df = NULL;
+	int rc;
+
+	rc = c->cl->ops->fetch(c->cl->ctx, node, name, c->db, &df, err);
+	if (rc)
+		return rc;
+	/* Never a wrong answer: the rows must be the ones published. */
+	if (!eau2_cluster_same_schema(eau2_df_schema(df), c->e->schema)) {
+		eau2_df_release(df);
+		return eau2_error_set(err, -EBADMSG, "holds another schema than the key's");
+	}
+	if (eau2_df_rows(df) != p->rows) {
+		rc = eau2_error_set(err, -EBADMSG, "holds %" PRIu64 " rows, the directory "
+				    "says %" PRIu64, eau2_df_rows(df), p->rows);
+		eau2_df_release(df);
+		return rc;
+	}
+	c->dfs[i] = df;
+	return 0;
+}
+
+static int fetch_task(void *arg, size_t i, struct eau2_error *err)
+{
+	return on_replicas(arg, i, fetch_op, "get", err);
+}
+
+static int run_op(struct part_call *c, const struct eau2_member *node,
+		  const char *name, size_t i, struct eau2_error *err)
+{
+	return c->cl->ops->run(c->cl->ctx, node, name, c->cls->name, c->args,
+			       &c->states[i], &c->lens[i], err);
+}
+
+static int run_task(void *arg, size_t i, struct eau2_error *err)
+{
+	return on_replicas(arg, i, run_op, "run", err);
+}
+
+int eau2_cluster_get(eau2_cluster *cl, eau2 *db, const char *key, eau2_df **df,
+		     struct eau2_error *err)
+{
+	struct eau2_dir_entry e;
+	struct eau2_members m = {0};
+	struct part_call c = { .cl = cl, .db = db, .e = &e, .m = &m };
+	int rc;
+
+	*df = NULL;
+	if ((rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
+		return rc;
+	if ((rc = eau2_members_list(cl->zk, &m, err)))
+		goto out;
+	if (!(c.dfs = calloc(e.nparts + 1, sizeof(*c.dfs)))) {
+		rc = eau2_error_set(err, -ENOMEM, "get '%s': out of memory", key);
+		goto out;
+	}
+	if ((rc = parallel(e.nparts, fetch_task, &c, err)))
+		goto out;
+	if (e.nparts == 1) {
+		*df = c.dfs[0];
+		c.dfs[0] = NULL;
+	} else {
+		rc = eau2_cluster_concat(db, e.schema, c.dfs, e.nparts, df, err);
+		if (rc)
+			eau2_error_prefix(err, rc, "get '%s'", key);
+	}
+out:
+	for (size_t i = 0; c.dfs && i < e.nparts; i++)
+		eau2_df_release(c.dfs[i]);
+	free(c.dfs);
+	eau2_members_free(&m);
+	eau2_dir_entry_free(&e);
+	return rc;
+}
+
+int eau2_cluster_wait_get(eau2_cluster *cl, eau2 *db, const char *key, int timeout_ms,
+			  eau2_df **df, struct eau2_error *err)
+{
+	int rc;
+
+	*df = NULL;
+	/* Negative: forever, in bounded steps. */
+	do {
+		rc = eau2_dir_wait(cl->zk, key, timeout_ms < 0 ? 60000 : timeout_ms, err);
+	} while (rc == -ETIMEDOUT && timeout_ms < 0);
+	return rc ? rc : eau2_cluster_get(cl, db, key, df, err);
+}
+
+int eau2_cluster_delete(eau2_cluster *cl, const char *key, struct eau2_error *err)
+{
+	struct eau2_dir_entry old;
+	int rc = eau2_dir_remove(cl->zk, key, &old, err);
+
+	if (rc)
+		return rc;
+	drop_entry(cl, &old);
+	eau2_dir_entry_free(&old);
+	return 0;
+}
+
+int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_error *err)
+{
+	return eau2_dir_list(cl->zk, keys, n, err);
+}
+
+/* A new state of cls, init'ed for ctx. */
+static int state_new(const struct eau2_rower_class *cls, const struct eau2_run_ctx *ctx,
+		     void **out, struct eau2_error *err)
+{
+	*out = calloc(1, cls->state_size ? cls->state_size : 1);
+	if (!*out)
+		return eau2_error_set(err, -ENOMEM, "rower '%s': no memory for a state", cls->name);
+	return cls->init(*out, ctx, err);
+}
+
+static void state_free(const struct eau2_rower_class *cls, void *s)
+{
+	if (s && cls->destroy)
+		cls->destroy(s);
+	free(s);
+}
+
+/* Decodes the partitions' states and joins them in partition order. */
+static int join_states(const struct part_call *c, const struct eau2_run_ctx *ctx,
+		       eau2_df **result, struct eau2_error *err)
+{
+	const struct eau2_rower_class *cls = c->cls;
+	void *root = NULL;
+	int rc;
+
+	if ((rc = state_new(cls, ctx, &root, err)))
+		goto out;
+	for (size_t i = 0; i < c->e->nparts && rc == 0; i++) {
+		void *s = NULL;
+
+		if ((rc = state_new(cls, ctx, &s, err)) == 0 &&
+		    (rc = cls->decode(s, c->states[i], c->lens[i], err)) == 0)
+			rc = cls->join(root, s, err);
+		if (rc)
+			eau2_error_prefix(err, rc, "run '%s' on '%s': state of partition %zu",
+					  cls->name, c->e->key, i);
+		state_free(cls, s);
+	}
+	if (rc == 0) {
+		rc = cls->finish(root, ctx, result, err);
+		if (rc && *result) {
+			eau2_df_release(*result);
+			*result = NULL;
+		}
+	}
+out:
+	state_free(cls, root);
+	return rc;
+}
+
+int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
+		     const struct eau2_rower_class *cls, const struct eau2_args *args,
+		     eau2_df **result, struct eau2_error *err)
+{
+	static const struct eau2_args no_args = {0};
+	struct eau2_dir_entry e;
+	struct eau2_members m = {0};
+	struct part_call c = {
+		.cl = cl, .db = db, .e = &e, .m = &m, .cls = cls,
+		.args = args ? args : &no_args,
+	};
+	eau2_builder *b = NULL;
+	eau2_df *input = NULL;
+	int rc;
+
+	*result = NULL;
+	if (!cls || !cls->init || !cls->join || !cls->finish || !cls->encode || !cls->decode)
+		return eau2_error_set(err, -ENOTSUP, "rower '%s' lacks init, join, finish, "
+				      "encode or decode: it cannot run on a cluster",
+				      cls && cls->name ? cls->name : "?");
+	if (cls->flags & EAU2_ROWER_NO_INPUT)
+		return eau2_error_set(err, -ENOTSUP, "rower '%s' takes no input: run it on one "
+				      "host", cls->name);
+	if ((rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
+		return rc;
+	if ((rc = eau2_members_list(cl->zk, &m, err)))
+		goto out;
+	c.states = calloc(e.nparts + 1, sizeof(*c.states));
+	c.lens = calloc(e.nparts + 1, sizeof(*c.lens));
+	if (!c.states || !c.lens) {
+		rc = eau2_error_set(err, -ENOMEM, "run '%s': out of memory", key);
+		goto out;
+	}
+	/* The driver's states see the key's schema and no rows. */
+	if ((rc = eau2_builder_new(db, e.schema, &b, err)) ||
+	    (rc = eau2_builder_finish(b, &input, err)))
+		goto out;
+	if ((rc = parallel(e.nparts, run_task, &c, err)))
+		goto out;
+	{
+		struct eau2_run_ctx ctx = {
+			.db = db, .input = input, .args = c.args, .threads = 1,
+		};
+
+		rc = join_states(&c, &ctx, result, err);
+	}
+out:
+	for (size_t i = 0; c.states && i < e.nparts; i++)
+		free(c.states[i]);
+	free(c.states);
+	free(c.lens);
+	eau2_df_release(input);
+	eau2_members_free(&m);
+	eau2_dir_entry_free(&e);
+	return rc;
+}
+
+/* ------------------------------------------------- garbage */
+
+struct gc_call {
+	eau2_cluster *cl;
+	const struct eau2_members *m;
+	const struct eau2_dir_live *live;   /* NULL while listing */
+	char ***parts;                      /* per node */
+	size_t *nparts;
+	atomic_size_t dropped;
+};
+
+static int gc_task(void *arg, size_t k, struct eau2_error *err)
+{
+	struct gc_call *c = arg;
+	const struct eau2_member *node = &c->m->v[k];
+	int rc;
+
+	if (!c->live) {
+		rc = c->cl->ops->list(c->cl->ctx, node, &c->parts[k], &c->nparts[k], err);
+		return rc ? eau2_error_prefix(err, rc, "gc: node %s (%s)", node->id, node->addr) : 0;
+	}
+	for (size_t i = 0; i < c->nparts[k]; i++)
+		if (eau2_dir_is_garbage(c->live, c->parts[k][i]) &&
+		    c->cl->ops->drop(c->cl->ctx, node, c->parts[k][i], NULL) == 0)
+			atomic_fetch_add(&c->dropped, 1);
+	return 0;
+}
+
+int eau2_cluster_gc(eau2_cluster *cl, size_t *dropped, struct eau2_error *err)
+{
+	struct eau2_members m = {0};
+	struct eau2_dir_live live = {0};
+	struct gc_call c = { .cl = cl, .m = &m };
+	struct eau2_error lerr = {0};
+	int rc, lrc;
+
+	if (dropped)
+		*dropped = 0;
+	atomic_init(&c.dropped, 0);
+	if ((rc = eau2_members_list(cl->zk, &m, err)))
+		return rc;
+	c.parts = calloc(m.n + 1, sizeof(*c.parts));
+	c.nparts = calloc(m.n + 1, sizeof(*c.nparts));
+	if (!c.parts || !c.nparts) {
+		rc = eau2_error_set(err, -ENOMEM, "gc: out of memory");
+		goto out;
+	}
+	/* The partitions first, then what is alive: a listed partition was
+	 * pushed before the read, so its put's lease (taken before any push)
+	 * or its key is seen by the read unless the put is over. */
+	lrc = parallel(m.n, gc_task, &c, &lerr);
+	if ((rc = eau2_dir_live_read(cl->zk, &live, err)))
+		goto out;
+	c.live = &live;
+	parallel(m.n, gc_task, &c, NULL);
+	if (dropped)
+		*dropped = atomic_load(&c.dropped);
+	if ((rc = lrc) && err)
+		*err = lerr;
+out:
+	for (size_t k = 0; c.parts && k < m.n; k++)
+		eau2_list_free(c.parts[k]);
+	free(c.parts);
+	free(c.nparts);
+	eau2_dir_live_free(&live);
+	eau2_members_free(&m);
+	return rc;
+}

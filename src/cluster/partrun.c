@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * partrun.c - the node's side of a distributed run and of moving
+ * partitions, for transports and test doubles (cluster.h):
+ *
+ *  - eau2_cluster_run_part runs a rower over one partition on the local
+ *    pinned pool (eau2_run) and returns its joined state encoded, instead
+ *    of the finished result. It wraps the class in one whose finish
+ *    encodes: the executor then joins the workers' states in its fixed
+ *    order exactly as for a local run. finish runs on the thread that
+ *    called eau2_run, so the encoded bytes reach the caller through a
+ *    thread-local slot, set only around that call.
+ *  - eau2_cluster_copy_groups copies row groups into a new dataframe,
+ *    value by value (O(data); a transport sends chunks instead).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+
+struct capture {
+	const struct eau2_rower_class *inner;
+	void *buf;
+	size_t len;
+	bool done;
+};
+
+static _Thread_local struct capture *capture_slot;
+
+static int capture_finish(void *state, const struct eau2_run_ctx *ctx,
+			  eau2_df **result, struct eau2_error *err)
+{
+	struct capture *c = capture_slot;
+
+	(void)ctx;
+	*result = NULL;
+	if (!c)
+		return eau2_error_set(err, -EINVAL, "partition run: finish on another thread");
+	if (!c->inner->encode)
+		return eau2_error_set(err, -ENOTSUP, "rower '%s' has no encode: it cannot run "
+				      "on a cluster", c->inner->name);
+	c->done = true;
+	return c->inner->encode(state, &c->buf, &c->len, err);
+}
+
+int eau2_cluster_run_part(eau2 *db, const eau2_df *part,
+			  const struct eau2_rower_class *cls,
+			  const struct eau2_args *args, unsigned threads,
+			  void **state, size_t *len, struct eau2_error *err)
+{
+	struct eau2_run_options ro = { .threads = threads };
+	struct capture c = { .inner = cls };
+	struct eau2_rower_class wrap;
+	eau2_df *none = NULL;
+	int rc;
+
+	*state = NULL;
+	*len = 0;
+	if (!cls->encode || !cls->decode)
+		return eau2_error_set(err, -ENOTSUP, "rower '%s' has no encode/decode: it "
+				      "cannot run on a cluster", cls->name);
+	wrap = *cls;
+	wrap.finish = capture_finish;
+	capture_slot = &c;
+	rc = eau2_run(db, part, &wrap, args, &ro, &none, err);
+	capture_slot = NULL;
+	eau2_df_release(none);
+	if (rc == 0 && !c.done)
+		rc = eau2_error_set(err, -EIO, "rower '%s': the run gave no state", cls->name);
+	if (rc) {
+		free(c.buf);
+		return rc;
+	}
+	*state = c.buf;
+	*len = c.len;
+	return 0;
+}
+
+/* Appends rows [0, rows) of view v to column col of b. */
+static int copy_view(eau2_builder *b, size_t col, const struct eau2_chunk_view *v,
+		     struct eau2_error *err)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < v->rows && rc == 0; i++) {
+		size_t slen;
+		const char *s;
+
+		if (!eau2_view_valid(v, i)) {
+			rc = eau2_builder_append_null(b, col, err);
+			continue;
+		}
+		switch (v->type) {
+		case EAU2_BOOL:
+			rc = eau2_builder_append_bool(b, col, eau2_view_bool(v, i), err);
+			break;
+		case EAU2_INT:
+			rc = eau2_builder_append_int(b, col, v->values.i64[i], err);
+			break;
+		case EAU2_DOUBLE:
+			rc = eau2_builder_append_double(b, col, v->values.f64[i], err);
+			break;
+		case EAU2_STRING:
+			s = eau2_view_string(v, i, &slen);
+			rc = eau2_builder_append_string(b, col, s, slen, err);
+			break;
+		default:
+			rc = eau2_error_set(err, -EBADMSG, "copy: column %zu has type %d", col,
+					    (int)v->type);
+		}
+	}
+	return rc;
+}
+
+/* Appends row groups [group, group + ngroups) of src to b. */
+static int copy_into(eau2_builder *b, const eau2_df *src, size_t group, size_t ngroups,
+		     struct eau2_error *err)
+{
+	int rc = 0;
+
+	for (size_t g = group; g < group + ngroups && rc == 0; g++)
+		for (size_t c = 0; c < eau2_df_ncols(src) && rc == 0; c++) {
+			struct eau2_chunk_view v;
+
+			if ((rc = eau2_df_chunk(src, c, g, &v, err)) == 0)
+				rc = copy_view(b, c, &v, err);
+		}
+	return rc;
+}
+
+static int finish(eau2_builder *b, int rc, eau2_df **out, struct eau2_error *err)
+{
+	if (rc) {
+		eau2_builder_abort(b);
+		return rc;
+	}
+	return eau2_builder_finish(b, out, err);
+}
+
+int eau2_cluster_copy_groups(eau2 *db, const eau2_df *src, size_t group,
+			     size_t ngroups, eau2_df **out, struct eau2_error *err)
+{
+	eau2_builder *b = NULL;
+	int rc;
+
+	*out = NULL;
+	if (group > eau2_df_ngroups(src) || ngroups > eau2_df_ngroups(src) - group)
+		return eau2_error_set(err, -ERANGE, "copy: row groups %zu+%zu of %zu",
+				      group, ngroups, eau2_df_ngroups(src));
+	if ((rc = eau2_builder_new(db, eau2_df_schema(src), &b, err)))
+		return rc;
+	return finish(b, copy_into(b, src, group, ngroups, err), out, err);
+}
+
+bool eau2_cluster_same_schema(const eau2_schema *a, const eau2_schema *b)
+{
+	if (eau2_schema_ncols(a) != eau2_schema_ncols(b))
+		return false;
+	for (size_t c = 0; c < eau2_schema_ncols(a); c++)
+		if (strcmp(eau2_schema_name(a, c), eau2_schema_name(b, c)) ||
+		    eau2_schema_type(a, c) != eau2_schema_type(b, c))
+			return false;
+	return true;
+}
+
+int eau2_cluster_concat(eau2 *db, const eau2_schema *schema, eau2_df *const *dfs,
+			size_t n, eau2_df **out, struct eau2_error *err)
+{
+	eau2_builder *b = NULL;
+	int rc;
+
+	*out = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!eau2_cluster_same_schema(schema, eau2_df_schema(dfs[i])))
+			return eau2_error_set(err, -EINVAL, "concat: dataframe %zu has another "
+					      "schema", i);
+	if ((rc = eau2_builder_new(db, schema, &b, err)))
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = copy_into(b, dfs[i], 0, eau2_df_ngroups(dfs[i]), err);
+	return finish(b, rc, out, err);
+}
