@@ -1,0 +1,800 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cluster_driver.c - the driver of a cluster (src/cluster/driver.c)
+ * on a real ZooKeeper, with an in-process double of the node operations:
+ * three "nodes", each a member znode of its own session and a local store
+ * of its own holding its partitions. Checked: put/get round trips,
+ * built-in rowers giving on the cluster the answer one host gives (1 and
+ * 2 replicas, and with a replica down), a put whose driver is killed
+ * (no key, its partitions garbage), two drivers on one key, wait_get,
+ * delete, and ZooKeeper stopped or unreachable (an error within the
+ * timeout).
+ */
+#include "testutil.h"
+#include "zkutil.h"
+#include "cluster/cluster.h"
+#include "cluster/dir.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------ node double */
+
+#define NNODES 3
+
+struct dnode {
+	char id[16];
+	char *dir;
+	eau2 *db;
+	pthread_mutex_t mu;   /* guards db (a handle is one thread at a time) */
+	eau2_zk *zk;
+	eau2_member_reg *reg;
+	int down;             /* ops fail with -EHOSTUNREACH (under mu) */
+};
+
+struct double_ctx {
+	struct dnode n[NNODES];
+	pthread_mutex_t driver_mu; /* guards the drivers' handles in fetch */
+	int stall_after;           /* push: block after this many (child) */
+	int pushes;
+};
+
+static struct double_ctx dbl;
+
+static struct dnode *node_of(struct double_ctx *d, const struct eau2_member *m,
+			     struct eau2_error *err)
+{
+	for (int i = 0; i < NNODES; i++)
+		if (!strcmp(d->n[i].id, m->id)) {
+			pthread_mutex_lock(&d->n[i].mu);
+			if (!d->n[i].down)
+				return &d->n[i];
+			pthread_mutex_unlock(&d->n[i].mu);
+			eau2_error_set(err, -EHOSTUNREACH, "node %s is down", m->id);
+			return NULL;
+		}
+	eau2_error_set(err, -ENOENT, "no node %s", m->id);
+	return NULL;
+}
+
+static int d_push(void *ctx, const struct eau2_member *node, const char *part,
+		  const eau2_df *df, size_t group, size_t ngroups, struct eau2_error *err)
+{
+	struct double_ctx *d = ctx;
+	struct dnode *n = node_of(d, node, err);
+	eau2_df *p = NULL;
+	int rc;
+
+	if (!n)
+		return err->code;
+	rc = eau2_cluster_copy_groups(n->db, df, group, ngroups, &p, err);
+	if (rc == 0)
+		rc = eau2_put(n->db, part, p, err);
+	eau2_df_release(p);
+	pthread_mutex_unlock(&n->mu);
+	if (d->stall_after && __atomic_add_fetch(&d->pushes, 1, __ATOMIC_SEQ_CST) >=
+	    d->stall_after) {
+		printf("pushed\n");
+		sleep(60); /* killed meanwhile */
+	}
+	return rc;
+}
+
+/* Partition part of node, mapped from the node's store. */
+static int node_get(struct double_ctx *d, const struct eau2_member *node,
+		    const char *part, eau2_df **df, struct eau2_error *err)
+{
+	struct dnode *n = node_of(d, node, err);
+	int rc;
+
+	if (!n)
+		return err->code;
+	rc = eau2_get(n->db, part, df, err);
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+static int d_fetch(void *ctx, const struct eau2_member *node, const char *part,
+		   eau2 *db, eau2_df **df, struct eau2_error *err)
+{
+	struct double_ctx *d = ctx;
+	eau2_df *src = NULL;
+	int rc;
+
+	if ((rc = node_get(d, node, part, &src, err)))
+		return rc;
+	pthread_mutex_lock(&d->driver_mu);
+	rc = eau2_cluster_copy_groups(db, src, 0, eau2_df_ngroups(src), df, err);
+	pthread_mutex_unlock(&d->driver_mu);
+	eau2_df_release(src);
+	return rc;
+}
+
+static int d_drop(void *ctx, const struct eau2_member *node, const char *part,
+		  struct eau2_error *err)
+{
+	struct dnode *n = node_of(ctx, node, err);
+	int rc;
+
+	if (!n)
+		return err->code;
+	rc = eau2_delete(n->db, part, err);
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+static int d_list(void *ctx, const struct eau2_member *node, char ***parts, size_t *np,
+		  struct eau2_error *err)
+{
+	struct dnode *n = node_of(ctx, node, err);
+	char **keys;
+	size_t nk, k = 0;
+	int rc;
+
+	if (!n)
+		return err->code;
+	rc = eau2_list(n->db, &keys, &nk, err);
+	pthread_mutex_unlock(&n->mu);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < nk; i++) {
+		if (!strncmp(keys[i], "eau2.part.", 10))
+			keys[k++] = keys[i];
+		else
+			free(keys[i]);
+	}
+	keys[k] = NULL;
+	*parts = keys;
+	*np = k;
+	return 0;
+}
+
+static int d_copy(void *ctx, const struct eau2_member *from, const struct eau2_member *to,
+		  const char *part, struct eau2_error *err)
+{
+	eau2_df *src = NULL, *dst = NULL;
+	struct dnode *b;
+	int rc;
+
+	if ((rc = node_get(ctx, from, part, &src, err)))
+		return rc;
+	if (!(b = node_of(ctx, to, err))) {
+		eau2_df_release(src);
+		return err->code;
+	}
+	rc = eau2_cluster_copy_groups(b->db, src, 0, eau2_df_ngroups(src), &dst, err);
+	if (rc == 0)
+		rc = eau2_put(b->db, part, dst, err);
+	pthread_mutex_unlock(&b->mu);
+	eau2_df_release(src);
+	eau2_df_release(dst);
+	return rc;
+}
+
+static int d_run(void *ctx, const struct eau2_member *node, const char *part,
+		 const char *rower, const struct eau2_args *args, void **state,
+		 size_t *len, struct eau2_error *err)
+{
+	const struct eau2_rower_class *cls = eau2_rower_find(rower);
+	struct dnode *n;
+	eau2_df *p = NULL;
+	int rc;
+
+	if (!cls)
+		return eau2_error_set(err, -ENOENT, "node %s has no rower '%s'", node->id, rower);
+	if (!(n = node_of(ctx, node, err)))
+		return err->code;
+	rc = eau2_get(n->db, part, &p, err);
+	if (rc == 0)
+		rc = eau2_cluster_run_part(n->db, p, cls, args, 2, state, len, err);
+	pthread_mutex_unlock(&n->mu);
+	eau2_df_release(p);
+	return rc;
+}
+
+static const struct eau2_cluster_node_ops dops = {
+	.push = d_push, .fetch = d_fetch, .drop = d_drop, .list = d_list,
+	.copy = d_copy, .run = d_run,
+};
+
+/* Opens the node stores (dirs given: a child process opening the
+ * parent's) and, in the parent, registers the nodes under cluster. */
+static void double_open(const char *cluster, char *const *dirs)
+{
+	memset(&dbl, 0, sizeof(dbl));
+	pthread_mutex_init(&dbl.driver_mu, NULL);
+	for (int i = 0; i < NNODES; i++) {
+		struct dnode *n = &dbl.n[i];
+		struct eau2_error err = {0};
+
+		snprintf(n->id, sizeof(n->id), "n%d", i);
+		pthread_mutex_init(&n->mu, NULL);
+		n->dir = dirs ? strdup(dirs[i]) : tu_tmpdir("cnode");
+		tu_ok(eau2_open(&n->db, &(struct eau2_options){ .store = n->dir,
+							  .node = EAU2_NODE_OFF }, &err), &err);
+		if (!cluster)
+			continue;
+		char addr[32];
+		struct eau2_member_options mo = {
+			.addr = addr, .id = n->id, .free = 1ull << 30,
+		};
+
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", 7400 + i);
+		n->zk = zku_connect(cluster, 0);
+		tu_ok(eau2_member_register(n->zk, &mo, &n->reg, &err), &err);
+	}
+}
+
+static void double_close(bool remove)
+{
+	for (int i = 0; i < NNODES; i++) {
+		struct dnode *n = &dbl.n[i];
+
+		eau2_member_unregister(n->reg);
+		eau2_zk_close(n->zk);
+		eau2_close(n->db);
+		if (remove)
+			tu_rmdir(n->dir);
+		else
+			free(n->dir);
+		pthread_mutex_destroy(&n->mu);
+	}
+	pthread_mutex_destroy(&dbl.driver_mu);
+}
+
+/* The member of double node i (its id is all the double reads). */
+static void member_for(int i, struct eau2_member *m)
+{
+	memset(m, 0, sizeof(*m));
+	memcpy(m->id, dbl.n[i].id, sizeof(dbl.n[i].id));
+}
+
+static size_t node_parts(int i)
+{
+	struct eau2_member m = {0};
+	struct eau2_error err = {0};
+	char **parts;
+	size_t n;
+
+	member_for(i, &m);
+	tu_ok(d_list(&dbl, &m, &parts, &n, &err), &err);
+	eau2_list_free(parts);
+	return n;
+}
+
+static eau2_cluster *open_cluster(const char *name, int timeout_ms)
+{
+	char connect[1100];
+	struct eau2_error err = {0};
+	eau2_cluster *cl;
+
+	snprintf(connect, sizeof(connect), "%s/%s", zku->connect, name);
+	tu_ok(eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = connect, .timeout_ms = timeout_ms, .ops = &dops, .ctx = &dbl,
+	}, &cl, &err), &err);
+	return cl;
+}
+
+/* ------------------------------------------------------ data */
+
+/* nparts row groups of rows each (forked builder parts seal short
+ * groups): columns id int, x double (nulls), s string (nulls), b bool,
+ * w string of words. seed varies the values. */
+static eau2_df *make_df(eau2 *db, size_t ngroups, size_t rows, int seed)
+{
+	static const char *const words[] = { "the", "cat", "sat", "on", "a", "mat", "of", "eau2" };
+	struct eau2_error err = {0};
+	eau2_schema *s;
+	eau2_builder *root, *part;
+	eau2_df *df;
+
+	tu_ok(eau2_schema_parse("id:int,x:double,s:string,b:bool,w:string", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &root, &err), &err);
+	eau2_schema_free(s);
+	for (size_t g = 0; g < ngroups; g++) {
+		tu_ok(eau2_builder_fork(root, &part, &err), &err);
+		for (size_t r = 0; r < rows; r++) {
+			int64_t id = (int64_t)(g * rows + r);
+			char buf[64];
+
+			tu_ok(eau2_builder_append_int(part, 0, id * seed % 97, &err), &err);
+			if (id % 11 == 3)
+				tu_ok(eau2_builder_append_null(part, 1, &err), &err);
+			else
+				tu_ok(eau2_builder_append_double(part, 1, (double)id / 8 - 20, &err), &err);
+			snprintf(buf, sizeof(buf), "k%d", (int)((id * 7 + seed) % 13));
+			if (id % 17 == 5)
+				tu_ok(eau2_builder_append_null(part, 2, &err), &err);
+			else
+				tu_ok(eau2_builder_append_string(part, 2, buf, strlen(buf), &err), &err);
+			tu_ok(eau2_builder_append_bool(part, 3, id % 3 == 0, &err), &err);
+			snprintf(buf, sizeof(buf), "%s %s  %s", words[id % 8], words[(id / 3 + seed) % 8],
+				 words[(id * 5) % 8]);
+			tu_ok(eau2_builder_append_string(part, 4, buf, strlen(buf), &err), &err);
+		}
+		tu_ok(eau2_builder_join(root, part, &err), &err);
+	}
+	tu_ok(eau2_builder_finish(root, &df, &err), &err);
+	return df;
+}
+
+/* The dataframe as CSV text (malloc'd). */
+static char *csv_of(const eau2_df *df)
+{
+	struct eau2_error err = {0};
+	int fd = memfd_create("csv", 0);
+	off_t size;
+	char *buf;
+
+	assert_true(fd >= 0);
+	tu_ok(eau2_export_csv(df, fd, UINT64_MAX, &err), &err);
+	size = lseek(fd, 0, SEEK_END);
+	buf = calloc(1, (size_t)size + 1);
+	assert_int_equal(pread(fd, buf, (size_t)size, 0), size);
+	close(fd);
+	return buf;
+}
+
+static void assert_same_df(const eau2_df *a, const eau2_df *b)
+{
+	char *x = csv_of(a), *y = csv_of(b);
+
+	assert_int_equal(eau2_df_rows(a), eau2_df_rows(b));
+	assert_string_equal(x, y);
+	free(x);
+	free(y);
+}
+
+/* ------------------------------------------------------ tests */
+
+static void test_put_get(void **state)
+{
+	struct eau2_cluster_put_options po = { .replicas = 2, .part_bytes = 1 };
+	struct eau2_error err = {0};
+	struct eau2_dir_entry e;
+	char *dir = NULL, **keys;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_df(db, 5, 1000, 1), *got = NULL, *empty;
+	eau2_cluster *cl;
+	size_t n, total = 0;
+	eau2_zk *zk;
+
+	(void)state;
+	double_open("drv1", NULL);
+	cl = open_cluster("drv1", 5000);
+	tu_ok(eau2_cluster_put(cl, db, "data/one", df, &po, &err), &err);
+	/* 5 partitions of one row group each, 2 replicas, over 3 nodes. */
+	zk = zku_connect("drv1", 0);
+	tu_ok(eau2_dir_read(zk, "data/one", &e, NULL, NULL, &err), &err);
+	assert_int_equal(e.nparts, 5);
+	assert_int_equal(e.rows, 5000);
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(e.parts[i].nrep, 2);
+		assert_int_equal(e.parts[i].rows, 1000);
+	}
+	eau2_dir_entry_free(&e);
+	for (int i = 0; i < NNODES; i++) {
+		size_t k = node_parts(i);
+
+		assert_true(k >= 3 && k <= 4); /* 10 replicas over 3 nodes */
+		total += k;
+	}
+	assert_int_equal(total, 10);
+
+	tu_ok(eau2_cluster_get(cl, db, "data/one", &got, &err), &err);
+	assert_same_df(df, got);
+	eau2_df_release(got);
+
+	/* One partition: the default size. An empty dataframe. */
+	tu_ok(eau2_cluster_put(cl, db, "data/two", df, NULL, &err), &err);
+	tu_ok(eau2_cluster_get(cl, db, "data/two", &got, &err), &err);
+	assert_same_df(df, got);
+	eau2_df_release(got);
+	{
+		eau2_builder *b;
+
+		tu_ok(eau2_builder_new(db, eau2_df_schema(df), &b, &err), &err);
+		tu_ok(eau2_builder_finish(b, &empty, &err), &err);
+	}
+	tu_ok(eau2_cluster_put(cl, db, "empty", empty, NULL, &err), &err);
+	tu_ok(eau2_cluster_get(cl, db, "empty", &got, &err), &err);
+	assert_int_equal(eau2_df_rows(got), 0);
+	assert_int_equal(eau2_df_ncols(got), 5);
+	eau2_df_release(got);
+	eau2_df_release(empty);
+
+	tu_ok(eau2_cluster_list(cl, &keys, &n, &err), &err);
+	assert_int_equal(n, 3);
+	assert_string_equal(keys[0], "data/one");
+	eau2_list_free(keys);
+
+	/* Replacing drops the old partitions; deleting drops the rest. */
+	tu_ok(eau2_cluster_put(cl, db, "data/one", df, &(struct eau2_cluster_put_options){
+		.replicas = 1, .part_bytes = 1 }, &err), &err);
+	total = 0;
+	for (int i = 0; i < NNODES; i++)
+		total += node_parts(i);
+	/* data/one: 5 x 1; data/two: 3 parts (one per node) x 2; empty: 0. */
+	assert_int_equal(total, 5 + 6);
+	tu_ok(eau2_cluster_delete(cl, "data/one", &err), &err);
+	tu_ok(eau2_cluster_delete(cl, "data/two", &err), &err);
+	tu_ok(eau2_cluster_delete(cl, "empty", &err), &err);
+	for (int i = 0; i < NNODES; i++)
+		assert_int_equal(node_parts(i), 0);
+	assert_int_equal(eau2_cluster_get(cl, db, "data/one", &got, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "data/one"));
+	assert_int_equal(eau2_cluster_delete(cl, "data/one", &err), -ENOENT);
+
+	/* A node that lost a partition (store wiped): an error naming it. */
+	tu_ok(eau2_cluster_put(cl, db, "k", df, &(struct eau2_cluster_put_options){
+		.replicas = 1, .part_bytes = 1 }, &err), &err);
+	for (int i = 0; i < NNODES; i++) {
+		struct eau2_member m = {0};
+		char **parts;
+		size_t np;
+
+		member_for(i, &m);
+		tu_ok(d_list(&dbl, &m, &parts, &np, &err), &err);
+		for (size_t j = 0; j < np; j++)
+			tu_ok(d_drop(&dbl, &m, parts[j], &err), &err);
+		eau2_list_free(parts);
+		break;
+	}
+	assert_int_equal(eau2_cluster_get(cl, db, "k", &got, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "partition"));
+	assert_non_null(strstr(err.msg, "no live replica"));
+
+	eau2_zk_close(zk);
+	eau2_df_release(df);
+	eau2_cluster_close(cl);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
+struct rower_case {
+	const char *name;
+	const char *args[4]; /* NAME=VALUE pairs */
+};
+
+/* Not here (see the report of issue #12): sort (its states name rows of
+ * the input, which stay on the nodes), map (its per-group states name
+ * the input's row groups), join (its small table must be on every node). */
+static const struct rower_case cases[] = {
+	{ "count", { NULL } },
+	{ "count", { "column=x", NULL } },
+	{ "sum", { "columns=id,x", NULL } },
+	{ "min", { "columns=id,x", NULL } },
+	{ "max", { "columns=id,x", NULL } },
+	{ "mean", { "columns=x", NULL } },
+	{ "distinct", { "columns=s,b", NULL } },
+	{ "wordcount", { "column=w", NULL } },
+	{ "filter", { "where=x > 100 and b", NULL } },
+	{ "groupby", { "by=s", "agg=count,sum:x,mean:id,min:x,max:id", NULL } },
+};
+
+/* Runs every case on the cluster and locally: the same answers. */
+static void run_cases(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df *df)
+{
+	for (size_t c = 0; c < sizeof(cases) / sizeof(*cases); c++) {
+		const struct rower_case *rc = &cases[c];
+		char names[4][64];
+		const char *nv[4], *vv[4];
+		struct eau2_args args = { .names = nv, .values = vv };
+		const struct eau2_rower_class *cls = eau2_rower_find(rc->name);
+		struct eau2_error err = {0};
+		eau2_df *local = NULL, *dist = NULL;
+
+		assert_non_null(cls);
+		for (size_t i = 0; rc->args[i]; i++) {
+			const char *eq = strchr(rc->args[i], '=');
+
+			snprintf(names[i], sizeof(names[i]), "%.*s", (int)(eq - rc->args[i]),
+				 rc->args[i]);
+			nv[i] = names[i];
+			vv[i] = eq + 1;
+			args.n++;
+		}
+		tu_ok(eau2_run(db, df, cls, &args, NULL, &local, &err), &err);
+		if (eau2_cluster_run(cl, db, key, cls, &args, &dist, &err))
+			fail_msg("cluster run of %s: %s", rc->name, err.msg);
+		assert_same_df(local, dist);
+		eau2_df_release(local);
+		eau2_df_release(dist);
+	}
+}
+
+static void test_run(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir = NULL;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_df(db, 6, 700, 3), *res = NULL;
+	eau2_cluster *cl;
+
+	(void)state;
+	double_open("drv2", NULL);
+	cl = open_cluster("drv2", 5000);
+	for (unsigned r = 1; r <= 2; r++) {
+		tu_ok(eau2_cluster_put(cl, db, "t", df, &(struct eau2_cluster_put_options){
+			.replicas = r, .part_bytes = 1 }, &err), &err);
+		run_cases(cl, db, "t", df);
+	}
+	tu_ok(eau2_cluster_put(cl, db, "t1", df, &(struct eau2_cluster_put_options){
+		.replicas = 1, .part_bytes = 1 }, &err), &err);
+	/* A replica down: its partitions run on the other one. */
+	pthread_mutex_lock(&dbl.n[1].mu);
+	dbl.n[1].down = 1;
+	pthread_mutex_unlock(&dbl.n[1].mu);
+	run_cases(cl, db, "t", df);
+	/* One replica, on a node that is down: an error naming the partition. */
+	assert_int_equal(eau2_cluster_run(cl, db, "t1", eau2_rower_find("count"), NULL,
+					  &res, &err), -EHOSTUNREACH);
+	assert_non_null(strstr(err.msg, "partition"));
+	assert_non_null(strstr(err.msg, "n1"));
+	assert_null(res);
+	dbl.n[1].down = 0;
+	/* A rower that cannot run on a cluster. */
+	assert_int_equal(eau2_cluster_run(cl, db, "nope", eau2_rower_find("count"), NULL,
+					  &res, &err), -ENOENT);
+	eau2_df_release(df);
+	eau2_cluster_close(cl);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
+/* A driver killed mid-put: no key, and its partitions are garbage. */
+static void test_killed_put(void **state)
+{
+	struct eau2_error err = {0};
+	const char *args[8];
+	char *dir = NULL;
+	eau2 *db = tu_open_store(&dir);
+	eau2_cluster *cl;
+	eau2_df *got = NULL;
+	struct zkc c;
+	size_t dropped = 0, before = 0;
+	long long t0;
+
+	(void)state;
+	double_open("drv3", NULL);
+	args[0] = zku->connect;
+	args[1] = dbl.n[0].dir;
+	args[2] = dbl.n[1].dir;
+	args[3] = dbl.n[2].dir;
+	args[4] = NULL;
+	zkc_spawn(&c, args);
+	zkc_expect(&c, "pushed", 30000);
+	cl = open_cluster("drv3", 5000);
+	/* While the put lives, its partitions are not garbage. */
+	tu_ok(eau2_cluster_gc(cl, &dropped, &err), &err);
+	assert_int_equal(dropped, 0);
+	zkc_kill(&c);
+	for (int i = 0; i < NNODES; i++)
+		before += node_parts(i);
+	assert_true(before >= 2);
+	/* Its session ends within its timeout (4 s), and the lease with it. */
+	t0 = zkc_now_ms();
+	do {
+		if (zkc_now_ms() - t0 > 20000)
+			fail_msg("the killed driver's lease outlived its session");
+		usleep(200 * 1000);
+		tu_ok(eau2_cluster_gc(cl, &dropped, &err), &err);
+	} while (dropped == 0);
+	assert_int_equal(dropped, before);
+	for (int i = 0; i < NNODES; i++)
+		assert_int_equal(node_parts(i), 0);
+	assert_int_equal(eau2_cluster_get(cl, db, "big", &got, &err), -ENOENT);
+	eau2_cluster_close(cl);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
+static int child_main(int argc, char **argv)
+{
+	struct eau2_error err = {0};
+	char connect[1100];
+	char *dir = NULL;
+	eau2 *db;
+	eau2_df *df;
+	eau2_cluster *cl;
+
+	if (argc < 6)
+		return 2;
+	setvbuf(stdout, NULL, _IONBF, 0);
+	/* The parent's nodes are registered by the parent; the child opens
+	 * their stores and pushes into them. */
+	double_open(NULL, &argv[3]);
+	dbl.stall_after = 2;
+	snprintf(connect, sizeof(connect), "%s/drv3", argv[2]);
+	db = tu_open_store(&dir);
+	df = make_df(db, 4, 500, 5);
+	if (eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = connect, .timeout_ms = 4000, .ops = &dops, .ctx = &dbl,
+	}, &cl, &err) ||
+	    eau2_cluster_put(cl, db, "big", df, &(struct eau2_cluster_put_options){
+		.replicas = 1, .part_bytes = 1 }, &err)) {
+		fprintf(stderr, "child: %s\n", err.msg);
+		return 1;
+	}
+	return 1; /* never gets here: killed while stalled */
+}
+
+/* Two drivers put one key at once, many times: the key ends as one
+ * driver's dataframe, whole, and only its partitions are left. */
+struct racer {
+	int seed;
+	eau2 *db;
+	char *dir;
+	eau2_df *df;
+	int rc;
+	struct eau2_error err;
+};
+
+static void *race_main(void *arg)
+{
+	struct racer *r = arg;
+	eau2_cluster *cl = open_cluster("drv4", 5000);
+
+	for (int i = 0; i < 6 && r->rc == 0; i++) {
+		r->rc = eau2_cluster_put(cl, r->db, "shared", r->df,
+					 &(struct eau2_cluster_put_options){
+					 .replicas = 2, .part_bytes = 1 }, &r->err);
+	}
+	eau2_cluster_close(cl);
+	return NULL;
+}
+
+static void test_two_drivers(void **state)
+{
+	struct racer r[2] = { { .seed = 1 }, { .seed = 2 } };
+	struct eau2_error err = {0};
+	struct eau2_dir_entry e;
+	pthread_t t[2];
+	eau2_cluster *cl;
+	eau2_df *got = NULL;
+	size_t total = 0;
+	eau2_zk *zk;
+
+	(void)state;
+	double_open("drv4", NULL);
+	for (int i = 0; i < 2; i++) {
+		r[i].db = tu_open_store(&r[i].dir);
+		r[i].df = make_df(r[i].db, 4, 300 + 100 * (size_t)i, r[i].seed);
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, race_main, &r[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		tu_ok(r[i].rc, &r[i].err);
+	}
+	cl = open_cluster("drv4", 5000);
+	tu_ok(eau2_cluster_get(cl, r[0].db, "shared", &got, &err), &err);
+	if (eau2_df_rows(got) == eau2_df_rows(r[0].df))
+		assert_same_df(got, r[0].df);
+	else
+		assert_same_df(got, r[1].df);
+	eau2_df_release(got);
+	zk = zku_connect("drv4", 0);
+	tu_ok(eau2_dir_read(zk, "shared", &e, NULL, NULL, &err), &err);
+	for (int i = 0; i < NNODES; i++) {
+		struct eau2_member m = {0};
+		char **parts;
+		size_t np;
+
+		member_for(i, &m);
+		tu_ok(d_list(&dbl, &m, &parts, &np, &err), &err);
+		for (size_t j = 0; j < np; j++) {
+			uint64_t put;
+
+			tu_ok(eau2_dir_part_parse(parts[j], &put, NULL), &err);
+			assert_int_equal(put, e.put);
+		}
+		total += np;
+		eau2_list_free(parts);
+	}
+	assert_int_equal(total, e.nparts * 2);
+	eau2_dir_entry_free(&e);
+	eau2_zk_close(zk);
+	eau2_cluster_close(cl);
+	for (int i = 0; i < 2; i++) {
+		eau2_df_release(r[i].df);
+		tu_close_store(r[i].db, r[i].dir);
+	}
+	double_close(true);
+}
+
+struct later {
+	eau2 *db;
+	eau2_df *df;
+	int rc;
+};
+
+static void *put_later(void *arg)
+{
+	struct later *l = arg;
+	struct eau2_error err = {0};
+	eau2_cluster *cl = open_cluster("drv5", 5000);
+
+	usleep(300 * 1000);
+	l->rc = eau2_cluster_put(cl, l->db, "late", l->df, NULL, &err);
+	eau2_cluster_close(cl);
+	return NULL;
+}
+
+/* wait_get sees a key put later; ZooKeeper stopped or unreachable: an
+ * error within the timeout. */
+static void test_wait_and_zk_down(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir = NULL, *dir2 = NULL;
+	eau2 *db = tu_open_store(&dir), *db2 = tu_open_store(&dir2);
+	struct later l = { .db = db2 };
+	eau2_df *got = NULL;
+	eau2_cluster *cl;
+	pthread_t t;
+	long long t0;
+	int rc;
+
+	(void)state;
+	double_open("drv5", NULL);
+	l.df = make_df(db2, 2, 100, 7);
+	cl = open_cluster("drv5", 2000);
+	assert_int_equal(eau2_cluster_wait_get(cl, db, "late", 100, &got, &err), -ETIMEDOUT);
+	assert_int_equal(pthread_create(&t, NULL, put_later, &l), 0);
+	tu_ok(eau2_cluster_wait_get(cl, db, "late", 10000, &got, &err), &err);
+	pthread_join(t, NULL);
+	assert_int_equal(l.rc, 0);
+	assert_same_df(got, l.df);
+	eau2_df_release(got);
+
+	/* ZooKeeper frozen: each call fails within about its timeout. */
+	zku_cmd(zku, "pause", 1);
+	t0 = zkc_now_ms();
+	rc = eau2_cluster_get(cl, db, "late", &got, &err);
+	assert_true(rc < 0);
+	assert_true(zkc_now_ms() - t0 < 3 * 2000 + 1000);
+	t0 = zkc_now_ms();
+	rc = eau2_cluster_put(cl, db, "late2", l.df, NULL, &err);
+	assert_true(rc < 0);
+	assert_true(zkc_now_ms() - t0 < 3 * 2000 + 1000);
+	zku_cmd(zku, "resume", 1);
+	eau2_cluster_close(cl);
+
+	/* Nothing listening: open fails within its timeout, naming it. */
+	t0 = zkc_now_ms();
+	rc = eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = "127.0.0.1:1/x", .timeout_ms = 1000, .ops = &dops, .ctx = &dbl,
+	}, &cl, &err);
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "127.0.0.1:1"));
+	assert_true(zkc_now_ms() - t0 < 3000);
+	assert_int_equal(eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = "h:1/a/b", .ops = &dops }, &cl, &err), -EINVAL);
+	assert_int_equal(eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = "/a", .ops = &dops }, &cl, &err), -EINVAL);
+
+	eau2_df_release(l.df);
+	double_close(true);
+	tu_close_store(db, dir);
+	tu_close_store(db2, dir2);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_get),
+		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_killed_put),
+		cmocka_unit_test(test_two_drivers),
+		cmocka_unit_test(test_wait_and_zk_down),
+	};
+
+	if (argc > 1 && !strcmp(argv[1], "--child"))
+		return child_main(argc, argv);
+	return cmocka_run_group_tests(tests, zku_setup1, zku_teardown);
+}
