@@ -34,7 +34,12 @@
  * -errno with err naming the node and the partition. A partition is a
  * dataframe in the node's store under a partition name
  * (eau2_dir_part_name: "eau2.part.<put>.<index>"), replacing any there.
- * Every call is bounded in time (the transport's timeout). */
+ * Every call is bounded in time (the transport's timeout).
+ *
+ * Calls come from several threads at once, to one node or to several;
+ * the calls in flight of one driver call share its db (fetch), and an
+ * eau2 handle is used by one thread at a time: a transport serialises
+ * what it does with db, or opens a handle of its own on db's store. */
 struct eau2_cluster_node_ops {
 	/* Stores row groups [group, group + ngroups) of df (in the driver's
 	 * store) on node as partition `part`. */
