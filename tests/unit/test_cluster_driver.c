@@ -566,7 +566,8 @@ static void test_killed_put(void **state)
 	args[1] = dbl.n[0].dir;
 	args[2] = dbl.n[1].dir;
 	args[3] = dbl.n[2].dir;
-	args[4] = NULL;
+	args[4] = dir; /* the child driver's store: the one this test removes */
+	args[5] = NULL;
 	zkc_spawn(&c, args);
 	zkc_expect(&c, "pushed", 30000);
 	cl = open_cluster("drv3", 5000);
@@ -598,12 +599,11 @@ static int child_main(int argc, char **argv)
 {
 	struct eau2_error err = {0};
 	char connect[1100];
-	char *dir = NULL;
 	eau2 *db;
 	eau2_df *df;
 	eau2_cluster *cl;
 
-	if (argc < 6)
+	if (argc < 7)
 		return 2;
 	setvbuf(stdout, NULL, _IONBF, 0);
 	/* The parent's nodes are registered by the parent; the child opens
@@ -611,7 +611,11 @@ static int child_main(int argc, char **argv)
 	double_open(NULL, &argv[3]);
 	dbl.stall_after = 2;
 	snprintf(connect, sizeof(connect), "%s/drv3", argv[2]);
-	db = tu_open_store(&dir);
+	if (eau2_open(&db, &(struct eau2_options){ .store = argv[6], .node = EAU2_NODE_OFF },
+		      &err)) {
+		fprintf(stderr, "child: %s\n", err.msg);
+		return 1;
+	}
 	df = make_df(db, 4, 500, 5);
 	if (eau2_cluster_open(&(struct eau2_cluster_options){
 		.connect = connect, .timeout_ms = 4000, .ops = &dops, .ctx = &dbl,
