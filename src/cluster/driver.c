@@ -25,6 +25,7 @@
 #include "cluster/dir.h"
 #include "cluster/place.h"
 #include "cluster/zk.h"
+#include "rowers/rowers.h"
 
 struct eau2_cluster {
 	eau2_zk *zk;
@@ -634,6 +635,21 @@ out:
 	return rc;
 }
 
+/* Why a built-in class cannot run by joining partition states, or NULL.
+ * These would fail on the driver (their states name rows or row groups
+ * of an input that stays on the nodes) or, for join, read a node's own
+ * key instead of the cluster's. */
+static const char *not_distributed(const struct eau2_rower_class *cls)
+{
+	if (cls == &eau2_rower_sort)
+		return "its states name rows of the input";
+	if (cls == &eau2_rower_map)
+		return "its states name row groups of the input";
+	if (cls == &eau2_rower_join)
+		return "its small table is not broadcast to the nodes";
+	return NULL;
+}
+
 int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		     const struct eau2_rower_class *cls, const struct eau2_args *args,
 		     eau2_df **result, struct eau2_error *err)
@@ -647,6 +663,7 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 	};
 	eau2_builder *b = NULL;
 	eau2_df *input = NULL;
+	const char *why;
 	int rc;
 
 	*result = NULL;
@@ -657,6 +674,9 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 	if (cls->flags & EAU2_ROWER_NO_INPUT)
 		return eau2_error_set(err, -ENOTSUP, "rower '%s' takes no input: run it on one "
 				      "host", cls->name);
+	if ((why = not_distributed(cls)))
+		return eau2_error_set(err, -ENOTSUP, "rower '%s' cannot run on a cluster yet: "
+				      "%s", cls->name, why);
 	if ((rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
 		return rc;
 	if ((rc = eau2_members_list(cl->zk, &m, err)))
