@@ -236,12 +236,45 @@ static void test_two_publishers(void **state)
 	eau2_zk_close(zk[1]);
 }
 
+/* A hostile or corrupt entry in ZooKeeper: reads fail naming its znode,
+ * nothing can be judged garbage while it is there, and it can be
+ * removed or replaced. */
+static void test_corrupt(void **state)
+{
+	eau2_zk *zk = zku_connect("dir3", 0);
+	struct eau2_error err = {0};
+	struct eau2_dir_entry e, old;
+	struct eau2_dir_live live;
+	uint64_t p;
+
+	(void)state;
+	tu_ok(eau2_dir_init(zk, &err), &err);
+	tu_ok(eau2_zk_create(zk, "keys/bad", "{\"v\":1,", 6, 0, NULL, 0, &err), &err);
+	assert_int_equal(eau2_dir_read(zk, "bad", &e, NULL, NULL, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "/eau2/dir3/keys/bad"));
+	assert_int_equal(eau2_dir_live_read(zk, &live, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "keys/bad"));
+	/* A put replaces it (old: nothing to drop). */
+	tu_ok(eau2_dir_lease(zk, "bad", &p, &err), &err);
+	make_entry(&e, "bad", p, 1);
+	tu_ok(eau2_dir_publish(zk, &e, &old, &err), &err);
+	assert_int_equal(old.put, 0);
+	eau2_dir_entry_free(&e);
+	tu_ok(eau2_zk_set(zk, "keys/bad", "[]", 2, -1, NULL, &err), &err);
+	tu_ok(eau2_dir_remove(zk, "bad", &old, &err), &err);
+	assert_int_equal(old.put, 0);
+	tu_ok(eau2_dir_live_read(zk, &live, &err), &err);
+	eau2_dir_live_free(&live);
+	eau2_zk_close(zk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_payload),
 		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_two_publishers),
+		cmocka_unit_test(test_corrupt),
 	};
 
 	return cmocka_run_group_tests(tests, zku_setup1, zku_teardown);
