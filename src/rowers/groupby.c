@@ -2098,6 +2098,8 @@ static void gb_columns(const void *state, uint64_t *used, size_t ncols)
 		eau2_columns_set(used, s->aggs[a].col);
 }
 
+static const char *const gb_args[] = { "by", "agg", NULL };
+
 const struct eau2_rower_class eau2_rower_groupby = {
 	.name = "groupby",
 	.summary = "hash group-by, sorted by key: by=K1[,K2...] "
@@ -2112,4 +2114,5 @@ const struct eau2_rower_class eau2_rower_groupby = {
 	.finish = gb_finish,
 	.destroy = gb_destroy,
 	.columns = gb_columns,
+	.args = gb_args,
 };

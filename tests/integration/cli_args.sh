@@ -18,6 +18,8 @@ expect 1 E run filter --input k --arg wher="x > 1"
 err_has "its arguments: where"
 expect 1 E run join --input k --arg with=k --arg on=x --arg hwo=left
 err_has "its arguments: with, on, how"
+expect 1 E run groupby --input k --arg by=y --arg agg=count --arg bye=x
+err_has "rower 'groupby' has no argument 'bye' (its arguments: by, agg)"
 expect 1 E run mandelbrot --arg width=4 --arg hieght=4
 err_has "no argument 'hieght'"
 expect 1 E run count --input k --arg column=x --arg column=y
