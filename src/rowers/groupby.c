@@ -50,112 +50,7 @@
 
 #include "rowers/rowers.h"
 
-#define BATCH 4096u
-#define PREFETCH 16u
-#define SUB 256u
-#define LAZY_GROUPS (1u << 16) /* joined int hash states merge in finish */
-#define PARTS 256u             /* key ranges of finish's parallel merge */
-
-enum fn { FN_COUNT, FN_SUM, FN_MEAN, FN_MIN, FN_MAX };
-static const char *const fn_names[] = { "count", "sum", "mean", "min", "max" };
-
-/* One word of a group record. */
-union word {
-	int64_t i;
-	uint64_t u;
-	double d;
-};
-
-/* Record words of an aggregate at `off`: [0] non-null values, then
- * int sum/min/max: [1]; int mean: [1..2] exact 128-bit sum (lo, hi);
- * double sum/mean: [1] sum, [2] Neumaier compensation; double min/max: [1]. */
-struct agg {
-	enum fn fn;
-	size_t col;
-	enum eau2_type type;     /* of the input column */
-	uint32_t off;
-};
-
-struct slot {
-	int64_t key;
-	uint32_t id1;            /* id + 1; 0 = empty */
-};
-
-/* Dictionary mode (see "dictionary mode" below): a key column's slots,
- * values, and the maps of cid pairs. */
-struct cslot {
-	uint64_t a;              /* int/bool value, short string word, or hash */
-	uint32_t len;            /* string length (0 for int/bool) */
-	uint32_t id1;            /* cid + 1; 0 = empty */
-};
-struct cval {
-	uint64_t a;              /* int/bool value, or offset into arena */
-	uint32_t len;
-	uint32_t isnull;
-};
-struct cdict {
-	enum eau2_type type;
-	struct cslot *slots;
-	size_t mask;
-	struct cval *vals;       /* by cid */
-	uint32_t n, vcap;
-	int64_t null_id;         /* cid of null, -1 until one is seen */
-	char *arena;             /* string bytes of every value */
-	size_t alen, acap;
-};
-struct uslot {
-	uint64_t key;
-	uint32_t id1;            /* id + 1; 0 = empty */
-	uint32_t unused;
-};
-struct umap {
-	struct uslot *slots;
-	size_t mask;
-	uint32_t n;
-};
-
-struct gb {
-	const eau2_schema *in;   /* the input's, valid for the run */
-	size_t nkeys;
-	size_t *keys;
-	enum eau2_type *ktypes;
-	bool want_count;
-	struct agg *aggs;
-	size_t naggs;
-
-	uint32_t ngroups, cap;
-	uint32_t stride;         /* words per group record; word 0: rows */
-	union word *rec;         /* cap records */
-	uint32_t *gid;           /* BATCH group ids of the current batch */
-
-	/* single int/bool key */
-	bool intkey;
-	/* direct mode: group id = key - dmin for keys in [dmin, dmin + drange),
-	 * drange = the null key; ngroups = cap = drange + 1 and a group exists
-	 * when its row count is not 0. No slots, no gkey. */
-	bool direct;
-	int64_t dmin;
-	uint32_t drange;
-	size_t rec_mapped;       /* bytes when rec was mmap'd, else 0 */
-	size_t slots_mapped;     /* bytes when slots were mmap'd, else 0 */
-	struct slot *slots;
-	size_t smask;
-	int64_t *gkey;           /* key by group id */
-	int64_t null_id;         /* group of the null key, -1 when none */
-
-	/* any other key: dictionary mode */
-	struct cdict *dict;      /* nkeys */
-	struct umap *pairs;      /* nkeys - 1 */
-	uint32_t *cid;           /* nkeys * BATCH cids of the current batch */
-	uint32_t *gcid;          /* nkeys cids per group */
-
-	/* int hash mode, many groups: states joined into this one but not yet
-	 * merged (moved here by join; merged in parallel by finish). */
-	struct gb **pend;
-	size_t npend;
-	unsigned threads;        /* of the run, for finish's merge */
-};
-
+#include "rowers/groupby.h"
 /* ---------------------------------------------------------- arguments */
 
 static bool cdict_init(struct cdict *d, enum eau2_type type)
@@ -1535,140 +1430,6 @@ out:
 	return rc;
 }
 
-/* ---------------------------------------------------------- sorting */
-
-struct ikey {
-	int64_t k;
-	uint32_t id;
-};
-
-/* LSD radix sort by key (8 passes of 8 bits over the key with its sign
- * bit flipped; passes where every key has the same byte are skipped).
- * Keys are distinct, so stability does not matter. Result in a. */
-static void radix_ikeys(struct ikey *a, struct ikey *tmp, size_t n)
-{
-	struct ikey *src = a, *dst = tmp;
-
-	for (unsigned shift = 0; shift < 64; shift += 8) {
-		size_t cnt[256] = { 0 }, sum = 0;
-		for (size_t i = 0; i < n; i++)
-			cnt[(((uint64_t)src[i].k ^ (1ull << 63)) >> shift) & 255]++;
-		if (cnt[(((uint64_t)src[0].k ^ (1ull << 63)) >> shift) & 255] == n)
-			continue;
-		for (unsigned b = 0; b < 256; b++) {
-			size_t c = cnt[b];
-			cnt[b] = sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[(((uint64_t)src[i].k ^ (1ull << 63)) >> shift) & 255]++] =
-				src[i];
-		struct ikey *t = src;
-		src = dst;
-		dst = t;
-	}
-	if (src != a)
-		memcpy(a, src, n * sizeof(*a));
-}
-
-struct rank_ctx {
-	const uint32_t *ranks;   /* nkeys per group */
-	size_t nkeys;
-};
-
-static int cmp_ranks(const void *x, const void *y, void *ctx)
-{
-	const struct rank_ctx *r = ctx;
-	const uint32_t *a = r->ranks + *(const uint32_t *)x * r->nkeys;
-	const uint32_t *b = r->ranks + *(const uint32_t *)y * r->nkeys;
-
-	for (size_t k = 0; k < r->nkeys; k++)
-		if (a[k] != b[k])
-			return a[k] < b[k] ? -1 : 1;
-	return 0;
-}
-
-/* Order of two values of one dictionary: nulls last. */
-static int cmp_cval(const void *x, const void *y, void *ctx)
-{
-	const struct cdict *d = ctx;
-	const struct cval *a = &d->vals[*(const uint32_t *)x];
-	const struct cval *b = &d->vals[*(const uint32_t *)y];
-
-	if (a->isnull || b->isnull)
-		return (int)a->isnull - (int)b->isnull;
-	if (d->type != EAU2_STRING)
-		return (int64_t)a->a < (int64_t)b->a ? -1 : (int64_t)a->a > (int64_t)b->a;
-	int c = memcmp(d->arena + a->a, d->arena + b->a,
-		       a->len < b->len ? a->len : b->len);
-	return c ? c : a->len < b->len ? -1 : a->len > b->len;
-}
-
-/* Sorts the groups of dictionary mode into order[0..ngroups): each
- * dictionary is sorted once (its distinct values) into ranks, then groups
- * by their rank tuples (radix sort for one or two keys). */
-static int dict_order(const struct gb *s, uint32_t *order)
-{
-	uint32_t **rank = calloc(s->nkeys, sizeof(*rank)), *tmp = NULL;
-	struct ikey *ik = NULL;
-	uint32_t n = s->ngroups;
-	int rc = -ENOMEM;
-
-	if (!rank)
-		return -ENOMEM;
-	for (size_t k = 0; k < s->nkeys; k++) {
-		const struct cdict *d = &s->dict[k];
-		free(tmp);
-		rank[k] = malloc(((size_t)d->n + 1) * sizeof(**rank));
-		tmp = malloc(((size_t)d->n + 1) * sizeof(*tmp));
-		if (!rank[k] || !tmp)
-			goto out;
-		for (uint32_t i = 0; i < d->n; i++)
-			tmp[i] = i;
-		qsort_r(tmp, d->n, sizeof(*tmp), cmp_cval, (void *)d);
-		for (uint32_t i = 0; i < d->n; i++)
-			rank[k][tmp[i]] = i;
-	}
-	if (s->nkeys <= 2) {
-		ik = malloc(2 * ((size_t)n + 1) * sizeof(*ik));
-		if (!ik)
-			goto out;
-		for (uint32_t j = 0; j < n; j++) {
-			const uint32_t *c = s->gcid + (size_t)j * s->nkeys;
-			uint64_t key = rank[0][c[0]];
-			if (s->nkeys == 2)
-				key = key << 32 | rank[1][c[1]];
-			ik[j] = (struct ikey){ (int64_t)key, j };
-		}
-		if (n)
-			radix_ikeys(ik, ik + n + 1, n);
-		for (uint32_t j = 0; j < n; j++)
-			order[j] = ik[j].id;
-	} else {
-		/* Rank tuples, then a comparison sort over them. */
-		free(tmp);
-		tmp = malloc(((size_t)n + 1) * s->nkeys * sizeof(*tmp));
-		if (!tmp)
-			goto out;
-		for (uint32_t j = 0; j < n; j++) {
-			for (size_t k = 0; k < s->nkeys; k++)
-				tmp[(size_t)j * s->nkeys + k] =
-					rank[k][s->gcid[(size_t)j * s->nkeys + k]];
-			order[j] = j;
-		}
-		struct rank_ctx rc_ = { tmp, s->nkeys };
-		qsort_r(order, n, sizeof(*order), cmp_ranks, &rc_);
-	}
-	rc = 0;
-out:
-	for (size_t k = 0; k < s->nkeys; k++)
-		free(rank[k]);
-	free(rank);
-	free(tmp);
-	free(ik);
-	return rc;
-}
-
 /* ------------------------------------------------------------- finish */
 
 static int out_schema(const struct gb *s, const eau2_schema *in,
@@ -1862,7 +1623,7 @@ static int merge_part(struct pmerge *m, uint32_t p, struct eau2_error *err)
 			}
 		}
 	}
-	radix_ikeys(ik, ik + total, n);
+	eau2_gb_radix_ikeys(ik, ik + total, n);
 	for (uint32_t j = 0; j < n; j++) {
 		out->keys[j] = ik[j].k;
 		memcpy(out->rec + (size_t)j * stride, rec + (size_t)ik[j].id * stride,
@@ -2058,12 +1819,12 @@ static int gb_finish(void *state, const struct eau2_run_ctx *ctx,
 			if ((int64_t)j != s->null_id)
 				ik[m++] = (struct ikey){ s->gkey[j], j };
 		if (m)
-			radix_ikeys(ik, ik + n + 1, m);
+			eau2_gb_radix_ikeys(ik, ik + n + 1, m);
 		for (uint32_t j = 0; j < m; j++)
 			order[j] = ik[j].id;
 		if (s->null_id >= 0)
 			order[m++] = (uint32_t)s->null_id;
-	} else if ((rc = dict_order(s, order)) < 0) {
+	} else if ((rc = eau2_gb_dict_order(s, order)) < 0) {
 		rc = eau2_error_set(err, rc, "groupby: out of memory sorting groups");
 		goto out;
 	}
