@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cluster/cluster.h"
+#include "df/df.h"
 
 struct capture {
 	const struct eau2_rower_class *inner;
@@ -84,33 +85,8 @@ static int copy_view(eau2_builder *b, size_t col, const struct eau2_chunk_view *
 {
 	int rc = 0;
 
-	for (uint32_t i = 0; i < v->rows && rc == 0; i++) {
-		size_t slen;
-		const char *s;
-
-		if (!eau2_view_valid(v, i)) {
-			rc = eau2_builder_append_null(b, col, err);
-			continue;
-		}
-		switch (v->type) {
-		case EAU2_BOOL:
-			rc = eau2_builder_append_bool(b, col, eau2_view_bool(v, i), err);
-			break;
-		case EAU2_INT:
-			rc = eau2_builder_append_int(b, col, v->values.i64[i], err);
-			break;
-		case EAU2_DOUBLE:
-			rc = eau2_builder_append_double(b, col, v->values.f64[i], err);
-			break;
-		case EAU2_STRING:
-			s = eau2_view_string(v, i, &slen);
-			rc = eau2_builder_append_string(b, col, s, slen, err);
-			break;
-		default:
-			rc = eau2_error_set(err, -EBADMSG, "copy: column %zu has type %d", col,
-					    (int)v->type);
-		}
-	}
+	for (uint32_t i = 0; i < v->rows && rc == 0; i++)
+		rc = eau2_builder_append_cell(b, col, v, i, err);
 	return rc;
 }
 

@@ -534,6 +534,29 @@ int eau2_builder_append_string(eau2_builder *b, size_t col, const char *s,
 	return appended(b, col, c, err);
 }
 
+int eau2_builder_append_cell(eau2_builder *b, size_t col,
+			     const struct eau2_chunk_view *v, uint32_t i,
+			     struct eau2_error *err)
+{
+	const char *s;
+	size_t len;
+
+	if (!eau2_view_valid(v, i))
+		return eau2_builder_append_null(b, col, err);
+	switch (v->type) {
+	case EAU2_BOOL:
+		return eau2_builder_append_bool(b, col, eau2_view_bool(v, i), err);
+	case EAU2_INT:
+		return eau2_builder_append_int(b, col, v->values.i64[i], err);
+	case EAU2_DOUBLE:
+		return eau2_builder_append_double(b, col, v->values.f64[i], err);
+	case EAU2_STRING:
+		s = eau2_view_string(v, i, &len);
+		return eau2_builder_append_string(b, col, s, len, err);
+	}
+	return eau2_error_set(err, -EBADMSG, "column %zu has type %d", col, (int)v->type);
+}
+
 /* ------------------------------------------------------- parts and finish */
 
 int eau2_builder_fork(eau2_builder *parent, eau2_builder **part,

@@ -262,4 +262,11 @@ int eau2_builder_reserve_data(eau2_builder *b, size_t col, uint64_t more,
 			      struct eau2_error *err);
 int eau2_builder_seal_full(eau2_builder *b, struct eau2_error *err);
 
+/* Appends value i of view v (its type, or a null) to column col of b: the
+ * one place a rower or a partition copy moves a cell from a chunk into a
+ * builder. */
+int eau2_builder_append_cell(eau2_builder *b, size_t col,
+			     const struct eau2_chunk_view *v, uint32_t i,
+			     struct eau2_error *err);
+
 #endif

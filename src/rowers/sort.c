@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "df/df.h"
 #include "rowers/rowers.h"
 
 #define SORT_MAGIC 0x31545253u /* "SRT1" */
@@ -431,30 +432,8 @@ static int copy_row(const eau2_df *df, uint64_t row, struct eau2_chunk_view *vie
 		*cached = g;
 	}
 	uint32_t i = (uint32_t)(row - eau2_df_group_first_row(df, g));
-	for (size_t c = 0; c < ncols && rc == 0; c++) {
-		const struct eau2_chunk_view *v = &views[c];
-		if (!eau2_view_valid(v, i)) {
-			rc = eau2_builder_append_null(b, c, err);
-			continue;
-		}
-		switch (v->type) {
-		case EAU2_BOOL:
-			rc = eau2_builder_append_bool(b, c, eau2_view_bool(v, i), err);
-			break;
-		case EAU2_INT:
-			rc = eau2_builder_append_int(b, c, v->values.i64[i], err);
-			break;
-		case EAU2_DOUBLE:
-			rc = eau2_builder_append_double(b, c, v->values.f64[i], err);
-			break;
-		case EAU2_STRING: {
-			size_t len;
-			const char *str = eau2_view_string(v, i, &len);
-			rc = eau2_builder_append_string(b, c, str, len, err);
-			break;
-		}
-		}
-	}
+	for (size_t c = 0; c < ncols && rc == 0; c++)
+		rc = eau2_builder_append_cell(b, c, &views[c], i, err);
 	return rc;
 }
 
