@@ -126,6 +126,18 @@ live() {
 	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
+# all_stopped PID: every thread of PID is in the stopped state.
+all_stopped() {
+	local t st
+	for t in /proc/"$1"/task/*; do
+		st=$(sed 's/.*) //' "$t/stat" 2>/dev/null | cut -c1)
+		case $st in
+		T | t | '') ;;
+		*) return 1 ;;
+		esac
+	done
+}
+
 pid_of() {
 	cat "$DIR/zk$1/pid" 2>/dev/null
 }
@@ -359,6 +371,16 @@ pause | resume)
 	sig=STOP
 	[ "$cmd" = resume ] && sig=CONT
 	kill -$sig "$pid" || die "cannot signal server $I ($pid)"
+	# kill returns once SIGSTOP is queued; until some thread of the JVM
+	# takes it, the others still run and may answer a request sent
+	# after this. Return only when every thread has stopped.
+	if [ "$cmd" = pause ]; then
+		for k in $(seq 1 500); do
+			all_stopped "$pid" && exit 0
+			sleep 0.01
+		done
+		die "server $I ($pid) did not stop within 5 s of SIGSTOP"
+	fi
 	;;
 *)
 	usage
