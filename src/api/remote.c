@@ -66,7 +66,8 @@ static int remote_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
 	for (;;) {
-		int64_t left = timeout_ms < 0 ? EAU2_REMOTE_WAIT_SLICE_MS : deadline - now_ms();
+		int64_t t0 = now_ms(), left = timeout_ms < 0 ? EAU2_REMOTE_WAIT_SLICE_MS
+							       : deadline - t0;
 		int rc;
 
 		if (left > EAU2_REMOTE_WAIT_SLICE_MS)
@@ -80,6 +81,14 @@ static int remote_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **
 			return eau2_error_set(err, -ETIMEDOUT, "peer %s: key '%s' did not appear "
 					      "within %d ms", eau2_remote_addr(db->be_state), key,
 					      timeout_ms);
+		/* A node whose workers are all busy waiting answers at once:
+		 * ask again a little later, not in a tight loop. */
+		if (rc == -ENOENT && now_ms() - t0 < left) {
+			int64_t pause = left < 100 ? left : 100;
+			struct timespec ts = { 0, (long)pause * 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
 	}
 }
 

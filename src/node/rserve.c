@@ -39,6 +39,7 @@ struct eau2_remote_server {
 	eau2 **free_dbs; /* a stack of idle handles */
 	eau2 **all_dbs;
 	unsigned nfree, ndbs;
+	unsigned waiting; /* GETs waiting for their key; guarded by mu */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -134,8 +135,24 @@ static int send_groups(eau2_net_conn *c, uint64_t req, const eau2_df *df, uint64
 	return rc;
 }
 
-static int do_get(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
-		  int *streamed, struct eau2_error *err)
+/* Whether a GET may wait: a waiting GET holds a worker, so at most half
+ * of them wait at once; the others answer at once (the client's wait
+ * then retries after a pause) and the node keeps serving. */
+static int may_wait(eau2_remote_server *s, int delta)
+{
+	int ok = 1;
+
+	pthread_mutex_lock(&s->mu);
+	if (delta > 0 && (ok = s->waiting < (s->ndbs + 1) / 2))
+		s->waiting++;
+	else if (delta < 0)
+		s->waiting--;
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+static int do_get(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req,
+		  const void *p, uint32_t len, int *streamed, struct eau2_error *err)
 {
 	struct eau2_remote_get_req g;
 	eau2_df *df = NULL;
@@ -143,8 +160,12 @@ static int do_get(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 
 	if ((rc = eau2_remote_get_decode(p, len, &g, err)))
 		return rc;
-	rc = g.wait_ms ? eau2_wait_get(db, g.key, (int)g.wait_ms, &df, err)
-		       : eau2_get(db, g.key, &df, err);
+	if (g.wait_ms && may_wait(s, 1)) {
+		rc = eau2_wait_get(db, g.key, (int)g.wait_ms, &df, err);
+		may_wait(s, -1);
+	} else {
+		rc = eau2_get(db, g.key, &df, err);
+	}
 	if (rc)
 		return rc;
 	if (g.first > eau2_df_ngroups(df))
@@ -265,7 +286,7 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		rc = do_stat(db, c, f->req, key, &err);
 		break;
 	case EAU2_REMOTE_GET:
-		rc = do_get(db, c, f->req, payload, f->len, &streamed, &err);
+		rc = do_get(s, db, c, f->req, payload, f->len, &streamed, &err);
 		break;
 	case EAU2_REMOTE_PUT:
 		rc = do_put(s, db, c, f->req, key, &streamed, &err);

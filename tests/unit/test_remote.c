@@ -305,6 +305,69 @@ static void test_run(void **state)
 	srv_stop(&v);
 }
 
+struct waiter {
+	struct srv *v;
+	char *dir;
+	const char *key;
+	int rc;
+	uint64_t rows;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	struct eau2_error err = {0};
+	eau2 *db = client(w->dir, w->v->addr, NULL);
+	eau2_df *df = NULL;
+
+	w->rc = eau2_wait_get(db, w->key, 10000, &df, &err);
+	if (!w->rc)
+		w->rows = eau2_df_rows(df);
+	else
+		fprintf(stderr, "wait_get: %s\n", err.msg);
+	eau2_df_release(df);
+	eau2_close(db);
+	return NULL;
+}
+
+/* Three clients wait for a key on a node of two workers (at most one
+ * waits there at a time); a fourth puts it; all three get it, and the
+ * node answered other requests meanwhile. */
+static void test_wait(void **state)
+{
+	struct eau2_error err = {0};
+	struct srv v;
+	struct waiter w[3];
+	pthread_t t[3];
+	char *cdir = tu_tmpdir("client"), **keys;
+	eau2_df *df;
+	eau2 *db;
+	size_t n;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	for (int i = 0; i < 3; i++) {
+		w[i] = (struct waiter){ .v = &v, .dir = cdir, .key = "late" };
+		assert_int_equal(pthread_create(&t[i], NULL, wait_thread, &w[i]), 0);
+	}
+	usleep(300000);
+	tu_ok(eau2_list(db, &keys, &n, &err), &err);
+	assert_int_equal(n, 0);
+	eau2_list_free(keys);
+	df = make_df(db, 100, 5);
+	tu_ok(eau2_put(db, "late", df, &err), &err);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		assert_int_equal(w[i].rows, 100);
+	}
+	eau2_df_release(df);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
 static char *secret(const char *dir, const char *name, const char *text)
 {
 	char *path = malloc(4096);
@@ -454,6 +517,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_garbage_and_cuts),
 	};
