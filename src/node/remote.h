@@ -136,6 +136,10 @@ void eau2_remote_run_free(struct eau2_remote_run_req *r);
 
 /* ------------------------------------------ dataframe streams (rxfer.c) */
 
+/* Over loopback no link limits what a codec would save: chunks go raw
+ * (AUTO, misled by a receiver that writes slower than the link, would
+ * compress and make the sender the bottleneck). Elsewhere AUTO. */
+void eau2_remote_tune(eau2_net_conn *c);
 /* Sends the descriptor of row groups [first, first + n) of df (DESC frames). */
 int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
 			  size_t n, struct eau2_error *err);

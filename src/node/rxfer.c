@@ -9,11 +9,22 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "df/df.h"
 #include "node/remote.h"
 
 /* ---------------------------------------------------------------- send */
+
+void eau2_remote_tune(eau2_net_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(eau2_net_fd(c), (struct sockaddr *)&ss, &len) == 0 &&
+	    eau2_net_addr_is_loopback((struct sockaddr *)&ss))
+		eau2_net_set_policy(c, EAU2_NET_FORCE_NONE);
+}
 
 static int send_desc(eau2_net_conn *c, uint64_t req, const uint8_t *d, size_t len,
 		     struct eau2_error *err)

@@ -184,11 +184,14 @@ static void assert_same(const eau2_df *a, const eau2_df *b)
 			const uint8_t *pb = b->segs[rb->seg].base + rb->off;
 			struct eau2_chunk_view v;
 
+			struct eau2_chunk_hdr ha, hb;
+
 			tu_ok(eau2_df_chunk(a, c, g, &v, &err), &err);
 			tu_ok(eau2_df_chunk(b, c, g, &v, &err), &err);
-			assert_int_equal(((const struct eau2_chunk_hdr *)pa)->total_len,
-					 ((const struct eau2_chunk_hdr *)pb)->total_len);
-			assert_memory_equal(pa, pb, ((const struct eau2_chunk_hdr *)pa)->total_len);
+			memcpy(&ha, pa, sizeof(ha));
+			memcpy(&hb, pb, sizeof(hb));
+			assert_int_equal(ha.total_len, hb.total_len);
+			assert_memory_equal(pa, pb, ha.total_len);
 		}
 }
 
