@@ -62,9 +62,10 @@ int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, siz
 }
 
 int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
-			size_t n, struct eau2_error *err)
+			size_t n, const struct eau2_remote_progress *pr, struct eau2_error *err)
 {
 	size_t ncols = eau2_df_ncols(df);
+	uint64_t done = 0, total = n == eau2_df_ngroups(df) ? eau2_df_bytes(df) : 0;
 	int rc = eau2_remote_send_desc(c, req, df, first, n, err);
 
 	for (size_t g = first; !rc && g < first + n; g++)
@@ -77,6 +78,10 @@ int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_
 				break;
 			rc = eau2_net_send_chunk(c, df->segs[ref->seg].base + ref->off, req,
 						 (g - first) * ncols + col, err);
+			done += ((const struct eau2_chunk_hdr *)(const void *)
+				 (df->segs[ref->seg].base + ref->off))->total_len;
+			if (!rc && pr && pr->fn)
+				pr->fn(pr->ctx, done, total);
 		}
 	return rc;
 }
@@ -154,6 +159,7 @@ out:
 struct slot {
 	uint8_t *buf;
 	uint64_t cap;
+	uint64_t len; /* of the chunk in it */
 	size_t col;
 	int full;
 };
@@ -170,6 +176,7 @@ struct sink {
 	pthread_cond_t cv;
 	eau2_builder *b;
 	uint64_t written;  /* chunks the writer appended */
+	uint64_t done;     /* chunk bytes received */
 	int stop;
 	int wrc;           /* the writer's error */
 	struct eau2_error werr;
@@ -205,6 +212,7 @@ static void *sink_dst(void *ctx, const struct eau2_chunk_hdr *h, uint64_t tag,
 		}
 	}
 	sl->col = col;
+	sl->len = h->total_len;
 	return sl->buf;
 }
 
@@ -295,7 +303,8 @@ static int recv_end(eau2_net_conn *c, uint64_t req, uint64_t chunks, struct eau2
 }
 
 int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_frame *desc_first,
-			eau2 *db, eau2_df **out, struct eau2_error *err)
+			eau2 *db, const struct eau2_remote_progress *pr, eau2_df **out,
+			struct eau2_error *err)
 {
 	struct eau2_remote_desc d;
 	struct sink s = { .d = &d };
@@ -317,8 +326,13 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 		rc = eau2_error_set(err, -rc, "cannot start a writer thread: %s", strerror(rc));
 		goto out_sync;
 	}
-	for (s.expect = 0; !rc && s.expect < nchunks; s.expect++)
-		rc = recv_one(c, &s, err);
+	for (s.expect = 0; !rc && s.expect < nchunks; s.expect++) {
+		if ((rc = recv_one(c, &s, err)))
+			break;
+		s.done += s.cur->len;
+		if (pr && pr->fn)
+			pr->fn(pr->ctx, s.done, d.bytes);
+	}
 	rc = writer_join(t, &s, rc, err);
 	if (!rc && s.written != nchunks)
 		rc = eau2_error_set(err, -EIO, "%llu of %llu chunks written",

@@ -95,15 +95,32 @@ static void srv_stop(struct srv *v)
 	pthread_mutex_destroy(&v->mu);
 }
 
-static eau2 *client(const char *dir, const char *addr, const char *secret_file)
+/* What the progress callback saw. */
+static uint64_t prog_calls, prog_done, prog_total;
+
+static void progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	prog_calls++;
+	prog_done = done;
+	prog_total = total;
+}
+
+static eau2 *client_p(const char *dir, const char *addr, const char *secret_file,
+		      void (*prog)(void *, uint64_t, uint64_t))
 {
 	struct eau2_error err = {0};
 	struct eau2_options o = { .store = dir, .remote = addr, .secret_file = secret_file,
-				  .timeout_ms = 3000, .verify = true };
+				  .timeout_ms = 3000, .verify = true, .progress = prog };
 	eau2 *db = NULL;
 
 	tu_ok(eau2_open(&db, &o, &err), &err);
 	return db;
+}
+
+static eau2 *client(const char *dir, const char *addr, const char *secret_file)
+{
+	return client_p(dir, addr, secret_file, NULL);
 }
 
 /* Files under dir/data. */
@@ -213,9 +230,14 @@ static void test_round_trip(void **state)
 
 	(void)state;
 	srv_start(&v, NULL);
-	db = client(cdir, v.addr, NULL);
+	db = client_p(cdir, v.addr, NULL, progress);
 	df = make_df(db, rows, 1);
+	prog_calls = 0;
 	tu_ok(eau2_put(db, "all types", df, &err), &err);
+	/* Progress: once per chunk, up to every byte. */
+	assert_int_equal(prog_calls, eau2_df_ngroups(df) * 4);
+	assert_int_equal(prog_done, eau2_df_bytes(df));
+	assert_int_equal(prog_total, eau2_df_bytes(df));
 	/* An empty dataframe (no rows) travels too. */
 	tu_ok(eau2_schema_parse("x:int,y:string", &s, &err), &err);
 	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
@@ -230,7 +252,11 @@ static void test_round_trip(void **state)
 	assert_string_equal(keys[1], "empty");
 	eau2_list_free(keys);
 
+	prog_calls = 0;
 	tu_ok(eau2_get(db, "all types", &got, &err), &err);
+	assert_int_equal(prog_calls, eau2_df_ngroups(df) * 4);
+	assert_int_equal(prog_done, eau2_df_bytes(df));
+	assert_int_equal(prog_total, eau2_df_bytes(df));
 	assert_same(df, got);
 	eau2_df_release(got);
 	tu_ok(eau2_get(db, "empty", &got, &err), &err);
