@@ -293,6 +293,51 @@ static void test_round_trip(void **state)
 	srv_stop(&v);
 }
 
+/* 4096 columns of 255-byte names: the descriptor (over 1 MiB) travels in
+ * parts. */
+static void test_wide(void **state)
+{
+	struct eau2_error err = {0};
+	char *cdir = tu_tmpdir("client"), name[EAU2_NAME_MAX + 1];
+	struct srv v;
+	struct eau2_stat st;
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *df, *got;
+	eau2 *db;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	tu_ok(eau2_schema_new(&s, &err), &err);
+	for (int c = 0; c < EAU2_COLS_MAX; c++) {
+		memset(name, 'a' + c % 26, EAU2_NAME_MAX);
+		snprintf(name, 8, "%07d", c);
+		name[7] = 'x';
+		name[EAU2_NAME_MAX] = 0;
+		tu_ok(eau2_schema_add(s, name, EAU2_BOOL, &err), &err);
+	}
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (int r = 0; r < 3; r++)
+		for (int c = 0; c < EAU2_COLS_MAX; c++)
+			tu_ok(eau2_builder_append_bool(b, (size_t)c, (r + c) & 1, &err), &err);
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(s);
+	tu_ok(eau2_put(db, "wide", df, &err), &err);
+	tu_ok(eau2_stat(db, "wide", &st, &err), &err);
+	assert_int_equal(eau2_schema_ncols(st.schema), EAU2_COLS_MAX);
+	assert_string_equal(eau2_schema_name(st.schema, 4095),
+			    eau2_schema_name(eau2_df_schema(df), 4095));
+	eau2_schema_free(st.schema);
+	tu_ok(eau2_get(db, "wide", &got, &err), &err);
+	assert_same(df, got);
+	eau2_df_release(got);
+	eau2_df_release(df);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
 static void test_run(void **state)
 {
 	struct eau2_error err = {0};
@@ -665,6 +710,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_secret),
