@@ -278,7 +278,13 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 				     .aux = { (uint64_t)n * eau2_df_ncols(df) } };
 	if (!(rc = eau2_net_send(r->c, &f, NULL, err)))
 		rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err);
-	return done(r, rc);
+	if (rc && r->c) {
+		/* A node that refused half-way drops what follows: this
+		 * connection is done. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	return rc;
 }
 
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)

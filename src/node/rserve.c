@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "df/df.h"
 #include "node/remote.h"
@@ -203,7 +206,7 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 		return rc;
 	*streamed = 1;
 	if ((rc = eau2_remote_recv_df(c, req, NULL, db, NULL, &df, err)))
-		return rc;
+		return eau2_error_prefix(err, rc, "put '%s'", key);
 	/* Published whole by the store's atomic put, or not at all: the
 	 * unpublished dataframe's files go with its release. */
 	rc = eau2_put(db, key, df, err);
@@ -248,6 +251,30 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 	eau2_df_release(out);
 	eau2_remote_run_free(&q);
 	return rc;
+}
+
+/* After refusing a transfer half-way: reads and drops what the peer still
+ * sends (up to DRAIN_MS), so that it reads our ERROR frame instead of
+ * meeting a reset; the connection closes afterwards. */
+#define DRAIN_MS 3000
+
+static void drain(eau2_net_conn *c)
+{
+	struct timespec t0, t;
+	char buf[65536];
+	int fd = eau2_net_fd(c);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = DRAIN_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (ms <= 0 || poll(&p, 1, (int)ms) <= 0 ||
+		    recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			return;
+	}
 }
 
 static const char *type_name(unsigned t)
@@ -319,6 +346,8 @@ refuse:
 		     type_name(f->type), err.msg);
 	if (eau2_net_send_error(c, f->req, rc, err.msg, NULL))
 		return 1;
+	if (streamed && f->type == EAU2_REMOTE_PUT)
+		drain(c);
 	return streamed || rc == -EBADMSG || rc == -EPROTO;
 }
 

@@ -61,6 +61,24 @@ int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, siz
 	return rc;
 }
 
+/* Whether the peer said something while we stream (it only does to
+ * refuse: the store there is full, a chunk was wrong): then its ERROR
+ * frame is read and returned, rather than a reset later. */
+static int peer_spoke(eau2_net_conn *c, struct eau2_error *err)
+{
+	struct eau2_net_frame f;
+	char b;
+	int rc;
+
+	if (recv(eau2_net_fd(c), &b, 1, MSG_PEEK | MSG_DONTWAIT) != 1)
+		return 0;
+	rc = eau2_net_recv_hdr(c, &f, err);
+	if (rc)
+		return rc;
+	return eau2_error_set(err, -EPROTO, "peer %s: a frame of type 0x%x in the middle of "
+			      "a transfer", eau2_net_peer(c), f.type);
+}
+
 int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
 			size_t n, const struct eau2_remote_progress *pr, struct eau2_error *err)
 {
@@ -74,7 +92,7 @@ int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_
 			struct eau2_chunk_view v;
 
 			/* The first view checks the header against its segment. */
-			if ((rc = eau2_df_chunk(df, col, g, &v, err)))
+			if ((rc = eau2_df_chunk(df, col, g, &v, err)) || (rc = peer_spoke(c, err)))
 				break;
 			rc = eau2_net_send_chunk(c, df->segs[ref->seg].base + ref->off, req,
 						 (g - first) * ncols + col, err);

@@ -706,6 +706,61 @@ static void test_killed(void **state)
 	tu_rmdir(ndir);
 }
 
+/* In a private tmpfs of 16 MiB (tu_on_tmpfs's child): a push larger than
+ * the node's store fails naming the full store, the old value stays and
+ * nothing staged is left; the node goes on serving. Exit status: 0, or
+ * the failed step. */
+static int full_node(const char *dir)
+{
+	struct eau2_error err = {0};
+	struct eau2_remote_server_opts o = { .listen = "127.0.0.1:0", .store = dir,
+					     .workers = 2 };
+	char *cdir = tu_tmpdir("client"), addr[64];
+	eau2_remote_server *s = NULL;
+	eau2_df *old, *big, *got = NULL;
+	eau2 *db = NULL;
+	int base, rc = 0;
+
+	if (eau2_open(&db, TU_STORE(dir), &err))
+		return 10;
+	eau2_close(db);
+	if (eau2_remote_server_start(&s, &o, &err))
+		return 11;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", eau2_remote_server_port(s));
+	db = client(cdir, addr, NULL);
+	old = make_df(db, 1000, 8);
+	big = make_df(db, 600000, 9);
+	if (eau2_put(db, "k", old, &err))
+		rc = 12;
+	base = data_files(dir);
+	if (!rc && (eau2_put(db, "k", big, &err) != -ENOSPC || !strstr(err.msg, addr) ||
+		    !strstr(err.msg, "full")))
+		rc = 13;
+	if (rc == 13 || getenv("EAU2_TEST_VERBOSE"))
+		fprintf(stderr, "full_node: push: %s\n", err.msg);
+	for (int i = 0; i < 500 && data_files(dir) != base; i++)
+		usleep(10000);
+	if (!rc && data_files(dir) != base)
+		rc = 14;
+	if (!rc && (eau2_get(db, "k", &got, &err) || eau2_df_rows(got) != 1000)) {
+		fprintf(stderr, "full_node: get: %s\n", err.msg);
+		rc = 15;
+	}
+	eau2_df_release(got);
+	eau2_df_release(big);
+	eau2_df_release(old);
+	eau2_close(db);
+	eau2_remote_server_stop(s);
+	tu_rmdir(cdir);
+	return rc;
+}
+
+static void test_full(void **state)
+{
+	(void)state;
+	tu_on_tmpfs(tu_tmpdir("full"), "size=16m", full_node);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_garbage_and_cuts),
 		cmocka_unit_test(test_killed),
+		cmocka_unit_test(test_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
