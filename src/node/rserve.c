@@ -79,6 +79,93 @@ static void give_db(eau2_remote_server *s, eau2 *db)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* While a request computes or waits (a run, a GET waiting for its key),
+ * the work goes to a thread of its own and the handler's thread, which
+ * owns the connection (and its ring, single-issuer), PINGs the peer
+ * every TICK_MS: the peer's wait for the reply, bounded by its own frame
+ * timeout, goes on while the node is alive, and a peer that went away
+ * cancels a run. */
+#define TICK_MS 1000
+
+struct job {
+	int (*fn)(struct job *j);
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	volatile int gone; /* the peer did not answer: a run's cancel flag */
+	int rc;
+	/* the work's arguments and results */
+	eau2 *db;
+	const char *key;
+	int wait_ms;
+	eau2_df *in, *out;
+	const struct eau2_rower_class *cls;
+	const struct eau2_args *args;
+	struct eau2_run_options ro;
+	struct eau2_error err;
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	int rc = j->fn(j);
+
+	pthread_mutex_lock(&j->mu);
+	j->rc = rc;
+	j->done = 1;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* Runs j->fn on a thread while PINGing c; its code, with err copied. */
+static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
+{
+	pthread_t t;
+	int rc;
+
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	if (pthread_create(&t, NULL, job_main, j)) {
+		rc = j->fn(j); /* no thread: the peer's timeout bounds it */
+	} else {
+		pthread_mutex_lock(&j->mu);
+		while (!j->done) {
+			struct timespec at;
+
+			clock_gettime(CLOCK_REALTIME, &at);
+			at.tv_sec += TICK_MS / 1000;
+			if (pthread_cond_timedwait(&j->cv, &j->mu, &at) != ETIMEDOUT ||
+			    j->done || j->gone)
+				continue;
+			pthread_mutex_unlock(&j->mu);
+			if (eau2_net_ping(c, NULL, NULL))
+				j->gone = 1;
+			pthread_mutex_lock(&j->mu);
+		}
+		pthread_mutex_unlock(&j->mu);
+		pthread_join(t, NULL);
+		rc = j->rc;
+	}
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	if (rc)
+		*err = j->err;
+	else if (j->gone)
+		rc = eau2_error_set(err, -EPIPE, "the peer went away meanwhile");
+	return rc;
+}
+
+static int job_wait_get(struct job *j)
+{
+	return eau2_wait_get(j->db, j->key, j->wait_ms, &j->out, &j->err);
+}
+
+static int job_run(struct job *j)
+{
+	return eau2_run(j->db, j->in, j->cls, j->args, &j->ro, &j->out, &j->err);
+}
+
 /* An empty reply of type t with aux[0] = a. */
 static int send_empty(eau2_net_conn *c, uint64_t req, uint16_t t, uint64_t a,
 		      struct eau2_error *err)
@@ -164,13 +251,19 @@ static int do_get(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	if ((rc = eau2_remote_get_decode(p, len, &g, err)))
 		return rc;
 	if (g.wait_ms && may_wait(s, 1)) {
-		rc = eau2_wait_get(db, g.key, (int)g.wait_ms, &df, err);
+		struct job j = { .fn = job_wait_get, .db = db, .key = g.key,
+				 .wait_ms = (int)g.wait_ms };
+
+		rc = with_pings(c, &j, err);
+		df = j.out;
 		may_wait(s, -1);
 	} else {
 		rc = eau2_get(db, g.key, &df, err);
 	}
-	if (rc)
+	if (rc) {
+		eau2_df_release(df);
 		return rc;
+	}
 	if (g.first > eau2_df_ngroups(df))
 		rc = eau2_error_set(err, -ERANGE, "'%s': row group %llu of %zu", g.key,
 				    (unsigned long long)g.first, eau2_df_ngroups(df));
@@ -226,20 +319,25 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 {
 	struct eau2_remote_run_req q;
 	const struct eau2_rower_class *cls;
-	struct eau2_run_options ro = {0};
+	struct job j = { .fn = job_run, .db = db };
 	eau2_df *in = NULL, *out = NULL;
 	int rc;
 
 	if ((rc = eau2_remote_run_decode(p, len, &q, err)))
 		return rc;
-	ro.threads = q.threads;
 	if (!(cls = eau2_rower_find(q.rower)))
 		rc = eau2_error_set(err, -ENOENT, "no rower '%s' on this node (a plugin it "
 				    "lacks? start it with --plugin)", q.rower);
 	else if (q.key[0])
 		rc = eau2_get(db, q.key, &in, err);
-	if (!rc)
-		rc = eau2_run(db, in, cls, &q.args, &ro, &out, err);
+	if (!rc) {
+		j.in = in;
+		j.cls = cls;
+		j.args = &q.args;
+		j.ro = (struct eau2_run_options){ .threads = q.threads, .cancel = &j.gone };
+		rc = with_pings(c, &j, err);
+		out = j.out;
+	}
 	if (!rc && q.as[0]) {
 		if (!(rc = eau2_put(db, q.as, out, err)))
 			rc = send_empty(c, req, EAU2_REMOTE_OK, eau2_df_rows(out), err);

@@ -445,6 +445,67 @@ static void test_wait(void **state)
 	srv_stop(&v);
 }
 
+/* A rower that takes longer than the client's frame timeout. */
+static int sleepy_init(void *state, const struct eau2_run_ctx *ctx, struct eau2_error *err)
+{
+	(void)state, (void)ctx, (void)err;
+	usleep(4500000);
+	return 0;
+}
+
+static int sleepy_finish(void *state, const struct eau2_run_ctx *ctx, eau2_df **result,
+			 struct eau2_error *err)
+{
+	int64_t v = 42;
+
+	(void)state;
+	return eau2_df_from_scalar(ctx->db, "answer", EAU2_INT, &v, result, err);
+}
+
+static int sleepy_accept(void *state, const struct eau2_row *row)
+{
+	(void)state, (void)row;
+	return 1;
+}
+
+static int sleepy_join(void *state, void *other, struct eau2_error *err)
+{
+	(void)state, (void)other, (void)err;
+	return 0;
+}
+
+static const struct eau2_rower_class sleepy = {
+	.name = "test.sleepy", .summary = "sleeps 4.5 s, then 42", .flags = EAU2_ROWER_NO_INPUT,
+	.state_size = 8, .init = sleepy_init, .accept = sleepy_accept, .join = sleepy_join,
+	.finish = sleepy_finish,
+};
+
+/* A run of 4.5 s for a client whose frames time out after 2 s: the node's
+ * PINGs keep the client waiting, and the answer comes. */
+static void test_long_run(void **state)
+{
+	struct eau2_error err = {0};
+	struct srv v;
+	char *cdir = tu_tmpdir("client");
+	eau2_df *res;
+	int64_t x = 0;
+	eau2 *db = NULL;
+
+	(void)state;
+	if (!eau2_rower_find("test.sleepy"))
+		tu_ok(eau2_rower_register(&sleepy, &err), &err);
+	srv_start(&v, NULL);
+	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = cdir, .remote = v.addr,
+						   .timeout_ms = 2000 }, &err), &err);
+	tu_ok(eau2_run_key(db, NULL, &sleepy, NULL, NULL, NULL, &res, &err), &err);
+	tu_ok(eau2_df_get_int(res, 0, 0, &x, &err), &err);
+	assert_int_equal(x, 42);
+	eau2_df_release(res);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
 static char *secret(const char *dir, const char *name, const char *text)
 {
 	char *path = malloc(4096);
@@ -768,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_wait),
+		cmocka_unit_test(test_long_run),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_garbage_and_cuts),
 		cmocka_unit_test(test_killed),
