@@ -207,7 +207,7 @@ typedef struct eau2_remote_server eau2_remote_server;
 struct eau2_remote_server_opts {
 	const char *listen;       /* "HOST:PORT" (port 0: ephemeral) */
 	const char *secret_file;  /* NULL: no secret, loopback addresses only */
-	const char *node_id;      /* NULL: the listen address */
+	const char *node_id;      /* NULL: the host name (and the listen port) */
 	const char *store;        /* the store directory to serve */
 	unsigned workers;         /* requests served at once; 0: 8 */
 	int timeout_ms;           /* each frame; 0: the transport's default */

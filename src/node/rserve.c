@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "df/df.h"
 #include "node/remote.h"
@@ -500,7 +501,20 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 	pthread_cond_init(&s->cv, NULL);
 	s->log = o->log;
 	s->log_ctx = o->log_ctx;
-	sanitize_id(s->node_id, sizeof(s->node_id), o->node_id ? o->node_id : o->listen);
+	if (o->node_id) {
+		sanitize_id(s->node_id, sizeof(s->node_id), o->node_id);
+	} else {
+		/* This host's name, and the port when it is fixed (an
+		 * ephemeral one is not known before the server starts). */
+		char host[256] = "eau2-node", id[320];
+		const char *colon = strrchr(o->listen, ':');
+
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = 0;
+		snprintf(id, sizeof(id), "%s%s", host,
+			 colon && strcmp(colon, ":0") ? colon : "");
+		sanitize_id(s->node_id, sizeof(s->node_id), id);
+	}
 	s->ndbs = o->workers ? o->workers : DEFAULT_WORKERS;
 	s->all_dbs = calloc(s->ndbs, sizeof(*s->all_dbs));
 	s->free_dbs = calloc(s->ndbs, sizeof(*s->free_dbs));
