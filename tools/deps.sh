@@ -9,7 +9,7 @@ set -eu
 # multi-threaded C client; libjansson-dev encodes the znodes' JSON.
 pkgs="cmake make gcc clang pkg-config liburing-dev liblz4-dev libjemalloc-dev
 libcmocka-dev libxxhash-dev libclang-rt-14-dev libsodium-dev libblosc-dev
-iperf3 zookeeper libzookeeper-mt-dev libjansson-dev"
+iperf3 zookeeper libzookeeper-mt-dev libjansson-dev wamerican-insane"
 
 missing=""
 for p in $pkgs; do
