@@ -202,6 +202,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_run = {
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_run,
 };
 

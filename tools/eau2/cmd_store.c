@@ -115,6 +115,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_ls = {
 	.min_pos = 0,
 	.max_pos = 0,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_ls,
 };
 
@@ -322,6 +323,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_describe = {
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_describe,
 };
 
@@ -376,6 +378,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_head = {
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_head,
 };
 
@@ -424,6 +427,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_export = {
 	.min_pos = 2,
 	.max_pos = 2,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_export,
 };
 
@@ -454,5 +458,6 @@ const struct eau2_cli_cmd eau2_cli_cmd_rm = {
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_rm,
 };

@@ -10,6 +10,7 @@
  * into argv (which outlives the command); only repeatable options allocate.
  */
 #include "cli.h"
+#include "common/env_options.h"
 #include "util/parse.h"
 
 #include <ctype.h>
@@ -60,6 +61,19 @@ int eau2_cli_exit_code(int rc)
 	/* A full store (space or inodes): the user's data does not fit. */
 	case -ENOSPC:
 	case -EDQUOT:
+	/* A peer's doing (--remote, push, pull): unreachable, gone,
+	 * refused us, spoke another protocol. */
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -ECONNABORTED:
+	case -EPIPE:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -EHOSTDOWN:
+	case -EPROTO:
+	case -EPROTONOSUPPORT:
+	case -ENOTSUP:
+	case -EADDRNOTAVAIL:
 		return EAU2_CLI_USER;
 	default:
 		return EAU2_CLI_INTERNAL;
@@ -73,6 +87,25 @@ int eau2_cli_fail(int rc, const struct eau2_error *err, const char *what)
 	else
 		eau2_cli_errorf("%s: %s", what, strerror(rc < 0 ? -rc : rc));
 	return eau2_cli_exit_code(rc);
+}
+
+int eau2_cli_fail_peer(int rc, const struct eau2_error *err, const char *addr)
+{
+	const char *msg = err && err->msg[0] ? err->msg : strerror(rc < 0 ? -rc : rc);
+
+	if (strstr(msg, addr))
+		eau2_cli_errorf("%s", msg);
+	else
+		eau2_cli_errorf("%s: %s", addr, msg);
+	return eau2_cli_exit_code(rc);
+}
+
+void eau2_cli_options(const struct eau2_cli_global *g, struct eau2_options *opt)
+{
+	eau2_env_options(opt, g->store_dir);
+	if (g->secret_file)
+		opt->secret_file = g->secret_file;
+	opt->timeout_ms = g->timeout_ms;
 }
 
 int eau2_cli_flush_stdout(void)
