@@ -4,7 +4,7 @@
 # /metrics passes a format check (promtool when installed, and a small
 # validator here: every sample has a TYPE before it, names and values
 # parse) and its numbers move after a load; / and its files serve the
-# dashboard; /api/status is JSON; unknown paths 404; other methods 405;
+# dashboard; /api/status is JSON; `eau2 status` agrees; unknown paths 404; other methods 405;
 # a huge header and a huge URL are refused and the node still serves;
 # 200 idle connections do not stop a scrape and are closed after the
 # idle timeout (needs python3, else that part is skipped); a non-loopback
@@ -119,6 +119,13 @@ sleep 0.6
 scrape
 [ "$(metric eau2_node_gets_total)" -ge 1 ] || fail "a get through the node is not counted"
 [ "$(metric eau2_client_connections_total)" -ge 3 ] || fail "client connections not counted"
+
+# eau2 status: the same numbers from the command line.
+E status --keys >"$T/status" || fail "eau2 status"
+grep -q '^node        running, pid '"$NPID"'$' "$T/status" || fail "eau2 status: $(cat "$T/status")"
+grep -q '^keys        2 (2 dataframes, 0 unkeyed, ' "$T/status" || fail "eau2 status: keys"
+grep -q '^clients     0 attached$' "$T/status" || fail "eau2 status: clients"
+grep -q '^key         m2 ' "$T/status" || fail "eau2 status --keys"
 
 # /api/status and the dashboard.
 [ "$(get /api/status)" = 200 ] || fail "/api/status"

@@ -150,5 +150,6 @@ extern const struct eau2_cli_cmd eau2_cli_cmd_rm;
 extern const struct eau2_cli_cmd eau2_cli_cmd_gen;
 extern const struct eau2_cli_cmd eau2_cli_cmd_run;
 extern const struct eau2_cli_cmd eau2_cli_cmd_rowers;
+extern const struct eau2_cli_cmd eau2_cli_cmd_status;
 
 #endif

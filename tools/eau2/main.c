@@ -24,6 +24,7 @@ static const struct eau2_cli_cmd *const commands[] = {
 	&eau2_cli_cmd_gen,
 	&eau2_cli_cmd_run,
 	&eau2_cli_cmd_rowers,
+	&eau2_cli_cmd_status,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
