@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/env_options.h"
-#include "eau2-node/http.h"
+#include "eau2-node/http/http.h"
 #include "eau2.h"
 #include "node/node.h"
 

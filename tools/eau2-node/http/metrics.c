@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eau2-node/http.h"
+#include "eau2-node/http/http.h"
 
 /* Histogram buckets of a run's duration, seconds. */
 static const double run_buckets[] = { 0.01, 0.1, 1, 10, 60, 600, 3600 };

@@ -26,7 +26,7 @@
 
 #include <jansson.h>
 
-#include "eau2-node/http.h"
+#include "eau2-node/http/http.h"
 
 static json_t *node_obj(const struct eau2_http_view *v)
 {

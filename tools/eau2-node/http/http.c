@@ -34,7 +34,7 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
-#include "eau2-node/http.h"
+#include "eau2-node/http/http.h"
 
 #define SNAP_REUSE_S 0.5
 #define LOG_BURST 20
