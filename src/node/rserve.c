@@ -129,7 +129,7 @@ static int send_groups(eau2_net_conn *c, uint64_t req, const eau2_df *df, uint64
 		return eau2_error_set(err, -ERANGE, "row group %llu of %zu",
 				      (unsigned long long)first, ng);
 	n = max < ng - first ? (size_t)max : ng - (size_t)first;
-	rc = eau2_remote_send_df(c, req, df, (size_t)first, n, err);
+	rc = eau2_remote_send_df(c, req, df, (size_t)first, n, NULL, err);
 	if (!rc)
 		rc = send_empty(c, req, EAU2_REMOTE_END, (uint64_t)n * eau2_df_ncols(df), err);
 	return rc;
@@ -202,7 +202,7 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	    (rc = send_empty(c, req, EAU2_REMOTE_GO, 0, err)))
 		return rc;
 	*streamed = 1;
-	if ((rc = eau2_remote_recv_df(c, req, NULL, db, &df, err)))
+	if ((rc = eau2_remote_recv_df(c, req, NULL, db, NULL, &df, err)))
 		return rc;
 	/* Published whole by the store's atomic put, or not at all: the
 	 * unpublished dataframe's files go with its release. */

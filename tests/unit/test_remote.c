@@ -7,8 +7,9 @@
  * list, stat, head, delete, wait_get; remote runs equal local ones;
  * wrong and missing secrets refused with the reason; a non-loopback
  * listen without a secret refused; garbage and a cut push dropped, the
- * old value kept and no staged files left; a cut pull leaves nothing in
- * the client's store.
+ * old value kept and no staged files left; kill -9 of the node mid-push
+ * and of a client mid-pull: errors name the peer, the old value stays,
+ * and each store is back to its files once opened again.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -20,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -92,15 +95,32 @@ static void srv_stop(struct srv *v)
 	pthread_mutex_destroy(&v->mu);
 }
 
-static eau2 *client(const char *dir, const char *addr, const char *secret_file)
+/* What the progress callback saw. */
+static uint64_t prog_calls, prog_done, prog_total;
+
+static void progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	prog_calls++;
+	prog_done = done;
+	prog_total = total;
+}
+
+static eau2 *client_p(const char *dir, const char *addr, const char *secret_file,
+		      void (*prog)(void *, uint64_t, uint64_t))
 {
 	struct eau2_error err = {0};
 	struct eau2_options o = { .store = dir, .remote = addr, .secret_file = secret_file,
-				  .timeout_ms = 3000, .verify = true };
+				  .timeout_ms = 3000, .verify = true, .progress = prog };
 	eau2 *db = NULL;
 
 	tu_ok(eau2_open(&db, &o, &err), &err);
 	return db;
+}
+
+static eau2 *client(const char *dir, const char *addr, const char *secret_file)
+{
+	return client_p(dir, addr, secret_file, NULL);
 }
 
 /* Files under dir/data. */
@@ -210,9 +230,14 @@ static void test_round_trip(void **state)
 
 	(void)state;
 	srv_start(&v, NULL);
-	db = client(cdir, v.addr, NULL);
+	db = client_p(cdir, v.addr, NULL, progress);
 	df = make_df(db, rows, 1);
+	prog_calls = 0;
 	tu_ok(eau2_put(db, "all types", df, &err), &err);
+	/* Progress: once per chunk, up to every byte. */
+	assert_int_equal(prog_calls, eau2_df_ngroups(df) * 4);
+	assert_int_equal(prog_done, eau2_df_bytes(df));
+	assert_int_equal(prog_total, eau2_df_bytes(df));
 	/* An empty dataframe (no rows) travels too. */
 	tu_ok(eau2_schema_parse("x:int,y:string", &s, &err), &err);
 	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
@@ -227,7 +252,11 @@ static void test_round_trip(void **state)
 	assert_string_equal(keys[1], "empty");
 	eau2_list_free(keys);
 
+	prog_calls = 0;
 	tu_ok(eau2_get(db, "all types", &got, &err), &err);
+	assert_int_equal(prog_calls, eau2_df_ngroups(df) * 4);
+	assert_int_equal(prog_done, eau2_df_bytes(df));
+	assert_int_equal(prog_total, eau2_df_bytes(df));
 	assert_same(df, got);
 	eau2_df_release(got);
 	tu_ok(eau2_get(db, "empty", &got, &err), &err);
@@ -260,6 +289,51 @@ static void test_round_trip(void **state)
 	eau2_close(db);
 	/* What the client pulled lived under no key: its store is clean. */
 	assert_int_equal(data_files(cdir), 0);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+/* 4096 columns of 255-byte names: the descriptor (over 1 MiB) travels in
+ * parts. */
+static void test_wide(void **state)
+{
+	struct eau2_error err = {0};
+	char *cdir = tu_tmpdir("client"), name[EAU2_NAME_MAX + 1];
+	struct srv v;
+	struct eau2_stat st;
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *df, *got;
+	eau2 *db;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	tu_ok(eau2_schema_new(&s, &err), &err);
+	for (int c = 0; c < EAU2_COLS_MAX; c++) {
+		memset(name, 'a' + c % 26, EAU2_NAME_MAX);
+		snprintf(name, 8, "%07d", c);
+		name[7] = 'x';
+		name[EAU2_NAME_MAX] = 0;
+		tu_ok(eau2_schema_add(s, name, EAU2_BOOL, &err), &err);
+	}
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (int r = 0; r < 3; r++)
+		for (int c = 0; c < EAU2_COLS_MAX; c++)
+			tu_ok(eau2_builder_append_bool(b, (size_t)c, (r + c) & 1, &err), &err);
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(s);
+	tu_ok(eau2_put(db, "wide", df, &err), &err);
+	tu_ok(eau2_stat(db, "wide", &st, &err), &err);
+	assert_int_equal(eau2_schema_ncols(st.schema), EAU2_COLS_MAX);
+	assert_string_equal(eau2_schema_name(st.schema, 4095),
+			    eau2_schema_name(eau2_df_schema(df), 4095));
+	eau2_schema_free(st.schema);
+	tu_ok(eau2_get(db, "wide", &got, &err), &err);
+	assert_same(df, got);
+	eau2_df_release(got);
+	eau2_df_release(df);
+	eau2_close(db);
 	tu_rmdir(cdir);
 	srv_stop(&v);
 }
@@ -515,14 +589,133 @@ static void test_garbage_and_cuts(void **state)
 	srv_stop(&v);
 }
 
+/* A node in a child process (killed with -9 by the test); *pid its pid. */
+static void child_node(const char *dir, char *addr, size_t cap, pid_t *pid)
+{
+	int p[2];
+	uint16_t port = 0;
+
+	assert_int_equal(pipe(p), 0);
+	*pid = fork();
+	assert_true(*pid >= 0);
+	if (*pid == 0) {
+		struct eau2_remote_server_opts o = { .listen = "127.0.0.1:0", .store = dir,
+						     .workers = 2 };
+		struct eau2_error err = {0};
+		eau2_remote_server *s;
+
+		if (eau2_remote_server_start(&s, &o, &err))
+			_exit(3);
+		port = eau2_remote_server_port(s);
+		if (write(p[1], &port, sizeof(port)) != sizeof(port))
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read(p[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+	close(p[0]);
+	close(p[1]);
+	snprintf(addr, cap, "127.0.0.1:%u", port);
+}
+
+/* Waits (up to 10 s) until dir/data holds more than base files. */
+static int grows(const char *dir, int base)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (data_files(dir) > base)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* kill -9 of the node mid-push, then of a client mid-pull: the caller
+ * gets an error naming the peer, the old value stays, and once each
+ * store is opened again (its gc) no staged file is left. */
+static void test_killed(void **state)
+{
+	struct eau2_error err = {0};
+	char *ndir = tu_tmpdir("node"), *cdir = tu_tmpdir("client"), addr[64];
+	eau2_df *old, *big, *got;
+	eau2 *db, *ndb;
+	int base, cbase, status;
+	pid_t node, puller;
+
+	(void)state;
+	tu_ok(eau2_open(&ndb, TU_STORE(ndir), &err), &err);
+	eau2_close(ndb);
+	child_node(ndir, addr, sizeof(addr), &node);
+	db = client(cdir, addr, NULL);
+	old = make_df(db, 1000, 6);
+	big = make_df(db, tu_quick() ? 400000 : 1500000, 7);
+	tu_ok(eau2_put(db, "k", old, &err), &err);
+	base = data_files(ndir);
+
+	/* The node dies mid-push. */
+	if ((puller = fork()) == 0) {
+		struct eau2_error e = {0};
+		int rc = eau2_put(db, "k", big, &e);
+
+		fprintf(stderr, "  push after the node's death: %s\n", e.msg);
+		_exit(rc < 0 && strstr(e.msg, addr) ? 0 : 1);
+	}
+	assert_true(grows(ndir, base));
+	kill(node, SIGKILL);
+	waitpid(node, NULL, 0);
+	assert_int_equal(waitpid(puller, &status, 0), puller);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tu_ok(eau2_open(&ndb, &(struct eau2_options){ .store = ndir, .node = EAU2_NODE_OFF },
+			&err), &err);
+	eau2_close(ndb);
+	assert_int_equal(data_files(ndir), base);
+
+	/* The restarted node serves the old value; a client dies mid-pull. */
+	child_node(ndir, addr, sizeof(addr), &node);
+	eau2_close(db);
+	db = client(cdir, addr, NULL);
+	tu_ok(eau2_put(db, "big", big, &err), &err);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	assert_same(old, got);
+	eau2_df_release(got);
+	eau2_df_release(big);
+	eau2_df_release(old);
+	eau2_close(db);
+	cbase = data_files(cdir);
+	if ((puller = fork()) == 0) {
+		eau2 *c = client(cdir, addr, NULL);
+		eau2_df *df;
+
+		eau2_get(c, "big", &df, NULL);
+		_exit(0);
+	}
+	assert_true(grows(cdir, cbase));
+	kill(puller, SIGKILL);
+	waitpid(puller, NULL, 0);
+	tu_ok(eau2_open(&ndb, &(struct eau2_options){ .store = cdir, .node = EAU2_NODE_OFF },
+			&err), &err);
+	eau2_close(ndb);
+	assert_int_equal(data_files(cdir), cbase);
+	/* The node goes on serving. */
+	db = client(cdir, addr, NULL);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	eau2_df_release(got);
+	eau2_close(db);
+	kill(node, SIGKILL);
+	waitpid(node, NULL, 0);
+	tu_rmdir(cdir);
+	tu_rmdir(ndir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_garbage_and_cuts),
+		cmocka_unit_test(test_killed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
