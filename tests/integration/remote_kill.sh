@@ -84,19 +84,23 @@ r=0
 n_new=0
 while [ $r -lt "$ROUNDS" ]; do
 	d=$(delay "$DUR" "$r$$")
-	case $((r % 4)) in
-	0) # push, the client killed
-		EA push big "$ADDR" --as k 2>/dev/null &
-		CPID=$!
-		sleep "$d"
+	# push or pull; the client killed (even rounds) or the node (odd)
+	if [ $((r % 4)) -lt 2 ]; then
+		set -- push big "$ADDR" --as k
+		recv=$N
+	else
+		set -- pull "$ADDR" big --as k
+		recv=$A
+	fi
+	EA "$@" 2>"$T/cerr" &
+	CPID=$!
+	sleep "$d"
+	if [ $((r % 2)) = 0 ]; then
+		what="$1, the client killed after $d s"
 		kill -9 "$CPID" 2>/dev/null
 		wait_client
-		got=$(check_key "$N" "push, client killed after $d s") || exit 1
-		;;
-	1) # push, the node killed
-		EA push big "$ADDR" --as k 2>"$T/cerr" &
-		CPID=$!
-		sleep "$d"
+	else
+		what="$1, the node killed after $d s"
 		rnode_kill "$RN_PID"
 		wait_client
 		if [ "$cst" != 0 ]; then
@@ -105,31 +109,8 @@ while [ $r -lt "$ROUNDS" ]; do
 		fi
 		rnode_start "$N" "$T/node.log"
 		ADDR=$RN_ADDR
-		got=$(check_key "$N" "push, node killed after $d s") || exit 1
-		;;
-	2) # pull, the client killed
-		EA pull "$ADDR" big --as k 2>/dev/null &
-		CPID=$!
-		sleep "$d"
-		kill -9 "$CPID" 2>/dev/null
-		wait_client
-		got=$(check_key "$A" "pull, client killed after $d s") || exit 1
-		;;
-	3) # pull, the node killed
-		EA pull "$ADDR" big --as k 2>"$T/cerr" &
-		CPID=$!
-		sleep "$d"
-		rnode_kill "$RN_PID"
-		wait_client
-		if [ "$cst" != 0 ]; then
-			[ "$cst" = 1 ] || fail "round $r: the client exited $cst when its node died"
-			grep -q "${ADDR%:*}" "$T/cerr" || { cat "$T/cerr" >&2; fail "round $r: no peer named"; }
-		fi
-		rnode_start "$N" "$T/node.log"
-		ADDR=$RN_ADDR
-		got=$(check_key "$A" "pull, node killed after $d s") || exit 1
-		;;
-	esac
+	fi
+	got=$(check_key "$recv" "$what") || exit 1
 	[ "$got" = "$ROWS_NEW" ] && n_new=$((n_new + 1))
 	# Put the old value back on both sides for the next round.
 	EA push k "$ADDR" --as k 2>/dev/null || true
