@@ -30,9 +30,13 @@ struct eau2_remote {
 
 static int reconnect(eau2_remote *r, struct eau2_error *err)
 {
+	int rc;
+
 	if (r->c)
 		return 0;
-	return eau2_net_connect(&r->c, r->addr, &r->o, err);
+	if (!(rc = eau2_net_connect(&r->c, r->addr, &r->o, err)))
+		eau2_remote_tune(r->c);
+	return rc;
 }
 
 /* After an exchange: a connection an error left mid-stream is closed

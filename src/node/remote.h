@@ -40,11 +40,11 @@
  *
  * Transfers. The sender streams chunks straight from its mapped segments
  * (net.h: raw blocks are not copied); the receiver takes each chunk into
- * one reusable buffer (the largest chunk so far), where uring_net checks
- * it, and writes it with pwrite into a new dataframe of its store
- * (eau2_builder_put_chunk): memory holds one chunk and the codec's
- * scratch, whatever the dataframe's size, and TCP's window is the only
- * queue. The new dataframe is published (the store's atomic put) only
+ * one of a window of 3 reusable buffers (each the largest chunk so far),
+ * where uring_net checks it, and a writer thread writes it with pwrite
+ * into a new dataframe of its store (eau2_builder_put_chunk) while the
+ * next arrive: memory holds 3 chunks and the codec's scratch, whatever the
+ * dataframe's size, and TCP's window is the only other queue. The new dataframe is published (the store's atomic put) only
  * once complete, checked and matching its descriptor; until then the key
  * keeps its old dataframe, and a transfer cut at any point leaves nothing:
  * the builder's files are removed when it aborts, and a process killed
@@ -136,6 +136,10 @@ void eau2_remote_run_free(struct eau2_remote_run_req *r);
 
 /* ------------------------------------------ dataframe streams (rxfer.c) */
 
+/* Over loopback no link limits what a codec would save: chunks go raw
+ * (AUTO, misled by a receiver that writes slower than the link, would
+ * compress and make the sender the bottleneck). Elsewhere AUTO. */
+void eau2_remote_tune(eau2_net_conn *c);
 /* Sends the descriptor of row groups [first, first + n) of df (DESC frames). */
 int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
 			  size_t n, struct eau2_error *err);

@@ -277,6 +277,7 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 	if (keyed && (rc = eau2_remote_key_decode(payload, f->len, key, &err)))
 		goto refuse;
 	db = take_db(s);
+	eau2_remote_tune(c);
 	switch (f->type) {
 	case EAU2_REMOTE_LIST:
 		rc = f->len ? eau2_error_set(&err, -EBADMSG, "LIST with a payload")

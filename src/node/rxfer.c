@@ -7,13 +7,25 @@
  * holds more than a chunk (and the codec's scratch) whatever the size.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "df/df.h"
 #include "node/remote.h"
 
 /* ---------------------------------------------------------------- send */
+
+void eau2_remote_tune(eau2_net_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(eau2_net_fd(c), (struct sockaddr *)&ss, &len) == 0 &&
+	    eau2_net_addr_is_loopback((struct sockaddr *)&ss))
+		eau2_net_set_policy(c, EAU2_NET_FORCE_NONE);
+}
 
 static int send_desc(eau2_net_conn *c, uint64_t req, const uint8_t *d, size_t len,
 		     struct eau2_error *err)
@@ -128,21 +140,46 @@ out:
 	return rc;
 }
 
-/* The receiving side's reusable chunk buffer. A chunk that is not the
- * one due is still taken in (then refused): the stream stays in step, so
- * the refusal can reach the peer. */
+/* The receiving side: the connection's thread receives chunks into a
+ * window of RX_WINDOW buffers (each as large as the largest chunk so far)
+ * and a writer thread appends them to the builder (a pwrite each), so
+ * receiving and writing into the store overlap, and memory stays at the
+ * window whatever the dataframe's size.
+ *
+ * Access rules: slot i belongs to the receiver while !full, to the writer
+ * while full; full, stop and the writer's error are guarded by mu. The
+ * builder belongs to the writer from its start to its join. */
+#define RX_WINDOW 3
+
+struct slot {
+	uint8_t *buf;
+	uint64_t cap;
+	size_t col;
+	int full;
+};
+
 struct sink {
 	const struct eau2_remote_desc *d;
 	uint64_t expect;   /* tag of the chunk due */
-	uint8_t *buf;
-	uint64_t cap;
+	struct slot slots[RX_WINDOW];
+	struct slot *cur;  /* the slot being received into */
+	/* A chunk that is not the one due is still taken in (then refused):
+	 * the stream stays in step, so the refusal can reach the peer. */
 	struct eau2_error wrong; /* code 0: the chunk is the one due */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	eau2_builder *b;
+	uint64_t written;  /* chunks the writer appended */
+	int stop;
+	int wrc;           /* the writer's error */
+	struct eau2_error werr;
 };
 
 static void *sink_dst(void *ctx, const struct eau2_chunk_hdr *h, uint64_t tag,
 		      struct eau2_error *err)
 {
 	struct sink *s = ctx;
+	struct slot *sl = s->cur;
 	size_t ncols = eau2_schema_ncols(s->d->schema);
 	size_t g = (size_t)(s->expect / ncols), col = (size_t)(s->expect % ncols);
 
@@ -155,19 +192,91 @@ static void *sink_dst(void *ctx, const struct eau2_chunk_hdr *h, uint64_t tag,
 			       (unsigned long long)s->expect, s->d->group_rows[g],
 			       eau2_type_name(eau2_schema_type(s->d->schema, col)),
 			       eau2_schema_name(s->d->schema, col), g);
-	if (h->total_len > s->cap) {
+	if (h->total_len > sl->cap) {
 		uint64_t cap = eau2_align64(h->total_len);
 
-		free(s->buf);
-		s->buf = aligned_alloc(EAU2_ALIGN, cap);
-		s->cap = s->buf ? cap : 0;
-		if (!s->buf) {
+		free(sl->buf);
+		sl->buf = aligned_alloc(EAU2_ALIGN, cap);
+		sl->cap = sl->buf ? cap : 0;
+		if (!sl->buf) {
 			eau2_error_set(err, -ENOMEM, "out of memory for a chunk of %llu bytes",
 				       (unsigned long long)h->total_len);
 			return NULL;
 		}
 	}
-	return s->buf;
+	sl->col = col;
+	return sl->buf;
+}
+
+static void *writer(void *arg)
+{
+	struct sink *s = arg;
+	struct eau2_error e = {0};
+
+	for (uint64_t i = 0;; i++) {
+		struct slot *sl = &s->slots[i % RX_WINDOW];
+		int rc;
+
+		pthread_mutex_lock(&s->mu);
+		while (!sl->full && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		if (!sl->full)
+			break;
+		rc = eau2_builder_put_chunk(s->b, sl->col, sl->buf, &e);
+		pthread_mutex_lock(&s->mu);
+		sl->full = 0;
+		s->written += !rc;
+		if (rc) {
+			s->wrc = rc;
+			s->werr = e;
+		}
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		if (rc)
+			break;
+	}
+	return NULL;
+}
+
+/* Receives chunk s->expect into the next free slot and hands it over. */
+static int recv_one(eau2_net_conn *c, struct sink *s, struct eau2_error *err)
+{
+	struct slot *sl = &s->slots[s->expect % RX_WINDOW];
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	while (sl->full && !s->wrc)
+		pthread_cond_wait(&s->cv, &s->mu);
+	rc = s->wrc;
+	pthread_mutex_unlock(&s->mu);
+	if (rc) /* the writer failed (the store is full): its error */
+		return eau2_error_set(err, rc, "%s", s->werr.msg);
+	s->cur = sl;
+	rc = eau2_net_recv_chunk(c, NULL, 0, sink_dst, s, NULL, err);
+	if (!rc && s->wrong.code)
+		rc = eau2_error_set(err, s->wrong.code, "peer %s: %s", eau2_net_peer(c),
+				    s->wrong.msg);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	sl->full = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/* Stops the writer once it has appended what it holds; its error, if any. */
+static int writer_join(pthread_t t, struct sink *s, int rc, struct eau2_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(t, NULL);
+	if (!rc && s->wrc)
+		rc = eau2_error_set(err, s->wrc, "%s", s->werr.msg);
+	return rc;
 }
 
 static int recv_end(eau2_net_conn *c, uint64_t req, uint64_t chunks, struct eau2_error *err)
@@ -192,30 +301,34 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 	struct sink s = { .d = &d };
 	eau2_builder *b = NULL;
 	uint64_t nchunks;
-	size_t ncols;
+	pthread_t t;
 	int rc;
 
 	*out = NULL;
 	if ((rc = eau2_remote_recv_desc(c, desc_first, &d, err)))
 		return rc;
-	ncols = eau2_schema_ncols(d.schema);
-	nchunks = (uint64_t)d.ngroups * ncols;
+	nchunks = (uint64_t)d.ngroups * eau2_schema_ncols(d.schema);
 	if ((rc = eau2_builder_new(db, d.schema, &b, err)))
 		goto out;
-	for (s.expect = 0; s.expect < nchunks; s.expect++) {
-		rc = eau2_net_recv_chunk(c, NULL, 0, sink_dst, &s, NULL, err);
-		if (!rc && s.wrong.code)
-			rc = eau2_error_set(err, s.wrong.code, "peer %s: %s", eau2_net_peer(c),
-					    s.wrong.msg);
-		if (!rc)
-			rc = eau2_builder_put_chunk(b, (size_t)(s.expect % ncols), s.buf, err);
-		if (rc)
-			goto out;
+	s.b = b;
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	if ((rc = pthread_create(&t, NULL, writer, &s))) {
+		rc = eau2_error_set(err, -rc, "cannot start a writer thread: %s", strerror(rc));
+		goto out_sync;
 	}
-	if ((rc = recv_end(c, req, nchunks, err)))
-		goto out;
-	rc = eau2_builder_finish(b, out, err);
-	b = NULL;
+	for (s.expect = 0; !rc && s.expect < nchunks; s.expect++)
+		rc = recv_one(c, &s, err);
+	rc = writer_join(t, &s, rc, err);
+	if (!rc && s.written != nchunks)
+		rc = eau2_error_set(err, -EIO, "%llu of %llu chunks written",
+				    (unsigned long long)s.written, (unsigned long long)nchunks);
+	if (!rc)
+		rc = recv_end(c, req, nchunks, err);
+	if (!rc) {
+		rc = eau2_builder_finish(b, out, err);
+		b = NULL;
+	}
 	if (!rc && eau2_df_rows(*out) != d.rows) {
 		rc = eau2_error_set(err, -EBADMSG, "peer %s: %llu rows received, %llu announced",
 				    eau2_net_peer(c), (unsigned long long)eau2_df_rows(*out),
@@ -223,9 +336,13 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 		eau2_df_release(*out);
 		*out = NULL;
 	}
+out_sync:
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mu);
 out:
 	eau2_builder_abort(b);
-	free(s.buf);
+	for (int i = 0; i < RX_WINDOW; i++)
+		free(s.slots[i].buf);
 	eau2_remote_desc_free(&d);
 	return rc;
 }

@@ -7,8 +7,9 @@
  * list, stat, head, delete, wait_get; remote runs equal local ones;
  * wrong and missing secrets refused with the reason; a non-loopback
  * listen without a secret refused; garbage and a cut push dropped, the
- * old value kept and no staged files left; a cut pull leaves nothing in
- * the client's store.
+ * old value kept and no staged files left; kill -9 of the node mid-push
+ * and of a client mid-pull: errors name the peer, the old value stays,
+ * and each store is back to its files once opened again.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -20,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -184,11 +187,14 @@ static void assert_same(const eau2_df *a, const eau2_df *b)
 			const uint8_t *pb = b->segs[rb->seg].base + rb->off;
 			struct eau2_chunk_view v;
 
+			struct eau2_chunk_hdr ha, hb;
+
 			tu_ok(eau2_df_chunk(a, c, g, &v, &err), &err);
 			tu_ok(eau2_df_chunk(b, c, g, &v, &err), &err);
-			assert_int_equal(((const struct eau2_chunk_hdr *)pa)->total_len,
-					 ((const struct eau2_chunk_hdr *)pb)->total_len);
-			assert_memory_equal(pa, pb, ((const struct eau2_chunk_hdr *)pa)->total_len);
+			memcpy(&ha, pa, sizeof(ha));
+			memcpy(&hb, pb, sizeof(hb));
+			assert_int_equal(ha.total_len, hb.total_len);
+			assert_memory_equal(pa, pb, ha.total_len);
 		}
 }
 
@@ -512,6 +518,123 @@ static void test_garbage_and_cuts(void **state)
 	srv_stop(&v);
 }
 
+/* A node in a child process (killed with -9 by the test); *pid its pid. */
+static void child_node(const char *dir, char *addr, size_t cap, pid_t *pid)
+{
+	int p[2];
+	uint16_t port = 0;
+
+	assert_int_equal(pipe(p), 0);
+	*pid = fork();
+	assert_true(*pid >= 0);
+	if (*pid == 0) {
+		struct eau2_remote_server_opts o = { .listen = "127.0.0.1:0", .store = dir,
+						     .workers = 2 };
+		struct eau2_error err = {0};
+		eau2_remote_server *s;
+
+		if (eau2_remote_server_start(&s, &o, &err))
+			_exit(3);
+		port = eau2_remote_server_port(s);
+		if (write(p[1], &port, sizeof(port)) != sizeof(port))
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read(p[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+	close(p[0]);
+	close(p[1]);
+	snprintf(addr, cap, "127.0.0.1:%u", port);
+}
+
+/* Waits (up to 10 s) until dir/data holds more than base files. */
+static int grows(const char *dir, int base)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (data_files(dir) > base)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* kill -9 of the node mid-push, then of a client mid-pull: the caller
+ * gets an error naming the peer, the old value stays, and once each
+ * store is opened again (its gc) no staged file is left. */
+static void test_killed(void **state)
+{
+	struct eau2_error err = {0};
+	char *ndir = tu_tmpdir("node"), *cdir = tu_tmpdir("client"), addr[64];
+	eau2_df *old, *big, *got;
+	eau2 *db, *ndb;
+	int base, cbase, status;
+	pid_t node, puller;
+
+	(void)state;
+	tu_ok(eau2_open(&ndb, TU_STORE(ndir), &err), &err);
+	eau2_close(ndb);
+	child_node(ndir, addr, sizeof(addr), &node);
+	db = client(cdir, addr, NULL);
+	old = make_df(db, 1000, 6);
+	big = make_df(db, tu_quick() ? 400000 : 1500000, 7);
+	tu_ok(eau2_put(db, "k", old, &err), &err);
+	base = data_files(ndir);
+
+	/* The node dies mid-push. */
+	if ((puller = fork()) == 0) {
+		struct eau2_error e = {0};
+		int rc = eau2_put(db, "k", big, &e);
+
+		fprintf(stderr, "  push after the node's death: %s\n", e.msg);
+		_exit(rc < 0 && strstr(e.msg, addr) ? 0 : 1);
+	}
+	assert_true(grows(ndir, base));
+	kill(node, SIGKILL);
+	waitpid(node, NULL, 0);
+	assert_int_equal(waitpid(puller, &status, 0), puller);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tu_ok(eau2_open(&ndb, &(struct eau2_options){ .store = ndir, .node = EAU2_NODE_OFF },
+			&err), &err);
+	eau2_close(ndb);
+	assert_int_equal(data_files(ndir), base);
+
+	/* The restarted node serves the old value; a client dies mid-pull. */
+	child_node(ndir, addr, sizeof(addr), &node);
+	eau2_close(db);
+	db = client(cdir, addr, NULL);
+	tu_ok(eau2_put(db, "big", big, &err), &err);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	assert_same(old, got);
+	eau2_df_release(got);
+	eau2_df_release(big);
+	eau2_df_release(old);
+	eau2_close(db);
+	cbase = data_files(cdir);
+	if ((puller = fork()) == 0) {
+		eau2 *c = client(cdir, addr, NULL);
+		eau2_df *df;
+
+		eau2_get(c, "big", &df, NULL);
+		_exit(0);
+	}
+	assert_true(grows(cdir, cbase));
+	kill(puller, SIGKILL);
+	waitpid(puller, NULL, 0);
+	tu_ok(eau2_open(&ndb, &(struct eau2_options){ .store = cdir, .node = EAU2_NODE_OFF },
+			&err), &err);
+	eau2_close(ndb);
+	assert_int_equal(data_files(cdir), cbase);
+	/* The node goes on serving. */
+	db = client(cdir, addr, NULL);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	eau2_df_release(got);
+	eau2_close(db);
+	kill(node, SIGKILL);
+	waitpid(node, NULL, 0);
+	tu_rmdir(cdir);
+	tu_rmdir(ndir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_garbage_and_cuts),
+		cmocka_unit_test(test_killed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
