@@ -99,6 +99,7 @@ struct eau2_cli {
 	const struct eau2_cli_global *g;
 	const char *store_dir;  /* --store, or NULL for the default */
 	eau2 *db;               /* open when cmd->needs_store */
+	const char *remote;     /* db's keys are this node's, or NULL: local */
 	size_t npos;
 	char **pos;             /* positional arguments */
 };
@@ -137,9 +138,15 @@ int eau2_cli_flush_stdout(void);
  * work (a load) so that it fails early. Prints the error. */
 int eau2_cli_check_key(const char *key);
 
-/* eau2_get with the error printed (the message always names the key);
+/* eau2_get with the error printed (the message always names the key, and
+ * the peer with --remote);
  * returns an exit status. */
 int eau2_cli_get_df(struct eau2_cli *cli, const char *key, eau2_df **df);
+/* The same for eau2_get_head (at least `rows` rows: all a remote node
+ * sends) and eau2_stat. */
+int eau2_cli_get_head(struct eau2_cli *cli, const char *key, uint64_t rows,
+		      eau2_df **df);
+int eau2_cli_stat(struct eau2_cli *cli, const char *key, struct eau2_stat *st);
 
 /* Monotonic seconds. */
 double eau2_cli_now(void);

@@ -108,6 +108,7 @@ static int open_store(struct eau2_cli *cli)
 	if (cli->cmd->takes_remote)
 		opt.remote = g->remote ? g->remote : eau2_env_remote();
 	rc = eau2_open(&cli->db, &opt, &err);
+	cli->remote = opt.remote;
 	if (rc && opt.remote)
 		return eau2_cli_fail_peer(rc, &err, opt.remote);
 	if (rc)
