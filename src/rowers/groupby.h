@@ -44,9 +44,17 @@ struct slot {
 /* Dictionary mode (see "dictionary mode" below): a key column's slots,
  * values, and the maps of cid pairs. */
 struct cslot {
-	uint64_t a;              /* int/bool value, short string word, or hash */
+	uint64_t a;              /* int/bool value, first string word, or hash */
+	uint64_t b;              /* second string word (0 for others) */
 	uint32_t len;            /* string length (0 for int/bool) */
 	uint32_t id1;            /* cid + 1; 0 = empty */
+};
+/* A string of a batch, read before its probe (see column_cids). */
+struct cprobe {
+	uint64_t a, b;           /* words of a string of <= 16 bytes */
+	uint64_t h;              /* slot hash: word_pos, or XXH3 of longer */
+	uint32_t len;
+	uint32_t null;
 };
 struct cval {
 	uint64_t a;              /* int/bool value, or offset into arena */
@@ -57,6 +65,7 @@ struct cdict {
 	enum eau2_type type;
 	struct cslot *slots;
 	size_t mask;
+	size_t slots_mapped;     /* bytes when slots were mmap'd, else 0 */
 	struct cval *vals;       /* by cid */
 	uint32_t n, vcap;
 	int64_t null_id;         /* cid of null, -1 until one is seen */
@@ -107,6 +116,7 @@ struct gb {
 	struct cdict *dict;      /* nkeys */
 	struct umap *pairs;      /* nkeys - 1 */
 	uint32_t *cid;           /* nkeys * BATCH cids of the current batch */
+	struct cprobe *probe;    /* BATCH strings of the current batch */
 	uint32_t *gcid;          /* nkeys cids per group */
 
 	/* int hash and dictionary modes, many groups: states joined into
