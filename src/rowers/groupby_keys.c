@@ -48,12 +48,18 @@ static bool umap_init(struct umap *m)
 	return m->slots != NULL;
 }
 
+/* Frees a table from eau2_gb_big_zalloc (mapped bytes) or malloc (0). */
+static void free_table(void *p, size_t mapped)
+{
+	if (mapped)
+		munmap(p, mapped);
+	else
+		free(p);
+}
+
 static void free_slots(struct gb *s)
 {
-	if (s->slots_mapped)
-		munmap(s->slots, s->slots_mapped);
-	else
-		free(s->slots);
+	free_table(s->slots, s->slots_mapped);
 	s->slots = NULL;
 	s->slots_mapped = 0;
 }
@@ -271,10 +277,7 @@ static inline uint64_t slot_pos(const struct cslot *o)
 
 static void free_cslots(struct cdict *d)
 {
-	if (d->slots_mapped)
-		munmap(d->slots, d->slots_mapped);
-	else
-		free(d->slots);
+	free_table(d->slots, d->slots_mapped);
 	d->slots = NULL;
 	d->slots_mapped = 0;
 }
