@@ -258,37 +258,41 @@ static int out_schema(const struct gb *s, const eau2_schema *in,
 	return 0;
 }
 
-static int emit_row(const struct gb *s, eau2_builder *b, uint32_t id,
-		    struct eau2_error *err)
+int eau2_gb_emit_keys(const struct gb *s, eau2_builder *b, uint32_t id,
+		      struct eau2_error *err)
 {
-	size_t col = 0;
 	int rc = 0;
 
 	if (s->intkey) {
 		if (eau2_gb_null_group(s, id))
-			rc = eau2_builder_append_null(b, col, err);
-		else if (s->ktypes[0] == EAU2_BOOL)
-			rc = eau2_builder_append_bool(b, col, eau2_gb_group_key(s, id) != 0,
-						      err);
-		else
-			rc = eau2_builder_append_int(b, col, eau2_gb_group_key(s, id), err);
-		col++;
-	} else {
-		for (size_t k = 0; k < s->nkeys && rc == 0; k++, col++) {
-			const struct cdict *d = &s->dict[k];
-			const struct cval *v = &d->vals[s->gcid[(size_t)id * s->nkeys + k]];
-			if (v->isnull)
-				rc = eau2_builder_append_null(b, col, err);
-			else if (s->ktypes[k] == EAU2_INT)
-				rc = eau2_builder_append_int(b, col, (int64_t)v->a, err);
-			else if (s->ktypes[k] == EAU2_BOOL)
-				rc = eau2_builder_append_bool(b, col, v->a != 0, err);
-			else
-				rc = eau2_builder_append_string(b, col, d->arena + v->a,
-								v->len, err);
-		}
+			return eau2_builder_append_null(b, 0, err);
+		if (s->ktypes[0] == EAU2_BOOL)
+			return eau2_builder_append_bool(b, 0,
+							eau2_gb_group_key(s, id) != 0, err);
+		return eau2_builder_append_int(b, 0, eau2_gb_group_key(s, id), err);
 	}
-	return rc ? rc : eau2_gb_emit_aggs(s, b, col, s->rec + (size_t)id * s->stride, err);
+	for (size_t k = 0; k < s->nkeys && rc == 0; k++) {
+		const struct cdict *d = &s->dict[k];
+		const struct cval *v = &d->vals[s->gcid[(size_t)id * s->nkeys + k]];
+		if (v->isnull)
+			rc = eau2_builder_append_null(b, k, err);
+		else if (s->ktypes[k] == EAU2_INT)
+			rc = eau2_builder_append_int(b, k, (int64_t)v->a, err);
+		else if (s->ktypes[k] == EAU2_BOOL)
+			rc = eau2_builder_append_bool(b, k, v->a != 0, err);
+		else
+			rc = eau2_builder_append_string(b, k, d->arena + v->a, v->len,
+							err);
+	}
+	return rc;
+}
+
+static int emit_row(const struct gb *s, eau2_builder *b, uint32_t id,
+		    struct eau2_error *err)
+{
+	return eau2_gb_emit_keys(s, b, id, err) ?:
+	       eau2_gb_emit_aggs(s, b, s->nkeys, s->rec + (size_t)id * s->stride,
+				 err);
 }
 
 static int gb_finish(void *state, const struct eau2_run_ctx *ctx,

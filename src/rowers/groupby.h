@@ -14,8 +14,7 @@
 #define BATCH 4096u
 #define PREFETCH 16u
 #define SUB 256u
-#define LAZY_GROUPS (1u << 16) /* joined int hash states merge in finish */
-#define PARTS 256u             /* key ranges of finish's parallel merge */
+#define LAZY_GROUPS (1u << 16) /* joined hash states merge in finish */
 
 enum fn { FN_COUNT, FN_SUM, FN_MEAN, FN_MIN, FN_MAX };
 static const char *const fn_names[] __attribute__((unused)) = { "count", "sum", "mean", "min", "max" };
@@ -45,9 +44,17 @@ struct slot {
 /* Dictionary mode (see "dictionary mode" below): a key column's slots,
  * values, and the maps of cid pairs. */
 struct cslot {
-	uint64_t a;              /* int/bool value, short string word, or hash */
+	uint64_t a;              /* int/bool value, first string word, or hash */
+	uint64_t b;              /* second string word (0 for others) */
 	uint32_t len;            /* string length (0 for int/bool) */
 	uint32_t id1;            /* cid + 1; 0 = empty */
+};
+/* A string of a batch, read before its probe (see column_cids). */
+struct cprobe {
+	uint64_t a, b;           /* words of a string of <= 16 bytes */
+	uint64_t h;              /* slot hash: word_pos, or XXH3 of longer */
+	uint32_t len;
+	uint32_t null;
 };
 struct cval {
 	uint64_t a;              /* int/bool value, or offset into arena */
@@ -58,6 +65,7 @@ struct cdict {
 	enum eau2_type type;
 	struct cslot *slots;
 	size_t mask;
+	size_t slots_mapped;     /* bytes when slots were mmap'd, else 0 */
 	struct cval *vals;       /* by cid */
 	uint32_t n, vcap;
 	int64_t null_id;         /* cid of null, -1 until one is seen */
@@ -108,10 +116,12 @@ struct gb {
 	struct cdict *dict;      /* nkeys */
 	struct umap *pairs;      /* nkeys - 1 */
 	uint32_t *cid;           /* nkeys * BATCH cids of the current batch */
+	struct cprobe *probe;    /* BATCH strings of the current batch */
 	uint32_t *gcid;          /* nkeys cids per group */
 
-	/* int hash mode, many groups: states joined into this one but not yet
-	 * merged (moved here by join; merged in parallel by finish). */
+	/* int hash and dictionary modes, many groups: states joined into
+	 * this one but not yet merged (moved here by join; merged in parallel
+	 * by finish, see groupby_merge.c). */
 	struct gb **pend;
 	size_t npend;
 	unsigned threads;        /* of the run, for finish's merge */
@@ -126,6 +136,19 @@ struct ikey {
 void eau2_gb_radix_ikeys(struct ikey *a, struct ikey *tmp, size_t n);
 /* Group ids of dictionary mode in key order. */
 int eau2_gb_dict_order(const struct gb *s, uint32_t *order);
+/* Order of value a of dictionary da and b of db (same key column of two
+ * states): nulls last, strings by bytes then length. */
+int eau2_gb_cval_cmp(const struct cdict *da, const struct cval *a,
+		     const struct cdict *db, const struct cval *b);
+/* A prefix w[0..2) of value v of d whose order (w[0], then w[1]) agrees
+ * with eau2_gb_cval_cmp: prefix(a) < prefix(b) implies a < b. A string's
+ * first 16 bytes (zero-padded) as two big-endian words, an int with its
+ * sign bit flipped (w[1] = 0), all ones for null. */
+void eau2_gb_cval_prefix(const struct cdict *d, const struct cval *v,
+			 uint64_t w[2]);
+/* Appends the key columns (0..nkeys) of group id of s to b (groupby.c). */
+int eau2_gb_emit_keys(const struct gb *s, eau2_builder *b, uint32_t id,
+		      struct eau2_error *err);
 
 /* ------------------------------------------------ groupby_keys.c */
 

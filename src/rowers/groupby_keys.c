@@ -32,9 +32,11 @@ static bool cdict_init(struct cdict *d, enum eau2_type type)
 	return d->slots && d->arena;
 }
 
+static void free_cslots(struct cdict *d);
+
 static void cdict_free(struct cdict *d)
 {
-	free(d->slots);
+	free_cslots(d);
 	free(d->vals);
 	free(d->arena);
 }
@@ -46,12 +48,18 @@ static bool umap_init(struct umap *m)
 	return m->slots != NULL;
 }
 
+/* Frees a table from eau2_gb_big_zalloc (mapped bytes) or malloc (0). */
+static void free_table(void *p, size_t mapped)
+{
+	if (mapped)
+		munmap(p, mapped);
+	else
+		free(p);
+}
+
 static void free_slots(struct gb *s)
 {
-	if (s->slots_mapped)
-		munmap(s->slots, s->slots_mapped);
-	else
-		free(s->slots);
+	free_table(s->slots, s->slots_mapped);
 	s->slots = NULL;
 	s->slots_mapped = 0;
 }
@@ -247,21 +255,40 @@ int64_t eau2_gb_key_group(struct gb *s, int64_t k, bool isnull)
  * each group's cids (nkeys per group), from which results, encodings and
  * the sort order are made.
  *
- * Strings up to 8 bytes are compared as one 64-bit word (their bytes,
- * zero-padded) and their length: no byte hashing, no memcmp; longer ones
- * by XXH3 hash and length, then bytes. Values are copied once per
- * distinct value into the dictionary's byte arena and addressed by
- * offset (no per-key allocation). */
+ * Strings up to 16 bytes are compared as two 64-bit words (their bytes,
+ * zero-padded) and their length, all in the slot: no byte hashing, no
+ * memcmp, no visit to the arena; longer ones by XXH3 hash and length,
+ * then bytes. Values are copied once per distinct value into the
+ * dictionary's byte arena and addressed by offset (no per-key
+ * allocation). A batch of strings is read in a first pass (words, or
+ * hash), so that the probe loop can fetch the slot of a row PREFETCH
+ * ahead: with many distinct values every probe misses the cache. */
 
-static inline uint64_t word_pos(uint64_t a, uint32_t len)
+static inline uint64_t word_pos(uint64_t a, uint64_t b, uint32_t len)
 {
-	return eau2_hash_u64(a ^ ((uint64_t)len << 56));
+	return eau2_hash_u64(a ^ ((uint64_t)len << 56) ^
+			     (b * 0x9E3779B97F4A7C15ull));
+}
+
+static inline uint64_t slot_pos(const struct cslot *o)
+{
+	return o->len > 16 ? o->a : word_pos(o->a, o->b, o->len);
+}
+
+static void free_cslots(struct cdict *d)
+{
+	free_table(d->slots, d->slots_mapped);
+	d->slots = NULL;
+	d->slots_mapped = 0;
 }
 
 static int cdict_grow(struct cdict *d)
 {
-	size_t mask = d->mask * 2 + 1;
-	struct cslot *slots = calloc(mask + 1, sizeof(*slots));
+	size_t mask = d->mask * 2 + 1, bytes = (mask + 1) * sizeof(struct cslot);
+	/* Large tables: huge pages, faulted in now (see rehash). */
+	bool big = bytes >= (4u << 20);
+	struct cslot *slots = big ? eau2_gb_big_zalloc(bytes)
+				  : calloc(mask + 1, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
@@ -269,20 +296,21 @@ static int cdict_grow(struct cdict *d)
 		const struct cslot *o = &d->slots[j];
 		if (!o->id1)
 			continue;
-		size_t p = (o->len > 8 ? o->a : word_pos(o->a, o->len)) & mask;
+		size_t p = slot_pos(o) & mask;
 		while (slots[p].id1)
 			p = (p + 1) & mask;
 		slots[p] = *o;
 	}
-	free(d->slots);
+	free_cslots(d);
 	d->slots = slots;
+	d->slots_mapped = big ? bytes : 0;
 	d->mask = mask;
 	return 0;
 }
 
-/* A new cid for a value (a, len: as in the slot; p: string bytes) at
+/* A new cid for a value (a, b, len: as in the slot; p: string bytes) at
  * empty slot j, or for null (j = SIZE_MAX: no slot). */
-static int64_t cdict_add(struct cdict *d, uint64_t a, uint32_t len,
+static int64_t cdict_add(struct cdict *d, uint64_t a, uint64_t b, uint32_t len,
 			 const char *p, size_t j)
 {
 	uint32_t id = d->n;
@@ -323,11 +351,13 @@ static int64_t cdict_add(struct cdict *d, uint64_t a, uint32_t len,
 		d->null_id = id;
 		return id;
 	}
-	d->slots[j] = (struct cslot){ .a = a, .len = len, .id1 = id + 1 };
+	d->slots[j] = (struct cslot){ .a = a, .b = b, .len = len, .id1 = id + 1 };
 	/* Load <= 1/4: with the few distinct values a key column usually
 	 * has, a probe almost always hits its first slot (a miss costs a
-	 * mispredicted branch, more than the memory). */
-	if ((size_t)d->n * 4 > d->mask) {
+	 * mispredicted branch, more than the memory). Large dictionaries
+	 * miss the cache anyway: load <= 1/2 halves their memory. */
+	if ((size_t)d->n * 4 > d->mask &&
+	    (d->n < LAZY_GROUPS || (size_t)d->n * 2 > d->mask)) {
 		int rc = cdict_grow(d);
 		if (rc < 0 && (size_t)d->n * 2 >= d->mask)
 			return rc;
@@ -335,27 +365,28 @@ static int64_t cdict_add(struct cdict *d, uint64_t a, uint32_t len,
 	return id;
 }
 
-/* cid of an int/bool value (len 0) or of a string of len <= 8 bytes whose
- * zero-padded bytes are a (p: the bytes, copied when new). */
-static inline int64_t cdict_word(struct cdict *d, uint64_t a, uint32_t len,
-				 const char *p)
+/* cid of an int/bool value (len 0, b 0) or of a string of len <= 16
+ * bytes whose zero-padded bytes are a, b (p: the bytes, copied when
+ * new); h: word_pos of them. */
+static inline int64_t cdict_word(struct cdict *d, uint64_t a, uint64_t b,
+				 uint32_t len, const char *p, uint64_t h)
 {
-	size_t j = word_pos(a, len) & d->mask;
+	size_t j = h & d->mask;
 
 	for (;;) {
 		const struct cslot *sl = &d->slots[j];
-		if (sl->a == a && sl->len == len && sl->id1)
+		if (sl->a == a && sl->b == b && sl->len == len && sl->id1)
 			return sl->id1 - 1;
 		if (!sl->id1)
-			return cdict_add(d, a, len, p, j);
+			return cdict_add(d, a, b, len, p, j);
 		j = (j + 1) & d->mask;
 	}
 }
 
-/* cid of a string longer than 8 bytes. */
-static int64_t cdict_long(struct cdict *d, const char *p, size_t len)
+/* cid of a string longer than 16 bytes whose XXH3 hash is h. */
+static int64_t cdict_long(struct cdict *d, const char *p, size_t len,
+			  uint64_t h)
 {
-	uint64_t h = XXH3_64bits(p, len);
 	size_t j = h & d->mask;
 
 	if (len >= UINT32_MAX)
@@ -363,7 +394,7 @@ static int64_t cdict_long(struct cdict *d, const char *p, size_t len)
 	for (;;) {
 		const struct cslot *sl = &d->slots[j];
 		if (!sl->id1)
-			return cdict_add(d, h, (uint32_t)len, p, j);
+			return cdict_add(d, h, 0, (uint32_t)len, p, j);
 		if (sl->a == h && sl->len == len &&
 		    memcmp(d->arena + d->vals[sl->id1 - 1].a, p, len) == 0)
 			return sl->id1 - 1;
@@ -373,29 +404,50 @@ static int64_t cdict_long(struct cdict *d, const char *p, size_t len)
 
 static int64_t cdict_null(struct cdict *d)
 {
-	return d->null_id >= 0 ? d->null_id : cdict_add(d, 0, 0, NULL, SIZE_MAX);
+	return d->null_id >= 0 ? d->null_id : cdict_add(d, 0, 0, 0, NULL, SIZE_MAX);
 }
 
-/* cid of any value: null, int/bool i, or string p[len]. */
-int64_t eau2_gb_cdict_any(struct cdict *d, bool isnull, int64_t i,
-			 const char *p, size_t len)
+/* The words of a string p[len] of at most 16 bytes; end: how many bytes
+ * may be read from p (a whole 16-byte load when there are enough). */
+static inline void str_words(const char *p, size_t len, size_t end,
+			     uint64_t *a, uint64_t *b)
 {
-	uint64_t a = 0;
+	uint64_t w[2] = { 0, 0 };
+
+	if (end >= 16) {
+		memcpy(w, p, 16);
+		if (len <= 8) {
+			w[0] &= len ? ~0ull >> (64 - 8 * len) : 0;
+			w[1] = 0;
+		} else {
+			w[1] &= ~0ull >> (64 - 8 * (len - 8));
+		}
+	} else if (len) {
+		memcpy(w, p, len);
+	}
+	*a = w[0];
+	*b = w[1];
+}
+
+int64_t eau2_gb_cdict_any(struct cdict *d, bool isnull, int64_t i,
+			  const char *p, size_t len)
+{
+	uint64_t a, b;
 
 	if (isnull)
 		return cdict_null(d);
 	if (d->type != EAU2_STRING)
-		return cdict_word(d, (uint64_t)i, 0, NULL);
-	if (len > 8)
-		return cdict_long(d, p, len);
-	if (len)
-		memcpy(&a, p, len);
-	return cdict_word(d, a, (uint32_t)len, p);
+		return cdict_word(d, (uint64_t)i, 0, 0, NULL, word_pos((uint64_t)i, 0, 0));
+	if (len > 16)
+		return cdict_long(d, p, len, XXH3_64bits(p, len));
+	str_words(p, len, len, &a, &b);
+	return cdict_word(d, a, b, (uint32_t)len, p, word_pos(a, b, (uint32_t)len));
 }
 
 /* cids of rows from..from+n of view v into out. */
-static int column_cids(struct cdict *d, const struct eau2_chunk_view *v,
-		       uint32_t from, uint32_t n, uint32_t *out)
+static int column_cids(struct gb *s, struct cdict *d,
+		       const struct eau2_chunk_view *v, uint32_t from,
+		       uint32_t n, uint32_t *out)
 {
 	bool all = !v->validity || v->null_count == 0;
 	int64_t id = 0;
@@ -404,25 +456,35 @@ static int column_cids(struct cdict *d, const struct eau2_chunk_view *v,
 		const int64_t *off = v->values.offsets;
 		const char *data = v->data;
 		int64_t end = off[v->rows];
+		struct cprobe *pr = s->probe;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t r = from + i;
 			int64_t o = off[r], len = off[r + 1] - o;
-			if (!all && !eau2_view_valid(v, r)) {
-				id = cdict_null(d);
-			} else if (len <= 8) {
-				/* One unaligned load when 8 bytes are there;
-				 * the masked word is the zero-padded string. */
-				uint64_t a = 0;
-				if (o + 8 <= end) {
-					memcpy(&a, data + o, 8);
-					a &= len ? ~0ull >> (64 - 8 * len) : 0;
-				} else if (len > 0) {
-					memcpy(&a, data + o, (size_t)len);
-				}
-				id = cdict_word(d, a, (uint32_t)len, data + o);
-			} else {
-				id = cdict_long(d, data + o, (size_t)len);
+			pr[i].len = (uint32_t)len;
+			pr[i].null = !all && !eau2_view_valid(v, r);
+			if (pr[i].null)
+				continue;
+			if (len > 16) {
+				if (len >= UINT32_MAX)
+					return -E2BIG;
+				pr[i].h = XXH3_64bits(data + o, (size_t)len);
+				continue;
 			}
+			str_words(data + o, (size_t)len, (size_t)(end - o), &pr[i].a,
+				  &pr[i].b);
+			pr[i].h = word_pos(pr[i].a, pr[i].b, (uint32_t)len);
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			const struct cprobe *q = &pr[i];
+			const char *p = data + off[from + i];
+			if (i + PREFETCH < n)
+				__builtin_prefetch(&d->slots[pr[i + PREFETCH].h & d->mask]);
+			if (q->null)
+				id = cdict_null(d);
+			else if (q->len > 16)
+				id = cdict_long(d, p, q->len, q->h);
+			else
+				id = cdict_word(d, q->a, q->b, q->len, p, q->h);
 			if (id < 0)
 				return (int)id;
 			out[i] = (uint32_t)id;
@@ -431,11 +493,12 @@ static int column_cids(struct cdict *d, const struct eau2_chunk_view *v,
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t r = from + i;
+		uint64_t a = v->type == EAU2_INT ? (uint64_t)v->values.i64[r]
+						 : eau2_view_bool(v, r);
 		if (!all && !eau2_view_valid(v, r))
 			id = cdict_null(d);
 		else
-			id = cdict_word(d, v->type == EAU2_INT ? (uint64_t)v->values.i64[r]
-					: eau2_view_bool(v, r), 0, NULL);
+			id = cdict_word(d, a, 0, 0, NULL, word_pos(a, 0, 0));
 		if (id < 0)
 			return (int)id;
 		out[i] = (uint32_t)id;
@@ -523,7 +586,7 @@ static int dict_ids(struct gb *s, const struct eau2_group *g, uint32_t from,
 	int rc;
 
 	for (size_t k = 0; k < s->nkeys; k++)
-		if ((rc = column_cids(&s->dict[k], &g->cols[s->keys[k]], from, n,
+		if ((rc = column_cids(s, &s->dict[k], &g->cols[s->keys[k]], from, n,
 				      s->cid + k * BATCH)))
 			return rc;
 	if (s->nkeys == 1) {
@@ -616,7 +679,8 @@ int eau2_gb_keys_init(struct gb *s)
 	s->dict = calloc(s->nkeys, sizeof(*s->dict));
 	s->pairs = calloc(s->nkeys, sizeof(*s->pairs));
 	s->cid = malloc(s->nkeys * BATCH * sizeof(*s->cid));
-	if (!s->dict || !s->pairs || !s->cid)
+	s->probe = malloc(BATCH * sizeof(*s->probe));
+	if (!s->dict || !s->pairs || !s->cid || !s->probe)
 		return -ENOMEM;
 	for (size_t k = 0; k < s->nkeys; k++)
 		if (!cdict_init(&s->dict[k], s->ktypes[k]) ||
@@ -637,6 +701,8 @@ void eau2_gb_keys_free(struct gb *s)
 	free(s->pairs);
 	free(s->cid);
 	free(s->gcid);
+	free(s->probe);
+	s->probe = NULL;
 	s->slots = NULL;
 	s->gkey = NULL;
 	s->dict = NULL;
