@@ -39,7 +39,7 @@ struct eau2_snapper {
 	size_t nseen;
 	uint64_t added_bytes;
 	bool first;         /* no snapshot yet: what exists is not "added" */
-	uint64_t cpu_busy, cpu_total; /* /proc/stat at the last snapshot */
+	uint64_t cpu_idle, cpu_total; /* /proc/stat at the last snapshot */
 	double start_time;
 };
 
@@ -222,7 +222,7 @@ static uint64_t meminfo_field(const char *buf, const char *name)
 static void read_host(struct eau2_snapper *sp, struct eau2_snap *snap)
 {
 	unsigned long long v[8] = {0};
-	uint64_t busy, total;
+	uint64_t idle, total;
 	char buf[4096];
 	cpu_set_t set;
 
@@ -242,12 +242,18 @@ static void read_host(struct eau2_snapper *sp, struct eau2_snap *snap)
 	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
 		   &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
 		total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-		busy = total - v[3] - v[4];
-		if (sp->cpu_total && total > sp->cpu_total && busy >= sp->cpu_busy)
-			snap->cpu_busy = (double)(busy - sp->cpu_busy) /
-					 (double)(total - sp->cpu_total);
-		sp->cpu_busy = busy;
-		sp->cpu_total = total;
+		idle = v[3] + v[4];
+		/* iowait may go backwards (proc(5)): clamp the share. */
+		if (sp->cpu_total && total > sp->cpu_total) {
+			double d = 1 - ((double)idle - (double)sp->cpu_idle) /
+				       (double)(total - sp->cpu_total);
+
+			snap->cpu_busy = d < 0 ? 0 : d > 1 ? 1 : d;
+		}
+		if (total > sp->cpu_total) { /* else wait for a tick to compare with */
+			sp->cpu_idle = idle;
+			sp->cpu_total = total;
+		}
 	}
 }
 

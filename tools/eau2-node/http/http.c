@@ -95,6 +95,9 @@ static void logf_(struct eau2_http *h, const char *fmt, ...)
  * number left out is said with the next line let through. Called on
  * MHD's thread only. */
 static void mhd_log(void *ctx, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *ctx, const char *fmt, va_list ap)
 {
 	struct eau2_http *h = ctx;
 	double t = now_s();

@@ -7,7 +7,7 @@
 
 const POLL_MS = 2000;
 const HISTORY = 150; // samples kept for the Transfers chart (5 min)
-const history = [];
+const samples = [];
 let last = null;
 
 const $ = (id) => document.getElementById(id);
@@ -134,8 +134,8 @@ function renderRuns(s) {
 
 function renderTransfers(s) {
 	const t = s.transfers;
-	history.push({ t: s.time, sent: t.sent_bytes, recv: t.received_bytes, load: s.data.load_bytes });
-	while (history.length > HISTORY + 1) history.shift();
+	samples.push({ t: s.time, sent: t.sent_bytes, recv: t.received_bytes, load: s.data.load_bytes });
+	while (samples.length > HISTORY + 1) samples.shift();
 	fill($("peer-rows"), t.peers.map((p) => [
 		td(p.peer), td(bytes(p.sent_bytes), "num"), td(bytes(p.received_bytes), "num"),
 	]), 3, "no remote peers");
@@ -148,8 +148,8 @@ function drawChart() {
 	const w = cv.width, h = cv.height, pad = 40;
 	const series = { sent: "#1f6feb", recv: "#bf3989", load: "#1a7f37" };
 	const rates = [];
-	for (let i = 1; i < history.length; i++) {
-		const a = history[i - 1], b = history[i], dt = b.t - a.t || 1;
+	for (let i = 1; i < samples.length; i++) {
+		const a = samples[i - 1], b = samples[i], dt = b.t - a.t || 1;
 		rates.push({ t: b.t, sent: Math.max(0, (b.sent - a.sent) / dt),
 			recv: Math.max(0, (b.recv - a.recv) / dt),
 			load: Math.max(0, (b.load - a.load) / dt) });
@@ -191,7 +191,7 @@ function render(s) {
 async function poll() {
 	const live = $("live");
 	try {
-		const r = await fetch("/api/status", { cache: "no-store" });
+		const r = await fetch("api/status", { cache: "no-store" });
 		if (!r.ok) throw new Error("HTTP " + r.status);
 		last = await r.json();
 		render(last);
@@ -208,13 +208,20 @@ async function poll() {
 	setTimeout(poll, POLL_MS);
 }
 
-for (const b of document.querySelectorAll("#tabs button")) {
-	b.addEventListener("click", () => {
-		for (const x of document.querySelectorAll("#tabs button, .tab"))
-			x.classList.remove("on");
-		b.classList.add("on");
-		$(b.dataset.tab).classList.add("on");
-		if (b.dataset.tab === "transfers") drawChart();
-	});
+// A tab is chosen by a click or by the address's #fragment (#data), so a
+// link or a bookmark can open one.
+function show(tab) {
+	const b = document.querySelector('#tabs button[data-tab="' + tab + '"]');
+	if (!b) return;
+	for (const x of document.querySelectorAll("#tabs button, .tab"))
+		x.classList.remove("on");
+	b.classList.add("on");
+	$(tab).classList.add("on");
+	if (tab === "transfers") drawChart();
 }
+
+for (const b of document.querySelectorAll("#tabs button"))
+	b.addEventListener("click", () => { history.replaceState(null, "", "#" + b.dataset.tab); show(b.dataset.tab); });
+window.addEventListener("hashchange", () => show(location.hash.slice(1)));
+show(location.hash.slice(1) || "nodes");
 poll();
