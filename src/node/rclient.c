@@ -164,7 +164,7 @@ static int simple_reply(eau2_remote *r, uint64_t req, uint16_t want, struct eau2
 
 int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	uint64_t req;
@@ -221,7 +221,7 @@ int eau2_remote_stat(eau2_remote *r, const char *key, struct eau2_remote_desc *d
 static int recv_df(eau2_remote *r, uint64_t req, eau2 *db, eau2_df **df,
 		   struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	int rc = reply(r, req, &f, EAU2_REMOTE_DESC, err);
 
 	if (!rc)
@@ -289,7 +289,7 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	uint64_t req;
 	int rc;
 
@@ -305,7 +305,7 @@ int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct ea
 	static const struct eau2_args none;
 	struct eau2_remote_run_req q = { .rower = rower, .key = key, .as = as,
 					 .threads = threads, .args = args ? *args : none };
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	uint8_t *p;
 	uint64_t req;
 	size_t len;

@@ -66,7 +66,7 @@ int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, siz
  * frame is read and returned, rather than a reset later. */
 static int peer_spoke(eau2_net_conn *c, struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	char b;
 	int rc;
 
@@ -109,7 +109,7 @@ int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_
 int eau2_remote_recv_desc(eau2_net_conn *c, const struct eau2_net_frame *first,
 			  struct eau2_remote_desc *d, struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	uint8_t *buf = NULL;
 	size_t total = 0, off = 0;
 	int rc = 0;
@@ -307,7 +307,7 @@ static int writer_join(pthread_t t, struct sink *s, int rc, struct eau2_error *e
 
 static int recv_end(eau2_net_conn *c, uint64_t req, uint64_t chunks, struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	int rc = eau2_net_recv(c, &f, NULL, 0, err);
 
 	if (rc)
