@@ -329,3 +329,34 @@ int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct ea
 		*rows = eau2_df_rows(*result);
 	return rc;
 }
+
+int eau2_remote_run_state_at(eau2_remote *r, const char *rower, const struct eau2_args *args,
+			     const char *key, unsigned threads, void **state, size_t *len,
+			     struct eau2_error *err)
+{
+	static const struct eau2_args none;
+	struct eau2_remote_run_req q = { .rower = rower, .key = key, .as = NULL,
+					 .threads = threads, .args = args ? *args : none };
+	struct eau2_net_frame f = {0};
+	uint8_t *p, *buf = NULL;
+	uint64_t req;
+	size_t plen;
+	int rc;
+
+	*state = NULL;
+	*len = 0;
+	if ((rc = eau2_remote_run_encode(&q, &p, &plen, err)))
+		return rc;
+	rc = request(r, EAU2_REMOTE_RUN_STATE, p, plen, &req, err);
+	free(p);
+	if (!rc && !(rc = reply(r, req, &f, EAU2_REMOTE_STATE, err)))
+		rc = eau2_remote_recv_parts(r->c, &f, EAU2_REMOTE_STATE, 0, EAU2_REMOTE_STATE_MAX,
+					    &buf, len, err);
+	if (rc && r->c && f.type == EAU2_REMOTE_STATE) {
+		/* Cut inside the state's parts: out of step. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	*state = buf;
+	return done(r, rc);
+}
