@@ -298,26 +298,36 @@ int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)
 	return done(r, rc);
 }
 
-int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
-		    const char *key, const char *as, unsigned threads, eau2_df **result,
-		    uint64_t *rows, struct eau2_error *err)
+/* Sends a RUN or RUN_STATE request; *req its id. */
+static int run_request(eau2_remote *r, uint16_t type, const char *rower,
+		       const struct eau2_args *args, const char *key, const char *as,
+		       unsigned threads, uint64_t *req, struct eau2_error *err)
 {
 	static const struct eau2_args none;
 	struct eau2_remote_run_req q = { .rower = rower, .key = key, .as = as,
 					 .threads = threads, .args = args ? *args : none };
-	struct eau2_net_frame f = {0};
 	uint8_t *p;
-	uint64_t req;
 	size_t len;
+	int rc;
+
+	if ((rc = eau2_remote_run_encode(&q, &p, &len, err)))
+		return rc;
+	rc = request(r, type, p, len, req, err);
+	free(p);
+	return rc;
+}
+
+int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
+		    const char *key, const char *as, unsigned threads, eau2_df **result,
+		    uint64_t *rows, struct eau2_error *err)
+{
+	struct eau2_net_frame f = {0};
+	uint64_t req;
 	int rc;
 
 	*result = NULL;
 	*rows = 0;
-	if ((rc = eau2_remote_run_encode(&q, &p, &len, err)))
-		return rc;
-	rc = request(r, EAU2_REMOTE_RUN, p, len, &req, err);
-	free(p);
-	if (rc)
+	if ((rc = run_request(r, EAU2_REMOTE_RUN, rower, args, key, as, threads, &req, err)))
 		return done(r, rc);
 	if (as && as[0]) {
 		if (!(rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err)))
@@ -334,21 +344,14 @@ int eau2_remote_run_state_at(eau2_remote *r, const char *rower, const struct eau
 			     const char *key, unsigned threads, void **state, size_t *len,
 			     struct eau2_error *err)
 {
-	static const struct eau2_args none;
-	struct eau2_remote_run_req q = { .rower = rower, .key = key, .as = NULL,
-					 .threads = threads, .args = args ? *args : none };
 	struct eau2_net_frame f = {0};
-	uint8_t *p, *buf = NULL;
+	uint8_t *buf = NULL;
 	uint64_t req;
-	size_t plen;
 	int rc;
 
 	*state = NULL;
 	*len = 0;
-	if ((rc = eau2_remote_run_encode(&q, &p, &plen, err)))
-		return rc;
-	rc = request(r, EAU2_REMOTE_RUN_STATE, p, plen, &req, err);
-	free(p);
+	rc = run_request(r, EAU2_REMOTE_RUN_STATE, rower, args, key, NULL, threads, &req, err);
 	if (!rc && !(rc = reply(r, req, &f, EAU2_REMOTE_STATE, err)))
 		rc = eau2_remote_recv_parts(r->c, &f, EAU2_REMOTE_STATE, 0, EAU2_REMOTE_STATE_MAX,
 					    &buf, len, err);
