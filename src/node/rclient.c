@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -27,12 +28,31 @@ struct eau2_remote {
 	eau2_net_conn *c;
 	uint64_t next_req;
 	struct eau2_remote_progress progress;
+	int64_t last_ms; /* when the connection last served a call */
 };
+
+/* A connection idle this long is PINGed before use: the node may have
+ * closed it (its idle timeout) or restarted, and a call should not fail
+ * for that. */
+#define STALE_MS 30000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int reconnect(eau2_remote *r, struct eau2_error *err)
 {
 	int rc;
 
+	if (r->c && mono_ms() - r->last_ms > STALE_MS && eau2_net_ping(r->c, NULL, NULL)) {
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	r->last_ms = mono_ms();
 	if (r->c)
 		return 0;
 	if (!(rc = eau2_net_connect(&r->c, r->addr, &r->o, err)))
@@ -44,6 +64,7 @@ static int reconnect(eau2_remote *r, struct eau2_error *err)
  * (the next call connects again); a refusal leaves it usable. */
 static int done(eau2_remote *r, int rc)
 {
+	r->last_ms = mono_ms();
 	if (rc && r->c && eau2_net_broken(r->c)) {
 		eau2_net_close(r->c);
 		r->c = NULL;
@@ -167,7 +188,7 @@ int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error 
 	struct eau2_net_frame f = {0};
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	*keys = NULL;
@@ -207,7 +228,7 @@ int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error 
 int eau2_remote_stat(eau2_remote *r, const char *key, struct eau2_remote_desc *d,
 		     struct eau2_error *err)
 {
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
@@ -241,7 +262,7 @@ int eau2_remote_get(eau2_remote *r, eau2 *db, const char *key, uint64_t first,
 	struct eau2_remote_get_req g = { .first = first, .max_groups = max_groups,
 					 .wait_ms = wait_ms > 0 ? (uint32_t)wait_ms : 0 };
 	uint8_t p[20 + EAU2_KEY_MAX];
-	uint64_t req;
+	uint64_t req = 0;
 	size_t len, l = strlen(key);
 	int rc;
 
@@ -261,7 +282,7 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 		    size_t n, struct eau2_error *err)
 {
 	struct eau2_net_frame f = { .type = EAU2_REMOTE_END };
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	if ((rc = key_request(r, EAU2_REMOTE_PUT, key, &req, err)) ||
@@ -290,7 +311,7 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)
 {
 	struct eau2_net_frame f = {0};
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	if (!(rc = key_request(r, EAU2_REMOTE_DELETE, key, &req, err)))
@@ -322,7 +343,7 @@ int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct ea
 		    uint64_t *rows, struct eau2_error *err)
 {
 	struct eau2_net_frame f = {0};
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	*result = NULL;
@@ -346,7 +367,7 @@ int eau2_remote_run_state_at(eau2_remote *r, const char *rower, const struct eau
 {
 	struct eau2_net_frame f = {0};
 	uint8_t *buf = NULL;
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	*state = NULL;
