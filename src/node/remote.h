@@ -47,12 +47,19 @@
  * one of a window of 3 reusable buffers (each the largest chunk so far),
  * where uring_net checks it, and a writer thread writes it with pwrite
  * into a new dataframe of its store (eau2_builder_put_chunk) while the
- * next arrive: memory holds 3 chunks and the codec's scratch, whatever the
- * dataframe's size, and TCP's window is the only other queue. The new dataframe is published (the store's atomic put) only
- * once complete, checked and matching its descriptor; until then the key
- * keeps its old dataframe, and a transfer cut at any point leaves nothing:
- * the builder's files are removed when it aborts, and a process killed
- * mid-build leaves files that eau2_gc reclaims (their lock is free).
+ * next arrive: memory holds 3 chunks and the codec's scratch, whatever
+ * the dataframe's size, and TCP's window is the only other queue. The new
+ * dataframe is published (the store's atomic put) only once complete,
+ * checked and matching its descriptor; until then the key keeps its old
+ * dataframe, and a transfer cut at any point leaves nothing: the
+ * builder's files are removed when it aborts, and a process killed
+ * mid-build leaves files that eau2_gc reclaims (their lock is free). A
+ * node that refuses a push half-way sends ERROR and drops what still
+ * comes for a few seconds; the client looks for a reply between chunks.
+ *
+ * Waiting. While a run computes or a GET waits for its key, the node
+ * PINGs the client every second (the client's receive answers them), so
+ * the client's frame timeout bounds silence, not the length of a run.
  *
  * Threads. A client handle is used by one thread at a time. The service
  * answers each request on a uring_net worker with a store handle taken

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rserve.c - eau2-node's service to remote peers (remote.h): a uring_net
- * server whose handler answers LIST, STAT, GET, PUT, DELETE and RUN on
- * the node's store. The transport authenticates peers, bounds
- * connections, frames and time, and logs connects, refusals and
- * disconnects; this file logs what a request did wrong.
+ * server whose handler answers LIST, STAT, GET, PUT, DELETE, RUN and
+ * RUN_STATE on the node's store. The transport authenticates peers,
+ * bounds connections, frames and time, and logs connects, refusals and
+ * disconnects; this file logs what a request did wrong. A request that
+ * computes or waits (a run, a GET waiting for its key) PINGs its peer
+ * meanwhile, so that a client's frame timeout bounds silence, not work.
  *
  * A refusal (no such key, a bad argument) is an ERROR frame and the
  * connection stays; an error that leaves the stream out of step (a cut

@@ -266,13 +266,14 @@ static void *writer(void *arg)
 
 	for (uint64_t i = 0;; i++) {
 		struct slot *sl = &s->slots[i % RX_WINDOW];
-		int rc;
+		int rc, full;
 
 		pthread_mutex_lock(&s->mu);
 		while (!sl->full && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
+		full = sl->full;
 		pthread_mutex_unlock(&s->mu);
-		if (!sl->full)
+		if (!full)
 			break;
 		rc = eau2_builder_put_chunk(s->b, sl->col, sl->buf, &e);
 		pthread_mutex_lock(&s->mu);
