@@ -171,6 +171,16 @@ void eau2_cli_progress_start(struct eau2_cli_progress *p, const char *label);
 void eau2_cli_progress(void *ctx, uint64_t done, uint64_t total);
 /* Clears the bar when one is drawn. */
 void eau2_cli_progress_clear(struct eau2_cli_progress *p);
+/* A bar for a transfer with a remote node (netbar.c), drawn from this
+ * process's TCP byte counters (sending: acknowledged; else received)
+ * against total payload bytes. NULL (no bar) when stderr is not a
+ * terminal; stop accepts NULL. */
+struct eau2_cli_netbar;
+struct eau2_cli_netbar *eau2_cli_netbar_start(const char *label, uint64_t total,
+					      bool sending);
+void eau2_cli_netbar_stop(struct eau2_cli_netbar *b);
+/* The bar for a get of key from db's node: its total from eau2_stat. */
+struct eau2_cli_netbar *eau2_cli_netbar_get(eau2 *db, const char *key, const char *label);
 /* "12.3 MB": decimal units, as the bar prints them. */
 void eau2_cli_human_bytes(char *buf, size_t size, double b);
 

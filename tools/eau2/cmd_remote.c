@@ -44,6 +44,7 @@ static int xfer(struct eau2_cli *cli, bool pull, const char *addr, const char *k
 		const char *as)
 {
 	struct eau2_error err = {0};
+	struct eau2_cli_netbar *bar;
 	eau2 *rdb = NULL;
 	eau2_df *df = NULL;
 	double t0, secs, mb;
@@ -56,7 +57,10 @@ static int xfer(struct eau2_cli *cli, bool pull, const char *addr, const char *k
 	    (status = open_remote(cli, addr, &rdb)))
 		goto out;
 	t0 = eau2_cli_now();
+	bar = pull ? eau2_cli_netbar_get(rdb, key, "pull") :
+		     eau2_cli_netbar_start("push", eau2_df_bytes(df), true);
 	rc = pull ? eau2_get(rdb, key, &df, &err) : eau2_put(rdb, as, df, &err);
+	eau2_cli_netbar_stop(bar);
 	if (rc) {
 		status = eau2_cli_fail_peer(rc, &err, addr);
 		goto out;
