@@ -128,6 +128,11 @@ struct eau2_options {
 	const char *cluster;     /* ZooKeeper CONNECT[/NAME] (not yet: -ENOTSUP likewise) */
 	const char *secret_file; /* cluster secret for remote and cluster */
 	int timeout_ms;          /* bound on each blocking network step; 0: the default */
+	/* Called during a put to or get from a remote node, after each chunk,
+	 * on the calling thread: chunk bytes done and in all (0 when not
+	 * known: a head). NULL: not called. */
+	void (*progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total);
+	void *progress_ctx;
 };
 
 /* Opens (creating when absent) the local store rooted at directory

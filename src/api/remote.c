@@ -33,6 +33,9 @@ static int remote_open(eau2 *db, struct eau2_error *err)
 				  err);
 
 	db->be_state = r;
+	if (!rc && db->opt.progress)
+		eau2_remote_set_progress(r, &(struct eau2_remote_progress){
+						    db->opt.progress, db->opt.progress_ctx });
 	return rc;
 }
 

@@ -26,6 +26,7 @@ struct eau2_remote {
 	struct eau2_net_opts o;
 	eau2_net_conn *c;
 	uint64_t next_req;
+	struct eau2_remote_progress progress;
 };
 
 static int reconnect(eau2_remote *r, struct eau2_error *err)
@@ -96,6 +97,11 @@ void eau2_remote_close(eau2_remote *r)
 const char *eau2_remote_addr(const eau2_remote *r)
 {
 	return r->addr;
+}
+
+void eau2_remote_set_progress(eau2_remote *r, const struct eau2_remote_progress *pr)
+{
+	r->progress = *pr;
 }
 
 /* Sends a request whose payload is p (len bytes); *req its id. */
@@ -219,7 +225,7 @@ static int recv_df(eau2_remote *r, uint64_t req, eau2 *db, eau2_df **df,
 	int rc = reply(r, req, &f, EAU2_REMOTE_DESC, err);
 
 	if (!rc)
-		rc = eau2_remote_recv_df(r->c, req, &f, db, df, err);
+		rc = eau2_remote_recv_df(r->c, req, &f, db, &r->progress, df, err);
 	if (rc && r->c && !eau2_net_broken(r->c) && f.type == EAU2_REMOTE_DESC) {
 		/* Failed on our side mid-stream (the store is full): the
 		 * rest of the stream is still coming. */
@@ -261,7 +267,7 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 	if ((rc = key_request(r, EAU2_REMOTE_PUT, key, &req, err)) ||
 	    (rc = simple_reply(r, req, EAU2_REMOTE_GO, &f, err)))
 		return done(r, rc);
-	rc = eau2_remote_send_df(r->c, req, df, first, n, err);
+	rc = eau2_remote_send_df(r->c, req, df, first, n, &r->progress, err);
 	if (rc) {
 		/* The node holds a half transfer: only closing drops it. */
 		eau2_net_close(r->c);
@@ -272,7 +278,13 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 				     .aux = { (uint64_t)n * eau2_df_ncols(df) } };
 	if (!(rc = eau2_net_send(r->c, &f, NULL, err)))
 		rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err);
-	return done(r, rc);
+	if (rc && r->c) {
+		/* A node that refused half-way drops what follows: this
+		 * connection is done. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	return rc;
 }
 
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)

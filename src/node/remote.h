@@ -136,6 +136,13 @@ void eau2_remote_run_free(struct eau2_remote_run_req *r);
 
 /* ------------------------------------------ dataframe streams (rxfer.c) */
 
+/* Told of a transfer's progress after each chunk, on the transferring
+ * thread: chunk bytes done and in all (0: not known). */
+struct eau2_remote_progress {
+	void (*fn)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+
 /* Over loopback no link limits what a codec would save: chunks go raw
  * (AUTO, misled by a receiver that writes slower than the link, would
  * compress and make the sender the bottleneck). Elsewhere AUTO. */
@@ -146,13 +153,14 @@ int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, siz
 /* Sends row groups [first, first + n) of df as DESC frames then its chunks
  * (no END: the caller ends the reply). */
 int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
-			size_t n, struct eau2_error *err);
+			size_t n, const struct eau2_remote_progress *pr, struct eau2_error *err);
 /* Receives a descriptor and its chunks into a new dataframe of store db
  * (under no key), checking every chunk against the descriptor, then the
  * END frame. desc_first: a DESC header already read (NULL: read here).
- * On failure nothing is left in the store. */
+ * On failure nothing is left in the store. pr: NULL, or told of progress. */
 int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_frame *desc_first,
-			eau2 *db, eau2_df **out, struct eau2_error *err);
+			eau2 *db, const struct eau2_remote_progress *pr, eau2_df **out,
+			struct eau2_error *err);
 /* Receives DESC frames into a decoded descriptor. */
 int eau2_remote_recv_desc(eau2_net_conn *c, const struct eau2_net_frame *first,
 			  struct eau2_remote_desc *d, struct eau2_error *err);
@@ -170,6 +178,8 @@ int eau2_remote_open(eau2_remote **r, const char *addr, const char *secret_file,
 		     int timeout_ms, struct eau2_error *err);
 void eau2_remote_close(eau2_remote *r); /* NULL allowed */
 const char *eau2_remote_addr(const eau2_remote *r);
+/* Transfers of this handle report their progress there (fn NULL: not). */
+void eau2_remote_set_progress(eau2_remote *r, const struct eau2_remote_progress *pr);
 
 int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error *err);
 int eau2_remote_stat(eau2_remote *r, const char *key, struct eau2_remote_desc *d,
@@ -197,7 +207,7 @@ typedef struct eau2_remote_server eau2_remote_server;
 struct eau2_remote_server_opts {
 	const char *listen;       /* "HOST:PORT" (port 0: ephemeral) */
 	const char *secret_file;  /* NULL: no secret, loopback addresses only */
-	const char *node_id;      /* NULL: the listen address */
+	const char *node_id;      /* NULL: the host name (and the listen port) */
 	const char *store;        /* the store directory to serve */
 	unsigned workers;         /* requests served at once; 0: 8 */
 	int timeout_ms;           /* each frame; 0: the transport's default */

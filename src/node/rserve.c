@@ -21,6 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "df/df.h"
 #include "node/remote.h"
@@ -76,6 +80,93 @@ static void give_db(eau2_remote_server *s, eau2 *db)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* While a request computes or waits (a run, a GET waiting for its key),
+ * the work goes to a thread of its own and the handler's thread, which
+ * owns the connection (and its ring, single-issuer), PINGs the peer
+ * every TICK_MS: the peer's wait for the reply, bounded by its own frame
+ * timeout, goes on while the node is alive, and a peer that went away
+ * cancels a run. */
+#define TICK_MS 1000
+
+struct job {
+	int (*fn)(struct job *j);
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	volatile int gone; /* the peer did not answer: a run's cancel flag */
+	int rc;
+	/* the work's arguments and results */
+	eau2 *db;
+	const char *key;
+	int wait_ms;
+	eau2_df *in, *out;
+	const struct eau2_rower_class *cls;
+	const struct eau2_args *args;
+	struct eau2_run_options ro;
+	struct eau2_error err;
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	int rc = j->fn(j);
+
+	pthread_mutex_lock(&j->mu);
+	j->rc = rc;
+	j->done = 1;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* Runs j->fn on a thread while PINGing c; its code, with err copied. */
+static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
+{
+	pthread_t t;
+	int rc;
+
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	if (pthread_create(&t, NULL, job_main, j)) {
+		rc = j->fn(j); /* no thread: the peer's timeout bounds it */
+	} else {
+		pthread_mutex_lock(&j->mu);
+		while (!j->done) {
+			struct timespec at;
+
+			clock_gettime(CLOCK_REALTIME, &at);
+			at.tv_sec += TICK_MS / 1000;
+			if (pthread_cond_timedwait(&j->cv, &j->mu, &at) != ETIMEDOUT ||
+			    j->done || j->gone)
+				continue;
+			pthread_mutex_unlock(&j->mu);
+			if (eau2_net_ping(c, NULL, NULL))
+				j->gone = 1;
+			pthread_mutex_lock(&j->mu);
+		}
+		pthread_mutex_unlock(&j->mu);
+		pthread_join(t, NULL);
+		rc = j->rc;
+	}
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	if (rc)
+		*err = j->err;
+	else if (j->gone)
+		rc = eau2_error_set(err, -EPIPE, "the peer went away meanwhile");
+	return rc;
+}
+
+static int job_wait_get(struct job *j)
+{
+	return eau2_wait_get(j->db, j->key, j->wait_ms, &j->out, &j->err);
+}
+
+static int job_run(struct job *j)
+{
+	return eau2_run(j->db, j->in, j->cls, j->args, &j->ro, &j->out, &j->err);
+}
+
 /* An empty reply of type t with aux[0] = a. */
 static int send_empty(eau2_net_conn *c, uint64_t req, uint16_t t, uint64_t a,
 		      struct eau2_error *err)
@@ -129,7 +220,7 @@ static int send_groups(eau2_net_conn *c, uint64_t req, const eau2_df *df, uint64
 		return eau2_error_set(err, -ERANGE, "row group %llu of %zu",
 				      (unsigned long long)first, ng);
 	n = max < ng - first ? (size_t)max : ng - (size_t)first;
-	rc = eau2_remote_send_df(c, req, df, (size_t)first, n, err);
+	rc = eau2_remote_send_df(c, req, df, (size_t)first, n, NULL, err);
 	if (!rc)
 		rc = send_empty(c, req, EAU2_REMOTE_END, (uint64_t)n * eau2_df_ncols(df), err);
 	return rc;
@@ -161,13 +252,19 @@ static int do_get(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	if ((rc = eau2_remote_get_decode(p, len, &g, err)))
 		return rc;
 	if (g.wait_ms && may_wait(s, 1)) {
-		rc = eau2_wait_get(db, g.key, (int)g.wait_ms, &df, err);
+		struct job j = { .fn = job_wait_get, .db = db, .key = g.key,
+				 .wait_ms = (int)g.wait_ms };
+
+		rc = with_pings(c, &j, err);
+		df = j.out;
 		may_wait(s, -1);
 	} else {
 		rc = eau2_get(db, g.key, &df, err);
 	}
-	if (rc)
+	if (rc) {
+		eau2_df_release(df);
 		return rc;
+	}
 	if (g.first > eau2_df_ngroups(df))
 		rc = eau2_error_set(err, -ERANGE, "'%s': row group %llu of %zu", g.key,
 				    (unsigned long long)g.first, eau2_df_ngroups(df));
@@ -202,8 +299,8 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	    (rc = send_empty(c, req, EAU2_REMOTE_GO, 0, err)))
 		return rc;
 	*streamed = 1;
-	if ((rc = eau2_remote_recv_df(c, req, NULL, db, &df, err)))
-		return rc;
+	if ((rc = eau2_remote_recv_df(c, req, NULL, db, NULL, &df, err)))
+		return eau2_error_prefix(err, rc, "put '%s'", key);
 	/* Published whole by the store's atomic put, or not at all: the
 	 * unpublished dataframe's files go with its release. */
 	rc = eau2_put(db, key, df, err);
@@ -223,20 +320,25 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 {
 	struct eau2_remote_run_req q;
 	const struct eau2_rower_class *cls;
-	struct eau2_run_options ro = {0};
+	struct job j = { .fn = job_run, .db = db };
 	eau2_df *in = NULL, *out = NULL;
 	int rc;
 
 	if ((rc = eau2_remote_run_decode(p, len, &q, err)))
 		return rc;
-	ro.threads = q.threads;
 	if (!(cls = eau2_rower_find(q.rower)))
 		rc = eau2_error_set(err, -ENOENT, "no rower '%s' on this node (a plugin it "
 				    "lacks? start it with --plugin)", q.rower);
 	else if (q.key[0])
 		rc = eau2_get(db, q.key, &in, err);
-	if (!rc)
-		rc = eau2_run(db, in, cls, &q.args, &ro, &out, err);
+	if (!rc) {
+		j.in = in;
+		j.cls = cls;
+		j.args = &q.args;
+		j.ro = (struct eau2_run_options){ .threads = q.threads, .cancel = &j.gone };
+		rc = with_pings(c, &j, err);
+		out = j.out;
+	}
 	if (!rc && q.as[0]) {
 		if (!(rc = eau2_put(db, q.as, out, err)))
 			rc = send_empty(c, req, EAU2_REMOTE_OK, eau2_df_rows(out), err);
@@ -248,6 +350,30 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 	eau2_df_release(out);
 	eau2_remote_run_free(&q);
 	return rc;
+}
+
+/* After refusing a transfer half-way: reads and drops what the peer still
+ * sends (up to DRAIN_MS), so that it reads our ERROR frame instead of
+ * meeting a reset; the connection closes afterwards. */
+#define DRAIN_MS 3000
+
+static void drain(eau2_net_conn *c)
+{
+	struct timespec t0, t;
+	char buf[65536];
+	int fd = eau2_net_fd(c);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = DRAIN_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (ms <= 0 || poll(&p, 1, (int)ms) <= 0 ||
+		    recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			return;
+	}
 }
 
 static const char *type_name(unsigned t)
@@ -319,6 +445,8 @@ refuse:
 		     type_name(f->type), err.msg);
 	if (eau2_net_send_error(c, f->req, rc, err.msg, NULL))
 		return 1;
+	if (streamed && f->type == EAU2_REMOTE_PUT)
+		drain(c);
 	return streamed || rc == -EBADMSG || rc == -EPROTO;
 }
 
@@ -373,7 +501,20 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 	pthread_cond_init(&s->cv, NULL);
 	s->log = o->log;
 	s->log_ctx = o->log_ctx;
-	sanitize_id(s->node_id, sizeof(s->node_id), o->node_id ? o->node_id : o->listen);
+	if (o->node_id) {
+		sanitize_id(s->node_id, sizeof(s->node_id), o->node_id);
+	} else {
+		/* This host's name, and the port when it is fixed (an
+		 * ephemeral one is not known before the server starts). */
+		char host[256] = "eau2-node", id[320];
+		const char *colon = strrchr(o->listen, ':');
+
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = 0;
+		snprintf(id, sizeof(id), "%s%s", host,
+			 colon && strcmp(colon, ":0") ? colon : "");
+		sanitize_id(s->node_id, sizeof(s->node_id), id);
+	}
 	s->ndbs = o->workers ? o->workers : DEFAULT_WORKERS;
 	s->all_dbs = calloc(s->ndbs, sizeof(*s->all_dbs));
 	s->free_dbs = calloc(s->ndbs, sizeof(*s->free_dbs));

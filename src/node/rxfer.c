@@ -61,10 +61,29 @@ int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, siz
 	return rc;
 }
 
+/* Whether the peer said something while we stream (it only does to
+ * refuse: the store there is full, a chunk was wrong): then its ERROR
+ * frame is read and returned, rather than a reset later. */
+static int peer_spoke(eau2_net_conn *c, struct eau2_error *err)
+{
+	struct eau2_net_frame f;
+	char b;
+	int rc;
+
+	if (recv(eau2_net_fd(c), &b, 1, MSG_PEEK | MSG_DONTWAIT) != 1)
+		return 0;
+	rc = eau2_net_recv_hdr(c, &f, err);
+	if (rc)
+		return rc;
+	return eau2_error_set(err, -EPROTO, "peer %s: a frame of type 0x%x in the middle of "
+			      "a transfer", eau2_net_peer(c), f.type);
+}
+
 int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
-			size_t n, struct eau2_error *err)
+			size_t n, const struct eau2_remote_progress *pr, struct eau2_error *err)
 {
 	size_t ncols = eau2_df_ncols(df);
+	uint64_t done = 0, total = n == eau2_df_ngroups(df) ? eau2_df_bytes(df) : 0;
 	int rc = eau2_remote_send_desc(c, req, df, first, n, err);
 
 	for (size_t g = first; !rc && g < first + n; g++)
@@ -73,10 +92,14 @@ int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_
 			struct eau2_chunk_view v;
 
 			/* The first view checks the header against its segment. */
-			if ((rc = eau2_df_chunk(df, col, g, &v, err)))
+			if ((rc = eau2_df_chunk(df, col, g, &v, err)) || (rc = peer_spoke(c, err)))
 				break;
 			rc = eau2_net_send_chunk(c, df->segs[ref->seg].base + ref->off, req,
 						 (g - first) * ncols + col, err);
+			done += ((const struct eau2_chunk_hdr *)(const void *)
+				 (df->segs[ref->seg].base + ref->off))->total_len;
+			if (!rc && pr && pr->fn)
+				pr->fn(pr->ctx, done, total);
 		}
 	return rc;
 }
@@ -154,6 +177,7 @@ out:
 struct slot {
 	uint8_t *buf;
 	uint64_t cap;
+	uint64_t len; /* of the chunk in it */
 	size_t col;
 	int full;
 };
@@ -170,6 +194,7 @@ struct sink {
 	pthread_cond_t cv;
 	eau2_builder *b;
 	uint64_t written;  /* chunks the writer appended */
+	uint64_t done;     /* chunk bytes received */
 	int stop;
 	int wrc;           /* the writer's error */
 	struct eau2_error werr;
@@ -205,6 +230,7 @@ static void *sink_dst(void *ctx, const struct eau2_chunk_hdr *h, uint64_t tag,
 		}
 	}
 	sl->col = col;
+	sl->len = h->total_len;
 	return sl->buf;
 }
 
@@ -295,7 +321,8 @@ static int recv_end(eau2_net_conn *c, uint64_t req, uint64_t chunks, struct eau2
 }
 
 int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_frame *desc_first,
-			eau2 *db, eau2_df **out, struct eau2_error *err)
+			eau2 *db, const struct eau2_remote_progress *pr, eau2_df **out,
+			struct eau2_error *err)
 {
 	struct eau2_remote_desc d;
 	struct sink s = { .d = &d };
@@ -317,8 +344,13 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 		rc = eau2_error_set(err, -rc, "cannot start a writer thread: %s", strerror(rc));
 		goto out_sync;
 	}
-	for (s.expect = 0; !rc && s.expect < nchunks; s.expect++)
-		rc = recv_one(c, &s, err);
+	for (s.expect = 0; !rc && s.expect < nchunks; s.expect++) {
+		if ((rc = recv_one(c, &s, err)))
+			break;
+		s.done += s.cur->len;
+		if (pr && pr->fn)
+			pr->fn(pr->ctx, s.done, d.bytes);
+	}
 	rc = writer_join(t, &s, rc, err);
 	if (!rc && s.written != nchunks)
 		rc = eau2_error_set(err, -EIO, "%llu of %llu chunks written",

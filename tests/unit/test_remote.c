@@ -95,15 +95,32 @@ static void srv_stop(struct srv *v)
 	pthread_mutex_destroy(&v->mu);
 }
 
-static eau2 *client(const char *dir, const char *addr, const char *secret_file)
+/* What the progress callback saw. */
+static uint64_t prog_calls, prog_done, prog_total;
+
+static void progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	prog_calls++;
+	prog_done = done;
+	prog_total = total;
+}
+
+static eau2 *client_p(const char *dir, const char *addr, const char *secret_file,
+		      void (*prog)(void *, uint64_t, uint64_t))
 {
 	struct eau2_error err = {0};
 	struct eau2_options o = { .store = dir, .remote = addr, .secret_file = secret_file,
-				  .timeout_ms = 3000, .verify = true };
+				  .timeout_ms = 3000, .verify = true, .progress = prog };
 	eau2 *db = NULL;
 
 	tu_ok(eau2_open(&db, &o, &err), &err);
 	return db;
+}
+
+static eau2 *client(const char *dir, const char *addr, const char *secret_file)
+{
+	return client_p(dir, addr, secret_file, NULL);
 }
 
 /* Files under dir/data. */
@@ -213,9 +230,14 @@ static void test_round_trip(void **state)
 
 	(void)state;
 	srv_start(&v, NULL);
-	db = client(cdir, v.addr, NULL);
+	db = client_p(cdir, v.addr, NULL, progress);
 	df = make_df(db, rows, 1);
+	prog_calls = 0;
 	tu_ok(eau2_put(db, "all types", df, &err), &err);
+	/* Progress: once per chunk, up to every byte. */
+	assert_int_equal(prog_calls, eau2_df_ngroups(df) * 4);
+	assert_int_equal(prog_done, eau2_df_bytes(df));
+	assert_int_equal(prog_total, eau2_df_bytes(df));
 	/* An empty dataframe (no rows) travels too. */
 	tu_ok(eau2_schema_parse("x:int,y:string", &s, &err), &err);
 	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
@@ -230,7 +252,11 @@ static void test_round_trip(void **state)
 	assert_string_equal(keys[1], "empty");
 	eau2_list_free(keys);
 
+	prog_calls = 0;
 	tu_ok(eau2_get(db, "all types", &got, &err), &err);
+	assert_int_equal(prog_calls, eau2_df_ngroups(df) * 4);
+	assert_int_equal(prog_done, eau2_df_bytes(df));
+	assert_int_equal(prog_total, eau2_df_bytes(df));
 	assert_same(df, got);
 	eau2_df_release(got);
 	tu_ok(eau2_get(db, "empty", &got, &err), &err);
@@ -263,6 +289,51 @@ static void test_round_trip(void **state)
 	eau2_close(db);
 	/* What the client pulled lived under no key: its store is clean. */
 	assert_int_equal(data_files(cdir), 0);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+/* 4096 columns of 255-byte names: the descriptor (over 1 MiB) travels in
+ * parts. */
+static void test_wide(void **state)
+{
+	struct eau2_error err = {0};
+	char *cdir = tu_tmpdir("client"), name[EAU2_NAME_MAX + 1];
+	struct srv v;
+	struct eau2_stat st;
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *df, *got;
+	eau2 *db;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	tu_ok(eau2_schema_new(&s, &err), &err);
+	for (int c = 0; c < EAU2_COLS_MAX; c++) {
+		memset(name, 'a' + c % 26, EAU2_NAME_MAX);
+		snprintf(name, 8, "%07d", c);
+		name[7] = 'x';
+		name[EAU2_NAME_MAX] = 0;
+		tu_ok(eau2_schema_add(s, name, EAU2_BOOL, &err), &err);
+	}
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (int r = 0; r < 3; r++)
+		for (int c = 0; c < EAU2_COLS_MAX; c++)
+			tu_ok(eau2_builder_append_bool(b, (size_t)c, (r + c) & 1, &err), &err);
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(s);
+	tu_ok(eau2_put(db, "wide", df, &err), &err);
+	tu_ok(eau2_stat(db, "wide", &st, &err), &err);
+	assert_int_equal(eau2_schema_ncols(st.schema), EAU2_COLS_MAX);
+	assert_string_equal(eau2_schema_name(st.schema, 4095),
+			    eau2_schema_name(eau2_df_schema(df), 4095));
+	eau2_schema_free(st.schema);
+	tu_ok(eau2_get(db, "wide", &got, &err), &err);
+	assert_same(df, got);
+	eau2_df_release(got);
+	eau2_df_release(df);
+	eau2_close(db);
 	tu_rmdir(cdir);
 	srv_stop(&v);
 }
@@ -369,6 +440,67 @@ static void test_wait(void **state)
 		assert_int_equal(w[i].rows, 100);
 	}
 	eau2_df_release(df);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+/* A rower that takes longer than the client's frame timeout. */
+static int sleepy_init(void *state, const struct eau2_run_ctx *ctx, struct eau2_error *err)
+{
+	(void)state, (void)ctx, (void)err;
+	usleep(4500000);
+	return 0;
+}
+
+static int sleepy_finish(void *state, const struct eau2_run_ctx *ctx, eau2_df **result,
+			 struct eau2_error *err)
+{
+	int64_t v = 42;
+
+	(void)state;
+	return eau2_df_from_scalar(ctx->db, "answer", EAU2_INT, &v, result, err);
+}
+
+static int sleepy_accept(void *state, const struct eau2_row *row)
+{
+	(void)state, (void)row;
+	return 1;
+}
+
+static int sleepy_join(void *state, void *other, struct eau2_error *err)
+{
+	(void)state, (void)other, (void)err;
+	return 0;
+}
+
+static const struct eau2_rower_class sleepy = {
+	.name = "test.sleepy", .summary = "sleeps 4.5 s, then 42", .flags = EAU2_ROWER_NO_INPUT,
+	.state_size = 8, .init = sleepy_init, .accept = sleepy_accept, .join = sleepy_join,
+	.finish = sleepy_finish,
+};
+
+/* A run of 4.5 s for a client whose frames time out after 2 s: the node's
+ * PINGs keep the client waiting, and the answer comes. */
+static void test_long_run(void **state)
+{
+	struct eau2_error err = {0};
+	struct srv v;
+	char *cdir = tu_tmpdir("client");
+	eau2_df *res;
+	int64_t x = 0;
+	eau2 *db = NULL;
+
+	(void)state;
+	if (!eau2_rower_find("test.sleepy"))
+		tu_ok(eau2_rower_register(&sleepy, &err), &err);
+	srv_start(&v, NULL);
+	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = cdir, .remote = v.addr,
+						   .timeout_ms = 2000 }, &err), &err);
+	tu_ok(eau2_run_key(db, NULL, &sleepy, NULL, NULL, NULL, &res, &err), &err);
+	tu_ok(eau2_df_get_int(res, 0, 0, &x, &err), &err);
+	assert_int_equal(x, 42);
+	eau2_df_release(res);
 	eau2_close(db);
 	tu_rmdir(cdir);
 	srv_stop(&v);
@@ -635,15 +767,73 @@ static void test_killed(void **state)
 	tu_rmdir(ndir);
 }
 
+/* In a private tmpfs of 16 MiB (tu_on_tmpfs's child): a push larger than
+ * the node's store fails naming the full store, the old value stays and
+ * nothing staged is left; the node goes on serving. Exit status: 0, or
+ * the failed step. */
+static int full_node(const char *dir)
+{
+	struct eau2_error err = {0};
+	struct eau2_remote_server_opts o = { .listen = "127.0.0.1:0", .store = dir,
+					     .workers = 2 };
+	char *cdir = tu_tmpdir("client"), addr[64];
+	eau2_remote_server *s = NULL;
+	eau2_df *old, *big, *got = NULL;
+	eau2 *db = NULL;
+	int base, rc = 0;
+
+	if (eau2_open(&db, TU_STORE(dir), &err))
+		return 10;
+	eau2_close(db);
+	if (eau2_remote_server_start(&s, &o, &err))
+		return 11;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", eau2_remote_server_port(s));
+	db = client(cdir, addr, NULL);
+	old = make_df(db, 1000, 8);
+	big = make_df(db, 600000, 9);
+	if (eau2_put(db, "k", old, &err))
+		rc = 12;
+	base = data_files(dir);
+	if (!rc && (eau2_put(db, "k", big, &err) != -ENOSPC || !strstr(err.msg, addr) ||
+		    !strstr(err.msg, "full")))
+		rc = 13;
+	if (rc == 13 || getenv("EAU2_TEST_VERBOSE"))
+		fprintf(stderr, "full_node: push: %s\n", err.msg);
+	for (int i = 0; i < 500 && data_files(dir) != base; i++)
+		usleep(10000);
+	if (!rc && data_files(dir) != base)
+		rc = 14;
+	if (!rc && (eau2_get(db, "k", &got, &err) || eau2_df_rows(got) != 1000)) {
+		fprintf(stderr, "full_node: get: %s\n", err.msg);
+		rc = 15;
+	}
+	eau2_df_release(got);
+	eau2_df_release(big);
+	eau2_df_release(old);
+	eau2_close(db);
+	eau2_remote_server_stop(s);
+	tu_rmdir(cdir);
+	return rc;
+}
+
+static void test_full(void **state)
+{
+	(void)state;
+	tu_on_tmpfs(tu_tmpdir("full"), "size=16m", full_node);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_wait),
+		cmocka_unit_test(test_long_run),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_garbage_and_cuts),
 		cmocka_unit_test(test_killed),
+		cmocka_unit_test(test_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,7 +48,7 @@ static void usage(FILE *out)
 		"                  $EAU2_SECRET_FILE): peers must prove they know it; it\n"
 		"                  never crosses the network\n"
 		"  --advertise HOST:PORT  the address peers know this node by (its node\n"
-		"                  id in their logs; default the --listen address)\n\n"
+		"                  id in their logs; default the host name and port)\n\n"
 		"SIGTERM or SIGINT stops the node cleanly (it removes DIR/node.sock).\n"
 		"'status' prints the node's pid, one 'conn PID IDS REFS' line per client\n"
 		"and one 'id ID REFS CONNS keyed|deleted' line per dataframe held.\n");
