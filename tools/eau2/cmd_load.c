@@ -73,7 +73,6 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	struct eau2_load_stats stats = {0};
 	struct eau2_error err = {0};
 	struct eau2_cli_progress prog;
-	struct eau2_cli_netbar *bar;
 	eau2_schema *schema = NULL;
 	eau2_df *df = NULL;
 	struct stat st;
@@ -124,9 +123,9 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 		goto out;
 	}
 	/* With --remote the put is the push of what was parsed here. */
-	bar = cli->remote ? eau2_cli_netbar_start("push", eau2_df_bytes(df), true) : NULL;
+	eau2_cli_progress_start(&cli->bar, "push");
 	rc = eau2_put(cli->db, o->as, df, &err);
-	eau2_cli_netbar_stop(bar);
+	eau2_cli_progress_clear(&cli->bar);
 	if (rc && cli->remote) {
 		status = eau2_cli_fail_peer(rc, &err, cli->remote);
 		goto out;

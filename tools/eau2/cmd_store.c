@@ -423,14 +423,12 @@ static int cmd_export(struct eau2_cli *cli, void *vopts)
 	const char *key = cli->pos[0], *path = cli->pos[1];
 	struct eau2_outfile out = { .fd = -1 };
 	struct eau2_error err = {0};
-	struct eau2_cli_netbar *bar = NULL;
 	eau2_df *df = NULL;
 	int status, rc;
 
-	if (cli->remote)
-		bar = eau2_cli_netbar_get(cli->db, key, "pull");
+	eau2_cli_progress_start(&cli->bar, "pull");
 	status = eau2_cli_get_df(cli, key, &df);
-	eau2_cli_netbar_stop(bar);
+	eau2_cli_progress_clear(&cli->bar);
 	if (status)
 		goto out;
 	if (!strcmp(path, "-")) {
