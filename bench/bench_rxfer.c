@@ -152,7 +152,7 @@ static double tcp_baseline(uint64_t n)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sa);
-	int l = socket(AF_INET, SOCK_STREAM, 0), c, a;
+	int l = socket(AF_INET, SOCK_STREAM, 0), c, a = -1;
 	char *buf = calloc(1, 1 << 20);
 	struct sink_arg sarg;
 	pthread_t t;

@@ -163,6 +163,11 @@ struct eau2_options {
 int eau2_open(eau2 **db, const struct eau2_options *opt, struct eau2_error *err);
 void eau2_close(eau2 *db); /* NULL allowed; dataframes stay usable */
 const char *eau2_dir(const eau2 *db);
+/* The size of the pages backing the store's dataframes (4096, or 2 MiB on
+ * a tmpfs mounted huge=within_size or huge=always), and when how is not
+ * NULL a description for logs ("2048 KiB pages (tmpfs huge=within_size)"),
+ * valid while db is open. */
+uint64_t eau2_page_size(const eau2 *db, const char **how);
 
 /* Removes the files of dataframes that no key references and no live
  * process is still building: leftovers of writers killed mid-put and of

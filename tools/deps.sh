@@ -7,9 +7,13 @@ set -eu
 # zookeeper (the server, for tools/zk.sh and the cluster tests) depends on
 # default-jre, which brings the java it runs on; libzookeeper-mt-dev is its
 # multi-threaded C client; libjansson-dev encodes the znodes' JSON.
+# libmicrohttpd-dev serves eau2-node --http; curl and prometheus (for its
+# promtool) are what the http tests scrape and check it with, chromium
+# (headless) renders its dashboard.
 pkgs="cmake make gcc clang pkg-config liburing-dev liblz4-dev libjemalloc-dev
 libcmocka-dev libxxhash-dev libclang-rt-14-dev libsodium-dev libblosc-dev
-iperf3 zookeeper libzookeeper-mt-dev libjansson-dev"
+iperf3 zookeeper libzookeeper-mt-dev libjansson-dev libmicrohttpd-dev curl
+prometheus chromium wamerican-insane"
 
 missing=""
 for p in $pkgs; do

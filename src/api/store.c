@@ -113,6 +113,13 @@ const char *eau2_dir(const eau2 *db)
 	return db->store->dir;
 }
 
+uint64_t eau2_page_size(const eau2 *db, const char **how)
+{
+	if (how)
+		*how = db->store->pages.how;
+	return db->store->pages.size;
+}
+
 int eau2_gc(eau2 *db, struct eau2_error *err)
 {
 	if (!db)

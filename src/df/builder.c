@@ -143,7 +143,11 @@ static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 			want *= 2;
 		if (want < size)
 			want = (size + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+		/* On huge pages, none smaller than one. */
+		if (want < w->db->pages.size)
+			want = w->db->pages.size;
 	}
+	want = eau2_shm_seg_align(w->db, want);
 	if (w->nsegs == w->cap) {
 		uint32_t cap = w->cap ? w->cap * 2 : 8;
 		struct eau2_shm_seg *p = realloc(w->segs, cap * sizeof(*p));

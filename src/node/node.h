@@ -176,6 +176,18 @@ int eau2_node_server_forked(struct eau2_node_server *srv, struct eau2_error *err
 /* Where logs go from now on. */
 void eau2_node_server_set_log(struct eau2_node_server *srv, int fd);
 const char *eau2_node_server_dir(const struct eau2_node_server *srv);
+/* Counters of a server, for /metrics and status pages. Safe to call from
+ * any thread while the loop runs: each field is read atomically on its
+ * own (the set as a whole is not one instant). */
+struct eau2_node_server_stats {
+	uint64_t clients;        /* connections open now */
+	uint64_t connects;       /* connections accepted since the start */
+	uint64_t refused;        /* connections refused (other uid, limit, memory) */
+	uint64_t requests;       /* requests served, all connections */
+	uint64_t gets;           /* of which GETs */
+};
+void eau2_node_server_stats(const struct eau2_node_server *srv,
+			    struct eau2_node_server_stats *st);
 /* Removes node.sock (when it is still ours), drops node.lock, closes. */
 void eau2_node_server_close(struct eau2_node_server *srv);
 

@@ -16,15 +16,18 @@
  * that, shown by STATUS, not what keeps the pages alive.
  *
  * Access rules: everything in struct eau2_node_server and struct conn is
- * owned by the thread in eau2_node_server_run; only stop_fd is touched
- * from elsewhere (eau2_node_server_stop writes it, which is
- * async-signal-safe).
+ * owned by the thread in eau2_node_server_run; only stop_fd and the
+ * counters in `stats` are touched from elsewhere (eau2_node_server_stop
+ * writes stop_fd, which is async-signal-safe; the loop alone writes the
+ * counters, relaxed atomics that eau2_node_server_stats reads from any
+ * thread).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +84,13 @@ struct eau2_node_server {
 	unsigned serial;
 	uint8_t *buf;  /* one received message */
 	uint8_t *out;  /* one reply payload */
+	struct {
+		_Atomic uint64_t clients, connects, refused, requests, gets;
+	} stats;
 };
+
+/* The loop is the only writer: a relaxed add is enough for readers. */
+#define STAT_ADD(s, f, n) atomic_fetch_add_explicit(&(s)->stats.f, (n), memory_order_relaxed)
 
 /* Tags that tell the fixed descriptors from connections in epoll data. */
 static char tag_listen, tag_signal, tag_stop;
@@ -296,6 +305,19 @@ fail:
 const char *eau2_node_server_dir(const struct eau2_node_server *s)
 {
 	return s->db->dir;
+}
+
+void eau2_node_server_stats(const struct eau2_node_server *s,
+			    struct eau2_node_server_stats *st)
+{
+	/* atomic_load takes a pointer to non-const in C17. */
+	struct eau2_node_server *m = (struct eau2_node_server *)s;
+
+	st->clients = atomic_load_explicit(&m->stats.clients, memory_order_relaxed);
+	st->connects = atomic_load_explicit(&m->stats.connects, memory_order_relaxed);
+	st->refused = atomic_load_explicit(&m->stats.refused, memory_order_relaxed);
+	st->requests = atomic_load_explicit(&m->stats.requests, memory_order_relaxed);
+	st->gets = atomic_load_explicit(&m->stats.gets, memory_order_relaxed);
 }
 
 void eau2_node_server_set_log(struct eau2_node_server *s, int fd)
@@ -732,6 +754,9 @@ static int handle(struct eau2_node_server *s, struct conn *c, const uint8_t *msg
 		return rc;
 	}
 	c->requests++;
+	STAT_ADD(s, requests, 1);
+	if (h.type == EAU2_NODE_GET)
+		STAT_ADD(s, gets, 1);
 	if (!c->hello && h.type != EAU2_NODE_HELLO) {
 		logf_(s, "conn#%u pid %d: request type %u before HELLO, closing", c->serial,
 		      (int)c->pid, h.type);
@@ -796,6 +821,7 @@ static void conn_close(struct eau2_node_server *s, struct conn *c, const char *w
 	for (i = 0; i < s->nconns; i++) {
 		if (s->conns[i] == c) {
 			s->conns[i] = s->conns[--s->nconns];
+			STAT_ADD(s, clients, (uint64_t)-1);
 			break;
 		}
 	}
@@ -835,12 +861,14 @@ static void do_accept(struct eau2_node_server *s)
 		if (cred.uid != geteuid()) {
 			logf_(s, "refused pid %d: uid %u is not the store owner's", (int)cred.pid,
 			      (unsigned)cred.uid);
+			STAT_ADD(s, refused, 1);
 			close(fd);
 			continue;
 		}
 		if (s->nconns >= EAU2_NODE_CONNS_MAX) {
 			logf_(s, "refused pid %d: %u connections already", (int)cred.pid,
 			      EAU2_NODE_CONNS_MAX);
+			STAT_ADD(s, refused, 1);
 			close(fd);
 			continue;
 		}
@@ -860,6 +888,7 @@ static void do_accept(struct eau2_node_server *s)
 		}
 		if (!c) {
 			logf_(s, "refused pid %d: out of memory", (int)cred.pid);
+			STAT_ADD(s, refused, 1);
 			close(fd);
 			continue;
 		}
@@ -869,11 +898,14 @@ static void do_accept(struct eau2_node_server *s)
 		c->serial = ++s->serial;
 		if (epoll_add(s->epfd, fd, c, EPOLLIN | EPOLLRDHUP) < 0) {
 			logf_(s, "refused pid %d: epoll: %s", (int)cred.pid, strerror(errno));
+			STAT_ADD(s, refused, 1);
 			close(fd);
 			free(c);
 			continue;
 		}
 		s->conns[s->nconns++] = c;
+		STAT_ADD(s, clients, 1);
+		STAT_ADD(s, connects, 1);
 		if (!s->quiet)
 			logf_(s, "conn#%u pid %d: connect (%zu connections)", c->serial,
 			      (int)c->pid, s->nconns);
@@ -922,8 +954,8 @@ int eau2_node_server_run(struct eau2_node_server *s, struct eau2_error *err)
 	int stop = 0, rc = 0, n, i;
 
 	signal(SIGPIPE, SIG_IGN);
-	logf_(s, "serving store %s on %s/" EAU2_NODE_SOCK " (protocol %u)", s->db->dir,
-	      s->db->dir, EAU2_NODE_VERSION);
+	logf_(s, "serving store %s on %s/" EAU2_NODE_SOCK " (protocol %u; %s)", s->db->dir,
+	      s->db->dir, EAU2_NODE_VERSION, s->db->pages.how);
 	while (!stop) {
 		n = epoll_wait(s->epfd, ev, 64, -1);
 		if (n < 0) {

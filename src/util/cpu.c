@@ -16,26 +16,12 @@
 
 #include "eau2.h"
 #include "util/cpu.h"
+#include "util/file.h"
 
 static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
 static int cpus[CPU_SETSIZE]; /* allowed CPUs, in increasing order */
 static unsigned ncpus;        /* entries of cpus */
 static unsigned default_threads;
-
-static long read_small_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = 0;
-	return n;
-}
 
 /* CPUs allowed by a cgroup v2 cpu.max file ("max 100000" or "Q P"), or 0
  * for no limit. */
@@ -44,7 +30,7 @@ static unsigned quota_v2(const char *path)
 	char buf[128];
 	long long q, p;
 
-	if (read_small_file(path, buf, sizeof(buf)) <= 0)
+	if (eau2_read_small(path, buf, sizeof(buf)) <= 0)
 		return 0;
 	if (sscanf(buf, "%lld %lld", &q, &p) != 2 || q <= 0 || p <= 0)
 		return 0; /* "max ..." does not parse as a number */
@@ -57,10 +43,10 @@ static unsigned quota_v1(const char *dir)
 	long long q, p;
 
 	snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
-	if (read_small_file(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%lld", &q) != 1)
+	if (eau2_read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%lld", &q) != 1)
 		return 0;
 	snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
-	if (read_small_file(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%lld", &p) != 1)
+	if (eau2_read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%lld", &p) != 1)
 		return 0;
 	if (q <= 0 || p <= 0)
 		return 0;
@@ -80,7 +66,7 @@ static unsigned cgroup_quota(void)
 	unsigned lim = 0;
 
 	lim = min_nonzero(lim, quota_v2("/sys/fs/cgroup/cpu.max"));
-	if (read_small_file("/proc/self/cgroup", buf, sizeof(buf)) > 0) {
+	if (eau2_read_small("/proc/self/cgroup", buf, sizeof(buf)) > 0) {
 		char *line = strstr(buf, "0::/");
 		if (line == buf || (line && line[-1] == '\n')) {
 			char *rel = line + 3, *nl = strchr(rel, '\n');

@@ -16,6 +16,7 @@
 #ifndef EAU2_UTIL_FILE_H
 #define EAU2_UTIL_FILE_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "eau2.h"
@@ -45,5 +46,9 @@ void eau2_outfile_abort(struct eau2_outfile *f);
  * -errno with err naming the path: -EINVAL "not a regular file" for a
  * FIFO, socket or device, -EISDIR for a directory. */
 int eau2_open_regular(const char *path, struct eau2_error *err);
+
+/* Reads at most size - 1 bytes of a small file (/proc, /sys) into buf and
+ * NUL-terminates them: the byte count, or -1 when it cannot be read. */
+long eau2_read_small(const char *path, char *buf, size_t size);
 
 #endif

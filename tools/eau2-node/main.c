@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/env_options.h"
+#include "eau2-node/http/http.h"
 #include "eau2.h"
 #include "node/node.h"
 #include "node/remote.h"
@@ -27,7 +28,9 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--plugin FILE.so]...\n"
 		"                 [--listen HOST:PORT [--secret-file FILE] [--advertise HOST:PORT]]\n"
+		"                 [--http HOST:PORT]\n"
 		"       eau2-node status [--store DIR]\n"
+		"       eau2-node http-token [--secret-file FILE]\n"
 		"       eau2-node --version | --help\n\n"
 		"Serves the eau2 store DIR (default: $EAU2_STORE, else /dev/shm/eau2-$USER)\n"
 		"to the processes of its owner over the Unix socket DIR/node.sock. Clients\n"
@@ -48,7 +51,13 @@ static void usage(FILE *out)
 		"                  $EAU2_SECRET_FILE): peers must prove they know it; it\n"
 		"                  never crosses the network\n"
 		"  --advertise HOST:PORT  the address peers know this node by (its node\n"
-		"                  id in their logs; default the host name and port)\n\n"
+		"                  id in their logs; default the host name and port)\n"
+		"  --http HOST:PORT  serve /metrics (Prometheus), /api/status (JSON) and\n"
+		"                  a dashboard at /, read-only; port 0 picks a free one\n"
+		"                  (the log says which). A non-loopback HOST needs the\n"
+		"                  cluster secret, and requests then need its token:\n"
+		"                  'Authorization: Bearer TOKEN', or TOKEN as a browser's\n"
+		"                  password; 'eau2-node http-token' prints TOKEN\n\n"
 		"SIGTERM or SIGINT stops the node cleanly (it removes DIR/node.sock).\n"
 		"'status' prints the node's pid, one 'conn PID IDS REFS' line per client\n"
 		"and one 'id ID REFS CONNS keyed|deleted' line per dataframe held.\n");
@@ -139,6 +148,22 @@ out:
 	return rc;
 }
 
+/* Prints the bearer token of --http for the cluster secret. */
+static int token_cmd(const char *secret_file)
+{
+	struct eau2_error err = {0};
+	uint8_t key[EAU2_NET_KEY_BYTES];
+	char hex[EAU2_HTTP_TOKEN_HEX + 1];
+
+	if (!secret_file)
+		return errorf(1, "%s", "http-token: needs --secret-file FILE or EAU2_SECRET_FILE");
+	if (eau2_net_secret_load(secret_file, key, &err))
+		return errorf(1, "http-token: %s", err.msg);
+	eau2_http_token(key, hex);
+	printf("%s\n", hex);
+	return 0;
+}
+
 /* Forks; the child becomes the node and tells the parent, through a pipe,
  * once it has recorded its pid; the parent prints it and exits. */
 static int daemonize(struct eau2_node_server *srv)
@@ -191,10 +216,11 @@ int main(int argc, char **argv)
 	struct eau2_options env;
 	struct eau2_node_server *srv = NULL;
 	struct eau2_error err = {0};
-	const char *store = NULL, *listen_addr = NULL, *advertise = NULL;
+	const char *store = NULL, *listen_addr = NULL, *advertise = NULL, *http_addr = NULL;
 	const char *secret_file = getenv("EAU2_SECRET_FILE");
 	eau2_remote_server *remote = NULL;
-	int daemon = 0, status = 0, nplugins = 0, secret_opt = 0, i, rc;
+	struct eau2_http *http = NULL;
+	int daemon = 0, status = 0, token = 0, nplugins = 0, secret_opt = 0, i, rc;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -235,11 +261,17 @@ int main(int argc, char **argv)
 			store = a + 8;
 		} else if (!strncmp(a, "--listen=", 9)) {
 			listen_addr = a + 9;
+		} else if (!strcmp(a, "--http")) {
+			if (i + 1 >= argc)
+				return errorf(1, "%s needs an argument", a);
+			http_addr = argv[++i];
+		} else if (!strcmp(a, "http-token") && !status) {
+			token = 1;
 		} else if (!strcmp(a, "--daemon")) {
 			daemon = 1;
 		} else if (!strcmp(a, "--quiet")) {
 			opts.quiet = 1;
-		} else if (!strcmp(a, "status") && !status) {
+		} else if (!strcmp(a, "status") && !status && !token) {
 			status = 1;
 		} else {
 			usage(stderr);
@@ -248,10 +280,14 @@ int main(int argc, char **argv)
 	}
 	if (secret_file && !*secret_file)
 		secret_file = NULL;
-	if ((advertise || secret_opt) && !listen_addr)
-		return errorf(1, "%s", "--secret-file and --advertise go with --listen");
+	if (advertise && !listen_addr)
+		return errorf(1, "%s", "--advertise goes with --listen");
+	if (secret_opt && !listen_addr && !http_addr && !token)
+		return errorf(1, "%s", "--secret-file goes with --listen, --http or http-token");
 	if (status)
 		return daemon ? errorf(1, "%s", "status takes no --daemon") : status_cmd(store);
+	if (token)
+		return token_cmd(secret_file);
 
 	eau2_env_options(&env, store); /* the store: --store, else $EAU2_STORE */
 	rc = eau2_node_server_open(&srv, env.store, &opts, &err);
@@ -278,7 +314,25 @@ int main(int argc, char **argv)
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
 		}
 	}
+	if (http_addr) {
+		struct eau2_http_opts ho = { .addr = http_addr, .secret_file = secret_file,
+					     .store = eau2_node_server_dir(srv), .srv = srv,
+					     .log_fd = 2 };
+		char path[4096];
+
+		if (daemon) { /* stderr is /dev/null now: the service logs to node.log too */
+			snprintf(path, sizeof(path), "%s/" EAU2_NODE_LOG, ho.store);
+			ho.log_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		}
+
+		if ((rc = eau2_http_start(&http, &ho, &err))) {
+			eau2_remote_server_stop(remote);
+			eau2_node_server_close(srv);
+			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
+		}
+	}
 	rc = eau2_node_server_run(srv, &err);
+	eau2_http_stop(http);
 	eau2_remote_server_stop(remote);
 	eau2_node_server_close(srv);
 	if (rc)

@@ -204,5 +204,6 @@ extern const struct eau2_cli_cmd eau2_cli_cmd_run;
 extern const struct eau2_cli_cmd eau2_cli_cmd_rowers;
 extern const struct eau2_cli_cmd eau2_cli_cmd_push;
 extern const struct eau2_cli_cmd eau2_cli_cmd_pull;
+extern const struct eau2_cli_cmd eau2_cli_cmd_status;
 
 #endif

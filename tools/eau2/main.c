@@ -27,6 +27,7 @@ static const struct eau2_cli_cmd *const commands[] = {
 	&eau2_cli_cmd_rowers,
 	&eau2_cli_cmd_push,
 	&eau2_cli_cmd_pull,
+	&eau2_cli_cmd_status,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+// eau2-node's dashboard: polls /api/status (see status_json.c for its
+// shape) every POLL_MS and fills the tabs. Keys and addresses come from
+// the store and the network, so they go into the page as text, never as
+// HTML. "nodes" is a list: a cluster's status fills it with every node.
+"use strict";
+
+const POLL_MS = 2000;
+const HISTORY = 150; // samples kept for the Transfers chart (5 min)
+const samples = [];
+let last = null;
+
+const $ = (id) => document.getElementById(id);
+
+function bytes(n) {
+	if (n === null || n === undefined) return "?";
+	const u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+	let i = 0;
+	while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+	return (i ? n.toFixed(1) : String(n)) + " " + u[i];
+}
+
+function pct(x) {
+	return x === null || x === undefined ? "?" : (100 * x).toFixed(0) + "%";
+}
+
+function dur(s) {
+	if (s < 60) return s.toFixed(0) + " s";
+	if (s < 3600) return (s / 60).toFixed(0) + " min";
+	if (s < 86400) return (s / 3600).toFixed(1) + " h";
+	return (s / 86400).toFixed(1) + " d";
+}
+
+// A table cell: text, with an optional class.
+function td(text, cls) {
+	const c = document.createElement("td");
+	c.textContent = text;
+	if (cls) c.className = cls;
+	return c;
+}
+
+function bar(frac, label) {
+	const c = document.createElement("td");
+	const b = document.createElement("span");
+	const i = document.createElement("i");
+	b.className = "bar";
+	i.style.width = Math.max(0, Math.min(100, 100 * frac)).toFixed(0) + "%";
+	b.appendChild(i);
+	c.appendChild(b);
+	c.appendChild(document.createTextNode(label));
+	return c;
+}
+
+function fill(tbody, rows, ncols, empty) {
+	tbody.replaceChildren();
+	if (!rows.length) {
+		const tr = document.createElement("tr");
+		const c = td(empty, "empty");
+		c.colSpan = ncols;
+		tr.appendChild(c);
+		tbody.appendChild(tr);
+		return;
+	}
+	for (const cells of rows) {
+		const tr = document.createElement("tr");
+		for (const c of cells) tr.appendChild(c);
+		tbody.appendChild(tr);
+	}
+}
+
+function renderNodes(s) {
+	fill($("nodes-rows"), s.nodes.map((n) => {
+		const used = n.store_used, size = n.store_size || 1;
+		const memUsed = n.mem_total - n.mem_available;
+		const tr = [
+			td(n.address), td(n.state, "state-" + n.state),
+			td(n.cores_allowed === n.cores ? String(n.cores)
+				: n.cores_allowed + " of " + n.cores, "num"),
+			bar(memUsed / (n.mem_total || 1), bytes(memUsed) + " / " + bytes(n.mem_total)),
+			bar(n.cpu_busy || 0, pct(n.cpu_busy)),
+			td(n.load1.toFixed(2), "num"),
+			bar(used / size, bytes(used) + " / " + bytes(n.store_size)),
+			td(String(n.clients), "num"),
+		];
+		return tr;
+	}), 8, "no nodes");
+	const rows = $("nodes-rows").rows;
+	for (let i = 0; i < s.nodes.length && i < rows.length; i++)
+		rows[i].dataset.node = s.nodes[i].address;
+}
+
+function renderSelf(s) {
+	const n = s.self, dl = $("self-list");
+	const facts = [
+		["address", n.address], ["state", n.state], ["pid", String(n.pid)],
+		["store", n.store], ["version", s.version],
+		["up", dur(s.time - n.started)],
+		["cores", n.cores_allowed + " allowed of " + n.cores],
+		["memory", bytes(n.mem_available) + " available of " + bytes(n.mem_total)],
+		["CPU busy", pct(n.cpu_busy)], ["load (1 min)", n.load1.toFixed(2)],
+		["node RSS", bytes(n.rss)],
+		["store", bytes(n.store_used) + " used, " + bytes(n.store_free) + " free of " +
+			bytes(n.store_size)],
+		["clients attached", String(n.clients)], ["requests served", String(n.requests)],
+	];
+	dl.replaceChildren();
+	for (const [k, v] of facts) {
+		const dt = document.createElement("dt"), dd = document.createElement("dd");
+		dt.textContent = k;
+		dd.textContent = v;
+		dl.append(dt, dd);
+	}
+}
+
+function renderData(s) {
+	const d = s.data;
+	$("data-summary").textContent = d.keys + " keys, " + d.dataframes + " dataframes (" +
+		d.unkeyed + " unkeyed), " + d.segments + " segments, " + bytes(d.used_bytes) +
+		" used" + (d.truncated ? "; the first " + d.items.length + " keys listed" : "");
+	fill($("data-rows"), d.items.map((k) => [
+		td(k.key), td(k.id), td(bytes(k.bytes), "num"), td(String(k.segments), "num"),
+		td(String(k.partitions), "num"), td(k.nodes.join(", ")),
+	]), 6, "the store holds no keys");
+}
+
+function renderRuns(s) {
+	const r = s.runs;
+	$("runs-summary").textContent = r.running + " running, " + r.finished + " finished";
+	fill($("runs-rows"), r.items.map((x) => [
+		td(x.rower), td(x.input), bar(x.progress || 0, pct(x.progress)),
+		td(dur(x.seconds || 0), "num"), td(x.state),
+	]), 5, "no runs on this node (local clients run rowers in their own processes)");
+}
+
+function renderTransfers(s) {
+	const t = s.transfers;
+	samples.push({ t: s.time, sent: t.sent_bytes, recv: t.received_bytes, load: s.data.load_bytes });
+	while (samples.length > HISTORY + 1) samples.shift();
+	fill($("peer-rows"), t.peers.map((p) => [
+		td(p.peer), td(bytes(p.sent_bytes), "num"), td(bytes(p.received_bytes), "num"),
+	]), 3, "no remote peers");
+	drawChart();
+}
+
+// Rates between successive samples, drawn as three lines.
+function drawChart() {
+	const cv = $("chart"), g = cv.getContext("2d");
+	const w = cv.width, h = cv.height, pad = 40;
+	const series = { sent: "#1f6feb", recv: "#bf3989", load: "#1a7f37" };
+	const rates = [];
+	for (let i = 1; i < samples.length; i++) {
+		const a = samples[i - 1], b = samples[i], dt = b.t - a.t || 1;
+		rates.push({ t: b.t, sent: Math.max(0, (b.sent - a.sent) / dt),
+			recv: Math.max(0, (b.recv - a.recv) / dt),
+			load: Math.max(0, (b.load - a.load) / dt) });
+	}
+	let max = 1;
+	for (const r of rates) max = Math.max(max, r.sent, r.recv, r.load);
+	g.clearRect(0, 0, w, h);
+	g.strokeStyle = "#dde2e8";
+	g.fillStyle = "#6b7684";
+	g.font = "11px sans-serif";
+	for (let k = 0; k <= 4; k++) {
+		const y = h - pad / 2 - (h - pad) * k / 4;
+		g.beginPath(); g.moveTo(pad, y); g.lineTo(w, y); g.stroke();
+		g.fillText(bytes(Math.round(max * k / 4)) + "/s", 2, y - 2);
+	}
+	if (rates.length < 1) return;
+	for (const [name, color] of Object.entries(series)) {
+		g.strokeStyle = color;
+		g.lineWidth = 2;
+		g.beginPath();
+		rates.forEach((r, i) => {
+			const x = pad + (w - pad) * (HISTORY - rates.length + i) / (HISTORY - 1);
+			const y = h - pad / 2 - (h - pad) * r[name] / max;
+			if (i) g.lineTo(x, y); else g.moveTo(x, y);
+		});
+		g.stroke();
+	}
+}
+
+function render(s) {
+	$("where").textContent = s.self.address + "  " + s.self.store;
+	renderNodes(s);
+	renderSelf(s);
+	renderData(s);
+	renderRuns(s);
+	renderTransfers(s);
+}
+
+async function poll() {
+	const live = $("live");
+	try {
+		const r = await fetch("api/status", { cache: "no-store" });
+		if (!r.ok) throw new Error("HTTP " + r.status);
+		last = await r.json();
+		render(last);
+		live.className = "live ok";
+		live.textContent = "live, " + new Date(last.time * 1000).toLocaleTimeString();
+	} catch (e) {
+		live.className = "live bad";
+		live.textContent = "node unreachable (" + e.message + ")";
+		for (const tr of $("nodes-rows").rows) {
+			const c = tr.cells[1];
+			if (c && tr.dataset.node) { c.textContent = "unreachable"; c.className = "state-dead"; }
+		}
+	}
+	setTimeout(poll, POLL_MS);
+}
+
+// A tab is chosen by a click or by the address's #fragment (#data), so a
+// link or a bookmark can open one.
+function show(tab) {
+	const b = document.querySelector('#tabs button[data-tab="' + tab + '"]');
+	if (!b) return;
+	for (const x of document.querySelectorAll("#tabs button, .tab"))
+		x.classList.remove("on");
+	b.classList.add("on");
+	$(tab).classList.add("on");
+	if (tab === "transfers") drawChart();
+}
+
+for (const b of document.querySelectorAll("#tabs button"))
+	b.addEventListener("click", () => { history.replaceState(null, "", "#" + b.dataset.tab); show(b.dataset.tab); });
+window.addEventListener("hashchange", () => show(location.hash.slice(1)));
+show(location.hash.slice(1) || "nodes");
+poll();
