@@ -61,7 +61,14 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-die() { echo "bench_remote: $*" >&2; [ -f "$LOG" ] && tail -n 5 "$LOG" >&2; exit 1; }
+die() {
+	echo "bench_remote: $*" >&2
+	[ -f "$LOG" ] && tail -n 5 "$LOG" >&2
+	for f in "$W"/node.*.log; do
+		[ -f "$f" ] && { echo "--- $f" >&2; tail -n 8 "$f" >&2; }
+	done
+	exit 1
+}
 now() { date +%s.%N; }
 HZ=$(getconf CLK_TCK)
 # utime + stime of PID, and cutime + cstime of this shell (ticks)
