@@ -27,7 +27,8 @@
 # TEXT (text bytes, default 1G), SMALL (default 170M: a ~200 MiB
 # dataframe), REPS (default 3; medians are reported), NETNS=0 skips part
 # 3 (it needs root), NETSIZE (bench_net --size, default 512M; 0 skips
-# part 4), WORK (scratch directory, default under /dev/shm). Needs iperf3
+# part 4), PARTS (default "1 3 4": the parts to run; 2 comes with 1),
+# WORK (scratch directory, default under /dev/shm). Needs iperf3
 # for the link figures (else they are "n/a").
 set -u
 B=${1:-${EAU2_BIN_DIR:-build}}
@@ -42,6 +43,8 @@ SMALL=${SMALL:-170M}
 REPS=${REPS:-3}
 NETNS=${NETNS:-1}
 NETSIZE=${NETSIZE:-512M}
+PARTS=${PARTS:-1 3 4}
+want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 LC_ALL=C
 export LC_ALL
 unset EAU2_NODE EAU2_REMOTE EAU2_SECRET_FILE
@@ -173,6 +176,7 @@ BS=$(df_bytes "$A" small)
 echo "data: mixed $BM bytes, text $BT bytes, small $BS bytes (chunk payload)"
 
 # ------------------------------------------------------------ 1 loopback
+if want 1; then
 start_node "$N" 127.0.0.1
 IP0=$(iperf 127.0.0.1)
 for ds in mixed text; do
@@ -214,9 +218,12 @@ echo "== 2. peak RssAnon (MiB), client / node"
 for l in lo-push-small lo-pull-small lo-push-mixed lo-pull-mixed lo-push-text lo-pull-text; do
 	printf '%-16s %8s / %s\n' "$l" "$(med $l 6)" "$(med $l 7)"
 done
+fi
 
 # ------------------------------------------------------- 3 netns, 1 Gbit/s
-if [ "$NETNS" != 0 ] && ip netns add "$NSA" 2>/dev/null && ip netns add "$NSB" 2>/dev/null &&
+if ! want 3; then
+	:
+elif [ "$NETNS" != 0 ] && ip netns add "$NSA" 2>/dev/null && ip netns add "$NSB" 2>/dev/null &&
 	ip link add e2ba$$ type veth peer name e2bb$$ 2>/dev/null; then
 	VA=e2ba$$
 	VB=e2bb$$
@@ -280,8 +287,8 @@ if [ "$NETNS" != 0 ] && ip netns add "$NSA" 2>/dev/null && ip netns add "$NSB" 2
 		awk -v l="$l" -v g="$(med "$l" 3)" -v link="$NLINK" -v b="$b" -v w="$w" \
 			-v c="$(med "$l" 4)" -v n="$(med "$l" 5)" 'BEGIN {
 			printf "%-20s %8.3f %8.2f %8s %10.2f %10.2f %10.2f\n", l, g, g / 0.125,
-				link == "n/a" || link == "" ? "n/a" : sprintf("%.2f", g / link),
-				w > 0 ? b / w : 0, c / (b / 1e9), n / (b / 1e9)
+				(link == "n/a" || link == "") ? "n/a" : sprintf("%.2f", g / link),
+				(w > 0 ? b / w : 0), c / (b / 1e9), n / (b / 1e9)
 		}'
 	done <"$W/wire"
 else
@@ -291,7 +298,9 @@ fi
 
 # ------------------------------------------------- 4 SEND_ZC, shuffle + LZ4
 echo
-if [ "$NETSIZE" != 0 ] && [ -x "$B/bench_net" ]; then
+if ! want 4; then
+	:
+elif [ "$NETSIZE" != 0 ] && [ -x "$B/bench_net" ]; then
 	echo "== 4. the transport's own comparisons (bench_net --size $NETSIZE --reps 1);"
 	echo "   eau2-node and the CLI expose no switch for them: the transport chooses"
 	"$B/bench_net" --size "$NETSIZE" --reps 1 2>&1 | grep -i -E "zc|zero|shuffle|lz4|raw|plain|iperf" | head -n 30
