@@ -103,6 +103,8 @@ struct job {
 	const struct eau2_rower_class *cls;
 	const struct eau2_args *args;
 	struct eau2_run_options ro;
+	void *state;       /* RUN_STATE's encoded state */
+	size_t len;
 	struct eau2_error err;
 };
 
@@ -165,6 +167,12 @@ static int job_wait_get(struct job *j)
 static int job_run(struct job *j)
 {
 	return eau2_run(j->db, j->in, j->cls, j->args, &j->ro, &j->out, &j->err);
+}
+
+static int job_run_state(struct job *j)
+{
+	return eau2_remote_run_state(j->db, j->in, j->cls, j->args, &j->ro, &j->state, &j->len,
+				     &j->err);
 }
 
 /* An empty reply of type t with aux[0] = a. */
@@ -315,18 +323,21 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	return rc;
 }
 
+/* RUN, or with state RUN_STATE. */
 static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
-		  int *streamed, struct eau2_error *err)
+		  int state, int *streamed, struct eau2_error *err)
 {
 	struct eau2_remote_run_req q;
-	const struct eau2_rower_class *cls;
-	struct job j = { .fn = job_run, .db = db };
+	const struct eau2_rower_class *cls = NULL;
+	struct job j = { .fn = state ? job_run_state : job_run, .db = db };
 	eau2_df *in = NULL, *out = NULL;
 	int rc;
 
 	if ((rc = eau2_remote_run_decode(p, len, &q, err)))
 		return rc;
-	if (!(cls = eau2_rower_find(q.rower)))
+	if (state && q.as[0])
+		rc = eau2_error_set(err, -EINVAL, "a state run stores nothing ('%s')", q.as);
+	else if (!(cls = eau2_rower_find(q.rower)))
 		rc = eau2_error_set(err, -ENOENT, "no rower '%s' on this node (a plugin it "
 				    "lacks? start it with --plugin)", q.rower);
 	else if (q.key[0])
@@ -339,7 +350,13 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 		rc = with_pings(c, &j, err);
 		out = j.out;
 	}
-	if (!rc && q.as[0]) {
+	if (!rc && state) {
+		rc = j.len > EAU2_REMOTE_STATE_MAX
+			     ? eau2_error_set(err, -EMSGSIZE, "rower '%s': a state of %zu bytes, "
+					      "over %u", q.rower, j.len, EAU2_REMOTE_STATE_MAX)
+			     : eau2_remote_send_parts(c, req, EAU2_REMOTE_STATE, j.state, j.len, err);
+		*streamed = j.len > EAU2_NET_CONTROL_MAX;
+	} else if (!rc && q.as[0]) {
 		if (!(rc = eau2_put(db, q.as, out, err)))
 			rc = send_empty(c, req, EAU2_REMOTE_OK, eau2_df_rows(out), err);
 	} else if (!rc) {
@@ -348,6 +365,7 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 	}
 	eau2_df_release(in);
 	eau2_df_release(out);
+	free(j.state);
 	eau2_remote_run_free(&q);
 	return rc;
 }
@@ -385,6 +403,7 @@ static const char *type_name(unsigned t)
 	case EAU2_REMOTE_PUT: return "put";
 	case EAU2_REMOTE_DELETE: return "delete";
 	case EAU2_REMOTE_RUN: return "run";
+	case EAU2_REMOTE_RUN_STATE: return "state run";
 	}
 	return "unknown request";
 }
@@ -423,7 +442,9 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 			rc = send_empty(c, f->req, EAU2_REMOTE_OK, 0, &err);
 		break;
 	case EAU2_REMOTE_RUN:
-		rc = do_run(db, c, f->req, payload, f->len, &streamed, &err);
+	case EAU2_REMOTE_RUN_STATE:
+		rc = do_run(db, c, f->req, payload, f->len, f->type == EAU2_REMOTE_RUN_STATE,
+			    &streamed, &err);
 		break;
 	default:
 		streamed = 1; /* a peer speaking another protocol: drop it */
