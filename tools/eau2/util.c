@@ -106,7 +106,9 @@ void eau2_cli_options(struct eau2_cli *cli, struct eau2_options *opt)
 	if (cli->g->secret_file)
 		opt->secret_file = cli->g->secret_file;
 	opt->timeout_ms = cli->g->timeout_ms;
-	eau2_cli_progress_start(&cli->bar, NULL);
+	/* Silent until a command starts it for a transfer (a bar left drawn
+	 * would run into what the command prints next). */
+	memset(&cli->bar, 0, sizeof(cli->bar));
 	opt->progress = eau2_cli_progress;
 	opt->progress_ctx = &cli->bar;
 }
