@@ -81,6 +81,25 @@ struct eau2_cli_cmd {
 	int (*run)(struct eau2_cli *cli, void *opts);
 };
 
+/* ------------------------------------------------------------ progress */
+
+/* A progress bar on stderr (progress.c): drawn only on a terminal, after
+ * the first second. */
+struct eau2_cli_progress {
+	double start, last;
+	bool tty;          /* stderr is a terminal */
+	bool drawn;        /* a bar is on screen and must be cleared */
+	const char *label; /* printed before the figures, or NULL */
+};
+void eau2_cli_progress_start(struct eau2_cli_progress *p, const char *label);
+/* A progress hook (eau2_load_options.progress and the like): ctx is the
+ * struct eau2_cli_progress; total 0 when unknown. */
+void eau2_cli_progress(void *ctx, uint64_t done, uint64_t total);
+/* Clears the bar when one is drawn. */
+void eau2_cli_progress_clear(struct eau2_cli_progress *p);
+/* "12.3 MB": decimal units, as the bar prints them. */
+void eau2_cli_human_bytes(char *buf, size_t size, double b);
+
 /* The global options (before the command), pointing into argv. */
 struct eau2_cli_global {
 	const char *store_dir;   /* --store, or NULL: $EAU2_STORE, the default */
@@ -89,9 +108,10 @@ struct eau2_cli_global {
 	int timeout_ms;          /* --timeout, or 0: the library's default */
 };
 
+struct eau2_cli;
 /* eau2_open's options for the local store from the environment and the
- * global options (remote left NULL). */
-void eau2_cli_options(const struct eau2_cli_global *g, struct eau2_options *opt);
+ * global options (remote left NULL), transfers reporting to cli->bar. */
+void eau2_cli_options(struct eau2_cli *cli, struct eau2_options *opt);
 
 /* What a command sees of the invocation. */
 struct eau2_cli {
@@ -100,6 +120,10 @@ struct eau2_cli {
 	const char *store_dir;  /* --store, or NULL for the default */
 	eau2 *db;               /* open when cmd->needs_store */
 	const char *remote;     /* db's keys are this node's, or NULL: local */
+	/* The bar of transfers with a node: every handle the command opens
+	 * on one reports there (eau2_options.progress); a command restarts it
+	 * (eau2_cli_progress_start) before each transfer and clears it after. */
+	struct eau2_cli_progress bar;
 	size_t npos;
 	char **pos;             /* positional arguments */
 };
@@ -154,25 +178,6 @@ double eau2_cli_now(void);
 /* Splits a "NAME=VALUE" string at the first '='; -EINVAL without one or
  * with an empty name. */
 int eau2_cli_split_arg(const char *s, char **name, char **value);
-
-/* ------------------------------------------------------------ progress */
-
-/* A progress bar on stderr (progress.c): drawn only on a terminal, after
- * the first second. */
-struct eau2_cli_progress {
-	double start, last;
-	bool tty;          /* stderr is a terminal */
-	bool drawn;        /* a bar is on screen and must be cleared */
-	const char *label; /* printed before the figures, or NULL */
-};
-void eau2_cli_progress_start(struct eau2_cli_progress *p, const char *label);
-/* A progress hook (eau2_load_options.progress and the like): ctx is the
- * struct eau2_cli_progress; total 0 when unknown. */
-void eau2_cli_progress(void *ctx, uint64_t done, uint64_t total);
-/* Clears the bar when one is drawn. */
-void eau2_cli_progress_clear(struct eau2_cli_progress *p);
-/* "12.3 MB": decimal units, as the bar prints them. */
-void eau2_cli_human_bytes(char *buf, size_t size, double b);
 
 /* ---------------------------------------------------------------- json */
 

@@ -122,7 +122,14 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 			 eau2_cli_fail(rc, &err, what);
 		goto out;
 	}
+	/* With --remote the put is the push of what was parsed here. */
+	eau2_cli_progress_start(&cli->bar, "push");
 	rc = eau2_put(cli->db, o->as, df, &err);
+	eau2_cli_progress_clear(&cli->bar);
+	if (rc && cli->remote) {
+		status = eau2_cli_fail_peer(rc, &err, cli->remote);
+		goto out;
+	}
 	if (rc) {
 		status = eau2_cli_fail_store(rc, &err, "loading", path, o->as);
 		goto out;

@@ -32,7 +32,7 @@ static int open_remote(struct eau2_cli *cli, const char *addr, eau2 **rdb)
 	struct eau2_options opt;
 	int rc;
 
-	eau2_cli_options(cli->g, &opt);
+	eau2_cli_options(cli, &opt);
 	opt.remote = addr;
 	rc = eau2_open(rdb, &opt, &err);
 	return rc ? eau2_cli_fail_peer(rc, &err, addr) : EAU2_CLI_OK;
@@ -56,7 +56,9 @@ static int xfer(struct eau2_cli *cli, bool pull, const char *addr, const char *k
 	    (status = open_remote(cli, addr, &rdb)))
 		goto out;
 	t0 = eau2_cli_now();
+	eau2_cli_progress_start(&cli->bar, pull ? "pull" : "push");
 	rc = pull ? eau2_get(rdb, key, &df, &err) : eau2_put(rdb, as, df, &err);
+	eau2_cli_progress_clear(&cli->bar);
 	if (rc) {
 		status = eau2_cli_fail_peer(rc, &err, addr);
 		goto out;

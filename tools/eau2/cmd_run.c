@@ -83,7 +83,9 @@ static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
 	double t0 = eau2_cli_now();
 	int status, rc;
 
+	eau2_cli_progress_start(&cli->bar, "result");
 	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
+	eau2_cli_progress_clear(&cli->bar);
 	if (rc)
 		return eau2_cli_fail_peer(rc, &err, cli->remote);
 	if (o->as) {

@@ -426,7 +426,9 @@ static int cmd_export(struct eau2_cli *cli, void *vopts)
 	eau2_df *df = NULL;
 	int status, rc;
 
+	eau2_cli_progress_start(&cli->bar, "pull");
 	status = eau2_cli_get_df(cli, key, &df);
+	eau2_cli_progress_clear(&cli->bar);
 	if (status)
 		goto out;
 	if (!strcmp(path, "-")) {

@@ -104,7 +104,7 @@ static int open_store(struct eau2_cli *cli)
 	struct eau2_options opt;
 	int rc;
 
-	eau2_cli_options(g, &opt);
+	eau2_cli_options(cli, &opt);
 	if (cli->cmd->takes_remote)
 		opt.remote = g->remote ? g->remote : eau2_env_remote();
 	rc = eau2_open(&cli->db, &opt, &err);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * progress.c - the progress bar of long commands (load, push, pull,
- * --remote load): drawn on stderr only when stderr is a terminal and the
+ * progress.c - the progress bar of long commands (load; push, pull,
+ * --remote load and export, told by eau2_options.progress): drawn on stderr only when stderr is a terminal and the
  * work has run longer than a second, at most ten times a second, and
  * cleared before anything else is printed. Redirected stderr (scripts,
  * tests) never sees it.

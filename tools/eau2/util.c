@@ -100,12 +100,17 @@ int eau2_cli_fail_peer(int rc, const struct eau2_error *err, const char *addr)
 	return eau2_cli_exit_code(rc);
 }
 
-void eau2_cli_options(const struct eau2_cli_global *g, struct eau2_options *opt)
+void eau2_cli_options(struct eau2_cli *cli, struct eau2_options *opt)
 {
-	eau2_env_options(opt, g->store_dir);
-	if (g->secret_file)
-		opt->secret_file = g->secret_file;
-	opt->timeout_ms = g->timeout_ms;
+	eau2_env_options(opt, cli->g->store_dir);
+	if (cli->g->secret_file)
+		opt->secret_file = cli->g->secret_file;
+	opt->timeout_ms = cli->g->timeout_ms;
+	/* Silent until a command starts it for a transfer (a bar left drawn
+	 * would run into what the command prints next). */
+	memset(&cli->bar, 0, sizeof(cli->bar));
+	opt->progress = eau2_cli_progress;
+	opt->progress_ctx = &cli->bar;
 }
 
 int eau2_cli_flush_stdout(void)
