@@ -1,83 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * partrun.c - the node's side of a distributed run and of moving
- * partitions, for transports and test doubles (cluster.h):
- *
- *  - eau2_cluster_run_part runs a rower over one partition on the local
- *    pinned pool (eau2_run) and returns its joined state encoded, instead
- *    of the finished result. It wraps the class in one whose finish
- *    encodes: the executor then joins the workers' states in its fixed
- *    order exactly as for a local run. finish runs on the thread that
- *    called eau2_run, so the encoded bytes reach the caller through a
- *    thread-local slot, set only around that call.
- *  - eau2_cluster_copy_groups copies row groups into a new dataframe,
- *    value by value (O(data); a transport sends chunks instead).
+ * partrun.c - moving partitions, for transports and test doubles
+ * (cluster.h; a node's part of a run is eau2_run_state, src/rowers):
+ * eau2_cluster_copy_groups copies row groups into a new dataframe, value
+ * by value (O(data); a transport sends chunks instead), and concat joins
+ * fetched partitions into one.
  */
 #include <errno.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cluster/cluster.h"
 #include "df/df.h"
-
-struct capture {
-	const struct eau2_rower_class *inner;
-	void *buf;
-	size_t len;
-	bool done;
-};
-
-static _Thread_local struct capture *capture_slot;
-
-static int capture_finish(void *state, const struct eau2_run_ctx *ctx,
-			  eau2_df **result, struct eau2_error *err)
-{
-	struct capture *c = capture_slot;
-
-	(void)ctx;
-	*result = NULL;
-	if (!c)
-		return eau2_error_set(err, -EINVAL, "partition run: finish on another thread");
-	if (!c->inner->encode)
-		return eau2_error_set(err, -ENOTSUP, "rower '%s' has no encode: it cannot run "
-				      "on a cluster", c->inner->name);
-	c->done = true;
-	return c->inner->encode(state, &c->buf, &c->len, err);
-}
-
-int eau2_cluster_run_part(eau2 *db, const eau2_df *part,
-			  const struct eau2_rower_class *cls,
-			  const struct eau2_args *args, unsigned threads,
-			  void **state, size_t *len, struct eau2_error *err)
-{
-	struct eau2_run_options ro = { .threads = threads };
-	struct capture c = { .inner = cls };
-	struct eau2_rower_class wrap;
-	eau2_df *none = NULL;
-	int rc;
-
-	*state = NULL;
-	*len = 0;
-	if (!cls->encode || !cls->decode)
-		return eau2_error_set(err, -ENOTSUP, "rower '%s' has no encode/decode: it "
-				      "cannot run on a cluster", cls->name);
-	wrap = *cls;
-	wrap.finish = capture_finish;
-	capture_slot = &c;
-	rc = eau2_run(db, part, &wrap, args, &ro, &none, err);
-	capture_slot = NULL;
-	eau2_df_release(none);
-	if (rc == 0 && !c.done)
-		rc = eau2_error_set(err, -EIO, "rower '%s': the run gave no state", cls->name);
-	if (rc) {
-		free(c.buf);
-		return rc;
-	}
-	*state = c.buf;
-	*len = c.len;
-	return 0;
-}
 
 /* Appends rows [0, rows) of view v to column col of b. */
 static int copy_view(eau2_builder *b, size_t col, const struct eau2_chunk_view *v,
