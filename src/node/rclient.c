@@ -323,3 +323,87 @@ int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct ea
 		*rows = eau2_df_rows(*result);
 	return rc;
 }
+
+/* Reassembles a STATE reply. The buffer grows as parts arrive, so a peer
+ * announcing a large total costs memory only for bytes it sends. */
+static int recv_state(eau2_remote *r, uint64_t req, void **state, size_t *len,
+		      struct eau2_error *err)
+{
+	struct eau2_net_frame f;
+	uint8_t *buf = NULL;
+	size_t have = 0, cap = 0;
+	uint64_t total = 0;
+	int rc, mid = 0;
+
+	do {
+		if ((rc = reply(r, req, &f, EAU2_REMOTE_STATE, err)))
+			break;
+		if (!mid++)
+			total = f.aux[0];
+		if (total > EAU2_REMOTE_STATE_MAX || f.aux[0] != total ||
+		    f.len > total - have || (!(f.flags & EAU2_REMOTE_F_MORE) &&
+					     have + f.len != total)) {
+			rc = eau2_error_set(err, -EBADMSG, "peer %s: a state part of %u bytes at "
+					    "%zu of %llu (at most %llu)", r->addr, f.len, have,
+					    (unsigned long long)total,
+					    (unsigned long long)EAU2_REMOTE_STATE_MAX);
+			break;
+		}
+		if (have + f.len > cap || !buf) {
+			size_t ncap = cap ? cap * 2 : 1u << 16;
+			uint8_t *nb;
+
+			while (ncap < have + f.len)
+				ncap *= 2;
+			if (ncap > total)
+				ncap = total ? (size_t)total : 1;
+			if (!(nb = realloc(buf, ncap))) {
+				rc = eau2_error_set(err, -ENOMEM, "out of memory");
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		if ((rc = eau2_net_recv_payload(r->c, &f, buf + have, err)))
+			break;
+		have += f.len;
+	} while (f.flags & EAU2_REMOTE_F_MORE);
+	if (rc) {
+		free(buf);
+		/* A reply cut half-way leaves the stream out of step. */
+		if (r->c && mid && !eau2_net_broken(r->c)) {
+			eau2_net_close(r->c);
+			r->c = NULL;
+		}
+		return rc;
+	}
+	*state = buf;
+	*len = have;
+	return 0;
+}
+
+int eau2_remote_run_state(eau2_remote *r, const char *rower, const struct eau2_args *args,
+			  const char *key, unsigned threads, void **state, size_t *len,
+			  struct eau2_error *err)
+{
+	static const struct eau2_args none;
+	struct eau2_remote_run_req q = { .rower = rower, .key = key, .as = "",
+					 .threads = threads, .args = args ? *args : none };
+	uint8_t *p;
+	uint64_t req;
+	size_t plen;
+	int rc;
+
+	*state = NULL;
+	*len = 0;
+	if (!key || !key[0])
+		return eau2_error_set(err, -EINVAL, "run-state of rower '%s': an input key is "
+				      "required", rower);
+	if ((rc = eau2_remote_run_encode(&q, &p, &plen, err)))
+		return rc;
+	rc = request(r, EAU2_REMOTE_RUN_STATE, p, plen, &req, err);
+	free(p);
+	if (!rc)
+		rc = recv_state(r, req, state, len, err);
+	return done(r, rc);
+}

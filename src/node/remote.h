@@ -29,7 +29,18 @@
  *                 ("" none); u32 threads;  its rows)
  *                 u32 nargs; nargs x
  *                 (name, value) strings
- *   replies: OK 0x180, KEYS 0x181, DESC 0x182, END 0x183, GO 0x184
+ *   RUN_STATE      as RUN, with the input  STATE frames: the rower's joined
+ *          0x106   key required and no as  state, encoded by its class
+ *                                          (eau2_run_state, src/rowers), in
+ *                                          parts of at most
+ *                                          EAU2_NET_CONTROL_MAX bytes, flag
+ *                                          MORE on every part but the last,
+ *                                          aux[0] = the total length (at
+ *                                          most EAU2_REMOTE_STATE_MAX); a
+ *                                          rower the node lacks: -ENOENT
+ *                                          naming the node and the rower
+ *   replies: OK 0x180, KEYS 0x181, DESC 0x182, END 0x183, GO 0x184,
+ *            STATE 0x185
  *
  *   A descriptor (DESC) is the schema and the row groups of what follows,
  *   sent in frames of at most EAU2_NET_CONTROL_MAX bytes with flag MORE on
@@ -71,11 +82,13 @@ enum eau2_remote_type {
 	EAU2_REMOTE_PUT = 0x103,
 	EAU2_REMOTE_DELETE = 0x104,
 	EAU2_REMOTE_RUN = 0x105,
+	EAU2_REMOTE_RUN_STATE = 0x106,
 	EAU2_REMOTE_OK = 0x180,
 	EAU2_REMOTE_KEYS = 0x181,
 	EAU2_REMOTE_DESC = 0x182,
 	EAU2_REMOTE_END = 0x183,
 	EAU2_REMOTE_GO = 0x184,
+	EAU2_REMOTE_STATE = 0x185,
 };
 #define EAU2_REMOTE_F_MORE 1u
 
@@ -85,6 +98,7 @@ enum eau2_remote_type {
 			      4u * EAU2_REMOTE_GROUPS_MAX)
 #define EAU2_REMOTE_LIST_MAX (64u << 20)    /* bytes of a reassembled key list */
 #define EAU2_REMOTE_ARGS_MAX 256u           /* arguments of a run */
+#define EAU2_REMOTE_STATE_MAX (1ull << 30) /* bytes of one run's encoded state */
 #define EAU2_REMOTE_WAIT_SLICE_MS 10000     /* longest wait one GET asks for */
 #define EAU2_REMOTE_CLUSTER "eau2"          /* the cluster name of a lone node */
 
@@ -133,6 +147,9 @@ int eau2_remote_run_encode(const struct eau2_remote_run_req *r, uint8_t **out,
 int eau2_remote_run_decode(const uint8_t *p, size_t len, struct eau2_remote_run_req *r,
 			   struct eau2_error *err);
 void eau2_remote_run_free(struct eau2_remote_run_req *r);
+/* A RUN_STATE request: a run request with an input key and no `as`. */
+int eau2_remote_run_state_decode(const uint8_t *p, size_t len, struct eau2_remote_run_req *r,
+				 struct eau2_error *err);
 
 /* ------------------------------------------ dataframe streams (rxfer.c) */
 
@@ -199,6 +216,13 @@ int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err);
 int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
 		    const char *key, const char *as, unsigned threads, eau2_df **result,
 		    uint64_t *rows, struct eau2_error *err);
+/* Runs rower over the node's key (required) and returns its joined state,
+ * encoded by the class (*state malloc'd, the caller frees; *len bytes):
+ * a node's part of a distributed run. The driver decodes it with the
+ * class of the same name in its own registry. */
+int eau2_remote_run_state(eau2_remote *r, const char *rower, const struct eau2_args *args,
+			  const char *key, unsigned threads, void **state, size_t *len,
+			  struct eau2_error *err);
 
 /* --------------------------------------------------- service (rserve.c) */
 

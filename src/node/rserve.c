@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rserve.c - eau2-node's service to remote peers (remote.h): a uring_net
- * server whose handler answers LIST, STAT, GET, PUT, DELETE and RUN on
- * the node's store. The transport authenticates peers, bounds
- * connections, frames and time, and logs connects, refusals and
- * disconnects; this file logs what a request did wrong.
+ * server whose handler answers LIST, STAT, GET, PUT, DELETE, RUN and
+ * RUN_STATE (a node's part of a distributed run) on the node's store.
+ * The transport authenticates peers, bounds connections, frames and
+ * time, and logs connects, refusals and disconnects; this file logs what
+ * a request did wrong.
  *
  * A refusal (no such key, a bad argument) is an ERROR frame and the
  * connection stays; an error that leaves the stream out of step (a cut
@@ -24,6 +25,7 @@
 
 #include "df/df.h"
 #include "node/remote.h"
+#include "rowers/rowers.h"
 #include "shm/shm.h"
 
 #define DEFAULT_WORKERS 8u
@@ -250,6 +252,59 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 	return rc;
 }
 
+/* Sends state (len bytes) as STATE frames of at most EAU2_NET_CONTROL_MAX. */
+static int send_state(eau2_net_conn *c, uint64_t req, const uint8_t *state, size_t len,
+		      struct eau2_error *err)
+{
+	size_t off = 0;
+	int rc;
+
+	do {
+		size_t part = len - off < EAU2_NET_CONTROL_MAX ? len - off : EAU2_NET_CONTROL_MAX;
+		struct eau2_net_frame f = { .type = EAU2_REMOTE_STATE, .req = req,
+					    .len = (uint32_t)part, .aux = { len } };
+
+		f.flags = off + part < len ? EAU2_REMOTE_F_MORE : 0;
+		rc = eau2_net_send(c, &f, state ? state + off : NULL, err);
+		off += part;
+	} while (!rc && off < len);
+	return rc;
+}
+
+static int do_run_state(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req,
+			const void *p, uint32_t len, int *streamed, struct eau2_error *err)
+{
+	struct eau2_remote_run_req q;
+	const struct eau2_rower_class *cls;
+	eau2_df *in = NULL;
+	void *state = NULL;
+	size_t slen = 0;
+	int rc;
+
+	if ((rc = eau2_remote_run_state_decode(p, len, &q, err)))
+		return rc;
+	if (!(cls = eau2_rower_find(q.rower)))
+		rc = eau2_error_set(err, -ENOENT, "node %s has no rower '%s' (a plugin it "
+				    "lacks? start it with --plugin)", s->node_id, q.rower);
+	else if ((rc = eau2_get(db, q.key, &in, err)))
+		eau2_error_prefix(err, rc, "node %s", s->node_id);
+	else if ((rc = eau2_run_state(db, in, cls, &q.args, q.threads, &state, &slen, err)))
+		eau2_error_prefix(err, rc, "node %s: rower '%s' over '%s'", s->node_id, q.rower,
+				  q.key);
+	else if (slen > EAU2_REMOTE_STATE_MAX)
+		rc = eau2_error_set(err, -EMSGSIZE, "node %s: rower '%s' over '%s': a state of "
+				    "%zu bytes, over %llu", s->node_id, q.rower, q.key, slen,
+				    (unsigned long long)EAU2_REMOTE_STATE_MAX);
+	if (!rc) {
+		*streamed = 1;
+		rc = send_state(c, req, state, slen, err);
+	}
+	free(state);
+	eau2_df_release(in);
+	eau2_remote_run_free(&q);
+	return rc;
+}
+
 static const char *type_name(unsigned t)
 {
 	switch (t) {
@@ -259,6 +314,7 @@ static const char *type_name(unsigned t)
 	case EAU2_REMOTE_PUT: return "put";
 	case EAU2_REMOTE_DELETE: return "delete";
 	case EAU2_REMOTE_RUN: return "run";
+	case EAU2_REMOTE_RUN_STATE: return "run-state";
 	}
 	return "unknown request";
 }
@@ -298,6 +354,9 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		break;
 	case EAU2_REMOTE_RUN:
 		rc = do_run(db, c, f->req, payload, f->len, &streamed, &err);
+		break;
+	case EAU2_REMOTE_RUN_STATE:
+		rc = do_run_state(s, db, c, f->req, payload, f->len, &streamed, &err);
 		break;
 	default:
 		streamed = 1; /* a peer speaking another protocol: drop it */
