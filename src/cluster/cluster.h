@@ -72,6 +72,19 @@ struct eau2_cluster_node_ops {
 		   void **state, size_t *len, struct eau2_error *err);
 };
 
+/* The node operations over the network (netops.c: src/node's remote
+ * client, a pool of connections per node, shared by the driver's
+ * threads). ctx: a struct eau2_cluster_net made by eau2_cluster_net_new
+ * with the driver's store directory (copy pulls through it), the cluster
+ * secret file (NULL: none, loopback nodes only) and the bound of each
+ * network step (0: the transport's defaults). Free it after the cluster
+ * handle that uses it is closed. */
+struct eau2_cluster_net;
+extern const struct eau2_cluster_node_ops eau2_cluster_net_ops;
+int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
+			 struct eau2_cluster_net **out, struct eau2_error *err);
+void eau2_cluster_net_free(struct eau2_cluster_net *n); /* NULL allowed */
+
 typedef struct eau2_cluster eau2_cluster;
 
 struct eau2_cluster_options {
