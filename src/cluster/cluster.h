@@ -159,6 +159,31 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
  * the first such error is returned after the others are cleaned. */
 int eau2_cluster_gc(eau2_cluster *cl, size_t *dropped, struct eau2_error *err);
 
+/* ------------------------------------------------ the directory (info.c) */
+
+/* The ZooKeeper handle of cl (for reading the directory and members). */
+eau2_zk *eau2_cluster_zk(eau2_cluster *cl);
+
+/* Key's schema, rows, bytes and row groups, from its directory entry
+ * alone (st->schema is the caller's). -ENOENT: no such key. */
+int eau2_cluster_stat(eau2_cluster *cl, const char *key, struct eau2_stat *st,
+		      struct eau2_error *err);
+
+/* The live nodes, and what the directory places on each. */
+struct eau2_cluster_status {
+	size_t n;
+	struct eau2_cluster_node_status {
+		struct eau2_member m;  /* id, address, cores, memory, free */
+		uint64_t parts;        /* partition replicas placed there */
+		uint64_t bytes;        /* their bytes */
+	} *nodes;                      /* sorted by id */
+	size_t keys;                   /* keys in the directory */
+	size_t bad;                    /* malformed member znodes skipped */
+};
+int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
+			struct eau2_error *err);
+void eau2_cluster_status_free(struct eau2_cluster_status *s);
+
 /* Copies row groups [group, group + ngroups) of src into a new dataframe
  * of db (under no key): for transports and tests that hold partitions in
  * stores of their own. O(data). */
