@@ -77,6 +77,9 @@ struct eau2_cli_cmd {
 	 * with remote_hint (or "it works on the local store") saying why. */
 	bool takes_remote;
 	const char *remote_hint;
+	/* Optional: adds the command's options to eau2_open's (load's
+	 * --replicas) before the store opens. */
+	void (*open_options)(const void *opts, struct eau2_options *o);
 	/* Returns an exit status (EAU2_CLI_*), having printed any error. */
 	int (*run)(struct eau2_cli *cli, void *opts);
 };
@@ -85,6 +88,7 @@ struct eau2_cli_cmd {
 struct eau2_cli_global {
 	const char *store_dir;   /* --store, or NULL: $EAU2_STORE, the default */
 	const char *remote;      /* --remote, or NULL */
+	const char *cluster;     /* --cluster, or NULL */
 	const char *secret_file; /* --secret-file, or NULL: $EAU2_SECRET_FILE */
 	int timeout_ms;          /* --timeout, or 0: the library's default */
 };
@@ -99,7 +103,9 @@ struct eau2_cli {
 	const struct eau2_cli_global *g;
 	const char *store_dir;  /* --store, or NULL for the default */
 	eau2 *db;               /* open when cmd->needs_store */
-	const char *remote;     /* db's keys are this node's, or NULL: local */
+	const char *remote;     /* db's keys are this node's or this cluster's
+				 * (its connect string), or NULL: local */
+	const char *cluster;    /* the cluster's connect string, or NULL */
 	size_t npos;
 	char **pos;             /* positional arguments */
 };
@@ -173,6 +179,8 @@ void eau2_cli_progress(void *ctx, uint64_t done, uint64_t total);
 void eau2_cli_progress_clear(struct eau2_cli_progress *p);
 /* "12.3 MB": decimal units, as the bar prints them. */
 void eau2_cli_human_bytes(char *buf, size_t size, double b);
+/* `eau2 --cluster CONNECT status [--json]` (cmd_cstatus.c). */
+int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json);
 
 /* ---------------------------------------------------------------- json */
 
