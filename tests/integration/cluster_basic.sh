@@ -8,7 +8,8 @@
 # load; runs of sum, count, mean, groupby and wordcount equal to the
 # local answers; status lists the three nodes; after kill -9 of one node
 # the runs and exports still answer the same (from the other replicas);
-# rm removes the key. Skipped (77) only when ZooKeeper is not installed
+# a rower node 2 lacks (a plugin) runs on the other replicas; one
+# replica works too; rm removes the key. Skipped (77) only when ZooKeeper is not installed
 # (tools/deps.sh installs it).
 set -u
 
@@ -30,8 +31,14 @@ RN_CLEANUP="\"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
 EA() { "$E2" --store "$A" "$@"; }
 EC() { "$E2" --store "$D" --cluster "$Z/c2" --timeout 5000 "$@"; }
 
+# Nodes 1 and 3 load the example plugin, node 2 does not: a partition
+# whose replica there lacks the rower runs on its other replica.
+PL=$EAU2_BIN_DIR/plugins/eau2_even_count.so
+[ -f "$PL" ] || fail "$PL was not built"
 for i in 1 2 3; do
-	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster c2
+	plug="--plugin $PL"
+	[ $i = 2 ] && plug=
+	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster c2 $plug
 	eval "PID$i=\$RN_PID"
 done
 i=0
@@ -84,6 +91,15 @@ runs() {
 	done
 }
 runs ""
+EA run even_count --plugin "$PL" --input w --arg column=x >"$T/r.a" || fail "local even_count"
+expect 0 EC run even_count --plugin "$PL" --input w --arg column=x
+same "$T/r.a" "$T/out" "even_count, a plugin node 2 lacks"
+# One replica: every partition on one node.
+expect 0 EC load "$T/w.csv" --as w1 --replicas 1
+EA run sum --input w --arg columns=id,x >"$T/r.a"
+expect 0 EC run sum --input w1 --arg columns=id,x
+same "$T/r.a" "$T/out" "sum over one replica"
+expect 0 EC rm w1
 
 # A node dies: every partition has another replica.
 rnode_kill "$PID2"
