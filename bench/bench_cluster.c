@@ -4,7 +4,7 @@
  * against the local operation measured in the same run (issue #12; the
  * network is the transport's and is not in these figures):
  *
- *  1. A partition's run (eau2_run_state: the run plus encoding its
+ *  1. A partition's run (eau2_cluster_run_part: the run plus encoding its
  *     state, what a node answers) over every partition of a dataframe cut
  *     in --parts pieces, against one local eau2_run over the whole, for
  *     wordcount and groupby: CPU seconds (ratio, target <= 1.15 for the
@@ -25,7 +25,6 @@
 
 #include "bench.h"
 #include "cluster/cluster.h"
-#include "rowers/rowers.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -156,7 +155,7 @@ int main(int argc, char **argv)
 				void *st = NULL;
 				size_t len = 0;
 
-				if (eau2_run_state(db, parts[p], cls, &args, 0, &st, &len, &err))
+				if (eau2_cluster_run_part(db, parts[p], cls, &args, 0, &st, &len, &err))
 					die(rc->name, &err);
 				state_bytes += len;
 				free(st);

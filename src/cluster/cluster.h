@@ -65,7 +65,7 @@ struct eau2_cluster_node_ops {
 	/* Runs rower class `rower` (a name the node's registry knows) with
 	 * args over partition `part` and returns its joined state, encoded
 	 * by the class's encode (*state malloc'd, the caller frees): what
-	 * eau2_run_state (src/rowers) computes on the node. -ENOENT when the node
+	 * eau2_cluster_run_part computes on the node. -ENOENT when the node
 	 * lacks the partition, -ENOENT naming the rower when it lacks it. */
 	int (*run)(void *ctx, const struct eau2_member *node, const char *part,
 		   const char *rower, const struct eau2_args *args,
@@ -183,6 +183,14 @@ struct eau2_cluster_status {
 int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
 			struct eau2_error *err);
 void eau2_cluster_status_free(struct eau2_cluster_status *s);
+
+/* What a node does for the run operation: runs cls over part (in db's
+ * store) with threads workers (0: all cores) and encodes the joined
+ * state into *state (malloc'd). */
+int eau2_cluster_run_part(eau2 *db, const eau2_df *part,
+			  const struct eau2_rower_class *cls,
+			  const struct eau2_args *args, unsigned threads,
+			  void **state, size_t *len, struct eau2_error *err);
 
 /* Copies row groups [group, group + ngroups) of src into a new dataframe
  * of db (under no key): for transports and tests that hold partitions in

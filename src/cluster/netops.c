@@ -247,7 +247,7 @@ static int net_run(void *ctx, const struct eau2_member *node, const char *part,
 	*len = 0;
 	if (rc)
 		return rc;
-	rc = eau2_remote_run_state(r, rower, args, part, 0, state, len, err);
+	rc = eau2_remote_run_state_at(r, rower, args, part, 0, state, len, err);
 	give(ctx, node, r);
 	return named(node, rc, err);
 }

@@ -1,17 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * partrun.c - moving partitions, for transports and test doubles
- * (cluster.h; a node's part of a run is eau2_run_state, src/rowers):
- * eau2_cluster_copy_groups copies row groups into a new dataframe, value
- * by value (O(data); a transport sends chunks instead), and concat joins
- * fetched partitions into one.
+ * partrun.c - the node's side of a distributed run and of moving
+ * partitions, for transports and test doubles (cluster.h):
+ *
+ *  - eau2_cluster_run_part runs a rower over one partition on the local
+ *    pinned pool and returns its joined state encoded, instead of the
+ *    finished result: what a node does for a remote RUN_STATE
+ *    (eau2_remote_run_state, src/node/rrun.c).
+ *  - eau2_cluster_copy_groups copies row groups into a new dataframe,
+ *    value by value (O(data); a transport sends chunks instead).
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cluster/cluster.h"
 #include "df/df.h"
+#include "node/remote.h"
+
+int eau2_cluster_run_part(eau2 *db, const eau2_df *part,
+			  const struct eau2_rower_class *cls,
+			  const struct eau2_args *args, unsigned threads,
+			  void **state, size_t *len, struct eau2_error *err)
+{
+	struct eau2_run_options ro = { .threads = threads };
+
+	return eau2_remote_run_state(db, part, cls, args, &ro, state, len, err);
+}
 
 /* Appends rows [0, rows) of view v to column col of b. */
 static int copy_view(eau2_builder *b, size_t col, const struct eau2_chunk_view *v,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -27,12 +28,31 @@ struct eau2_remote {
 	eau2_net_conn *c;
 	uint64_t next_req;
 	struct eau2_remote_progress progress;
+	int64_t last_ms; /* when the connection last served a call */
 };
+
+/* A connection idle this long is PINGed before use: the node may have
+ * closed it (its idle timeout) or restarted, and a call should not fail
+ * for that. */
+#define STALE_MS 30000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int reconnect(eau2_remote *r, struct eau2_error *err)
 {
 	int rc;
 
+	if (r->c && mono_ms() - r->last_ms > STALE_MS && eau2_net_ping(r->c, NULL, NULL)) {
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	r->last_ms = mono_ms();
 	if (r->c)
 		return 0;
 	if (!(rc = eau2_net_connect(&r->c, r->addr, &r->o, err)))
@@ -44,6 +64,7 @@ static int reconnect(eau2_remote *r, struct eau2_error *err)
  * (the next call connects again); a refusal leaves it usable. */
 static int done(eau2_remote *r, int rc)
 {
+	r->last_ms = mono_ms();
 	if (rc && r->c && eau2_net_broken(r->c)) {
 		eau2_net_close(r->c);
 		r->c = NULL;
@@ -164,10 +185,10 @@ static int simple_reply(eau2_remote *r, uint64_t req, uint16_t want, struct eau2
 
 int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	*keys = NULL;
@@ -207,7 +228,7 @@ int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error 
 int eau2_remote_stat(eau2_remote *r, const char *key, struct eau2_remote_desc *d,
 		     struct eau2_error *err)
 {
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
@@ -221,7 +242,7 @@ int eau2_remote_stat(eau2_remote *r, const char *key, struct eau2_remote_desc *d
 static int recv_df(eau2_remote *r, uint64_t req, eau2 *db, eau2_df **df,
 		   struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	int rc = reply(r, req, &f, EAU2_REMOTE_DESC, err);
 
 	if (!rc)
@@ -241,7 +262,7 @@ int eau2_remote_get(eau2_remote *r, eau2 *db, const char *key, uint64_t first,
 	struct eau2_remote_get_req g = { .first = first, .max_groups = max_groups,
 					 .wait_ms = wait_ms > 0 ? (uint32_t)wait_ms : 0 };
 	uint8_t p[20 + EAU2_KEY_MAX];
-	uint64_t req;
+	uint64_t req = 0;
 	size_t len, l = strlen(key);
 	int rc;
 
@@ -261,7 +282,7 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 		    size_t n, struct eau2_error *err)
 {
 	struct eau2_net_frame f = { .type = EAU2_REMOTE_END };
-	uint64_t req;
+	uint64_t req = 0;
 	int rc;
 
 	if ((rc = key_request(r, EAU2_REMOTE_PUT, key, &req, err)) ||
@@ -278,13 +299,19 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 				     .aux = { (uint64_t)n * eau2_df_ncols(df) } };
 	if (!(rc = eau2_net_send(r->c, &f, NULL, err)))
 		rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err);
-	return done(r, rc);
+	if (rc && r->c) {
+		/* A node that refused half-way drops what follows: this
+		 * connection is done. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	return rc;
 }
 
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)
 {
-	struct eau2_net_frame f;
-	uint64_t req;
+	struct eau2_net_frame f = {0};
+	uint64_t req = 0;
 	int rc;
 
 	if (!(rc = key_request(r, EAU2_REMOTE_DELETE, key, &req, err)))
@@ -292,26 +319,36 @@ int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)
 	return done(r, rc);
 }
 
-int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
-		    const char *key, const char *as, unsigned threads, eau2_df **result,
-		    uint64_t *rows, struct eau2_error *err)
+/* Sends a RUN or RUN_STATE request; *req its id. */
+static int run_request(eau2_remote *r, uint16_t type, const char *rower,
+		       const struct eau2_args *args, const char *key, const char *as,
+		       unsigned threads, uint64_t *req, struct eau2_error *err)
 {
 	static const struct eau2_args none;
 	struct eau2_remote_run_req q = { .rower = rower, .key = key, .as = as,
 					 .threads = threads, .args = args ? *args : none };
-	struct eau2_net_frame f;
 	uint8_t *p;
-	uint64_t req;
 	size_t len;
+	int rc;
+
+	if ((rc = eau2_remote_run_encode(&q, &p, &len, err)))
+		return rc;
+	rc = request(r, type, p, len, req, err);
+	free(p);
+	return rc;
+}
+
+int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
+		    const char *key, const char *as, unsigned threads, eau2_df **result,
+		    uint64_t *rows, struct eau2_error *err)
+{
+	struct eau2_net_frame f = {0};
+	uint64_t req = 0;
 	int rc;
 
 	*result = NULL;
 	*rows = 0;
-	if ((rc = eau2_remote_run_encode(&q, &p, &len, err)))
-		return rc;
-	rc = request(r, EAU2_REMOTE_RUN, p, len, &req, err);
-	free(p);
-	if (rc)
+	if ((rc = run_request(r, EAU2_REMOTE_RUN, rower, args, key, as, threads, &req, err)))
 		return done(r, rc);
 	if (as && as[0]) {
 		if (!(rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err)))
@@ -324,86 +361,26 @@ int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct ea
 	return rc;
 }
 
-/* Reassembles a STATE reply. The buffer grows as parts arrive, so a peer
- * announcing a large total costs memory only for bytes it sends. */
-static int recv_state(eau2_remote *r, uint64_t req, void **state, size_t *len,
-		      struct eau2_error *err)
+int eau2_remote_run_state_at(eau2_remote *r, const char *rower, const struct eau2_args *args,
+			     const char *key, unsigned threads, void **state, size_t *len,
+			     struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	uint8_t *buf = NULL;
-	size_t have = 0, cap = 0;
-	uint64_t total = 0;
-	int rc, mid = 0;
-
-	do {
-		if ((rc = reply(r, req, &f, EAU2_REMOTE_STATE, err)))
-			break;
-		if (!mid++)
-			total = f.aux[0];
-		if (total > EAU2_REMOTE_STATE_MAX || f.aux[0] != total ||
-		    f.len > total - have || (!(f.flags & EAU2_REMOTE_F_MORE) &&
-					     have + f.len != total)) {
-			rc = eau2_error_set(err, -EBADMSG, "peer %s: a state part of %u bytes at "
-					    "%zu of %llu (at most %llu)", r->addr, f.len, have,
-					    (unsigned long long)total,
-					    (unsigned long long)EAU2_REMOTE_STATE_MAX);
-			break;
-		}
-		if (have + f.len > cap || !buf) {
-			size_t ncap = cap ? cap * 2 : 1u << 16;
-			uint8_t *nb;
-
-			while (ncap < have + f.len)
-				ncap *= 2;
-			if (ncap > total)
-				ncap = total ? (size_t)total : 1;
-			if (!(nb = realloc(buf, ncap))) {
-				rc = eau2_error_set(err, -ENOMEM, "out of memory");
-				break;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		if ((rc = eau2_net_recv_payload(r->c, &f, buf + have, err)))
-			break;
-		have += f.len;
-	} while (f.flags & EAU2_REMOTE_F_MORE);
-	if (rc) {
-		free(buf);
-		/* A reply cut half-way leaves the stream out of step. */
-		if (r->c && mid && !eau2_net_broken(r->c)) {
-			eau2_net_close(r->c);
-			r->c = NULL;
-		}
-		return rc;
-	}
-	*state = buf;
-	*len = have;
-	return 0;
-}
-
-int eau2_remote_run_state(eau2_remote *r, const char *rower, const struct eau2_args *args,
-			  const char *key, unsigned threads, void **state, size_t *len,
-			  struct eau2_error *err)
-{
-	static const struct eau2_args none;
-	struct eau2_remote_run_req q = { .rower = rower, .key = key, .as = "",
-					 .threads = threads, .args = args ? *args : none };
-	uint8_t *p;
-	uint64_t req;
-	size_t plen;
+	uint64_t req = 0;
 	int rc;
 
 	*state = NULL;
 	*len = 0;
-	if (!key || !key[0])
-		return eau2_error_set(err, -EINVAL, "run-state of rower '%s': an input key is "
-				      "required", rower);
-	if ((rc = eau2_remote_run_encode(&q, &p, &plen, err)))
-		return rc;
-	rc = request(r, EAU2_REMOTE_RUN_STATE, p, plen, &req, err);
-	free(p);
-	if (!rc)
-		rc = recv_state(r, req, state, len, err);
+	rc = run_request(r, EAU2_REMOTE_RUN_STATE, rower, args, key, NULL, threads, &req, err);
+	if (!rc && !(rc = reply(r, req, &f, EAU2_REMOTE_STATE, err)))
+		rc = eau2_remote_recv_parts(r->c, &f, EAU2_REMOTE_STATE, 0, EAU2_REMOTE_STATE_MAX,
+					    &buf, len, err);
+	if (rc && r->c && f.type == EAU2_REMOTE_STATE) {
+		/* Cut inside the state's parts: out of step. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	*state = buf;
 	return done(r, rc);
 }

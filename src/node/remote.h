@@ -29,16 +29,9 @@
  *                 ("" none); u32 threads;  its rows)
  *                 u32 nargs; nargs x
  *                 (name, value) strings
- *   RUN_STATE      as RUN, with the input  STATE frames: the rower's joined
- *          0x106   key required and no as  state, encoded by its class
- *                                          (eau2_run_state, src/rowers), in
- *                                          parts of at most
- *                                          EAU2_NET_CONTROL_MAX bytes, flag
- *                                          MORE on every part but the last,
- *                                          aux[0] = the total length (at
- *                                          most EAU2_REMOTE_STATE_MAX); a
- *                                          rower the node lacks: -ENOENT
- *                                          naming the node and the rower
+ *   RUN_STATE     RUN's payload (as ""):   STATE frames: the joined state as
+ *          0x106  a partition's run of a   the class encodes it, in parts
+ *                 distributed one          (flag MORE), aux[0] = its length
  *   replies: OK 0x180, KEYS 0x181, DESC 0x182, END 0x183, GO 0x184,
  *            STATE 0x185
  *
@@ -98,7 +91,7 @@ enum eau2_remote_type {
 			      4u * EAU2_REMOTE_GROUPS_MAX)
 #define EAU2_REMOTE_LIST_MAX (64u << 20)    /* bytes of a reassembled key list */
 #define EAU2_REMOTE_ARGS_MAX 256u           /* arguments of a run */
-#define EAU2_REMOTE_STATE_MAX (1ull << 30) /* bytes of one run's encoded state */
+#define EAU2_REMOTE_STATE_MAX (1u << 30)    /* bytes of an encoded state */
 #define EAU2_REMOTE_WAIT_SLICE_MS 10000     /* longest wait one GET asks for */
 #define EAU2_REMOTE_CLUSTER "eau2"          /* the cluster name of a lone node */
 
@@ -147,9 +140,6 @@ int eau2_remote_run_encode(const struct eau2_remote_run_req *r, uint8_t **out,
 int eau2_remote_run_decode(const uint8_t *p, size_t len, struct eau2_remote_run_req *r,
 			   struct eau2_error *err);
 void eau2_remote_run_free(struct eau2_remote_run_req *r);
-/* A RUN_STATE request: a run request with an input key and no `as`. */
-int eau2_remote_run_state_decode(const uint8_t *p, size_t len, struct eau2_remote_run_req *r,
-				 struct eau2_error *err);
 
 /* ------------------------------------------ dataframe streams (rxfer.c) */
 
@@ -160,6 +150,16 @@ struct eau2_remote_progress {
 	void *ctx;
 };
 
+/* A reply of len bytes (a descriptor, a key list, a state) in frames of
+ * type, at most EAU2_NET_CONTROL_MAX bytes each, flag MORE on every part
+ * but the last, aux[0] = len. */
+int eau2_remote_send_parts(eau2_net_conn *c, uint64_t req, uint16_t type, const void *p,
+			  size_t len, struct eau2_error *err);
+/* Receives one (first: its first header already read, or NULL) of min to
+ * max bytes into *out (malloc'd). */
+int eau2_remote_recv_parts(eau2_net_conn *c, const struct eau2_net_frame *first,
+			  uint16_t type, size_t min, size_t max, uint8_t **out, size_t *len,
+			  struct eau2_error *err);
 /* Over loopback no link limits what a codec would save: chunks go raw
  * (AUTO, misled by a receiver that writes slower than the link, would
  * compress and make the sender the bottleneck). Elsewhere AUTO. */
@@ -216,13 +216,19 @@ int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err);
 int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
 		    const char *key, const char *as, unsigned threads, eau2_df **result,
 		    uint64_t *rows, struct eau2_error *err);
-/* Runs rower over the node's key (required) and returns its joined state,
- * encoded by the class (*state malloc'd, the caller frees; *len bytes):
- * a node's part of a distributed run. The driver decodes it with the
- * class of the same name in its own registry. */
-int eau2_remote_run_state(eau2_remote *r, const char *rower, const struct eau2_args *args,
-			  const char *key, unsigned threads, void **state, size_t *len,
-			  struct eau2_error *err);
+
+/* Runs cls over df (df NULL: a class with EAU2_ROWER_NO_INPUT) with
+ * eau2_run on db and gives its joined state encoded by the class
+ * (*state malloc'd, the caller frees) instead of its result; -ENOTSUP
+ * for a class without encode and decode. (rrun.c) */
+int eau2_remote_run_state(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
+			  const struct eau2_args *args, const struct eau2_run_options *opt,
+			  void **state, size_t *len, struct eau2_error *err);
+/* RUN_STATE on the node: rower over key there, the encoded state here
+ * (*state malloc'd). */
+int eau2_remote_run_state_at(eau2_remote *r, const char *rower, const struct eau2_args *args,
+			     const char *key, unsigned threads, void **state, size_t *len,
+			     struct eau2_error *err);
 
 /* --------------------------------------------------- service (rserve.c) */
 
@@ -231,7 +237,7 @@ typedef struct eau2_remote_server eau2_remote_server;
 struct eau2_remote_server_opts {
 	const char *listen;       /* "HOST:PORT" (port 0: ephemeral) */
 	const char *secret_file;  /* NULL: no secret, loopback addresses only */
-	const char *node_id;      /* NULL: the listen address */
+	const char *node_id;      /* NULL: the host name (and the listen port) */
 	const char *store;        /* the store directory to serve */
 	unsigned workers;         /* requests served at once; 0: 8 */
 	int timeout_ms;           /* each frame; 0: the transport's default */

@@ -334,18 +334,3 @@ int eau2_remote_run_decode(const uint8_t *p, size_t len, struct eau2_remote_run_
 	r->args = (struct eau2_args){ .n = nargs, .names = names, .values = values };
 	return 0;
 }
-
-int eau2_remote_run_state_decode(const uint8_t *p, size_t len, struct eau2_remote_run_req *r,
-				 struct eau2_error *err)
-{
-	int rc = eau2_remote_run_decode(p, len, r, err);
-
-	if (rc)
-		return rc;
-	if (!r->key[0] || r->as[0]) {
-		rc = eau2_error_set(err, -EBADMSG, "run-state request of rower '%s': %s",
-				    r->rower, r->key[0] ? "an output key" : "no input key");
-		eau2_remote_run_free(r);
-	}
-	return rc;
-}

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rserve.c - eau2-node's service to remote peers (remote.h): a uring_net
- * server whose handler answers LIST, STAT, GET, PUT, DELETE, RUN and
- * RUN_STATE (a node's part of a distributed run) on the node's store.
- * The transport authenticates peers, bounds connections, frames and
- * time, and logs connects, refusals and disconnects; this file logs what
- * a request did wrong.
+ * server whose handler answers LIST, STAT, GET, PUT, DELETE and RUN on
+ * the node's store. The transport authenticates peers, bounds
+ * connections, frames and time, and logs connects, refusals and
+ * disconnects; this file logs what a request did wrong.
  *
  * A refusal (no such key, a bad argument) is an ERROR frame and the
  * connection stays; an error that leaves the stream out of step (a cut
@@ -22,10 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "df/df.h"
 #include "node/remote.h"
-#include "rowers/rowers.h"
 #include "shm/shm.h"
 
 #define DEFAULT_WORKERS 8u
@@ -76,6 +78,101 @@ static void give_db(eau2_remote_server *s, eau2 *db)
 	s->free_dbs[s->nfree++] = db;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* While a request computes or waits (a run, a GET waiting for its key),
+ * the work goes to a thread of its own and the handler's thread, which
+ * owns the connection (and its ring, single-issuer), PINGs the peer
+ * every TICK_MS: the peer's wait for the reply, bounded by its own frame
+ * timeout, goes on while the node is alive, and a peer that went away
+ * cancels a run. */
+#define TICK_MS 1000
+
+struct job {
+	int (*fn)(struct job *j);
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	volatile int gone; /* the peer did not answer: a run's cancel flag */
+	int rc;
+	/* the work's arguments and results */
+	eau2 *db;
+	const char *key;
+	int wait_ms;
+	eau2_df *in, *out;
+	const struct eau2_rower_class *cls;
+	const struct eau2_args *args;
+	struct eau2_run_options ro;
+	void *state;       /* RUN_STATE's encoded state */
+	size_t len;
+	struct eau2_error err;
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	int rc = j->fn(j);
+
+	pthread_mutex_lock(&j->mu);
+	j->rc = rc;
+	j->done = 1;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* Runs j->fn on a thread while PINGing c; its code, with err copied. */
+static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
+{
+	pthread_t t;
+	int rc;
+
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	if (pthread_create(&t, NULL, job_main, j)) {
+		rc = j->fn(j); /* no thread: the peer's timeout bounds it */
+	} else {
+		pthread_mutex_lock(&j->mu);
+		while (!j->done) {
+			struct timespec at;
+
+			clock_gettime(CLOCK_REALTIME, &at);
+			at.tv_sec += TICK_MS / 1000;
+			if (pthread_cond_timedwait(&j->cv, &j->mu, &at) != ETIMEDOUT ||
+			    j->done || j->gone)
+				continue;
+			pthread_mutex_unlock(&j->mu);
+			if (eau2_net_ping(c, NULL, NULL))
+				j->gone = 1;
+			pthread_mutex_lock(&j->mu);
+		}
+		pthread_mutex_unlock(&j->mu);
+		pthread_join(t, NULL);
+		rc = j->rc;
+	}
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	if (rc)
+		*err = j->err;
+	else if (j->gone)
+		rc = eau2_error_set(err, -EPIPE, "the peer went away meanwhile");
+	return rc;
+}
+
+static int job_wait_get(struct job *j)
+{
+	return eau2_wait_get(j->db, j->key, j->wait_ms, &j->out, &j->err);
+}
+
+static int job_run(struct job *j)
+{
+	return eau2_run(j->db, j->in, j->cls, j->args, &j->ro, &j->out, &j->err);
+}
+
+static int job_run_state(struct job *j)
+{
+	return eau2_remote_run_state(j->db, j->in, j->cls, j->args, &j->ro, &j->state, &j->len,
+				     &j->err);
 }
 
 /* An empty reply of type t with aux[0] = a. */
@@ -163,13 +260,19 @@ static int do_get(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	if ((rc = eau2_remote_get_decode(p, len, &g, err)))
 		return rc;
 	if (g.wait_ms && may_wait(s, 1)) {
-		rc = eau2_wait_get(db, g.key, (int)g.wait_ms, &df, err);
+		struct job j = { .fn = job_wait_get, .db = db, .key = g.key,
+				 .wait_ms = (int)g.wait_ms };
+
+		rc = with_pings(c, &j, err);
+		df = j.out;
 		may_wait(s, -1);
 	} else {
 		rc = eau2_get(db, g.key, &df, err);
 	}
-	if (rc)
+	if (rc) {
+		eau2_df_release(df);
 		return rc;
+	}
 	if (g.first > eau2_df_ngroups(df))
 		rc = eau2_error_set(err, -ERANGE, "'%s': row group %llu of %zu", g.key,
 				    (unsigned long long)g.first, eau2_df_ngroups(df));
@@ -205,7 +308,7 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 		return rc;
 	*streamed = 1;
 	if ((rc = eau2_remote_recv_df(c, req, NULL, db, NULL, &df, err)))
-		return rc;
+		return eau2_error_prefix(err, rc, "put '%s'", key);
 	/* Published whole by the store's atomic put, or not at all: the
 	 * unpublished dataframe's files go with its release. */
 	rc = eau2_put(db, key, df, err);
@@ -220,26 +323,40 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	return rc;
 }
 
+/* RUN, or with state RUN_STATE. */
 static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
-		  int *streamed, struct eau2_error *err)
+		  int state, int *streamed, struct eau2_error *err)
 {
 	struct eau2_remote_run_req q;
-	const struct eau2_rower_class *cls;
-	struct eau2_run_options ro = {0};
+	const struct eau2_rower_class *cls = NULL;
+	struct job j = { .fn = state ? job_run_state : job_run, .db = db };
 	eau2_df *in = NULL, *out = NULL;
 	int rc;
 
 	if ((rc = eau2_remote_run_decode(p, len, &q, err)))
 		return rc;
-	ro.threads = q.threads;
-	if (!(cls = eau2_rower_find(q.rower)))
+	if (state && q.as[0])
+		rc = eau2_error_set(err, -EINVAL, "a state run stores nothing ('%s')", q.as);
+	else if (!(cls = eau2_rower_find(q.rower)))
 		rc = eau2_error_set(err, -ENOENT, "no rower '%s' on this node (a plugin it "
 				    "lacks? start it with --plugin)", q.rower);
 	else if (q.key[0])
 		rc = eau2_get(db, q.key, &in, err);
-	if (!rc)
-		rc = eau2_run(db, in, cls, &q.args, &ro, &out, err);
-	if (!rc && q.as[0]) {
+	if (!rc) {
+		j.in = in;
+		j.cls = cls;
+		j.args = &q.args;
+		j.ro = (struct eau2_run_options){ .threads = q.threads, .cancel = &j.gone };
+		rc = with_pings(c, &j, err);
+		out = j.out;
+	}
+	if (!rc && state) {
+		rc = j.len > EAU2_REMOTE_STATE_MAX
+			     ? eau2_error_set(err, -EMSGSIZE, "rower '%s': a state of %zu bytes, "
+					      "over %u", q.rower, j.len, EAU2_REMOTE_STATE_MAX)
+			     : eau2_remote_send_parts(c, req, EAU2_REMOTE_STATE, j.state, j.len, err);
+		*streamed = j.len > EAU2_NET_CONTROL_MAX;
+	} else if (!rc && q.as[0]) {
 		if (!(rc = eau2_put(db, q.as, out, err)))
 			rc = send_empty(c, req, EAU2_REMOTE_OK, eau2_df_rows(out), err);
 	} else if (!rc) {
@@ -248,61 +365,33 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 	}
 	eau2_df_release(in);
 	eau2_df_release(out);
+	free(j.state);
 	eau2_remote_run_free(&q);
 	return rc;
 }
 
-/* Sends state (len bytes) as STATE frames of at most EAU2_NET_CONTROL_MAX. */
-static int send_state(eau2_net_conn *c, uint64_t req, const uint8_t *state, size_t len,
-		      struct eau2_error *err)
+/* After refusing a transfer half-way: reads and drops what the peer still
+ * sends (up to DRAIN_MS), so that it reads our ERROR frame instead of
+ * meeting a reset; the connection closes afterwards. */
+#define DRAIN_MS 3000
+
+static void drain(eau2_net_conn *c)
 {
-	size_t off = 0;
-	int rc;
+	struct timespec t0, t;
+	char buf[65536];
+	int fd = eau2_net_fd(c);
 
-	do {
-		size_t part = len - off < EAU2_NET_CONTROL_MAX ? len - off : EAU2_NET_CONTROL_MAX;
-		struct eau2_net_frame f = { .type = EAU2_REMOTE_STATE, .req = req,
-					    .len = (uint32_t)part, .aux = { len } };
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long ms;
 
-		f.flags = off + part < len ? EAU2_REMOTE_F_MORE : 0;
-		rc = eau2_net_send(c, &f, state ? state + off : NULL, err);
-		off += part;
-	} while (!rc && off < len);
-	return rc;
-}
-
-static int do_run_state(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req,
-			const void *p, uint32_t len, int *streamed, struct eau2_error *err)
-{
-	struct eau2_remote_run_req q;
-	const struct eau2_rower_class *cls;
-	eau2_df *in = NULL;
-	void *state = NULL;
-	size_t slen = 0;
-	int rc;
-
-	if ((rc = eau2_remote_run_state_decode(p, len, &q, err)))
-		return rc;
-	if (!(cls = eau2_rower_find(q.rower)))
-		rc = eau2_error_set(err, -ENOENT, "node %s has no rower '%s' (a plugin it "
-				    "lacks? start it with --plugin)", s->node_id, q.rower);
-	else if ((rc = eau2_get(db, q.key, &in, err)))
-		eau2_error_prefix(err, rc, "node %s", s->node_id);
-	else if ((rc = eau2_run_state(db, in, cls, &q.args, q.threads, &state, &slen, err)))
-		eau2_error_prefix(err, rc, "node %s: rower '%s' over '%s'", s->node_id, q.rower,
-				  q.key);
-	else if (slen > EAU2_REMOTE_STATE_MAX)
-		rc = eau2_error_set(err, -EMSGSIZE, "node %s: rower '%s' over '%s': a state of "
-				    "%zu bytes, over %llu", s->node_id, q.rower, q.key, slen,
-				    (unsigned long long)EAU2_REMOTE_STATE_MAX);
-	if (!rc) {
-		*streamed = 1;
-		rc = send_state(c, req, state, slen, err);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = DRAIN_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (ms <= 0 || poll(&p, 1, (int)ms) <= 0 ||
+		    recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			return;
 	}
-	free(state);
-	eau2_df_release(in);
-	eau2_remote_run_free(&q);
-	return rc;
 }
 
 static const char *type_name(unsigned t)
@@ -314,7 +403,7 @@ static const char *type_name(unsigned t)
 	case EAU2_REMOTE_PUT: return "put";
 	case EAU2_REMOTE_DELETE: return "delete";
 	case EAU2_REMOTE_RUN: return "run";
-	case EAU2_REMOTE_RUN_STATE: return "run-state";
+	case EAU2_REMOTE_RUN_STATE: return "state run";
 	}
 	return "unknown request";
 }
@@ -353,10 +442,9 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 			rc = send_empty(c, f->req, EAU2_REMOTE_OK, 0, &err);
 		break;
 	case EAU2_REMOTE_RUN:
-		rc = do_run(db, c, f->req, payload, f->len, &streamed, &err);
-		break;
 	case EAU2_REMOTE_RUN_STATE:
-		rc = do_run_state(s, db, c, f->req, payload, f->len, &streamed, &err);
+		rc = do_run(db, c, f->req, payload, f->len, f->type == EAU2_REMOTE_RUN_STATE,
+			    &streamed, &err);
 		break;
 	default:
 		streamed = 1; /* a peer speaking another protocol: drop it */
@@ -378,6 +466,8 @@ refuse:
 		     type_name(f->type), err.msg);
 	if (eau2_net_send_error(c, f->req, rc, err.msg, NULL))
 		return 1;
+	if (streamed && f->type == EAU2_REMOTE_PUT)
+		drain(c);
 	return streamed || rc == -EBADMSG || rc == -EPROTO;
 }
 
@@ -432,7 +522,20 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 	pthread_cond_init(&s->cv, NULL);
 	s->log = o->log;
 	s->log_ctx = o->log_ctx;
-	sanitize_id(s->node_id, sizeof(s->node_id), o->node_id ? o->node_id : o->listen);
+	if (o->node_id) {
+		sanitize_id(s->node_id, sizeof(s->node_id), o->node_id);
+	} else {
+		/* This host's name, and the port when it is fixed (an
+		 * ephemeral one is not known before the server starts). */
+		char host[256] = "eau2-node", id[320];
+		const char *colon = strrchr(o->listen, ':');
+
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = 0;
+		snprintf(id, sizeof(id), "%s%s", host,
+			 colon && strcmp(colon, ":0") ? colon : "");
+		sanitize_id(s->node_id, sizeof(s->node_id), id);
+	}
 	s->ndbs = o->workers ? o->workers : DEFAULT_WORKERS;
 	s->all_dbs = calloc(s->ndbs, sizeof(*s->all_dbs));
 	s->free_dbs = calloc(s->ndbs, sizeof(*s->free_dbs));

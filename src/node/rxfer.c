@@ -27,8 +27,8 @@ void eau2_remote_tune(eau2_net_conn *c)
 		eau2_net_set_policy(c, EAU2_NET_FORCE_NONE);
 }
 
-static int send_desc(eau2_net_conn *c, uint64_t req, const uint8_t *d, size_t len,
-		     struct eau2_error *err)
+int eau2_remote_send_parts(eau2_net_conn *c, uint64_t req, uint16_t type, const void *p,
+			  size_t len, struct eau2_error *err)
 {
 	size_t off = 0;
 	int rc = 0;
@@ -36,12 +36,12 @@ static int send_desc(eau2_net_conn *c, uint64_t req, const uint8_t *d, size_t le
 	do {
 		size_t part = len - off > EAU2_NET_CONTROL_MAX ? EAU2_NET_CONTROL_MAX : len - off;
 		struct eau2_net_frame f = {
-			.type = EAU2_REMOTE_DESC, .req = req, .len = (uint32_t)part,
+			.type = type, .req = req, .len = (uint32_t)part,
 			.flags = off + part < len ? EAU2_REMOTE_F_MORE : 0,
 			.aux = { len },
 		};
 
-		rc = eau2_net_send(c, &f, d + off, err);
+		rc = eau2_net_send(c, &f, (const uint8_t *)p + off, err);
 		off += part;
 	} while (!rc && off < len);
 	return rc;
@@ -56,9 +56,27 @@ int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, siz
 
 	if ((rc = eau2_remote_desc_encode(df, first, n, &d, &len, err)))
 		return rc;
-	rc = send_desc(c, req, d, len, err);
+	rc = eau2_remote_send_parts(c, req, EAU2_REMOTE_DESC, d, len, err);
 	free(d);
 	return rc;
+}
+
+/* Whether the peer said something while we stream (it only does to
+ * refuse: the store there is full, a chunk was wrong): then its ERROR
+ * frame is read and returned, rather than a reset later. */
+static int peer_spoke(eau2_net_conn *c, struct eau2_error *err)
+{
+	struct eau2_net_frame f = {0};
+	char b;
+	int rc;
+
+	if (recv(eau2_net_fd(c), &b, 1, MSG_PEEK | MSG_DONTWAIT) != 1)
+		return 0;
+	rc = eau2_net_recv_hdr(c, &f, err);
+	if (rc)
+		return rc;
+	return eau2_error_set(err, -EPROTO, "peer %s: a frame of type 0x%x in the middle of "
+			      "a transfer", eau2_net_peer(c), f.type);
 }
 
 int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
@@ -74,7 +92,7 @@ int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_
 			struct eau2_chunk_view v;
 
 			/* The first view checks the header against its segment. */
-			if ((rc = eau2_df_chunk(df, col, g, &v, err)))
+			if ((rc = eau2_df_chunk(df, col, g, &v, err)) || (rc = peer_spoke(c, err)))
 				break;
 			rc = eau2_net_send_chunk(c, df->segs[ref->seg].base + ref->off, req,
 						 (g - first) * ncols + col, err);
@@ -88,15 +106,17 @@ int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_
 
 /* ------------------------------------------------------------- receive */
 
-int eau2_remote_recv_desc(eau2_net_conn *c, const struct eau2_net_frame *first,
-			  struct eau2_remote_desc *d, struct eau2_error *err)
+int eau2_remote_recv_parts(eau2_net_conn *c, const struct eau2_net_frame *first,
+			  uint16_t type, size_t min, size_t max, uint8_t **out, size_t *len,
+			  struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	uint8_t *buf = NULL;
 	size_t total = 0, off = 0;
 	int rc = 0;
 
-	memset(d, 0, sizeof(*d));
+	*out = NULL;
+	*len = 0;
 	for (;;) {
 		if (first) {
 			f = *first;
@@ -104,26 +124,30 @@ int eau2_remote_recv_desc(eau2_net_conn *c, const struct eau2_net_frame *first,
 		} else if ((rc = eau2_net_recv_hdr(c, &f, err))) {
 			goto out;
 		}
-		if (f.type != EAU2_REMOTE_DESC) {
+		if (f.type != type) {
 			rc = eau2_error_set(err, -EPROTO, "peer %s: a frame of type 0x%x instead "
-					    "of a descriptor", eau2_net_peer(c), f.type);
+					    "of 0x%x", eau2_net_peer(c), f.type, type);
 			goto out;
 		}
 		if (!buf) {
 			total = f.aux[0];
-			if (total > EAU2_REMOTE_DESC_MAX || total < 32) {
-				rc = eau2_error_set(err, -EBADMSG, "peer %s: a descriptor of %zu bytes",
-						    eau2_net_peer(c), total);
+			if (total > max || total < min) {
+				rc = eau2_error_set(err, -EBADMSG, "peer %s: a reply of %zu bytes "
+						    "(type 0x%x: %zu to %zu)", eau2_net_peer(c),
+						    total, type, min, max);
 				goto out;
 			}
-			if (!(buf = malloc(total))) {
-				rc = eau2_error_set(err, -ENOMEM, "out of memory");
+			if (!(buf = malloc(total ? total : 1))) {
+				rc = eau2_error_set(err, -ENOMEM, "out of memory for %zu bytes", total);
 				goto out;
 			}
 		}
-		if (f.aux[0] != total || f.len > total - off) {
-			rc = eau2_error_set(err, -EBADMSG, "peer %s: descriptor parts overrun its "
-					    "%zu bytes", eau2_net_peer(c), total);
+		/* Every part but the last carries bytes: a peer cannot keep
+		 * us reading empty parts. */
+		if (f.aux[0] != total || f.len > total - off ||
+		    (!f.len && (f.flags & EAU2_REMOTE_F_MORE))) {
+			rc = eau2_error_set(err, -EBADMSG, "peer %s: parts overrun their %zu bytes",
+					    eau2_net_peer(c), total);
 			goto out;
 		}
 		if ((rc = eau2_net_recv_payload(c, &f, buf + off, err)))
@@ -133,14 +157,33 @@ int eau2_remote_recv_desc(eau2_net_conn *c, const struct eau2_net_frame *first,
 			break;
 	}
 	if (off != total) {
-		rc = eau2_error_set(err, -EBADMSG, "peer %s: descriptor of %zu bytes ends at %zu",
+		rc = eau2_error_set(err, -EBADMSG, "peer %s: %zu bytes announced, %zu came",
 				    eau2_net_peer(c), total, off);
 		goto out;
 	}
-	rc = eau2_remote_desc_decode(buf, total, d, err);
+	*out = buf;
+	*len = total;
+	buf = NULL;
+out:
+	free(buf);
+	return rc;
+}
+
+int eau2_remote_recv_desc(eau2_net_conn *c, const struct eau2_net_frame *first,
+			  struct eau2_remote_desc *d, struct eau2_error *err)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	rc = eau2_remote_recv_parts(c, first, EAU2_REMOTE_DESC, 32, EAU2_REMOTE_DESC_MAX, &buf,
+				    &len, err);
+	if (rc)
+		return rc;
+	rc = eau2_remote_desc_decode(buf, len, d, err);
 	if (rc)
 		eau2_error_prefix(err, rc, "peer %s", eau2_net_peer(c));
-out:
 	free(buf);
 	return rc;
 }
@@ -289,7 +332,7 @@ static int writer_join(pthread_t t, struct sink *s, int rc, struct eau2_error *e
 
 static int recv_end(eau2_net_conn *c, uint64_t req, uint64_t chunks, struct eau2_error *err)
 {
-	struct eau2_net_frame f;
+	struct eau2_net_frame f = {0};
 	int rc = eau2_net_recv(c, &f, NULL, 0, err);
 
 	if (rc)

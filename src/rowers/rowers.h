@@ -36,15 +36,6 @@ int eau2_run_in(struct eau2_store *st, eau2 *db, const eau2_df *df,
 		const struct eau2_run_options *opt, eau2_df **result,
 		struct eau2_error *err);
 
-/* Runs cls over df with threads workers (0: all cores) and encodes the
- * joined state with the class's encode into *state (malloc'd, the
- * caller's; *len bytes) instead of finishing it: a node's part of a
- * distributed run, whose driver decodes and joins the parts' states in
- * order (runstate.c). -ENOTSUP for a class without encode/decode. */
-int eau2_run_state(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
-		   const struct eau2_args *args, unsigned threads, void **state,
-		   size_t *len, struct eau2_error *err);
-
 /* ------------------------------------------------------------ registry */
 
 /* The registry behind the public eau2_rower_register, eau2_rower_find,

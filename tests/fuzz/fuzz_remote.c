@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_remote.c - the decoders of the remote protocol's payloads
- * (src/node/rproto.c): descriptors, GET, RUN and RUN_STATE requests, keys. The
+ * (src/node/rproto.c): descriptors, GET and RUN requests, keys. The
  * first byte picks the decoder, the rest is its input. Beyond not
  * crashing, checks what they promise: a descriptor's row groups sum to
  * its rows and each holds 1..EAU2_CHUNK_ROWS; a run request's strings
@@ -68,12 +68,6 @@ static void run(const uint8_t *p, size_t n)
 			abort();
 		free(out);
 	}
-	eau2_remote_run_free(&r);
-	/* The same bytes as a RUN_STATE request: an input key, no output. */
-	if (eau2_remote_run_state_decode(p, n, &r, &err))
-		return;
-	if (!r.key[0] || r.as[0])
-		abort();
 	eau2_remote_run_free(&r);
 }
 

@@ -14,7 +14,6 @@
 #include "zkutil.h"
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
-#include "rowers/rowers.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -197,7 +196,7 @@ static int d_run(void *ctx, const struct eau2_member *node, const char *part,
 		return err->code;
 	rc = eau2_get(n->db, part, &p, err);
 	if (rc == 0)
-		rc = eau2_run_state(n->db, p, cls, args, 2, state, len, err);
+		rc = eau2_cluster_run_part(n->db, p, cls, args, 2, state, len, err);
 	pthread_mutex_unlock(&n->mu);
 	eau2_df_release(p);
 	return rc;

@@ -29,7 +29,6 @@
 #include "testutil.h"
 #include "df/df.h"
 #include "node/remote.h"
-#include "rowers/rowers.h"
 
 struct srv {
 	char *dir;
@@ -309,7 +308,10 @@ static void test_wide(void **state)
 
 	(void)state;
 	srv_start(&v, NULL);
-	db = client(cdir, v.addr, NULL);
+	/* 4096 columns take the sanitizers' build seconds to finish and
+	 * publish on the node: a timeout of 30 s, the default. */
+	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = cdir, .remote = v.addr }, &err),
+	      &err);
 	tu_ok(eau2_schema_new(&s, &err), &err);
 	for (int c = 0; c < EAU2_COLS_MAX; c++) {
 		memset(name, 'a' + c % 26, EAU2_NAME_MAX);
@@ -368,6 +370,26 @@ static void test_run(void **state)
 	tu_ok(eau2_get(db, "t.sum", &remote, &err), &err);
 	assert_same(local, remote);
 	eau2_df_release(remote);
+	/* A partition's run for a cluster: the same encoded state there
+	 * and here. */
+	{
+		eau2_remote *r;
+		void *a, *b;
+		size_t alen, blen;
+
+		tu_ok(eau2_remote_open(&r, v.addr, NULL, 3000, &err), &err);
+		tu_ok(eau2_remote_run_state_at(r, "sum", &args, "t", 0, &a, &alen, &err), &err);
+		tu_ok(eau2_remote_run_state(ldb, df, sum, &args, NULL, &b, &blen, &err), &err);
+		assert_true(alen > 0);
+		assert_int_equal(alen, blen);
+		assert_memory_equal(a, b, alen);
+		free(a);
+		free(b);
+		assert_int_equal(eau2_remote_run_state_at(r, "no.such", &args, "t", 0, &a, &alen,
+							  &err), -ENOENT);
+		assert_non_null(strstr(err.msg, "no.such"));
+		eau2_remote_close(r);
+	}
 	/* Errors say what and where. */
 	assert_int_equal(eau2_run_key(db, "missing", sum, &args, NULL, NULL, &remote, &err),
 			 -ENOENT);
@@ -384,9 +406,9 @@ static void test_run(void **state)
 }
 
 /* RUN_STATE: a node's part of a distributed run is the state a local
- * eau2_run_state gives, byte for byte (one thread each: the same joins),
- * over several STATE frames when it is large; a rower or key the node
- * lacks is refused naming the node and what it lacks. */
+ * eau2_remote_run_state gives, byte for byte (one thread each: the same
+ * joins), over several STATE frames when it is large; a rower or key the
+ * node lacks is refused naming what it lacks, and the connection stays. */
 static void test_run_state(void **state)
 {
 	struct eau2_error err = {0};
@@ -407,26 +429,26 @@ static void test_run_state(void **state)
 	db = client(cdir, v.addr, NULL);
 	df = make_df(db, 70000, 3);
 	tu_ok(eau2_put(db, "t", df, &err), &err);
-	tu_ok(eau2_run_state(db, df, distinct, &args, 1, &ls, &llen, &err), &err);
+	tu_ok(eau2_remote_run_state(db, df, distinct, &args, &(struct eau2_run_options){
+		.threads = 1 }, &ls, &llen, &err), &err);
 	assert_true(llen > EAU2_NET_CONTROL_MAX); /* more than one frame */
 	tu_ok(eau2_remote_open(&r, v.addr, NULL, 3000, &err), &err);
-	tu_ok(eau2_remote_run_state(r, "distinct", &args, "t", 1, &rs, &rlen, &err), &err);
+	tu_ok(eau2_remote_run_state_at(r, "distinct", &args, "t", 1, &rs, &rlen, &err), &err);
 	assert_int_equal(llen, rlen);
 	assert_memory_equal(ls, rs, llen);
 	free(rs);
 	/* Refusals leave the connection usable. */
-	assert_int_equal(eau2_remote_run_state(r, "no_such_rower", &args, "t", 1, &rs, &rlen,
+	assert_int_equal(eau2_remote_run_state_at(r, "no_such_rower", &args, "t", 1, &rs, &rlen,
 					       &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "no_such_rower"));
-	assert_non_null(strstr(err.msg, "node "));
-	assert_int_equal(eau2_remote_run_state(r, "distinct", &args, "absent", 1, &rs, &rlen,
+	assert_int_equal(eau2_remote_run_state_at(r, "distinct", &args, "absent", 1, &rs, &rlen,
 					       &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "absent"));
 	values[0] = "nocol";
-	assert_true(eau2_remote_run_state(r, "distinct", &args, "t", 1, &rs, &rlen, &err) < 0);
+	assert_true(eau2_remote_run_state_at(r, "distinct", &args, "t", 1, &rs, &rlen, &err) < 0);
 	assert_non_null(strstr(err.msg, "nocol"));
 	values[0] = "s";
-	tu_ok(eau2_remote_run_state(r, "distinct", &args, "t", 1, &rs, &rlen, &err), &err);
+	tu_ok(eau2_remote_run_state_at(r, "distinct", &args, "t", 1, &rs, &rlen, &err), &err);
 	assert_int_equal(llen, rlen);
 	free(rs);
 	free(ls);
@@ -495,6 +517,67 @@ static void test_wait(void **state)
 		assert_int_equal(w[i].rows, 100);
 	}
 	eau2_df_release(df);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+/* A rower that takes longer than the client's frame timeout. */
+static int sleepy_init(void *state, const struct eau2_run_ctx *ctx, struct eau2_error *err)
+{
+	(void)state, (void)ctx, (void)err;
+	usleep(4500000);
+	return 0;
+}
+
+static int sleepy_finish(void *state, const struct eau2_run_ctx *ctx, eau2_df **result,
+			 struct eau2_error *err)
+{
+	int64_t v = 42;
+
+	(void)state;
+	return eau2_df_from_scalar(ctx->db, "answer", EAU2_INT, &v, result, err);
+}
+
+static int sleepy_accept(void *state, const struct eau2_row *row)
+{
+	(void)state, (void)row;
+	return 1;
+}
+
+static int sleepy_join(void *state, void *other, struct eau2_error *err)
+{
+	(void)state, (void)other, (void)err;
+	return 0;
+}
+
+static const struct eau2_rower_class sleepy = {
+	.name = "test.sleepy", .summary = "sleeps 4.5 s, then 42", .flags = EAU2_ROWER_NO_INPUT,
+	.state_size = 8, .init = sleepy_init, .accept = sleepy_accept, .join = sleepy_join,
+	.finish = sleepy_finish,
+};
+
+/* A run of 4.5 s for a client whose frames time out after 2 s: the node's
+ * PINGs keep the client waiting, and the answer comes. */
+static void test_long_run(void **state)
+{
+	struct eau2_error err = {0};
+	struct srv v;
+	char *cdir = tu_tmpdir("client");
+	eau2_df *res;
+	int64_t x = 0;
+	eau2 *db = NULL;
+
+	(void)state;
+	if (!eau2_rower_find("test.sleepy"))
+		tu_ok(eau2_rower_register(&sleepy, &err), &err);
+	srv_start(&v, NULL);
+	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = cdir, .remote = v.addr,
+						   .timeout_ms = 2000 }, &err), &err);
+	tu_ok(eau2_run_key(db, NULL, &sleepy, NULL, NULL, NULL, &res, &err), &err);
+	tu_ok(eau2_df_get_int(res, 0, 0, &x, &err), &err);
+	assert_int_equal(x, 42);
+	eau2_df_release(res);
 	eau2_close(db);
 	tu_rmdir(cdir);
 	srv_stop(&v);
@@ -761,6 +844,61 @@ static void test_killed(void **state)
 	tu_rmdir(ndir);
 }
 
+/* In a private tmpfs of 16 MiB (tu_on_tmpfs's child): a push larger than
+ * the node's store fails naming the full store, the old value stays and
+ * nothing staged is left; the node goes on serving. Exit status: 0, or
+ * the failed step. */
+static int full_node(const char *dir)
+{
+	struct eau2_error err = {0};
+	struct eau2_remote_server_opts o = { .listen = "127.0.0.1:0", .store = dir,
+					     .workers = 2 };
+	char *cdir = tu_tmpdir("client"), addr[64];
+	eau2_remote_server *s = NULL;
+	eau2_df *old, *big, *got = NULL;
+	eau2 *db = NULL;
+	int base, rc = 0;
+
+	if (eau2_open(&db, TU_STORE(dir), &err))
+		return 10;
+	eau2_close(db);
+	if (eau2_remote_server_start(&s, &o, &err))
+		return 11;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", eau2_remote_server_port(s));
+	db = client(cdir, addr, NULL);
+	old = make_df(db, 1000, 8);
+	big = make_df(db, 600000, 9);
+	if (eau2_put(db, "k", old, &err))
+		rc = 12;
+	base = data_files(dir);
+	if (!rc && (eau2_put(db, "k", big, &err) != -ENOSPC || !strstr(err.msg, addr) ||
+		    !strstr(err.msg, "full")))
+		rc = 13;
+	if (rc == 13 || getenv("EAU2_TEST_VERBOSE"))
+		fprintf(stderr, "full_node: push: %s\n", err.msg);
+	for (int i = 0; i < 500 && data_files(dir) != base; i++)
+		usleep(10000);
+	if (!rc && data_files(dir) != base)
+		rc = 14;
+	if (!rc && (eau2_get(db, "k", &got, &err) || eau2_df_rows(got) != 1000)) {
+		fprintf(stderr, "full_node: get: %s\n", err.msg);
+		rc = 15;
+	}
+	eau2_df_release(got);
+	eau2_df_release(big);
+	eau2_df_release(old);
+	eau2_close(db);
+	eau2_remote_server_stop(s);
+	tu_rmdir(cdir);
+	return rc;
+}
+
+static void test_full(void **state)
+{
+	(void)state;
+	tu_on_tmpfs(tu_tmpdir("full"), "size=16m", full_node);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -769,9 +907,11 @@ int main(void)
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_run_state),
 		cmocka_unit_test(test_wait),
+		cmocka_unit_test(test_long_run),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_garbage_and_cuts),
 		cmocka_unit_test(test_killed),
+		cmocka_unit_test(test_full),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

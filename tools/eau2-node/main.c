@@ -52,7 +52,7 @@ static void usage(FILE *out)
 		"                  $EAU2_SECRET_FILE): peers must prove they know it; it\n"
 		"                  never crosses the network\n"
 		"  --advertise HOST:PORT  the address peers know this node by (its node\n"
-		"                  id in their logs; default the --listen address)\n"
+		"                  id in their logs; default the host name and port)\n"
 		"  --zk CONNECT    join a cluster: register in ZooKeeper CONNECT\n"
 		"                  (HOST:PORT[,HOST:PORT...][/NAME]) with the address\n"
 		"                  (--advertise, else --listen's), cores, memory and\n"
