@@ -102,10 +102,11 @@ struct eau2_cli {
 	const struct eau2_cli_cmd *cmd;
 	const struct eau2_cli_global *g;
 	const char *store_dir;  /* --store, or NULL for the default */
+	/* With --cluster (or $EAU2_CLUSTER) the cluster's connect string;
+	 * remote is then that string too (messages name it as the peer). */
+	const char *cluster;
 	eau2 *db;               /* open when cmd->needs_store */
-	const char *remote;     /* db's keys are this node's or this cluster's
-				 * (its connect string), or NULL: local */
-	const char *cluster;    /* the cluster's connect string, or NULL */
+	const char *remote;     /* db's keys are this node's, or NULL: local */
 	size_t npos;
 	char **pos;             /* positional arguments */
 };
@@ -179,8 +180,6 @@ void eau2_cli_progress(void *ctx, uint64_t done, uint64_t total);
 void eau2_cli_progress_clear(struct eau2_cli_progress *p);
 /* "12.3 MB": decimal units, as the bar prints them. */
 void eau2_cli_human_bytes(char *buf, size_t size, double b);
-/* `eau2 --cluster CONNECT status [--json]` (cmd_cstatus.c). */
-int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json);
 
 /* ---------------------------------------------------------------- json */
 
@@ -208,5 +207,7 @@ extern const struct eau2_cli_cmd eau2_cli_cmd_rowers;
 extern const struct eau2_cli_cmd eau2_cli_cmd_push;
 extern const struct eau2_cli_cmd eau2_cli_cmd_pull;
 extern const struct eau2_cli_cmd eau2_cli_cmd_status;
+/* `eau2 --cluster CONNECT status [--json]` (cmd_cstatus.c). */
+int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json);
 
 #endif

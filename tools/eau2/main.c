@@ -112,9 +112,14 @@ static int open_store(struct eau2_cli *cli, const void *opts)
 	int rc;
 
 	eau2_cli_options(g, &opt);
-	if (cli->cmd->takes_remote) {
-		opt.remote = g->remote ? g->remote : g->cluster ? NULL : eau2_env_remote();
-		opt.cluster = g->cluster ? g->cluster : g->remote ? NULL : eau2_env_cluster();
+	if (cli->cmd->takes_remote)
+		opt.remote = g->remote ? g->remote : eau2_env_remote();
+	/* --cluster, else $EAU2_CLUSTER unless --remote (both variables set:
+	 * eau2_open refuses them as exclusive). */
+	if (cli->cmd->takes_remote && !g->remote) {
+		opt.cluster = g->cluster ? g->cluster : eau2_env_cluster();
+		if (g->cluster)
+			opt.remote = NULL;
 	}
 	if (cli->cmd->open_options)
 		cli->cmd->open_options(opts, &opt);
