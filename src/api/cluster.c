@@ -113,6 +113,12 @@ static int cluster_stat(eau2 *db, const char *key, struct eau2_stat *st,
 	return eau2_cluster_stat(cl_of(db), key, st, err);
 }
 
+static int cluster_get_head(eau2 *db, const char *key, uint64_t rows, eau2_df **df,
+			    struct eau2_error *err)
+{
+	return eau2_cluster_get_head(cl_of(db), db, key, rows, df, err);
+}
+
 static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 			   const struct eau2_args *args, const struct eau2_run_options *opt,
 			   const char *as, eau2_df **result, struct eau2_error *err)
@@ -138,5 +144,6 @@ const struct eau2_backend eau2_backend_cluster = {
 	.list = cluster_list,
 	.gc = cluster_gc,
 	.stat = cluster_stat,
+	.get_head = cluster_get_head,
 	.run_key = cluster_run_key,
 };

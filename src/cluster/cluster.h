@@ -161,13 +161,21 @@ int eau2_cluster_gc(eau2_cluster *cl, size_t *dropped, struct eau2_error *err);
 
 /* ------------------------------------------------ the directory (info.c) */
 
-/* The ZooKeeper handle of cl (for reading the directory and members). */
-eau2_zk *eau2_cluster_zk(eau2_cluster *cl);
+/* The ZooKeeper handle of cl (for reading the directory and members),
+ * and its node operations and their context. */
+eau2_zk *eau2_cluster_zk(eau2_cluster *cl, const struct eau2_cluster_node_ops **ops,
+			 void **ctx);
 
 /* Key's schema, rows, bytes and row groups, from its directory entry
  * alone (st->schema is the caller's). -ENOENT: no such key. */
 int eau2_cluster_stat(eau2_cluster *cl, const char *key, struct eau2_stat *st,
 		      struct eau2_error *err);
+
+/* The first partitions of key holding at least `rows` rows (all when it
+ * has fewer), fetched one after the other from any live replica of each
+ * and assembled in db's store, as eau2_cluster_get does for all. */
+int eau2_cluster_get_head(eau2_cluster *cl, eau2 *db, const char *key, uint64_t rows,
+			  eau2_df **df, struct eau2_error *err);
 
 /* The live nodes, and what the directory places on each. */
 struct eau2_cluster_status {

@@ -5,7 +5,7 @@
  * (eau2_remote_server, each with a store of its own) registered as
  * members, and a driver opened with eau2_options.cluster, so that every
  * call goes through the network node operations (netops.c) and RUN_STATE.
- * A put with 2 replicas lists, stats and gets back equal; runs of the
+ * A put with 2 replicas lists, stats, gets and heads back equal; runs of the
  * built-in rowers equal local runs; with one node stopped the runs still
  * answer equal; delete drops every partition.
  */
@@ -112,15 +112,15 @@ static eau2_df *make_df(eau2 *db, uint64_t rows)
 	return df;
 }
 
-/* Equal dataframes: the same CSV. */
-static void assert_same(const eau2_df *a, const eau2_df *b)
+/* The first n rows of a and all of b: the same CSV. */
+static void assert_same_n(const eau2_df *a, const eau2_df *b, uint64_t n)
 {
 	struct eau2_error err = {0};
 	int fa = memfd_create("a", 0), fb = memfd_create("b", 0);
 	off_t la, lb;
 	char *pa, *pb;
 
-	tu_ok(eau2_export_csv(a, fa, UINT64_MAX, &err), &err);
+	tu_ok(eau2_export_csv(a, fa, n, &err), &err);
 	tu_ok(eau2_export_csv(b, fb, UINT64_MAX, &err), &err);
 	la = lseek(fa, 0, SEEK_END);
 	lb = lseek(fb, 0, SEEK_END);
@@ -135,6 +135,11 @@ static void assert_same(const eau2_df *a, const eau2_df *b)
 	free(pb);
 	close(fa);
 	close(fb);
+}
+
+static void assert_same(const eau2_df *a, const eau2_df *b)
+{
+	assert_same_n(a, b, UINT64_MAX);
 }
 
 static const char *const cases[][3] = {
@@ -193,6 +198,11 @@ static void test_backend(void **state)
 	eau2_schema_free(st.schema);
 	tu_ok(eau2_get(cdb, "t", &got, &err), &err);
 	assert_same(df, got);
+	eau2_df_release(got);
+	/* A head fetches the first partitions only. */
+	tu_ok(eau2_get_head(cdb, "t", 10, &got, &err), &err);
+	assert_true(eau2_df_rows(got) >= 10 && eau2_df_rows(got) < eau2_df_rows(df));
+	assert_same_n(df, got, eau2_df_rows(got));
 	eau2_df_release(got);
 	/* Two replicas of every partition, spread over the three nodes. */
 	for (int i = 0; i < NNODES; i++) {
