@@ -9,7 +9,8 @@
 # local answers; status lists the three nodes; after kill -9 of one node
 # the runs and exports still answer the same (from the other replicas);
 # a rower node 2 lacks (a plugin) runs on the other replicas; one
-# replica works too; rm removes the key. Skipped (77) only when ZooKeeper is not installed
+# replica works too; rm removes the key; with ZooKeeper stopped the
+# driver fails within its timeout and the nodes stay up. Skipped (77) only when ZooKeeper is not installed
 # (tools/deps.sh installs it).
 set -u
 
@@ -114,4 +115,12 @@ err_has "w"
 # A ZooKeeper that is not there: a clear error, within the timeout.
 expect 1 "$E2" --store "$D" --cluster 127.0.0.1:9 --timeout 1000 ls
 err_has "127.0.0.1:9"
+# ZooKeeper stopped: the driver says so within its timeout; the nodes
+# go on serving (their member znodes come back with ZooKeeper).
+"$SRC/tools/zk.sh" stop "$T/zk" >/dev/null || fail "zk.sh stop"
+t0=$(date +%s)
+expect 1 "$E2" --store "$D" --cluster "$Z/c2" --timeout 2000 ls
+err_has "${Z%%,*}"
+[ $(($(date +%s) - t0)) -le 10 ] || fail "ls with ZooKeeper stopped took over 10 s"
+running "$PID1" && running "$PID3" || fail "a node exited when ZooKeeper stopped"
 echo "$NAME: ok"
