@@ -40,6 +40,7 @@ NODE=$B/eau2-node
 T=$(mktemp -d /dev/shm/eau2-clbench-XXXXXX)
 PIDS=
 cleanup() {
+	set +e # a killed node's wait is not a failure: stop ZooKeeper too
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	"$src/tools/zk.sh" stop "$T/zk" >/dev/null 2>&1
