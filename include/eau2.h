@@ -125,7 +125,7 @@ struct eau2_options {
 	enum eau2_node_mode node;
 	bool verify;             /* check every chunk's checksum on get */
 	const char *remote;      /* HOST:PORT of a remote eau2-node (eau2-node --listen) */
-	const char *cluster;     /* ZooKeeper CONNECT[/NAME] (not yet: -ENOTSUP likewise) */
+	const char *cluster;     /* ZooKeeper HOST:PORT[,HOST:PORT...][/NAME] of a cluster */
 	const char *secret_file; /* cluster secret for remote and cluster */
 	int timeout_ms;          /* bound on each blocking network step; 0: the default */
 	/* Called during a put to or get from a remote node, after each chunk,
@@ -133,6 +133,8 @@ struct eau2_options {
 	 * known: a head). NULL: not called. */
 	void (*progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total);
 	void *progress_ctx;
+	unsigned replicas;       /* cluster: nodes holding each partition a put
+				  * places; 0: min(2, live nodes) */
 };
 
 /* Opens (creating when absent) the local store rooted at directory
@@ -141,8 +143,14 @@ struct eau2_options {
  * another user, a symbolic link owned by another user (one of the
  * caller's own is followed), or a non-empty directory that is not an eau2
  * store; -EINVAL for a bad option (an unknown node mode, a negative
- * timeout_ms, both remote and cluster); -ENOTSUP for cluster, which is
- * not built yet. With remote, keys are the remote node's: opening
+ * timeout_ms, both remote and cluster). With cluster, keys are the
+ * cluster's (its nodes joined with eau2-node --zk): opening connects to
+ * ZooKeeper (an unreachable one: -ETIMEDOUT within timeout_ms naming
+ * it); eau2_put cuts the dataframe into partitions placed on `replicas`
+ * nodes and publishes the key whole or not at all; eau2_get fetches the
+ * partitions into the local store; eau2_run_key runs on the nodes and
+ * joins their states here, giving the answer of a single host. With
+ * remote, keys are the remote node's: opening
  * connects and authenticates (secret_file: the node's secret, or NULL
  * for a node without one, loopback only), failing with the transport's
  * error naming the peer (-ECONNREFUSED, -ETIMEDOUT, -EACCES for a wrong

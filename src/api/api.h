@@ -18,11 +18,11 @@
  *            remote.c): eau2_put pushes the local dataframe there, eau2_get
  *            pulls into the local store and maps it from there,
  *            eau2_run_key runs there.
- *   cluster  (next) the keys of a cluster coordinated through ZooKeeper
- *            (src/cluster).
+ *   cluster  the keys of a cluster coordinated through ZooKeeper
+ *            (src/cluster; cluster.c).
  * A new backend is one file here defining a const struct eau2_backend, and
  * the line in pick_backend (store.c) that chooses it from the options
- * (today: -ENOTSUP for remote and cluster).
+
  *
  * Access rules: a handle is used by one thread at a time (eau2.h); a
  * backend's state (db->be_state) belongs to the handle. Dataframes a
@@ -75,6 +75,13 @@ struct eau2_backend {
 
 extern const struct eau2_backend eau2_backend_local;
 extern const struct eau2_backend eau2_backend_remote;
+extern const struct eau2_backend eau2_backend_cluster;
+
+/* The end of eau2_run_key once out is computed (rc: how that went):
+ * with as, out is put there (through the backend) and released; else it
+ * becomes *result. Releases out on failure. */
+int eau2_api_run_result(eau2 *db, int rc, eau2_df *out, const char *as, eau2_df **result,
+			struct eau2_error *err);
 
 /* The public handle. Access rules: see above; everything is set by
  * eau2_open and freed by eau2_close. */

@@ -42,9 +42,10 @@ static int pick_backend(const struct eau2_options *o, const struct eau2_backend 
 		*be = &eau2_backend_remote;
 		return 0;
 	}
-	if (o->cluster)
-		return eau2_error_set(err, -ENOTSUP, "%s: clusters are not built yet",
-				      o->cluster);
+	if (o->cluster) {
+		*be = &eau2_backend_cluster;
+		return 0;
+	}
 	*be = &eau2_backend_local;
 	return 0;
 }
@@ -272,6 +273,12 @@ int eau2_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 		return rc;
 	rc = eau2_run(db, in, cls, args, opt, &out, err);
 	eau2_df_release(in);
+	return eau2_api_run_result(db, rc, out, as, result, err);
+}
+
+int eau2_api_run_result(eau2 *db, int rc, eau2_df *out, const char *as, eau2_df **result,
+			struct eau2_error *err)
+{
 	if (!rc && as)
 		rc = eau2_put(db, as, out, err);
 	if (rc || as)

@@ -72,6 +72,19 @@ struct eau2_cluster_node_ops {
 		   void **state, size_t *len, struct eau2_error *err);
 };
 
+/* The node operations over the network (netops.c: src/node's remote
+ * client, a pool of connections per node, shared by the driver's
+ * threads). ctx: a struct eau2_cluster_net made by eau2_cluster_net_new
+ * with the driver's store directory (copy pulls through it), the cluster
+ * secret file (NULL: none, loopback nodes only) and the bound of each
+ * network step (0: the transport's defaults). Free it after the cluster
+ * handle that uses it is closed. */
+struct eau2_cluster_net;
+extern const struct eau2_cluster_node_ops eau2_cluster_net_ops;
+int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
+			 struct eau2_cluster_net **out, struct eau2_error *err);
+void eau2_cluster_net_free(struct eau2_cluster_net *n); /* NULL allowed */
+
 typedef struct eau2_cluster eau2_cluster;
 
 struct eau2_cluster_options {
@@ -145,6 +158,39 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
  * *dropped (optional) counts them. Nodes that fail to list are skipped;
  * the first such error is returned after the others are cleaned. */
 int eau2_cluster_gc(eau2_cluster *cl, size_t *dropped, struct eau2_error *err);
+
+/* ------------------------------------------------ the directory (info.c) */
+
+/* The ZooKeeper handle of cl (for reading the directory and members),
+ * and its node operations and their context. */
+eau2_zk *eau2_cluster_zk(eau2_cluster *cl, const struct eau2_cluster_node_ops **ops,
+			 void **ctx);
+
+/* Key's schema, rows, bytes and row groups, from its directory entry
+ * alone (st->schema is the caller's). -ENOENT: no such key. */
+int eau2_cluster_stat(eau2_cluster *cl, const char *key, struct eau2_stat *st,
+		      struct eau2_error *err);
+
+/* The first partitions of key holding at least `rows` rows (all when it
+ * has fewer), fetched one after the other from any live replica of each
+ * and assembled in db's store, as eau2_cluster_get does for all. */
+int eau2_cluster_get_head(eau2_cluster *cl, eau2 *db, const char *key, uint64_t rows,
+			  eau2_df **df, struct eau2_error *err);
+
+/* The live nodes, and what the directory places on each. */
+struct eau2_cluster_status {
+	size_t n;
+	struct eau2_cluster_node_status {
+		struct eau2_member m;  /* id, address, cores, memory, free */
+		uint64_t parts;        /* partition replicas placed there */
+		uint64_t bytes;        /* their bytes */
+	} *nodes;                      /* sorted by id */
+	size_t keys;                   /* keys in the directory */
+	size_t bad;                    /* malformed member znodes skipped */
+};
+int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
+			struct eau2_error *err);
+void eau2_cluster_status_free(struct eau2_cluster_status *s);
 
 /* What a node does for the run operation: runs cls over part (in db's
  * store) with threads workers (0: all cores) and encodes the joined

@@ -581,6 +581,14 @@ int eau2_cluster_delete(eau2_cluster *cl, const char *key, struct eau2_error *er
 	return 0;
 }
 
+eau2_zk *eau2_cluster_zk(eau2_cluster *cl, const struct eau2_cluster_node_ops **ops,
+			 void **ctx)
+{
+	*ops = cl->ops;
+	*ctx = cl->ctx;
+	return cl->zk;
+}
+
 int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_error *err)
 {
 	return eau2_dir_list(cl->zk, keys, n, err);

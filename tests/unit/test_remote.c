@@ -405,6 +405,60 @@ static void test_run(void **state)
 	srv_stop(&v);
 }
 
+/* RUN_STATE: a node's part of a distributed run is the state a local
+ * eau2_remote_run_state gives, byte for byte (one thread each: the same
+ * joins), over several STATE frames when it is large; a rower or key the
+ * node lacks is refused naming what it lacks, and the connection stays. */
+static void test_run_state(void **state)
+{
+	struct eau2_error err = {0};
+	const char *names[] = { "columns" }, *values[] = { "s" };
+	struct eau2_args args = { 1, names, values };
+	const struct eau2_rower_class *distinct = eau2_rower_find("distinct");
+	struct srv v;
+	char *cdir = tu_tmpdir("client");
+	void *ls = NULL, *rs = NULL;
+	size_t llen = 0, rlen = 0;
+	eau2_remote *r = NULL;
+	eau2_df *df;
+	eau2 *db;
+
+	(void)state;
+	assert_non_null(distinct);
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	df = make_df(db, 70000, 3);
+	tu_ok(eau2_put(db, "t", df, &err), &err);
+	tu_ok(eau2_remote_run_state(db, df, distinct, &args, &(struct eau2_run_options){
+		.threads = 1 }, &ls, &llen, &err), &err);
+	assert_true(llen > EAU2_NET_CONTROL_MAX); /* more than one frame */
+	tu_ok(eau2_remote_open(&r, v.addr, NULL, 3000, &err), &err);
+	tu_ok(eau2_remote_run_state_at(r, "distinct", &args, "t", 1, &rs, &rlen, &err), &err);
+	assert_int_equal(llen, rlen);
+	assert_memory_equal(ls, rs, llen);
+	free(rs);
+	/* Refusals leave the connection usable. */
+	assert_int_equal(eau2_remote_run_state_at(r, "no_such_rower", &args, "t", 1, &rs, &rlen,
+					       &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "no_such_rower"));
+	assert_int_equal(eau2_remote_run_state_at(r, "distinct", &args, "absent", 1, &rs, &rlen,
+					       &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "absent"));
+	values[0] = "nocol";
+	assert_true(eau2_remote_run_state_at(r, "distinct", &args, "t", 1, &rs, &rlen, &err) < 0);
+	assert_non_null(strstr(err.msg, "nocol"));
+	values[0] = "s";
+	tu_ok(eau2_remote_run_state_at(r, "distinct", &args, "t", 1, &rs, &rlen, &err), &err);
+	assert_int_equal(llen, rlen);
+	free(rs);
+	free(ls);
+	eau2_remote_close(r);
+	eau2_df_release(df);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
 struct waiter {
 	struct srv *v;
 	char *dir;
@@ -851,6 +905,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_run_state),
 		cmocka_unit_test(test_wait),
 		cmocka_unit_test(test_long_run),
 		cmocka_unit_test(test_secret),

@@ -14,6 +14,10 @@
  *                 on (its --remote overrides it). Only the eau2 command
  *                 reads it (eau2_env_remote): eau2-node and the benchmarks
  *                 always open their own store.
+ *   EAU2_CLUSTER  HOST:PORT[,HOST:PORT...][/NAME]: the ZooKeeper of a
+ *                 cluster the eau2 command works on (its --cluster
+ *                 overrides it; eau2_env_cluster). --remote and
+ *                 --cluster are exclusive.
  */
 #ifndef EAU2_TOOLS_ENV_OPTIONS_H
 #define EAU2_TOOLS_ENV_OPTIONS_H
@@ -35,6 +39,12 @@ static inline const char *eau2_env_str(const char *name)
 static inline const char *eau2_env_remote(void)
 {
 	return eau2_env_str("EAU2_REMOTE");
+}
+
+/* EAU2_CLUSTER, or NULL. */
+static inline const char *eau2_env_cluster(void)
+{
+	return eau2_env_str("EAU2_CLUSTER");
 }
 
 /* Fills *opt from the environment (EAU2_REMOTE excepted: see above);

@@ -19,6 +19,7 @@
 
 #include "common/env_options.h"
 #include "eau2-node/http/http.h"
+#include "eau2-node/join.h"
 #include "eau2.h"
 #include "node/node.h"
 #include "node/remote.h"
@@ -28,7 +29,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--plugin FILE.so]...\n"
 		"                 [--listen HOST:PORT [--secret-file FILE] [--advertise HOST:PORT]]\n"
-		"                 [--http HOST:PORT]\n"
+		"                 [--http HOST:PORT] [--zk CONNECT [--cluster NAME]]\n"
 		"       eau2-node status [--store DIR]\n"
 		"       eau2-node http-token [--secret-file FILE]\n"
 		"       eau2-node --version | --help\n\n"
@@ -52,6 +53,11 @@ static void usage(FILE *out)
 		"                  never crosses the network\n"
 		"  --advertise HOST:PORT  the address peers know this node by (its node\n"
 		"                  id in their logs; default the host name and port)\n"
+		"  --zk CONNECT    join a cluster: register in ZooKeeper CONNECT\n"
+		"                  (HOST:PORT[,HOST:PORT...][/NAME]) with the address\n"
+		"                  (--advertise, else --listen's), cores, memory and\n"
+		"                  free store bytes, until the node stops (needs --listen)\n"
+		"  --cluster NAME  the cluster to join (default /NAME of --zk, else eau2)\n"
 		"  --http HOST:PORT  serve /metrics (Prometheus), /api/status (JSON) and\n"
 		"                  a dashboard at /, read-only; port 0 picks a free one\n"
 		"                  (the log says which). A non-loopback HOST needs the\n"
@@ -217,6 +223,8 @@ int main(int argc, char **argv)
 	struct eau2_node_server *srv = NULL;
 	struct eau2_error err = {0};
 	const char *store = NULL, *listen_addr = NULL, *advertise = NULL, *http_addr = NULL;
+	const char *zk = NULL, *cluster = NULL;
+	struct node_join *join = NULL;
 	const char *secret_file = getenv("EAU2_SECRET_FILE");
 	eau2_remote_server *remote = NULL;
 	struct eau2_http *http = NULL;
@@ -261,6 +269,10 @@ int main(int argc, char **argv)
 			store = a + 8;
 		} else if (!strncmp(a, "--listen=", 9)) {
 			listen_addr = a + 9;
+		} else if (!strcmp(a, "--zk") || !strcmp(a, "--cluster")) {
+			if (i + 1 >= argc)
+				return errorf(1, "%s needs an argument", a);
+			*(a[2] == 'z' ? &zk : &cluster) = argv[++i];
 		} else if (!strcmp(a, "--http")) {
 			if (i + 1 >= argc)
 				return errorf(1, "%s needs an argument", a);
@@ -282,6 +294,10 @@ int main(int argc, char **argv)
 		secret_file = NULL;
 	if (advertise && !listen_addr)
 		return errorf(1, "%s", "--advertise goes with --listen");
+	if (zk && !listen_addr)
+		return errorf(1, "%s", "--zk needs --listen HOST:PORT (peers reach the node there)");
+	if (cluster && !zk)
+		return errorf(1, "%s", "--cluster goes with --zk");
 	if (secret_opt && !listen_addr && !http_addr && !token)
 		return errorf(1, "%s", "--secret-file goes with --listen, --http or http-token");
 	if (status)
@@ -314,6 +330,14 @@ int main(int argc, char **argv)
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
 		}
 	}
+	if (zk && (rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
+				  advertise, eau2_node_server_dir(srv), &join, &err))) {
+		eau2_remote_server_stop(remote);
+		eau2_node_server_close(srv);
+		return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
+	}
+	if (join)
+		fprintf(stderr, "eau2-node: joined the cluster as node %s\n", node_join_id(join));
 	if (http_addr) {
 		struct eau2_http_opts ho = { .addr = http_addr, .secret_file = secret_file,
 					     .store = eau2_node_server_dir(srv), .srv = srv,
@@ -326,6 +350,7 @@ int main(int argc, char **argv)
 		}
 
 		if ((rc = eau2_http_start(&http, &ho, &err))) {
+			node_leave(join);
 			eau2_remote_server_stop(remote);
 			eau2_node_server_close(srv);
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
@@ -333,6 +358,7 @@ int main(int argc, char **argv)
 	}
 	rc = eau2_node_server_run(srv, &err);
 	eau2_http_stop(http);
+	node_leave(join);
 	eau2_remote_server_stop(remote);
 	eau2_node_server_close(srv);
 	if (rc)

@@ -77,6 +77,9 @@ struct eau2_cli_cmd {
 	 * with remote_hint (or "it works on the local store") saying why. */
 	bool takes_remote;
 	const char *remote_hint;
+	/* Optional: adds the command's options to eau2_open's (load's
+	 * --replicas) before the store opens. */
+	void (*open_options)(const void *opts, struct eau2_options *o);
 	/* Returns an exit status (EAU2_CLI_*), having printed any error. */
 	int (*run)(struct eau2_cli *cli, void *opts);
 };
@@ -104,6 +107,7 @@ void eau2_cli_human_bytes(char *buf, size_t size, double b);
 struct eau2_cli_global {
 	const char *store_dir;   /* --store, or NULL: $EAU2_STORE, the default */
 	const char *remote;      /* --remote, or NULL */
+	const char *cluster;     /* --cluster, or NULL */
 	const char *secret_file; /* --secret-file, or NULL: $EAU2_SECRET_FILE */
 	int timeout_ms;          /* --timeout, or 0: the library's default */
 };
@@ -118,6 +122,9 @@ struct eau2_cli {
 	const struct eau2_cli_cmd *cmd;
 	const struct eau2_cli_global *g;
 	const char *store_dir;  /* --store, or NULL for the default */
+	/* With --cluster (or $EAU2_CLUSTER) the cluster's connect string;
+	 * remote is then that string too (messages name it as the peer). */
+	const char *cluster;
 	eau2 *db;               /* open when cmd->needs_store */
 	const char *remote;     /* db's keys are this node's, or NULL: local */
 	/* The bar of transfers with a node: every handle the command opens
@@ -205,5 +212,7 @@ extern const struct eau2_cli_cmd eau2_cli_cmd_rowers;
 extern const struct eau2_cli_cmd eau2_cli_cmd_push;
 extern const struct eau2_cli_cmd eau2_cli_cmd_pull;
 extern const struct eau2_cli_cmd eau2_cli_cmd_status;
+/* `eau2 --cluster CONNECT status [--json]` (cmd_cstatus.c). */
+int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json);
 
 #endif

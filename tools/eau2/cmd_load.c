@@ -26,6 +26,7 @@ struct load_opts {
 	int on_error;      /* enum eau2_on_error */
 	unsigned threads;
 	uint64_t from, len;
+	unsigned replicas; /* --cluster: nodes holding each partition */
 };
 
 static const char *const format_names[] = { "auto", "csv", "sor", "lines",
@@ -59,6 +60,9 @@ static const struct eau2_cli_opt load_opts_table[] = {
 	{ "len", 0, EAU2_OPT_SIZE, O(len), "BYTES",
 	  "CSV, SoR: rows that end within this many bytes (default: to "
 	  "the end)", NULL, false },
+	{ "replicas", 'r', EAU2_OPT_UINT, O(replicas), "R",
+	  "--cluster: nodes holding each partition (default: 2, or 1 on a "
+	  "one-node cluster)", NULL, false },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
 };
 #undef O
@@ -83,6 +87,11 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	status = eau2_cli_check_key(o->as);
 	if (status)
 		goto out;
+	if (o->replicas && !cli->cluster) {
+		eau2_cli_errorf("--replicas goes with --cluster");
+		status = EAU2_CLI_USER;
+		goto out;
+	}
 	if (stat(path, &st) != 0) {
 		rc = -errno;
 		eau2_cli_errorf("%s: %s", path, strerror(errno));
@@ -155,6 +164,11 @@ out:
 	return status;
 }
 
+static void load_open_options(const void *opts, struct eau2_options *o)
+{
+	o->replicas = ((const struct load_opts *)opts)->replicas;
+}
+
 const struct eau2_cli_cmd eau2_cli_cmd_load = {
 	.name = "load",
 	.synopsis = "FILE --as KEY [options]",
@@ -170,5 +184,6 @@ const struct eau2_cli_cmd eau2_cli_cmd_load = {
 	.max_pos = 1,
 	.needs_store = true,
 	.takes_remote = true,
+	.open_options = load_open_options,
 	.run = cmd_load,
 };

@@ -23,6 +23,7 @@
 
 struct status_opts {
 	bool keys;
+	bool json;
 };
 
 static void human(char *buf, size_t cap, uint64_t n)
@@ -74,6 +75,13 @@ static int cmd_status(struct eau2_cli *cli, void *vopts)
 	pid_t pid = 0;
 	int rc, node;
 
+	if (cli->g->cluster || (!cli->g->remote && eau2_env_cluster()))
+		return eau2_cli_cluster_status(cli, cli->g->cluster ? cli->g->cluster
+								 : eau2_env_cluster(), o->json);
+	if (o->json) {
+		eau2_cli_errorf("status: --json goes with --cluster (for now)");
+		return EAU2_CLI_USER;
+	}
 	eau2_env_options(&env, cli->store_dir);
 	rc = eau2_snapper_open(&sp, env.store, &err);
 	if (!rc)
@@ -128,6 +136,8 @@ out:
 static const struct eau2_cli_opt status_opts[] = {
 	{ "keys", 'k', EAU2_OPT_FLAG, offsetof(struct status_opts, keys), NULL,
 	  "also list the keys: id, bytes, segments", NULL, false },
+	{ "json", 0, EAU2_OPT_FLAG, offsetof(struct status_opts, json), NULL,
+	  "--cluster: print the nodes as JSON", NULL, false },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
 };
 

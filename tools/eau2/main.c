@@ -46,8 +46,8 @@ static int run_bench(const char *store_dir, int argc, char **argv)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: eau2 [--store DIR] [--remote HOST:PORT] [--secret-file FILE]\n"
-		"            [--timeout MS] COMMAND [ARGS...]\n"
+		"usage: eau2 [--store DIR] [--remote HOST:PORT | --cluster CONNECT[/NAME]]\n"
+		"            [--secret-file FILE] [--timeout MS] COMMAND [ARGS...]\n"
 		"       eau2 --version | --help\n\n"
 		"eau2 keeps dataframes under keys in a shared-memory store and "
 		"runs rowers\nover them.\n\n"
@@ -60,6 +60,13 @@ static void usage(FILE *out)
 		"                 (default: $EAU2_REMOTE): ls, describe, head, export,\n"
 		"                 rm and run happen there, load parses here and\n"
 		"                 stores there; the local store holds what is pulled\n"
+		"  --cluster HOST:PORT[,HOST:PORT...][/NAME]\n"
+		"                 work on the keys of the cluster NAME (default eau2)\n"
+		"                 whose nodes joined with eau2-node --zk at that\n"
+		"                 ZooKeeper (default: $EAU2_CLUSTER): load parses\n"
+		"                 here and spreads partitions over the nodes (load\n"
+		"                 --replicas R), run runs where they are; status\n"
+		"                 lists the nodes\n"
 		"  --secret-file FILE\n"
 		"                 the cluster secret the node was given (default:\n"
 		"                 $EAU2_SECRET_FILE; none for a loopback-only node)\n"
@@ -97,7 +104,7 @@ static int parse_timeout(const char *s, int *ms)
 
 /* Opens the store a command works on: the local one, or with --remote
  * (else $EAU2_REMOTE) the keys of that node, for commands that take it. */
-static int open_store(struct eau2_cli *cli)
+static int open_store(struct eau2_cli *cli, const void *opts)
 {
 	const struct eau2_cli_global *g = cli->g;
 	struct eau2_error err = {0};
@@ -107,10 +114,20 @@ static int open_store(struct eau2_cli *cli)
 	eau2_cli_options(cli, &opt);
 	if (cli->cmd->takes_remote)
 		opt.remote = g->remote ? g->remote : eau2_env_remote();
+	/* --cluster, else $EAU2_CLUSTER unless --remote (both variables set:
+	 * eau2_open refuses them as exclusive). */
+	if (cli->cmd->takes_remote && !g->remote) {
+		opt.cluster = g->cluster ? g->cluster : eau2_env_cluster();
+		if (g->cluster)
+			opt.remote = NULL;
+	}
+	if (cli->cmd->open_options)
+		cli->cmd->open_options(opts, &opt);
 	rc = eau2_open(&cli->db, &opt, &err);
-	cli->remote = opt.remote;
-	if (rc && opt.remote)
-		return eau2_cli_fail_peer(rc, &err, opt.remote);
+	cli->cluster = opt.cluster;
+	cli->remote = opt.remote ? opt.remote : opt.cluster;
+	if (rc && cli->remote)
+		return eau2_cli_fail_peer(rc, &err, cli->remote);
 	if (rc)
 		return eau2_cli_fail(rc, &err, g->store_dir ? g->store_dir :
 				     "opening the default store");
@@ -145,7 +162,14 @@ static int dispatch(const struct eau2_cli_cmd *cmd, const struct eau2_cli_global
 		status = EAU2_CLI_USER;
 		goto out;
 	}
-	if (cmd->needs_store && (status = open_store(&cli)))
+	if (g->cluster && !cmd->takes_remote && cmd != &eau2_cli_cmd_status) {
+		eau2_cli_errorf("%s does not take --cluster (%s)", cmd->name,
+				cmd->remote_hint ? cmd->remote_hint :
+				"it works on the local store");
+		status = EAU2_CLI_USER;
+		goto out;
+	}
+	if (cmd->needs_store && (status = open_store(&cli, opts)))
 		goto out;
 	status = cmd->run(&cli, opts);
 	if (status == EAU2_CLI_OK)
@@ -210,6 +234,8 @@ int main(int argc, char **argv)
 		if (!strncmp(a, "--", 2) &&
 		    ((r = global_value(argc, argv, &i, "store", "DIR", &g.store_dir)) ||
 		     (r = global_value(argc, argv, &i, "remote", "HOST:PORT", &g.remote)) ||
+		     (r = global_value(argc, argv, &i, "cluster", "CONNECT[/NAME]",
+				       &g.cluster)) ||
 		     (r = global_value(argc, argv, &i, "secret-file", "FILE",
 				       &g.secret_file)) ||
 		     (r = global_value(argc, argv, &i, "timeout", "MS", &timeout)))) {
@@ -223,14 +249,20 @@ int main(int argc, char **argv)
 	}
 	if (timeout && parse_timeout(timeout, &g.timeout_ms))
 		return EAU2_CLI_USER;
+	if (g.remote && g.cluster) {
+		eau2_cli_errorf("--remote %s and --cluster %s are exclusive", g.remote,
+				g.cluster);
+		return EAU2_CLI_USER;
+	}
 	if (i >= argc) {
 		eau2_cli_errorf("no command given (see 'eau2 --help')");
 		return EAU2_CLI_USER;
 	}
 	if (!strcmp(argv[i], "bench")) {
-		if (g.remote) {
+		if (g.remote || g.cluster) {
 			eau2_cli_errorf("bench runs on the local store only "
-					"(--remote %s given)", g.remote);
+					"(--%s %s given)", g.remote ? "remote" : "cluster",
+					g.remote ? g.remote : g.cluster);
 			return EAU2_CLI_USER;
 		}
 		return run_bench(g.store_dir, argc - i, argv + i);

@@ -1,0 +1,128 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# bench_cluster.sh - the cluster end to end on this machine, against one
+# host in the same run: a throw-away ZooKeeper (tools/zk.sh) and three
+# eau2-node processes on loopback (--listen 127.0.0.1:0 --zk), each with
+# a store of its own under /dev/shm, driven by `eau2 --cluster`.
+#
+# Generates a CSV of --rows rows (id, x, s: 9 distinct words, line: three
+# words), then --reps times each (median printed):
+#   load       `eau2 load` into a local store vs `eau2 --cluster ... load
+#              --replicas 1` (parsed here, partitions streamed to nodes):
+#              wall seconds and GB/s of the file, ratio cluster/local;
+#   groupby    `eau2 run groupby --arg by=s --arg agg=count,sum:x`;
+#   wordcount  `eau2 run wordcount --arg column=line`:
+#              wall seconds, and CPU seconds of every process (the eau2
+#              command, and with --cluster the three nodes too), ratios
+#              cluster/local. The answers must be equal (exit 1 if not).
+#
+# On a machine of few cores the nodes share the driver's CPUs, so this
+# shows the cluster's overhead, not a speed-up.
+#
+# Usage: bench/bench_cluster.sh [--rows N] [--reps N]
+# Env: BUILD (default build) holds eau2 and eau2-node.
+set -eu
+
+rows=3000000 reps=3
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rows) rows=$2; shift 2 ;;
+	--reps) reps=$2; shift 2 ;;
+	*) echo "usage: $0 [--rows N] [--reps N]" >&2; exit 2 ;;
+	esac
+done
+src=$(cd "$(dirname "$0")/.." && pwd)
+B=${BUILD:-$src/build}
+case $B in /*) ;; *) B=$src/$B ;; esac
+E2=$B/eau2
+NODE=$B/eau2-node
+[ -x "$E2" ] && [ -x "$NODE" ] || { echo "build eau2 and eau2-node first ($B)" >&2; exit 2; }
+T=$(mktemp -d /dev/shm/eau2-clbench-XXXXXX)
+PIDS=
+cleanup() {
+	set +e # a killed node's wait is not a failure: stop ZooKeeper too
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	"$src/tools/zk.sh" stop "$T/zk" >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+export EAU2_NODE=0 LC_ALL=C
+tck=$(getconf CLK_TCK)
+
+Z=$("$src/tools/zk.sh" start "$T/zk" 1)
+for i in 1 2 3; do
+	"$NODE" --store "$T/n$i" --listen 127.0.0.1:0 --zk "$Z/bench" --quiet 2>"$T/n$i.log" &
+	PIDS="$PIDS $!"
+done
+i=0
+until [ "$("$E2" --store "$T/d" --cluster "$Z/bench" status 2>/dev/null | grep -c '^node ')" = 3 ]; do
+	i=$((i + 1))
+	[ $i -gt 300 ] && { echo "the nodes did not join" >&2; exit 1; }
+	sleep 0.1
+done
+
+awk -v rows="$rows" 'BEGIN {
+	split("the cat sat on a mat of eau2 and", w, " ")
+	print "id,x,s,line"
+	for (r = 0; r < rows; r++)
+		print r "," (r * 7919) % 1000 "," w[r % 9 + 1] "," w[r % 7 + 1] " " w[r % 5 + 1] " " w[r % 3 + 1]
+}' >"$T/data.csv"
+bytes=$(wc -c <"$T/data.csv")
+
+now() { date +%s.%N; }
+# CPU ticks of the nodes so far.
+nodes_ticks() {
+	t=0
+	for p in $PIDS; do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+	done
+	echo $t
+}
+# measure JOB MODE CMD...: runs CMD with stdout to $T/out and appends
+# "JOB MODE wall cpu" to $T/res (cpu: the command's seconds, and with
+# MODE cluster the nodes' too).
+measure() {
+	job=$1 mode=$2
+	shift 2
+	n0=$(nodes_ticks)
+	t0=$(now)
+	c=$(sh -c '"$@" >"$OUT" || exit 1; awk "{ print \$16 + \$17 }" /proc/$$/stat' sh "$@") ||
+		{ echo "failed: $*" >&2; return 1; }
+	t1=$(now)
+	n1=$(nodes_ticks)
+	[ "$mode" = cluster ] || n1=$n0
+	echo "$t0 $t1 $c $n0 $n1 $tck" | awk -v j="$job" -v m="$mode" \
+		'{ printf "%s %s %.3f %.3f\n", j, m, $2 - $1, ($3 + $5 - $4) / $6 }' >>"$T/res"
+}
+export OUT="$T/out"
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+EL="$E2 --store $T/l"
+EC="$E2 --store $T/d --cluster $Z/bench --timeout 60000"
+
+: >"$T/res"
+for r in $(seq "$reps"); do
+	measure load local $EL load "$T/data.csv" --as t
+	measure load cluster $EC load "$T/data.csv" --as t --replicas 1
+	for job in groupby wordcount; do
+		if [ $job = groupby ]; then a="--arg by=s --arg agg=count,sum:x"; else a="--arg column=line"; fi
+		measure $job local $EL run $job --input t $a
+		cp "$T/out" "$T/$job.local"
+		measure $job cluster $EC run $job --input t $a
+		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the cluster's answer differs" >&2; exit 1; }
+	done
+done
+
+printf 'data: %s rows, %.1f MB; 3 nodes on %s cores; median of %s\n' "$rows" \
+	"$(echo "$bytes" | awk '{ print $1 / 1e6 }')" "$(nproc)" "$reps"
+for job in load groupby wordcount; do
+	lw=$(awk -v j=$job '$1 == j && $2 == "local" { print $3 }' "$T/res" | median)
+	cw=$(awk -v j=$job '$1 == j && $2 == "cluster" { print $3 }' "$T/res" | median)
+	lc=$(awk -v j=$job '$1 == j && $2 == "local" { print $4 }' "$T/res" | median)
+	cc=$(awk -v j=$job '$1 == j && $2 == "cluster" { print $4 }' "$T/res" | median)
+	echo "$job $lw $cw $lc $cc $bytes" | awk '{
+		printf "%-10s local %.2f s (%.2f GB/s, %.2f CPU s)  cluster %.2f s (%.2f GB/s, %.2f CPU s)  wall x%.2f  GB/s x%.2f  CPU x%.2f\n",
+		       $1, $2, $6 / $2 / 1e9, $4, $3, $6 / $3 / 1e9, $5, $3 / $2, $2 / $3, $5 / $4 }'
+done

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * info.c - a key or the cluster described from the directory alone
+ * (cluster.h): a key's schema, rows, bytes and row groups
+ * (eau2_cluster_stat) and the nodes with the partitions and bytes the
+ * directory places on each (eau2_cluster_status), each ZooKeeper read
+ * bounded by the handle's timeout; and a key's head (eau2_cluster_get_head):
+ * its first partitions only, fetched one after the other.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+#include "cluster/dir.h"
+
+static eau2_zk *zk_of(eau2_cluster *cl)
+{
+	const struct eau2_cluster_node_ops *ops;
+	void *ctx;
+
+	return eau2_cluster_zk(cl, &ops, &ctx);
+}
+
+int eau2_cluster_stat(eau2_cluster *cl, const char *key, struct eau2_stat *st,
+		      struct eau2_error *err)
+{
+	struct eau2_dir_entry e;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = eau2_dir_read(zk_of(cl), key, &e, NULL, NULL, err)))
+		return rc;
+	st->rows = e.rows;
+	st->bytes = e.bytes;
+	for (size_t i = 0; i < e.nparts; i++)
+		st->ngroups += e.parts[i].groups;
+	st->schema = e.schema;
+	e.schema = NULL;
+	eau2_dir_entry_free(&e);
+	return 0;
+}
+
+/* Fetches partition i of e from the first live replica that has it. */
+static int fetch_part(eau2_cluster *cl, const struct eau2_dir_entry *e, size_t i,
+		      const struct eau2_members *m, eau2 *db, eau2_df **df,
+		      struct eau2_error *err)
+{
+	const struct eau2_cluster_node_ops *ops;
+	char name[EAU2_DIR_PART_NAME_MAX];
+	void *ctx;
+	int rc = 0;
+
+	eau2_cluster_zk(cl, &ops, &ctx);
+	eau2_dir_part_name(e->put, i, name);
+	for (uint32_t j = 0; j < e->parts[i].nrep; j++)
+		for (size_t k = 0; k < m->n; k++)
+			if (!strcmp(m->v[k].id, eau2_dir_replica(e, i, j)) &&
+			    !(rc = ops->fetch(ctx, &m->v[k], name, db, df, err)))
+				return 0;
+	if (!rc)
+		return eau2_error_set(err, -EHOSTUNREACH, "'%s' partition %zu (%s): no live "
+				      "replica", e->key, i, name);
+	return eau2_error_prefix(err, rc, "'%s' partition %zu (%s)", e->key, i, name);
+}
+
+int eau2_cluster_get_head(eau2_cluster *cl, eau2 *db, const char *key, uint64_t rows,
+			  eau2_df **df, struct eau2_error *err)
+{
+	struct eau2_members m = {0};
+	struct eau2_dir_entry e;
+	eau2_df **parts = NULL;
+	uint64_t have = 0;
+	size_t k = 0;
+	int rc;
+
+	*df = NULL;
+	if ((rc = eau2_dir_read(zk_of(cl), key, &e, NULL, NULL, err)))
+		return rc;
+	while (k < e.nparts && (have < rows || k == 0))
+		have += e.parts[k++].rows;
+	if (k && !(parts = calloc(k, sizeof(*parts))))
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+	else if (k)
+		rc = eau2_members_list(zk_of(cl), &m, err);
+	for (size_t i = 0; i < k && !rc; i++)
+		rc = fetch_part(cl, &e, i, &m, db, &parts[i], err);
+	if (!rc)
+		rc = eau2_cluster_concat(db, e.schema, parts, k, df, err);
+	for (size_t i = 0; parts && i < k; i++)
+		eau2_df_release(parts[i]);
+	free(parts);
+	eau2_members_free(&m);
+	eau2_dir_entry_free(&e);
+	return rc;
+}
+
+/* Adds entry e's replicas to the nodes they are on. */
+static void tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
+{
+	for (size_t i = 0; i < e->nparts; i++)
+		for (uint32_t j = 0; j < e->parts[i].nrep; j++) {
+			const char *id = eau2_dir_replica(e, i, j);
+
+			for (size_t k = 0; k < s->n; k++)
+				if (!strcmp(s->nodes[k].m.id, id)) {
+					s->nodes[k].parts++;
+					s->nodes[k].bytes += e->parts[i].bytes;
+				}
+		}
+}
+
+int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
+			struct eau2_error *err)
+{
+	struct eau2_members m = {0};
+	char **keys = NULL;
+	size_t nk = 0;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if ((rc = eau2_members_list(zk_of(cl), &m, err)))
+		return rc;
+	if (m.n && !(s->nodes = calloc(m.n, sizeof(*s->nodes)))) {
+		eau2_members_free(&m);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < m.n; i++)
+		s->nodes[i].m = m.v[i];
+	s->n = m.n;
+	s->bad = m.bad;
+	eau2_members_free(&m);
+	if ((rc = eau2_dir_list(zk_of(cl), &keys, &nk, err)))
+		goto fail;
+	s->keys = nk;
+	for (size_t i = 0; i < nk; i++) {
+		struct eau2_dir_entry e;
+		int r = eau2_dir_read(zk_of(cl), keys[i], &e, NULL, NULL, err);
+
+		if (r == -ENOENT) /* deleted meanwhile */
+			continue;
+		if (r) {
+			rc = r;
+			goto fail;
+		}
+		tally(s, &e);
+		eau2_dir_entry_free(&e);
+	}
+	eau2_list_free(keys);
+	return 0;
+fail:
+	eau2_list_free(keys);
+	eau2_cluster_status_free(s);
+	return rc;
+}
+
+void eau2_cluster_status_free(struct eau2_cluster_status *s)
+{
+	free(s->nodes);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netops.c - the driver's node operations over the network (cluster.h's
+ * struct eau2_cluster_node_ops on src/node's remote client): push is a
+ * remote put of the row-group range, fetch a remote get, drop a remote
+ * delete, list the node's keys named "eau2.part.*", run a RUN_STATE
+ * request. copy (node to node) goes through the driver for now: a pull
+ * from `from` into the driver's store, then a push to `to`; a node-side
+ * pull is issue #13's.
+ *
+ * Connections. The driver calls these from several threads at once, to
+ * one node or several: each call takes an idle client of the node's
+ * (by address) from a pool, or opens a new one, and gives it back after,
+ * keeping at most IDLE_MAX idle per node. A client whose connection broke
+ * reconnects by itself on its next call (rclient.c).
+ *
+ * Access rules: `mu` guards the pool (the node list and idle stacks); it
+ * is never held across a network call. `db_mu` serialises what is done
+ * with an eau2 handle (the driver's, in fetch; ours, in copy), since a
+ * handle is used by one thread at a time; it is taken after no other lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+#include "node/remote.h"
+
+#define IDLE_MAX 4 /* idle clients kept per node */
+#define PART_PREFIX "eau2.part."
+
+struct pool_node {
+	char addr[EAU2_MEMBER_ADDR_MAX + 1];
+	eau2_remote *idle[IDLE_MAX];
+	unsigned nidle;
+	struct pool_node *next;
+};
+
+struct eau2_cluster_net {
+	char *secret_file;
+	int timeout_ms;
+	eau2 *own;              /* for copy: a handle on the driver's store */
+	pthread_mutex_t mu;     /* the pool */
+	pthread_mutex_t db_mu;  /* what is done with a handle */
+	struct pool_node *nodes;
+};
+
+int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
+			 struct eau2_cluster_net **out, struct eau2_error *err)
+{
+	struct eau2_options o = { .store = store, .node = EAU2_NODE_OFF };
+	struct eau2_cluster_net *n = calloc(1, sizeof(*n));
+	int rc;
+
+	*out = NULL;
+	if (!n)
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	if (secret_file && !(n->secret_file = strdup(secret_file))) {
+		free(n);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	n->timeout_ms = timeout_ms;
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_mutex_init(&n->db_mu, NULL);
+	if ((rc = eau2_open(&n->own, &o, err))) {
+		eau2_cluster_net_free(n);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+void eau2_cluster_net_free(struct eau2_cluster_net *n)
+{
+	if (!n)
+		return;
+	while (n->nodes) {
+		struct pool_node *p = n->nodes;
+
+		n->nodes = p->next;
+		while (p->nidle)
+			eau2_remote_close(p->idle[--p->nidle]);
+		free(p);
+	}
+	eau2_close(n->own);
+	pthread_mutex_destroy(&n->mu);
+	pthread_mutex_destroy(&n->db_mu);
+	free(n->secret_file);
+	free(n);
+}
+
+/* An idle client of node, or a new one (connected: errors name the node). */
+static int take(struct eau2_cluster_net *n, const struct eau2_member *node, eau2_remote **r,
+		struct eau2_error *err)
+{
+	struct pool_node *p;
+	int rc;
+
+	*r = NULL;
+	pthread_mutex_lock(&n->mu);
+	for (p = n->nodes; p; p = p->next)
+		if (!strcmp(p->addr, node->addr))
+			break;
+	if (p && p->nidle)
+		*r = p->idle[--p->nidle];
+	pthread_mutex_unlock(&n->mu);
+	if (*r)
+		return 0;
+	rc = eau2_remote_open(r, node->addr, n->secret_file, n->timeout_ms, err);
+	if (rc)
+		eau2_error_prefix(err, rc, "node %s", node->id);
+	return rc;
+}
+
+/* Gives r back to node's idle stack, or closes it when that is full. */
+static void give(struct eau2_cluster_net *n, const struct eau2_member *node, eau2_remote *r)
+{
+	struct pool_node *p;
+
+	pthread_mutex_lock(&n->mu);
+	for (p = n->nodes; p; p = p->next)
+		if (!strcmp(p->addr, node->addr))
+			break;
+	if (!p && (p = calloc(1, sizeof(*p)))) {
+		strcpy(p->addr, node->addr);
+		p->next = n->nodes;
+		n->nodes = p;
+	}
+	if (p && p->nidle < IDLE_MAX) {
+		p->idle[p->nidle++] = r;
+		r = NULL;
+	}
+	pthread_mutex_unlock(&n->mu);
+	eau2_remote_close(r);
+}
+
+/* Names the node in an error that does not already. */
+static int named(const struct eau2_member *node, int rc, struct eau2_error *err)
+{
+	if (rc && err && !strstr(err->msg, node->addr) && !strstr(err->msg, node->id))
+		eau2_error_prefix(err, rc, "node %s (%s)", node->id, node->addr);
+	return rc;
+}
+
+static int net_push(void *ctx, const struct eau2_member *node, const char *part,
+		    const eau2_df *df, size_t group, size_t ngroups, struct eau2_error *err)
+{
+	eau2_remote *r;
+	int rc = take(ctx, node, &r, err);
+
+	if (rc)
+		return rc;
+	rc = eau2_remote_put(r, part, df, group, ngroups, err);
+	give(ctx, node, r);
+	return named(node, rc, err);
+}
+
+static int fetch_into(struct eau2_cluster_net *n, const struct eau2_member *node,
+		      const char *part, eau2 *db, eau2_df **df, struct eau2_error *err)
+{
+	eau2_remote *r;
+	int rc = take(n, node, &r, err);
+
+	*df = NULL;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&n->db_mu);
+	rc = eau2_remote_get(r, db, part, 0, UINT64_MAX, -1, df, err);
+	pthread_mutex_unlock(&n->db_mu);
+	give(n, node, r);
+	return named(node, rc, err);
+}
+
+static int net_fetch(void *ctx, const struct eau2_member *node, const char *part,
+		     eau2 *db, eau2_df **df, struct eau2_error *err)
+{
+	return fetch_into(ctx, node, part, db, df, err);
+}
+
+static int net_drop(void *ctx, const struct eau2_member *node, const char *part,
+		    struct eau2_error *err)
+{
+	eau2_remote *r;
+	int rc = take(ctx, node, &r, err);
+
+	if (rc)
+		return rc;
+	rc = eau2_remote_delete(r, part, err);
+	give(ctx, node, r);
+	return named(node, rc, err);
+}
+
+static int net_list(void *ctx, const struct eau2_member *node, char ***parts, size_t *np,
+		    struct eau2_error *err)
+{
+	char **keys = NULL;
+	size_t nk = 0, k = 0;
+	eau2_remote *r;
+	int rc = take(ctx, node, &r, err);
+
+	*parts = NULL;
+	*np = 0;
+	if (rc)
+		return rc;
+	rc = eau2_remote_list(r, &keys, &nk, err);
+	give(ctx, node, r);
+	if (rc)
+		return named(node, rc, err);
+	for (size_t i = 0; i < nk; i++) {
+		if (!strncmp(keys[i], PART_PREFIX, strlen(PART_PREFIX)))
+			keys[k++] = keys[i];
+		else
+			free(keys[i]);
+	}
+	if (keys)
+		keys[k] = NULL;
+	*parts = keys;
+	*np = k;
+	return 0;
+}
+
+static int net_copy(void *ctx, const struct eau2_member *from, const struct eau2_member *to,
+		    const char *part, struct eau2_error *err)
+{
+	struct eau2_cluster_net *n = ctx;
+	eau2_df *df = NULL;
+	int rc = fetch_into(n, from, part, n->own, &df, err);
+
+	if (rc)
+		return rc;
+	rc = net_push(n, to, part, df, 0, eau2_df_ngroups(df), err);
+	pthread_mutex_lock(&n->db_mu);
+	eau2_df_release(df);
+	pthread_mutex_unlock(&n->db_mu);
+	return rc;
+}
+
+static int net_run(void *ctx, const struct eau2_member *node, const char *part,
+		   const char *rower, const struct eau2_args *args, void **state,
+		   size_t *len, struct eau2_error *err)
+{
+	eau2_remote *r;
+	int rc = take(ctx, node, &r, err);
+
+	*state = NULL;
+	*len = 0;
+	if (rc)
+		return rc;
+	rc = eau2_remote_run_state_at(r, rower, args, part, 0, state, len, err);
+	give(ctx, node, r);
+	return named(node, rc, err);
+}
+
+const struct eau2_cluster_node_ops eau2_cluster_net_ops = {
+	.push = net_push,
+	.fetch = net_fetch,
+	.drop = net_drop,
+	.list = net_list,
+	.copy = net_copy,
+	.run = net_run,
+};

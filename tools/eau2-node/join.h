@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * join.h - eau2-node --zk: the node joins a cluster (src/cluster's
+ * members.h) with an ephemeral member znode that dies with it.
+ */
+#ifndef EAU2_NODE_JOIN_H
+#define EAU2_NODE_JOIN_H
+
+#include <stdint.h>
+
+#include "eau2.h"
+
+struct node_join;
+
+/* Connects to ZooKeeper at zk ("HOST:PORT[,...][/NAME]"; cluster, when not
+ * NULL, names the cluster instead of /NAME; default "eau2") and
+ * registers this node: address `advertise` when given, else the --listen
+ * address with the port the server got; id the same; the free bytes of
+ * the store directory, refreshed every few seconds. When a previous run
+ * of this node still holds the id, waits for its session to expire. */
+int node_join(const char *zk, const char *cluster, const char *listen, uint16_t port,
+	      const char *advertise, const char *store, struct node_join **out,
+	      struct eau2_error *err);
+/* Removes the znode and closes the session. NULL is a no-op. */
+void node_leave(struct node_join *j);
+/* The id registered. */
+const char *node_join_id(const struct node_join *j);
+
+#endif
