@@ -202,11 +202,8 @@ static int ref_cmp(const struct pmerge *m, struct ref a, struct ref b)
 	return 0;
 }
 
-/* Words of order of a group (dictionary mode), so that most comparisons
- * touch no dictionary: [0..2) eau2_gb_cval_prefix of its first key, [2]
- * the key's length << 1 | complete, where complete means that these words
- * are the whole tuple (one key: a string of at most 16 bytes, or null,
- * whose length is then 2^32, after every string). */
+/* Words of order of a group (dictionary mode): eau2_gb_cval_prefix of
+ * its first key, complete only when that key is the whole tuple. */
 #define PFX 3
 
 /* Tuples a (words pa) and b (pb) in order: words first, the values only
@@ -306,9 +303,8 @@ static int prep_state(struct pmerge *m, uint32_t i, struct eau2_error *err)
 			const struct cval *v = &d->vals[t->gcid[(size_t)j * nk]];
 			uint64_t *w = pf + PFX * (size_t)j;
 			eau2_gb_cval_prefix(d, v, w);
-			w[2] = (v->isnull ? 1ull << 32 : v->len) << 1 |
-			       (nk == 1 && (v->isnull || d->type != EAU2_STRING ||
-					    v->len <= 16));
+			if (nk > 1)
+				w[2] &= ~1ull;
 		}
 	}
 	rc = 0;
