@@ -20,10 +20,12 @@
 # DuckDB: @duckdb/node-api is installed by npm into bench/.cache/npm (not
 # committed) on the first run; Arrow: pyarrow from the python3 path or
 # bench/.cache/python (--install-arrow puts it there with pip). Without
-# them their columns say "skipped".
+# them their columns say "skipped". --base PATH runs another eau2 build
+# right after each of eau2's runs (same store, same question) and prints
+# its best times and the ratio: before/after figures from one run.
 #
 # Usage: bench/bench_dbbench.sh [--rows N] [--groups K] [--threads T]
-#        [--reps R] [--eau2 PATH] [--no-duckdb] [--no-arrow]
+#        [--reps R] [--eau2 PATH] [--base PATH] [--no-duckdb] [--no-arrow]
 #        [--install-arrow] [--keep]
 # Defaults: 1e7 rows, K = 100, 2 threads, 3 reps, build/eau2. Data go to
 # a temporary directory under $TMPDIR (default /dev/shm), removed at the
@@ -33,7 +35,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 rows=10000000 groups=100 threads=2 reps=3 eau2=$root/build/eau2
-duck=1 arrow=1 install_arrow=0 keep=0
+duck=1 arrow=1 install_arrow=0 keep=0 base_bin=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) rows=$2; shift ;;
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
 	--threads) threads=$2; shift ;;
 	--reps) reps=$2; shift ;;
 	--eau2) eau2=$2; shift ;;
+	--base) base_bin=$2; shift ;;
 	--no-duckdb) duck=0 ;;
 	--no-arrow) arrow=0 ;;
 	--install-arrow) install_arrow=1 ;;
@@ -82,19 +85,32 @@ by[q2]=id1,id2 agg[q2]=sum:v1
 by[q3]=id3 agg[q3]=sum:v1,mean:v3
 by[q4]=id4 agg[q4]=mean:v1,mean:v2,mean:v3
 by[q5]=id6 agg[q5]=sum:v1,sum:v2,sum:v3
-declare -A cmd inproc
+declare -A cmd inproc cpu bcmd bcpu
 
 # eau2_pass: every question once more, appending its times to $D/cmd_qN
 # and $D/in_qN. The passes run before and after the other engines, so a
 # load that drifts during the run (a shared host) falls on both sides.
+# time_q BIN Q SUFFIX: question Q once as a command of BIN; appends the
+# wall time to $D/cmd_Q$SUFFIX, the in-process time to $D/in_Q$SUFFIX and
+# the CPU time (user + system) to $D/cpu_Q$SUFFIX.
+time_q() {
+	local s e
+	s=$(now)
+	/usr/bin/time -f '%U %S' -o "$D/cpu" "$1" --store "$S" run groupby -i x \
+		-a "by=${by[$2]}" -a "agg=${agg[$2]}" -j "$threads" --as "$2$3" \
+		2>"$D/err" >/dev/null || { cat "$D/err" >&2; exit 1; }
+	e=$(now)
+	awk -v a="$s" -v b="$e" 'BEGIN { printf "%.4f\n", b - a }' >>"$D/cmd_$2$3"
+	sed -n 's/.* in \([0-9.]*\) s$/\1/p' "$D/err" >>"$D/in_$2$3"
+	awk '{ print $1 + $2 }' "$D/cpu" >>"$D/cpu_$2$3"
+}
+# eau2_pass: every question once more (and with --base, the base build
+# right after it). The passes run before and after the other engines, so
+# a load that drifts during the run (a shared host) falls on both sides.
 eau2_pass() {
 	for q in $qs; do
-		s=$(now)
-		E run groupby -i x -a "by=${by[$q]}" -a "agg=${agg[$q]}" -j "$threads" \
-			--as "$q" 2>"$D/err" >/dev/null || { cat "$D/err" >&2; exit 1; }
-		e=$(now)
-		awk -v a="$s" -v b="$e" 'BEGIN { printf "%.4f\n", b - a }' >>"$D/cmd_$q"
-		sed -n 's/.* in \([0-9.]*\) s$/\1/p' "$D/err" >>"$D/in_$q"
+		time_q "$eau2" "$q" ""
+		[ -z "$base_bin" ] || time_q "$base_bin" "$q" _base
 	done
 }
 for r in $(seq $(((reps + 1) / 2))); do
@@ -136,6 +152,11 @@ done
 for q in $qs; do
 	cmd[$q]=$(best <"$D/cmd_$q")
 	inproc[$q]=$(best <"$D/in_$q")
+	cpu[$q]=$(best <"$D/cpu_$q")
+	if [ -n "$base_bin" ]; then
+		bcmd[$q]=$(best <"$D/cmd_${q}_base")
+		bcpu[$q]=$(best <"$D/cpu_${q}_base")
+	fi
 done
 # best time of question $2 in JSON lines file $1, or empty
 jbest() { [ -s "$1" ] && sed -n "s/.*\"q\":\"$2\",\"best\":\([0-9.e-]*\).*/\1/p" "$1"; }
@@ -143,8 +164,8 @@ jbest() { [ -s "$1" ] && sed -n "s/.*\"q\":\"$2\",\"best\":\([0-9.e-]*\).*/\1/p"
 [ -s "$D/arrow.json" ] && sed -n 's/.*"load": \([0-9.]*\).*/Arrow: read \1 s (not counted)/p' "$D/arrow.json"
 sed -i 's/"best": /"best":/; s/"q": /"q":/; s/", "/","/g' "$D/arrow.json" 2>/dev/null
 
-printf '\n%-4s %-28s %9s %9s %9s %9s %7s %9s %7s\n' q question "eau2 cmd" "eau2 in" \
-	DuckDB "cmd/Duck" answer Arrow "cmd/Arr"
+printf '\n%-4s %-28s %9s %9s %9s %9s %9s %7s %9s %7s\n' q question "eau2 cmd" "eau2 in" \
+	"eau2 cpu" DuckDB "cmd/Duck" answer Arrow "cmd/Arr"
 fail=0
 for q in $qs; do
 	d=$(jbest "$D/duck.json" "$q") a=$(jbest "$D/arrow.json" "$q")
@@ -164,12 +185,23 @@ for q in $qs; do
 		echo "$q: eau2 and Arrow differ: $(cat "$D/diff")" >&2
 	fi
 	awk -v q="$q" -v what="${by[$q]}: ${agg[$q]}" -v c="${cmd[$q]}" -v i="${inproc[$q]}" \
-		-v d="$d" -v a="$a" -v ans="$ans" 'BEGIN {
-		printf "%-4s %-28s %8.3fs %8.2fs ", q, substr(what, 1, 28), c, i
+		-v u="${cpu[$q]}" -v d="$d" -v a="$a" -v ans="$ans" 'BEGIN {
+		printf "%-4s %-28s %8.3fs %8.2fs %8.2fs ", q, substr(what, 1, 28), c, i, u
 		if (d != "") printf "%8.3fs %8.2fx ", d, c / d; else printf "%9s %9s ", "skipped", "-"
 		printf "%7s ", ans
 		if (a != "") printf "%8.3fs %6.2fx\n", a, c / a; else printf "%9s %7s\n", "skipped", "-"
 	}'
 done
+if [ -n "$base_bin" ]; then
+	printf '\nagainst the base build %s (same run, interleaved):\n' "$base_bin"
+	printf '%-4s %9s %9s %9s %9s %9s %9s\n' q "eau2 cmd" "base cmd" ratio "eau2 cpu" \
+		"base cpu" ratio
+	for q in $qs; do
+		awk -v q="$q" -v c="${cmd[$q]}" -v b="${bcmd[$q]}" -v u="${cpu[$q]}" \
+			-v v="${bcpu[$q]}" 'BEGIN {
+			printf "%-4s %8.3fs %8.3fs %8.2fx %8.2fs %8.2fs %8.2fx\n", q, c, b,
+			       c / b, u, v, (v > 0 ? u / v : 0) }'
+	done
+fi
 [ "$fail" = 0 ] || echo "bench_dbbench: answers differ (above)" >&2
 exit "$fail"
