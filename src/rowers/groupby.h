@@ -200,10 +200,10 @@ static inline int64_t eau2_gb_group_key(const struct gb *s, uint32_t j)
 /* Parses agg=... into s->aggs / want_count (columns of schema). */
 int eau2_gb_parse_aggs(struct gb *s, const eau2_schema *schema,
 		       const char *spec, struct eau2_error *err);
-/* Feeds rows from..from+n of v to aggregate a of the groups gid[0..n). */
-int eau2_gb_update(struct gb *s, struct agg *a, const struct eau2_chunk_view *v,
-		   const uint32_t *gid, uint32_t from, uint32_t n,
-		   struct eau2_error *err);
+/* Feeds rows from..from+n of g, whose group ids are in s->gid, to their
+ * groups' records: row count and every aggregate. */
+int eau2_gb_feed(struct gb *s, const struct eau2_group *g, uint32_t from,
+		 uint32_t n, struct eau2_error *err);
 /* Adds record ro into record rs (both of states with s's spec); ro may
  * come from outside (decode): its counts are checked. */
 int eau2_gb_merge_words(const struct gb *s, union word *rs,
