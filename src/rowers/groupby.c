@@ -19,17 +19,19 @@
  *  - int hash: other single int keys; open addressing over raw int64 keys
  *    (linear probing, Fibonacci hashing, slots prefetched ahead).
  *  - dictionary: string and composite keys; per key column a dictionary
- *    gives each distinct value a dense column id (short strings compared
- *    as one word, long ones by XXH3 hash, length, then bytes), and maps of
- *    id pairs combine the columns' ids into group ids (see "dictionary
- *    mode" below).
+ *    gives each distinct value a dense column id (strings of up to 16
+ *    bytes compared as two words, longer ones by XXH3 hash, length, then
+ *    bytes), and maps of id pairs combine the columns' ids into group ids
+ *    (see "dictionary mode" in groupby_keys.c).
  * A group's row count and aggregates sit together in one record of
  * `stride` words, so a row costs one or two cache misses however many
  * aggregates it feeds; a batch of rows gets its ids first, then, in
  * sub-batches whose records stay in L1, one tight loop per aggregate.
- * Large tables are huge-page, pre-faulted memory (big_zalloc). States
- * encode to (key, record) lists for distributed runs, in one format for
- * all three modes; decode checks every key tuple.
+ * Large tables are huge-page, pre-faulted memory (big_zalloc). Workers'
+ * states with many groups are merged by finish in parallel, by key range
+ * (groupby_merge.c). States encode to (key, record) lists for distributed
+ * runs, in one format for all three modes; decode checks every key tuple
+ * (groupby_wire.c).
  *
  * Access rules: a state is used by one worker thread at a time; join reads
  * the other state, which the executor no longer runs.
@@ -41,6 +43,7 @@
 #include <sys/mman.h>
 
 #include "rowers/groupby.h"
+
 static void gb_free(struct gb *s)
 {
 	for (size_t k = 0; k < s->npend; k++) {
@@ -193,33 +196,8 @@ static int gb_chunk(void *state, const struct eau2_group *g,
 		uint32_t n = g->rows - from < BATCH ? g->rows - from : BATCH;
 		if (eau2_gb_ids(s, g, from, n) < 0)
 			goto nomem;
-		/* Sub-batches of SUB rows: the first loop takes the cache
-		 * misses (fetching PREFETCH rows ahead), the aggregate loops
-		 * then find the SUB rows' records in L1. A record may straddle
-		 * two cache lines: fetch both ends. */
-		/* Tables that fit in L2 need no prefetch. */
-		bool far = (size_t)s->ngroups * s->stride * sizeof(*s->rec) >
-			   (256u << 10);
-		for (uint32_t sub = 0; sub < n; sub += SUB) {
-			uint32_t m = n - sub < SUB ? n - sub : SUB;
-			const uint32_t *gid = s->gid + sub;
-			for (uint32_t i = 0; far && i < m; i++) {
-				if (sub + i + PREFETCH < n) {
-					union word *p = s->rec +
-						(size_t)gid[i + PREFETCH] * s->stride;
-					__builtin_prefetch(p, 1);
-					__builtin_prefetch(p + s->stride - 1, 1);
-				}
-				s->rec[(size_t)gid[i] * s->stride].i++;
-			}
-			for (uint32_t i = 0; !far && i < m; i++)
-				s->rec[(size_t)gid[i] * s->stride].i++;
-			for (size_t a = 0; a < s->naggs; a++)
-				if ((rc = eau2_gb_update(s, &s->aggs[a],
-						 &g->cols[s->aggs[a].col], gid,
-						 from + sub, m, err)))
-					return rc;
-		}
+		if ((rc = eau2_gb_feed(s, g, from, n, err)))
+			return rc;
 	}
 	return 0;
 nomem:

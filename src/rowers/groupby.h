@@ -140,12 +140,16 @@ int eau2_gb_dict_order(const struct gb *s, uint32_t *order);
  * states): nulls last, strings by bytes then length. */
 int eau2_gb_cval_cmp(const struct cdict *da, const struct cval *a,
 		     const struct cdict *db, const struct cval *b);
-/* A prefix w[0..2) of value v of d whose order (w[0], then w[1]) agrees
- * with eau2_gb_cval_cmp: prefix(a) < prefix(b) implies a < b. A string's
- * first 16 bytes (zero-padded) as two big-endian words, an int with its
- * sign bit flipped (w[1] = 0), all ones for null. */
+/* Words of order w[0..3) of value v of d, so that most comparisons touch
+ * no dictionary: w[0..2) agree with eau2_gb_cval_cmp (w(a) < w(b)
+ * implies a < b): a string's first 16 bytes (zero-padded) as two
+ * big-endian words, an int with its sign bit flipped (w[1] = 0), all
+ * ones for null; w[2] = length << 1 | complete, where complete means that
+ * w is the whole value (a string of at most 16 bytes, an int, or null,
+ * whose length is then 2^32, after every string): two complete values
+ * are in the order of their w[0], w[1], w[2]. */
 void eau2_gb_cval_prefix(const struct cdict *d, const struct cval *v,
-			 uint64_t w[2]);
+			 uint64_t w[3]);
 /* Appends the key columns (0..nkeys) of group id of s to b (groupby.c). */
 int eau2_gb_emit_keys(const struct gb *s, eau2_builder *b, uint32_t id,
 		      struct eau2_error *err);
@@ -196,10 +200,10 @@ static inline int64_t eau2_gb_group_key(const struct gb *s, uint32_t j)
 /* Parses agg=... into s->aggs / want_count (columns of schema). */
 int eau2_gb_parse_aggs(struct gb *s, const eau2_schema *schema,
 		       const char *spec, struct eau2_error *err);
-/* Feeds rows from..from+n of v to aggregate a of the groups gid[0..n). */
-int eau2_gb_update(struct gb *s, struct agg *a, const struct eau2_chunk_view *v,
-		   const uint32_t *gid, uint32_t from, uint32_t n,
-		   struct eau2_error *err);
+/* Feeds rows from..from+n of g, whose group ids are in s->gid, to their
+ * groups' records: row count and every aggregate. */
+int eau2_gb_feed(struct gb *s, const struct eau2_group *g, uint32_t from,
+		 uint32_t n, struct eau2_error *err);
 /* Adds record ro into record rs (both of states with s's spec); ro may
  * come from outside (decode): its counts are checked. */
 int eau2_gb_merge_words(const struct gb *s, union word *rs,

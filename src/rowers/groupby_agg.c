@@ -114,9 +114,9 @@ static inline double get128(const union word *w)
 	return (double)(__int128)(((unsigned __int128)w[1].u << 64) | w[0].u);
 }
 
-int eau2_gb_update(struct gb *s, struct agg *a, const struct eau2_chunk_view *v,
-		  const uint32_t *gid, uint32_t from, uint32_t n,
-		  struct eau2_error *err)
+static inline int update(struct gb *s, struct agg *a,
+			 const struct eau2_chunk_view *v, const uint32_t *gid,
+			 uint32_t from, uint32_t n, struct eau2_error *err)
 {
 	union word *rec = s->rec + a->off;
 	size_t stride = s->stride;
@@ -181,6 +181,39 @@ int eau2_gb_update(struct gb *s, struct agg *a, const struct eau2_chunk_view *v,
 		return 0;
 	}
 #undef EACH
+}
+
+int eau2_gb_feed(struct gb *s, const struct eau2_group *g, uint32_t from,
+		 uint32_t n, struct eau2_error *err)
+{
+	/* Sub-batches of SUB rows: the first loop takes the cache misses
+	 * (fetching PREFETCH rows ahead), the aggregate loops then find the
+	 * SUB rows' records in L1. A record may straddle two cache lines:
+	 * fetch both ends. Tables that fit in L2 need no prefetch. */
+	bool far = (size_t)s->ngroups * s->stride * sizeof(*s->rec) >
+		   (256u << 10);
+	int rc;
+
+	for (uint32_t sub = 0; sub < n; sub += SUB) {
+		uint32_t m = n - sub < SUB ? n - sub : SUB;
+		const uint32_t *gid = s->gid + sub;
+		for (uint32_t i = 0; far && i < m; i++) {
+			if (sub + i + PREFETCH < n) {
+				union word *p = s->rec +
+					(size_t)gid[i + PREFETCH] * s->stride;
+				__builtin_prefetch(p, 1);
+				__builtin_prefetch(p + s->stride - 1, 1);
+			}
+			s->rec[(size_t)gid[i] * s->stride].i++;
+		}
+		for (uint32_t i = 0; !far && i < m; i++)
+			s->rec[(size_t)gid[i] * s->stride].i++;
+		for (size_t a = 0; a < s->naggs; a++)
+			if ((rc = update(s, &s->aggs[a], &g->cols[s->aggs[a].col],
+					 gid, from + sub, m, err)))
+				return rc;
+	}
+	return 0;
 }
 
 /* Adds record ro into record rs (both of states with s's spec). */

@@ -445,47 +445,75 @@ int64_t eau2_gb_cdict_any(struct cdict *d, bool isnull, int64_t i,
 }
 
 /* cids of rows from..from+n of view v into out. */
+/* String r of v read for its probe: null, words and word_pos, or the
+ * hash of a longer one. 0 or -E2BIG. */
+static inline __attribute__((always_inline)) int
+read_str(const struct eau2_chunk_view *v, bool all, uint32_t r,
+	 struct cprobe *q)
+{
+	const int64_t *off = v->values.offsets;
+	int64_t o = off[r], len = off[r + 1] - o;
+
+	q->len = (uint32_t)len;
+	q->null = !all && !eau2_view_valid(v, r);
+	if (q->null)
+		return 0;
+	if (len > 16) {
+		if (len >= UINT32_MAX)
+			return -E2BIG;
+		q->h = XXH3_64bits((const char *)v->data + o, (size_t)len);
+		return 0;
+	}
+	str_words((const char *)v->data + o, (size_t)len,
+		  (size_t)(off[v->rows] - o), &q->a, &q->b);
+	q->h = word_pos(q->a, q->b, (uint32_t)len);
+	return 0;
+}
+
+/* cid of a string read by read_str, whose bytes are p. */
+static inline __attribute__((always_inline)) int64_t
+probe_str(struct cdict *d, const struct cprobe *q, const char *p)
+{
+	if (q->null)
+		return cdict_null(d);
+	if (q->len > 16)
+		return cdict_long(d, p, q->len, q->h);
+	return cdict_word(d, q->a, q->b, q->len, p, q->h);
+}
+
+/* Dictionaries whose slots fit in L2 are probed as rows are read: the
+ * first pass and the prefetch would cost more than they save. */
+#define SMALL_DICT ((256u << 10) / sizeof(struct cslot))
+
+/* cids of rows from..from+n of view v into out. */
 static int column_cids(struct gb *s, struct cdict *d,
 		       const struct eau2_chunk_view *v, uint32_t from,
 		       uint32_t n, uint32_t *out)
 {
 	bool all = !v->validity || v->null_count == 0;
 	int64_t id = 0;
+	int rc;
 
 	if (v->type == EAU2_STRING) {
 		const int64_t *off = v->values.offsets;
 		const char *data = v->data;
-		int64_t end = off[v->rows];
 		struct cprobe *pr = s->probe;
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t r = from + i;
-			int64_t o = off[r], len = off[r + 1] - o;
-			pr[i].len = (uint32_t)len;
-			pr[i].null = !all && !eau2_view_valid(v, r);
-			if (pr[i].null)
-				continue;
-			if (len > 16) {
-				if (len >= UINT32_MAX)
-					return -E2BIG;
-				pr[i].h = XXH3_64bits(data + o, (size_t)len);
-				continue;
-			}
-			str_words(data + o, (size_t)len, (size_t)(end - o), &pr[i].a,
-				  &pr[i].b);
-			pr[i].h = word_pos(pr[i].a, pr[i].b, (uint32_t)len);
+		for (uint32_t i = 0; i < n && d->mask < SMALL_DICT; i++) {
+			struct cprobe q = { 0 };
+			if ((rc = read_str(v, all, from + i, &q)) ||
+			    (id = probe_str(d, &q, data + off[from + i])) < 0)
+				return rc ? rc : (int)id;
+			out[i] = (uint32_t)id;
 		}
+		if (d->mask < SMALL_DICT)
+			return 0;
+		for (uint32_t i = 0; i < n; i++)
+			if ((rc = read_str(v, all, from + i, &pr[i])))
+				return rc;
 		for (uint32_t i = 0; i < n; i++) {
-			const struct cprobe *q = &pr[i];
-			const char *p = data + off[from + i];
 			if (i + PREFETCH < n)
 				__builtin_prefetch(&d->slots[pr[i + PREFETCH].h & d->mask]);
-			if (q->null)
-				id = cdict_null(d);
-			else if (q->len > 16)
-				id = cdict_long(d, p, q->len, q->h);
-			else
-				id = cdict_word(d, q->a, q->b, q->len, p, q->h);
-			if (id < 0)
+			if ((id = probe_str(d, &pr[i], data + off[from + i])) < 0)
 				return (int)id;
 			out[i] = (uint32_t)id;
 		}

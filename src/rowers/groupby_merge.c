@@ -151,8 +151,9 @@ struct ref {
 };
 struct part {
 	uint32_t n;              /* groups in this range */
-	struct ref *refs;        /* n groups in key order */
+	struct ref *refs;        /* n groups, as found */
 	union word *rec;         /* their merged records, same order */
+	uint32_t *order;         /* their indexes in key order */
 };
 struct pmerge;
 typedef int (*task_fn)(struct pmerge *m, uint32_t t, struct eau2_error *err);
@@ -201,11 +202,8 @@ static int ref_cmp(const struct pmerge *m, struct ref a, struct ref b)
 	return 0;
 }
 
-/* Words of order of a group (dictionary mode), so that most comparisons
- * touch no dictionary: [0..2) eau2_gb_cval_prefix of its first key, [2]
- * the key's length << 1 | complete, where complete means that these words
- * are the whole tuple (one key: a string of at most 16 bytes, or null,
- * whose length is then 2^32, after every string). */
+/* Words of order of a group (dictionary mode): eau2_gb_cval_prefix of
+ * its first key, complete only when that key is the whole tuple. */
 #define PFX 3
 
 /* Tuples a (words pa) and b (pb) in order: words first, the values only
@@ -305,9 +303,8 @@ static int prep_state(struct pmerge *m, uint32_t i, struct eau2_error *err)
 			const struct cval *v = &d->vals[t->gcid[(size_t)j * nk]];
 			uint64_t *w = pf + PFX * (size_t)j;
 			eau2_gb_cval_prefix(d, v, w);
-			w[2] = (v->isnull ? 1ull << 32 : v->len) << 1 |
-			       (nk == 1 && (v->isnull || d->type != EAU2_STRING ||
-					    v->len <= 16));
+			if (nk > 1)
+				w[2] &= ~1ull;
 		}
 	}
 	rc = 0;
@@ -377,12 +374,10 @@ static int merge_part(struct pmerge *m, uint32_t p, struct eau2_error *err)
 	slots = calloc(mask + 1, sizeof(*slots));
 	ik = malloc(2 * total * sizeof(*ik));
 	sk = s->intkey ? NULL : malloc(total * sizeof(*sk));
-	refs = malloc(total * sizeof(*refs));
-	rec = malloc(total * stride * sizeof(*rec));
-	out->refs = malloc(total * sizeof(*out->refs));
-	out->rec = malloc(total * stride * sizeof(*out->rec));
-	if (!slots || !ik || (!s->intkey && !sk) || !refs || !rec ||
-	    !out->refs || !out->rec)
+	out->refs = refs = malloc(total * sizeof(*refs));
+	out->rec = rec = malloc(total * stride * sizeof(*rec));
+	out->order = malloc(total * sizeof(*out->order));
+	if (!slots || !ik || (!s->intkey && !sk) || !refs || !rec || !out->order)
 		goto nomem;
 	for (uint32_t i = 0; i < m->nst; i++) {
 		const struct gb *t = m->st[i];
@@ -416,16 +411,13 @@ static int merge_part(struct pmerge *m, uint32_t p, struct eau2_error *err)
 	}
 	if (s->intkey) {
 		eau2_gb_radix_ikeys(ik, ik + total, n);
+		for (uint32_t j = 0; j < n; j++)
+			out->order[j] = ik[j].id;
 	} else {
 		struct sort_ctx c = { m, refs };
 		qsort_r(sk, n, sizeof(*sk), cmp_skey, &c);
 		for (uint32_t j = 0; j < n; j++)
-			ik[j].id = sk[j].id;
-	}
-	for (uint32_t j = 0; j < n; j++) {
-		out->refs[j] = refs[ik[j].id];
-		memcpy(out->rec + (size_t)j * stride, rec + (size_t)ik[j].id * stride,
-		       stride * sizeof(*rec));
+			out->order[j] = sk[j].id;
 	}
 	out->n = n;
 	goto out;
@@ -434,9 +426,7 @@ nomem:
 out:
 	free(slots);
 	free(ik);
-	free(refs);
 	free(sk);
-	free(rec);
 	return rc;
 }
 
@@ -593,11 +583,13 @@ int eau2_gb_emit_merged(const struct gb *s, eau2_builder *b,
 	}
 	for (uint32_t p = 0; p < m.nparts && rc == 0; p++) {
 		const struct part *pt = &m.parts[p];
-		for (uint32_t j = 0; j < pt->n && rc == 0; j++)
-			rc = eau2_gb_emit_keys(m.st[pt->refs[j].st], b, pt->refs[j].j,
-					       err) ?:
+		for (uint32_t j = 0; j < pt->n && rc == 0; j++) {
+			uint32_t id = pt->order[j];
+			rc = eau2_gb_emit_keys(m.st[pt->refs[id].st], b,
+					       pt->refs[id].j, err) ?:
 			     eau2_gb_emit_aggs(s, b, s->nkeys,
-					       pt->rec + (size_t)j * s->stride, err);
+					       pt->rec + (size_t)id * s->stride, err);
+		}
 	}
 	if (rc == 0 && nullrec[0].i)
 		rc = eau2_builder_append_null(b, 0, err) ?:
@@ -619,6 +611,7 @@ out:
 	for (uint32_t p = 0; m.parts && p < m.nparts; p++) {
 		free(m.parts[p].refs);
 		free(m.parts[p].rec);
+		free(m.parts[p].order);
 	}
 	free(m.idx);
 	free(m.start);

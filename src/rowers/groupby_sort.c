@@ -90,7 +90,7 @@ int eau2_gb_cval_cmp(const struct cdict *da, const struct cval *a,
 }
 
 void eau2_gb_cval_prefix(const struct cdict *d, const struct cval *v,
-			 uint64_t w[2])
+			 uint64_t w[3])
 {
 	uint64_t x[2] = { 0, 0 };
 
@@ -104,15 +104,29 @@ void eau2_gb_cval_prefix(const struct cdict *d, const struct cval *v,
 		w[0] = __builtin_bswap64(x[0]);
 		w[1] = __builtin_bswap64(x[1]);
 	}
+	w[2] = (v->isnull ? 1ull << 32 : v->len) << 1 |
+	       (v->isnull || d->type != EAU2_STRING || v->len <= 16);
 }
 
-/* Order of two values of one dictionary: nulls last. */
-static int cmp_cval(const void *x, const void *y, void *ctx)
+/* A dictionary's values sorted by their prefixes (copied here, so that
+ * the comparisons stay in cache; values only for long strings). */
+struct vkey {
+	uint64_t w[3];
+	uint32_t id;
+};
+
+static int cmp_vkey(const void *x, const void *y, void *ctx)
 {
 	const struct cdict *d = ctx;
+	const struct vkey *a = x, *b = y;
 
-	return eau2_gb_cval_cmp(d, &d->vals[*(const uint32_t *)x],
-				d, &d->vals[*(const uint32_t *)y]);
+	if (a->w[0] != b->w[0])
+		return a->w[0] < b->w[0] ? -1 : 1;
+	if (a->w[1] != b->w[1])
+		return a->w[1] < b->w[1] ? -1 : 1;
+	if (a->w[2] & b->w[2] & 1)
+		return a->w[2] < b->w[2] ? -1 : a->w[2] > b->w[2];
+	return eau2_gb_cval_cmp(d, &d->vals[a->id], d, &d->vals[b->id]);
 }
 
 /* Sorts the groups of dictionary mode into order[0..ngroups): each
@@ -121,6 +135,7 @@ static int cmp_cval(const void *x, const void *y, void *ctx)
 int eau2_gb_dict_order(const struct gb *s, uint32_t *order)
 {
 	uint32_t **rank = calloc(s->nkeys, sizeof(*rank)), *tmp = NULL;
+	struct vkey *vk = NULL;
 	struct ikey *ik = NULL;
 	uint32_t n = s->ngroups;
 	int rc = -ENOMEM;
@@ -129,16 +144,18 @@ int eau2_gb_dict_order(const struct gb *s, uint32_t *order)
 		return -ENOMEM;
 	for (size_t k = 0; k < s->nkeys; k++) {
 		const struct cdict *d = &s->dict[k];
-		free(tmp);
+		free(vk);
 		rank[k] = malloc(((size_t)d->n + 1) * sizeof(**rank));
-		tmp = malloc(((size_t)d->n + 1) * sizeof(*tmp));
-		if (!rank[k] || !tmp)
+		vk = malloc(((size_t)d->n + 1) * sizeof(*vk));
+		if (!rank[k] || !vk)
 			goto out;
+		for (uint32_t i = 0; i < d->n; i++) {
+			eau2_gb_cval_prefix(d, &d->vals[i], vk[i].w);
+			vk[i].id = i;
+		}
+		qsort_r(vk, d->n, sizeof(*vk), cmp_vkey, (void *)d);
 		for (uint32_t i = 0; i < d->n; i++)
-			tmp[i] = i;
-		qsort_r(tmp, d->n, sizeof(*tmp), cmp_cval, (void *)d);
-		for (uint32_t i = 0; i < d->n; i++)
-			rank[k][tmp[i]] = i;
+			rank[k][vk[i].id] = i;
 	}
 	if (s->nkeys <= 2) {
 		ik = malloc(2 * ((size_t)n + 1) * sizeof(*ik));
@@ -157,7 +174,6 @@ int eau2_gb_dict_order(const struct gb *s, uint32_t *order)
 			order[j] = ik[j].id;
 	} else {
 		/* Rank tuples, then a comparison sort over them. */
-		free(tmp);
 		tmp = malloc(((size_t)n + 1) * s->nkeys * sizeof(*tmp));
 		if (!tmp)
 			goto out;
@@ -176,6 +192,7 @@ out:
 		free(rank[k]);
 	free(rank);
 	free(tmp);
+	free(vk);
 	free(ik);
 	return rc;
 }

@@ -197,7 +197,7 @@ static void test_many_groups(void **unused)
 	if (tu_quick())
 		run_case(400000, 200000);
 	else
-		run_case(2000000, 1000000);
+		run_case(1500000, 1000000);
 }
 
 /* Two dictionary states with many groups: join defers the merge; the
