@@ -7,17 +7,20 @@
  *
  * Bounds, each MHD's to enforce: EAU2_HTTP_CONNS_MAX connections (idle
  * ones included: with epoll an idle connection costs a descriptor and
- * a little memory, so a few hundred of them do not stop a scrape),
+ * a little memory, so a few hundred of them do not stop a scrape), at
+ * most EAU2_HTTP_CONNS_PER_IP of them from one address (so that one host
+ * holding connections open cannot lock a scraper elsewhere out),
  * EAU2_HTTP_TIMEOUT_S of inactivity per connection, and
  * EAU2_HTTP_REQUEST_MAX bytes of request line and headers (MHD answers
  * 414 or 431 past it). Only GET and HEAD are served (405 otherwise);
  * request bodies are never read.
  *
  * A snapshot scans the store's directory, so it is shared: pages asked
- * within SNAP_REUSE_S of each other render the same one. Access rules:
- * `lock` guards the snapper, the cached snapshot and its time; the rest of
- * struct eau2_http is immutable while MHD's thread runs, except the
- * request counter (atomic).
+ * within SNAP_REUSE_S of each other (longer when snapshots are slow)
+ * render the same one. Access rules:
+ * `lock` guards the snapper, the cached snapshot, its time and the
+ * peers taken with it; the rest of struct eau2_http is immutable while
+ * MHD's thread runs, except the request counter (atomic).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -37,6 +40,7 @@
 #include "eau2-node/http/http.h"
 
 #define SNAP_REUSE_S 0.5
+#define SNAP_REUSE_X 20
 #define LOG_BURST 20
 #define LOG_WINDOW_S 60.0
 #define TOKEN_LABEL "eau2 http bearer token v1"
@@ -45,6 +49,10 @@ struct eau2_http {
 	struct MHD_Daemon *mhd;
 	int log_fd;
 	struct eau2_node_server *srv;
+	eau2_http_peers_fn peers_fn;
+	void *peers_ctx;
+	struct eau2_http_peer *peers; /* EAU2_HTTP_PEERS_MAX, under lock */
+	size_t npeers;
 	char addr[80];
 	bool auth;
 	char token[EAU2_HTTP_TOKEN_HEX + 1];
@@ -179,29 +187,41 @@ static enum MHD_Result respond_text(struct MHD_Connection *con, unsigned code,
 }
 
 /* Renders a page from the shared snapshot, taking a new one when the
- * last is older than SNAP_REUSE_S. */
+ * last is too old. */
 static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, bool json)
 {
 	struct eau2_error err = {0};
 	struct eau2_http_view v = { .http_addr = h->addr };
 	char *body = NULL;
 	size_t len = 0;
-	double t0;
+	double t0, reuse;
 	int rc = 0;
 
 	pthread_mutex_lock(&h->lock);
 	t0 = now_s();
-	if (!h->snap_at || t0 - h->snap_at > SNAP_REUSE_S) {
+	/* Reused for SNAP_REUSE_S, or SNAP_REUSE_X times what the last one
+	 * took, so that however big the store, snapshots never take more
+	 * than 1 / SNAP_REUSE_X of a core. */
+	reuse = SNAP_REUSE_X * h->snap_seconds;
+	if (reuse < SNAP_REUSE_S)
+		reuse = SNAP_REUSE_S;
+	if (!h->snap_at || t0 - h->snap_at > reuse) {
 		eau2_snap_clear(&h->snap);
 		h->snap_at = 0;
 		rc = eau2_snapper_take(h->snapper, &h->snap, &err);
 		if (!rc) {
+			h->npeers = h->peers_fn ? h->peers_fn(h->peers_ctx, h->peers,
+							      EAU2_HTTP_PEERS_MAX) : 0;
+			if (h->npeers > EAU2_HTTP_PEERS_MAX)
+				h->npeers = EAU2_HTTP_PEERS_MAX;
 			h->snap_at = now_s();
 			h->snap_seconds = h->snap_at - t0;
 		}
 	}
 	if (!rc) {
 		v.snap = &h->snap;
+		v.peers = h->peers;
+		v.npeers = h->npeers;
 		v.snap_seconds = h->snap_seconds;
 		v.http_requests = atomic_load(&h->requests) - 1;
 		if (h->srv)
@@ -352,6 +372,12 @@ int eau2_http_start(struct eau2_http **out, const struct eau2_http_opts *o,
 	pthread_mutex_init(&h->lock, NULL);
 	h->log_fd = o->log_fd;
 	h->srv = o->srv;
+	h->peers_fn = o->peers;
+	h->peers_ctx = o->peers_ctx;
+	if (o->peers && !(h->peers = calloc(EAU2_HTTP_PEERS_MAX, sizeof(*h->peers)))) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (o->secret_file) {
 		rc = eau2_net_secret_load(o->secret_file, key, err);
 		if (rc)
@@ -378,6 +404,7 @@ int eau2_http_start(struct eau2_http **out, const struct eau2_http_opts *o,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first, as MHD asks */
 				  MHD_OPTION_LISTEN_SOCKET, fd,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)EAU2_HTTP_CONNS_MAX,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)EAU2_HTTP_CONNS_PER_IP,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)EAU2_HTTP_TIMEOUT_S,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)EAU2_HTTP_REQUEST_MAX,
 				  MHD_OPTION_END);
@@ -408,6 +435,7 @@ void eau2_http_stop(struct eau2_http *h)
 		MHD_stop_daemon(h->mhd); /* joins its thread, closes the socket */
 	eau2_snap_clear(&h->snap);
 	eau2_snapper_close(h->snapper);
+	free(h->peers);
 	pthread_mutex_destroy(&h->lock);
 	sodium_memzero(h->token, sizeof(h->token));
 	free(h);

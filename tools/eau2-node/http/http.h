@@ -27,6 +27,7 @@
 
 #define EAU2_HTTP_TOKEN_HEX (2 * EAU2_NET_KEY_BYTES)
 #define EAU2_HTTP_CONNS_MAX 512u        /* open connections, idle ones included */
+#define EAU2_HTTP_CONNS_PER_IP 256u     /* of which from one address */
 #define EAU2_HTTP_TIMEOUT_S 10u         /* a connection idle that long is closed */
 #define EAU2_HTTP_REQUEST_MAX (16u << 10) /* request line + headers, bytes */
 #define EAU2_HTTP_BODY_MAX (8u << 20)   /* a page we render */
@@ -68,12 +69,22 @@ extern const size_t eau2_web_nassets;
 void eau2_http_token(const uint8_t key[EAU2_NET_KEY_BYTES],
 		     char hex[EAU2_HTTP_TOKEN_HEX + 1]);
 
+/* Peers listed at most, per page. */
+#define EAU2_HTTP_PEERS_MAX 256u
+
+/* Fills out[0..cap) with the remote peers' traffic now and returns how
+ * many (<= cap). Called on the service's thread, once per snapshot; it
+ * must not block (copy counters, as eau2_node_server_stats does). */
+typedef size_t (*eau2_http_peers_fn)(void *ctx, struct eau2_http_peer *out, size_t cap);
+
 struct eau2_http;
 struct eau2_http_opts {
 	const char *addr;        /* HOST:PORT; port 0: an ephemeral one */
 	const char *secret_file; /* NULL: none (then loopback only) */
 	const char *store;       /* the node's store directory */
 	struct eau2_node_server *srv; /* whose counters to show (NULL: none) */
+	eau2_http_peers_fn peers;     /* NULL: no remote peers (yet) */
+	void *peers_ctx;
 	int log_fd;
 };
 
