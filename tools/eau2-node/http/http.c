@@ -62,7 +62,7 @@ struct eau2_http {
 	struct eau2_snap snap;   /* the last one taken */
 	double snap_at;          /* monotonic seconds; 0: none yet */
 	double snap_seconds;
-	double log_window;       /* mhd_log's rate limit (MHD's thread) */
+	double log_window;       /* log_limited's window (MHD's thread) */
 	unsigned log_lines;
 	uint64_t log_dropped;
 };
@@ -98,19 +98,13 @@ static void logf_(struct eau2_http *h, const char *fmt, ...)
 	}
 }
 
-/* MHD's messages, mostly about bad requests: at most LOG_BURST lines per
- * LOG_WINDOW_S, so that a client sending garbage cannot fill the log; the
- * number left out is said with the next line let through. Called on
- * MHD's thread only. */
-static void mhd_log(void *ctx, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
-static void mhd_log(void *ctx, const char *fmt, va_list ap)
+/* Lines about requests (MHD's messages on bad ones, failed snapshots):
+ * at most LOG_BURST per LOG_WINDOW_S, so that a client sending garbage
+ * cannot fill the log; the number left out is said with the next line let
+ * through. Called on MHD's thread, or before it starts (no lock). */
+static void log_limited(struct eau2_http *h, const char *msg)
 {
-	struct eau2_http *h = ctx;
 	double t = now_s();
-	char msg[200], *html;
-	size_t n;
 
 	if (t - h->log_window > LOG_WINDOW_S) {
 		h->log_window = t;
@@ -121,18 +115,27 @@ static void mhd_log(void *ctx, const char *fmt, va_list ap)
 		return;
 	}
 	h->log_lines++;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	html = strstr(msg, " ('<"); /* the HTML of MHD's error page: noise here */
-	if (html)
-		strcpy(html, ")");
-	n = strcspn(msg, "\n");
-	msg[n] = '\0';
 	if (h->log_dropped)
 		logf_(h, "%s (and %llu messages left out before)", msg,
 		      (unsigned long long)h->log_dropped);
 	else
 		logf_(h, "%s", msg);
 	h->log_dropped = 0;
+}
+
+static void mhd_log(void *ctx, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *ctx, const char *fmt, va_list ap)
+{
+	char msg[200], *html;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	html = strstr(msg, " ('<"); /* the HTML of MHD's error page: noise here */
+	if (html)
+		strcpy(html, ")");
+	msg[strcspn(msg, "\n")] = '\0';
+	log_limited(ctx, msg);
 }
 
 void eau2_http_token(const uint8_t key[EAU2_NET_KEY_BYTES], char hex[EAU2_HTTP_TOKEN_HEX + 1])
@@ -233,7 +236,7 @@ static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, 
 	}
 	pthread_mutex_unlock(&h->lock);
 	if (rc) {
-		logf_(h, "%s", err.msg);
+		log_limited(h, err.msg);
 		return respond_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				    "eau2-node: the snapshot failed (see the node's log)\n");
 	}
