@@ -124,10 +124,15 @@ struct eau2_options {
 	const char *store;       /* local store directory; NULL: /dev/shm/eau2-$USER */
 	enum eau2_node_mode node;
 	bool verify;             /* check every chunk's checksum on get */
-	const char *remote;      /* HOST:PORT of a remote eau2-node (not yet: -ENOTSUP, "remote nodes are not built yet") */
+	const char *remote;      /* HOST:PORT of a remote eau2-node (eau2-node --listen) */
 	const char *cluster;     /* ZooKeeper CONNECT[/NAME] (not yet: -ENOTSUP likewise) */
 	const char *secret_file; /* cluster secret for remote and cluster */
 	int timeout_ms;          /* bound on each blocking network step; 0: the default */
+	/* Called during a put to or get from a remote node, after each chunk,
+	 * on the calling thread: chunk bytes done and in all (0 when not
+	 * known: a head). NULL: not called. */
+	void (*progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total);
+	void *progress_ctx;
 };
 
 /* Opens (creating when absent) the local store rooted at directory
@@ -136,8 +141,14 @@ struct eau2_options {
  * another user, a symbolic link owned by another user (one of the
  * caller's own is followed), or a non-empty directory that is not an eau2
  * store; -EINVAL for a bad option (an unknown node mode, a negative
- * timeout_ms, both remote and cluster); -ENOTSUP for remote or cluster,
- * which are not built yet. Opening also reclaims the space of puts that
+ * timeout_ms, both remote and cluster); -ENOTSUP for cluster, which is
+ * not built yet. With remote, keys are the remote node's: opening
+ * connects and authenticates (secret_file: the node's secret, or NULL
+ * for a node without one, loopback only), failing with the transport's
+ * error naming the peer (-ECONNREFUSED, -ETIMEDOUT, -EACCES for a wrong
+ * secret...); eau2_put pushes, eau2_get pulls into the local store
+ * (the dataframe belongs to no key there), and every network step is
+ * bounded by timeout_ms. Opening also reclaims the space of puts that
  * died half-way (see eau2_gc) when no writer holds the store at that
  * moment: opening never waits for a writer. With node = EAU2_NODE_AUTO,
  * when an eau2-node serves the store the handle attaches to it (gets then
@@ -152,6 +163,11 @@ struct eau2_options {
 int eau2_open(eau2 **db, const struct eau2_options *opt, struct eau2_error *err);
 void eau2_close(eau2 *db); /* NULL allowed; dataframes stay usable */
 const char *eau2_dir(const eau2 *db);
+/* The size of the pages backing the store's dataframes (4096, or 2 MiB on
+ * a tmpfs mounted huge=within_size or huge=always), and when how is not
+ * NULL a description for logs ("2048 KiB pages (tmpfs huge=within_size)"),
+ * valid while db is open. */
+uint64_t eau2_page_size(const eau2 *db, const char **how);
 
 /* Removes the files of dataframes that no key references and no live
  * process is still building: leftovers of writers killed mid-put and of
@@ -242,6 +258,22 @@ int eau2_delete(eau2 *db, const char *key, struct eau2_error *err);
  * eau2_list_free. */
 int eau2_list(eau2 *db, char ***keys, size_t *n, struct eau2_error *err);
 void eau2_list_free(char **keys);
+
+/* What eau2_stat tells of a key without mapping or moving its data (one
+ * round trip to a remote node). schema is the caller's (eau2_schema_free). */
+struct eau2_stat {
+	uint64_t rows;
+	uint64_t bytes;    /* chunk payload bytes, as eau2_df_bytes */
+	size_t ngroups;
+	eau2_schema *schema;
+};
+int eau2_stat(eau2 *db, const char *key, struct eau2_stat *st, struct eau2_error *err);
+
+/* eau2_get of the first row groups only: at least `rows` rows (all of
+ * them when the key has fewer), for printing a head without moving the
+ * rest from a remote node. Locally the same as eau2_get. */
+int eau2_get_head(eau2 *db, const char *key, uint64_t rows, eau2_df **df,
+		  struct eau2_error *err);
 
 /* Reference counting within a process: retain adds one, release drops one
  * and unmaps at zero. Thread-safe. Both accept NULL. */
@@ -544,6 +576,16 @@ struct eau2_run_options {
 int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 	     const struct eau2_args *args, const struct eau2_run_options *opt,
 	     eau2_df **result, struct eau2_error *err);
+
+/* eau2_run over the dataframe under key where that key lives: on a
+ * remote node the run executes there (cls->name must be registered on
+ * the node) and only its result crosses the network. key NULL: for a
+ * class with EAU2_ROWER_NO_INPUT. as (not NULL or ""): the result is put
+ * under as where the run happened and *result is NULL; otherwise *result
+ * is the result in the local store (under no key). */
+int eau2_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
+		 const struct eau2_args *args, const struct eau2_run_options *opt,
+		 const char *as, eau2_df **result, struct eau2_error *err);
 
 /* Worker threads a run gets with threads = 0 on this host. */
 unsigned eau2_default_threads(void);

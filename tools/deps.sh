@@ -13,7 +13,7 @@ set -eu
 pkgs="cmake make gcc clang pkg-config liburing-dev liblz4-dev libjemalloc-dev
 libcmocka-dev libxxhash-dev libclang-rt-14-dev libsodium-dev libblosc-dev
 iperf3 zookeeper libzookeeper-mt-dev libjansson-dev libmicrohttpd-dev curl
-prometheus chromium"
+prometheus chromium wamerican-insane"
 
 missing=""
 for p in $pkgs; do

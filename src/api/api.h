@@ -13,10 +13,11 @@
  *
  *   local    the store's files; gets go through the store's eau2-node when
  *            one runs (it counts references) and fall back to the files
- *            (local.c). The only backend today.
- *   remote   (next) a remote eau2-node over TCP (src/uring_net, src/node):
- *            eau2_put pushes the local dataframe there, eau2_get pulls into
- *            the local store and maps it from there.
+ *            (local.c).
+ *   remote   a remote eau2-node over TCP (src/uring_net, src/node;
+ *            remote.c): eau2_put pushes the local dataframe there, eau2_get
+ *            pulls into the local store and maps it from there,
+ *            eau2_run_key runs there.
  *   cluster  (next) the keys of a cluster coordinated through ZooKeeper
  *            (src/cluster).
  * A new backend is one file here defining a const struct eau2_backend, and
@@ -61,9 +62,19 @@ struct eau2_backend {
 	int (*del)(eau2 *db, const char *key, struct eau2_error *err);
 	int (*list)(eau2 *db, char ***keys, size_t *n, struct eau2_error *err);
 	int (*gc)(eau2 *db, struct eau2_error *err);
+	/* Optional (NULL: the facade does them with get, eau2_run and put
+	 * in the local store): eau2_stat, eau2_get_head and eau2_run_key,
+	 * for a backend where they cost less than a whole get. */
+	int (*stat)(eau2 *db, const char *key, struct eau2_stat *st, struct eau2_error *err);
+	int (*get_head)(eau2 *db, const char *key, uint64_t rows, eau2_df **df,
+			struct eau2_error *err);
+	int (*run_key)(eau2 *db, const char *key, const struct eau2_rower_class *cls,
+		       const struct eau2_args *args, const struct eau2_run_options *opt,
+		       const char *as, eau2_df **result, struct eau2_error *err);
 };
 
 extern const struct eau2_backend eau2_backend_local;
+extern const struct eau2_backend eau2_backend_remote;
 
 /* The public handle. Access rules: see above; everything is set by
  * eau2_open and freed by eau2_close. */

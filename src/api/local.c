@@ -20,6 +20,7 @@
 #include "df/df.h"
 #include "node/node.h"
 #include "shm/shm.h"
+#include "util/clock.h"
 
 static int local_open(eau2 *db, struct eau2_error *err)
 {
@@ -70,18 +71,10 @@ static int local_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error 
 	return eau2_get_in(db->store, key, df, err);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int local_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **df,
 			  struct eau2_error *err)
 {
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = eau2_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	int fd, rc;
 
 	rc = eau2_shm_keys_watch(db->store, &fd, err);
@@ -93,7 +86,7 @@ static int local_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **d
 		rc = local_get(db, key, df, err);
 		if (rc != -ENOENT)
 			break;
-		wait = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
+		wait = timeout_ms < 0 ? -1 : (int)(deadline - eau2_mono_ms());
 		if (timeout_ms >= 0 && wait <= 0) {
 			rc = eau2_error_set(err, -ETIMEDOUT,
 					    "key '%s' did not appear within %d ms", key, timeout_ms);

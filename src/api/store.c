@@ -37,10 +37,11 @@ static int pick_backend(const struct eau2_options *o, const struct eau2_backend 
 		return eau2_error_set(err, -EINVAL,
 				      "open: a remote node (%s) and a cluster (%s) are exclusive",
 				      o->remote, o->cluster);
-	/* The remote-node and cluster backends slot in here (api.h). */
-	if (o->remote)
-		return eau2_error_set(err, -ENOTSUP, "%s: remote nodes are not built yet",
-				      o->remote);
+	/* The backends slot in here (api.h). */
+	if (o->remote) {
+		*be = &eau2_backend_remote;
+		return 0;
+	}
 	if (o->cluster)
 		return eau2_error_set(err, -ENOTSUP, "%s: clusters are not built yet",
 				      o->cluster);
@@ -67,7 +68,7 @@ static void handle_free(eau2 *db)
 int eau2_open(eau2 **out, const struct eau2_options *opt, struct eau2_error *err)
 {
 	static const struct eau2_options defaults;
-	const struct eau2_backend *be;
+	const struct eau2_backend *be = NULL;
 	eau2 *db;
 	int rc;
 
@@ -110,6 +111,13 @@ void eau2_close(eau2 *db)
 const char *eau2_dir(const eau2 *db)
 {
 	return db->store->dir;
+}
+
+uint64_t eau2_page_size(const eau2 *db, const char **how)
+{
+	if (how)
+		*how = db->store->pages.how;
+	return db->store->pages.size;
 }
 
 int eau2_gc(eau2 *db, struct eau2_error *err)
@@ -211,4 +219,64 @@ int eau2_run(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 	     eau2_df **result, struct eau2_error *err)
 {
 	return eau2_run_in(store_of(db), db, df, cls, args, opt, result, err);
+}
+
+/* ------------------------------------------------- stat, head, run on keys */
+
+int eau2_stat(eau2 *db, const char *key, struct eau2_stat *st, struct eau2_error *err)
+{
+	eau2_df *df = NULL;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (!db)
+		return eau2_error_set(err, -EINVAL, "stat: store is required");
+	if (db->be->stat)
+		return db->be->stat(db, key, st, err);
+	if ((rc = db->be->get(db, key, &df, err)))
+		return rc;
+	rc = eau2_schema_copy(eau2_df_schema(df), &st->schema, err);
+	st->rows = eau2_df_rows(df);
+	st->bytes = eau2_df_bytes(df);
+	st->ngroups = eau2_df_ngroups(df);
+	eau2_df_release(df);
+	return rc;
+}
+
+int eau2_get_head(eau2 *db, const char *key, uint64_t rows, eau2_df **df,
+		  struct eau2_error *err)
+{
+	*df = NULL;
+	if (!db)
+		return eau2_error_set(err, -EINVAL, "get: store is required");
+	if (!db->be->get_head)
+		return eau2_get(db, key, df, err);
+	return got(db, db->be->get_head(db, key, rows, df, err), df, err);
+}
+
+int eau2_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
+		 const struct eau2_args *args, const struct eau2_run_options *opt,
+		 const char *as, eau2_df **result, struct eau2_error *err)
+{
+	eau2_df *in = NULL, *out = NULL;
+	int rc;
+
+	*result = NULL;
+	if (!db || !cls)
+		return eau2_error_set(err, -EINVAL, "run: store and rower are required");
+	if (as && !as[0])
+		as = NULL;
+	if (db->be->run_key)
+		return db->be->run_key(db, key, cls, args, opt, as, result, err);
+	if (key && (rc = eau2_get(db, key, &in, err)))
+		return rc;
+	rc = eau2_run(db, in, cls, args, opt, &out, err);
+	eau2_df_release(in);
+	if (!rc && as)
+		rc = eau2_put(db, as, out, err);
+	if (rc || as)
+		eau2_df_release(out);
+	else
+		*result = out;
+	return rc;
 }

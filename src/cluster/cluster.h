@@ -82,13 +82,21 @@ struct eau2_cluster_options {
 				  * step; 0: 10000 */
 	const struct eau2_cluster_node_ops *ops;  /* required */
 	void *ctx;               /* ops' context */
+	/* A run's partition task slower than backup_factor x the median of
+	 * its run's finished tasks, and than backup_min_ms, gets a backup
+	 * copy on another replica; the first answer wins (spec.h). 0: 3.0
+	 * and 2000; a negative factor: no backups. */
+	double backup_factor;
+	int backup_min_ms;
 };
 
 /* Connects to ZooKeeper (an unreachable one: -ETIMEDOUT naming the
  * connect string, within the timeout) and makes the directory's znodes. */
 int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **cl,
 		      struct eau2_error *err);
-/* Ends the session (its leases go with it). NULL is a no-op. */
+/* Ends the session (its leases go with it), once the losing copies of
+ * past runs' tasks have ended (each is bounded by the node operations'
+ * timeout). NULL is a no-op. */
 void eau2_cluster_close(eau2_cluster *cl);
 
 struct eau2_cluster_put_options {
@@ -123,7 +131,8 @@ int eau2_cluster_delete(eau2_cluster *cl, const char *key, struct eau2_error *er
 int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_error *err);
 
 /* Runs cls over key: one live replica of each partition runs its part
- * (another replica when that one fails), and the driver joins their
+ * (another replica when that one fails, and a backup copy on another
+ * when it straggles: the first answer wins), and the driver joins their
  * states in partition order and finishes in db, so the answer is the
  * one a single host gives. The class's init, decode and finish see an
  * input of key's schema and no rows (the rows stay on the nodes). */

@@ -8,7 +8,9 @@
  * Access rules. struct eau2_cluster is used by one thread at a time
  * (its zk handle is thread-safe and shared with the worker threads of a
  * call). A call's node operations run on up to EAU2_CLUSTER_PARALLEL
- * threads started for that call and joined before it returns; each task
+ * threads started for that call and joined before it returns, except a
+ * run's, whose losing copies may outlive it (spec.c: they own what they
+ * use, and close waits for them); each task
  * writes only its own slot of the call's arrays, and the first error (by
  * task index) is kept under the call's mutex.
  */
@@ -24,6 +26,7 @@
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
 #include "cluster/place.h"
+#include "cluster/spec.h"
 #include "cluster/zk.h"
 #include "rowers/rowers.h"
 
@@ -32,6 +35,8 @@ struct eau2_cluster {
 	const struct eau2_cluster_node_ops *ops;
 	void *ctx;
 	int timeout_ms;
+	struct eau2_spec_opts spec;
+	struct eau2_spec_track inflight; /* run attempts that outlived their call */
 };
 
 /* ------------------------------------------------- parallel tasks */
@@ -129,6 +134,12 @@ int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **out
 	cl->ops = opt->ops;
 	cl->ctx = opt->ctx;
 	cl->timeout_ms = opt->timeout_ms ? opt->timeout_ms : 10000;
+	cl->spec = (struct eau2_spec_opts){
+		.factor = opt->backup_factor ? opt->backup_factor : 3.0,
+		.min_ms = opt->backup_min_ms ? opt->backup_min_ms : 2000,
+		.parallel = EAU2_CLUSTER_PARALLEL,
+	};
+	eau2_spec_track_init(&cl->inflight);
 	zo.connect = connect;
 	zo.cluster = slash ? slash + 1 : NULL;
 	zo.timeout_ms = cl->timeout_ms;
@@ -137,6 +148,7 @@ int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **out
 	if ((rc = eau2_zk_connect(&cl->zk, &zo, err)) ||
 	    (rc = eau2_dir_init(cl->zk, err))) {
 		eau2_zk_close(cl->zk);
+		eau2_spec_drain(&cl->inflight);
 		free(cl);
 		return rc;
 	}
@@ -148,6 +160,7 @@ void eau2_cluster_close(eau2_cluster *cl)
 {
 	if (!cl)
 		return;
+	eau2_spec_drain(&cl->inflight);
 	eau2_zk_close(cl->zk);
 	free(cl);
 }
@@ -507,18 +520,6 @@ static int fetch_task(void *arg, size_t i, struct eau2_error *err)
 	return on_replicas(arg, i, fetch_op, "get", err);
 }
 
-static int run_op(struct part_call *c, const struct eau2_member *node,
-		  const char *name, size_t i, struct eau2_error *err)
-{
-	return c->cl->ops->run(c->cl->ctx, node, name, c->cls->name, c->args,
-			       &c->states[i], &c->lens[i], err);
-}
-
-static int run_task(void *arg, size_t i, struct eau2_error *err)
-{
-	return on_replicas(arg, i, run_op, "run", err);
-}
-
 int eau2_cluster_get(eau2_cluster *cl, eau2 *db, const char *key, eau2_df **df,
 		     struct eau2_error *err)
 {
@@ -691,7 +692,8 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 	if ((rc = eau2_builder_new(db, e.schema, &b, err)) ||
 	    (rc = eau2_builder_finish(b, &input, err)))
 		goto out;
-	if ((rc = parallel(e.nparts, run_task, &c, err)))
+	if ((rc = eau2_spec_run(&cl->inflight, &cl->spec, cl->ops, cl->ctx, &e, &m,
+				cls->name, c.args, c.states, c.lens, err)))
 		goto out;
 	{
 		struct eau2_run_ctx ctx = {

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "cluster/members.h"
+#include "util/clock.h"
 
 #define NODES "nodes"
 
@@ -208,14 +209,6 @@ struct eau2_member_reg {
 	pthread_t thread;
 };
 
-static int64_t wall_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static uint32_t cores_here(void)
 {
 	cpu_set_t set;
@@ -349,7 +342,7 @@ int eau2_member_register(eau2_zk *zk, const struct eau2_member_options *opt,
 	reg->m.memory = opt->memory ? opt->memory : memory_here();
 	reg->m.free = opt->free_fn ? opt->free_fn(opt->arg) : opt->free;
 	reg->m.protocol = EAU2_MEMBER_PROTOCOL;
-	reg->m.started_ms = wall_ms();
+	reg->m.started_ms = eau2_wall_ms();
 	reg->m.session = eau2_zk_session_id(zk, NULL);
 	reg->free_fn = opt->free_fn;
 	reg->arg = opt->arg;

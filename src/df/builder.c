@@ -143,7 +143,11 @@ static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 			want *= 2;
 		if (want < size)
 			want = (size + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+		/* On huge pages, none smaller than one. */
+		if (want < w->db->pages.size)
+			want = w->db->pages.size;
 	}
+	want = eau2_shm_seg_align(w->db, want);
 	if (w->nsegs == w->cap) {
 		uint32_t cap = w->cap ? w->cap * 2 : 8;
 		struct eau2_shm_seg *p = realloc(w->segs, cap * sizeof(*p));
@@ -555,6 +559,38 @@ int eau2_builder_append_cell(eau2_builder *b, size_t col,
 		return eau2_builder_append_string(b, col, s, len, err);
 	}
 	return eau2_error_set(err, -EBADMSG, "column %zu has type %d", col, (int)v->type);
+}
+
+/* A chunk made elsewhere (received from a peer, checked by the caller)
+ * becomes column col's next chunk: written with one pwrite into a
+ * segment, never through a mapping. */
+int eau2_builder_put_chunk(eau2_builder *b, size_t col, const void *chunk,
+			   struct eau2_error *err)
+{
+	const struct eau2_chunk_hdr *h = chunk;
+	struct iovec iov = { .iov_base = (void *)chunk };
+	struct slot at = { .fd = -1 };
+	int rc;
+
+	if (col >= b->schema->n)
+		return eau2_error_set(err, -ERANGE, "builder: no column %zu", col);
+	if (b->cols[col].n)
+		return eau2_error_set(err, -EINVAL, "builder: column '%s' has values pending",
+				      b->schema->names[col]);
+	if (h->type != b->cols[col].type || h->rows == 0 || h->rows > CR)
+		return eau2_error_set(err, -EBADMSG, "builder: a chunk of %u %s rows for "
+				      "column '%s' (%s)", h->rows, eau2_type_name(h->type),
+				      b->schema->names[col], eau2_type_name(b->cols[col].type));
+	iov.iov_len = h->total_len;
+	if ((rc = writer_alloc(b->w, h->total_len, &at, err)))
+		return rc;
+	if ((rc = write_all(at.fd, &iov, 1, at.off)))
+		return eau2_error_set(err, rc, "store: cannot write a chunk of column '%s': %s",
+				      b->schema->names[col], strerror(-rc));
+	if (list_add(&b->chunks[col], at.seg, at.off, h->rows))
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	b->cols[col].sealed += h->rows;
+	return 0;
 }
 
 /* ------------------------------------------------------- parts and finish */

@@ -262,6 +262,13 @@ int eau2_builder_reserve_data(eau2_builder *b, size_t col, uint64_t more,
 			      struct eau2_error *err);
 int eau2_builder_seal_full(eau2_builder *b, struct eau2_error *err);
 
+/* Appends a whole chunk (header and buffers, total_len bytes, checked by
+ * the caller: eau2_chunk_hdr_check and eau2_chunk_verify) to column col,
+ * which must have no values pending: a transfer's receiving side. The
+ * type must be the column's and rows 1..EAU2_CHUNK_ROWS (-EBADMSG). */
+int eau2_builder_put_chunk(eau2_builder *b, size_t col, const void *chunk,
+			   struct eau2_error *err);
+
 /* Appends value i of view v (its type, or a null) to column col of b: the
  * one place a rower or a partition copy moves a cell from a chunk into a
  * builder. */

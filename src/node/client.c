@@ -44,6 +44,7 @@
 #include "df/df.h"
 #include "node/node.h"
 #include "shm/shm.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define TIMEOUT_MS 5000 /* a node silent this long is treated as gone */
@@ -72,14 +73,6 @@ struct eau2_node_client {
 	size_t nheld, cap;
 	uint8_t *buf;    /* one message */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --------------------------------------------------------- held table */
 
@@ -325,7 +318,7 @@ static void stalled_locked(struct eau2_node_client *c, pid_t pid, int64_t ms)
 		pid = lock_pid(c->dir);
 	eau2_warn("eau2-node (pid %d) on %s/" EAU2_NODE_SOCK " did not answer within "
 		  "%lld ms: using the store's files", (int)pid, c->dir, (long long)ms);
-	c->stalled_until_ms = now_ms() + STALLED_MS;
+	c->stalled_until_ms = eau2_mono_ms() + STALLED_MS;
 	c->timed_out = 0;
 }
 
@@ -352,11 +345,11 @@ static int connect_locked(struct eau2_node_client *c)
 		c->fd = -1;
 		c->last_try_ms = 0;
 	}
-	if (c->last_try_ms && now_ms() - c->last_try_ms < RETRY_MS)
+	if (c->last_try_ms && eau2_mono_ms() - c->last_try_ms < RETRY_MS)
 		return -ENOTCONN;
-	if (c->stalled_until_ms && now_ms() < c->stalled_until_ms)
+	if (c->stalled_until_ms && eau2_mono_ms() < c->stalled_until_ms)
 		return -ENOTCONN;
-	c->last_try_ms = now_ms();
+	c->last_try_ms = eau2_mono_ms();
 	deadline = c->last_try_ms + ATTACH_MS;
 	c->timed_out = 0;
 	if (eau2_node_sockaddr(c->dir, -1, &addr, &len)) {
@@ -372,7 +365,7 @@ static int connect_locked(struct eau2_node_client *c)
 	while (connect(c->fd, (struct sockaddr *)&addr, len) < 0) {
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN || now_ms() >= deadline)
+		if (errno != EAGAIN || eau2_mono_ms() >= deadline)
 			goto fail;
 		busy = 1;
 		usleep(10000);
@@ -385,7 +378,7 @@ static int connect_locked(struct eau2_node_client *c)
 	getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len);
 	if (fcntl(c->fd, F_SETFL, 0) < 0)
 		goto fail;
-	left = deadline - now_ms();
+	left = deadline - eau2_mono_ms();
 	set_timeout(c->fd, left > 1 ? left : 1);
 	eau2_node_put_u32(p, EAU2_NODE_VERSION);
 	eau2_node_put_u32(p + 4, (uint32_t)getpid());

@@ -954,8 +954,8 @@ int eau2_node_server_run(struct eau2_node_server *s, struct eau2_error *err)
 	int stop = 0, rc = 0, n, i;
 
 	signal(SIGPIPE, SIG_IGN);
-	logf_(s, "serving store %s on %s/" EAU2_NODE_SOCK " (protocol %u)", s->db->dir,
-	      s->db->dir, EAU2_NODE_VERSION);
+	logf_(s, "serving store %s on %s/" EAU2_NODE_SOCK " (protocol %u; %s)", s->db->dir,
+	      s->db->dir, EAU2_NODE_VERSION, s->db->pages.how);
 	while (!stop) {
 		n = epoll_wait(s->epfd, ev, 64, -1);
 		if (n < 0) {

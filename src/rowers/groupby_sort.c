@@ -57,20 +57,62 @@ static int cmp_ranks(const void *x, const void *y, void *ctx)
 	return 0;
 }
 
+/* Bytes a[la] against b[lb], as memcmp then length: inline, 8 bytes a
+ * step (keys are short: a call to memcmp would cost more). */
+static inline int bytes_cmp(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t n = la < lb ? la : lb, i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y) {
+			x = __builtin_bswap64(x);
+			y = __builtin_bswap64(y);
+			return x < y ? -1 : 1;
+		}
+	}
+	for (; i < n; i++)
+		if (a[i] != b[i])
+			return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+	return la < lb ? -1 : la > lb;
+}
+
+int eau2_gb_cval_cmp(const struct cdict *da, const struct cval *a,
+		     const struct cdict *db, const struct cval *b)
+{
+	if (a->isnull || b->isnull)
+		return (int)a->isnull - (int)b->isnull;
+	if (da->type != EAU2_STRING)
+		return (int64_t)a->a < (int64_t)b->a ? -1 : (int64_t)a->a > (int64_t)b->a;
+	return bytes_cmp(da->arena + a->a, a->len, db->arena + b->a, b->len);
+}
+
+void eau2_gb_cval_prefix(const struct cdict *d, const struct cval *v,
+			 uint64_t w[2])
+{
+	uint64_t x[2] = { 0, 0 };
+
+	w[1] = 0;
+	if (v->isnull) {
+		w[0] = w[1] = UINT64_MAX;
+	} else if (d->type != EAU2_STRING) {
+		w[0] = v->a ^ (1ull << 63);
+	} else {
+		memcpy(x, d->arena + v->a, v->len < 16 ? v->len : 16);
+		w[0] = __builtin_bswap64(x[0]);
+		w[1] = __builtin_bswap64(x[1]);
+	}
+}
+
 /* Order of two values of one dictionary: nulls last. */
 static int cmp_cval(const void *x, const void *y, void *ctx)
 {
 	const struct cdict *d = ctx;
-	const struct cval *a = &d->vals[*(const uint32_t *)x];
-	const struct cval *b = &d->vals[*(const uint32_t *)y];
 
-	if (a->isnull || b->isnull)
-		return (int)a->isnull - (int)b->isnull;
-	if (d->type != EAU2_STRING)
-		return (int64_t)a->a < (int64_t)b->a ? -1 : (int64_t)a->a > (int64_t)b->a;
-	int c = memcmp(d->arena + a->a, d->arena + b->a,
-		       a->len < b->len ? a->len : b->len);
-	return c ? c : a->len < b->len ? -1 : a->len > b->len;
+	return eau2_gb_cval_cmp(d, &d->vals[*(const uint32_t *)x],
+				d, &d->vals[*(const uint32_t *)y]);
 }
 
 /* Sorts the groups of dictionary mode into order[0..ngroups): each

@@ -45,6 +45,12 @@
  * writer_fd and writer_depth belong to the thread holding the handle's
  * writer lock (a handle is used by one thread at a time, like eau2);
  * cores is set once, atomically, by eau2_shm_cores_map. */
+/* The pages backing a store's segment files (pages.c). */
+struct eau2_shm_pages {
+	uint64_t size;  /* bytes: 4096, or the huge page size */
+	char how[64];   /* "2048 KiB pages (tmpfs huge=within_size)" */
+};
+
 struct eau2_store {
 	char *dir;
 	int dirfd;
@@ -54,6 +60,7 @@ struct eau2_store {
 	int writer_depth; /* nesting count of eau2_shm_writer_lock */
 	/* The store's core-sharing table (cores.c), mapped on first use. */
 	struct eau2_shm_cores *_Atomic cores;
+	struct eau2_shm_pages pages; /* what backs data/ */
 };
 
 /* Opens (creating when absent) the store at dir (NULL or "": the default
@@ -71,6 +78,16 @@ int eau2_shm_gc(struct eau2_store *db, struct eau2_error *err);
 #define EAU2_SEG_FIRST (16ull << 10)
 #define EAU2_SEG_MIN (256ull << 10)
 #define EAU2_SEG_MAX (1ull << 30)
+/* Finds the pages backing the store directory dirfd (path dir, for
+ * messages): 0, or -EINVAL for a file system a store cannot live on
+ * (hugetlbfs), saying what to use instead. */
+int eau2_shm_pages(int dirfd, const char *dir, struct eau2_shm_pages *pg,
+		   struct eau2_error *err);
+/* A segment size fitted to the store's pages: on huge pages, a segment of
+ * half a huge page or more is rounded up to whole ones (a tmpfs mounted
+ * huge=within_size gives a range a huge page only when the file covers
+ * it); other sizes are returned as they are. */
+uint64_t eau2_shm_seg_align(const struct eau2_store *db, uint64_t size);
 /* Segments from this size on must leave the store's reserve free. */
 #define EAU2_SEG_RESERVED_FROM (4ull << 20)
 

@@ -194,6 +194,9 @@ int eau2_shm_open(struct eau2_store **out, const char *dir, struct eau2_error *e
 				    db->dir, (unsigned)st.st_uid, (unsigned)geteuid());
 		goto fail;
 	}
+	/* Before anything is created in it. */
+	if ((rc = eau2_shm_pages(db->dirfd, db->dir, &db->pages, err)))
+		goto fail;
 	rc = check_marker(db->dirfd, db->dir, err);
 	if (rc < 0)
 		goto fail;

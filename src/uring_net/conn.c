@@ -878,6 +878,11 @@ int eau2_net_fd(const eau2_net_conn *c)
 	return c->fd;
 }
 
+int eau2_net_broken(const eau2_net_conn *c)
+{
+	return c->broken;
+}
+
 void eau2_net_set_policy(eau2_net_conn *c, enum eau2_net_policy policy)
 {
 	c->o.policy = policy;

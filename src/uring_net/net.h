@@ -460,6 +460,9 @@ int eau2_net_ping(eau2_net_conn *c, uint64_t *rtt_us, struct eau2_error *err);
  * it to make a blocked call fail at once (a user's cancel); the
  * connection still owns and closes it. */
 int eau2_net_fd(const eau2_net_conn *c);
+/* Whether an earlier error left the connection unusable (0: usable; a
+ * refusal the peer sent as an ERROR frame leaves it usable). */
+int eau2_net_broken(const eau2_net_conn *c);
 
 void eau2_net_set_policy(eau2_net_conn *c, enum eau2_net_policy policy);
 void eau2_net_set_send_zc(eau2_net_conn *c, bool on);

@@ -3,7 +3,8 @@
 # node_basic.sh - eau2-node end to end with the eau2 command line: results
 # identical in embedded and node mode; clients show up in the node's log
 # (one line per connect/disconnect with their pid); a second node on the
-# same store is refused naming the first one's pid; --listen is refused;
+# same store is refused naming the first one's pid; --listen on a
+# non-loopback address without a secret is refused;
 # a --plugin that fails to load stops the node (a good one loads, below);
 # SIGTERM stops cleanly (exit 0, socket removed); a restarted node finds
 # the store intact; --daemon; status with no node; a directory that is not
@@ -56,10 +57,11 @@ grep -q "1 plugin loaded" "$T/node.log" || fail "no plugin line in the log"
 "$NODE" --store "$S" >"$T/out" 2>"$T/err" && fail "second node started"
 grep -q "already served by eau2-node pid $NPID" "$T/err" ||
 	{ cat "$T/err" >&2; fail "second node's message does not name pid $NPID"; }
-# Other hosts: not yet.
-"$NODE" --store "$S" --listen 127.0.0.1:0 >"$T/out" 2>"$T/err"
-[ $? = 1 ] || fail "--listen did not exit 1"
-grep -q "not supported yet" "$T/err" || fail "--listen message"
+# Other hosts only with a secret.
+EAU2_SECRET_FILE= "$NODE" --store "$T/other" --listen 0.0.0.0:0 >"$T/out" 2>"$T/err"
+[ $? = 1 ] || fail "--listen 0.0.0.0 without a secret did not exit 1"
+grep -q "give --secret-file" "$T/err" || fail "--listen message"
+[ -e "$T/other/node.sock" ] && fail "refused --listen left a socket"
 # A plugin that does not load stops the node before it serves anything.
 "$NODE" --store "$T/other" --plugin "$B/plugins/eau2_broken_noinit.so" >"$T/out" 2>"$T/err"
 [ $? = 1 ] || fail "a broken --plugin did not exit 1"

@@ -10,15 +10,8 @@ set -u
 NAME=store_full
 . "$(dirname "$0")/lib/cli.sh"
 
-if [ "${STORE_FULL_INNER:-}" != 1 ]; then
-	command -v unshare >/dev/null || { echo "$NAME: no unshare: skipped"; exit 77; }
-	STORE_FULL_INNER=1 STORE_FULL_DIR=$T unshare -m sh "$0"
-	exit $?
-fi
-rmdir "$T" # the outer run's directory is used (and removed) instead
-T=$STORE_FULL_DIR
+private_mounts
 mkdir -p "$T/space" "$T/inodes"
-mount --make-rprivate / 2>/dev/null
 mount -t tmpfs -o size=8m,mode=0700 tmpfs "$T/space" 2>/dev/null &&
 	mount -t tmpfs -o size=64m,nr_inodes=12,mode=0700 tmpfs "$T/inodes" 2>/dev/null ||
 	{ echo "$NAME: cannot mount a tmpfs: skipped"; exit 77; }

@@ -35,6 +35,7 @@ struct dnode {
 	eau2_zk *zk;
 	eau2_member_reg *reg;
 	int down;             /* ops fail with -EHOSTUNREACH (under mu) */
+	int slow_ms;          /* run sleeps this long first (atomic) */
 };
 
 struct double_ctx {
@@ -187,6 +188,10 @@ static int d_run(void *ctx, const struct eau2_member *node, const char *part,
 
 	if (!cls)
 		return eau2_error_set(err, -ENOENT, "node %s has no rower '%s'", node->id, rower);
+	for (int i = 0; i < NNODES; i++)
+		if (!strcmp(dbl.n[i].id, node->id) && __atomic_load_n(&dbl.n[i].slow_ms,
+									 __ATOMIC_SEQ_CST))
+			usleep((useconds_t)dbl.n[i].slow_ms * 1000);
 	if (!(n = node_of(ctx, node, err)))
 		return err->code;
 	rc = eau2_get(n->db, part, &p, err);
@@ -553,6 +558,49 @@ static void test_run(void **state)
 	tu_close_store(db, dir);
 }
 
+/* A straggling node: its tasks get backup copies on the other replicas,
+ * the first answer wins, and the answers stay right. */
+static void test_backup(void **state)
+{
+	char connect[1100];
+	struct eau2_error err = {0};
+	char *dir = NULL;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_df(db, 6, 700, 3), *local = NULL, *dist = NULL;
+	const struct eau2_rower_class *count = eau2_rower_find("count");
+	eau2_cluster *cl;
+	long long t0;
+
+	(void)state;
+	double_open("drv6", NULL);
+	snprintf(connect, sizeof(connect), "%s/drv6", zku->connect);
+	tu_ok(eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = connect, .timeout_ms = 5000, .ops = &dops, .ctx = &dbl,
+		.backup_min_ms = 200,
+	}, &cl, &err), &err);
+	tu_ok(eau2_cluster_put(cl, db, "t", df, &(struct eau2_cluster_put_options){
+		.replicas = 2, .part_bytes = 1 }, &err), &err);
+	__atomic_store_n(&dbl.n[0].slow_ms, 3000, __ATOMIC_SEQ_CST);
+	tu_ok(eau2_run(db, df, count, NULL, NULL, &local, &err), &err);
+	t0 = zkc_now_ms();
+	tu_ok(eau2_cluster_run(cl, db, "t", count, NULL, &dist, &err), &err);
+	/* Without backups: 3 s, the slow node's primaries. */
+	if (zkc_now_ms() - t0 >= 2000)
+		fail_msg("a run with a straggler took %lld ms", zkc_now_ms() - t0);
+	assert_same_df(local, dist);
+	eau2_df_release(local);
+	eau2_df_release(dist);
+	/* Every case, with arguments the losers outlive. */
+	__atomic_store_n(&dbl.n[0].slow_ms, 1000, __ATOMIC_SEQ_CST);
+	run_cases(cl, db, "t", df);
+	/* Close waits for the losers, then nothing of theirs is left. */
+	eau2_cluster_close(cl);
+	__atomic_store_n(&dbl.n[0].slow_ms, 0, __ATOMIC_SEQ_CST);
+	eau2_df_release(df);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
 /* A driver killed mid-put: no key, and its partitions are garbage. */
 static void test_killed_put(void **state)
 {
@@ -798,6 +846,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get),
+		cmocka_unit_test(test_backup),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_killed_put),
 		cmocka_unit_test(test_two_drivers),

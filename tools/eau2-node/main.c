@@ -2,7 +2,8 @@
 /*
  * main.c - the eau2-node command: serve a store to local clients (in the
  * foreground with logs on stderr, or as a daemon logging to
- * DIR/node.log), and `eau2-node status`, which prints what a running node
+ * DIR/node.log) and, with --listen, to remote peers over TCP
+ * (src/node/remote.h), and `eau2-node status`, which prints what a running node
  * knows: its connections and the reference counts of the dataframes they
  * hold. Exit status: 0 success, 1 user error (bad option, store refused,
  * another node running, no node to ask), 2 internal failure.
@@ -13,17 +14,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/env_options.h"
 #include "eau2-node/http/http.h"
 #include "eau2.h"
 #include "node/node.h"
+#include "node/remote.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--plugin FILE.so]...\n"
+		"                 [--listen HOST:PORT [--secret-file FILE] [--advertise HOST:PORT]]\n"
+		"                 [--http HOST:PORT]\n"
 		"       eau2-node status [--store DIR]\n"
 		"       eau2-node http-token [--secret-file FILE]\n"
 		"       eau2-node --version | --help\n\n"
@@ -39,15 +44,20 @@ static void usage(FILE *out)
 		"                  list as the clients' --plugin, so the node knows the\n"
 		"                  rowers it may be asked to run); a plugin that fails\n"
 		"                  to load stops the node from starting\n"
-		"  --listen ADDR   serve other hosts (not supported yet)\n"
+		"  --listen HOST:PORT  also serve remote peers over TCP there (port 0: any\n"
+		"                  free port; the log says which). Without a secret only\n"
+		"                  loopback addresses are accepted, and the log says so\n"
+		"  --secret-file FILE  the cluster secret (mode 600; default\n"
+		"                  $EAU2_SECRET_FILE): peers must prove they know it; it\n"
+		"                  never crosses the network\n"
+		"  --advertise HOST:PORT  the address peers know this node by (its node\n"
+		"                  id in their logs; default the --listen address)\n"
 		"  --http HOST:PORT  serve /metrics (Prometheus), /api/status (JSON) and\n"
 		"                  a dashboard at /, read-only; port 0 picks a free one\n"
 		"                  (the log says which). A non-loopback HOST needs the\n"
 		"                  cluster secret, and requests then need its token:\n"
 		"                  'Authorization: Bearer TOKEN', or TOKEN as a browser's\n"
-		"                  password; 'eau2-node http-token' prints TOKEN\n"
-		"  --secret-file FILE  the cluster secret (default $EAU2_SECRET_FILE;\n"
-		"                  chmod 600)\n\n"
+		"                  password; 'eau2-node http-token' prints TOKEN\n\n"
 		"SIGTERM or SIGINT stops the node cleanly (it removes DIR/node.sock).\n"
 		"'status' prints the node's pid, one 'conn PID IDS REFS' line per client\n"
 		"and one 'id ID REFS CONNS keyed|deleted' line per dataframe held.\n");
@@ -66,6 +76,34 @@ static int errorf(int status, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return status;
+}
+
+/* Where the remote service logs: stderr, or DIR/node.log once a daemon. */
+static int log_fd = 2;
+static int log_quiet;
+
+static void remote_log(void *ctx, enum eau2_net_log_level level, const char *text)
+{
+	char line[1200];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	(void)ctx;
+	if (log_fd < 0 || (log_quiet && level == EAU2_NET_LOG_INFO))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line), "eau2-node[%d] %02d:%02d:%02d.%03ld remote: %s\n",
+		     (int)getpid(), tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+		     text);
+	if (n > (int)sizeof(line) - 1) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	if (write(log_fd, line, (size_t)n) < 0) {
+		/* nowhere left to say it */
+	}
 }
 
 static int status_cmd(const char *store)
@@ -162,6 +200,7 @@ static int daemonize(struct eau2_node_server *srv)
 			close(devnull);
 	}
 	eau2_node_server_set_log(srv, logfd);
+	log_fd = logfd;
 	if (eau2_node_server_forked(srv, &err) < 0)
 		_exit(2);
 	ok = 1;
@@ -177,10 +216,11 @@ int main(int argc, char **argv)
 	struct eau2_options env;
 	struct eau2_node_server *srv = NULL;
 	struct eau2_error err = {0};
-	const char *store = NULL, *listen_addr = NULL, *http_addr = NULL;
+	const char *store = NULL, *listen_addr = NULL, *advertise = NULL, *http_addr = NULL;
 	const char *secret_file = getenv("EAU2_SECRET_FILE");
+	eau2_remote_server *remote = NULL;
 	struct eau2_http *http = NULL;
-	int daemon = 0, status = 0, token = 0, nplugins = 0, i, rc;
+	int daemon = 0, status = 0, token = 0, nplugins = 0, secret_opt = 0, i, rc;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -204,14 +244,27 @@ int main(int argc, char **argv)
 				return errorf(1, "%s", err.msg);
 			else
 				nplugins++;
+		} else if (!strcmp(a, "--secret-file") || !strcmp(a, "--advertise")) {
+			if (i + 1 >= argc)
+				return errorf(1, "%s needs an argument", a);
+			secret_opt = a[2] == 's';
+			if (a[2] == 's')
+				secret_file = argv[++i];
+			else
+				advertise = argv[++i];
+		} else if (!strncmp(a, "--secret-file=", 14)) {
+			secret_file = a + 14;
+			secret_opt = 1;
+		} else if (!strncmp(a, "--advertise=", 12)) {
+			advertise = a + 12;
 		} else if (!strncmp(a, "--store=", 8)) {
 			store = a + 8;
 		} else if (!strncmp(a, "--listen=", 9)) {
 			listen_addr = a + 9;
-		} else if (!strcmp(a, "--http") || !strcmp(a, "--secret-file")) {
+		} else if (!strcmp(a, "--http")) {
 			if (i + 1 >= argc)
 				return errorf(1, "%s needs an argument", a);
-			*(a[2] == 'h' ? &http_addr : &secret_file) = argv[++i];
+			http_addr = argv[++i];
 		} else if (!strcmp(a, "http-token") && !status) {
 			token = 1;
 		} else if (!strcmp(a, "--daemon")) {
@@ -225,10 +278,12 @@ int main(int argc, char **argv)
 			return errorf(1, "unknown argument '%s'", a);
 		}
 	}
-	if (listen_addr)
-		return errorf(1, "--listen %s: serving other hosts is not supported yet "
-			      "(local clients attach through the store's node.sock)",
-			      listen_addr);
+	if (secret_file && !*secret_file)
+		secret_file = NULL;
+	if (advertise && !listen_addr)
+		return errorf(1, "%s", "--advertise goes with --listen");
+	if (secret_opt && !listen_addr && !http_addr && !token)
+		return errorf(1, "%s", "--secret-file goes with --listen, --http or http-token");
 	if (status)
 		return daemon ? errorf(1, "%s", "status takes no --daemon") : status_cmd(store);
 	if (token)
@@ -245,6 +300,20 @@ int main(int argc, char **argv)
 		eau2_node_server_close(srv);
 		return rc;
 	}
+	if (listen_addr) {
+		struct eau2_remote_server_opts ro = {
+			.listen = listen_addr, .secret_file = secret_file,
+			.node_id = advertise, .store = eau2_node_server_dir(srv),
+			.log = remote_log,
+		};
+
+		log_quiet = opts.quiet;
+		rc = eau2_remote_server_start(&remote, &ro, &err);
+		if (rc) {
+			eau2_node_server_close(srv);
+			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
+		}
+	}
 	if (http_addr) {
 		struct eau2_http_opts ho = { .addr = http_addr, .secret_file = secret_file,
 					     .store = eau2_node_server_dir(srv), .srv = srv,
@@ -257,12 +326,14 @@ int main(int argc, char **argv)
 		}
 
 		if ((rc = eau2_http_start(&http, &ho, &err))) {
+			eau2_remote_server_stop(remote);
 			eau2_node_server_close(srv);
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
 		}
 	}
 	rc = eau2_node_server_run(srv, &err);
 	eau2_http_stop(http);
+	eau2_remote_server_stop(remote);
 	eau2_node_server_close(srv);
 	if (rc)
 		return errorf(2, "%s", err.msg);

@@ -72,15 +72,34 @@ struct eau2_cli_cmd {
 	const void *defaults;            /* opts_size bytes, or NULL: zeroes */
 	unsigned min_pos, max_pos;       /* positional arguments */
 	bool needs_store;                /* open the store before run */
+	/* With needs_store: --remote (or $EAU2_REMOTE) opens that node's
+	 * keys instead of the local store's. Otherwise --remote is refused,
+	 * with remote_hint (or "it works on the local store") saying why. */
+	bool takes_remote;
+	const char *remote_hint;
 	/* Returns an exit status (EAU2_CLI_*), having printed any error. */
 	int (*run)(struct eau2_cli *cli, void *opts);
 };
 
+/* The global options (before the command), pointing into argv. */
+struct eau2_cli_global {
+	const char *store_dir;   /* --store, or NULL: $EAU2_STORE, the default */
+	const char *remote;      /* --remote, or NULL */
+	const char *secret_file; /* --secret-file, or NULL: $EAU2_SECRET_FILE */
+	int timeout_ms;          /* --timeout, or 0: the library's default */
+};
+
+/* eau2_open's options for the local store from the environment and the
+ * global options (remote left NULL). */
+void eau2_cli_options(const struct eau2_cli_global *g, struct eau2_options *opt);
+
 /* What a command sees of the invocation. */
 struct eau2_cli {
 	const struct eau2_cli_cmd *cmd;
+	const struct eau2_cli_global *g;
 	const char *store_dir;  /* --store, or NULL for the default */
 	eau2 *db;               /* open when cmd->needs_store */
+	const char *remote;     /* db's keys are this node's, or NULL: local */
 	size_t npos;
 	char **pos;             /* positional arguments */
 };
@@ -108,6 +127,9 @@ int eau2_cli_fail(int rc, const struct eau2_error *err, const char *what);
  * none) and the key it was going to: "loading FILE as 'KEY': ...". */
 int eau2_cli_fail_store(int rc, const struct eau2_error *err, const char *what,
 			const char *input, const char *key);
+/* eau2_cli_fail for a failure talking to the node at addr: the message
+ * names the peer (prefixed "ADDR: " when err does not already name it). */
+int eau2_cli_fail_peer(int rc, const struct eau2_error *err, const char *addr);
 /* Flushes stdout; on a write error prints it and returns EAU2_CLI_INTERNAL
  * (EAU2_CLI_OK otherwise). */
 int eau2_cli_flush_stdout(void);
@@ -116,9 +138,15 @@ int eau2_cli_flush_stdout(void);
  * work (a load) so that it fails early. Prints the error. */
 int eau2_cli_check_key(const char *key);
 
-/* eau2_get with the error printed (the message always names the key);
+/* eau2_get with the error printed (the message always names the key, and
+ * the peer with --remote);
  * returns an exit status. */
 int eau2_cli_get_df(struct eau2_cli *cli, const char *key, eau2_df **df);
+/* The same for eau2_get_head (at least `rows` rows: all a remote node
+ * sends) and eau2_stat. */
+int eau2_cli_get_head(struct eau2_cli *cli, const char *key, uint64_t rows,
+		      eau2_df **df);
+int eau2_cli_stat(struct eau2_cli *cli, const char *key, struct eau2_stat *st);
 
 /* Monotonic seconds. */
 double eau2_cli_now(void);
@@ -126,6 +154,25 @@ double eau2_cli_now(void);
 /* Splits a "NAME=VALUE" string at the first '='; -EINVAL without one or
  * with an empty name. */
 int eau2_cli_split_arg(const char *s, char **name, char **value);
+
+/* ------------------------------------------------------------ progress */
+
+/* A progress bar on stderr (progress.c): drawn only on a terminal, after
+ * the first second. */
+struct eau2_cli_progress {
+	double start, last;
+	bool tty;          /* stderr is a terminal */
+	bool drawn;        /* a bar is on screen and must be cleared */
+	const char *label; /* printed before the figures, or NULL */
+};
+void eau2_cli_progress_start(struct eau2_cli_progress *p, const char *label);
+/* A progress hook (eau2_load_options.progress and the like): ctx is the
+ * struct eau2_cli_progress; total 0 when unknown. */
+void eau2_cli_progress(void *ctx, uint64_t done, uint64_t total);
+/* Clears the bar when one is drawn. */
+void eau2_cli_progress_clear(struct eau2_cli_progress *p);
+/* "12.3 MB": decimal units, as the bar prints them. */
+void eau2_cli_human_bytes(char *buf, size_t size, double b);
 
 /* ---------------------------------------------------------------- json */
 
@@ -150,6 +197,8 @@ extern const struct eau2_cli_cmd eau2_cli_cmd_rm;
 extern const struct eau2_cli_cmd eau2_cli_cmd_gen;
 extern const struct eau2_cli_cmd eau2_cli_cmd_run;
 extern const struct eau2_cli_cmd eau2_cli_cmd_rowers;
+extern const struct eau2_cli_cmd eau2_cli_cmd_push;
+extern const struct eau2_cli_cmd eau2_cli_cmd_pull;
 extern const struct eau2_cli_cmd eau2_cli_cmd_status;
 
 #endif

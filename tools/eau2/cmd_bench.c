@@ -2007,6 +2007,7 @@ static void json_num(FILE *f, double v)
 struct report {
 	const struct bench_opts *o;
 	const char *dir;
+	char pages[64]; /* what backs the store (eau2_page_size) */
 	unsigned cores;
 	struct bw_result bw_all, bw_one;
 	uint64_t bw_bytes;
@@ -2151,8 +2152,9 @@ static void print_table(const struct report *rp)
 	const double gib = 1024.0 * 1024 * 1024;
 	uint64_t data = rp->mixed->bytes + rp->text->bytes;
 
-	printf("eau2 bench: store %s, %u cores, seed %" PRIu64 ", load average "
-	       "before the run %.2f\n", rp->dir, rp->cores, rp->o->seed, rp->loadavg);
+	printf("eau2 bench: store %s (%s), %u cores, seed %" PRIu64 ", load average "
+	       "before the run %.2f\n", rp->dir, rp->pages, rp->cores, rp->o->seed,
+	       rp->loadavg);
 	printf("memory-read bandwidth at the start: %.2f GB/s with %u threads, %.2f "
 	       "with 1\n  (sum over a %s heap array, warm, sustained over %u and %u "
 	       "passes;\n  fastest single pass %.2f and %.2f GB/s); 'membw' is the same "
@@ -2399,6 +2401,7 @@ int eau2_cli_bench(int argc, char **argv)
 	int cpus[1024];
 	unsigned ncpus, cores;
 	eau2 *db = NULL;
+	const char *pages;
 	int status = 0, rc;
 	double t_start = now();
 	void (*old_pipe)(int);
@@ -2424,6 +2427,8 @@ int eau2_cli_bench(int argc, char **argv)
 		return rc == -ENOMEM || rc == -EIO ? 2 : 1;
 	}
 	snprintf(dir, sizeof(dir), "%s", eau2_dir(db));
+	eau2_page_size(db, &pages);
+	snprintf(rp.pages, sizeof(rp.pages), "%s", pages);
 
 	for (int op = 0; op < NOPS; op++) {
 		avail[op] = eau2_rower_find(op_names[op]) != NULL;

@@ -63,69 +63,6 @@ static const struct eau2_cli_opt load_opts_table[] = {
 };
 #undef O
 
-/* ------------------------------------------------------------ progress */
-
-struct progress {
-	double start, last;
-	bool tty;     /* stderr is a terminal */
-	bool drawn;   /* a bar is on screen and must be cleared */
-};
-
-static void human_bytes(char *buf, size_t size, double b)
-{
-	static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
-	int u = 0;
-
-	while (b >= 1000.0 && u < 4) {
-		b /= 1000.0;
-		u++;
-	}
-	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-}
-
-static void on_progress(void *ctx, uint64_t done, uint64_t total)
-{
-	struct progress *p = ctx;
-	double now, el, rate;
-	char d[32], t[32], r[32], bar[33];
-
-	if (!p->tty)
-		return;
-	now = eau2_cli_now();
-	el = now - p->start;
-	if (el < 1.0 || (p->drawn && now - p->last < 0.1))
-		return;
-	p->last = now;
-	p->drawn = true;
-	rate = (double)done / el;
-	human_bytes(d, sizeof d, (double)done);
-	human_bytes(r, sizeof r, rate);
-	if (total && done <= total) {
-		double frac = (double)done / (double)total;
-		size_t fill = (size_t)(frac * 30.0);
-		double eta = rate > 0 ? (double)(total - done) / rate : 0;
-
-		memset(bar, '#', fill);
-		memset(bar + fill, '.', 30 - fill);
-		bar[30] = 0;
-		human_bytes(t, sizeof t, (double)total);
-		fprintf(stderr, "\r\033[K%s / %s [%s] %3.0f%% %s/s ETA %.0fs",
-			d, t, bar, frac * 100.0, r, eta);
-	} else {
-		fprintf(stderr, "\r\033[K%s %s/s", d, r);
-	}
-	fflush(stderr);
-}
-
-static void progress_clear(struct progress *p)
-{
-	if (p->drawn) {
-		fputs("\r\033[K", stderr);
-		fflush(stderr);
-		p->drawn = false;
-	}
-}
-
 /* ---------------------------------------------------------------- load */
 
 static int cmd_load(struct eau2_cli *cli, void *vopts)
@@ -135,7 +72,7 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	struct eau2_load_options lo = {0};
 	struct eau2_load_stats stats = {0};
 	struct eau2_error err = {0};
-	struct progress prog = {0};
+	struct eau2_cli_progress prog;
 	eau2_schema *schema = NULL;
 	eau2_df *df = NULL;
 	struct stat st;
@@ -172,13 +109,12 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	lo.threads = o->threads;
 	lo.from = o->from;
 	lo.len = o->len;
-	lo.progress = on_progress;
+	lo.progress = eau2_cli_progress;
 	lo.progress_ctx = &prog;
-	prog.tty = isatty(STDERR_FILENO);
-	prog.start = prog.last = eau2_cli_now();
+	eau2_cli_progress_start(&prog, NULL);
 
 	rc = eau2_load(cli->db, path, &lo, &df, &stats, &err);
-	progress_clear(&prog);
+	eau2_cli_progress_clear(&prog);
 	if (rc) {
 		snprintf(what, sizeof what, "loading %s", path);
 		status = rc == -ENOSPC || rc == -EDQUOT ?
@@ -226,5 +162,6 @@ const struct eau2_cli_cmd eau2_cli_cmd_load = {
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_load,
 };

@@ -71,6 +71,37 @@ static void on_sigint(int sig)
 	run_cancel = 1;
 }
 
+/* With --remote: the run executes on the node, over its key; only the
+ * result crosses the network (or nothing, with --as: it stays there). */
+static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
+		      const struct eau2_rower_class *cls, const struct eau2_args *args,
+		      const struct eau2_run_options *ro)
+{
+	struct eau2_error err = {0};
+	struct eau2_stat st = {0};
+	eau2_df *result = NULL;
+	double t0 = eau2_cli_now();
+	int status, rc;
+
+	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
+	if (rc)
+		return eau2_cli_fail_peer(rc, &err, cli->remote);
+	if (o->as) {
+		status = eau2_cli_stat(cli, o->as, &st);
+		if (!status)
+			fprintf(stderr, "eau2: stored %s on %s: %llu rows, %zu columns "
+				"in %.2f s\n", o->as, cli->remote,
+				(unsigned long long)st.rows,
+				eau2_schema_ncols(st.schema), eau2_cli_now() - t0);
+		eau2_schema_free(st.schema);
+		return status;
+	}
+	fflush(stdout);
+	rc = eau2_export_csv(result, STDOUT_FILENO, UINT64_MAX, &err);
+	eau2_df_release(result);
+	return rc ? eau2_cli_fail(rc, &err, "writing the result") : EAU2_CLI_OK;
+}
+
 static int cmd_run(struct eau2_cli *cli, void *vopts)
 {
 	struct run_opts *o = vopts;
@@ -123,6 +154,10 @@ static int cmd_run(struct eau2_cli *cli, void *vopts)
 	}
 	args.names = (const char *const *)names;
 	args.values = (const char *const *)values;
+	if (cli->remote) {
+		status = run_remote(cli, o, cls, &args, &ro);
+		goto out;
+	}
 	/* No --input: the rower gets a NULL dataframe (generators such as
 	 * mandelbrot); rowers that need one report it. */
 	if (o->input) {
@@ -202,6 +237,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_run = {
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_run,
 };
 

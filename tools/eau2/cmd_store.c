@@ -54,11 +54,12 @@ static int cmd_ls(struct eau2_cli *cli, void *vopts)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		eau2_df *df = NULL;
+		struct eau2_stat st;
 		char buf[32];
 
+		/* stat, not get: on a remote node a get would move the data */
 		err.msg[0] = 0;
-		rc = eau2_get(cli->db, keys[i], &df, &err);
+		rc = eau2_stat(cli->db, keys[i], &st, &err);
 		if (rc == -ENOENT)
 			continue; /* deleted since the listing */
 		if (rc) {
@@ -69,9 +70,9 @@ static int cmd_ls(struct eau2_cli *cli, void *vopts)
 				status = s;
 			continue;
 		}
-		rows[m] = (struct ls_row){ keys[i], eau2_df_rows(df),
-					   eau2_df_bytes(df), eau2_df_ncols(df) };
-		eau2_df_release(df);
+		rows[m] = (struct ls_row){ keys[i], st.rows, st.bytes,
+					   eau2_schema_ncols(st.schema) };
+		eau2_schema_free(st.schema);
 		if (strlen(keys[i]) > wkey)
 			wkey = strlen(keys[i]);
 		if ((size_t)snprintf(buf, sizeof buf, "%" PRIu64,
@@ -115,6 +116,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_ls = {
 	.min_pos = 0,
 	.max_pos = 0,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_ls,
 };
 
@@ -207,25 +209,33 @@ static int describe_scan(const eau2_df *df, struct col_stat *st,
 	return 0;
 }
 
-static void describe_json(const char *key, const eau2_df *df,
+/* st: the per-column stats, or NULL when they are not known (a remote
+ * node's key: its chunk headers stay there). */
+static void describe_json(const char *key, const struct eau2_stat *ds,
 			  const struct col_stat *st)
 {
-	const eau2_schema *s = eau2_df_schema(df);
-	size_t ncols = eau2_df_ncols(df);
+	const eau2_schema *s = ds->schema;
+	size_t ncols = eau2_schema_ncols(s);
 
 	fputs("{\"key\":", stdout);
 	eau2_cli_json_str(stdout, key, strlen(key));
 	printf(",\"rows\":%" PRIu64 ",\"columns\":%zu,\"row_groups\":%zu,"
-	       "\"bytes\":%" PRIu64 ",\"schema\":[", eau2_df_rows(df), ncols,
-	       eau2_df_ngroups(df), eau2_df_bytes(df));
+	       "\"bytes\":%" PRIu64 ",\"schema\":[", ds->rows, ncols,
+	       ds->ngroups, ds->bytes);
 	for (size_t c = 0; c < ncols; c++) {
 		enum eau2_type t = eau2_schema_type(s, c);
 		const char *name = eau2_schema_name(s, c);
 
 		fputs(c ? ",\n {\"name\":" : "{\"name\":", stdout);
 		eau2_cli_json_str(stdout, name, strlen(name));
-		printf(",\"type\":\"%s\",\"nulls\":%" PRIu64 ",\"bytes\":%"
-		       PRIu64, eau2_type_name(t), st[c].nulls, st[c].bytes);
+		printf(",\"type\":\"%s\"", eau2_type_name(t));
+		if (!st) {
+			fputs(",\"nulls\":null,\"bytes\":null,\"min\":null,"
+			      "\"max\":null}", stdout);
+			continue;
+		}
+		printf(",\"nulls\":%" PRIu64 ",\"bytes\":%" PRIu64, st[c].nulls,
+		       st[c].bytes);
 		if (!st[c].has_minmax) {
 			fputs(",\"min\":null,\"max\":null}", stdout);
 		} else if (t == EAU2_INT) {
@@ -242,17 +252,29 @@ static void describe_json(const char *key, const eau2_df *df,
 	fputs("]}\n", stdout);
 }
 
-static void describe_text(const char *key, const eau2_df *df,
+static void describe_text(const char *key, const struct eau2_stat *ds,
 			  const struct col_stat *st)
 {
-	const eau2_schema *s = eau2_df_schema(df);
-	size_t ncols = eau2_df_ncols(df);
+	const eau2_schema *s = ds->schema;
+	size_t ncols = eau2_schema_ncols(s);
 	int wname = 6, wnulls = 5, wbytes = 5, wmin = 3;
 	char buf[32];
 
 	printf("key         %s\nrows        %" PRIu64 "\ncolumns     %zu\n"
 	       "row groups  %zu\nbytes       %" PRIu64 "\n\n", key,
-	       eau2_df_rows(df), ncols, eau2_df_ngroups(df), eau2_df_bytes(df));
+	       ds->rows, ncols, ds->ngroups, ds->bytes);
+	if (!st) {
+		for (size_t c = 0; c < ncols; c++) {
+			int l = (int)strlen(eau2_schema_name(s, c));
+			if (l > wname)
+				wname = l;
+		}
+		printf("%-*s  %s\n", wname, "column", "type");
+		for (size_t c = 0; c < ncols; c++)
+			printf("%-*s  %s\n", wname, eau2_schema_name(s, c),
+			       eau2_type_name(eau2_schema_type(s, c)));
+		return;
+	}
 	for (size_t c = 0; c < ncols; c++) {
 		int l = (int)strlen(eau2_schema_name(s, c));
 		if (l > wname)
@@ -282,15 +304,24 @@ static int cmd_describe(struct eau2_cli *cli, void *vopts)
 	struct describe_opts *o = vopts;
 	const char *key = cli->pos[0];
 	struct eau2_error err = {0};
+	struct eau2_stat ds = {0};
 	struct col_stat *st = NULL;
 	eau2_df *df = NULL;
 	int status, rc;
 
+	/* A remote node's key: its descriptor only (one round trip); the
+	 * chunk headers, and so the per-column stats, stay there. */
+	if (cli->remote) {
+		status = eau2_cli_stat(cli, key, &ds);
+		goto print;
+	}
 	status = eau2_cli_get_df(cli, key, &df);
 	if (status)
 		goto out;
+	ds = (struct eau2_stat){ .rows = eau2_df_rows(df), .bytes = eau2_df_bytes(df),
+				 .ngroups = eau2_df_ngroups(df) };
 	st = calloc(eau2_df_ncols(df) + 1, sizeof *st);
-	if (!st) {
+	if (!st || (rc = eau2_schema_copy(eau2_df_schema(df), &ds.schema, &err))) {
 		status = eau2_cli_fail(-ENOMEM, NULL, key);
 		goto out;
 	}
@@ -299,11 +330,15 @@ static int cmd_describe(struct eau2_cli *cli, void *vopts)
 		status = eau2_cli_fail(rc, &err, key);
 		goto out;
 	}
+print:
+	if (status)
+		goto out;
 	if (o->json)
-		describe_json(key, df, st);
+		describe_json(key, &ds, st);
 	else
-		describe_text(key, df, st);
+		describe_text(key, &ds, st);
 out:
+	eau2_schema_free(ds.schema);
 	free(st);
 	eau2_df_release(df);
 	return status;
@@ -316,12 +351,15 @@ const struct eau2_cli_cmd eau2_cli_cmd_describe = {
 		   "bytes, min and max",
 	.details = "Only chunk headers are read. Column bytes count the "
 		   "validity bitmap, values,\nstring offsets and string bytes; "
-		   "min and max exist for int and double\ncolumns.\n",
+		   "min and max exist for int and double\ncolumns. With --remote "
+		   "only the schema and sizes are shown (the chunk\nheaders stay "
+		   "on the node; --json gives null stats).\n",
 	.opts = describe_opts_table,
 	.opts_size = sizeof(struct describe_opts),
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_describe,
 };
 
@@ -358,7 +396,7 @@ static int cmd_head(struct eau2_cli *cli, void *vopts)
 	eau2_df *df = NULL;
 	int status;
 
-	status = eau2_cli_get_df(cli, key, &df);
+	status = eau2_cli_get_head(cli, key, o->n, &df);
 	if (!status)
 		status = write_csv(df, STDOUT_FILENO, o->n, key);
 	eau2_df_release(df);
@@ -376,6 +414,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_head = {
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_head,
 };
 
@@ -424,6 +463,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_export = {
 	.min_pos = 2,
 	.max_pos = 2,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_export,
 };
 
@@ -454,5 +494,6 @@ const struct eau2_cli_cmd eau2_cli_cmd_rm = {
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
+	.takes_remote = true,
 	.run = cmd_rm,
 };

@@ -49,6 +49,8 @@ struct gen {
 	uint64_t row;         /* index of the row being generated */
 	void *priv;           /* the generator's own tables */
 	uint64_t scale;       /* multi-table generators: rows of the main table */
+	uint64_t groups;      /* dbbench: K, the groups of id1, id2, id4, id5 */
+	uint64_t rows;        /* rows asked for (UINT64_MAX: --size given) */
 
 	pthread_t writer;
 	bool writer_started;
@@ -1199,6 +1201,61 @@ static const struct gen_table bikes_tables[] = {
 };
 
 
+/* dbbench: the group-by table of the public db-benchmark (h2oai, later
+ * duckdblabs; groupby-datagen.R) without NAs: id1, id2 strings
+ * "id%03d" of 1..K, id3 "id%010d" of 1..N/K, id4, id5 ints 1..K, id6 an
+ * int 1..N/K, v1 int 1..5, v2 int 1..15, v3 a double 0..100 (here with 2
+ * decimals, so that it reads back exactly). K is --groups (default 100);
+ * N is --rows (with --size, N/K is taken from K alone: 1). Uniform draws. */
+static void dbbench_header(struct gen *g)
+{
+	static const char h[] = "id1,id2,id3,id4,id5,id6,v1,v2,v3\n";
+
+	put_bytes(g, h, sizeof h - 1);
+}
+
+/* "id" and v with at least width digits (zero-padded). */
+static inline void put_id(struct gen *g, uint64_t v, unsigned width)
+{
+	char tmp[20];
+	unsigned n = 0;
+
+	put_bytes(g, "id", 2);
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n < width)
+		tmp[n++] = '0';
+	while (n)
+		put_char(g, tmp[--n]);
+}
+
+static void dbbench_row(struct gen *g)
+{
+	uint64_t k = g->groups ? g->groups : 100;
+	uint64_t nk = g->rows != UINT64_MAX && g->rows / k ? g->rows / k : 1;
+
+	put_id(g, 1 + rnd_below(g, k), 3);
+	put_char(g, ',');
+	put_id(g, 1 + rnd_below(g, k), 3);
+	put_char(g, ',');
+	put_id(g, 1 + rnd_below(g, nk), 10);
+	put_char(g, ',');
+	put_u64(g, 1 + rnd_below(g, k));
+	put_char(g, ',');
+	put_u64(g, 1 + rnd_below(g, k));
+	put_char(g, ',');
+	put_u64(g, 1 + rnd_below(g, nk));
+	put_char(g, ',');
+	put_u64(g, 1 + rnd_below(g, 5));
+	put_char(g, ',');
+	put_u64(g, 1 + rnd_below(g, 15));
+	put_char(g, ',');
+	put_cents(g, (int64_t)rnd_below(g, 10001));
+	put_char(g, '\n');
+}
+
 static const struct generator generators[] = {
 	{ "mixed", "CSV id,qty,price,name,flag (int, int, double, string, "
 	  "bool), ~1% nulls, skewed names", 160, names_init, mixed_header,
@@ -1216,6 +1273,9 @@ static const struct generator generators[] = {
 	{ "bikes", "--out DIR: weather.csv, stations.csv, trips.csv (5 cities "
 	  "incl. montreal, 2016-2018; --rows = trips)", 0, bikes_init,
 	  NULL, NULL, bikes_fini, bikes_tables, 3, 72 },
+	{ "dbbench", "db-benchmark group-by table id1..id6,v1,v2,v3 (K = "
+	  "--groups, default 100)", 160, NULL, dbbench_header, dbbench_row,
+	  NULL, NULL, 0, 0 },
 };
 #define NGENERATORS (sizeof generators / sizeof generators[0])
 
@@ -1226,6 +1286,7 @@ struct gen_opts {
 	uint64_t rows;
 	uint64_t size;
 	uint64_t seed;
+	uint64_t groups;
 };
 
 #define O(f) offsetof(struct gen_opts, f)
@@ -1239,6 +1300,8 @@ static const struct eau2_cli_opt gen_opts_table[] = {
 	{ "seed", 0, EAU2_OPT_U64, O(seed), "S",
 	  "random seed (default 1): the same seed gives the same file",
 	  NULL, false },
+	{ "groups", 0, EAU2_OPT_U64, O(groups), "K",
+	  "dbbench: K groups of id1, id2, id4, id5 (default 100)", NULL, false },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
 };
 #undef O
@@ -1335,6 +1398,12 @@ static int cmd_gen(struct eau2_cli *cli, void *vopts)
 	}
 	if (rows == UINT64_MAX && size == UINT64_MAX)
 		rows = 1000;
+	if (o->groups && strcmp(gt->name, "dbbench")) {
+		eau2_cli_errorf("gen: --groups is for dbbench only");
+		return EAU2_CLI_USER;
+	}
+	g.groups = o->groups;
+	g.rows = rows;
 	if (gt->tables) {
 		/* --size: main-table rows at about row_bytes bytes each */
 		g.scale = rows != UINT64_MAX ? rows : size / gt->row_bytes;
@@ -1410,15 +1479,17 @@ static void gen_help(FILE *out)
 {
 	fprintf(out, "\ngenerators:\n");
 	for (size_t i = 0; i < NGENERATORS; i++)
-		fprintf(out, "  %-6s %s\n", generators[i].name,
+		fprintf(out, "  %-7s %s\n", generators[i].name,
 			generators[i].summary);
 }
 
 const struct eau2_cli_cmd eau2_cli_cmd_gen = {
 	.name = "gen",
-	.synopsis = "NAME --out FILE|DIR [--rows N | --size BYTES] [--seed S]",
+	.synopsis = "NAME --out FILE|DIR [--rows N | --size BYTES] [--seed S] "
+		    "[--groups K]",
 	.summary = "write synthetic data (mixed CSV, text, SoR, access logs, "
-		   "linus and bikes tables) for tests and benchmarks",
+		   "linus and bikes tables, db-benchmark) for tests and "
+		   "benchmarks",
 	.details = NULL,
 	.more_help = gen_help,
 	.opts = gen_opts_table,

@@ -11,6 +11,7 @@
 #include "common/env_options.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,8 @@ static const struct eau2_cli_cmd *const commands[] = {
 	&eau2_cli_cmd_gen,
 	&eau2_cli_cmd_run,
 	&eau2_cli_cmd_rowers,
+	&eau2_cli_cmd_push,
+	&eau2_cli_cmd_pull,
 	&eau2_cli_cmd_status,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -43,7 +46,8 @@ static int run_bench(const char *store_dir, int argc, char **argv)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: eau2 [--store DIR] COMMAND [ARGS...]\n"
+		"usage: eau2 [--store DIR] [--remote HOST:PORT] [--secret-file FILE]\n"
+		"            [--timeout MS] COMMAND [ARGS...]\n"
 		"       eau2 --version | --help\n\n"
 		"eau2 keeps dataframes under keys in a shared-memory store and "
 		"runs rowers\nover them.\n\n"
@@ -51,6 +55,16 @@ static void usage(FILE *out)
 		"  --store DIR    the store directory (default: $EAU2_STORE, "
 		"else\n"
 		"                 /dev/shm/eau2-$USER)\n"
+		"  --remote HOST:PORT\n"
+		"                 work on the keys of the eau2-node listening there\n"
+		"                 (default: $EAU2_REMOTE): ls, describe, head, export,\n"
+		"                 rm and run happen there, load parses here and\n"
+		"                 stores there; the local store holds what is pulled\n"
+		"  --secret-file FILE\n"
+		"                 the cluster secret the node was given (default:\n"
+		"                 $EAU2_SECRET_FILE; none for a loopback-only node)\n"
+		"  --timeout MS   bound on each network step (connect, handshake,\n"
+		"                 each frame; default: the library's)\n"
 		"  --version      print the version and exit\n"
 		"  -h, --help     show this help and exit\n\n"
 		"commands:\n");
@@ -64,11 +78,49 @@ static void usage(FILE *out)
 		"input data,\nrower or column), 2 internal failure.\n");
 }
 
-static int dispatch(const struct eau2_cli_cmd *cmd, const char *store_dir,
+/* "--timeout MS": 1..INT_MAX milliseconds. */
+static int parse_timeout(const char *s, int *ms)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > INT_MAX) {
+		eau2_cli_errorf("--timeout: '%s' is not a number of milliseconds "
+				"(1 to %d)", s, INT_MAX);
+		return -1;
+	}
+	*ms = (int)v;
+	return 0;
+}
+
+/* Opens the store a command works on: the local one, or with --remote
+ * (else $EAU2_REMOTE) the keys of that node, for commands that take it. */
+static int open_store(struct eau2_cli *cli)
+{
+	const struct eau2_cli_global *g = cli->g;
+	struct eau2_error err = {0};
+	struct eau2_options opt;
+	int rc;
+
+	eau2_cli_options(g, &opt);
+	if (cli->cmd->takes_remote)
+		opt.remote = g->remote ? g->remote : eau2_env_remote();
+	rc = eau2_open(&cli->db, &opt, &err);
+	cli->remote = opt.remote;
+	if (rc && opt.remote)
+		return eau2_cli_fail_peer(rc, &err, opt.remote);
+	if (rc)
+		return eau2_cli_fail(rc, &err, g->store_dir ? g->store_dir :
+				     "opening the default store");
+	return EAU2_CLI_OK;
+}
+
+static int dispatch(const struct eau2_cli_cmd *cmd, const struct eau2_cli_global *g,
 		    int argc, char **argv)
 {
-	struct eau2_cli cli = { .store_dir = store_dir };
-	struct eau2_error err = {0};
+	struct eau2_cli cli = { .g = g, .store_dir = g->store_dir };
 	void *opts = calloc(1, cmd->opts_size ? cmd->opts_size : 1);
 	int status = EAU2_CLI_INTERNAL;
 	int rc;
@@ -86,14 +138,15 @@ static int dispatch(const struct eau2_cli_cmd *cmd, const char *store_dir,
 		status = rc == -ENOMEM ? EAU2_CLI_INTERNAL : EAU2_CLI_USER;
 		goto out;
 	}
-	if (cmd->needs_store) {
-		rc = eau2_env_open(&cli.db, store_dir, &err);
-		if (rc) {
-			status = eau2_cli_fail(rc, &err, store_dir ? store_dir :
-					       "opening the default store");
-			goto out;
-		}
+	if (g->remote && !cmd->takes_remote) {
+		eau2_cli_errorf("%s does not take --remote (%s)", cmd->name,
+				cmd->remote_hint ? cmd->remote_hint :
+				"it works on the local store");
+		status = EAU2_CLI_USER;
+		goto out;
 	}
+	if (cmd->needs_store && (status = open_store(&cli)))
+		goto out;
 	status = cmd->run(&cli, opts);
 	if (status == EAU2_CLI_OK)
 		status = eau2_cli_flush_stdout();
@@ -105,13 +158,45 @@ out:
 	return status;
 }
 
+/* A global option with a value: "--NAME V" or "--NAME=V". Returns 1 when
+ * argv[*i] is that option (*val set, *i moved past it), 0 when it is not,
+ * -1 after printing an error. */
+static int global_value(int argc, char **argv, int *i, const char *name,
+			const char *metavar, const char **val)
+{
+	const char *a = argv[*i] + 2;
+	size_t n = strlen(name);
+
+	if (strncmp(a, name, n) || (a[n] && a[n] != '='))
+		return 0;
+	if (*val) {
+		eau2_cli_errorf("option '--%s' given twice", name);
+		return -1;
+	}
+	if (a[n] == '=') {
+		*val = a + n + 1;
+	} else if (*i + 1 >= argc) {
+		eau2_cli_errorf("option '--%s' needs a value (%s)", name, metavar);
+		return -1;
+	} else {
+		*val = argv[++*i];
+	}
+	if (!**val) {
+		eau2_cli_errorf("--%s needs a non-empty %s", name, metavar);
+		return -1;
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
-	const char *store_dir = NULL;
+	struct eau2_cli_global g = {0};
+	const char *timeout = NULL;
 	int i = 1;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
+		int r;
 
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
@@ -122,40 +207,37 @@ int main(int argc, char **argv)
 			       EAU2_VERSION_MINOR);
 			return eau2_cli_flush_stdout();
 		}
-		if ((!strcmp(a, "--store") || !strncmp(a, "--store=", 8)) && store_dir) {
-			eau2_cli_errorf("option '--store' given twice");
-			return EAU2_CLI_USER;
-		}
-		if (!strcmp(a, "--store")) {
-			if (i + 1 >= argc) {
-				eau2_cli_errorf("option '--store' needs a "
-						"value (DIR)");
+		if (!strncmp(a, "--", 2) &&
+		    ((r = global_value(argc, argv, &i, "store", "DIR", &g.store_dir)) ||
+		     (r = global_value(argc, argv, &i, "remote", "HOST:PORT", &g.remote)) ||
+		     (r = global_value(argc, argv, &i, "secret-file", "FILE",
+				       &g.secret_file)) ||
+		     (r = global_value(argc, argv, &i, "timeout", "MS", &timeout)))) {
+			if (r < 0)
 				return EAU2_CLI_USER;
-			}
-			store_dir = argv[++i];
-			continue;
-		}
-		if (!strncmp(a, "--store=", 8)) {
-			store_dir = a + 8;
 			continue;
 		}
 		eau2_cli_errorf("unknown option '%s' (see 'eau2 --help'; "
 				"command options go after the command)", a);
 		return EAU2_CLI_USER;
 	}
-	if (store_dir && !*store_dir) {
-		eau2_cli_errorf("--store needs a non-empty directory");
+	if (timeout && parse_timeout(timeout, &g.timeout_ms))
 		return EAU2_CLI_USER;
-	}
 	if (i >= argc) {
 		eau2_cli_errorf("no command given (see 'eau2 --help')");
 		return EAU2_CLI_USER;
 	}
-	if (!strcmp(argv[i], "bench"))
-		return run_bench(store_dir, argc - i, argv + i);
+	if (!strcmp(argv[i], "bench")) {
+		if (g.remote) {
+			eau2_cli_errorf("bench runs on the local store only "
+					"(--remote %s given)", g.remote);
+			return EAU2_CLI_USER;
+		}
+		return run_bench(g.store_dir, argc - i, argv + i);
+	}
 	for (size_t c = 0; c < NCOMMANDS; c++)
 		if (!strcmp(argv[i], commands[c]->name))
-			return dispatch(commands[c], store_dir, argc - i - 1,
+			return dispatch(commands[c], &g, argc - i - 1,
 					argv + i + 1);
 	eau2_cli_errorf("unknown command '%s' (see 'eau2 --help')", argv[i]);
 	return EAU2_CLI_USER;

@@ -10,6 +10,7 @@
  * into argv (which outlives the command); only repeatable options allocate.
  */
 #include "cli.h"
+#include "common/env_options.h"
 #include "util/parse.h"
 
 #include <ctype.h>
@@ -60,6 +61,19 @@ int eau2_cli_exit_code(int rc)
 	/* A full store (space or inodes): the user's data does not fit. */
 	case -ENOSPC:
 	case -EDQUOT:
+	/* A peer's doing (--remote, push, pull): unreachable, gone,
+	 * refused us, spoke another protocol. */
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -ECONNABORTED:
+	case -EPIPE:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -EHOSTDOWN:
+	case -EPROTO:
+	case -EPROTONOSUPPORT:
+	case -ENOTSUP:
+	case -EADDRNOTAVAIL:
 		return EAU2_CLI_USER;
 	default:
 		return EAU2_CLI_INTERNAL;
@@ -73,6 +87,25 @@ int eau2_cli_fail(int rc, const struct eau2_error *err, const char *what)
 	else
 		eau2_cli_errorf("%s: %s", what, strerror(rc < 0 ? -rc : rc));
 	return eau2_cli_exit_code(rc);
+}
+
+int eau2_cli_fail_peer(int rc, const struct eau2_error *err, const char *addr)
+{
+	const char *msg = err && err->msg[0] ? err->msg : strerror(rc < 0 ? -rc : rc);
+
+	if (strstr(msg, addr))
+		eau2_cli_errorf("%s", msg);
+	else
+		eau2_cli_errorf("%s: %s", addr, msg);
+	return eau2_cli_exit_code(rc);
+}
+
+void eau2_cli_options(const struct eau2_cli_global *g, struct eau2_options *opt)
+{
+	eau2_env_options(opt, g->store_dir);
+	if (g->secret_file)
+		opt->secret_file = g->secret_file;
+	opt->timeout_ms = g->timeout_ms;
 }
 
 int eau2_cli_flush_stdout(void)
@@ -108,20 +141,51 @@ int eau2_cli_check_key(const char *key)
 }
 
 /* eau2_get with the error printed; the message always names the key. */
+/* The error of a get of key, named (no such key, or the message). */
+static int get_failed(struct eau2_cli *cli, const char *key, int rc,
+		      const struct eau2_error *err)
+{
+	if (cli->remote) {
+		const char *msg = err->msg[0] ? err->msg : strerror(-rc);
+
+		/* name the peer and the key, each once */
+		eau2_cli_errorf("%s%s%s%s%s", strstr(msg, cli->remote) ? "" : cli->remote,
+				strstr(msg, cli->remote) ? "" : ": ",
+				strstr(msg, key) ? "" : key, strstr(msg, key) ? "" : ": ", msg);
+		return eau2_cli_exit_code(rc);
+	}
+	if (rc == -ENOENT && !strstr(err->msg, key))
+		eau2_cli_errorf("no such key '%s'", key);
+	else if (err->msg[0] && !strstr(err->msg, key))
+		eau2_cli_errorf("%s: %s", key, err->msg);
+	else
+		eau2_cli_fail(rc, err, key);
+	return eau2_cli_exit_code(rc);
+}
+
 int eau2_cli_get_df(struct eau2_cli *cli, const char *key, eau2_df **df)
 {
 	struct eau2_error err = {0};
 	int rc = eau2_get(cli->db, key, df, &err);
 
-	if (!rc)
-		return EAU2_CLI_OK;
-	if (rc == -ENOENT && !strstr(err.msg, key))
-		eau2_cli_errorf("no such key '%s'", key);
-	else if (err.msg[0] && !strstr(err.msg, key))
-		eau2_cli_errorf("%s: %s", key, err.msg);
-	else
-		eau2_cli_fail(rc, &err, key);
-	return eau2_cli_exit_code(rc);
+	return rc ? get_failed(cli, key, rc, &err) : EAU2_CLI_OK;
+}
+
+int eau2_cli_get_head(struct eau2_cli *cli, const char *key, uint64_t rows,
+		      eau2_df **df)
+{
+	struct eau2_error err = {0};
+	int rc = eau2_get_head(cli->db, key, rows, df, &err);
+
+	return rc ? get_failed(cli, key, rc, &err) : EAU2_CLI_OK;
+}
+
+int eau2_cli_stat(struct eau2_cli *cli, const char *key, struct eau2_stat *st)
+{
+	struct eau2_error err = {0};
+	int rc = eau2_stat(cli->db, key, st, &err);
+
+	return rc ? get_failed(cli, key, rc, &err) : EAU2_CLI_OK;
 }
 
 int eau2_cli_fail_store(int rc, const struct eau2_error *err, const char *what,

@@ -8,6 +8,8 @@
 #                        fail unless it exits STATUS; a failing command
 #                        must say why in one line "eau2: ..." on stderr
 #   err_has TEXT         fail unless $T/err contains TEXT
+#   private_mounts       run the rest of the script in a private mount
+#                        namespace (same T); skipped (77) without unshare
 BIN=${EAU2_BIN_DIR:?EAU2_BIN_DIR must name the build directory}/eau2
 if [ ! -x "$BIN" ]; then
 	echo "$NAME: $BIN is missing" >&2
@@ -45,4 +47,15 @@ expect() {
 
 err_has() {
 	grep -qF -- "$1" "$T/err" || { cat "$T/err" >&2; fail "stderr lacks '$1'"; }
+}
+
+private_mounts() {
+	if [ "${EAU2_IT_INNER:-}" != 1 ]; then
+		command -v unshare >/dev/null || { echo "$NAME: no unshare: skipped"; exit 77; }
+		EAU2_IT_INNER=1 EAU2_IT_DIR=$T unshare -m sh "$0"
+		exit $?
+	fi
+	rmdir "$T" # the outer run's directory is used (and removed) instead
+	T=$EAU2_IT_DIR
+	mount --make-rprivate / 2>/dev/null
 }

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spec.h - a run's partition tasks with backup copies (spec.c), internal
+ * to src/cluster: the driver's run hands it the partitions and their
+ * replicas, and gets back one encoded state per partition.
+ *
+ * As MapReduce's backup tasks did: once a task has run longer than
+ * `factor` times the median time of the run's finished tasks, and longer
+ * than min_ms, a copy starts on another replica; the first answer wins
+ * and the other is thrown away when it comes. The call returns as soon as
+ * every partition has an answer (or one has none from any replica): it
+ * does not wait for the losers, whose threads hold their own copies of
+ * what they use. What they still use of the caller is the node
+ * operations and their context: eau2_spec_drain (from
+ * eau2_cluster_close) waits for the last of them.
+ */
+#ifndef EAU2_CLUSTER_SPEC_H
+#define EAU2_CLUSTER_SPEC_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "cluster/cluster.h"
+#include "cluster/dir.h"
+
+/* Attempts still running past the call that started them; one per
+ * cluster handle. */
+struct eau2_spec_track {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t inflight;
+};
+
+void eau2_spec_track_init(struct eau2_spec_track *t);
+/* Waits until no attempt runs, then destroys t. */
+void eau2_spec_drain(struct eau2_spec_track *t);
+
+struct eau2_spec_opts {
+	double factor;    /* backup when slower than factor x the median */
+	int min_ms;       /* ... and slower than this */
+	unsigned parallel; /* attempts at once, backups not counted */
+};
+
+/* Runs rower (with args) over every partition of e on one live replica
+ * (m: the live members) through ops->run, with backups as above. Fills
+ * states[i] (malloc'd, the caller's) and lens[i] for every i; on an error
+ * (the lowest failing partition's, naming it and what each replica said)
+ * the states filled so far are the caller's to free too. */
+int eau2_spec_run(struct eau2_spec_track *t, const struct eau2_spec_opts *o,
+		  const struct eau2_cluster_node_ops *ops, void *ctx,
+		  const struct eau2_dir_entry *e, const struct eau2_members *m,
+		  const char *rower, const struct eau2_args *args,
+		  void **states, size_t *lens, struct eau2_error *err);
+
+#endif

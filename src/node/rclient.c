@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rclient.c - the client of a remote eau2-node (remote.h): one
+ * authenticated connection, made at open (so a wrong secret or a node
+ * that is not there fails eau2_open) and made again on the next call
+ * after a transport error left it unusable. Every step is bounded by the
+ * handle's timeout; errors name the peer.
+ *
+ * Access rules: a handle belongs to one thread at a time (that of the eau2
+ * handle holding it); nothing in it is shared.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "df/df.h"
+#include "node/node.h"
+#include "node/remote.h"
+
+struct eau2_remote {
+	char *addr;
+	char node_id[EAU2_NET_NAME_MAX + 1];
+	struct eau2_net_opts o;
+	eau2_net_conn *c;
+	uint64_t next_req;
+	struct eau2_remote_progress progress;
+};
+
+static int reconnect(eau2_remote *r, struct eau2_error *err)
+{
+	int rc;
+
+	if (r->c)
+		return 0;
+	if (!(rc = eau2_net_connect(&r->c, r->addr, &r->o, err)))
+		eau2_remote_tune(r->c);
+	return rc;
+}
+
+/* After an exchange: a connection an error left mid-stream is closed
+ * (the next call connects again); a refusal leaves it usable. */
+static int done(eau2_remote *r, int rc)
+{
+	if (rc && r->c && eau2_net_broken(r->c)) {
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	return rc;
+}
+
+int eau2_remote_open(eau2_remote **out, const char *addr, const char *secret_file,
+		     int timeout_ms, struct eau2_error *err)
+{
+	eau2_remote *r = calloc(1, sizeof(*r));
+	int rc;
+
+	*out = NULL;
+	if (!r || !(r->addr = strdup(addr))) {
+		free(r);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	snprintf(r->node_id, sizeof(r->node_id), "client-%ld", (long)getpid());
+	r->o.ident = (struct eau2_net_ident){ .cluster = EAU2_REMOTE_CLUSTER,
+					      .node_id = r->node_id,
+					      .role = EAU2_NET_ROLE_CLIENT };
+	if (timeout_ms > 0)
+		r->o.connect_timeout_ms = r->o.handshake_timeout_ms = r->o.io_timeout_ms =
+			timeout_ms;
+	if (secret_file) {
+		rc = eau2_net_secret_load(secret_file, r->o.ident.secret, err);
+		if (rc)
+			goto fail;
+		r->o.ident.has_secret = true;
+	}
+	if ((rc = reconnect(r, err)))
+		goto fail;
+	*out = r;
+	return 0;
+fail:
+	eau2_remote_close(r);
+	return rc;
+}
+
+void eau2_remote_close(eau2_remote *r)
+{
+	if (!r)
+		return;
+	eau2_net_close(r->c);
+	sodium_memzero(r->o.ident.secret, sizeof(r->o.ident.secret));
+	free(r->addr);
+	free(r);
+}
+
+const char *eau2_remote_addr(const eau2_remote *r)
+{
+	return r->addr;
+}
+
+void eau2_remote_set_progress(eau2_remote *r, const struct eau2_remote_progress *pr)
+{
+	r->progress = *pr;
+}
+
+/* Sends a request whose payload is p (len bytes); *req its id. */
+static int request(eau2_remote *r, uint16_t type, const void *p, size_t len, uint64_t *req,
+		   struct eau2_error *err)
+{
+	struct eau2_net_frame f = { .type = type, .len = (uint32_t)len };
+	int rc = reconnect(r, err);
+
+	if (rc)
+		return rc;
+	f.req = *req = ++r->next_req;
+	return eau2_net_send(r->c, &f, p, err);
+}
+
+static int key_request(eau2_remote *r, uint16_t type, const char *key, uint64_t *req,
+		       struct eau2_error *err)
+{
+	size_t l = strlen(key);
+
+	if (l == 0 || l > EAU2_KEY_MAX)
+		return eau2_error_set(err, -EINVAL, "key of %zu bytes (1 to %u)", l, EAU2_KEY_MAX);
+	return request(r, type, key, l, req, err);
+}
+
+/* The next reply header, of type want (0: any) to request req; a
+ * refusal (an ERROR frame) comes back as its code. */
+static int reply(eau2_remote *r, uint64_t req, struct eau2_net_frame *f, uint16_t want,
+		 struct eau2_error *err)
+{
+	int rc = eau2_net_recv_hdr(r->c, f, err);
+
+	if (rc)
+		return rc;
+	if (f->req != req || (want && f->type != want)) {
+		/* Out of step: the stream cannot be trusted any more. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+		return eau2_error_set(err, -EPROTO, "peer %s: a reply of type 0x%x to request "
+				      "%llu, expected 0x%x to %llu", r->addr, f->type,
+				      (unsigned long long)f->req, want, (unsigned long long)req);
+	}
+	return 0;
+}
+
+/* Reads an empty reply of type want. */
+static int simple_reply(eau2_remote *r, uint64_t req, uint16_t want, struct eau2_net_frame *f,
+			struct eau2_error *err)
+{
+	int rc = reply(r, req, f, want, err);
+
+	if (!rc && f->len) {
+		rc = eau2_error_set(err, -EPROTO, "peer %s: a reply of %u bytes, expected none",
+				    r->addr, f->len);
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	return rc;
+}
+
+int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error *err)
+{
+	struct eau2_net_frame f;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	uint64_t req;
+	int rc;
+
+	*keys = NULL;
+	*n = 0;
+	if ((rc = request(r, EAU2_REMOTE_LIST, NULL, 0, &req, err)))
+		return done(r, rc);
+	do {
+		uint8_t *p;
+
+		if ((rc = reply(r, req, &f, EAU2_REMOTE_KEYS, err)))
+			break;
+		if (f.len > EAU2_REMOTE_LIST_MAX - len) {
+			rc = eau2_error_set(err, -EMSGSIZE, "peer %s: a key list over %u bytes",
+					    r->addr, EAU2_REMOTE_LIST_MAX);
+			eau2_net_close(r->c);
+			r->c = NULL;
+			break;
+		}
+		p = realloc(buf, len + f.len + 1);
+		if (!p) {
+			rc = eau2_error_set(err, -ENOMEM, "out of memory");
+			eau2_net_close(r->c);
+			r->c = NULL;
+			break;
+		}
+		buf = p;
+		if ((rc = eau2_net_recv_payload(r->c, &f, buf + len, err)))
+			break;
+		len += f.len;
+	} while (f.flags & EAU2_REMOTE_F_MORE);
+	if (!rc && (rc = eau2_node_list_decode(buf, len, keys, n, err)))
+		eau2_error_prefix(err, rc, "peer %s", r->addr);
+	free(buf);
+	return done(r, rc);
+}
+
+int eau2_remote_stat(eau2_remote *r, const char *key, struct eau2_remote_desc *d,
+		     struct eau2_error *err)
+{
+	uint64_t req;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if ((rc = key_request(r, EAU2_REMOTE_STAT, key, &req, err)))
+		return done(r, rc);
+	rc = eau2_remote_recv_desc(r->c, NULL, d, err);
+	return done(r, rc);
+}
+
+/* Receives a dataframe stream (GET's and RUN's reply) into db. */
+static int recv_df(eau2_remote *r, uint64_t req, eau2 *db, eau2_df **df,
+		   struct eau2_error *err)
+{
+	struct eau2_net_frame f;
+	int rc = reply(r, req, &f, EAU2_REMOTE_DESC, err);
+
+	if (!rc)
+		rc = eau2_remote_recv_df(r->c, req, &f, db, &r->progress, df, err);
+	if (rc && r->c && !eau2_net_broken(r->c) && f.type == EAU2_REMOTE_DESC) {
+		/* Failed on our side mid-stream (the store is full): the
+		 * rest of the stream is still coming. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	return done(r, rc);
+}
+
+int eau2_remote_get(eau2_remote *r, eau2 *db, const char *key, uint64_t first,
+		    uint64_t max_groups, int wait_ms, eau2_df **df, struct eau2_error *err)
+{
+	struct eau2_remote_get_req g = { .first = first, .max_groups = max_groups,
+					 .wait_ms = wait_ms > 0 ? (uint32_t)wait_ms : 0 };
+	uint8_t p[20 + EAU2_KEY_MAX];
+	uint64_t req;
+	size_t len, l = strlen(key);
+	int rc;
+
+	*df = NULL;
+	if (l == 0 || l > EAU2_KEY_MAX)
+		return eau2_error_set(err, -EINVAL, "key of %zu bytes (1 to %u)", l, EAU2_KEY_MAX);
+	memcpy(g.key, key, l + 1);
+	if (g.wait_ms > EAU2_REMOTE_WAIT_SLICE_MS)
+		g.wait_ms = EAU2_REMOTE_WAIT_SLICE_MS;
+	eau2_remote_get_encode(&g, p, &len);
+	if ((rc = request(r, EAU2_REMOTE_GET, p, len, &req, err)))
+		return done(r, rc);
+	return recv_df(r, req, db, df, err);
+}
+
+int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t first,
+		    size_t n, struct eau2_error *err)
+{
+	struct eau2_net_frame f = { .type = EAU2_REMOTE_END };
+	uint64_t req;
+	int rc;
+
+	if ((rc = key_request(r, EAU2_REMOTE_PUT, key, &req, err)) ||
+	    (rc = simple_reply(r, req, EAU2_REMOTE_GO, &f, err)))
+		return done(r, rc);
+	rc = eau2_remote_send_df(r->c, req, df, first, n, &r->progress, err);
+	if (rc) {
+		/* The node holds a half transfer: only closing drops it. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+		return rc;
+	}
+	f = (struct eau2_net_frame){ .type = EAU2_REMOTE_END, .req = req,
+				     .aux = { (uint64_t)n * eau2_df_ncols(df) } };
+	if (!(rc = eau2_net_send(r->c, &f, NULL, err)))
+		rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err);
+	return done(r, rc);
+}
+
+int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)
+{
+	struct eau2_net_frame f;
+	uint64_t req;
+	int rc;
+
+	if (!(rc = key_request(r, EAU2_REMOTE_DELETE, key, &req, err)))
+		rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err);
+	return done(r, rc);
+}
+
+int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
+		    const char *key, const char *as, unsigned threads, eau2_df **result,
+		    uint64_t *rows, struct eau2_error *err)
+{
+	static const struct eau2_args none;
+	struct eau2_remote_run_req q = { .rower = rower, .key = key, .as = as,
+					 .threads = threads, .args = args ? *args : none };
+	struct eau2_net_frame f;
+	uint8_t *p;
+	uint64_t req;
+	size_t len;
+	int rc;
+
+	*result = NULL;
+	*rows = 0;
+	if ((rc = eau2_remote_run_encode(&q, &p, &len, err)))
+		return rc;
+	rc = request(r, EAU2_REMOTE_RUN, p, len, &req, err);
+	free(p);
+	if (rc)
+		return done(r, rc);
+	if (as && as[0]) {
+		if (!(rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err)))
+			*rows = f.aux[0];
+		return done(r, rc);
+	}
+	rc = recv_df(r, req, db, result, err);
+	if (!rc)
+		*rows = eau2_df_rows(*result);
+	return rc;
+}

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * remote.h - eau2-node's service to remote peers and its client: the
+ * requests a program (eau2_open with a remote address) makes of a node
+ * on another host, over uring_net's authenticated frames (net.h). Part
+ * of src/node; the facade's remote backend (src/api/remote.c) and the
+ * eau2-node command use it.
+ *
+ * Protocol (frame types of the upper range; little-endian payloads; every
+ * reply echoes its request's id; a refusal is the transport's ERROR frame
+ * with -errno and a one-line message naming the key, after which the
+ * connection stays usable):
+ *
+ *   LIST   0x100  -                        KEYS frames: NUL-terminated keys,
+ *                                          flag MORE on every part but the last
+ *   STAT   0x101  key                      DESC frames (below)
+ *   GET    0x102  u64 first group,         DESC frames, then one chunk per
+ *                 u64 max groups,          (group, column), group-major, tag
+ *                 u32 wait ms, key         = index (CHUNK_BEGIN/BLOCK), then END
+ *                                          (aux[0] = chunks sent)
+ *   PUT    0x103  key                      GO; then the client sends DESC
+ *                                          frames, the chunks, END; the node
+ *                                          replies OK once the dataframe is
+ *                                          published under key
+ *   DELETE 0x104  key                      OK
+ *   RUN    0x105  strings (u32 length +    without `as`: the result as GET's
+ *                 bytes): rower, input     reply; with `as`: OK once the
+ *                 key ("" none), as key    result is stored there (aux[0] =
+ *                 ("" none); u32 threads;  its rows)
+ *                 u32 nargs; nargs x
+ *                 (name, value) strings
+ *   replies: OK 0x180, KEYS 0x181, DESC 0x182, END 0x183, GO 0x184
+ *
+ *   A descriptor (DESC) is the schema and the row groups of what follows,
+ *   sent in frames of at most EAU2_NET_CONTROL_MAX bytes with flag MORE on
+ *   every part but the last (4096 columns of 255-byte names do not fit
+ *   one), aux[0] = the total length (at most EAU2_REMOTE_DESC_MAX):
+ *       u32 version (1), u32 ncols, u64 rows, u64 ngroups, u64 chunk bytes,
+ *       ncols x (u8 type, u8 name length, name), ngroups x u32 rows.
+ *
+ * Transfers. The sender streams chunks straight from its mapped segments
+ * (net.h: raw blocks are not copied); the receiver takes each chunk into
+ * one of a window of 3 reusable buffers (each the largest chunk so far),
+ * where uring_net checks it, and a writer thread writes it with pwrite
+ * into a new dataframe of its store (eau2_builder_put_chunk) while the
+ * next arrive: memory holds 3 chunks and the codec's scratch, whatever the
+ * dataframe's size, and TCP's window is the only other queue. The new dataframe is published (the store's atomic put) only
+ * once complete, checked and matching its descriptor; until then the key
+ * keeps its old dataframe, and a transfer cut at any point leaves nothing:
+ * the builder's files are removed when it aborts, and a process killed
+ * mid-build leaves files that eau2_gc reclaims (their lock is free).
+ *
+ * Threads. A client handle is used by one thread at a time. The service
+ * answers each request on a uring_net worker with a store handle taken
+ * from a small pool (one per worker), so handles are never shared.
+ */
+#ifndef EAU2_NODE_REMOTE_H
+#define EAU2_NODE_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eau2.h"
+#include "uring_net/net.h"
+
+enum eau2_remote_type {
+	EAU2_REMOTE_LIST = 0x100,
+	EAU2_REMOTE_STAT = 0x101,
+	EAU2_REMOTE_GET = 0x102,
+	EAU2_REMOTE_PUT = 0x103,
+	EAU2_REMOTE_DELETE = 0x104,
+	EAU2_REMOTE_RUN = 0x105,
+	EAU2_REMOTE_OK = 0x180,
+	EAU2_REMOTE_KEYS = 0x181,
+	EAU2_REMOTE_DESC = 0x182,
+	EAU2_REMOTE_END = 0x183,
+	EAU2_REMOTE_GO = 0x184,
+};
+#define EAU2_REMOTE_F_MORE 1u
+
+#define EAU2_REMOTE_DESC_VERSION 1u
+#define EAU2_REMOTE_GROUPS_MAX (1u << 22)   /* row groups in one descriptor */
+#define EAU2_REMOTE_DESC_MAX (32u + EAU2_COLS_MAX * (2u + EAU2_NAME_MAX) + \
+			      4u * EAU2_REMOTE_GROUPS_MAX)
+#define EAU2_REMOTE_LIST_MAX (64u << 20)    /* bytes of a reassembled key list */
+#define EAU2_REMOTE_ARGS_MAX 256u           /* arguments of a run */
+#define EAU2_REMOTE_WAIT_SLICE_MS 10000     /* longest wait one GET asks for */
+#define EAU2_REMOTE_CLUSTER "eau2"          /* the cluster name of a lone node */
+
+/* ------------------------------------------------- messages (rproto.c) */
+
+/* A decoded descriptor: what a transfer carries. */
+struct eau2_remote_desc {
+	eau2_schema *schema;
+	uint64_t rows, bytes;
+	size_t ngroups;
+	uint32_t *group_rows; /* ngroups entries */
+};
+void eau2_remote_desc_free(struct eau2_remote_desc *d); /* its members */
+
+/* Encodes the descriptor of row groups [first, first + n) of df into a
+ * new buffer *out (malloc'd) of *len bytes. */
+int eau2_remote_desc_encode(const eau2_df *df, size_t first, size_t n, uint8_t **out,
+			    size_t *len, struct eau2_error *err);
+/* Decodes and checks one (types, names, counts, rows per group at most
+ * EAU2_CHUNK_ROWS summing to rows): 0 or -EBADMSG. */
+int eau2_remote_desc_decode(const uint8_t *buf, size_t len, struct eau2_remote_desc *d,
+			    struct eau2_error *err);
+
+struct eau2_remote_get_req {
+	uint64_t first, max_groups;
+	uint32_t wait_ms;
+	char key[EAU2_KEY_MAX + 1];
+};
+int eau2_remote_get_encode(const struct eau2_remote_get_req *r, uint8_t *out, size_t *len);
+int eau2_remote_get_decode(const uint8_t *p, size_t len, struct eau2_remote_get_req *r,
+			   struct eau2_error *err);
+/* A key request's payload (STAT, PUT, DELETE): 1..EAU2_KEY_MAX bytes, no NUL. */
+int eau2_remote_key_decode(const uint8_t *p, size_t len, char key[EAU2_KEY_MAX + 1],
+			   struct eau2_error *err);
+
+/* A run request. Decoded, the strings point into one allocation (free
+ * with eau2_remote_run_free). */
+struct eau2_remote_run_req {
+	const char *rower, *key, *as; /* key and as: "" for none */
+	uint32_t threads;
+	struct eau2_args args;
+	void *mem;
+};
+int eau2_remote_run_encode(const struct eau2_remote_run_req *r, uint8_t **out,
+			   size_t *len, struct eau2_error *err);
+int eau2_remote_run_decode(const uint8_t *p, size_t len, struct eau2_remote_run_req *r,
+			   struct eau2_error *err);
+void eau2_remote_run_free(struct eau2_remote_run_req *r);
+
+/* ------------------------------------------ dataframe streams (rxfer.c) */
+
+/* Told of a transfer's progress after each chunk, on the transferring
+ * thread: chunk bytes done and in all (0: not known). */
+struct eau2_remote_progress {
+	void (*fn)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+
+/* Over loopback no link limits what a codec would save: chunks go raw
+ * (AUTO, misled by a receiver that writes slower than the link, would
+ * compress and make the sender the bottleneck). Elsewhere AUTO. */
+void eau2_remote_tune(eau2_net_conn *c);
+/* Sends the descriptor of row groups [first, first + n) of df (DESC frames). */
+int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
+			  size_t n, struct eau2_error *err);
+/* Sends row groups [first, first + n) of df as DESC frames then its chunks
+ * (no END: the caller ends the reply). */
+int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
+			size_t n, const struct eau2_remote_progress *pr, struct eau2_error *err);
+/* Receives a descriptor and its chunks into a new dataframe of store db
+ * (under no key), checking every chunk against the descriptor, then the
+ * END frame. desc_first: a DESC header already read (NULL: read here).
+ * On failure nothing is left in the store. pr: NULL, or told of progress. */
+int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_frame *desc_first,
+			eau2 *db, const struct eau2_remote_progress *pr, eau2_df **out,
+			struct eau2_error *err);
+/* Receives DESC frames into a decoded descriptor. */
+int eau2_remote_recv_desc(eau2_net_conn *c, const struct eau2_net_frame *first,
+			  struct eau2_remote_desc *d, struct eau2_error *err);
+
+/* --------------------------------------------------- client (rclient.c) */
+
+typedef struct eau2_remote eau2_remote;
+
+/* Connects to the node at addr ("HOST:PORT") and authenticates (secret:
+ * the secret file, or NULL for a node without one); timeout_ms bounds
+ * connecting, the handshake and each frame (0: the transport's
+ * defaults). The handle reconnects by itself on the next call after a
+ * transport error. */
+int eau2_remote_open(eau2_remote **r, const char *addr, const char *secret_file,
+		     int timeout_ms, struct eau2_error *err);
+void eau2_remote_close(eau2_remote *r); /* NULL allowed */
+const char *eau2_remote_addr(const eau2_remote *r);
+/* Transfers of this handle report their progress there (fn NULL: not). */
+void eau2_remote_set_progress(eau2_remote *r, const struct eau2_remote_progress *pr);
+
+int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error *err);
+int eau2_remote_stat(eau2_remote *r, const char *key, struct eau2_remote_desc *d,
+		     struct eau2_error *err);
+/* Pulls row groups [first, first + max_groups) of key into a new dataframe of
+ * db's store (under no key). wait_ms >= 0: wait up to that long for key
+ * to appear (-ETIMEDOUT); < 0: -ENOENT at once when absent. */
+int eau2_remote_get(eau2_remote *r, eau2 *db, const char *key, uint64_t first,
+		    uint64_t max_groups, int wait_ms, eau2_df **df, struct eau2_error *err);
+/* Pushes row groups [first, first + n) of df under key on the node. */
+int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t first,
+		    size_t n, struct eau2_error *err);
+int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err);
+/* Runs a rower on the node over its key (NULL for EAU2_ROWER_NO_INPUT
+ * rowers). as: stores the result there on the node, *result NULL and
+ * *rows its rows; else the result is pulled into db's store. */
+int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
+		    const char *key, const char *as, unsigned threads, eau2_df **result,
+		    uint64_t *rows, struct eau2_error *err);
+
+/* --------------------------------------------------- service (rserve.c) */
+
+typedef struct eau2_remote_server eau2_remote_server;
+
+struct eau2_remote_server_opts {
+	const char *listen;       /* "HOST:PORT" (port 0: ephemeral) */
+	const char *secret_file;  /* NULL: no secret, loopback addresses only */
+	const char *node_id;      /* NULL: the listen address */
+	const char *store;        /* the store directory to serve */
+	unsigned workers;         /* requests served at once; 0: 8 */
+	int timeout_ms;           /* each frame; 0: the transport's default */
+	eau2_net_log_fn log;      /* connect, refusal, disconnect, errors */
+	void *log_ctx;
+};
+
+/* Opens one store handle per worker on o->store and starts listening.
+ * Without a secret a non-loopback address is refused (-EPERM, saying to
+ * give --secret-file). */
+int eau2_remote_server_start(eau2_remote_server **s, const struct eau2_remote_server_opts *o,
+			     struct eau2_error *err);
+uint16_t eau2_remote_server_port(const eau2_remote_server *s);
+void eau2_remote_server_stats(eau2_remote_server *s, struct eau2_net_server_stats *out);
+void eau2_remote_server_stop(eau2_remote_server *s); /* NULL allowed */
+
+#endif

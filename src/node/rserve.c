@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rserve.c - eau2-node's service to remote peers (remote.h): a uring_net
+ * server whose handler answers LIST, STAT, GET, PUT, DELETE and RUN on
+ * the node's store. The transport authenticates peers, bounds
+ * connections, frames and time, and logs connects, refusals and
+ * disconnects; this file logs what a request did wrong.
+ *
+ * A refusal (no such key, a bad argument) is an ERROR frame and the
+ * connection stays; an error that leaves the stream out of step (a cut
+ * transfer, a malformed request) closes it.
+ *
+ * Access rules: handlers run on the transport's workers, at most `workers`
+ * at once; each takes a store handle from the pool (mu guards it) for
+ * the length of one request, so no handle is used by two threads.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "df/df.h"
+#include "node/remote.h"
+#include "shm/shm.h"
+
+#define DEFAULT_WORKERS 8u
+
+struct eau2_remote_server {
+	eau2_net_server *net;
+	struct eau2_net_server_opts so;
+	char node_id[EAU2_NET_NAME_MAX + 1];
+	eau2_net_log_fn log;
+	void *log_ctx;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	eau2 **free_dbs; /* a stack of idle handles */
+	eau2 **all_dbs;
+	unsigned nfree, ndbs;
+	unsigned waiting; /* GETs waiting for their key; guarded by mu */
+};
+
+__attribute__((format(printf, 3, 4)))
+static void slog(eau2_remote_server *s, enum eau2_net_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (!s->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->log(s->log_ctx, level, line);
+}
+
+static eau2 *take_db(eau2_remote_server *s)
+{
+	eau2 *db;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->nfree)
+		pthread_cond_wait(&s->cv, &s->mu);
+	db = s->free_dbs[--s->nfree];
+	pthread_mutex_unlock(&s->mu);
+	return db;
+}
+
+static void give_db(eau2_remote_server *s, eau2 *db)
+{
+	pthread_mutex_lock(&s->mu);
+	s->free_dbs[s->nfree++] = db;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* An empty reply of type t with aux[0] = a. */
+static int send_empty(eau2_net_conn *c, uint64_t req, uint16_t t, uint64_t a,
+		      struct eau2_error *err)
+{
+	struct eau2_net_frame f = { .type = t, .req = req, .aux = { a } };
+
+	return eau2_net_send(c, &f, NULL, err);
+}
+
+static int do_list(eau2 *db, eau2_net_conn *c, uint64_t req, struct eau2_error *err)
+{
+	char **keys = NULL, *buf = NULL;
+	size_t n = 0, i = 0;
+	int rc;
+
+	if ((rc = eau2_list(db, &keys, &n, err)))
+		return rc;
+	if (!(buf = malloc(EAU2_NET_CONTROL_MAX))) {
+		eau2_list_free(keys);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	/* Keys are at most EAU2_KEY_MAX bytes: a part is never empty
+	 * but the only one of an empty list. */
+	do {
+		struct eau2_net_frame f = { .type = EAU2_REMOTE_KEYS, .req = req };
+		size_t len = 0;
+
+		while (i < n && len + strlen(keys[i]) + 1 <= EAU2_NET_CONTROL_MAX) {
+			size_t l = strlen(keys[i]) + 1;
+
+			memcpy(buf + len, keys[i++], l);
+			len += l;
+		}
+		f.len = (uint32_t)len;
+		f.flags = i < n ? EAU2_REMOTE_F_MORE : 0;
+		rc = eau2_net_send(c, &f, buf, err);
+	} while (!rc && i < n);
+	free(buf);
+	eau2_list_free(keys);
+	return rc;
+}
+
+/* Sends groups [first, first + max) of df and END. */
+static int send_groups(eau2_net_conn *c, uint64_t req, const eau2_df *df, uint64_t first,
+		       uint64_t max, struct eau2_error *err)
+{
+	size_t ng = eau2_df_ngroups(df), n;
+	int rc;
+
+	if (first > ng)
+		return eau2_error_set(err, -ERANGE, "row group %llu of %zu",
+				      (unsigned long long)first, ng);
+	n = max < ng - first ? (size_t)max : ng - (size_t)first;
+	rc = eau2_remote_send_df(c, req, df, (size_t)first, n, NULL, err);
+	if (!rc)
+		rc = send_empty(c, req, EAU2_REMOTE_END, (uint64_t)n * eau2_df_ncols(df), err);
+	return rc;
+}
+
+/* Whether a GET may wait: a waiting GET holds a worker, so at most half
+ * of them wait at once; the others answer at once (the client's wait
+ * then retries after a pause) and the node keeps serving. */
+static int may_wait(eau2_remote_server *s, int delta)
+{
+	int ok = 1;
+
+	pthread_mutex_lock(&s->mu);
+	if (delta > 0 && (ok = s->waiting < (s->ndbs + 1) / 2))
+		s->waiting++;
+	else if (delta < 0)
+		s->waiting--;
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+static int do_get(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req,
+		  const void *p, uint32_t len, int *streamed, struct eau2_error *err)
+{
+	struct eau2_remote_get_req g;
+	eau2_df *df = NULL;
+	int rc;
+
+	if ((rc = eau2_remote_get_decode(p, len, &g, err)))
+		return rc;
+	if (g.wait_ms && may_wait(s, 1)) {
+		rc = eau2_wait_get(db, g.key, (int)g.wait_ms, &df, err);
+		may_wait(s, -1);
+	} else {
+		rc = eau2_get(db, g.key, &df, err);
+	}
+	if (rc)
+		return rc;
+	if (g.first > eau2_df_ngroups(df))
+		rc = eau2_error_set(err, -ERANGE, "'%s': row group %llu of %zu", g.key,
+				    (unsigned long long)g.first, eau2_df_ngroups(df));
+	else {
+		*streamed = 1;
+		rc = send_groups(c, req, df, g.first, g.max_groups, err);
+	}
+	eau2_df_release(df);
+	return rc;
+}
+
+static int do_stat(eau2 *db, eau2_net_conn *c, uint64_t req, const char *key,
+		   struct eau2_error *err)
+{
+	eau2_df *df = NULL;
+	int rc = eau2_get(db, key, &df, err);
+
+	if (!rc)
+		rc = eau2_remote_send_desc(c, req, df, 0, eau2_df_ngroups(df), err);
+	eau2_df_release(df);
+	return rc;
+}
+
+static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req,
+		  const char *key, int *streamed, struct eau2_error *err)
+{
+	char enc[256];
+	eau2_df *df = NULL;
+	int rc;
+
+	if ((rc = eau2_shm_key_encode(key, enc, err)) ||
+	    (rc = send_empty(c, req, EAU2_REMOTE_GO, 0, err)))
+		return rc;
+	*streamed = 1;
+	if ((rc = eau2_remote_recv_df(c, req, NULL, db, NULL, &df, err)))
+		return rc;
+	/* Published whole by the store's atomic put, or not at all: the
+	 * unpublished dataframe's files go with its release. */
+	rc = eau2_put(db, key, df, err);
+	if (!rc) {
+		*streamed = 0;
+		slog(s, EAU2_NET_LOG_INFO, "peer %s: put '%s' (%llu rows, %llu bytes)",
+		     eau2_net_peer(c), key, (unsigned long long)eau2_df_rows(df),
+		     (unsigned long long)eau2_df_bytes(df));
+		rc = send_empty(c, req, EAU2_REMOTE_OK, eau2_df_rows(df), err);
+	}
+	eau2_df_release(df);
+	return rc;
+}
+
+static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
+		  int *streamed, struct eau2_error *err)
+{
+	struct eau2_remote_run_req q;
+	const struct eau2_rower_class *cls;
+	struct eau2_run_options ro = {0};
+	eau2_df *in = NULL, *out = NULL;
+	int rc;
+
+	if ((rc = eau2_remote_run_decode(p, len, &q, err)))
+		return rc;
+	ro.threads = q.threads;
+	if (!(cls = eau2_rower_find(q.rower)))
+		rc = eau2_error_set(err, -ENOENT, "no rower '%s' on this node (a plugin it "
+				    "lacks? start it with --plugin)", q.rower);
+	else if (q.key[0])
+		rc = eau2_get(db, q.key, &in, err);
+	if (!rc)
+		rc = eau2_run(db, in, cls, &q.args, &ro, &out, err);
+	if (!rc && q.as[0]) {
+		if (!(rc = eau2_put(db, q.as, out, err)))
+			rc = send_empty(c, req, EAU2_REMOTE_OK, eau2_df_rows(out), err);
+	} else if (!rc) {
+		*streamed = 1;
+		rc = send_groups(c, req, out, 0, UINT64_MAX, err);
+	}
+	eau2_df_release(in);
+	eau2_df_release(out);
+	eau2_remote_run_free(&q);
+	return rc;
+}
+
+static const char *type_name(unsigned t)
+{
+	switch (t) {
+	case EAU2_REMOTE_LIST: return "list";
+	case EAU2_REMOTE_STAT: return "stat";
+	case EAU2_REMOTE_GET: return "get";
+	case EAU2_REMOTE_PUT: return "put";
+	case EAU2_REMOTE_DELETE: return "delete";
+	case EAU2_REMOTE_RUN: return "run";
+	}
+	return "unknown request";
+}
+
+static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
+		   const void *payload)
+{
+	eau2_remote_server *s = ctx;
+	struct eau2_error err = {0};
+	char key[EAU2_KEY_MAX + 1];
+	int rc, streamed = 0, keyed;
+	eau2 *db;
+
+	keyed = f->type == EAU2_REMOTE_STAT || f->type == EAU2_REMOTE_PUT ||
+		f->type == EAU2_REMOTE_DELETE;
+	if (keyed && (rc = eau2_remote_key_decode(payload, f->len, key, &err)))
+		goto refuse;
+	db = take_db(s);
+	eau2_remote_tune(c);
+	switch (f->type) {
+	case EAU2_REMOTE_LIST:
+		rc = f->len ? eau2_error_set(&err, -EBADMSG, "LIST with a payload")
+			    : do_list(db, c, f->req, &err);
+		break;
+	case EAU2_REMOTE_STAT:
+		rc = do_stat(db, c, f->req, key, &err);
+		break;
+	case EAU2_REMOTE_GET:
+		rc = do_get(s, db, c, f->req, payload, f->len, &streamed, &err);
+		break;
+	case EAU2_REMOTE_PUT:
+		rc = do_put(s, db, c, f->req, key, &streamed, &err);
+		break;
+	case EAU2_REMOTE_DELETE:
+		if (!(rc = eau2_delete(db, key, &err)))
+			rc = send_empty(c, f->req, EAU2_REMOTE_OK, 0, &err);
+		break;
+	case EAU2_REMOTE_RUN:
+		rc = do_run(db, c, f->req, payload, f->len, &streamed, &err);
+		break;
+	default:
+		streamed = 1; /* a peer speaking another protocol: drop it */
+		rc = eau2_error_set(&err, -EPROTO, "unknown request type 0x%x", f->type);
+	}
+	give_db(s, db);
+	if (!rc)
+		return 0;
+refuse:
+	if (eau2_net_broken(c)) {
+		slog(s, EAU2_NET_LOG_WARN, "peer %s: %s dropped: %s", eau2_net_peer(c),
+		     type_name(f->type), err.msg);
+		return 1;
+	}
+	/* The peer's call fails with this; a stream cut half-way leaves the
+	 * connection out of step, so it closes. */
+	if (streamed || rc == -EBADMSG || rc == -EPROTO)
+		slog(s, EAU2_NET_LOG_WARN, "peer %s: %s: %s", eau2_net_peer(c),
+		     type_name(f->type), err.msg);
+	if (eau2_net_send_error(c, f->req, rc, err.msg, NULL))
+		return 1;
+	return streamed || rc == -EBADMSG || rc == -EPROTO;
+}
+
+static void sanitize_id(char *out, size_t cap, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < cap; i++) {
+		char ch = s[i];
+
+		out[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			 (ch >= '0' && ch <= '9') || strchr("._:@/-", ch) ? ch : '_';
+	}
+	out[i] = 0;
+}
+
+/* Without a secret only loopback addresses may be served. */
+static int check_listen(const struct eau2_remote_server_opts *o, struct eau2_error *err)
+{
+	char host[256];
+	uint16_t port;
+	int rc;
+
+	if ((rc = eau2_net_split_hostport(o->listen, host, sizeof(host), &port, err)))
+		return rc;
+	if (o->secret_file)
+		return 0;
+	rc = eau2_net_host_is_loopback(host, err);
+	if (rc < 0)
+		return eau2_error_prefix(err, rc, "--listen %s", o->listen);
+	if (rc == 0)
+		return eau2_error_set(err, -EPERM, "--listen %s: not a loopback address, and "
+				      "there is no secret: give --secret-file FILE (the same on "
+				      "every peer) to serve other hosts", o->listen);
+	return 0;
+}
+
+int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_server_opts *o,
+			     struct eau2_error *err)
+{
+	struct eau2_options so = { .store = o->store, .node = EAU2_NODE_OFF };
+	eau2_remote_server *s;
+	unsigned i;
+	int rc;
+
+	*out = NULL;
+	if ((rc = check_listen(o, err)))
+		return rc;
+	if (!(s = calloc(1, sizeof(*s))))
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->log = o->log;
+	s->log_ctx = o->log_ctx;
+	sanitize_id(s->node_id, sizeof(s->node_id), o->node_id ? o->node_id : o->listen);
+	s->ndbs = o->workers ? o->workers : DEFAULT_WORKERS;
+	s->all_dbs = calloc(s->ndbs, sizeof(*s->all_dbs));
+	s->free_dbs = calloc(s->ndbs, sizeof(*s->free_dbs));
+	if (!s->all_dbs || !s->free_dbs) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < s->ndbs; i++) {
+		if ((rc = eau2_open(&s->all_dbs[i], &so, err)))
+			goto fail;
+		s->free_dbs[s->nfree++] = s->all_dbs[i];
+	}
+	s->so = (struct eau2_net_server_opts){
+		.listen = o->listen, .on_request = handler, .ctx = s,
+		.log = o->log, .log_ctx = o->log_ctx, .workers = s->ndbs,
+	};
+	s->so.conn.ident = (struct eau2_net_ident){ .cluster = EAU2_REMOTE_CLUSTER,
+						    .node_id = s->node_id,
+						    .role = EAU2_NET_ROLE_NODE };
+	s->so.conn.io_timeout_ms = o->timeout_ms;
+	if (o->secret_file) {
+		if ((rc = eau2_net_secret_load(o->secret_file, s->so.conn.ident.secret, err)))
+			goto fail;
+		s->so.conn.ident.has_secret = true;
+	}
+	if ((rc = eau2_net_server_start(&s->net, &s->so, err)))
+		goto fail;
+	/* Warning level: quiet logs keep it, and scripts that asked for
+	 * port 0 read the port here. */
+	slog(s, EAU2_NET_LOG_WARN, "listening on %s, port %u, as node %s%s", o->listen,
+	     eau2_net_server_port(s->net), s->node_id,
+	     o->secret_file ? "" : " (no secret: loopback peers only)");
+	*out = s;
+	return 0;
+fail:
+	eau2_remote_server_stop(s);
+	return rc;
+}
+
+uint16_t eau2_remote_server_port(const eau2_remote_server *s)
+{
+	return eau2_net_server_port(s->net);
+}
+
+void eau2_remote_server_stats(eau2_remote_server *s, struct eau2_net_server_stats *out)
+{
+	eau2_net_server_stats(s->net, out);
+}
+
+void eau2_remote_server_stop(eau2_remote_server *s)
+{
+	if (!s)
+		return;
+	eau2_net_server_stop(s->net);
+	for (unsigned i = 0; s->all_dbs && i < s->ndbs; i++)
+		eau2_close(s->all_dbs[i]);
+	sodium_memzero(s->so.conn.ident.secret, sizeof(s->so.conn.ident.secret));
+	free(s->all_dbs);
+	free(s->free_dbs);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}

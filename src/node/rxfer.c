@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rxfer.c - a dataframe over a connection, both ways (remote.h): the
+ * sender streams its descriptor then every chunk, group-major, straight
+ * from the mapped segments; the receiver builds a new dataframe of its
+ * store chunk by chunk through one reusable buffer, so neither side
+ * holds more than a chunk (and the codec's scratch) whatever the size.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "df/df.h"
+#include "node/remote.h"
+
+/* ---------------------------------------------------------------- send */
+
+void eau2_remote_tune(eau2_net_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(eau2_net_fd(c), (struct sockaddr *)&ss, &len) == 0 &&
+	    eau2_net_addr_is_loopback((struct sockaddr *)&ss))
+		eau2_net_set_policy(c, EAU2_NET_FORCE_NONE);
+}
+
+static int send_desc(eau2_net_conn *c, uint64_t req, const uint8_t *d, size_t len,
+		     struct eau2_error *err)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	do {
+		size_t part = len - off > EAU2_NET_CONTROL_MAX ? EAU2_NET_CONTROL_MAX : len - off;
+		struct eau2_net_frame f = {
+			.type = EAU2_REMOTE_DESC, .req = req, .len = (uint32_t)part,
+			.flags = off + part < len ? EAU2_REMOTE_F_MORE : 0,
+			.aux = { len },
+		};
+
+		rc = eau2_net_send(c, &f, d + off, err);
+		off += part;
+	} while (!rc && off < len);
+	return rc;
+}
+
+int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
+			  size_t n, struct eau2_error *err)
+{
+	uint8_t *d;
+	size_t len;
+	int rc;
+
+	if ((rc = eau2_remote_desc_encode(df, first, n, &d, &len, err)))
+		return rc;
+	rc = send_desc(c, req, d, len, err);
+	free(d);
+	return rc;
+}
+
+int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
+			size_t n, const struct eau2_remote_progress *pr, struct eau2_error *err)
+{
+	size_t ncols = eau2_df_ncols(df);
+	uint64_t done = 0, total = n == eau2_df_ngroups(df) ? eau2_df_bytes(df) : 0;
+	int rc = eau2_remote_send_desc(c, req, df, first, n, err);
+
+	for (size_t g = first; !rc && g < first + n; g++)
+		for (size_t col = 0; !rc && col < ncols; col++) {
+			const struct eau2_chunk_ref *ref = &df->chunk_refs[g * ncols + col];
+			struct eau2_chunk_view v;
+
+			/* The first view checks the header against its segment. */
+			if ((rc = eau2_df_chunk(df, col, g, &v, err)))
+				break;
+			rc = eau2_net_send_chunk(c, df->segs[ref->seg].base + ref->off, req,
+						 (g - first) * ncols + col, err);
+			done += ((const struct eau2_chunk_hdr *)(const void *)
+				 (df->segs[ref->seg].base + ref->off))->total_len;
+			if (!rc && pr && pr->fn)
+				pr->fn(pr->ctx, done, total);
+		}
+	return rc;
+}
+
+/* ------------------------------------------------------------- receive */
+
+int eau2_remote_recv_desc(eau2_net_conn *c, const struct eau2_net_frame *first,
+			  struct eau2_remote_desc *d, struct eau2_error *err)
+{
+	struct eau2_net_frame f;
+	uint8_t *buf = NULL;
+	size_t total = 0, off = 0;
+	int rc = 0;
+
+	memset(d, 0, sizeof(*d));
+	for (;;) {
+		if (first) {
+			f = *first;
+			first = NULL;
+		} else if ((rc = eau2_net_recv_hdr(c, &f, err))) {
+			goto out;
+		}
+		if (f.type != EAU2_REMOTE_DESC) {
+			rc = eau2_error_set(err, -EPROTO, "peer %s: a frame of type 0x%x instead "
+					    "of a descriptor", eau2_net_peer(c), f.type);
+			goto out;
+		}
+		if (!buf) {
+			total = f.aux[0];
+			if (total > EAU2_REMOTE_DESC_MAX || total < 32) {
+				rc = eau2_error_set(err, -EBADMSG, "peer %s: a descriptor of %zu bytes",
+						    eau2_net_peer(c), total);
+				goto out;
+			}
+			if (!(buf = malloc(total))) {
+				rc = eau2_error_set(err, -ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+		if (f.aux[0] != total || f.len > total - off) {
+			rc = eau2_error_set(err, -EBADMSG, "peer %s: descriptor parts overrun its "
+					    "%zu bytes", eau2_net_peer(c), total);
+			goto out;
+		}
+		if ((rc = eau2_net_recv_payload(c, &f, buf + off, err)))
+			goto out;
+		off += f.len;
+		if (!(f.flags & EAU2_REMOTE_F_MORE))
+			break;
+	}
+	if (off != total) {
+		rc = eau2_error_set(err, -EBADMSG, "peer %s: descriptor of %zu bytes ends at %zu",
+				    eau2_net_peer(c), total, off);
+		goto out;
+	}
+	rc = eau2_remote_desc_decode(buf, total, d, err);
+	if (rc)
+		eau2_error_prefix(err, rc, "peer %s", eau2_net_peer(c));
+out:
+	free(buf);
+	return rc;
+}
+
+/* The receiving side: the connection's thread receives chunks into a
+ * window of RX_WINDOW buffers (each as large as the largest chunk so far)
+ * and a writer thread appends them to the builder (a pwrite each), so
+ * receiving and writing into the store overlap, and memory stays at the
+ * window whatever the dataframe's size.
+ *
+ * Access rules: slot i belongs to the receiver while !full, to the writer
+ * while full; full, stop and the writer's error are guarded by mu. The
+ * builder belongs to the writer from its start to its join. */
+#define RX_WINDOW 3
+
+struct slot {
+	uint8_t *buf;
+	uint64_t cap;
+	uint64_t len; /* of the chunk in it */
+	size_t col;
+	int full;
+};
+
+struct sink {
+	const struct eau2_remote_desc *d;
+	uint64_t expect;   /* tag of the chunk due */
+	struct slot slots[RX_WINDOW];
+	struct slot *cur;  /* the slot being received into */
+	/* A chunk that is not the one due is still taken in (then refused):
+	 * the stream stays in step, so the refusal can reach the peer. */
+	struct eau2_error wrong; /* code 0: the chunk is the one due */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	eau2_builder *b;
+	uint64_t written;  /* chunks the writer appended */
+	uint64_t done;     /* chunk bytes received */
+	int stop;
+	int wrc;           /* the writer's error */
+	struct eau2_error werr;
+};
+
+static void *sink_dst(void *ctx, const struct eau2_chunk_hdr *h, uint64_t tag,
+		      struct eau2_error *err)
+{
+	struct sink *s = ctx;
+	struct slot *sl = s->cur;
+	size_t ncols = eau2_schema_ncols(s->d->schema);
+	size_t g = (size_t)(s->expect / ncols), col = (size_t)(s->expect % ncols);
+
+	s->wrong.code = 0;
+	if (tag != s->expect || h->type != eau2_schema_type(s->d->schema, col) ||
+	    h->rows != s->d->group_rows[g])
+		eau2_error_set(&s->wrong, -EBADMSG, "chunk %llu: %u %s rows, expected chunk "
+			       "%llu: %u %s rows (column '%s', row group %zu)",
+			       (unsigned long long)tag, h->rows, eau2_type_name(h->type),
+			       (unsigned long long)s->expect, s->d->group_rows[g],
+			       eau2_type_name(eau2_schema_type(s->d->schema, col)),
+			       eau2_schema_name(s->d->schema, col), g);
+	if (h->total_len > sl->cap) {
+		uint64_t cap = eau2_align64(h->total_len);
+
+		free(sl->buf);
+		sl->buf = aligned_alloc(EAU2_ALIGN, cap);
+		sl->cap = sl->buf ? cap : 0;
+		if (!sl->buf) {
+			eau2_error_set(err, -ENOMEM, "out of memory for a chunk of %llu bytes",
+				       (unsigned long long)h->total_len);
+			return NULL;
+		}
+	}
+	sl->col = col;
+	sl->len = h->total_len;
+	return sl->buf;
+}
+
+static void *writer(void *arg)
+{
+	struct sink *s = arg;
+	struct eau2_error e = {0};
+
+	for (uint64_t i = 0;; i++) {
+		struct slot *sl = &s->slots[i % RX_WINDOW];
+		int rc;
+
+		pthread_mutex_lock(&s->mu);
+		while (!sl->full && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		if (!sl->full)
+			break;
+		rc = eau2_builder_put_chunk(s->b, sl->col, sl->buf, &e);
+		pthread_mutex_lock(&s->mu);
+		sl->full = 0;
+		s->written += !rc;
+		if (rc) {
+			s->wrc = rc;
+			s->werr = e;
+		}
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		if (rc)
+			break;
+	}
+	return NULL;
+}
+
+/* Receives chunk s->expect into the next free slot and hands it over. */
+static int recv_one(eau2_net_conn *c, struct sink *s, struct eau2_error *err)
+{
+	struct slot *sl = &s->slots[s->expect % RX_WINDOW];
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	while (sl->full && !s->wrc)
+		pthread_cond_wait(&s->cv, &s->mu);
+	rc = s->wrc;
+	pthread_mutex_unlock(&s->mu);
+	if (rc) /* the writer failed (the store is full): its error */
+		return eau2_error_set(err, rc, "%s", s->werr.msg);
+	s->cur = sl;
+	rc = eau2_net_recv_chunk(c, NULL, 0, sink_dst, s, NULL, err);
+	if (!rc && s->wrong.code)
+		rc = eau2_error_set(err, s->wrong.code, "peer %s: %s", eau2_net_peer(c),
+				    s->wrong.msg);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	sl->full = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/* Stops the writer once it has appended what it holds; its error, if any. */
+static int writer_join(pthread_t t, struct sink *s, int rc, struct eau2_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(t, NULL);
+	if (!rc && s->wrc)
+		rc = eau2_error_set(err, s->wrc, "%s", s->werr.msg);
+	return rc;
+}
+
+static int recv_end(eau2_net_conn *c, uint64_t req, uint64_t chunks, struct eau2_error *err)
+{
+	struct eau2_net_frame f;
+	int rc = eau2_net_recv(c, &f, NULL, 0, err);
+
+	if (rc)
+		return rc;
+	if (f.type != EAU2_REMOTE_END || f.req != req || f.aux[0] != chunks)
+		return eau2_error_set(err, -EPROTO, "peer %s: expected the end of %llu chunks, got "
+				      "type 0x%x (%llu)", eau2_net_peer(c),
+				      (unsigned long long)chunks, f.type,
+				      (unsigned long long)f.aux[0]);
+	return 0;
+}
+
+int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_frame *desc_first,
+			eau2 *db, const struct eau2_remote_progress *pr, eau2_df **out,
+			struct eau2_error *err)
+{
+	struct eau2_remote_desc d;
+	struct sink s = { .d = &d };
+	eau2_builder *b = NULL;
+	uint64_t nchunks;
+	pthread_t t;
+	int rc;
+
+	*out = NULL;
+	if ((rc = eau2_remote_recv_desc(c, desc_first, &d, err)))
+		return rc;
+	nchunks = (uint64_t)d.ngroups * eau2_schema_ncols(d.schema);
+	if ((rc = eau2_builder_new(db, d.schema, &b, err)))
+		goto out;
+	s.b = b;
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	if ((rc = pthread_create(&t, NULL, writer, &s))) {
+		rc = eau2_error_set(err, -rc, "cannot start a writer thread: %s", strerror(rc));
+		goto out_sync;
+	}
+	for (s.expect = 0; !rc && s.expect < nchunks; s.expect++) {
+		if ((rc = recv_one(c, &s, err)))
+			break;
+		s.done += s.cur->len;
+		if (pr && pr->fn)
+			pr->fn(pr->ctx, s.done, d.bytes);
+	}
+	rc = writer_join(t, &s, rc, err);
+	if (!rc && s.written != nchunks)
+		rc = eau2_error_set(err, -EIO, "%llu of %llu chunks written",
+				    (unsigned long long)s.written, (unsigned long long)nchunks);
+	if (!rc)
+		rc = recv_end(c, req, nchunks, err);
+	if (!rc) {
+		rc = eau2_builder_finish(b, out, err);
+		b = NULL;
+	}
+	if (!rc && eau2_df_rows(*out) != d.rows) {
+		rc = eau2_error_set(err, -EBADMSG, "peer %s: %llu rows received, %llu announced",
+				    eau2_net_peer(c), (unsigned long long)eau2_df_rows(*out),
+				    (unsigned long long)d.rows);
+		eau2_df_release(*out);
+		*out = NULL;
+	}
+out_sync:
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mu);
+out:
+	eau2_builder_abort(b);
+	for (int i = 0; i < RX_WINDOW; i++)
+		free(s.slots[i].buf);
+	eau2_remote_desc_free(&d);
+	return rc;
+}

@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_remote.c - the remote protocol, service and backend over loopback
+ * (an in-process eau2_remote_server on an ephemeral port, serving a store
+ * of its own; clients open with options.remote): round trips of every
+ * type with nulls, empty and long strings, bit-identical chunk for chunk;
+ * list, stat, head, delete, wait_get; remote runs equal local ones;
+ * wrong and missing secrets refused with the reason; a non-loopback
+ * listen without a secret refused; garbage and a cut push dropped, the
+ * old value kept and no staged files left; kill -9 of the node mid-push
+ * and of a client mid-pull: errors name the peer, the old value stays,
+ * and each store is back to its files once opened again.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "df/df.h"
+#include "node/remote.h"
+
+struct srv {
+	char *dir;
+	eau2_remote_server *s;
+	char addr[64];
+	char log[8192];
+	pthread_mutex_t mu;
+};
+
+static void srv_log(void *ctx, enum eau2_net_log_level level, const char *line)
+{
+	struct srv *v = ctx;
+
+	pthread_mutex_lock(&v->mu);
+	if (getenv("EAU2_TEST_VERBOSE"))
+		fprintf(stderr, "  [node] %s\n", line);
+	if (strlen(v->log) + strlen(line) + 2 < sizeof(v->log)) {
+		strcat(v->log, line);
+		strcat(v->log, "\n");
+	}
+	pthread_mutex_unlock(&v->mu);
+	(void)level;
+}
+
+/* Waits up to 5 s for text in the node's log. */
+static int log_has(struct srv *v, const char *text)
+{
+	for (int i = 0; i < 500; i++) {
+		int found;
+
+		pthread_mutex_lock(&v->mu);
+		found = strstr(v->log, text) != NULL;
+		pthread_mutex_unlock(&v->mu);
+		if (found)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void srv_start(struct srv *v, const char *secret_file)
+{
+	struct eau2_error err = {0};
+	struct eau2_remote_server_opts o = { .listen = "127.0.0.1:0", .secret_file = secret_file,
+					     .workers = 2, .log = srv_log, .log_ctx = v,
+					     .timeout_ms = 3000 };
+	eau2 *db;
+
+	memset(v, 0, sizeof(*v));
+	pthread_mutex_init(&v->mu, NULL);
+	v->dir = tu_tmpdir("node");
+	/* Make the store (eau2_open creates it). */
+	tu_ok(eau2_open(&db, TU_STORE(v->dir), &err), &err);
+	eau2_close(db);
+	o.store = v->dir;
+	tu_ok(eau2_remote_server_start(&v->s, &o, &err), &err);
+	snprintf(v->addr, sizeof(v->addr), "127.0.0.1:%u", eau2_remote_server_port(v->s));
+}
+
+static void srv_stop(struct srv *v)
+{
+	eau2_remote_server_stop(v->s);
+	tu_rmdir(v->dir);
+	pthread_mutex_destroy(&v->mu);
+}
+
+/* What the progress callback saw. */
+static uint64_t prog_calls, prog_done, prog_total;
+
+static void progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	prog_calls++;
+	prog_done = done;
+	prog_total = total;
+}
+
+static eau2 *client_p(const char *dir, const char *addr, const char *secret_file,
+		      void (*prog)(void *, uint64_t, uint64_t))
+{
+	struct eau2_error err = {0};
+	struct eau2_options o = { .store = dir, .remote = addr, .secret_file = secret_file,
+				  .timeout_ms = 3000, .verify = true, .progress = prog };
+	eau2 *db = NULL;
+
+	tu_ok(eau2_open(&db, &o, &err), &err);
+	return db;
+}
+
+static eau2 *client(const char *dir, const char *addr, const char *secret_file)
+{
+	return client_p(dir, addr, secret_file, NULL);
+}
+
+/* Files under dir/data. */
+static int data_files(const char *dir)
+{
+	char path[4096];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/data", dir);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A dataframe of every type: nulls every 7th row, every 5th string empty,
+ * one long string (1 MiB), rows rows (several row groups). */
+static eau2_df *make_df(eau2 *db, uint64_t rows, uint64_t seed)
+{
+	struct eau2_error err = {0};
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *df;
+	char *lng = malloc(1 << 20);
+
+	for (int i = 0; i < (1 << 20); i++)
+		lng[i] = (char)('a' + i % 26);
+	tu_ok(eau2_schema_parse("b:bool,i:int,d:double,s:string", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (uint64_t r = 0; r < rows; r++) {
+		uint64_t x = tu_rand(&seed);
+		char str[48];
+		size_t len = r % 5 ? (size_t)(x % 40) : 0;
+
+		for (size_t k = 0; k < len; k++)
+			str[k] = (char)('a' + (x >> (k % 50)) % 26);
+		if (r % 7 == 3) {
+			for (size_t c = 0; c < 4; c++)
+				tu_ok(eau2_builder_append_null(b, c, &err), &err);
+			continue;
+		}
+		tu_ok(eau2_builder_append_bool(b, 0, x & 1, &err), &err);
+		tu_ok(eau2_builder_append_int(b, 1, (int64_t)(x % 1000) - 500, &err), &err);
+		tu_ok(eau2_builder_append_double(b, 2, (double)x / 7.0, &err), &err);
+		if (r == rows / 2)
+			tu_ok(eau2_builder_append_string(b, 3, lng, 1 << 20, &err), &err);
+		else
+			tu_ok(eau2_builder_append_string(b, 3, str, len, &err), &err);
+	}
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(s);
+	free(lng);
+	return df;
+}
+
+/* Bit-identical: the same schema, row groups, and chunk bytes. */
+static void assert_same(const eau2_df *a, const eau2_df *b)
+{
+	struct eau2_error err = {0};
+	size_t ncols = eau2_df_ncols(a);
+
+	assert_int_equal(eau2_df_rows(a), eau2_df_rows(b));
+	assert_int_equal(ncols, eau2_df_ncols(b));
+	assert_int_equal(eau2_df_ngroups(a), eau2_df_ngroups(b));
+	assert_int_equal(eau2_df_bytes(a), eau2_df_bytes(b));
+	for (size_t c = 0; c < ncols; c++) {
+		assert_string_equal(eau2_schema_name(eau2_df_schema(a), c),
+				    eau2_schema_name(eau2_df_schema(b), c));
+		assert_int_equal(eau2_schema_type(eau2_df_schema(a), c),
+				 eau2_schema_type(eau2_df_schema(b), c));
+	}
+	for (size_t g = 0; g < eau2_df_ngroups(a); g++)
+		for (size_t c = 0; c < ncols; c++) {
+			const struct eau2_chunk_ref *ra = &a->chunk_refs[g * ncols + c];
+			const struct eau2_chunk_ref *rb = &b->chunk_refs[g * ncols + c];
+			const uint8_t *pa = a->segs[ra->seg].base + ra->off;
+			const uint8_t *pb = b->segs[rb->seg].base + rb->off;
+			struct eau2_chunk_view v;
+
+			struct eau2_chunk_hdr ha, hb;
+
+			tu_ok(eau2_df_chunk(a, c, g, &v, &err), &err);
+			tu_ok(eau2_df_chunk(b, c, g, &v, &err), &err);
+			memcpy(&ha, pa, sizeof(ha));
+			memcpy(&hb, pb, sizeof(hb));
+			assert_int_equal(ha.total_len, hb.total_len);
+			assert_memory_equal(pa, pb, ha.total_len);
+		}
+}
+
+static void test_round_trip(void **state)
+{
+	struct eau2_error err = {0};
+	uint64_t rows = tu_quick() ? 70000 : 200000;
+	struct srv v;
+	char *cdir = tu_tmpdir("client"), **keys;
+	struct eau2_stat st;
+	eau2_df *df, *got, *head, *empty;
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2 *db;
+	size_t n;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client_p(cdir, v.addr, NULL, progress);
+	df = make_df(db, rows, 1);
+	prog_calls = 0;
+	tu_ok(eau2_put(db, "all types", df, &err), &err);
+	/* Progress: once per chunk, up to every byte. */
+	assert_int_equal(prog_calls, eau2_df_ngroups(df) * 4);
+	assert_int_equal(prog_done, eau2_df_bytes(df));
+	assert_int_equal(prog_total, eau2_df_bytes(df));
+	/* An empty dataframe (no rows) travels too. */
+	tu_ok(eau2_schema_parse("x:int,y:string", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	tu_ok(eau2_builder_finish(b, &empty, &err), &err);
+	tu_ok(eau2_put(db, "empty", empty, &err), &err);
+	eau2_schema_free(s);
+	assert_true(log_has(&v, "put 'all types'"));
+
+	tu_ok(eau2_list(db, &keys, &n, &err), &err);
+	assert_int_equal(n, 2);
+	assert_string_equal(keys[0], "all types");
+	assert_string_equal(keys[1], "empty");
+	eau2_list_free(keys);
+
+	prog_calls = 0;
+	tu_ok(eau2_get(db, "all types", &got, &err), &err);
+	assert_int_equal(prog_calls, eau2_df_ngroups(df) * 4);
+	assert_int_equal(prog_done, eau2_df_bytes(df));
+	assert_int_equal(prog_total, eau2_df_bytes(df));
+	assert_same(df, got);
+	eau2_df_release(got);
+	tu_ok(eau2_get(db, "empty", &got, &err), &err);
+	assert_same(empty, got);
+	eau2_df_release(got);
+
+	tu_ok(eau2_stat(db, "all types", &st, &err), &err);
+	assert_int_equal(st.rows, rows);
+	assert_int_equal(st.ngroups, eau2_df_ngroups(df));
+	assert_int_equal(st.bytes, eau2_df_bytes(df));
+	assert_int_equal(eau2_schema_ncols(st.schema), 4);
+	eau2_schema_free(st.schema);
+
+	/* A head moves only the row groups it needs. */
+	tu_ok(eau2_get_head(db, "all types", 10, &head, &err), &err);
+	assert_int_equal(eau2_df_ngroups(head), 1);
+	assert_true(eau2_df_rows(head) >= 10);
+	eau2_df_release(head);
+
+	assert_int_equal(eau2_get(db, "nope", &got, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, v.addr));
+	assert_non_null(strstr(err.msg, "nope"));
+	tu_ok(eau2_delete(db, "empty", &err), &err);
+	assert_int_equal(eau2_delete(db, "empty", &err), -ENOENT);
+	assert_int_equal(eau2_wait_get(db, "later", 300, &got, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "later"));
+
+	eau2_df_release(df);
+	eau2_df_release(empty);
+	eau2_close(db);
+	/* What the client pulled lived under no key: its store is clean. */
+	assert_int_equal(data_files(cdir), 0);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+/* 4096 columns of 255-byte names: the descriptor (over 1 MiB) travels in
+ * parts. */
+static void test_wide(void **state)
+{
+	struct eau2_error err = {0};
+	char *cdir = tu_tmpdir("client"), name[EAU2_NAME_MAX + 1];
+	struct srv v;
+	struct eau2_stat st;
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *df, *got;
+	eau2 *db;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	tu_ok(eau2_schema_new(&s, &err), &err);
+	for (int c = 0; c < EAU2_COLS_MAX; c++) {
+		memset(name, 'a' + c % 26, EAU2_NAME_MAX);
+		snprintf(name, 8, "%07d", c);
+		name[7] = 'x';
+		name[EAU2_NAME_MAX] = 0;
+		tu_ok(eau2_schema_add(s, name, EAU2_BOOL, &err), &err);
+	}
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (int r = 0; r < 3; r++)
+		for (int c = 0; c < EAU2_COLS_MAX; c++)
+			tu_ok(eau2_builder_append_bool(b, (size_t)c, (r + c) & 1, &err), &err);
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(s);
+	tu_ok(eau2_put(db, "wide", df, &err), &err);
+	tu_ok(eau2_stat(db, "wide", &st, &err), &err);
+	assert_int_equal(eau2_schema_ncols(st.schema), EAU2_COLS_MAX);
+	assert_string_equal(eau2_schema_name(st.schema, 4095),
+			    eau2_schema_name(eau2_df_schema(df), 4095));
+	eau2_schema_free(st.schema);
+	tu_ok(eau2_get(db, "wide", &got, &err), &err);
+	assert_same(df, got);
+	eau2_df_release(got);
+	eau2_df_release(df);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+static void test_run(void **state)
+{
+	struct eau2_error err = {0};
+	const char *names[] = { "column" }, *values[] = { "i" };
+	struct eau2_args args = { 1, names, values };
+	const struct eau2_rower_class *sum = eau2_rower_find("sum");
+	struct srv v;
+	char *cdir = tu_tmpdir("client");
+	eau2_df *df, *local, *remote;
+	eau2 *db, *ldb;
+
+	(void)state;
+	assert_non_null(sum);
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	ldb = NULL;
+	tu_ok(eau2_open(&ldb, TU_STORE(cdir), &err), &err);
+	df = make_df(db, 70000, 2);
+	tu_ok(eau2_put(db, "t", df, &err), &err);
+	tu_ok(eau2_run(ldb, df, sum, &args, NULL, &local, &err), &err);
+	tu_ok(eau2_run_key(db, "t", sum, &args, NULL, NULL, &remote, &err), &err);
+	assert_same(local, remote);
+	eau2_df_release(remote);
+	/* With `as` the result stays on the node. */
+	tu_ok(eau2_run_key(db, "t", sum, &args, NULL, "t.sum", &remote, &err), &err);
+	assert_null(remote);
+	tu_ok(eau2_get(db, "t.sum", &remote, &err), &err);
+	assert_same(local, remote);
+	eau2_df_release(remote);
+	/* Errors say what and where. */
+	assert_int_equal(eau2_run_key(db, "missing", sum, &args, NULL, NULL, &remote, &err),
+			 -ENOENT);
+	assert_non_null(strstr(err.msg, "missing"));
+	values[0] = "nocol";
+	assert_true(eau2_run_key(db, "t", sum, &args, NULL, NULL, &remote, &err) < 0);
+	assert_non_null(strstr(err.msg, "nocol"));
+	eau2_df_release(local);
+	eau2_df_release(df);
+	eau2_close(ldb);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+struct waiter {
+	struct srv *v;
+	char *dir;
+	const char *key;
+	int rc;
+	uint64_t rows;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	struct eau2_error err = {0};
+	eau2 *db = client(w->dir, w->v->addr, NULL);
+	eau2_df *df = NULL;
+
+	w->rc = eau2_wait_get(db, w->key, 10000, &df, &err);
+	if (!w->rc)
+		w->rows = eau2_df_rows(df);
+	else
+		fprintf(stderr, "wait_get: %s\n", err.msg);
+	eau2_df_release(df);
+	eau2_close(db);
+	return NULL;
+}
+
+/* Three clients wait for a key on a node of two workers (at most one
+ * waits there at a time); a fourth puts it; all three get it, and the
+ * node answered other requests meanwhile. */
+static void test_wait(void **state)
+{
+	struct eau2_error err = {0};
+	struct srv v;
+	struct waiter w[3];
+	pthread_t t[3];
+	char *cdir = tu_tmpdir("client"), **keys;
+	eau2_df *df;
+	eau2 *db;
+	size_t n;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	for (int i = 0; i < 3; i++) {
+		w[i] = (struct waiter){ .v = &v, .dir = cdir, .key = "late" };
+		assert_int_equal(pthread_create(&t[i], NULL, wait_thread, &w[i]), 0);
+	}
+	usleep(300000);
+	tu_ok(eau2_list(db, &keys, &n, &err), &err);
+	assert_int_equal(n, 0);
+	eau2_list_free(keys);
+	df = make_df(db, 100, 5);
+	tu_ok(eau2_put(db, "late", df, &err), &err);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		assert_int_equal(w[i].rows, 100);
+	}
+	eau2_df_release(df);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+static char *secret(const char *dir, const char *name, const char *text)
+{
+	char *path = malloc(4096);
+	int fd;
+
+	snprintf(path, 4096, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void test_secret(void **state)
+{
+	struct eau2_error err = {0};
+	char *tmp = tu_tmpdir("secret"), *cdir = tu_tmpdir("client");
+	char *good = secret(tmp, "good", "s3cret\n"), *bad = secret(tmp, "bad", "other");
+	struct eau2_options o = { .store = cdir, .timeout_ms = 3000 };
+	struct eau2_remote_server_opts so = { .listen = "0.0.0.0:0", .store = cdir };
+	eau2_remote_server *s = NULL;
+	struct srv v;
+	eau2 *db = NULL;
+
+	(void)state;
+	/* No secret: loopback only. */
+	assert_int_equal(eau2_remote_server_start(&s, &so, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "--secret-file"));
+	assert_null(s);
+
+	srv_start(&v, good);
+	o.remote = v.addr;
+	o.secret_file = bad;
+	assert_int_equal(eau2_open(&db, &o, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "secret mismatch"));
+	assert_non_null(strstr(err.msg, v.addr));
+	o.secret_file = NULL;
+	assert_true(eau2_open(&db, &o, &err) < 0);
+	assert_non_null(strstr(err.msg, "secret"));
+	assert_null(db);
+	assert_true(log_has(&v, "refused"));
+	o.secret_file = good;
+	tu_ok(eau2_open(&db, &o, &err), &err);
+	eau2_close(db);
+	srv_stop(&v);
+	free(good);
+	free(bad);
+	tu_rmdir(tmp);
+	tu_rmdir(cdir);
+}
+
+/* A raw TCP connection to addr's port. */
+static int raw_connect(struct srv *v)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(eau2_remote_server_port(v->s)) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void test_garbage_and_cuts(void **state)
+{
+	struct eau2_error err = {0};
+	struct eau2_net_opts no = { .ident = { .cluster = EAU2_REMOTE_CLUSTER,
+					       .node_id = "cutter", .role = EAU2_NET_ROLE_CLIENT },
+				    .io_timeout_ms = 3000 };
+	struct eau2_net_frame f = { .type = EAU2_REMOTE_PUT, .req = 1, .len = 3 };
+	char *cdir = tu_tmpdir("client"), junk[4096];
+	struct srv v;
+	eau2_net_conn *c;
+	eau2_df *df, *old, *got;
+	eau2 *db;
+	int fd, base;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	old = make_df(db, 1000, 3);
+	tu_ok(eau2_put(db, "k", old, &err), &err);
+	base = data_files(v.dir);
+
+	/* Garbage instead of a handshake: dropped, others still served. */
+	fd = raw_connect(&v);
+	memset(junk, 0x5a, sizeof(junk));
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	assert_true(log_has(&v, "dropped: bad magic"));
+	close(fd);
+
+	/* A push cut after a few chunks: the old value stays, nothing
+	 * staged is left. */
+	df = make_df(db, 300000, 4);
+	tu_ok(eau2_net_connect(&c, v.addr, &no, &err), &err);
+	tu_ok(eau2_net_send(c, &f, "k\0", &err), &err); /* "k\0\0" is a bad key */
+	assert_true(eau2_net_recv_hdr(c, &f, &err) < 0);
+	assert_non_null(strstr(err.msg, "key"));
+	f = (struct eau2_net_frame){ .type = EAU2_REMOTE_PUT, .req = 2, .len = 1 };
+	tu_ok(eau2_net_send(c, &f, "k", &err), &err);
+	tu_ok(eau2_net_recv_hdr(c, &f, &err), &err);
+	assert_int_equal(f.type, EAU2_REMOTE_GO);
+	tu_ok(eau2_remote_send_desc(c, 2, df, 0, eau2_df_ngroups(df), &err), &err);
+	for (size_t col = 0; col < 4; col++) {
+		const struct eau2_chunk_ref *r = &df->chunk_refs[col];
+
+		tu_ok(eau2_net_send_chunk(c, df->segs[r->seg].base + r->off, 2, col, &err), &err);
+	}
+	eau2_net_close(c);
+	assert_true(log_has(&v, "put dropped"));
+	for (int i = 0; i < 500 && data_files(v.dir) != base; i++)
+		usleep(10000);
+	assert_int_equal(data_files(v.dir), base);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	assert_same(old, got);
+	eau2_df_release(got);
+
+	/* A chunk out of order is refused, naming it. */
+	tu_ok(eau2_net_connect(&c, v.addr, &no, &err), &err);
+	f = (struct eau2_net_frame){ .type = EAU2_REMOTE_PUT, .req = 3, .len = 1 };
+	tu_ok(eau2_net_send(c, &f, "k", &err), &err);
+	tu_ok(eau2_net_recv_hdr(c, &f, &err), &err);
+	tu_ok(eau2_remote_send_desc(c, 3, df, 0, eau2_df_ngroups(df), &err), &err);
+	tu_ok(eau2_net_send_chunk(c, df->segs[df->chunk_refs[1].seg].base + df->chunk_refs[1].off,
+				  3, 0, &err), &err);
+	assert_true(eau2_net_recv_hdr(c, &f, &err) < 0);
+	assert_non_null(strstr(err.msg, "expected chunk 0"));
+	eau2_net_close(c);
+	for (int i = 0; i < 500 && data_files(v.dir) != base; i++)
+		usleep(10000);
+	assert_int_equal(data_files(v.dir), base);
+
+	/* The service goes on. */
+	tu_ok(eau2_put(db, "k", df, &err), &err);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	assert_same(df, got);
+	eau2_df_release(got);
+	eau2_df_release(df);
+	eau2_df_release(old);
+	eau2_close(db);
+	tu_rmdir(cdir);
+	srv_stop(&v);
+}
+
+/* A node in a child process (killed with -9 by the test); *pid its pid. */
+static void child_node(const char *dir, char *addr, size_t cap, pid_t *pid)
+{
+	int p[2];
+	uint16_t port = 0;
+
+	assert_int_equal(pipe(p), 0);
+	*pid = fork();
+	assert_true(*pid >= 0);
+	if (*pid == 0) {
+		struct eau2_remote_server_opts o = { .listen = "127.0.0.1:0", .store = dir,
+						     .workers = 2 };
+		struct eau2_error err = {0};
+		eau2_remote_server *s;
+
+		if (eau2_remote_server_start(&s, &o, &err))
+			_exit(3);
+		port = eau2_remote_server_port(s);
+		if (write(p[1], &port, sizeof(port)) != sizeof(port))
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read(p[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+	close(p[0]);
+	close(p[1]);
+	snprintf(addr, cap, "127.0.0.1:%u", port);
+}
+
+/* Waits (up to 10 s) until dir/data holds more than base files. */
+static int grows(const char *dir, int base)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (data_files(dir) > base)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* kill -9 of the node mid-push, then of a client mid-pull: the caller
+ * gets an error naming the peer, the old value stays, and once each
+ * store is opened again (its gc) no staged file is left. */
+static void test_killed(void **state)
+{
+	struct eau2_error err = {0};
+	char *ndir = tu_tmpdir("node"), *cdir = tu_tmpdir("client"), addr[64];
+	eau2_df *old, *big, *got;
+	eau2 *db, *ndb;
+	int base, cbase, status;
+	pid_t node, puller;
+
+	(void)state;
+	tu_ok(eau2_open(&ndb, TU_STORE(ndir), &err), &err);
+	eau2_close(ndb);
+	child_node(ndir, addr, sizeof(addr), &node);
+	db = client(cdir, addr, NULL);
+	old = make_df(db, 1000, 6);
+	big = make_df(db, tu_quick() ? 400000 : 1500000, 7);
+	tu_ok(eau2_put(db, "k", old, &err), &err);
+	base = data_files(ndir);
+
+	/* The node dies mid-push. */
+	if ((puller = fork()) == 0) {
+		struct eau2_error e = {0};
+		int rc = eau2_put(db, "k", big, &e);
+
+		fprintf(stderr, "  push after the node's death: %s\n", e.msg);
+		_exit(rc < 0 && strstr(e.msg, addr) ? 0 : 1);
+	}
+	assert_true(grows(ndir, base));
+	kill(node, SIGKILL);
+	waitpid(node, NULL, 0);
+	assert_int_equal(waitpid(puller, &status, 0), puller);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tu_ok(eau2_open(&ndb, &(struct eau2_options){ .store = ndir, .node = EAU2_NODE_OFF },
+			&err), &err);
+	eau2_close(ndb);
+	assert_int_equal(data_files(ndir), base);
+
+	/* The restarted node serves the old value; a client dies mid-pull. */
+	child_node(ndir, addr, sizeof(addr), &node);
+	eau2_close(db);
+	db = client(cdir, addr, NULL);
+	tu_ok(eau2_put(db, "big", big, &err), &err);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	assert_same(old, got);
+	eau2_df_release(got);
+	eau2_df_release(big);
+	eau2_df_release(old);
+	eau2_close(db);
+	cbase = data_files(cdir);
+	if ((puller = fork()) == 0) {
+		eau2 *c = client(cdir, addr, NULL);
+		eau2_df *df;
+
+		eau2_get(c, "big", &df, NULL);
+		_exit(0);
+	}
+	assert_true(grows(cdir, cbase));
+	kill(puller, SIGKILL);
+	waitpid(puller, NULL, 0);
+	tu_ok(eau2_open(&ndb, &(struct eau2_options){ .store = cdir, .node = EAU2_NODE_OFF },
+			&err), &err);
+	eau2_close(ndb);
+	assert_int_equal(data_files(cdir), cbase);
+	/* The node goes on serving. */
+	db = client(cdir, addr, NULL);
+	tu_ok(eau2_get(db, "k", &got, &err), &err);
+	eau2_df_release(got);
+	eau2_close(db);
+	kill(node, SIGKILL);
+	waitpid(node, NULL, 0);
+	tu_rmdir(cdir);
+	tu_rmdir(ndir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_wide),
+		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_wait),
+		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_garbage_and_cuts),
+		cmocka_unit_test(test_killed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
