@@ -49,6 +49,7 @@ struct eau2_http {
 	struct MHD_Daemon *mhd;
 	int log_fd;
 	struct eau2_node_server *srv;
+	eau2_remote_server *remote;
 	eau2_http_peers_fn peers_fn;
 	void *peers_ctx;
 	struct eau2_http_peer *peers; /* EAU2_HTTP_PEERS_MAX, under lock */
@@ -229,6 +230,10 @@ static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, 
 		v.http_requests = atomic_load(&h->requests) - 1;
 		if (h->srv)
 			eau2_node_server_stats(h->srv, &v.node);
+		if (h->remote) {
+			eau2_remote_server_stats(h->remote, &v.remote);
+			v.remote_on = true;
+		}
 		rc = json ? eau2_http_status_json(&v, &body, &len) : eau2_http_metrics(&v, &body, &len);
 		if (rc)
 			eau2_error_set(&err, rc, "rendering %s: %s", json ? "/api/status" : "/metrics",
@@ -375,6 +380,7 @@ int eau2_http_start(struct eau2_http **out, const struct eau2_http_opts *o,
 	pthread_mutex_init(&h->lock, NULL);
 	h->log_fd = o->log_fd;
 	h->srv = o->srv;
+	h->remote = o->remote;
 	h->peers_fn = o->peers;
 	h->peers_ctx = o->peers_ctx;
 	if (o->peers && !(h->peers = calloc(EAU2_HTTP_PEERS_MAX, sizeof(*h->peers)))) {

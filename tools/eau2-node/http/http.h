@@ -23,6 +23,7 @@
 #include "common/snapshot.h"
 #include "eau2.h"
 #include "node/node.h"
+#include "node/remote.h"
 #include "uring_net/net.h"
 
 #define EAU2_HTTP_TOKEN_HEX (2 * EAU2_NET_KEY_BYTES)
@@ -45,6 +46,8 @@ struct eau2_http_view {
 	const char *http_addr;        /* where this service listens */
 	const struct eau2_http_peer *peers;
 	size_t npeers;
+	bool remote_on;               /* the node serves other hosts (--listen) */
+	struct eau2_net_server_stats remote;
 	uint64_t http_requests;       /* served before this one */
 	double snap_seconds;          /* the time the snapshot took */
 };
@@ -83,6 +86,7 @@ struct eau2_http_opts {
 	const char *secret_file; /* NULL: none (then loopback only) */
 	const char *store;       /* the node's store directory */
 	struct eau2_node_server *srv; /* whose counters to show (NULL: none) */
+	eau2_remote_server *remote;   /* the --listen service (NULL: none) */
 	eau2_http_peers_fn peers;     /* NULL: no remote peers (yet) */
 	void *peers_ctx;
 	int log_fd;

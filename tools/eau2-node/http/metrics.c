@@ -174,6 +174,29 @@ static void net(FILE *f, const struct eau2_http_view *v)
 	dbl(f, "eau2_net_compression_ratio", wire ? (double)raw / (double)wire : 0);
 }
 
+/* The --listen service's connections (all 0 without --listen). */
+static void remote(FILE *f, const struct eau2_http_view *v)
+{
+	const struct eau2_net_server_stats *r = &v->remote;
+
+	gauge1(f, "eau2_remote_listening",
+	       "1 when the node serves other hosts (--listen), else 0 and the eau2_remote_* "
+	       "families stay 0.", v->remote_on);
+	family(f, "eau2_remote_connections", "gauge",
+	       "Connections of remote clients and peers now, by state.");
+	fprintf(f, "eau2_remote_connections{state=\"idle\"} %u\n"
+		   "eau2_remote_connections{state=\"busy\"} %u\n", r->idle, r->busy);
+	counter1(f, "eau2_remote_accepted_total", "Remote connections accepted.", r->accepted);
+	family(f, "eau2_remote_refused_total", "counter",
+	       "Remote connections refused: at the connection limit, or failing the handshake "
+	       "(wrong secret, protocol or cluster).");
+	fprintf(f, "eau2_remote_refused_total{reason=\"busy\"} %llu\n"
+		   "eau2_remote_refused_total{reason=\"handshake\"} %llu\n",
+		(unsigned long long)r->refused_busy, (unsigned long long)r->handshake_failed);
+	counter1(f, "eau2_remote_requests_total", "Requests of remote clients served.",
+		 r->requests);
+}
+
 static void cluster(FILE *f)
 {
 	counter1(f, "eau2_heartbeats_total",
@@ -225,6 +248,7 @@ int eau2_http_metrics(const struct eau2_http_view *v, char **out, size_t *len)
 	node(f, v);
 	runs(f);
 	net(f, v);
+	remote(f, v);
 	cluster(f);
 	host(f, v->snap);
 	counter1(f, "eau2_http_requests_total", "HTTP requests this service answered before this one.",

@@ -12,7 +12,9 @@
  *             "segments", "partitions", "nodes": [ADDR]}]},
  *    "runs": {"running", "finished", "items": []},
  *    "transfers": {"sent_bytes", "received_bytes", "peers": [{"peer",
- *                  "sent_bytes", "received_bytes"}]}}
+ *                  "sent_bytes", "received_bytes"}], "remote": {"listening",
+ *                  "idle", "busy", "accepted", "refused_busy",
+ *                  "handshake_failed", "requests"}}}
  *   NODE = {"address", "state", "pid", "store", "started", "cores",
  *           "cores_allowed", "mem_total", "mem_available", "load1",
  *           "cpu_busy" (null: unknown), "rss", "store_used", "store_free",
@@ -103,8 +105,14 @@ static json_t *transfers_obj(const struct eau2_http_view *v)
 	}
 	if (!peers)
 		return NULL;
-	return json_pack("{s:I, s:I, s:o}", "sent_bytes", (json_int_t)sent,
-			 "received_bytes", (json_int_t)recv, "peers", peers);
+	return json_pack("{s:I, s:I, s:o, s:{s:b, s:i, s:i, s:I, s:I, s:I, s:I}}",
+			 "sent_bytes", (json_int_t)sent, "received_bytes", (json_int_t)recv,
+			 "peers", peers, "remote", "listening", v->remote_on,
+			 "idle", (int)v->remote.idle, "busy", (int)v->remote.busy,
+			 "accepted", (json_int_t)v->remote.accepted,
+			 "refused_busy", (json_int_t)v->remote.refused_busy,
+			 "handshake_failed", (json_int_t)v->remote.handshake_failed,
+			 "requests", (json_int_t)v->remote.requests);
 }
 
 int eau2_http_status_json(const struct eau2_http_view *v, char **out, size_t *len)
