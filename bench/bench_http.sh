@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # bench_http.sh - what eau2-node --http costs. A node serves a store with
 # KEYS small keys and one larger dataframe; then, in the same run:
-#   scrape latency: /metrics with a fresh snapshot (0.6 s after the last,
-#     past the snapshot's reuse time), /metrics from the reused snapshot,
+#   scrape latency: /metrics with a fresh snapshot (past the snapshot's
+#     reuse time), /metrics from the reused snapshot,
 #     /api/status, against the same HTTP round trip to a 404 (no snapshot),
 #     all with curl over loopback, interleaved: median and max of N of
 #     each, and the ratio to the 404's median;
@@ -65,14 +65,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # Interleaved, so that the host's noise falls on all alike; the first
 # round warms up and is dropped.
+# A snapshot is reused for 0.5 s, or 20 times what the last one took:
+# wait past that before each fresh one.
+fresh_wait() {
+	d=$(curl -s "$U/metrics" | awk '$1 == "eau2_scrape_duration_seconds" { print $2 }')
+	sleep "$(awk -v d="${d:-0}" 'BEGIN { w = 21 * d; printf "%.2f", w < 0.6 ? 0.6 : w }')"
+}
 j=0
 while [ $j -le "$N" ]; do
 	[ $j = 1 ] && rm -f "$T/l404" "$T/lfresh" "$T/lcached" "$T/lstatus"
-	sleep 0.6
+	fresh_wait
 	t1 /metrics lfresh
 	t1 /no-such-page l404
 	t1 /metrics lcached
-	sleep 0.6
+	fresh_wait
 	t1 /api/status lstatus
 	j=$((j + 1))
 done

@@ -19,7 +19,7 @@
  * within SNAP_REUSE_S of each other (longer when snapshots are slow)
  * render the same one. Access rules:
  * `lock` guards the snapper, the cached snapshot, its time and the
- * peers taken with it; the rest of struct eau2_http is immutable while
+ * peers and runs taken with it; the rest of struct eau2_http is immutable while
  * MHD's thread runs, except the request counter (atomic).
  */
 #include <errno.h>
@@ -52,6 +52,9 @@ struct eau2_http {
 	eau2_remote_server *remote;
 	eau2_http_peers_fn peers_fn;
 	void *peers_ctx;
+	eau2_http_runs_fn runs_fn;
+	void *runs_ctx;
+	struct eau2_http_runs runs; /* rower: EAU2_HTTP_ROWERS_MAX, under lock */
 	struct eau2_http_peer *peers; /* EAU2_HTTP_PEERS_MAX, under lock */
 	size_t npeers;
 	char addr[80];
@@ -218,6 +221,12 @@ static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, 
 							      EAU2_HTTP_PEERS_MAX) : 0;
 			if (h->npeers > EAU2_HTTP_PEERS_MAX)
 				h->npeers = EAU2_HTTP_PEERS_MAX;
+			if (h->runs_fn) {
+				h->runs.n = 0;
+				h->runs_fn(h->runs_ctx, &h->runs, EAU2_HTTP_ROWERS_MAX);
+				if (h->runs.n > EAU2_HTTP_ROWERS_MAX)
+					h->runs.n = EAU2_HTTP_ROWERS_MAX;
+			}
 			h->snap_at = now_s();
 			h->snap_seconds = h->snap_at - t0;
 		}
@@ -226,6 +235,7 @@ static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, 
 		v.snap = &h->snap;
 		v.peers = h->peers;
 		v.npeers = h->npeers;
+		v.runs = h->runs_fn ? &h->runs : NULL;
 		v.snap_seconds = h->snap_seconds;
 		v.http_requests = atomic_load(&h->requests) - 1;
 		if (h->srv)
@@ -383,7 +393,10 @@ int eau2_http_start(struct eau2_http **out, const struct eau2_http_opts *o,
 	h->remote = o->remote;
 	h->peers_fn = o->peers;
 	h->peers_ctx = o->peers_ctx;
-	if (o->peers && !(h->peers = calloc(EAU2_HTTP_PEERS_MAX, sizeof(*h->peers)))) {
+	h->runs_fn = o->runs;
+	h->runs_ctx = o->runs_ctx;
+	if ((o->peers && !(h->peers = calloc(EAU2_HTTP_PEERS_MAX, sizeof(*h->peers)))) ||
+	    (o->runs && !(h->runs.rower = calloc(EAU2_HTTP_ROWERS_MAX, sizeof(*h->runs.rower))))) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -445,6 +458,7 @@ void eau2_http_stop(struct eau2_http *h)
 	eau2_snap_clear(&h->snap);
 	eau2_snapper_close(h->snapper);
 	free(h->peers);
+	free(h->runs.rower);
 	pthread_mutex_destroy(&h->lock);
 	sodium_memzero(h->token, sizeof(h->token));
 	free(h);

@@ -39,6 +39,28 @@ struct eau2_http_peer {
 	struct eau2_net_stats st;
 };
 
+/* Runs the node executed (for remote clients: local clients run rowers
+ * in their own processes), per rower. bucket[i] counts the runs that
+ * took at most eau2_http_run_bounds[i] seconds and more than the bound
+ * before it; the last bucket, those above every bound. */
+#define EAU2_HTTP_RUN_BUCKETS 7u
+#define EAU2_HTTP_ROWERS_MAX 128u
+extern const double eau2_http_run_bounds[EAU2_HTTP_RUN_BUCKETS];
+
+struct eau2_http_rower_runs {
+	char rower[64];
+	uint64_t finished;   /* failed ones included */
+	uint64_t failed;
+	double seconds;      /* sum of the finished runs' durations */
+	uint64_t bucket[EAU2_HTTP_RUN_BUCKETS + 1];
+};
+
+struct eau2_http_runs {
+	uint64_t running;
+	size_t n;                          /* entries of rower */
+	struct eau2_http_rower_runs *rower;
+};
+
 /* Everything one page shows, gathered under the service's lock. */
 struct eau2_http_view {
 	const struct eau2_snap *snap;
@@ -46,6 +68,7 @@ struct eau2_http_view {
 	const char *http_addr;        /* where this service listens */
 	const struct eau2_http_peer *peers;
 	size_t npeers;
+	const struct eau2_http_runs *runs; /* NULL: the node runs no rowers */
 	bool remote_on;               /* the node serves other hosts (--listen) */
 	struct eau2_net_server_stats remote;
 	uint64_t http_requests;       /* served before this one */
@@ -79,6 +102,9 @@ void eau2_http_token(const uint8_t key[EAU2_NET_KEY_BYTES],
  * many (<= cap). Called on the service's thread, once per snapshot; it
  * must not block (copy counters, as eau2_node_server_stats does). */
 typedef size_t (*eau2_http_peers_fn)(void *ctx, struct eau2_http_peer *out, size_t cap);
+/* Fills out->running, and out->n (<= cap) entries of out->rower: the
+ * node's runs so far. The same rules as eau2_http_peers_fn. */
+typedef void (*eau2_http_runs_fn)(void *ctx, struct eau2_http_runs *out, size_t cap);
 
 struct eau2_http;
 struct eau2_http_opts {
@@ -89,6 +115,8 @@ struct eau2_http_opts {
 	eau2_remote_server *remote;   /* the --listen service (NULL: none) */
 	eau2_http_peers_fn peers;     /* NULL: no remote peers (yet) */
 	void *peers_ctx;
+	eau2_http_runs_fn runs;       /* NULL: the node runs no rowers (yet) */
+	void *runs_ctx;
 	int log_fd;
 };
 

@@ -2,7 +2,7 @@
 /*
  * metrics.c - /metrics: a view (http.h) in the Prometheus text exposition
  * format, version 0.0.4. Every eau2_* family has HELP and TYPE, even when
- * this node has nothing to count in it yet (runs, peers, partitions): a
+ * this node has nothing to count in it yet (peers, partitions): a
  * dashboard or an alert can then be written against the names today, and
  * HELP says when a family stays at zero. Label values are escaped as the
  * format asks (backslash, double quote, newline).
@@ -14,8 +14,7 @@
 
 #include "eau2-node/http/http.h"
 
-/* Histogram buckets of a run's duration, seconds. */
-static const double run_buckets[] = { 0.01, 0.1, 1, 10, 60, 600, 3600 };
+const double eau2_http_run_bounds[EAU2_HTTP_RUN_BUCKETS] = { 0.01, 0.1, 1, 10, 60, 600, 3600 };
 
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
@@ -96,37 +95,66 @@ static void node(FILE *f, const struct eau2_http_view *v)
 		 v->node.gets);
 }
 
-static void run_hist(void *ctx, const struct eau2_rower_class *c)
-{
-	FILE *f = ctx;
-	size_t i;
+struct run_ctx {
+	FILE *f;
+	const struct eau2_http_runs *runs;
+};
 
-	for (i = 0; i < sizeof(run_buckets) / sizeof(run_buckets[0]); i++) {
-		fputs("eau2_run_duration_seconds_bucket{rower=\"", f);
-		label_value(f, c->name);
-		fprintf(f, "\",le=\"%g\"} 0\n", run_buckets[i]);
-	}
-	fputs("eau2_run_duration_seconds_bucket{rower=\"", f);
-	label_value(f, c->name);
-	fputs("\",le=\"+Inf\"} 0\n", f);
-	fputs("eau2_run_duration_seconds_sum{rower=\"", f);
-	label_value(f, c->name);
-	fputs("\"} 0\neau2_run_duration_seconds_count{rower=\"", f);
-	label_value(f, c->name);
-	fputs("\"} 0\n", f);
+static void rower_sample(FILE *f, const char *suffix, const char *rower, const char *le)
+{
+	fprintf(f, "eau2_run_duration_seconds%s{rower=\"", suffix);
+	label_value(f, rower);
+	if (le)
+		fprintf(f, "\",le=\"%s\"} ", le);
+	else
+		fputs("\"} ", f);
 }
 
-static void runs(FILE *f)
+/* One registered rower's histogram: its runs, or zeros. */
+static void run_hist(void *ctx, const struct eau2_rower_class *c)
 {
+	const struct run_ctx *rc = ctx;
+	const struct eau2_http_rower_runs *r = NULL;
+	uint64_t cum = 0;
+	char le[32];
+	size_t i;
+
+	for (i = 0; rc->runs && i < rc->runs->n && !r; i++)
+		if (!strcmp(rc->runs->rower[i].rower, c->name))
+			r = &rc->runs->rower[i];
+	for (i = 0; i < EAU2_HTTP_RUN_BUCKETS; i++) {
+		cum += r ? r->bucket[i] : 0;
+		snprintf(le, sizeof(le), "%g", eau2_http_run_bounds[i]);
+		rower_sample(rc->f, "_bucket", c->name, le);
+		fprintf(rc->f, "%llu\n", (unsigned long long)cum);
+	}
+	rower_sample(rc->f, "_bucket", c->name, "+Inf");
+	fprintf(rc->f, "%llu\n", (unsigned long long)(r ? r->finished : 0));
+	rower_sample(rc->f, "_sum", c->name, NULL);
+	fprintf(rc->f, "%.17g\n", r ? r->seconds : 0.0);
+	rower_sample(rc->f, "_count", c->name, NULL);
+	fprintf(rc->f, "%llu\n", (unsigned long long)(r ? r->finished : 0));
+}
+
+static void runs(FILE *f, const struct eau2_http_runs *runs)
+{
+	struct run_ctx ctx = { f, runs };
+	uint64_t finished = 0, failed = 0;
+	size_t i;
+
+	for (i = 0; runs && i < runs->n; i++) {
+		finished += runs->rower[i].finished;
+		failed += runs->rower[i].failed;
+	}
 	gauge1(f, "eau2_runs_running",
-	       "Rower runs the node executes now (always 0 until the node runs rowers for "
-	       "remote clients; local clients run rowers in their own processes).", 0);
+	       "Rower runs the node executes now, for remote clients (local clients run "
+	       "rowers in their own processes, not counted here).", runs ? runs->running : 0);
 	counter1(f, "eau2_runs_finished_total",
-		 "Rower runs the node finished (0 until the node runs rowers itself).", 0);
+		 "Rower runs the node finished, failed ones included.", finished);
+	counter1(f, "eau2_runs_failed_total", "Rower runs of the node that failed.", failed);
 	family(f, "eau2_run_duration_seconds", "histogram",
-	       "Duration of the node's runs, per rower registered (all 0 until the node "
-	       "runs rowers itself).");
-	eau2_rower_foreach(run_hist, f);
+	       "Duration of the node's runs, per rower registered (0 for rowers never run here).");
+	eau2_rower_foreach(run_hist, &ctx);
 }
 
 static void peer_u64(FILE *f, const char *name, const char *peer, uint64_t v)
@@ -246,7 +274,7 @@ int eau2_http_metrics(const struct eau2_http_view *v, char **out, size_t *len)
 		EAU2_VERSION_MAJOR, EAU2_VERSION_MINOR, EAU2_NODE_VERSION);
 	store(f, v->snap);
 	node(f, v);
-	runs(f);
+	runs(f, v->runs);
 	net(f, v);
 	remote(f, v);
 	cluster(f);

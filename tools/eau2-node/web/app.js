@@ -126,7 +126,12 @@ function renderData(s) {
 
 function renderRuns(s) {
 	const r = s.runs;
-	$("runs-summary").textContent = r.running + " running, " + r.finished + " finished";
+	$("runs-summary").textContent = r.running + " running, " + r.finished + " finished (" +
+		r.failed + " failed) on this node for remote clients";
+	fill($("rower-rows"), r.rowers.map((x) => [
+		td(x.rower), td(String(x.finished), "num"), td(String(x.failed), "num"),
+		td(x.finished ? (x.seconds / x.finished).toFixed(3) + " s" : "", "num"),
+	]), 4, "no rower has run on this node");
 	fill($("runs-rows"), r.items.map((x) => [
 		td(x.rower), td(x.input), bar(x.progress || 0, pct(x.progress)),
 		td(dur(x.seconds || 0), "num"), td(x.state),
