@@ -2,16 +2,17 @@
 # SPDX-License-Identifier: MIT
 # bench_http.sh - what eau2-node --http costs. A node serves a store with
 # KEYS small keys and one larger dataframe; then, in the same run:
-#   scrape latency: /metrics with a fresh snapshot (0.6 s after the last,
-#     past the snapshot's reuse time), /metrics from the reused snapshot,
+#   scrape latency: /metrics with a fresh snapshot (past the snapshot's
+#     reuse time), /metrics from the reused snapshot,
 #     /api/status, against the same HTTP round trip to a 404 (no snapshot),
 #     all with curl over loopback, interleaved: median and max of N of
 #     each, and the ratio to the 404's median;
 #   throughput impact: ROUNDS runs of `eau2 run sum` through the node
 #     (attach, GET, run) timed with nothing scraping, with a Prometheus-like
-#     scraper (one /metrics a second), and with a hammering one (curl in a
-#     loop, as fast as it answers), alternated REPS times; the median time
-#     of each and its ratio to the quiet median.
+#     scraper (one /metrics a second), with a hammering one (curl in a
+#     loop, as fast as it answers), and with the same loop on a 404 (what
+#     the curl processes themselves cost the host), alternated REPS times;
+#     the median time of each and its ratio to the quiet median.
 # Usage: sh bench/bench_http.sh [BUILD_DIR]; env KEYS (default 1000), N
 # (30), ROUNDS (20), REPS (3), ROWS (1000000).
 set -eu
@@ -64,14 +65,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # Interleaved, so that the host's noise falls on all alike; the first
 # round warms up and is dropped.
+# A snapshot is reused for 0.5 s, or 20 times what the last one took:
+# wait past that before each fresh one.
+fresh_wait() {
+	d=$(curl -s "$U/metrics" | awk '$1 == "eau2_scrape_duration_seconds" { print $2 }')
+	sleep "$(awk -v d="${d:-0}" 'BEGIN { w = 21 * d; printf "%.2f", w < 0.6 ? 0.6 : w }')"
+}
 j=0
 while [ $j -le "$N" ]; do
 	[ $j = 1 ] && rm -f "$T/l404" "$T/lfresh" "$T/lcached" "$T/lstatus"
-	sleep 0.6
+	fresh_wait
 	t1 /metrics lfresh
 	t1 /no-such-page l404
 	t1 /metrics lcached
-	sleep 0.6
+	fresh_wait
 	t1 /api/status lstatus
 	j=$((j + 1))
 done
@@ -96,23 +103,23 @@ runs() {
 	done
 	awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f\n", b - a }'
 }
-scraper() { # $1: pause between scrapes
+scraper() { # $1: pause between scrapes, $2: the path
 	while :; do
-		curl -s -o /dev/null "$U/metrics" || :
+		curl -s -o /dev/null "$U$2" || :
 		[ "$1" = 0 ] || sleep "$1"
 	done
 }
 r=0
-: >"$T/quiet"; : >"$T/prom"; : >"$T/hammer"
+: >"$T/quiet"; : >"$T/prom"; : >"$T/hammer"; : >"$T/h404"
 while [ $r -lt "$REPS" ]; do
 	runs >>"$T/quiet"
-	scraper 1 & HPID=$!
-	runs >>"$T/prom"
-	kill $HPID; wait $HPID 2>/dev/null || :
-	scraper 0 & HPID=$!
-	runs >>"$T/hammer"
-	kill $HPID; wait $HPID 2>/dev/null || :
-	HPID=
+	for m in "prom 1 /metrics" "hammer 0 /metrics" "h404 0 /no-such-page"; do
+		set -- $m
+		scraper "$2" "$3" & HPID=$!
+		runs >>"$T/$1"
+		kill $HPID; wait $HPID 2>/dev/null || :
+		HPID=
+	done
 	r=$((r + 1))
 done
 med() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -120,5 +127,8 @@ q=$(med "$T/quiet")
 echo "throughput impact: $ROUNDS runs of sum through the node, median of $REPS, s (ratio to quiet):"
 printf '  %-28s %s\n' "no scraper" "$q"
 printf '  %-28s %s  x%s\n' "1 scrape/s" "$(med "$T/prom")" "$(ratio "$(med "$T/prom")" "$q")"
-printf '  %-28s %s  x%s\n' "curl loop on /metrics" "$(med "$T/hammer")" "$(ratio "$(med "$T/hammer")" "$q")"
+h=$(med "$T/h404")
+printf '  %-28s %s  x%s\n' "curl loop on a 404" "$h" "$(ratio "$h" "$q")"
+printf '  %-28s %s  x%s (x%s to the 404 loop: the node'"'"'s share)\n' "curl loop on /metrics" \
+	"$(med "$T/hammer")" "$(ratio "$(med "$T/hammer")" "$q")" "$(ratio "$(med "$T/hammer")" "$h")"
 echo "  hammer scrapes served: $(curl -s "$U/metrics" | awk '$1 == "eau2_http_requests_total" { print $2 }')"

@@ -7,7 +7,9 @@
 # dashboard; /api/status is JSON; `eau2 status` agrees; unknown paths 404; other methods 405;
 # a huge header and a huge URL are refused and the node still serves;
 # 200 idle connections do not stop a scrape and are closed after the
-# idle timeout (needs python3, else that part is skipped); a non-loopback
+# idle timeout, past 256 from one address the excess is refused while
+# another address still scrapes (needs python3, else that part is
+# skipped); a non-loopback
 # address without a secret is refused at start; with a secret, no token
 # or a wrong one is 401, the right one (bearer, or a browser's basic
 # password) 200. Skipped (77) without eau2-node or curl.
@@ -156,7 +158,8 @@ code=$(get "/$big")
 [ "$code" = 414 ] || [ "$code" = 431 ] || [ "$code" = 000 ] || fail "a 20 kB URL: $code"
 scrape
 
-# 200 idle connections: a scrape still works, and they are closed once idle.
+# 200 idle connections: a scrape still works, and they are closed once idle;
+# 300 from one address: the excess is refused, other addresses get in.
 if command -v python3 >/dev/null 2>&1; then
 	python3 - "$PORT" <<'PY' || fail "idle connections"
 import socket, subprocess, sys, time
@@ -173,6 +176,30 @@ out = subprocess.run(["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_
 if out.stdout != "200":
     sys.exit("scrape with 200 idle connections: %r" % out.stdout)
 print("scrape with 200 idle connections: %.3f s" % (time.time() - t))
+# One address holds 300: past the 256 allowed per address, the rest are
+# refused at once, and a scraper from another address still gets in.
+more = []
+for i in range(100):
+    more.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+refused = 0
+for s in more:
+    s.settimeout(0.5)
+    try:
+        if s.recv(1) == b"":
+            refused += 1
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        refused += 1
+if refused < 44:
+    sys.exit("only %d of 300 connections from one address refused" % refused)
+out = subprocess.run(["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                      "--interface", "127.0.0.2", "http://127.0.0.1:%d/metrics" % port],
+                     capture_output=True, text=True)
+if out.stdout != "200":
+    sys.exit("a scrape from 127.0.0.2 while 127.0.0.1 holds its limit: %r" % out.stdout)
+for s in more:
+    s.close()
 deadline = time.time() + 25  # the node's idle timeout is 10 s
 for s in conns:
     s.settimeout(max(0.1, deadline - time.time()))

@@ -112,6 +112,11 @@ static void test_metrics_format(void **state)
 	char *out;
 	size_t len;
 
+	struct eau2_http_rower_runs rr = { .rower = "count", .finished = 3, .failed = 1,
+					   .seconds = 2.5, .bucket = { 1, 0, 1, 0, 0, 0, 0, 1 } };
+	struct eau2_http_runs runs = { .running = 2, .n = 1, .rower = &rr };
+
+	v.runs = &runs;
 	peer.st.bytes_sent = 500;
 	peer.st.sent[1][1].raw = 300;
 	peer.st.sent[1][1].wire = 100;
@@ -126,7 +131,18 @@ static void test_metrics_format(void **state)
 	assert_non_null(strstr(out, "eau2_net_peer_sent_bytes_total{peer=\"10.0.0.1:7400\\\"\\\\\\n\"} 500\n"));
 	/* An unknown CPU figure is 0, not a negative share. */
 	assert_non_null(strstr(out, "\neau2_host_cpu_busy_ratio 0\n"));
-	assert_non_null(strstr(out, "eau2_run_duration_seconds_count{rower=\"count\"} 0\n"));
+	/* Buckets are cumulative; a rower never run here has zeros. */
+	assert_non_null(strstr(out, "eau2_run_duration_seconds_bucket{rower=\"count\",le=\"0.01\"} 1\n"));
+	assert_non_null(strstr(out, "eau2_run_duration_seconds_bucket{rower=\"count\",le=\"0.1\"} 1\n"));
+	assert_non_null(strstr(out, "eau2_run_duration_seconds_bucket{rower=\"count\",le=\"1\"} 2\n"));
+	assert_non_null(strstr(out, "eau2_run_duration_seconds_bucket{rower=\"count\",le=\"3600\"} 2\n"));
+	assert_non_null(strstr(out, "eau2_run_duration_seconds_bucket{rower=\"count\",le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(out, "eau2_run_duration_seconds_sum{rower=\"count\"} 2.5\n"));
+	assert_non_null(strstr(out, "eau2_run_duration_seconds_count{rower=\"count\"} 3\n"));
+	assert_non_null(strstr(out, "eau2_run_duration_seconds_count{rower=\"sum\"} 0\n"));
+	assert_non_null(strstr(out, "\neau2_runs_running 2\n"));
+	assert_non_null(strstr(out, "\neau2_runs_finished_total 3\n"));
+	assert_non_null(strstr(out, "\neau2_runs_failed_total 1\n"));
 	assert_true(check_exposition(out) > 40);
 	free(out);
 	(void)state;

@@ -341,7 +341,7 @@ int main(int argc, char **argv)
 	if (http_addr) {
 		struct eau2_http_opts ho = { .addr = http_addr, .secret_file = secret_file,
 					     .store = eau2_node_server_dir(srv), .srv = srv,
-					     .log_fd = 2 };
+					     .remote = remote, .log_fd = 2 };
 		char path[4096];
 
 		if (daemon) { /* stderr is /dev/null now: the service logs to node.log too */

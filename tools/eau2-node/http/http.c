@@ -7,17 +7,20 @@
  *
  * Bounds, each MHD's to enforce: EAU2_HTTP_CONNS_MAX connections (idle
  * ones included: with epoll an idle connection costs a descriptor and
- * a little memory, so a few hundred of them do not stop a scrape),
+ * a little memory, so a few hundred of them do not stop a scrape), at
+ * most EAU2_HTTP_CONNS_PER_IP of them from one address (so that one host
+ * holding connections open cannot lock a scraper elsewhere out),
  * EAU2_HTTP_TIMEOUT_S of inactivity per connection, and
  * EAU2_HTTP_REQUEST_MAX bytes of request line and headers (MHD answers
  * 414 or 431 past it). Only GET and HEAD are served (405 otherwise);
  * request bodies are never read.
  *
  * A snapshot scans the store's directory, so it is shared: pages asked
- * within SNAP_REUSE_S of each other render the same one. Access rules:
- * `lock` guards the snapper, the cached snapshot and its time; the rest of
- * struct eau2_http is immutable while MHD's thread runs, except the
- * request counter (atomic).
+ * within SNAP_REUSE_S of each other (longer when snapshots are slow)
+ * render the same one. Access rules:
+ * `lock` guards the snapper, the cached snapshot, its time and the
+ * peers and runs taken with it; the rest of struct eau2_http is immutable while
+ * MHD's thread runs, except the request counter (atomic).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -37,6 +40,7 @@
 #include "eau2-node/http/http.h"
 
 #define SNAP_REUSE_S 0.5
+#define SNAP_REUSE_X 20
 #define LOG_BURST 20
 #define LOG_WINDOW_S 60.0
 #define TOKEN_LABEL "eau2 http bearer token v1"
@@ -45,6 +49,14 @@ struct eau2_http {
 	struct MHD_Daemon *mhd;
 	int log_fd;
 	struct eau2_node_server *srv;
+	eau2_remote_server *remote;
+	eau2_http_peers_fn peers_fn;
+	void *peers_ctx;
+	eau2_http_runs_fn runs_fn;
+	void *runs_ctx;
+	struct eau2_http_runs runs; /* rower: EAU2_HTTP_ROWERS_MAX, under lock */
+	struct eau2_http_peer *peers; /* EAU2_HTTP_PEERS_MAX, under lock */
+	size_t npeers;
 	char addr[80];
 	bool auth;
 	char token[EAU2_HTTP_TOKEN_HEX + 1];
@@ -54,7 +66,7 @@ struct eau2_http {
 	struct eau2_snap snap;   /* the last one taken */
 	double snap_at;          /* monotonic seconds; 0: none yet */
 	double snap_seconds;
-	double log_window;       /* mhd_log's rate limit (MHD's thread) */
+	double log_window;       /* log_limited's window (MHD's thread) */
 	unsigned log_lines;
 	uint64_t log_dropped;
 };
@@ -90,19 +102,13 @@ static void logf_(struct eau2_http *h, const char *fmt, ...)
 	}
 }
 
-/* MHD's messages, mostly about bad requests: at most LOG_BURST lines per
- * LOG_WINDOW_S, so that a client sending garbage cannot fill the log; the
- * number left out is said with the next line let through. Called on
- * MHD's thread only. */
-static void mhd_log(void *ctx, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
-static void mhd_log(void *ctx, const char *fmt, va_list ap)
+/* Lines about requests (MHD's messages on bad ones, failed snapshots):
+ * at most LOG_BURST per LOG_WINDOW_S, so that a client sending garbage
+ * cannot fill the log; the number left out is said with the next line let
+ * through. Called on MHD's thread, or before it starts (no lock). */
+static void log_limited(struct eau2_http *h, const char *msg)
 {
-	struct eau2_http *h = ctx;
 	double t = now_s();
-	char msg[200], *html;
-	size_t n;
 
 	if (t - h->log_window > LOG_WINDOW_S) {
 		h->log_window = t;
@@ -113,18 +119,27 @@ static void mhd_log(void *ctx, const char *fmt, va_list ap)
 		return;
 	}
 	h->log_lines++;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	html = strstr(msg, " ('<"); /* the HTML of MHD's error page: noise here */
-	if (html)
-		strcpy(html, ")");
-	n = strcspn(msg, "\n");
-	msg[n] = '\0';
 	if (h->log_dropped)
 		logf_(h, "%s (and %llu messages left out before)", msg,
 		      (unsigned long long)h->log_dropped);
 	else
 		logf_(h, "%s", msg);
 	h->log_dropped = 0;
+}
+
+static void mhd_log(void *ctx, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *ctx, const char *fmt, va_list ap)
+{
+	char msg[200], *html;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	html = strstr(msg, " ('<"); /* the HTML of MHD's error page: noise here */
+	if (html)
+		strcpy(html, ")");
+	msg[strcspn(msg, "\n")] = '\0';
+	log_limited(ctx, msg);
 }
 
 void eau2_http_token(const uint8_t key[EAU2_NET_KEY_BYTES], char hex[EAU2_HTTP_TOKEN_HEX + 1])
@@ -179,33 +194,56 @@ static enum MHD_Result respond_text(struct MHD_Connection *con, unsigned code,
 }
 
 /* Renders a page from the shared snapshot, taking a new one when the
- * last is older than SNAP_REUSE_S. */
+ * last is too old. */
 static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, bool json)
 {
 	struct eau2_error err = {0};
 	struct eau2_http_view v = { .http_addr = h->addr };
 	char *body = NULL;
 	size_t len = 0;
-	double t0;
+	double t0, reuse;
 	int rc = 0;
 
 	pthread_mutex_lock(&h->lock);
 	t0 = now_s();
-	if (!h->snap_at || t0 - h->snap_at > SNAP_REUSE_S) {
+	/* Reused for SNAP_REUSE_S, or SNAP_REUSE_X times what the last one
+	 * took, so that however big the store, snapshots never take more
+	 * than 1 / SNAP_REUSE_X of a core. */
+	reuse = SNAP_REUSE_X * h->snap_seconds;
+	if (reuse < SNAP_REUSE_S)
+		reuse = SNAP_REUSE_S;
+	if (!h->snap_at || t0 - h->snap_at > reuse) {
 		eau2_snap_clear(&h->snap);
 		h->snap_at = 0;
 		rc = eau2_snapper_take(h->snapper, &h->snap, &err);
 		if (!rc) {
+			h->npeers = h->peers_fn ? h->peers_fn(h->peers_ctx, h->peers,
+							      EAU2_HTTP_PEERS_MAX) : 0;
+			if (h->npeers > EAU2_HTTP_PEERS_MAX)
+				h->npeers = EAU2_HTTP_PEERS_MAX;
+			if (h->runs_fn) {
+				h->runs.n = 0;
+				h->runs_fn(h->runs_ctx, &h->runs, EAU2_HTTP_ROWERS_MAX);
+				if (h->runs.n > EAU2_HTTP_ROWERS_MAX)
+					h->runs.n = EAU2_HTTP_ROWERS_MAX;
+			}
 			h->snap_at = now_s();
 			h->snap_seconds = h->snap_at - t0;
 		}
 	}
 	if (!rc) {
 		v.snap = &h->snap;
+		v.peers = h->peers;
+		v.npeers = h->npeers;
+		v.runs = h->runs_fn ? &h->runs : NULL;
 		v.snap_seconds = h->snap_seconds;
 		v.http_requests = atomic_load(&h->requests) - 1;
 		if (h->srv)
 			eau2_node_server_stats(h->srv, &v.node);
+		if (h->remote) {
+			eau2_remote_server_stats(h->remote, &v.remote);
+			v.remote_on = true;
+		}
 		rc = json ? eau2_http_status_json(&v, &body, &len) : eau2_http_metrics(&v, &body, &len);
 		if (rc)
 			eau2_error_set(&err, rc, "rendering %s: %s", json ? "/api/status" : "/metrics",
@@ -213,7 +251,7 @@ static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, 
 	}
 	pthread_mutex_unlock(&h->lock);
 	if (rc) {
-		logf_(h, "%s", err.msg);
+		log_limited(h, err.msg);
 		return respond_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				    "eau2-node: the snapshot failed (see the node's log)\n");
 	}
@@ -352,6 +390,16 @@ int eau2_http_start(struct eau2_http **out, const struct eau2_http_opts *o,
 	pthread_mutex_init(&h->lock, NULL);
 	h->log_fd = o->log_fd;
 	h->srv = o->srv;
+	h->remote = o->remote;
+	h->peers_fn = o->peers;
+	h->peers_ctx = o->peers_ctx;
+	h->runs_fn = o->runs;
+	h->runs_ctx = o->runs_ctx;
+	if ((o->peers && !(h->peers = calloc(EAU2_HTTP_PEERS_MAX, sizeof(*h->peers)))) ||
+	    (o->runs && !(h->runs.rower = calloc(EAU2_HTTP_ROWERS_MAX, sizeof(*h->runs.rower))))) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (o->secret_file) {
 		rc = eau2_net_secret_load(o->secret_file, key, err);
 		if (rc)
@@ -378,6 +426,7 @@ int eau2_http_start(struct eau2_http **out, const struct eau2_http_opts *o,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first, as MHD asks */
 				  MHD_OPTION_LISTEN_SOCKET, fd,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)EAU2_HTTP_CONNS_MAX,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)EAU2_HTTP_CONNS_PER_IP,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)EAU2_HTTP_TIMEOUT_S,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)EAU2_HTTP_REQUEST_MAX,
 				  MHD_OPTION_END);
@@ -408,6 +457,8 @@ void eau2_http_stop(struct eau2_http *h)
 		MHD_stop_daemon(h->mhd); /* joins its thread, closes the socket */
 	eau2_snap_clear(&h->snap);
 	eau2_snapper_close(h->snapper);
+	free(h->peers);
+	free(h->runs.rower);
 	pthread_mutex_destroy(&h->lock);
 	sodium_memzero(h->token, sizeof(h->token));
 	free(h);

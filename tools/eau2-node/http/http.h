@@ -23,10 +23,12 @@
 #include "common/snapshot.h"
 #include "eau2.h"
 #include "node/node.h"
+#include "node/remote.h"
 #include "uring_net/net.h"
 
 #define EAU2_HTTP_TOKEN_HEX (2 * EAU2_NET_KEY_BYTES)
 #define EAU2_HTTP_CONNS_MAX 512u        /* open connections, idle ones included */
+#define EAU2_HTTP_CONNS_PER_IP 256u     /* of which from one address */
 #define EAU2_HTTP_TIMEOUT_S 10u         /* a connection idle that long is closed */
 #define EAU2_HTTP_REQUEST_MAX (16u << 10) /* request line + headers, bytes */
 #define EAU2_HTTP_BODY_MAX (8u << 20)   /* a page we render */
@@ -37,6 +39,28 @@ struct eau2_http_peer {
 	struct eau2_net_stats st;
 };
 
+/* Runs the node executed (for remote clients: local clients run rowers
+ * in their own processes), per rower. bucket[i] counts the runs that
+ * took at most eau2_http_run_bounds[i] seconds and more than the bound
+ * before it; the last bucket, those above every bound. */
+#define EAU2_HTTP_RUN_BUCKETS 7u
+#define EAU2_HTTP_ROWERS_MAX 128u
+extern const double eau2_http_run_bounds[EAU2_HTTP_RUN_BUCKETS];
+
+struct eau2_http_rower_runs {
+	char rower[64];
+	uint64_t finished;   /* failed ones included */
+	uint64_t failed;
+	double seconds;      /* sum of the finished runs' durations */
+	uint64_t bucket[EAU2_HTTP_RUN_BUCKETS + 1];
+};
+
+struct eau2_http_runs {
+	uint64_t running;
+	size_t n;                          /* entries of rower */
+	struct eau2_http_rower_runs *rower;
+};
+
 /* Everything one page shows, gathered under the service's lock. */
 struct eau2_http_view {
 	const struct eau2_snap *snap;
@@ -44,6 +68,9 @@ struct eau2_http_view {
 	const char *http_addr;        /* where this service listens */
 	const struct eau2_http_peer *peers;
 	size_t npeers;
+	const struct eau2_http_runs *runs; /* NULL: the node runs no rowers */
+	bool remote_on;               /* the node serves other hosts (--listen) */
+	struct eau2_net_server_stats remote;
 	uint64_t http_requests;       /* served before this one */
 	double snap_seconds;          /* the time the snapshot took */
 };
@@ -68,12 +95,28 @@ extern const size_t eau2_web_nassets;
 void eau2_http_token(const uint8_t key[EAU2_NET_KEY_BYTES],
 		     char hex[EAU2_HTTP_TOKEN_HEX + 1]);
 
+/* Peers listed at most, per page. */
+#define EAU2_HTTP_PEERS_MAX 256u
+
+/* Fills out[0..cap) with the remote peers' traffic now and returns how
+ * many (<= cap). Called on the service's thread, once per snapshot; it
+ * must not block (copy counters, as eau2_node_server_stats does). */
+typedef size_t (*eau2_http_peers_fn)(void *ctx, struct eau2_http_peer *out, size_t cap);
+/* Fills out->running, and out->n (<= cap) entries of out->rower: the
+ * node's runs so far. The same rules as eau2_http_peers_fn. */
+typedef void (*eau2_http_runs_fn)(void *ctx, struct eau2_http_runs *out, size_t cap);
+
 struct eau2_http;
 struct eau2_http_opts {
 	const char *addr;        /* HOST:PORT; port 0: an ephemeral one */
 	const char *secret_file; /* NULL: none (then loopback only) */
 	const char *store;       /* the node's store directory */
 	struct eau2_node_server *srv; /* whose counters to show (NULL: none) */
+	eau2_remote_server *remote;   /* the --listen service (NULL: none) */
+	eau2_http_peers_fn peers;     /* NULL: no remote peers (yet) */
+	void *peers_ctx;
+	eau2_http_runs_fn runs;       /* NULL: the node runs no rowers (yet) */
+	void *runs_ctx;
 	int log_fd;
 };
 

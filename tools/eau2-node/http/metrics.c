@@ -2,7 +2,7 @@
 /*
  * metrics.c - /metrics: a view (http.h) in the Prometheus text exposition
  * format, version 0.0.4. Every eau2_* family has HELP and TYPE, even when
- * this node has nothing to count in it yet (runs, peers, partitions): a
+ * this node has nothing to count in it yet (peers, partitions): a
  * dashboard or an alert can then be written against the names today, and
  * HELP says when a family stays at zero. Label values are escaped as the
  * format asks (backslash, double quote, newline).
@@ -14,8 +14,7 @@
 
 #include "eau2-node/http/http.h"
 
-/* Histogram buckets of a run's duration, seconds. */
-static const double run_buckets[] = { 0.01, 0.1, 1, 10, 60, 600, 3600 };
+const double eau2_http_run_bounds[EAU2_HTTP_RUN_BUCKETS] = { 0.01, 0.1, 1, 10, 60, 600, 3600 };
 
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
@@ -96,37 +95,66 @@ static void node(FILE *f, const struct eau2_http_view *v)
 		 v->node.gets);
 }
 
-static void run_hist(void *ctx, const struct eau2_rower_class *c)
-{
-	FILE *f = ctx;
-	size_t i;
+struct run_ctx {
+	FILE *f;
+	const struct eau2_http_runs *runs;
+};
 
-	for (i = 0; i < sizeof(run_buckets) / sizeof(run_buckets[0]); i++) {
-		fputs("eau2_run_duration_seconds_bucket{rower=\"", f);
-		label_value(f, c->name);
-		fprintf(f, "\",le=\"%g\"} 0\n", run_buckets[i]);
-	}
-	fputs("eau2_run_duration_seconds_bucket{rower=\"", f);
-	label_value(f, c->name);
-	fputs("\",le=\"+Inf\"} 0\n", f);
-	fputs("eau2_run_duration_seconds_sum{rower=\"", f);
-	label_value(f, c->name);
-	fputs("\"} 0\neau2_run_duration_seconds_count{rower=\"", f);
-	label_value(f, c->name);
-	fputs("\"} 0\n", f);
+static void rower_sample(FILE *f, const char *suffix, const char *rower, const char *le)
+{
+	fprintf(f, "eau2_run_duration_seconds%s{rower=\"", suffix);
+	label_value(f, rower);
+	if (le)
+		fprintf(f, "\",le=\"%s\"} ", le);
+	else
+		fputs("\"} ", f);
 }
 
-static void runs(FILE *f)
+/* One registered rower's histogram: its runs, or zeros. */
+static void run_hist(void *ctx, const struct eau2_rower_class *c)
 {
+	const struct run_ctx *rc = ctx;
+	const struct eau2_http_rower_runs *r = NULL;
+	uint64_t cum = 0;
+	char le[32];
+	size_t i;
+
+	for (i = 0; rc->runs && i < rc->runs->n && !r; i++)
+		if (!strcmp(rc->runs->rower[i].rower, c->name))
+			r = &rc->runs->rower[i];
+	for (i = 0; i < EAU2_HTTP_RUN_BUCKETS; i++) {
+		cum += r ? r->bucket[i] : 0;
+		snprintf(le, sizeof(le), "%g", eau2_http_run_bounds[i]);
+		rower_sample(rc->f, "_bucket", c->name, le);
+		fprintf(rc->f, "%llu\n", (unsigned long long)cum);
+	}
+	rower_sample(rc->f, "_bucket", c->name, "+Inf");
+	fprintf(rc->f, "%llu\n", (unsigned long long)(r ? r->finished : 0));
+	rower_sample(rc->f, "_sum", c->name, NULL);
+	fprintf(rc->f, "%.17g\n", r ? r->seconds : 0.0);
+	rower_sample(rc->f, "_count", c->name, NULL);
+	fprintf(rc->f, "%llu\n", (unsigned long long)(r ? r->finished : 0));
+}
+
+static void runs(FILE *f, const struct eau2_http_runs *runs)
+{
+	struct run_ctx ctx = { f, runs };
+	uint64_t finished = 0, failed = 0;
+	size_t i;
+
+	for (i = 0; runs && i < runs->n; i++) {
+		finished += runs->rower[i].finished;
+		failed += runs->rower[i].failed;
+	}
 	gauge1(f, "eau2_runs_running",
-	       "Rower runs the node executes now (always 0 until the node runs rowers for "
-	       "remote clients; local clients run rowers in their own processes).", 0);
+	       "Rower runs the node executes now, for remote clients (local clients run "
+	       "rowers in their own processes, not counted here).", runs ? runs->running : 0);
 	counter1(f, "eau2_runs_finished_total",
-		 "Rower runs the node finished (0 until the node runs rowers itself).", 0);
+		 "Rower runs the node finished, failed ones included.", finished);
+	counter1(f, "eau2_runs_failed_total", "Rower runs of the node that failed.", failed);
 	family(f, "eau2_run_duration_seconds", "histogram",
-	       "Duration of the node's runs, per rower registered (all 0 until the node "
-	       "runs rowers itself).");
-	eau2_rower_foreach(run_hist, f);
+	       "Duration of the node's runs, per rower registered (0 for rowers never run here).");
+	eau2_rower_foreach(run_hist, &ctx);
 }
 
 static void peer_u64(FILE *f, const char *name, const char *peer, uint64_t v)
@@ -172,6 +200,29 @@ static void net(FILE *f, const struct eau2_http_view *v)
 	family(f, "eau2_net_compression_ratio", "gauge",
 	       "Chunk bytes raw / on the wire, all peers since the start (0 until a chunk moved).");
 	dbl(f, "eau2_net_compression_ratio", wire ? (double)raw / (double)wire : 0);
+}
+
+/* The --listen service's connections (all 0 without --listen). */
+static void remote(FILE *f, const struct eau2_http_view *v)
+{
+	const struct eau2_net_server_stats *r = &v->remote;
+
+	gauge1(f, "eau2_remote_listening",
+	       "1 when the node serves other hosts (--listen), else 0 and the eau2_remote_* "
+	       "families stay 0.", v->remote_on);
+	family(f, "eau2_remote_connections", "gauge",
+	       "Connections of remote clients and peers now, by state.");
+	fprintf(f, "eau2_remote_connections{state=\"idle\"} %u\n"
+		   "eau2_remote_connections{state=\"busy\"} %u\n", r->idle, r->busy);
+	counter1(f, "eau2_remote_accepted_total", "Remote connections accepted.", r->accepted);
+	family(f, "eau2_remote_refused_total", "counter",
+	       "Remote connections refused: at the connection limit, or failing the handshake "
+	       "(wrong secret, protocol or cluster).");
+	fprintf(f, "eau2_remote_refused_total{reason=\"busy\"} %llu\n"
+		   "eau2_remote_refused_total{reason=\"handshake\"} %llu\n",
+		(unsigned long long)r->refused_busy, (unsigned long long)r->handshake_failed);
+	counter1(f, "eau2_remote_requests_total", "Requests of remote clients served.",
+		 r->requests);
 }
 
 static void cluster(FILE *f)
@@ -223,8 +274,9 @@ int eau2_http_metrics(const struct eau2_http_view *v, char **out, size_t *len)
 		EAU2_VERSION_MAJOR, EAU2_VERSION_MINOR, EAU2_NODE_VERSION);
 	store(f, v->snap);
 	node(f, v);
-	runs(f);
+	runs(f, v->runs);
 	net(f, v);
+	remote(f, v);
 	cluster(f);
 	host(f, v->snap);
 	counter1(f, "eau2_http_requests_total", "HTTP requests this service answered before this one.",

@@ -10,9 +10,13 @@
  *    "data": {"keys", "dataframes", "unkeyed", "segments", "used_bytes",
  *             "load_bytes", "truncated", "items": [{"key", "id", "bytes",
  *             "segments", "partitions", "nodes": [ADDR]}]},
- *    "runs": {"running", "finished", "items": []},
+ *    "runs": {"running", "finished", "failed", "items": [] (runs one by
+ *             one: none recorded yet), "rowers": [{"rower", "finished",
+ *             "failed", "seconds"}]},
  *    "transfers": {"sent_bytes", "received_bytes", "peers": [{"peer",
- *                  "sent_bytes", "received_bytes"}]}}
+ *                  "sent_bytes", "received_bytes"}], "remote": {"listening",
+ *                  "idle", "busy", "accepted", "refused_busy",
+ *                  "handshake_failed", "requests"}}}
  *   NODE = {"address", "state", "pid", "store", "started", "cores",
  *           "cores_allowed", "mem_total", "mem_available", "load1",
  *           "cpu_busy" (null: unknown), "rss", "store_used", "store_free",
@@ -83,6 +87,32 @@ static json_t *data_obj(const struct eau2_http_view *v)
 	return d;
 }
 
+static json_t *runs_obj(const struct eau2_http_view *v)
+{
+	const struct eau2_http_runs *r = v->runs;
+	json_t *rowers = json_array();
+	uint64_t finished = 0, failed = 0;
+	size_t i;
+
+	for (i = 0; rowers && r && i < r->n; i++) {
+		finished += r->rower[i].finished;
+		failed += r->rower[i].failed;
+		if (json_array_append_new(rowers, json_pack("{s:s, s:I, s:I, s:f}",
+				"rower", r->rower[i].rower,
+				"finished", (json_int_t)r->rower[i].finished,
+				"failed", (json_int_t)r->rower[i].failed,
+				"seconds", r->rower[i].seconds))) {
+			json_decref(rowers);
+			return NULL;
+		}
+	}
+	if (!rowers)
+		return NULL;
+	return json_pack("{s:I, s:I, s:I, s:[], s:o}", "running",
+			 (json_int_t)(r ? r->running : 0), "finished", (json_int_t)finished,
+			 "failed", (json_int_t)failed, "items", "rowers", rowers);
+}
+
 static json_t *transfers_obj(const struct eau2_http_view *v)
 {
 	json_t *peers = json_array();
@@ -103,8 +133,14 @@ static json_t *transfers_obj(const struct eau2_http_view *v)
 	}
 	if (!peers)
 		return NULL;
-	return json_pack("{s:I, s:I, s:o}", "sent_bytes", (json_int_t)sent,
-			 "received_bytes", (json_int_t)recv, "peers", peers);
+	return json_pack("{s:I, s:I, s:o, s:{s:b, s:i, s:i, s:I, s:I, s:I, s:I}}",
+			 "sent_bytes", (json_int_t)sent, "received_bytes", (json_int_t)recv,
+			 "peers", peers, "remote", "listening", v->remote_on,
+			 "idle", (int)v->remote.idle, "busy", (int)v->remote.busy,
+			 "accepted", (json_int_t)v->remote.accepted,
+			 "refused_busy", (json_int_t)v->remote.refused_busy,
+			 "handshake_failed", (json_int_t)v->remote.handshake_failed,
+			 "requests", (json_int_t)v->remote.requests);
 }
 
 int eau2_http_status_json(const struct eau2_http_view *v, char **out, size_t *len)
@@ -116,10 +152,9 @@ int eau2_http_status_json(const struct eau2_http_view *v, char **out, size_t *le
 	*out = NULL;
 	snprintf(version, sizeof(version), "%d.%d", EAU2_VERSION_MAJOR, EAU2_VERSION_MINOR);
 	/* "o" steals each reference, and on a NULL one fails and frees the rest. */
-	root = json_pack("{s:f, s:s, s:o, s:[o], s:o, s:{s:i, s:i, s:[]}, s:o}",
+	root = json_pack("{s:f, s:s, s:o, s:[o], s:o, s:o, s:o}",
 			 "time", v->snap->time, "version", version, "self", self,
-			 "nodes", nodes, "data", data_obj(v),
-			 "runs", "running", 0, "finished", 0, "items",
+			 "nodes", nodes, "data", data_obj(v), "runs", runs_obj(v),
 			 "transfers", transfers_obj(v));
 	if (!root)
 		return -ENOMEM;

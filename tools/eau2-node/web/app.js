@@ -102,6 +102,7 @@ function renderSelf(s) {
 		["store", bytes(n.store_used) + " used, " + bytes(n.store_free) + " free of " +
 			bytes(n.store_size)],
 		["clients attached", String(n.clients)], ["requests served", String(n.requests)],
+		["remote service", remoteText(s.transfers.remote)],
 	];
 	dl.replaceChildren();
 	for (const [k, v] of facts) {
@@ -125,15 +126,28 @@ function renderData(s) {
 
 function renderRuns(s) {
 	const r = s.runs;
-	$("runs-summary").textContent = r.running + " running, " + r.finished + " finished";
+	$("runs-summary").textContent = r.running + " running, " + r.finished + " finished (" +
+		r.failed + " failed) on this node for remote clients";
+	fill($("rower-rows"), r.rowers.map((x) => [
+		td(x.rower), td(String(x.finished), "num"), td(String(x.failed), "num"),
+		td(x.finished ? (x.seconds / x.finished).toFixed(3) + " s" : "", "num"),
+	]), 4, "no rower has run on this node");
 	fill($("runs-rows"), r.items.map((x) => [
 		td(x.rower), td(x.input), bar(x.progress || 0, pct(x.progress)),
 		td(dur(x.seconds || 0), "num"), td(x.state),
 	]), 5, "no runs on this node (local clients run rowers in their own processes)");
 }
 
+function remoteText(r) {
+	if (!r || !r.listening) return "off (no --listen)";
+	return (r.idle + r.busy) + " connections (" + r.busy + " busy), " + r.accepted +
+		" accepted, " + (r.refused_busy + r.handshake_failed) + " refused, " +
+		r.requests + " requests";
+}
+
 function renderTransfers(s) {
 	const t = s.transfers;
+	$("remote-summary").textContent = "Remote service: " + remoteText(t.remote);
 	samples.push({ t: s.time, sent: t.sent_bytes, recv: t.received_bytes, load: s.data.load_bytes });
 	while (samples.length > HISTORY + 1) samples.shift();
 	fill($("peer-rows"), t.peers.map((p) => [
