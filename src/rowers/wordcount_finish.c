@@ -9,16 +9,17 @@
  * split by hash range into one range per thread: a table's home slots are
  * in hash order (slot = high bits of the hash), so a range is a slice of
  * every table's slots, plus the run of occupied slots just past it that
- * collisions pushed over the edge. Each thread merges its range of every
- * table into a table of its own (when there is more than one table),
- * makes records (count, the word's first 16 bytes as two big-endian
+ * collisions pushed over the edge. Each thread adds the counts of its
+ * range of the other tables into the first table's slots (words the first
+ * table lacks go to a small table of the range's own), makes records (count, the word's first 16 bytes as two big-endian
  * numbers, a pointer, the length) and merge-sorts them with an inline
  * compare that reads the word's bytes only on a tie of all three (sorted
  * neighbours share prefixes: an 8-byte head tied often). The caller then merges the
  * sorted ranges (a heap of one head per range) into the builder.
  *
- * Threads: the helpers only read the tables given (their slots, words and
- * keys); each writes only its own struct range. The caller joins them all
+ * Threads: the helpers read the tables given (their slots, words and
+ * keys); each writes only its own struct range and the count field of
+ * the first table's slots of its range's words (see add_first). The caller joins them all
  * before it reads any range. The order is a total order on distinct
  * words, so the result is the same for any thread count.
  */
@@ -41,9 +42,9 @@ struct range {
 	const struct wc_table *tables;
 	size_t ntables;
 	unsigned k, nranges;
-	struct wc_table merged; /* ntables > 1: the range's words, merged */
+	struct wc_table extra;  /* the range's words that tables[0] lacks */
 	struct rec *recs, *tmp; /* sorted: the result is in recs */
-	size_t n;
+	size_t n, cap;
 	int rc;
 };
 
@@ -164,59 +165,71 @@ static int add_rec(void *arg, const struct wc_table *t, const struct wc_slot *s,
 {
 	struct range *r = arg;
 	const struct wc_word *w = &t->words[s->id1 - 1];
-	const char *p = t->keys + w->off;
 
 	(void)h;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 4096;
+		struct rec *n = realloc(r->recs, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->recs = n;
+		r->cap = cap;
+	}
 	r->recs[r->n++] = (struct rec){ .count = s->count, .k0 = be(s->w0),
-					.k1 = be(s->w1), .p = p, .len = w->len };
+					.k1 = be(s->w1), .p = t->keys + w->off,
+					.len = w->len };
 	return 0;
 }
 
-/* The merged table is keyed by a remix of the hash: the range's hashes
- * share their top bits, and as slot numbers they would fill one part of
- * its slots. */
-static int add_merged(void *arg, const struct wc_table *t, const struct wc_slot *s,
-		      uint64_t h)
+/* Adds the count of word s (of table t, hash h) to the first table's
+ * slot of that word. Only this range's thread writes the counts of its
+ * words there; the other threads read other fields of those slots (and
+ * other slots' counts), so this is free of races. A word the first table
+ * lacks goes to the range's own table, keyed by a remix of the hash (the
+ * range's hashes share their top bits: as slot numbers they would crowd
+ * one part of its slots). Tables are walked in hash order, so the probes
+ * of the first table move forward through it, not at random. */
+static int add_first(void *arg, const struct wc_table *t, const struct wc_slot *s,
+		     uint64_t h)
 {
 	struct range *r = arg;
+	const struct wc_table *f = &r->tables[0];
 	const struct wc_word *w = &t->words[s->id1 - 1];
+	const char *p = t->keys + w->off;
 
-	return eau2_wc_add(&r->merged, t->keys + w->off, w->len, s->w0, s->w1,
-			   eau2_hash_u64(h), s->count);
+	for (size_t j = (size_t)(h >> f->shift);; j = (j + 1) & f->mask) {
+		struct wc_slot *x = &f->slots[j];
+		if (!x->id1)
+			break;
+		if (((x->w0 ^ s->w0) | (x->w1 ^ s->w1) | (x->len ^ s->len)) == 0 &&
+		    (s->len <= 16 ||
+		     memcmp(f->keys + f->words[x->id1 - 1].off + 16, p + 16, s->len - 16) == 0)) {
+			x->count += s->count;
+			return 0;
+		}
+	}
+	return eau2_wc_add(&r->extra, p, w->len, s->w0, s->w1, eau2_hash_u64(h),
+			   s->count);
 }
 
 static void *range_main(void *arg)
 {
 	struct range *r = arg;
-	size_t max = 0, sum = 0;
 	int rc = 0;
 
-	for (size_t i = 0; i < r->ntables; i++) {
-		sum += r->tables[i].n;
-		max = r->tables[i].n > max ? r->tables[i].n : max;
+	if (r->ntables > 1 && r->tables[0].slots) {
+		rc = eau2_wc_table_init(&r->extra, 8);
+		for (size_t i = 1; rc == 0 && i < r->ntables; i++)
+			rc = range_walk(r, &r->tables[i], add_first, r);
 	}
-	if (r->ntables > 1) {
-		/* room for the range's share of the largest table at 3/4 load */
-		unsigned bits = 8;
-		while (bits < 31 && ((size_t)1 << bits) * 3 / 4 <= max / r->nranges + 1)
-			bits++;
-		rc = eau2_wc_table_init(&r->merged, bits);
-		for (size_t i = 0; rc == 0 && i < r->ntables; i++)
-			rc = range_walk(r, &r->tables[i], add_merged, r);
-		sum = r->merged.n;
-	}
-	if (rc == 0) {
-		r->recs = malloc((sum ? sum : 1) * sizeof(*r->recs));
-		r->tmp = malloc((sum ? sum : 1) * sizeof(*r->tmp));
-		rc = r->recs && r->tmp ? 0 : -ENOMEM;
-	}
-	if (rc == 0 && r->ntables > 1) {
-		/* every word of the merged table is in the range */
-		const struct wc_table *m = &r->merged;
-		for (uint32_t i = 0; i < m->n; i++)
-			add_rec(r, m, &m->slots[m->words[i].slot], 0);
-	} else if (rc == 0) {
+	if (rc == 0)
 		rc = range_walk(r, r->tables, add_rec, r);
+	/* every word of the range's own table is in the range */
+	for (uint32_t i = 0; rc == 0 && i < r->extra.n; i++)
+		rc = add_rec(r, &r->extra, &r->extra.slots[r->extra.words[i].slot], 0);
+	if (rc == 0) {
+		r->tmp = malloc((r->n ? r->n : 1) * sizeof(*r->tmp));
+		rc = r->tmp ? 0 : -ENOMEM;
 	}
 	if (rc == 0) {
 		struct rec *sorted = rec_sort(r->recs, r->tmp, r->n);
@@ -332,7 +345,7 @@ int eau2_wc_finish(const struct wc_table *tables, size_t ntables, unsigned threa
 	else
 		rc = write_result(r, n, db, result, err);
 	for (unsigned k = 0; k < n; k++) {
-		eau2_wc_table_free(&r[k].merged);
+		eau2_wc_table_free(&r[k].extra);
 		free(r[k].recs);
 		free(r[k].tmp);
 	}

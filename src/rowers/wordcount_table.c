@@ -6,8 +6,8 @@
  * Load: the table doubles past 3/4 full. A large vocabulary's table is
  * larger than the caches and most of its lookups miss them, so its size
  * is what it costs: at 3/4, ~660k words fit 2^20 slots (32 MiB) where a
- * limit of 1/2 needed 2^21 (64 MiB, measured ~10% slower on 2 cores);
- * linear probing then reads ~2.5 slots per found word, mostly one line.
+ * limit of 1/2 needed 2^21 (64 MiB); linear probing then reads ~2.5
+ * slots per found word (two to a cache line).
  */
 #include <errno.h>
 #include <stdlib.h>
