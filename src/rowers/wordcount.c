@@ -390,7 +390,8 @@ static int wc_join(void *state, void *other_, struct eau2_error *err)
 		return eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
 	s->more = m;
 	m[s->nmore++] = o->t;
-	memcpy(m + s->nmore, o->more, o->nmore * sizeof(*m));
+	if (o->nmore)
+		memcpy(m + s->nmore, o->more, o->nmore * sizeof(*m));
 	s->nmore += o->nmore;
 	free(o->more);
 	o->more = NULL;
@@ -475,7 +476,8 @@ static int wc_finish(void *state, const struct eau2_run_ctx *ctx,
 	if (!all)
 		return eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
 	all[0] = s->t; /* shallow copies: s still owns them */
-	memcpy(all + 1, s->more, s->nmore * sizeof(*all));
+	if (s->nmore)
+		memcpy(all + 1, s->more, s->nmore * sizeof(*all));
 	rc = eau2_wc_finish(all, s->nmore + 1, ctx->threads, ctx->db, result, err);
 	free(all);
 	return rc;
