@@ -54,7 +54,7 @@ struct msg {
 	uint32_t runs;     /* OP: how many runs between start and end */
 	double a, b;       /* ATTACH: attach, touch secs; OP: start, end time */
 	double cpu;        /* OP: CPU seconds of the run, all threads */
-	uint64_t rows;
+	uint64_t rows;     /* ATTACH: bytes mapped in 2 MiB pages */
 	int64_t check;
 	uint64_t rss, pss; /* bytes */
 	char text[256];
@@ -113,6 +113,26 @@ static void read_mem(uint64_t *rss, uint64_t *pss)
 			*pss = kb * 1024;
 	}
 	fclose(f);
+}
+
+/* Bytes of shared memory and files this process maps with 2 MiB page
+ * table entries (a store on tmpfs mounted huge=within_size or always, or
+ * on hugetlbfs): what the page size in use is. */
+static uint64_t read_huge(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	unsigned long long kb;
+	uint64_t n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "ShmemPmdMapped: %llu kB", &kb) == 1 ||
+		    sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1)
+			n += kb * 1024;
+	fclose(f);
+	return n;
 }
 
 static uint64_t read_hwm(void)
@@ -308,6 +328,7 @@ static void child_main(const struct client_plan *p)
 	m.check = (int64_t)(sink & 1); /* keeps the touches */
 	m.rss = rss0;
 	m.pss = pss0;
+	m.rows = read_huge();
 	child_send(p, &m);
 	/* Sample once every client has touched everything: a page mapped
 	 * by fewer clients counts more in each one's PSS. */
@@ -534,6 +555,7 @@ int bench_run_round(const struct client_plan *base, unsigned nclients,
 		cr[i].touch = m.b;
 		cr[i].rss_base = m.rss;
 		cr[i].pss_base = m.pss;
+		cr[i].huge = m.rows;
 	}
 	if ((rc = barrier(cr, nclients)))
 		goto out;
@@ -620,6 +642,7 @@ void bench_summarise(struct round *r, const struct client_res *cr,
 
 	r->attach_mean = r->attach_max = r->touch_mean = 0;
 	r->rss_total = r->pss_total = r->rss_base = r->pss_base = 0;
+	r->huge_client = 0;
 	for (unsigned i = 0; i < n; i++) {
 		r->attach_mean += cr[i].attach / n;
 		r->touch_mean += cr[i].touch / n;
@@ -629,6 +652,7 @@ void bench_summarise(struct round *r, const struct client_res *cr,
 		r->pss_total += cr[i].pss_peak;
 		r->rss_base += cr[i].rss_base / n;
 		r->pss_base += cr[i].pss_base / n;
+		r->huge_client += cr[i].huge / n;
 	}
 	r->rss_client = r->rss_total / n;
 	r->pss_client = r->pss_total / n;

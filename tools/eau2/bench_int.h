@@ -88,6 +88,7 @@ struct client_res {
 	int64_t check[NOPS];
 	uint64_t rss_peak, pss_peak;
 	uint64_t rss_base, pss_base; /* before opening the store */
+	uint64_t huge;     /* bytes mapped in 2 MiB pages after the touch */
 };
 
 struct op_res {
@@ -110,6 +111,7 @@ struct round {
 	double attach_mean, attach_max, touch_mean;
 	uint64_t rss_client, rss_total, pss_client, pss_total;
 	uint64_t rss_base, pss_base; /* per client, mean */
+	uint64_t huge_client;        /* bytes in 2 MiB pages, per client, mean */
 };
 
 enum gen_kind { GEN_MIXED = 1, GEN_TEXT = 2 };

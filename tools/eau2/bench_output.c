@@ -171,9 +171,10 @@ int bench_write_json(const struct report *rp, const char *path)
 		fprintf(f, ", \"rss_peak_per_client\": %" PRIu64 ", \"rss_peak_total\": %"
 			PRIu64 ", \"pss_peak_per_client\": %" PRIu64
 			", \"pss_peak_total\": %" PRIu64 ", \"rss_base_per_client\": %"
-			PRIu64 ", \"pss_base_per_client\": %" PRIu64 "}%s\n",
+			PRIu64 ", \"pss_base_per_client\": %" PRIu64
+			", \"huge_page_bytes_per_client\": %" PRIu64 "}%s\n",
 			r->rss_client, r->rss_total, r->pss_client, r->pss_total,
-			r->rss_base, r->pss_base,
+			r->rss_base, r->pss_base, r->huge_client,
 			i + 1 < rp->nrounds ? "," : "");
 	}
 	fprintf(f, "  ],\n  \"total_seconds\": ");
@@ -349,6 +350,12 @@ void bench_print_table(const struct report *rp)
 		       bench_human(h2, sizeof(h2), (double)rp->rounds[0].pss_base));
 	printf("\ndata mapped by each client: %s (%.2f GiB); one copy is shared by "
 	       "all clients.\n", bench_human(h1, sizeof(h1), (double)data), (double)data / gib);
+	if (rp->nrounds) {
+		uint64_t huge = rp->rounds[0].huge_client;
+		printf("page size in use: %s (%s of it mapped in 2 MiB pages)\n",
+		       data && huge >= data / 10 * 9 ? "2 MiB" : huge ? "mixed 4 KiB and 2 MiB" : "4 KiB",
+		       bench_human(h1, sizeof(h1), (double)huge));
+	}
 	double low = 2;
 	for (size_t i = 0; i < rp->nrounds; i++)
 		for (int op = 0; op < NOPS; op++)
