@@ -49,7 +49,8 @@ cleanup() {
 	rm -rf "$store"
 	[ "$keep" = 1 ] || rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 rm -rf "$store"
 
 for t in big small; do

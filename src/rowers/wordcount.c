@@ -7,13 +7,8 @@
  * no words. Result: columns word (string) and count (int), sorted by count
  * descending then word bytewise, so it is the same for any thread count.
  *
- * Speed: each state owns an open-addressing table specialised for words.
- * A slot is 32 bytes, half a cache line (the word's first 16 bytes zero
- * padded, its count, length and id), so a word of up to 16 bytes is found
- * and counted touching one cache line, with integer compares and no
- * memcmp; longer words compare the rest against the state's key buffer.
- * Words of up to 16 bytes are hashed with two multiplies (slot = high
- * bits of the hash), longer ones with XXH3. The scan reads the chunk in
+ * Speed: each state owns an open-addressing table specialised for words
+ * (wordcount.h, wordcount_table.c). The scan reads the chunk in
  * place (no copies, no per-word allocation): a chunk's valid rows are one
  * byte range, row starts acting as separators, and word boundaries come
  * from 64-byte whitespace masks (SSE2, or AVX2 when the CPU has it, picked
@@ -24,34 +19,23 @@
  * does not push the table out of the caches.
  * Measured (50k-word Zipf text, 1 thread, CPU time): ~1.5-1.7 s/GB, from
  * ~1.9-2.1 s/GB before these changes (same run, alternating).
+ *
+ * Joins do not merge: a join moves the other state's tables into this
+ * one's list (no copy), and the finish merges every table by hash range
+ * on the run's threads, then sorts (wordcount_finish.c).
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
-#include "rowers/rowers.h"
+#include "rowers/wordcount.h"
 
 #define WC_MAGIC 0x31544e57u /* "WNT1" */
-
-struct wc_slot {
-	uint64_t w0, w1;  /* first 16 bytes of the word, zero padded */
-	uint64_t count;
-	uint32_t len;
-	uint32_t id1;     /* id + 1; 0 = empty */
-};
-
-struct wc_word {
-	uint64_t off;     /* into keys */
-	uint64_t hash;
-	uint64_t slot;    /* index of its slot */
-	uint32_t len;
-};
 
 /* A word found by the scan, waiting for its table lookup. */
 struct wc_pending {
@@ -78,18 +62,11 @@ struct wc_state {
 	bool avx2;          /* the CPU has AVX2, POPCNT, BMI1 and BMI2 */
 	uint32_t npend;
 	struct wc_pending pend[WC_BATCH];
-	struct wc_slot *slots;
-	size_t mask;        /* slots - 1 */
-	unsigned shift;     /* 64 - log2(slots): a word's slot is hash >> shift */
-	struct wc_word *words;
-	uint32_t n, cap;
-	char *keys;
-	size_t keys_len, keys_cap;
+	struct wc_table t;
+	struct wc_table *more; /* tables of the states joined into this one */
+	size_t nmore;
 	uint64_t spos[WC_POS_CAP], epos[WC_POS_CAP]; /* a window's words */
 };
-
-static struct wc_slot *slots_new(size_t cap);
-static void slots_free(struct wc_slot *s, size_t cap);
 
 static const uint8_t is_space[256] = {
 	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1,
@@ -127,10 +104,7 @@ static int wc_init(void *state, const struct eau2_run_ctx *ctx,
 	if (getenv("EAU2_WC_NO_AVX2")) /* tests: the SSE2 scan */
 		s->avx2 = false;
 #endif
-	s->mask = 4095;
-	s->shift = 64 - 12;
-	s->slots = slots_new(s->mask + 1);
-	if (!s->slots)
+	if (eau2_wc_table_init(&s->t, 12))
 		return eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
 	return 0;
 }
@@ -139,171 +113,10 @@ static void wc_destroy(void *state)
 {
 	struct wc_state *s = state;
 
-	slots_free(s->slots, s->mask + 1);
-	free(s->words);
-	free(s->keys);
-}
-
-/* Words of up to 16 bytes are hashed from their two zero-padded 8-byte
- * halves with two multiplies; slots are picked by the high bits of the
- * hash (multiplicative hashing: every input bit reaches them). Longer
- * words are hashed with XXH3. */
-static inline uint64_t word_hash(const char *p, uint32_t len, uint64_t w0,
-				 uint64_t w1)
-{
-	if (__builtin_expect(len > 16, 0))
-		return eau2_hash_bytes(p, len);
-	return (w0 ^ ((w1 + len) * 0xc4ceb9fe1a85ec53ULL)) * 0x9e3779b97f4a7c15ULL;
-}
-
-/* The first min(len, 16) bytes of p, zero padded, without a branch on
- * len when p + 16 <= limit (two unaligned loads, then masks). */
-static inline void word_head(const char *p, uint32_t len, const char *limit,
-			     uint64_t *w0, uint64_t *w1)
-{
-	uint64_t a = 0, b = 0;
-
-	if (__builtin_expect(limit - p >= 16, 1)) {
-		memcpy(&a, p, 8);
-		memcpy(&b, p + 8, 8);
-		/* bytes kept of each half: n0 in [1, 8], n1 in [0, 8] */
-		uint32_t n0 = len < 8 ? len : 8, n1 = len < 16 ? len - n0 : 8;
-		a &= ~0ULL >> (64 - 8 * n0);
-		b &= n1 ? ~0ULL >> ((64 - 8 * n1) & 63) : 0;
-	} else {
-		memcpy(&a, p, len < 8 ? len : 8);
-		if (len > 8)
-			memcpy(&b, p + 8, len < 16 ? len - 8 : 8);
-	}
-	*w0 = a;
-	*w1 = b;
-}
-
-/* Slots are 32 bytes on a 64-byte aligned array: none straddles a line.
- * A table of 2 MiB or more (large vocabularies) is mapped on its own,
- * 2 MiB aligned, and asks for transparent huge pages before its first
- * touch (memory recycled by malloc is already faulted in 4 KiB pages):
- * its lookups land anywhere in it, and 4 KiB pages would add a TLB miss
- * to most of them. slots_free must be given the same cap. */
-#define WC_HUGE (2u << 20)
-
-static struct wc_slot *slots_new(size_t cap)
-{
-	size_t size = cap * sizeof(struct wc_slot);
-	struct wc_slot *s;
-
-	if (size >= WC_HUGE) {
-		/* over-map by 2 MiB, then trim to an aligned range */
-		char *m = mmap(NULL, size + WC_HUGE, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (m == MAP_FAILED)
-			return NULL;
-		size_t lead = (size_t)(-(uintptr_t)m & (WC_HUGE - 1));
-		if (lead)
-			munmap(m, lead);
-		if (WC_HUGE - lead)
-			munmap(m + lead + size, WC_HUGE - lead);
-		s = (struct wc_slot *)(void *)(m + lead);
-		madvise(s, size, MADV_HUGEPAGE); /* a hint: failure is harmless */
-		return s; /* fresh anonymous memory is zero */
-	}
-	s = aligned_alloc(64, size);
-	if (s)
-		memset(s, 0, size);
-	return s;
-}
-
-static void slots_free(struct wc_slot *s, size_t cap)
-{
-	size_t size = cap * sizeof(struct wc_slot);
-
-	if (!s)
-		return;
-	if (size >= WC_HUGE)
-		munmap(s, size);
-	else
-		free(s);
-}
-
-static int wc_grow(struct wc_state *s)
-{
-	size_t cap = (s->mask + 1) * 2;
-	struct wc_slot *n = slots_new(cap);
-
-	if (!n)
-		return -ENOMEM;
-	for (size_t i = 0; i <= s->mask; i++) {
-		if (!s->slots[i].id1)
-			continue;
-		struct wc_word *w = &s->words[s->slots[i].id1 - 1];
-		size_t j = (size_t)(w->hash >> (s->shift - 1));
-		while (n[j].id1)
-			j = (j + 1) & (cap - 1);
-		n[j] = s->slots[i];
-		w->slot = j;
-	}
-	slots_free(s->slots, s->mask + 1);
-	s->slots = n;
-	s->mask = cap - 1;
-	s->shift--;
-	return 0;
-}
-
-static int wc_insert(struct wc_state *s, size_t j, const char *p, uint32_t len,
-		     uint64_t w0, uint64_t w1, uint64_t hash, uint64_t count)
-{
-	if (s->n == s->cap) {
-		uint32_t ncap = s->cap ? s->cap * 2 : 1024;
-		if (s->cap >= (1u << 30))
-			return -E2BIG;
-		void *w = realloc(s->words, (size_t)ncap * sizeof(*s->words));
-		if (!w)
-			return -ENOMEM;
-		s->words = w;
-		s->cap = ncap;
-	}
-	if (len > s->keys_cap - s->keys_len) {
-		size_t ncap = s->keys_cap ? s->keys_cap : 65536;
-		while (len > ncap - s->keys_len)
-			ncap *= 2;
-		void *k = realloc(s->keys, ncap);
-		if (!k)
-			return -ENOMEM;
-		s->keys = k;
-		s->keys_cap = ncap;
-	}
-	memcpy(s->keys + s->keys_len, p, len);
-	s->words[s->n] = (struct wc_word){
-		.off = s->keys_len, .hash = hash, .slot = j, .len = len };
-	s->keys_len += len;
-	s->slots[j] = (struct wc_slot){ .w0 = w0, .w1 = w1, .count = count,
-					.len = len, .id1 = ++s->n };
-	if ((size_t)s->n * 2 > s->mask + 1)
-		return wc_grow(s);
-	return 0;
-}
-
-/* Adds count to word p[0..len). A word of up to 16 bytes is matched on
- * the slot alone (one cache line); longer ones also compare the rest. */
-static inline int wc_add(struct wc_state *s, const char *p, uint32_t len,
-			 uint64_t w0, uint64_t w1, uint64_t hash, uint64_t count)
-{
-	size_t j = (size_t)(hash >> s->shift);
-
-	/* an empty slot (all zero) never matches: words are not empty */
-	for (;;) {
-		struct wc_slot *slot = &s->slots[j];
-		if (((slot->w0 ^ w0) | (slot->w1 ^ w1) | (slot->len ^ len)) == 0 &&
-		    (__builtin_expect(len <= 16, 1) ||
-		     memcmp(s->keys + s->words[slot->id1 - 1].off + 16, p + 16,
-			    len - 16) == 0)) {
-			slot->count += count;
-			return 0;
-		}
-		if (!slot->id1)
-			return wc_insert(s, j, p, len, w0, w1, hash, count);
-		j = (j + 1) & s->mask;
-	}
+	eau2_wc_table_free(&s->t);
+	for (size_t i = 0; i < s->nmore; i++)
+		eau2_wc_table_free(&s->more[i]);
+	free(s->more);
 }
 
 /* Bit i set when byte i of the 64 at p is ASCII whitespace: a space, or
@@ -356,7 +169,7 @@ static int wc_flush(struct wc_state *s)
 {
 	for (uint32_t i = 0; i < s->npend; i++) {
 		const struct wc_pending *w = &s->pend[i];
-		int rc = wc_add(s, w->p, w->len, w->w0, w->w1, w->hash, 1);
+		int rc = eau2_wc_add(&s->t, w->p, w->len, w->w0, w->w1, w->hash, 1);
 		if (rc < 0)
 			return rc;
 	}
@@ -385,19 +198,19 @@ wc_word(struct wc_state *s, const char *p, size_t len,
 		unsigned n0 = len < 8 ? (unsigned)len : 8, n1 = (unsigned)len - n0;
 		w0 = a & (~0ULL >> (64 - 8 * n0));
 		w1 = n1 ? b & (~0ULL >> ((64 - 8 * n1) & 63)) : 0;
-		h = (w0 ^ ((w1 + len) * 0xc4ceb9fe1a85ec53ULL)) * 0x9e3779b97f4a7c15ULL;
+		h = eau2_wc_hash16(w0, w1, len);
 	} else {
 		if (len >= UINT32_MAX)
 			return -E2BIG;
-		word_head(p, (uint32_t)len, limit, &w0, &w1);
-		h = word_hash(p, (uint32_t)len, w0, w1);
+		eau2_wc_head(p, (uint32_t)len, limit, &w0, &w1);
+		h = eau2_wc_hash(p, (uint32_t)len, w0, w1);
 	}
 	w->p = p;
 	w->len = (uint32_t)len;
 	w->w0 = w0;
 	w->w1 = w1;
 	w->hash = h;
-	__builtin_prefetch(&s->slots[h >> s->shift], 1, 3);
+	__builtin_prefetch(&s->t.slots[h >> s->t.shift], 1, 3);
 	if (__builtin_expect(++s->npend == WC_BATCH, 0))
 		return wc_flush(s);
 	return 0;
@@ -565,32 +378,48 @@ static int wc_chunk(void *state, const struct eau2_group *g,
 	return 0;
 }
 
+/* Moves o's tables (its own and those it adopted) to s's list; o keeps
+ * none, so destroying it frees nothing of them. */
 static int wc_join(void *state, void *other_, struct eau2_error *err)
 {
 	struct wc_state *s = state, *o = other_;
+	size_t n = s->nmore + o->nmore + 1;
+	struct wc_table *m = realloc(s->more, n * sizeof(*m));
 
-	for (uint32_t i = 0; i < o->n; i++) {
-		const struct wc_word *w = &o->words[i];
-		const struct wc_slot *sl = &o->slots[w->slot];
-		if (wc_add(s, o->keys + w->off, w->len, sl->w0, sl->w1, w->hash,
-			   sl->count) < 0)
-			return eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
-	}
+	if (!m)
+		return eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
+	s->more = m;
+	m[s->nmore++] = o->t;
+	if (o->nmore)
+		memcpy(m + s->nmore, o->more, o->nmore * sizeof(*m));
+	s->nmore += o->nmore;
+	free(o->more);
+	o->more = NULL;
+	o->nmore = 0;
+	memset(&o->t, 0, sizeof(o->t));
 	return 0;
 }
 
+/* Every table's words: a word held by several tables is written once per
+ * table (decode adds the counts up). */
 static int wc_encode(const void *state, void **buf, size_t *len,
 		     struct eau2_error *err)
 {
 	const struct wc_state *s = state;
 	struct eau2_buf b = {0};
+	uint64_t n = s->t.n;
 	int rc = 0;
 
+	for (size_t i = 0; i < s->nmore; i++)
+		n += s->more[i].n;
 	rc |= eau2_buf_u64(&b, WC_MAGIC);
-	rc |= eau2_buf_u64(&b, s->n);
-	for (uint32_t i = 0; rc == 0 && i < s->n; i++) {
-		rc |= eau2_buf_u64(&b, s->slots[s->words[i].slot].count);
-		rc |= eau2_buf_bytes(&b, s->keys + s->words[i].off, s->words[i].len);
+	rc |= eau2_buf_u64(&b, n);
+	for (size_t i = 0; rc == 0 && i <= s->nmore; i++) {
+		const struct wc_table *t = i ? &s->more[i - 1] : &s->t;
+		for (uint32_t k = 0; rc == 0 && k < t->n; k++) {
+			rc |= eau2_buf_u64(&b, t->slots[t->words[k].slot].count);
+			rc |= eau2_buf_bytes(&b, t->keys + t->words[k].off, t->words[k].len);
+		}
 	}
 	if (rc) {
 		free(b.p);
@@ -625,66 +454,32 @@ static int wc_decode(void *state, const void *buf, size_t len,
 						      "wordcount: decode: word %llu has a space",
 						      (unsigned long long)i);
 		uint64_t w0, w1;
-		word_head(p, (uint32_t)wl, (const char *)r.p + r.len, &w0, &w1);
-		if (wc_add(s, p, (uint32_t)wl, w0, w1, word_hash(p, (uint32_t)wl, w0, w1),
-			   count) < 0)
-			return eau2_error_set(err, -ENOMEM, "wordcount: decode: out of memory");
+		eau2_wc_head(p, (uint32_t)wl, (const char *)r.p + r.len, &w0, &w1);
+		int rc = eau2_wc_add(&s->t, p, (uint32_t)wl, w0, w1,
+				     eau2_wc_hash(p, (uint32_t)wl, w0, w1), count);
+		if (rc < 0)
+			return eau2_error_set(err, rc, "wordcount: decode: %s",
+					      rc == -E2BIG ? "too many words" : "out of memory");
 	}
 	if (r.pos != len)
 		return eau2_error_set(err, -EBADMSG, "wordcount: decode: trailing bytes");
 	return 0;
 }
 
-static _Thread_local const struct wc_state *qsort_state;
-
-static int word_cmp(const void *a_, const void *b_)
-{
-	const struct wc_state *s = qsort_state;
-	const struct wc_word *a = &s->words[*(const uint32_t *)a_];
-	const struct wc_word *b = &s->words[*(const uint32_t *)b_];
-	uint64_t ca = s->slots[a->slot].count, cb = s->slots[b->slot].count;
-
-	if (ca != cb)
-		return ca > cb ? -1 : 1;
-	int c = memcmp(s->keys + a->off, s->keys + b->off, a->len < b->len ? a->len : b->len);
-	return c ? c : (a->len > b->len) - (a->len < b->len);
-}
-
 static int wc_finish(void *state, const struct eau2_run_ctx *ctx,
 		     eau2_df **result, struct eau2_error *err)
 {
 	struct wc_state *s = state;
-	eau2_schema *schema = NULL;
-	eau2_builder *b = NULL;
-	uint32_t *order = NULL;
+	struct wc_table *all = malloc((s->nmore + 1) * sizeof(*all));
 	int rc;
 
-	order = malloc((s->n ? s->n : 1) * sizeof(*order));
-	if (!order) {
-		rc = eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
-		goto out;
-	}
-	for (uint32_t i = 0; i < s->n; i++)
-		order[i] = i;
-	qsort_state = s;
-	qsort(order, s->n, sizeof(*order), word_cmp);
-	rc = eau2_schema_parse("word:string,count:int", &schema, err);
-	if (rc == 0)
-		rc = eau2_builder_new(ctx->db, schema, &b, err);
-	for (uint32_t i = 0; rc == 0 && i < s->n; i++) {
-		const struct wc_word *w = &s->words[order[i]];
-		rc = eau2_builder_append_string(b, 0, s->keys + w->off, w->len, err);
-		if (rc == 0)
-			rc = eau2_builder_append_int(b, 1, (int64_t)s->slots[w->slot].count, err);
-	}
-	if (rc == 0) {
-		rc = eau2_builder_finish(b, result, err);
-		b = NULL;
-	}
-out:
-	eau2_builder_abort(b);
-	eau2_schema_free(schema);
-	free(order);
+	if (!all)
+		return eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
+	all[0] = s->t; /* shallow copies: s still owns them */
+	if (s->nmore)
+		memcpy(all + 1, s->more, s->nmore * sizeof(*all));
+	rc = eau2_wc_finish(all, s->nmore + 1, ctx->threads, ctx->db, result, err);
+	free(all);
 	return rc;
 }
 

@@ -6,7 +6,8 @@
  * null rows, non-ASCII bytes, words of 1 to 40 bytes (the table's short
  * and long paths), several seeds and sizes across row group boundaries;
  * 1, 2 and 7 threads; encode/decode round trips; errors. Null-free
- * text (scanned a chunk at a time) with words of up to 3000 bytes.
+ * text (scanned a chunk at a time) with words of up to 3000 bytes. A
+ * vocabulary of ~10^5 words, merged by hash ranges on 1 to 8 threads.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -152,6 +153,13 @@ static struct word *reference(char **rows, size_t n, size_t *nwords)
 	return w;
 }
 
+static void free_rows(char **rows, size_t n)
+{
+	for (size_t r = 0; r < n; r++)
+		free(rows[r]);
+	free(rows);
+}
+
 static void check_result(const eau2_df *res, const struct word *w, size_t nw)
 {
 	struct eau2_error err = {0};
@@ -202,9 +210,7 @@ static void test_random(void **st)
 			if (seed == 1)
 				rt_check_roundtrip(db, df, "wordcount", NULL);
 			free(w);
-			for (size_t r = 0; r < n; r++)
-				free(rows[r]);
-			free(rows);
+			free_rows(rows, n);
 			eau2_df_release(df);
 		}
 	}
@@ -233,9 +239,7 @@ static void test_many_words(void **st)
 	check_result(res, w, nw);
 	eau2_df_release(res);
 	free(w);
-	for (size_t r = 0; r < n; r++)
-		free(rows[r]);
-	free(rows);
+	free_rows(rows, n);
 	eau2_df_release(df);
 	tu_close_store(db, dir);
 }
@@ -299,11 +303,82 @@ static void test_long_words(void **st)
 			eau2_df_release(res);
 		}
 		free(w);
-		for (size_t r = 0; r < n; r++)
-			free(rows[r]);
-		free(rows);
+		free_rows(rows, n);
 		eau2_df_release(df);
 	}
+	tu_close_store(db, dir);
+}
+
+/* A vocabulary large enough that the finish splits the words into hash
+ * ranges merged on several threads: ~10^5 distinct words of 1 to 40 bytes, many sharing 8- and 16-byte prefixes and counts, in
+ * several row groups. Every thread count gives the reference result;
+ * so does a state that joined two others (its tables adopted, not
+ * merged), encoded with repeated words, decoded and finished on 3
+ * threads. */
+static void test_large_vocab(void **st)
+{
+	static const unsigned threads[] = { 1, 2, 3, 5, 8 };
+	size_t n = 140000, nw; /* 3 row groups */
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct eau2_error err = {0};
+	char **rows = malloc(n * sizeof(*rows));
+	uint64_t rs = 11;
+
+	(void)st;
+	for (size_t r = 0; r < n; r++) {
+		size_t cap = 200, len = 0;
+		char *s = malloc(cap);
+		for (int k = 0; k < 3; k++) {
+			uint64_t x = tu_rand(&rs);
+			/* ranks skewed to the small ones: repeats and ties */
+			uint64_t rank = (x % (n * 4)) >> ((x >> 40) % 8);
+			static const char *const pre[] = { "", "abcdefgh", "abcdefghijklmnop",
+							   "q", "abcdefghijklmnopqrstuvwx" };
+			len += (size_t)snprintf(s + len, cap - len, "%s%llx ", pre[rank % 5],
+						(unsigned long long)rank);
+		}
+		s[len - 1] = 0;
+		rows[r] = s;
+	}
+	eau2_df *df = rows_df(db, rows, n);
+	struct word *w = reference(rows, n, &nw);
+	assert_true(nw > 100000);
+	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+		eau2_df *res = NULL;
+		tu_ok(rt_run(db, df, "wordcount", NULL, threads[i], &res, &err), &err);
+		check_result(res, w, nw);
+		eau2_df_release(res);
+	}
+
+	const struct eau2_rower_class *cls = eau2_rower_find("wordcount");
+	struct eau2_args none = {0};
+	struct eau2_run_ctx ctx = { .db = db, .input = df, .args = &none, .threads = 3 };
+	size_t ng = eau2_df_ngroups(df);
+	assert_true(ng >= 3);
+	void *a = rt_state_over(cls, &ctx, 0, ng / 3);
+	void *b = rt_state_over(cls, &ctx, ng / 3, 2 * ng / 3);
+	void *c = rt_state_over(cls, &ctx, 2 * ng / 3, ng);
+	void *buf, *d;
+	size_t len;
+	eau2_df *res = NULL;
+	tu_ok(cls->join(b, c, &err), &err);
+	rt_state_free(cls, c);
+	tu_ok(cls->join(a, b, &err), &err);
+	rt_state_free(cls, b);
+	tu_ok(cls->encode(a, &buf, &len, &err), &err);
+	rt_state_free(cls, a);
+	d = rt_state_over(cls, &ctx, 0, 0);
+	tu_ok(cls->decode(d, buf, len, &err), &err);
+	free(buf);
+	tu_ok(cls->finish(d, &ctx, &res, &err), &err);
+	rt_state_free(cls, d);
+	check_result(res, w, nw);
+	eau2_df_release(res);
+
+	free(w);
+	free_rows(rows, n);
+	eau2_df_release(df);
 	tu_close_store(db, dir);
 }
 
@@ -355,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_many_words),
 		cmocka_unit_test(test_long_words),
+		cmocka_unit_test(test_large_vocab),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wordcount.h - internal to the wordcount rower: its word table (one
+ * mechanism, in wordcount_table.c, with the lookup inline here because
+ * the scan calls it per word) and the finish (wordcount_finish.c: the
+ * parallel merge of the threads' tables, the sort and the result).
+ *
+ * A table belongs to one thread at a time: a state's own table to the
+ * worker that owns the state; after the executor's joins, every table to
+ * the finishing thread, which hands disjoint hash ranges of them to its
+ * helper threads (read only) for the merge.
+ */
+#ifndef EAU2_ROWERS_WORDCOUNT_H
+#define EAU2_ROWERS_WORDCOUNT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "rowers/rowers.h"
+
+/* A slot is 32 bytes, half a cache line: the word's first 16 bytes zero
+ * padded, its count, length and id, so a word of up to 16 bytes is found
+ * and counted touching one cache line, with integer compares and no
+ * memcmp; longer words compare the rest against the table's key bytes. */
+struct wc_slot {
+	uint64_t w0, w1;  /* first 16 bytes of the word, zero padded */
+	uint64_t count;
+	uint32_t len;
+	uint32_t id1;     /* id + 1; 0 = empty */
+};
+
+struct wc_word {
+	uint64_t off;     /* into keys */
+	uint64_t hash;
+	uint64_t slot;    /* index of its slot */
+	uint32_t len;
+};
+
+/* Open addressing with linear probing; a word's home slot is the high
+ * bits of its hash (hash >> shift), so slots are in hash order apart from
+ * runs displaced by collisions (the finish splits tables by hash range).
+ * Words are numbered in insertion order; their bytes are in keys. */
+struct wc_table {
+	struct wc_slot *slots;
+	size_t mask;        /* slots - 1 */
+	unsigned shift;     /* 64 - log2(slots) */
+	struct wc_word *words;
+	uint32_t n, cap;
+	char *keys;
+	size_t keys_len, keys_cap;
+};
+
+/* An empty table of 2^bits slots: 0 or -ENOMEM. */
+int eau2_wc_table_init(struct wc_table *t, unsigned bits);
+/* Frees what t holds (a zeroed table is fine) and zeroes it. */
+void eau2_wc_table_free(struct wc_table *t);
+/* Inserts word p[0..len) with count into the empty slot j (see
+ * eau2_wc_add); grows the table past a load of 3/4. 0, -ENOMEM or -E2BIG
+ * (2^30 words). */
+int eau2_wc_insert(struct wc_table *t, size_t j, const char *p, uint32_t len,
+		   uint64_t w0, uint64_t w1, uint64_t hash, uint64_t count);
+
+/* Words of up to 16 bytes are hashed from their two zero-padded 8-byte
+ * halves with two multiplies; slots are picked by the high bits of the
+ * hash (multiplicative hashing: every input bit reaches them). Longer
+ * words are hashed with XXH3. */
+static inline uint64_t eau2_wc_hash16(uint64_t w0, uint64_t w1, uint64_t len)
+{
+	return (w0 ^ ((w1 + len) * 0xc4ceb9fe1a85ec53ULL)) * 0x9e3779b97f4a7c15ULL;
+}
+
+static inline uint64_t eau2_wc_hash(const char *p, uint32_t len, uint64_t w0,
+				    uint64_t w1)
+{
+	if (__builtin_expect(len > 16, 0))
+		return eau2_hash_bytes(p, len);
+	return eau2_wc_hash16(w0, w1, len);
+}
+
+/* The first min(len, 16) bytes of p, zero padded, without a branch on
+ * len when p + 16 <= limit (two unaligned loads, then masks). */
+static inline void eau2_wc_head(const char *p, uint32_t len, const char *limit,
+				uint64_t *w0, uint64_t *w1)
+{
+	uint64_t a = 0, b = 0;
+
+	if (__builtin_expect(limit - p >= 16, 1)) {
+		memcpy(&a, p, 8);
+		memcpy(&b, p + 8, 8);
+		/* bytes kept of each half: n0 in [1, 8], n1 in [0, 8] */
+		uint32_t n0 = len < 8 ? len : 8, n1 = len < 16 ? len - n0 : 8;
+		a &= ~0ULL >> (64 - 8 * n0);
+		b &= n1 ? ~0ULL >> ((64 - 8 * n1) & 63) : 0;
+	} else {
+		memcpy(&a, p, len < 8 ? len : 8);
+		if (len > 8)
+			memcpy(&b, p + 8, len < 16 ? len - 8 : 8);
+	}
+	*w0 = a;
+	*w1 = b;
+}
+
+/* Adds count to word p[0..len) (len > 0; w0, w1 its head, hash its
+ * hash). A word of up to 16 bytes is matched on the slot alone (one cache
+ * line); longer ones also compare the rest. */
+static inline int eau2_wc_add(struct wc_table *t, const char *p, uint32_t len,
+			      uint64_t w0, uint64_t w1, uint64_t hash,
+			      uint64_t count)
+{
+	size_t j = (size_t)(hash >> t->shift);
+
+	/* an empty slot (all zero) never matches: words are not empty */
+	for (;;) {
+		struct wc_slot *slot = &t->slots[j];
+		if (((slot->w0 ^ w0) | (slot->w1 ^ w1) | (slot->len ^ len)) == 0 &&
+		    (__builtin_expect(len <= 16, 1) ||
+		     memcmp(t->keys + t->words[slot->id1 - 1].off + 16, p + 16,
+			    len - 16) == 0)) {
+			slot->count += count;
+			return 0;
+		}
+		if (!slot->id1)
+			return eau2_wc_insert(t, j, p, len, w0, w1, hash, count);
+		j = (j + 1) & t->mask;
+	}
+}
+
+/* The result of the tables (tables[0..ntables): words may repeat across
+ * them, their counts add up): columns word and count, by count desc then
+ * word bytewise, built on up to threads threads. */
+int eau2_wc_finish(const struct wc_table *tables, size_t ntables, unsigned threads,
+		   eau2 *db, eau2_df **result, struct eau2_error *err);
+
+#endif

@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wordcount_finish.c - the end of a wordcount run: the threads' tables
+ * merged, sorted by count descending then word bytewise, and written out.
+ *
+ * Large vocabularies made this the serial tail of a run (~660k words:
+ * a join word by word into one table, then qsort through three levels
+ * of pointers, ~40% of a 2-thread run's wall time). Now the words are
+ * split by hash range into one range per thread: a table's home slots are
+ * in hash order (slot = high bits of the hash), so a range is a slice of
+ * every table's slots, plus the run of occupied slots just past it that
+ * collisions pushed over the edge. Each thread adds the counts of its
+ * range of the other tables into the first table's slots (words the first
+ * table lacks go to a small table of the range's own), makes records (count, the word's first 16 bytes as two big-endian
+ * numbers, a pointer, the length) and merge-sorts them with an inline
+ * compare that reads the word's bytes only on a tie of all three (sorted
+ * neighbours share prefixes: an 8-byte head tied often). The caller then merges the
+ * sorted ranges (a heap of one head per range) into the builder.
+ *
+ * Threads: the helpers read the tables given (their slots, words and
+ * keys); each writes only its own struct range and the count field of
+ * the first table's slots of its range's words (see add_first). The caller joins them all
+ * before it reads any range. The order is a total order on distinct
+ * words, so the result is the same for any thread count.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "rowers/wordcount.h"
+
+#define RANGES_MAX 64 /* ranges (threads) of one finish, at most */
+
+struct rec {
+	uint64_t count;
+	uint64_t k0, k1; /* the first 16 bytes, big-endian, zero padded */
+	const char *p;
+	uint32_t len;
+};
+
+struct range {
+	const struct wc_table *tables;
+	size_t ntables;
+	unsigned k, nranges;
+	struct wc_table extra;  /* the range's words that tables[0] lacks */
+	struct rec *recs, *tmp; /* sorted: the result is in recs */
+	size_t n, cap;
+	int rc;
+};
+
+/* A slot's w0 or w1 (bytes in memory order) as a number that compares
+ * like the bytes. */
+static uint64_t be(uint64_t w)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return __builtin_bswap64(w);
+#else
+	return w;
+#endif
+}
+
+static inline int rec_before(const struct rec *a, const struct rec *b)
+{
+	if (a->count != b->count)
+		return a->count > b->count;
+	if (a->k0 != b->k0)
+		return a->k0 < b->k0;
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1;
+	/* equal heads: a word of 16 bytes or more, or zero bytes in one */
+	int c = memcmp(a->p, b->p, a->len < b->len ? a->len : b->len);
+	return c ? c < 0 : a->len < b->len;
+}
+
+/* Stable bottom-up merge sort of a[0..n) with tmp (n records); returns
+ * the array that holds the result (a or tmp). Runs of 16 are insertion
+ * sorted first. */
+static struct rec *rec_sort(struct rec *a, struct rec *tmp, size_t n)
+{
+	for (size_t lo = 0; lo < n; lo += 16) {
+		size_t hi = lo + 16 < n ? lo + 16 : n;
+		for (size_t i = lo + 1; i < hi; i++) {
+			struct rec x = a[i];
+			size_t j = i;
+			for (; j > lo && rec_before(&x, &a[j - 1]); j--)
+				a[j] = a[j - 1];
+			a[j] = x;
+		}
+	}
+	for (size_t w = 16; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			size_t i = lo, j = mid, o = lo;
+			while (i < mid && j < hi)
+				tmp[o++] = rec_before(&a[j], &a[i]) ? a[j++] : a[i++];
+			while (i < mid)
+				tmp[o++] = a[i++];
+			while (j < hi)
+				tmp[o++] = a[j++];
+		}
+		struct rec *t = a;
+		a = tmp;
+		tmp = t;
+	}
+	return a;
+}
+
+/* The range of hash h among n ranges: by its top 16 bits, so ranges are
+ * contiguous in hash order. */
+static unsigned range_of(uint64_t h, unsigned n)
+{
+	return (unsigned)(((h >> 48) * n) >> 16);
+}
+
+/* The first hash of range k (k == n: 2^64, returned as 0 with *end). */
+static uint64_t range_lo(unsigned k, unsigned n)
+{
+	return (uint64_t)(((uint64_t)k * 65536 + n - 1) / n) << 48;
+}
+
+static uint64_t slot_hash(const struct wc_table *t, const struct wc_slot *s)
+{
+	if (s->len <= 16)
+		return eau2_wc_hash16(s->w0, s->w1, s->len);
+	return t->words[s->id1 - 1].hash;
+}
+
+/* Calls fn(arg, t, slot, hash) for every word of t in range r->k. */
+static int range_walk(const struct range *r, const struct wc_table *t,
+		      int (*fn)(void *, const struct wc_table *, const struct wc_slot *,
+				uint64_t),
+		      void *arg)
+{
+	unsigned shift = t->shift;
+	if (!t->slots || !t->n)
+		return 0;
+	size_t j0 = (size_t)(range_lo(r->k, r->nranges) >> shift), j = j0;
+	size_t end = r->k + 1 == r->nranges ? t->mask + 1
+		     : (size_t)(range_lo(r->k + 1, r->nranges) >> shift);
+	int rc;
+
+	/* home slots [j0, end], then the occupied run past end (wrapping,
+	 * never back into [j0, end): one range covers the whole table) */
+	for (; j < end; j++) {
+		const struct wc_slot *s = &t->slots[j];
+		uint64_t h;
+		if (s->id1 && range_of(h = slot_hash(t, s), r->nranges) == r->k &&
+		    (rc = fn(arg, t, s, h)))
+			return rc;
+	}
+	for (size_t i = 0; i < t->mask + 1 - (end - j0); i++) {
+		const struct wc_slot *s = &t->slots[(end + i) & t->mask];
+		uint64_t h;
+		if (!s->id1)
+			break;
+		if (range_of(h = slot_hash(t, s), r->nranges) == r->k &&
+		    (rc = fn(arg, t, s, h)))
+			return rc;
+	}
+	return 0;
+}
+
+static int add_rec(void *arg, const struct wc_table *t, const struct wc_slot *s,
+		   uint64_t h)
+{
+	struct range *r = arg;
+	const struct wc_word *w = &t->words[s->id1 - 1];
+
+	(void)h;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 4096;
+		struct rec *n = realloc(r->recs, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->recs = n;
+		r->cap = cap;
+	}
+	r->recs[r->n++] = (struct rec){ .count = s->count, .k0 = be(s->w0),
+					.k1 = be(s->w1), .p = t->keys + w->off,
+					.len = w->len };
+	return 0;
+}
+
+/* Adds the count of word s (of table t, hash h) to the first table's
+ * slot of that word. Only this range's thread writes the counts of its
+ * words there; the other threads read other fields of those slots (and
+ * other slots' counts), so this is free of races. A word the first table
+ * lacks goes to the range's own table, keyed by a remix of the hash (the
+ * range's hashes share their top bits: as slot numbers they would crowd
+ * one part of its slots). Tables are walked in hash order, so the probes
+ * of the first table move forward through it, not at random. */
+static int add_first(void *arg, const struct wc_table *t, const struct wc_slot *s,
+		     uint64_t h)
+{
+	struct range *r = arg;
+	const struct wc_table *f = &r->tables[0];
+	const struct wc_word *w = &t->words[s->id1 - 1];
+	const char *p = t->keys + w->off;
+
+	for (size_t j = (size_t)(h >> f->shift);; j = (j + 1) & f->mask) {
+		struct wc_slot *x = &f->slots[j];
+		if (!x->id1)
+			break;
+		if (((x->w0 ^ s->w0) | (x->w1 ^ s->w1) | (x->len ^ s->len)) == 0 &&
+		    (s->len <= 16 ||
+		     memcmp(f->keys + f->words[x->id1 - 1].off + 16, p + 16, s->len - 16) == 0)) {
+			x->count += s->count;
+			return 0;
+		}
+	}
+	return eau2_wc_add(&r->extra, p, w->len, s->w0, s->w1, eau2_hash_u64(h),
+			   s->count);
+}
+
+static void *range_main(void *arg)
+{
+	struct range *r = arg;
+	int rc = 0;
+
+	if (r->ntables > 1 && r->tables[0].slots) {
+		rc = eau2_wc_table_init(&r->extra, 8);
+		for (size_t i = 1; rc == 0 && i < r->ntables; i++)
+			rc = range_walk(r, &r->tables[i], add_first, r);
+	}
+	if (rc == 0)
+		rc = range_walk(r, r->tables, add_rec, r);
+	/* every word of the range's own table is in the range */
+	for (uint32_t i = 0; rc == 0 && i < r->extra.n; i++)
+		rc = add_rec(r, &r->extra, &r->extra.slots[r->extra.words[i].slot], 0);
+	if (rc == 0) {
+		r->tmp = malloc((r->n ? r->n : 1) * sizeof(*r->tmp));
+		rc = r->tmp ? 0 : -ENOMEM;
+	}
+	if (rc == 0) {
+		struct rec *sorted = rec_sort(r->recs, r->tmp, r->n);
+		r->tmp = sorted == r->recs ? r->tmp : r->recs;
+		r->recs = sorted;
+	}
+	r->rc = rc;
+	return NULL;
+}
+
+/* Min-heap of range indices by their head record. */
+struct heap {
+	unsigned idx[RANGES_MAX], n;
+	struct range *r;
+	size_t *pos;
+};
+
+static int heap_less(const struct heap *hp, unsigned a, unsigned b)
+{
+	return rec_before(&hp->r[a].recs[hp->pos[a]], &hp->r[b].recs[hp->pos[b]]);
+}
+
+static void heap_down(struct heap *hp, unsigned i)
+{
+	for (;;) {
+		unsigned l = 2 * i + 1, m = i;
+		if (l < hp->n && heap_less(hp, hp->idx[l], hp->idx[m]))
+			m = l;
+		if (l + 1 < hp->n && heap_less(hp, hp->idx[l + 1], hp->idx[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		unsigned t = hp->idx[i];
+		hp->idx[i] = hp->idx[m];
+		hp->idx[m] = t;
+		i = m;
+	}
+}
+
+static int write_result(struct range *r, unsigned n, eau2 *db, eau2_df **result,
+			struct eau2_error *err)
+{
+	eau2_schema *schema = NULL;
+	eau2_builder *b = NULL;
+	size_t pos[RANGES_MAX] = {0};
+	struct heap hp = { .n = 0, .r = r, .pos = pos };
+	int rc;
+
+	rc = eau2_schema_parse("word:string,count:int", &schema, err);
+	if (rc == 0)
+		rc = eau2_builder_new(db, schema, &b, err);
+	for (unsigned k = 0; k < n; k++)
+		if (r[k].n)
+			hp.idx[hp.n++] = k;
+	for (unsigned i = hp.n; i-- > 0;)
+		heap_down(&hp, i);
+	while (rc == 0 && hp.n) {
+		unsigned k = hp.idx[0];
+		const struct rec *x = &r[k].recs[pos[k]];
+		rc = eau2_builder_append_string(b, 0, x->p, x->len, err);
+		if (rc == 0)
+			rc = eau2_builder_append_int(b, 1, (int64_t)x->count, err);
+		if (++pos[k] == r[k].n)
+			hp.idx[0] = hp.idx[--hp.n];
+		heap_down(&hp, 0);
+	}
+	if (rc == 0) {
+		rc = eau2_builder_finish(b, result, err);
+		b = NULL;
+	}
+	eau2_builder_abort(b);
+	eau2_schema_free(schema);
+	return rc;
+}
+
+int eau2_wc_finish(const struct wc_table *tables, size_t ntables, unsigned threads,
+		   eau2 *db, eau2_df **result, struct eau2_error *err)
+{
+	size_t total = 0;
+	unsigned n, started = 0;
+	struct range *r;
+	pthread_t tids[RANGES_MAX];
+	int rc = 0;
+
+	for (size_t i = 0; i < ntables; i++)
+		total += tables[i].n;
+	/* a range per thread, none under ~16k words (threads cost ~50 us) */
+	n = threads ? threads : 1;
+	n = n > RANGES_MAX ? RANGES_MAX : n;
+	while (n > 1 && total / n < 16384)
+		n--;
+	r = calloc(n, sizeof(*r));
+	if (!r)
+		return eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
+	for (unsigned k = 0; k < n; k++)
+		r[k] = (struct range){ .tables = tables, .ntables = ntables, .k = k,
+				       .nranges = n };
+	for (unsigned k = 1; k < n; k++) {
+		if (pthread_create(&tids[k], NULL, range_main, &r[k]) != 0)
+			break;
+		started = k;
+	}
+	range_main(&r[0]);
+	for (unsigned k = 1; k <= started; k++)
+		pthread_join(tids[k], NULL);
+	for (unsigned k = started + 1; k < n; k++) /* threads that did not start */
+		range_main(&r[k]);
+	for (unsigned k = 0; k < n && rc == 0; k++)
+		rc = r[k].rc;
+	if (rc < 0)
+		rc = eau2_error_set(err, rc, "wordcount: %s",
+				    rc == -E2BIG ? "too many words" : "out of memory");
+	else
+		rc = write_result(r, n, db, result, err);
+	for (unsigned k = 0; k < n; k++) {
+		eau2_wc_table_free(&r[k].extra);
+		free(r[k].recs);
+		free(r[k].tmp);
+	}
+	free(r);
+	return rc;
+}
