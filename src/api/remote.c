@@ -25,6 +25,7 @@
 #include "api/api.h"
 #include "node/remote.h"
 #include "shm/shm.h"
+#include "util/clock.h"
 
 static int remote_open(eau2 *db, struct eau2_error *err)
 {
@@ -55,21 +56,13 @@ static int remote_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error
 	return eau2_remote_get(db->be_state, db, key, 0, UINT64_MAX, -1, df, err);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int remote_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **df,
 			   struct eau2_error *err)
 {
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = eau2_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
 	for (;;) {
-		int64_t t0 = now_ms(), left = timeout_ms < 0 ? EAU2_REMOTE_WAIT_SLICE_MS
+		int64_t t0 = eau2_mono_ms(), left = timeout_ms < 0 ? EAU2_REMOTE_WAIT_SLICE_MS
 							       : deadline - t0;
 		int rc;
 
@@ -80,13 +73,13 @@ static int remote_wait_get(eau2 *db, const char *key, int timeout_ms, eau2_df **
 		rc = eau2_remote_get(db->be_state, db, key, 0, UINT64_MAX, (int)left, df, err);
 		if (rc != -ETIMEDOUT && rc != -ENOENT)
 			return rc;
-		if (timeout_ms >= 0 && now_ms() >= deadline)
+		if (timeout_ms >= 0 && eau2_mono_ms() >= deadline)
 			return eau2_error_set(err, -ETIMEDOUT, "peer %s: key '%s' did not appear "
 					      "within %d ms", eau2_remote_addr(db->be_state), key,
 					      timeout_ms);
 		/* A node whose workers are all busy waiting answers at once:
 		 * ask again a little later, not in a tight loop. */
-		if (rc == -ENOENT && now_ms() - t0 < left) {
+		if (rc == -ENOENT && eau2_mono_ms() - t0 < left) {
 			int64_t pause = left < 100 ? left : 100;
 			struct timespec ts = { 0, (long)pause * 1000000 };
 

@@ -20,6 +20,7 @@
 #include "df/df.h"
 #include "node/node.h"
 #include "node/remote.h"
+#include "util/clock.h"
 
 struct eau2_remote {
 	char *addr;
@@ -36,23 +37,15 @@ struct eau2_remote {
  * for that. */
 #define STALE_MS 30000
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int reconnect(eau2_remote *r, struct eau2_error *err)
 {
 	int rc;
 
-	if (r->c && mono_ms() - r->last_ms > STALE_MS && eau2_net_ping(r->c, NULL, NULL)) {
+	if (r->c && eau2_mono_ms() - r->last_ms > STALE_MS && eau2_net_ping(r->c, NULL, NULL)) {
 		eau2_net_close(r->c);
 		r->c = NULL;
 	}
-	r->last_ms = mono_ms();
+	r->last_ms = eau2_mono_ms();
 	if (r->c)
 		return 0;
 	if (!(rc = eau2_net_connect(&r->c, r->addr, &r->o, err)))
@@ -64,7 +57,7 @@ static int reconnect(eau2_remote *r, struct eau2_error *err)
  * (the next call connects again); a refusal leaves it usable. */
 static int done(eau2_remote *r, int rc)
 {
-	r->last_ms = mono_ms();
+	r->last_ms = eau2_mono_ms();
 	if (rc && r->c && eau2_net_broken(r->c)) {
 		eau2_net_close(r->c);
 		r->c = NULL;
