@@ -101,12 +101,17 @@ static int check_marker(int dirfd, const char *dir, struct eau2_error *err)
 		if (errno != ENOENT)
 			return eau2_error_set(err, -errno, "%s/" MARKER ": %s", dir,
 					      strerror(errno));
-		if (!looks_empty(dirfd))
+		if (looks_empty(dirfd))
+			return 1; /* a new store */
+		/* Another process creating the store at the same time
+		 * publishes its marker before anything else (the writer's
+		 * lock, say): look again before calling it foreign. */
+		fd = openat(dirfd, MARKER, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
 			return eau2_error_set(err, -EBADMSG,
 					      "%s is not an eau2 store (no " MARKER
 					      " file, and the directory is not empty)",
 					      dir);
-		return 1; /* a new store */
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);

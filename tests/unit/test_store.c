@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_store.c - the store across processes: opening and refusing
- * directories, put/get/replace/delete/list, wait_get, readers in other
+ * directories (and creating one from several processes at once), put/get/replace/delete/list, wait_get, readers in other
  * processes while a writer replaces keys, a writer killed with SIGKILL in
  * the middle of a put, corruption detected on read (chunk headers
  * included), the stale lock file of a put killed after its rename, keys
@@ -167,6 +167,45 @@ static void test_open_refusals(void **state)
 			      .remote = "127.0.0.1:9", .timeout_ms = 2000 }, &err) < 0);
 	assert_non_null(strstr(err.msg, "127.0.0.1:9"));
 	assert_null(db);
+	tu_rmdir(dir);
+}
+
+/* Processes that create the same fresh store at once all open it: the
+ * loser of the race never mistakes the winner's half-made store (its
+ * writer's lock, say) for a foreign directory. */
+static void test_open_race(void **state)
+{
+	char *dir = tu_tmpdir("race"), path[4096];
+	enum { ROUNDS = 100, KIDS = 4 };
+	pid_t kids[KIDS];
+	int r, k, st;
+
+	(void)state;
+	for (r = 0; r < ROUNDS; r++) {
+		snprintf(path, sizeof(path), "%s/s%d", dir, r);
+		for (k = 0; k < KIDS; k++) {
+			kids[k] = fork();
+			assert_true(kids[k] >= 0);
+			if (kids[k] == 0) {
+				struct eau2_error err = {0};
+				eau2 *db;
+
+				/* Staggered, so that one finds the store half-made. */
+				usleep((useconds_t)(k * ((r * 211) % 700)));
+				if (eau2_open(&db, TU_STORE(path), &err)) {
+					fprintf(stderr, "round %d: %s\n", r, err.msg);
+					_exit(1);
+				}
+				eau2_close(db);
+				_exit(0);
+			}
+		}
+		for (k = 0; k < KIDS; k++) {
+			assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
+			assert_true(WIFEXITED(st));
+			assert_int_equal(WEXITSTATUS(st), 0);
+		}
+	}
 	tu_rmdir(dir);
 }
 
@@ -808,6 +847,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_refusals),
+		cmocka_unit_test(test_open_race),
 		cmocka_unit_test(test_catalog),
 		cmocka_unit_test(test_wait_get),
 		cmocka_unit_test(test_readers_and_writer),
