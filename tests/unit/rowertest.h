@@ -193,6 +193,35 @@ RT_UNUSED static void rt_state_free(const struct eau2_rower_class *cls, void *s)
 	free(s);
 }
 
+/* States over the two halves of ctx's row groups, joined in place (the
+ * joined state keeps a's storage: its dictionaries merged, say); both the
+ * joined state and a copy decoded from its encoding finish to want. */
+RT_UNUSED static void rt_check_joined(const struct eau2_rower_class *cls,
+				      const struct eau2_run_ctx *ctx,
+				      const eau2_df *want)
+{
+	struct eau2_error err = {0};
+	size_t ng = eau2_df_ngroups(ctx->input), len = 0;
+	void *a = rt_state_over(cls, ctx, 0, ng / 2);
+	void *b = rt_state_over(cls, ctx, ng / 2, ng);
+	void *c = rt_state_over(cls, ctx, 0, 0), *buf = NULL;
+	eau2_df *got;
+
+	tu_ok(cls->join(a, b, &err), &err);
+	tu_ok(cls->encode(a, &buf, &len, &err), &err);
+	tu_ok(cls->decode(c, buf, len, &err), &err);
+	tu_ok(cls->finish(c, ctx, &got, &err), &err);
+	rt_assert_df_equal(want, got);
+	eau2_df_release(got);
+	tu_ok(cls->finish(a, ctx, &got, &err), &err);
+	rt_assert_df_equal(want, got);
+	eau2_df_release(got);
+	free(buf);
+	rt_state_free(cls, a);
+	rt_state_free(cls, b);
+	rt_state_free(cls, c);
+}
+
 /* State over the first half of the row groups, joined with the decoded
  * encoding of a state over the second half; finished, it must equal the
  * result of eau2_run. Also checks that a state decoded from the encoding
