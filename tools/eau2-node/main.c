@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "common/env_options.h"
 #include "eau2-node/http/http.h"
 #include "eau2-node/join.h"
@@ -170,6 +172,46 @@ static int token_cmd(const char *secret_file)
 	return 0;
 }
 
+/* The --listen service's counters, for --http's pages. */
+static size_t http_peers(void *ctx, struct eau2_http_peer *out, size_t cap)
+{
+	return eau2_remote_server_peers(ctx, out, cap);
+}
+
+static void http_runs(void *ctx, struct eau2_http_runs *out, size_t cap)
+{
+	out->n = eau2_remote_server_runs(ctx, &out->running, out->rower, cap, out->item,
+					 EAU2_HTTP_RUN_ITEMS, &out->nitems);
+}
+
+/* The address other nodes reach the dashboard at: the bound one, its
+ * wildcard host (0.0.0.0, [::]) replaced by members.c with the host name. */
+static const char *http_public(struct eau2_http *http)
+{
+	return http ? eau2_http_addr(http) : NULL;
+}
+
+/* Starts the cluster view on the joined session; the probe's token is
+ * the cluster's (nodes on other hosts serve --http with one). */
+static int cview_start(struct eau2_cview *cv, struct node_join *join, const char *secret_file,
+		       struct eau2_error *err)
+{
+	uint8_t key[EAU2_NET_KEY_BYTES];
+	char hex[EAU2_HTTP_TOKEN_HEX + 1];
+	int rc;
+
+	if (secret_file) {
+		if ((rc = eau2_net_secret_load(secret_file, key, err)))
+			return rc;
+		eau2_http_token(key, hex);
+		sodium_memzero(key, sizeof(key));
+	}
+	rc = eau2_cview_start(cv, node_join_zk(join), node_join_id(join), NULL, NULL,
+			      secret_file ? hex : NULL, err);
+	sodium_memzero(hex, sizeof(hex));
+	return rc;
+}
+
 /* Forks; the child becomes the node and tells the parent, through a pipe,
  * once it has recorded its pid; the parent prints it and exits. */
 static int daemonize(struct eau2_node_server *srv)
@@ -228,6 +270,7 @@ int main(int argc, char **argv)
 	const char *secret_file = getenv("EAU2_SECRET_FILE");
 	eau2_remote_server *remote = NULL;
 	struct eau2_http *http = NULL;
+	struct eau2_cview *cview = NULL;
 	int daemon = 0, status = 0, token = 0, nplugins = 0, secret_opt = 0, i, rc;
 
 	for (i = 1; i < argc; i++) {
@@ -330,14 +373,6 @@ int main(int argc, char **argv)
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
 		}
 	}
-	if (zk && (rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
-				  advertise, eau2_node_server_dir(srv), &join, &err))) {
-		eau2_remote_server_stop(remote);
-		eau2_node_server_close(srv);
-		return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
-	}
-	if (join)
-		fprintf(stderr, "eau2-node: joined the cluster as node %s\n", node_join_id(join));
 	if (http_addr) {
 		struct eau2_http_opts ho = { .addr = http_addr, .secret_file = secret_file,
 					     .store = eau2_node_server_dir(srv), .srv = srv,
@@ -348,16 +383,37 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/" EAU2_NODE_LOG, ho.store);
 			ho.log_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 		}
-
-		if ((rc = eau2_http_start(&http, &ho, &err))) {
-			node_leave(join);
+		if (remote) {
+			ho.peers = http_peers;
+			ho.peers_ctx = remote;
+			ho.runs = http_runs;
+			ho.runs_ctx = remote;
+		}
+		rc = zk ? eau2_cview_new(&cview, &err) : 0;
+		ho.cluster = cview;
+		if (rc || (rc = eau2_http_start(&http, &ho, &err))) {
+			eau2_cview_free(cview);
 			eau2_remote_server_stop(remote);
 			eau2_node_server_close(srv);
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
 		}
 	}
+	if (zk && ((rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
+				   advertise, http_public(http), eau2_node_server_dir(srv), &join,
+				   &err)) ||
+		   (cview && (rc = cview_start(cview, join, secret_file, &err))))) {
+		eau2_http_stop(http);
+		eau2_cview_free(cview);
+		node_leave(join);
+		eau2_remote_server_stop(remote);
+		eau2_node_server_close(srv);
+		return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
+	}
+	if (join)
+		fprintf(stderr, "eau2-node: joined the cluster as node %s\n", node_join_id(join));
 	rc = eau2_node_server_run(srv, &err);
 	eau2_http_stop(http);
+	eau2_cview_free(cview);
 	node_leave(join);
 	eau2_remote_server_stop(remote);
 	eau2_node_server_close(srv);
