@@ -1,0 +1,154 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# http_cluster.sh - the dashboard and /metrics of eau2-node --http on a
+# cluster: ZooKeeper (tools/zk.sh) and three nodes with --zk and --http on
+# loopback, a words table loaded with two replicas, and distributed
+# wordcount runs going in the background. Node 1's /api/status lists
+# the three members up with their figures (probed), the key with its
+# partitions and nodes, and its runs; headless Chromium's rendered DOM
+# lists the three nodes (Nodes tab), the distributed key (Data tab) and
+# a wordcount run (Runs tab), and a screenshot is kept,
+# $EAU2_BIN_DIR/http_cluster.png. /metrics has the cluster families
+# (and passes promtool check metrics when promtool is installed). Then
+# node 3 is killed (SIGKILL): node 1's status shows it dead within the
+# detection time (5 s), and so does the rendered page; eau2 status on a
+# node's store says the same. Skipped (77) without ZooKeeper or
+# Chromium.
+set -u
+
+NAME=http_cluster
+. "$(dirname "$0")/lib/remote.sh"
+SRC=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
+[ -r /usr/share/java/zookeeper.jar ] || { echo "$NAME: no ZooKeeper: skipped"; exit 77; }
+CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome) ||
+	{ echo "$NAME: no chromium: skipped"; exit 77; }
+ROWS=400000
+[ -n "${EAU2_TEST_QUICK:-}" ] && ROWS=100000
+DETECT_S=5
+
+Z=$("$SRC/tools/zk.sh" start "$T/zk" 1) || fail "ZooKeeper did not start"
+LOOP=
+RN_CLEANUP="[ -n \"\$LOOP\" ] && kill \$LOOP 2>/dev/null; \"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
+EC() { "$E2" --store "$T/d" --cluster "$Z/hc" --timeout 5000 "$@"; }
+
+# chrome URL ARGS...: headless Chromium on URL for 3 s of page time.
+chrome() {
+	url=$1
+	shift
+	timeout 60 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --no-first-run \
+		--user-data-dir="$T/profile" --virtual-time-budget=3000 "$@" "$url" 2>>"$T/chrome.log"
+}
+
+# jq-free JSON checks: python3 is in every image that has chromium.
+py() { python3 -c "$1" "$T/st.json"; }
+status1() { curl -s -f -m 5 -o "$T/st.json" "http://$H1/api/status"; }
+
+for i in 1 2 3; do
+	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster hc --http 127.0.0.1:0
+	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
+	h=$(sed -n 's/.*http: serving on \(127\.0\.0\.1:[0-9][0-9]*\) .*/\1/p' "$T/n$i.log" | tail -1)
+	[ -n "$h" ] || fail "node $i: no http address in its log"
+	eval "H$i=\$h"
+done
+i=0
+until [ "$(EC status 2>/dev/null | grep -c '^node ')" = 3 ]; do
+	i=$((i + 1))
+	[ $i -gt 200 ] && fail "the three nodes did not join in 20 s"
+	sleep 0.1
+done
+
+awk -v rows="$ROWS" 'BEGIN {
+	split("the cat sat on a mat of eau2 and dog ran far", w, " ")
+	print "id,line"
+	for (r = 0; r < rows; r++)
+		print r "," w[r % 12 + 1] " " w[r % 7 + 1] " " w[r % 5 + 1] " w" r % 9973 " " w[r % 3 + 1]
+}' >"$T/w.csv"
+EC load "$T/w.csv" --as words --replicas 2 >/dev/null 2>"$T/err" || fail "load: $(cat "$T/err")"
+
+# Distributed runs, one after the other, until the test ends.
+( while :; do EC run wordcount --input words --arg column=line >/dev/null 2>>"$T/runs.err" || exit 1; done ) &
+LOOP=$!
+
+# Node 1's view: three members up, probed (their load known), the key and
+# its partitions, runs on node 1 (its partitions' share).
+i=0
+until status1 && py '
+import json, sys
+s = json.load(open(sys.argv[1]))
+n = s["nodes"]
+ok = len(n) == 3 and all(x["state"] == "up" and x["load1"] is not None for x in n)
+ok = ok and any(k["key"] == "words" for k in s["data"]["cluster_items"])
+ok = ok and any(r["rower"] == "wordcount" for r in s["runs"]["items"])
+sys.exit(0 if ok else 1)'; do
+	i=$((i + 1))
+	[ $i -gt 150 ] && fail "node 1 does not show three probed members, the key and a run in 15 s: $(cat "$T/st.json")"
+	sleep 0.1
+done
+py '
+import json, sys
+s = json.load(open(sys.argv[1]))
+c = s["cluster"]
+assert c["keys"] == 1, c
+parts = [k for k in s["data"]["cluster_items"] if k["key"] == "words"][0]
+assert parts["partitions"] >= 3 and len(parts["nodes"]) == 3, parts
+assert parts["under_replicated"] == 0, parts
+# Two replicas of each partition, spread over the three nodes.
+assert sum(x["partitions"] for x in s["nodes"]) == 2 * parts["partitions"], s["nodes"]
+assert c["under_replicated"] == 0 and c["probes_ok"] > 0, c
+r = [x for x in s["runs"]["items"] if x["rower"] == "wordcount"][0]
+assert r["part"] and r["input"].startswith("eau2.part.") and r["rows"] > 0, r
+assert s["transfers"]["peers"] and s["transfers"]["received_bytes"] > 0, s["transfers"]
+' || fail "node 1's status: $(cat "$T/st.json")"
+
+curl -s -f -m 5 -o "$T/metrics" "http://$H1/metrics" || fail "/metrics"
+grep -q '^eau2_nodes{state="up"} 3$' "$T/metrics" || fail "eau2_nodes up: $(grep '^eau2_nodes' "$T/metrics")"
+grep -q '^eau2_cluster_keys 1$' "$T/metrics" || fail "eau2_cluster_keys"
+grep -q '^eau2_partitions_under_replicated 0$' "$T/metrics" || fail "under-replicated"
+grep -q '^eau2_partitions [1-9]' "$T/metrics" || fail "eau2_partitions (replicas on node 1)"
+grep -q '^eau2_heartbeats_total{result="ok"} [1-9]' "$T/metrics" || fail "heartbeats"
+grep -q '^eau2_run_duration_seconds_count{rower="wordcount"} [1-9]' "$T/metrics" ||
+	fail "no wordcount run counted: $(grep wordcount "$T/metrics")"
+grep -q '^eau2_net_peer_received_bytes_total{peer="127.0.0.1"} [1-9]' "$T/metrics" ||
+	fail "per-peer bytes: $(grep '^eau2_net_peer' "$T/metrics")"
+if command -v promtool >/dev/null; then
+	promtool check metrics <"$T/metrics" >"$T/promtool.out" 2>&1 ||
+		fail "promtool: $(cat "$T/promtool.out")"
+fi
+
+URL=http://$H1/
+chrome "$URL" --dump-dom >"$T/dom.html" || fail "chromium: $(tail -3 "$T/chrome.log")"
+for id in "$ADDR1" "$ADDR2" "$ADDR3"; do
+	grep -q "<tr data-node=\"$id\"><td>$id</td><td class=\"state-up\">up</td>" "$T/dom.html" ||
+		fail "the Nodes tab does not list $id up: $(grep -o '<tbody id="nodes-rows">.\{0,600\}' "$T/dom.html")"
+done
+grep -q '<td>words</td>' "$T/dom.html" || fail "the Data tab does not list the distributed key"
+grep -q '<td>wordcount</td><td>eau2\.part\.' "$T/dom.html" || fail "the Runs tab lists no wordcount run"
+ART=${EAU2_BIN_DIR}/http_cluster.png
+chrome "${URL}#nodes" --window-size=1200,360 --screenshot="$ART" >/dev/null || fail "screenshot"
+[ -s "$ART" ] || fail "no screenshot"
+echo "$NAME: screenshot in $ART"
+
+# Node 3 dies: node 1 shows it dead within the detection time.
+kill "$LOOP" 2>/dev/null
+wait "$LOOP" 2>/dev/null
+LOOP=
+t0=$(date +%s%N)
+rnode_kill "$PID3"
+until status1 && py '
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if [x["state"] for x in s["nodes"] if x["id"] == "'"$ADDR3"'"] == ["dead"] else 1)'; do
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -gt $((DETECT_S * 1000)) ] &&
+		fail "node 3 is not dead after ${DETECT_S} s: $(cat "$T/st.json")"
+	sleep 0.1
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "$NAME: node 3 shown dead after $ms ms"
+chrome "$URL" --dump-dom >"$T/dom2.html" || fail "chromium after the kill"
+grep -q "<tr data-node=\"$ADDR3\"><td>$ADDR3</td><td class=\"state-dead\"[^>]*>dead</td>" "$T/dom2.html" ||
+	fail "the page does not show node 3 dead: $(grep -o '<tbody id="nodes-rows">.\{0,600\}' "$T/dom2.html")"
+grep -q "<tr data-node=\"$ADDR1\"><td>$ADDR1</td><td class=\"state-up\">up</td>" "$T/dom2.html" ||
+	fail "node 1 is not up on its page"
+curl -s -f -m 5 "http://$H1/metrics" | grep -q '^eau2_nodes{state="dead"} 1$' ||
+	fail "eau2_nodes dead"
+echo "$NAME: ok"
