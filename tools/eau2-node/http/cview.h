@@ -117,4 +117,22 @@ void eau2_cview_http_probe(void *ctx, struct eau2_cview_node *nodes, bool *ok, s
 int eau2_cview_parse_node(const char *buf, size_t len, struct eau2_cview_node *n,
 			  struct eau2_error *err);
 
+/* A GET of http://addr/path (the token, when not NULL, as bearer). After
+ * eau2_http_get_many: ok when the whole answer (status line, headers,
+ * body) came, in buf (len bytes and a NUL; malloc'd, the caller frees),
+ * at most max bytes (more: not ok). */
+#define EAU2_HTTP_GET_PATH_MAX 256
+struct eau2_http_get {
+	const char *addr, *path, *token;
+	size_t max;
+	bool ok;
+	char *buf;
+	size_t len;
+};
+/* Runs the n GETs at once, all within timeout_ms. */
+void eau2_http_get_many(struct eau2_http_get *g, size_t n, int timeout_ms);
+/* The body of an HTTP 200 answer in buf: 0 and *body (inside buf), or
+ * -EBADMSG (another status, no end of headers). */
+int eau2_http_body(const char *buf, size_t len, const char **body, struct eau2_error *err);
+
 #endif

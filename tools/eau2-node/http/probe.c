@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * probe.c - the cluster view's default probe (cview.h): GET /api/node of
- * every member's --http service at once, non-blocking sockets under one
- * poll loop, so a round takes at most its timeout however many members
- * hang. An answer is outside input: at most EAU2_CVIEW_PROBE_BODY_MAX
- * bytes are read, and eau2_cview_parse_node checks what it takes.
+ * probe.c - a small HTTP/1.0 client (eau2_http_get_many: GETs to several
+ * addresses at once, non-blocking sockets under one poll loop, so a round
+ * takes at most its timeout however many peers hang, and at most max
+ * bytes read from each) and the cluster view's default probe on it
+ * (cview.h): GET /api/node of every member's --http service. An answer
+ * is outside input: eau2_cview_parse_node checks what it takes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,13 +22,6 @@
 #include "eau2-node/http/cview.h"
 #include "uring_net/net.h"
 #include "util/clock.h"
-
-struct conn {
-	int fd;
-	bool sent, done;
-	char *buf;
-	size_t len;
-};
 
 /* A non-blocking connect to HOST:PORT (numeric hosts, and names the
  * resolver knows). -1 on failure. */
@@ -54,57 +48,69 @@ static int start_connect(const char *addr)
 	return fd;
 }
 
-static void step(struct conn *c, short rev, const char *req, size_t reqlen)
+struct conn {
+	int fd;
+	bool sent, done;
+	size_t cap;
+};
+
+/* One step of g's exchange once its socket is ready. */
+static void step(struct conn *c, struct eau2_http_get *g)
 {
 	ssize_t r;
 
 	if (!c->sent) {
-		int e = 0;
+		char req[EAU2_MEMBER_ADDR_MAX + 256 + EAU2_HTTP_GET_PATH_MAX];
+		int e = 0, len;
 		socklen_t sl = sizeof(e);
 
+		len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n%s%s%s"
+			       "Connection: close\r\n\r\n", g->path, g->addr,
+			       g->token ? "Authorization: Bearer " : "", g->token ? g->token : "",
+			       g->token ? "\r\n" : "");
+		/* A refused connect, or a request that does not fit at once. */
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &sl) || e ||
-		    send(c->fd, req, reqlen, MSG_NOSIGNAL) != (ssize_t)reqlen) {
-			c->done = true; /* refused, or a request that does not fit at once */
-			c->len = 0;
+		    len >= (int)sizeof(req) ||
+		    send(c->fd, req, (size_t)len, MSG_NOSIGNAL) != (ssize_t)len) {
+			c->done = true;
 			return;
 		}
 		c->sent = true;
 		return;
 	}
-	(void)rev;
-	r = recv(c->fd, c->buf + c->len, EAU2_CVIEW_PROBE_BODY_MAX - c->len, 0);
+	r = recv(c->fd, g->buf + g->len, c->cap - g->len, 0);
 	if (r > 0) {
-		c->len += (size_t)r;
-		if (c->len == EAU2_CVIEW_PROBE_BODY_MAX) { /* too long: not an answer */
-			c->len = 0;
+		g->len += (size_t)r;
+		if (g->len == c->cap) /* too long: not an answer we take */
 			c->done = true;
-		}
-	} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+	} else if (r == 0) {
 		c->done = true;
-		if (r < 0)
-			c->len = 0;
+		g->ok = true;
+		g->buf[g->len] = 0;
+	} else if (errno != EAGAIN && errno != EINTR) {
+		c->done = true;
 	}
 }
 
-void eau2_cview_http_probe(void *ctx, struct eau2_cview_node *nodes, bool *ok, size_t n,
-			   int timeout_ms)
+void eau2_http_get_many(struct eau2_http_get *g, size_t n, int timeout_ms)
 {
-	const char *token = ctx;
 	struct conn *c = calloc(n ? n : 1, sizeof(*c));
 	struct pollfd *p = calloc(n ? n : 1, sizeof(*p));
 	int64_t deadline = eau2_mono_ms() + timeout_ms;
-	char req[EAU2_MEMBER_ADDR_MAX + 256];
 	size_t i, k;
 
-	for (i = 0; i < n; i++)
-		ok[i] = false;
+	for (i = 0; i < n; i++) {
+		g[i].ok = false;
+		g[i].len = 0;
+		g[i].buf = NULL;
+	}
 	if (!c || !p)
 		goto out;
 	for (i = 0; i < n; i++) {
-		c[i].fd = nodes[i].http[0] ? start_connect(nodes[i].http) : -1;
-		c[i].done = c[i].fd < 0;
-		if (!c[i].done && !(c[i].buf = malloc(EAU2_CVIEW_PROBE_BODY_MAX + 1)))
-			c[i].done = true;
+		c[i].cap = g[i].max + 1; /* a body of max bytes and headers fit below */
+		c[i].fd = start_connect(g[i].addr);
+		c[i].done = c[i].fd < 0 || strlen(g[i].path) > EAU2_HTTP_GET_PATH_MAX ||
+			    !(g[i].buf = malloc(c[i].cap + 1));
 	}
 	for (;;) {
 		int64_t left = deadline - eau2_mono_ms();
@@ -120,33 +126,59 @@ void eau2_cview_http_probe(void *ctx, struct eau2_cview_node *nodes, bool *ok, s
 		for (i = k = 0; i < n; i++) {
 			if (c[i].done)
 				continue;
-			if (p[k].revents) {
-				int len = snprintf(req, sizeof(req),
-						   "GET /api/node HTTP/1.0\r\nHost: %s\r\n%s%s%s"
-						   "Connection: close\r\n\r\n", nodes[i].http,
-						   token ? "Authorization: Bearer " : "",
-						   token ? token : "", token ? "\r\n" : "");
-
-				step(&c[i], p[k].revents, req, (size_t)len);
-			}
-			k++;
+			if (p[k++].revents)
+				step(&c[i], &g[i]);
 		}
 	}
-	for (i = 0; i < n; i++) {
-		struct eau2_error err = {0};
-
-		/* Only a complete answer (the peer closed) counts. */
-		if (c[i].done && c[i].len)
-			ok[i] = !eau2_cview_parse_node(c[i].buf, c[i].len, &nodes[i], &err);
-	}
 out:
-	for (i = 0; c && i < n; i++) {
-		if (c[i].fd >= 0)
+	for (i = 0; i < n; i++) {
+		if (c && c[i].fd >= 0)
 			close(c[i].fd);
-		free(c[i].buf);
+		if (!g[i].ok) {
+			free(g[i].buf);
+			g[i].buf = NULL;
+			g[i].len = 0;
+		}
 	}
 	free(c);
 	free(p);
+}
+
+void eau2_cview_http_probe(void *ctx, struct eau2_cview_node *nodes, bool *ok, size_t n,
+			   int timeout_ms)
+{
+	struct eau2_http_get *g = calloc(n ? n : 1, sizeof(*g));
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ok[i] = false;
+	if (!g)
+		return;
+	for (i = 0; i < n; i++)
+		g[i] = (struct eau2_http_get){ .addr = nodes[i].http, .path = "/api/node",
+					       .token = ctx, .max = EAU2_CVIEW_PROBE_BODY_MAX };
+	eau2_http_get_many(g, n, timeout_ms);
+	for (i = 0; i < n; i++) {
+		struct eau2_error err = {0};
+
+		ok[i] = g[i].ok && !eau2_cview_parse_node(g[i].buf, g[i].len, &nodes[i], &err);
+		free(g[i].buf);
+	}
+	free(g);
+}
+
+/* The body of an HTTP 200 answer: 0 and *body, or -EBADMSG. */
+int eau2_http_body(const char *buf, size_t len, const char **body, struct eau2_error *err)
+{
+	*body = NULL;
+	if (len < 12 || memcmp(buf, "HTTP/1.", 7) || memcmp(buf + 8, " 200", 4))
+		return eau2_error_set(err, -EBADMSG, "not an HTTP 200 answer");
+	for (size_t i = 12; i + 4 <= len; i++)
+		if (!memcmp(buf + i, "\r\n\r\n", 4)) {
+			*body = buf + i + 4;
+			return 0;
+		}
+	return eau2_error_set(err, -EBADMSG, "no end of headers");
 }
 
 static bool num(json_t *o, const char *k, double lo, double hi, double *out)
@@ -165,18 +197,13 @@ int eau2_cview_parse_node(const char *buf, size_t len, struct eau2_cview_node *n
 	static const char *const keys[] = { "cores_allowed", "mem_available", "store_used",
 					     "store_size", "clients", "rss", "load1" };
 	double v[7], busy = -1, runs = 0;
-	const char *body = NULL;
+	const char *body;
 	json_error_t je;
 	json_t *o, *b;
 	size_t i;
 
-	if (len < 12 || memcmp(buf, "HTTP/1.", 7) || memcmp(buf + 8, " 200", 4))
-		return eau2_error_set(err, -EBADMSG, "probe: not an HTTP 200 answer");
-	for (i = 12; i + 4 <= len && !body; i++)
-		if (!memcmp(buf + i, "\r\n\r\n", 4))
-			body = buf + i + 4;
-	if (!body)
-		return eau2_error_set(err, -EBADMSG, "probe: no end of headers");
+	if (eau2_http_body(buf, len, &body, err))
+		return eau2_error_prefix(err, -EBADMSG, "probe");
 	o = json_loadb(body, len - (size_t)(body - buf), JSON_REJECT_DUPLICATES, &je);
 	if (!o)
 		return eau2_error_set(err, -EBADMSG, "probe: not JSON: %s", je.text);
