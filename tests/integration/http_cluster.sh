@@ -115,6 +115,22 @@ if command -v promtool >/dev/null; then
 		fail "promtool: $(cat "$T/promtool.out")"
 fi
 
+# eau2 status: the cluster's members with their figures, and node 1's
+# own counts (runs, traffic, its view of the cluster).
+EC status >"$T/cst" || fail "eau2 --cluster status"
+[ "$(grep -c '^node .*: up, .*; load [0-9.]*, CPU [0-9]*%, store .* of .*, [0-9]* runs$' "$T/cst")" = 3 ] ||
+	fail "eau2 --cluster status: $(cat "$T/cst")"
+grep -q '^partitions  [1-9][0-9]* (0 under-replicated)$' "$T/cst" || fail "partitions: $(cat "$T/cst")"
+EC status --json >"$T/cst.json" || fail "status --json"
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["under_replicated"] == 0 and s["partitions"] >= 3 and all(n["state"] == "up" and n["load1"] is not None for n in s["nodes"]), s' "$T/cst.json" ||
+	fail "status --json: $(cat "$T/cst.json")"
+"$E2" --store "$T/n1" status >"$T/st1" || fail "eau2 status on node 1's store"
+grep -q '^runs        [0-9]* running, [1-9][0-9]* finished (0 failed) on the node' "$T/st1" ||
+	fail "eau2 status: runs: $(cat "$T/st1")"
+grep -q '^transfers   .* sent, .* received with remote peers' "$T/st1" || fail "eau2 status: transfers"
+grep -q '^cluster     3 nodes up, 0 dead; 1 keys, [1-9][0-9]* partitions (0 under-replicated)$' "$T/st1" ||
+	fail "eau2 status: cluster: $(cat "$T/st1")"
+
 URL=http://$H1/
 chrome "$URL" --dump-dom >"$T/dom.html" || fail "chromium: $(tail -3 "$T/chrome.log")"
 for id in "$ADDR1" "$ADDR2" "$ADDR3"; do
@@ -149,6 +165,14 @@ grep -q "<tr data-node=\"$ADDR3\"><td>$ADDR3</td><td class=\"state-dead\"[^>]*>d
 	fail "the page does not show node 3 dead: $(grep -o '<tbody id="nodes-rows">.\{0,600\}' "$T/dom2.html")"
 grep -q "<tr data-node=\"$ADDR1\"><td>$ADDR1</td><td class=\"state-up\">up</td>" "$T/dom2.html" ||
 	fail "node 1 is not up on its page"
-curl -s -f -m 5 "http://$H1/metrics" | grep -q '^eau2_nodes{state="dead"} 1$' ||
-	fail "eau2_nodes dead"
+curl -s -f -m 5 "http://$H1/metrics" >"$T/metrics2" || fail "/metrics after the kill"
+grep -q '^eau2_nodes{state="dead"} 1$' "$T/metrics2" || fail "eau2_nodes dead"
+# Node 3's replicas are gone: its partitions are under-replicated.
+grep -q '^eau2_partitions_under_replicated [1-9]' "$T/metrics2" ||
+	fail "no partition under-replicated: $(grep under_rep "$T/metrics2")"
+EC status >"$T/cst2" || fail "eau2 --cluster status after the kill"
+grep -q "^node        $ADDR3: dead" "$T/cst2" || fail "eau2 --cluster status: node 3 not dead: $(cat "$T/cst2")"
+"$E2" --store "$T/n1" status >"$T/st2" || fail "eau2 status after the kill"
+grep -q '^cluster     2 nodes up, 1 dead; 1 keys, [1-9][0-9]* partitions ([1-9][0-9]* under-replicated)$' "$T/st2" ||
+	fail "eau2 status after the kill: $(cat "$T/st2")"
 echo "$NAME: ok"

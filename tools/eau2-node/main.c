@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,28 @@ static int cview_start(struct eau2_cview *cv, struct node_join *join, const char
 	return rc;
 }
 
+/* DIR/node.http: where --http serves, for `eau2 status` on the store
+ * (removed when the node stops; a killed node's stays, and then does not
+ * answer). Written to a temporary and renamed into place. */
+static void http_file(const char *dir, const char *addr, bool on)
+{
+	char path[4096], tmp[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/" EAU2_HTTP_FILE, dir);
+	if (!on) {
+		unlink(path);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return; /* eau2 status then says the node serves no --http */
+	if (dprintf(fd, "%s\n", addr) < 0 || close(fd) || rename(tmp, path))
+		unlink(tmp);
+}
+
 /* Forks; the child becomes the node and tells the parent, through a pipe,
  * once it has recorded its pid; the parent prints it and exits. */
 static int daemonize(struct eau2_node_server *srv)
@@ -411,7 +434,11 @@ int main(int argc, char **argv)
 	}
 	if (join)
 		fprintf(stderr, "eau2-node: joined the cluster as node %s\n", node_join_id(join));
+	if (http)
+		http_file(eau2_node_server_dir(srv), eau2_http_addr(http), true);
 	rc = eau2_node_server_run(srv, &err);
+	if (http)
+		http_file(eau2_node_server_dir(srv), NULL, false);
 	eau2_http_stop(http);
 	eau2_cview_free(cview);
 	node_leave(join);

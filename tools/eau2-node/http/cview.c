@@ -55,12 +55,16 @@ int eau2_cview_new(struct eau2_cview **out, struct eau2_error *err)
 	return 0;
 }
 
-static void set_state(struct eau2_cview_node *n, bool up, const char *why)
+/* Returns whether the state changed. */
+static bool set_state(struct eau2_cview_node *n, bool up, const char *why)
 {
-	if (n->up != up || !n->since)
+	bool changed = n->up != up || !n->since;
+
+	if (changed)
 		n->since = wall_s();
 	n->up = up;
 	snprintf(n->why, sizeof(n->why), "%s", up ? "" : why);
+	return changed;
 }
 
 /* The record of id, made when new; forgets the oldest dead one to make
@@ -124,16 +128,18 @@ static int look_members(struct eau2_cview *cv, struct eau2_cview_state *s)
 			n->last_ok = wall_s(); /* gets DEAD_MS to answer a first probe */
 			n->up = false;
 			n->since = 0;
-			set_state(n, true, "");
+			(void)set_state(n, true, "");
 		}
 	}
 	eau2_members_free(&m);
 	return 0;
 }
 
-/* Probes every member in ZooKeeper but this node, and judges them. */
-static void probe_round(struct eau2_cview *cv, struct eau2_cview_state *s)
+/* Probes every member in ZooKeeper but this node, and judges them:
+ * true when one changed state (the directory's counts are then redone). */
+static bool probe_round(struct eau2_cview *cv, struct eau2_cview_state *s)
 {
+	bool changed = false;
 	size_t i, k = 0;
 	double now;
 
@@ -158,16 +164,17 @@ static void probe_round(struct eau2_cview *cv, struct eau2_cview_state *s)
 		char why[96];
 
 		if (!n->in_zk) {
-			set_state(n, false, n->why[0] ? n->why : "its znode is gone");
+			changed |= set_state(n, false, n->why[0] ? n->why : "its znode is gone");
 		} else if (n->self || !n->http[0]) {
-			set_state(n, true, ""); /* no --http to ask: ZooKeeper's word */
+			changed |= set_state(n, true, ""); /* no --http to ask: ZooKeeper's word */
 		} else if ((now - n->last_ok) * 1000 > EAU2_CVIEW_DEAD_MS) {
 			snprintf(why, sizeof(why), "no answer for %.0f s", now - n->last_ok);
-			set_state(n, false, why);
+			changed |= set_state(n, false, why);
 		} else {
-			set_state(n, true, "");
+			changed |= set_state(n, true, "");
 		}
 	}
+	return changed;
 }
 
 static struct eau2_cview_node *node_by_id(struct eau2_cview_state *s, const char *id)
@@ -251,9 +258,9 @@ static void *cview_main(void *arg)
 	for (;;) {
 		struct timespec dl = eau2_zk_deadline(EAU2_CVIEW_PROBE_MS);
 
-		if (!look_members(cv, s))
-			probe_round(cv, s);
-		if (eau2_mono_ms() - cv->dir_at >= EAU2_CVIEW_DIR_MS) {
+		bool changed = !look_members(cv, s) && probe_round(cv, s);
+
+		if (changed || eau2_mono_ms() - cv->dir_at >= EAU2_CVIEW_DIR_MS) {
 			look_dir(cv, s);
 			cv->dir_at = eau2_mono_ms();
 		}

@@ -117,6 +117,19 @@ void eau2_cview_http_probe(void *ctx, struct eau2_cview_node *nodes, bool *ok, s
 int eau2_cview_parse_node(const char *buf, size_t len, struct eau2_cview_node *n,
 			  struct eau2_error *err);
 
+/* /api/node's totals (eau2 status prints them): the node's runs, its
+ * traffic with remote peers, and its view of the cluster. */
+struct eau2_node_totals {
+	uint64_t runs_running, runs_finished, runs_failed;
+	uint64_t sent_bytes, received_bytes, load_bytes;
+	bool cluster;        /* the node is in one; then: */
+	uint64_t nodes_up, nodes_dead, partitions, under_replicated, keys;
+};
+/* Parses an answer to GET /api/node: the node (as eau2_cview_parse_node)
+ * and its totals. 0, or -EBADMSG. Outside input. */
+int eau2_http_parse_totals(const char *buf, size_t len, struct eau2_cview_node *n,
+			   struct eau2_node_totals *t, struct eau2_error *err);
+
 /* A GET of http://addr/path (the token, when not NULL, as bearer). After
  * eau2_http_get_many: ok when the whole answer (status line, headers,
  * body) came, in buf (len bytes and a NUL; malloc'd, the caller frees),

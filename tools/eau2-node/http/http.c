@@ -43,7 +43,6 @@
 #define SNAP_REUSE_X 20
 #define LOG_BURST 20
 #define LOG_WINDOW_S 60.0
-#define TOKEN_LABEL "eau2 http bearer token v1"
 
 struct eau2_http {
 	struct MHD_Daemon *mhd;
@@ -142,18 +141,6 @@ static void mhd_log(void *ctx, const char *fmt, va_list ap)
 		strcpy(html, ")");
 	msg[strcspn(msg, "\n")] = '\0';
 	log_limited(ctx, msg);
-}
-
-void eau2_http_token(const uint8_t key[EAU2_NET_KEY_BYTES], char hex[EAU2_HTTP_TOKEN_HEX + 1])
-{
-	uint8_t t[EAU2_NET_KEY_BYTES];
-
-	if (sodium_init() < 0)
-		abort(); /* only when the kernel gives no randomness */
-	crypto_generichash(t, sizeof(t), (const unsigned char *)TOKEN_LABEL,
-			   strlen(TOKEN_LABEL), key, EAU2_NET_KEY_BYTES);
-	sodium_bin2hex(hex, EAU2_HTTP_TOKEN_HEX + 1, t, sizeof(t));
-	sodium_memzero(t, sizeof(t));
 }
 
 /* ------------------------------------------------------------ pages */

@@ -28,6 +28,7 @@
 #include "uring_net/net.h"
 
 #define EAU2_HTTP_TOKEN_HEX (2 * EAU2_NET_KEY_BYTES)
+#define EAU2_HTTP_FILE "node.http" /* in the store: the address served, while up */
 #define EAU2_HTTP_CONNS_MAX 512u        /* open connections, idle ones included */
 #define EAU2_HTTP_CONNS_PER_IP 256u     /* of which from one address */
 #define EAU2_HTTP_TIMEOUT_S 10u         /* a connection idle that long is closed */

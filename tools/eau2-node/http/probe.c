@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "eau2-node/http/cview.h"
+#include "eau2-node/http/http.h"
 #include "uring_net/net.h"
 #include "util/clock.h"
 
@@ -46,6 +48,21 @@ static int start_connect(const char *addr)
 	}
 	freeaddrinfo(res);
 	return fd;
+}
+
+#define TOKEN_LABEL "eau2 http bearer token v1"
+
+/* Here, with the client, so that eau2 status can ask a node too. */
+void eau2_http_token(const uint8_t key[EAU2_NET_KEY_BYTES], char hex[EAU2_HTTP_TOKEN_HEX + 1])
+{
+	uint8_t t[EAU2_NET_KEY_BYTES];
+
+	if (sodium_init() < 0)
+		abort(); /* only when the kernel gives no randomness */
+	crypto_generichash(t, sizeof(t), (const unsigned char *)TOKEN_LABEL,
+			   strlen(TOKEN_LABEL), key, EAU2_NET_KEY_BYTES);
+	sodium_bin2hex(hex, EAU2_HTTP_TOKEN_HEX + 1, t, sizeof(t));
+	sodium_memzero(t, sizeof(t));
 }
 
 struct conn {
@@ -234,4 +251,60 @@ int eau2_cview_parse_node(const char *buf, size_t len, struct eau2_cview_node *n
 	n->cpu_busy = busy;
 	n->runs_running = (uint64_t)runs;
 	return 0;
+}
+
+static bool count(json_t *o, const char *k, uint64_t *out)
+{
+	double d;
+
+	if (!num(o, k, 0, 9.2e18, &d))
+		return false;
+	*out = (uint64_t)d;
+	return true;
+}
+
+int eau2_http_parse_totals(const char *buf, size_t len, struct eau2_cview_node *n,
+			   struct eau2_node_totals *t, struct eau2_error *err)
+{
+	static const char *const keys[] = { "runs_finished", "runs_failed", "sent_bytes",
+					    "received_bytes", "load_bytes" };
+	uint64_t *dst[] = { &t->runs_finished, &t->runs_failed, &t->sent_bytes,
+			    &t->received_bytes, &t->load_bytes };
+	static const char *const ckeys[] = { "nodes_up", "nodes_dead", "partitions",
+					     "under_replicated", "keys" };
+	uint64_t *cdst[] = { &t->nodes_up, &t->nodes_dead, &t->partitions,
+			     &t->under_replicated, &t->keys };
+	const char *body;
+	json_error_t je;
+	json_t *o, *c;
+	size_t i;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = eau2_cview_parse_node(buf, len, n, err)))
+		return rc;
+	eau2_http_body(buf, len, &body, err); /* parsed above: there */
+	o = json_loadb(body, len - (size_t)(body - buf), JSON_REJECT_DUPLICATES, &je);
+	if (!o)
+		return eau2_error_set(err, -EBADMSG, "node totals: not JSON: %s", je.text);
+	t->runs_running = n->runs_running;
+	for (i = 0; i < 5; i++)
+		if (!count(o, keys[i], dst[i])) {
+			rc = eau2_error_set(err, -EBADMSG, "node totals: \"%s\" missing or out "
+					    "of range", keys[i]);
+			goto out;
+		}
+	c = json_object_get(o, "cluster");
+	if (c && !json_is_null(c)) {
+		t->cluster = true;
+		for (i = 0; i < 5; i++)
+			if (!count(c, ckeys[i], cdst[i])) {
+				rc = eau2_error_set(err, -EBADMSG, "node totals: cluster \"%s\" "
+						    "missing or out of range", ckeys[i]);
+				goto out;
+			}
+	}
+out:
+	json_decref(o);
+	return rc;
 }

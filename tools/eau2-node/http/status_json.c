@@ -25,6 +25,9 @@
  *                  "sent_bytes", "received_bytes"}], "remote": {"listening",
  *                  "idle", "busy", "accepted", "refused_busy",
  *                  "handshake_failed", "requests"}}}
+ *   /api/node: NODE and "runs_finished", "runs_failed", "sent_bytes",
+ *   "received_bytes", "load_bytes", "cluster": null or {"nodes_up",
+ *   "nodes_dead", "partitions", "under_replicated", "keys"}.
  *   NODE = {"id", "address", "http", "state" (up, dead), "why", "self",
  *           "pid", "store", "started", "cores", "cores_allowed",
  *           "mem_total", "mem_available", "load1", "cpu_busy", "rss",
@@ -322,8 +325,45 @@ int eau2_http_status_json(const struct eau2_http_view *v, char **out, size_t *le
 		    out, len);
 }
 
+/* Totals for /api/node: runs, traffic, and the cluster as this node sees it. */
+static json_t *summary(const struct eau2_http_view *v, json_t *o)
+{
+	const struct eau2_cview_state *c = v->cluster;
+	uint64_t finished = 0, failed = 0, sent = 0, recv = 0, up = 0, dead = 0;
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; v->runs && i < v->runs->n; i++) {
+		finished += v->runs->rower[i].finished;
+		failed += v->runs->rower[i].failed;
+	}
+	for (size_t i = 0; i < v->npeers; i++) {
+		sent += v->peers[i].st.bytes_sent;
+		recv += v->peers[i].st.bytes_recv;
+	}
+	for (size_t i = 0; c && i < c->n; i++) {
+		up += c->node[i].up;
+		dead += !c->node[i].up;
+	}
+	if (json_object_set_new(o, "runs_finished", json_integer((json_int_t)finished)) ||
+	    json_object_set_new(o, "runs_failed", json_integer((json_int_t)failed)) ||
+	    json_object_set_new(o, "sent_bytes", json_integer((json_int_t)sent)) ||
+	    json_object_set_new(o, "received_bytes", json_integer((json_int_t)recv)) ||
+	    json_object_set_new(o, "load_bytes", json_integer((json_int_t)v->snap->added_bytes)) ||
+	    json_object_set_new(o, "cluster", !c ? json_null() :
+				json_pack("{s:I, s:I, s:I, s:I, s:I}", "nodes_up", (json_int_t)up,
+					  "nodes_dead", (json_int_t)dead,
+					  "partitions", (json_int_t)c->partitions,
+					  "under_replicated", (json_int_t)c->under_replicated,
+					  "keys", (json_int_t)c->keys))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 int eau2_http_node_json(const struct eau2_http_view *v, char **out, size_t *len)
 {
 	*out = NULL;
-	return dump(node_obj(v, me_of(v)), out, len);
+	return dump(summary(v, node_obj(v, me_of(v))), out, len);
 }
