@@ -3,7 +3,8 @@
  * fuzz_http_probe.c - raw bytes as another node's answer to the cluster
  * view's probe (GET /api/node, tools/eau2-node/http/probe.c): the status
  * line, headers and JSON body are checked, and a node's figures are
- * taken only from a well-formed answer, within their ranges.
+ * taken only from a well-formed answer, within their ranges; the same
+ * for the totals eau2 status reads (eau2_http_parse_totals).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else if (n.have_info || !err.msg[0]) {
 		abort();
+	}
+	{
+		struct eau2_node_totals t;
+
+		memset(&n, 0, sizeof(n));
+		if (eau2_http_parse_totals(buf, size, &n, &t, &err) == 0 && !n.have_info)
+			abort();
 	}
 	if (eau2_http_body(buf, size, &body, &err) == 0 && (body < buf || body > buf + size))
 		abort();

@@ -7,12 +7,14 @@
 # the three members up with their figures (probed), the key with its
 # partitions and nodes, and its runs; headless Chromium's rendered DOM
 # lists the three nodes (Nodes tab), the distributed key (Data tab) and
-# a wordcount run (Runs tab), and a screenshot is kept,
-# $EAU2_BIN_DIR/http_cluster.png. /metrics has the cluster families
+# a wordcount run (Runs tab; a screenshot is kept,
+# $EAU2_BIN_DIR/http_cluster_runs.png). /metrics has the cluster families
 # (and passes promtool check metrics when promtool is installed). Then
 # node 3 is killed (SIGKILL): node 1's status shows it dead within the
-# detection time (5 s), and so does the rendered page; eau2 status on a
-# node's store says the same. Skipped (77) without ZooKeeper or
+# detection time (5 s), and so does the rendered page (a screenshot is
+# kept, $EAU2_BIN_DIR/http_cluster.png); eau2 status says the same, on a
+# node's store and for the cluster, and the partitions that had a replica
+# on node 3 are under-replicated. Skipped (77) without ZooKeeper or
 # Chromium.
 set -u
 
@@ -139,10 +141,10 @@ for id in "$ADDR1" "$ADDR2" "$ADDR3"; do
 done
 grep -q '<td>words</td>' "$T/dom.html" || fail "the Data tab does not list the distributed key"
 grep -q '<td>wordcount</td><td>eau2\.part\.' "$T/dom.html" || fail "the Runs tab lists no wordcount run"
-ART=${EAU2_BIN_DIR}/http_cluster.png
-chrome "${URL}#nodes" --window-size=1200,360 --screenshot="$ART" >/dev/null || fail "screenshot"
+ART=${EAU2_BIN_DIR}/http_cluster_runs.png
+chrome "${URL}#runs" --window-size=1200,420 --screenshot="$ART" >/dev/null || fail "screenshot"
 [ -s "$ART" ] || fail "no screenshot"
-echo "$NAME: screenshot in $ART"
+echo "$NAME: screenshot of the runs in $ART"
 
 # Node 3 dies: node 1 shows it dead within the detection time.
 kill "$LOOP" 2>/dev/null
@@ -161,10 +163,14 @@ done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "$NAME: node 3 shown dead after $ms ms"
 chrome "$URL" --dump-dom >"$T/dom2.html" || fail "chromium after the kill"
-grep -q "<tr data-node=\"$ADDR3\"><td>$ADDR3</td><td class=\"state-dead\"[^>]*>dead</td>" "$T/dom2.html" ||
+grep -q "<tr data-node=\"$ADDR3\" class=\"gone\"><td>$ADDR3</td><td class=\"state-dead\"[^>]*>dead</td>" "$T/dom2.html" ||
 	fail "the page does not show node 3 dead: $(grep -o '<tbody id="nodes-rows">.\{0,600\}' "$T/dom2.html")"
 grep -q "<tr data-node=\"$ADDR1\"><td>$ADDR1</td><td class=\"state-up\">up</td>" "$T/dom2.html" ||
 	fail "node 1 is not up on its page"
+ART=${EAU2_BIN_DIR}/http_cluster.png
+chrome "${URL}#nodes" --window-size=1200,300 --screenshot="$ART" >/dev/null || fail "screenshot"
+[ -s "$ART" ] || fail "no screenshot"
+echo "$NAME: screenshot of the nodes, one dead, in $ART"
 curl -s -f -m 5 "http://$H1/metrics" >"$T/metrics2" || fail "/metrics after the kill"
 grep -q '^eau2_nodes{state="dead"} 1$' "$T/metrics2" || fail "eau2_nodes dead"
 # Node 3's replicas are gone: its partitions are under-replicated.

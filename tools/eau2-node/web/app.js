@@ -95,8 +95,11 @@ function renderNodes(s) {
 		];
 	}), 10, "no nodes");
 	const rows = $("nodes-rows").rows;
-	for (let i = 0; i < s.nodes.length && i < rows.length; i++)
+	for (let i = 0; i < s.nodes.length && i < rows.length; i++) {
 		rows[i].dataset.node = s.nodes[i].id;
+		// A dead node's figures are its last known ones: dimmed.
+		rows[i].classList.toggle("gone", s.nodes[i].state !== "up");
+	}
 	const c = s.cluster;
 	$("nodes-summary").textContent = !c ? "A single node (not in a cluster)." :
 		"Cluster: " + s.nodes.filter((n) => n.state === "up").length + " up, " +
