@@ -19,7 +19,7 @@
  * within SNAP_REUSE_S of each other (longer when snapshots are slow)
  * render the same one. Access rules:
  * `lock` guards the snapper, the cached snapshot, its time and the
- * peers and runs taken with it; the rest of struct eau2_http is immutable while
+ * peers, runs and cluster view (cstate) taken with it; the rest of struct eau2_http is immutable while
  * MHD's thread runs, except the request counter (atomic).
  */
 #include <errno.h>

@@ -5,6 +5,10 @@
  * files under web/, embedded at build time) at /. Read-only. HTTP itself
  * is libmicrohttpd's; this code only routes, authenticates and renders.
  *
+ * In a cluster (eau2-node --zk) the pages also show the node's view of
+ * its cluster (cview.h): every member seen, up or dead, with the figures
+ * each serves at /api/node, and the directory's keys and partitions.
+ *
  * Who may ask: on a loopback address, anyone on the host (like the store's
  * node.sock, the numbers are not secret to the host's users). On any other
  * address the node needs the cluster secret, and every request must carry
