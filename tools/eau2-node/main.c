@@ -66,7 +66,10 @@ static void usage(FILE *out)
 		"                  (the log says which). A non-loopback HOST needs the\n"
 		"                  cluster secret, and requests then need its token:\n"
 		"                  'Authorization: Bearer TOKEN', or TOKEN as a browser's\n"
-		"                  password; 'eau2-node http-token' prints TOKEN\n\n"
+		"                  password; 'eau2-node http-token' prints TOKEN. With --zk\n"
+		"                  the pages show the whole cluster: every member (asked\n"
+		"                  for its figures every second; dead once gone from\n"
+		"                  ZooKeeper or silent for 2 s) and the distributed keys\n\n"
 		"SIGTERM or SIGINT stops the node cleanly (it removes DIR/node.sock).\n"
 		"'status' prints the node's pid, one 'conn PID IDS REFS' line per client\n"
 		"and one 'id ID REFS CONNS keyed|deleted' line per dataframe held.\n");

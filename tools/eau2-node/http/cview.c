@@ -257,8 +257,13 @@ static void *cview_main(void *arg)
 
 	for (;;) {
 		struct timespec dl = eau2_zk_deadline(EAU2_CVIEW_PROBE_MS);
+		bool changed;
 
-		bool changed = !look_members(cv, s) && probe_round(cv, s);
+		/* ZooKeeper unreachable: the members last listed are probed
+		 * still (the error is kept in s->error), so one that dies
+		 * meanwhile shows dead all the same. */
+		look_members(cv, s);
+		changed = probe_round(cv, s);
 
 		if (changed || eau2_mono_ms() - cv->dir_at >= EAU2_CVIEW_DIR_MS) {
 			look_dir(cv, s);
