@@ -32,7 +32,9 @@
 
 #define EAU2_CVIEW_NODES_MAX 256u      /* members remembered, dead ones included */
 #define EAU2_CVIEW_KEYS_MAX 256u       /* keys summarized for the Data tab */
-#define EAU2_CVIEW_DIR_READ_MAX 4096u  /* directory entries read per pass */
+/* Directory entries read per pass (one ZooKeeper round trip each, on the
+ * thread that also probes: 512 keeps a pass well under a second). */
+#define EAU2_CVIEW_DIR_READ_MAX 512u
 #define EAU2_CVIEW_KEY_NODES 8u        /* node ids listed per key */
 #define EAU2_CVIEW_PROBE_MS 1000       /* members and probes, how often */
 #define EAU2_CVIEW_PROBE_TIMEOUT_MS 800

@@ -106,6 +106,7 @@ function renderNodes(s) {
 		s.nodes.filter((n) => n.state !== "up").length + " dead (no answer for " +
 		(c.dead_ms / 1000) + " s, or gone from ZooKeeper); " + c.keys + " keys, " +
 		c.partitions + " partitions, " + c.under_replicated + " under-replicated" +
+		(c.keys_truncated ? " (counted over the first keys only)" : "") +
 		(c.error ? "; ZooKeeper: " + c.error : "");
 }
 
