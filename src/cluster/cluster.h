@@ -187,6 +187,8 @@ struct eau2_cluster_status {
 	} *nodes;                      /* sorted by id */
 	size_t keys;                   /* keys in the directory */
 	size_t bad;                    /* malformed member znodes skipped */
+	uint64_t partitions;           /* of every key */
+	uint64_t under_replicated;     /* with a replica on no live member */
 };
 int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
 			struct eau2_error *err);

@@ -95,10 +95,14 @@ int eau2_cluster_get_head(eau2_cluster *cl, eau2 *db, const char *key, uint64_t 
 	return rc;
 }
 
-/* Adds entry e's replicas to the nodes they are on. */
+/* Adds entry e's replicas to the nodes they are on, and counts its
+ * partitions with a replica on no live member (or marked so). */
 static void tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
 {
-	for (size_t i = 0; i < e->nparts; i++)
+	s->partitions += e->nparts;
+	for (size_t i = 0; i < e->nparts; i++) {
+		uint32_t live = 0;
+
 		for (uint32_t j = 0; j < e->parts[i].nrep; j++) {
 			const char *id = eau2_dir_replica(e, i, j);
 
@@ -106,8 +110,11 @@ static void tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
 				if (!strcmp(s->nodes[k].m.id, id)) {
 					s->nodes[k].parts++;
 					s->nodes[k].bytes += e->parts[i].bytes;
+					live++;
 				}
 		}
+		s->under_replicated += live < e->parts[i].nrep || e->parts[i].state != EAU2_PART_OK;
+	}
 }
 
 int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,

@@ -95,6 +95,10 @@ int eau2_member_encode(const struct eau2_member *m, char *buf, size_t size,
 		      "cores", (json_int_t)m->cores, "memory", (json_int_t)m->memory,
 		      "free", (json_int_t)m->free, "protocol", (json_int_t)m->protocol,
 		      "started", (json_int_t)m->started_ms);
+	if (o && m->http[0] && json_object_set_new(o, "http", json_string(m->http))) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (!o)
 		return eau2_error_set(err, -ENOMEM, "node %s: cannot encode its znode", m->id);
 	n = json_dumpb(o, buf, size, JSON_COMPACT | JSON_SORT_KEYS);
@@ -187,6 +191,16 @@ int eau2_member_decode(const char *path, const char *id, const void *data,
 	if ((rc = get_int(o, "started", 0, INT64_MAX, &v, path, err)))
 		goto out;
 	m->started_ms = v;
+	/* Optional: where the node serves its dashboard (--http). */
+	addr = json_object_get(o, "http");
+	if (addr && (!json_is_string(addr) || json_string_length(addr) > EAU2_MEMBER_ADDR_MAX ||
+		     strlen(json_string_value(addr)) != json_string_length(addr) ||
+		     eau2_member_check_addr(json_string_value(addr), err))) {
+		rc = eau2_error_set(err, -EBADMSG, "znode %s: \"http\" is not HOST:PORT", path);
+		goto out;
+	}
+	if (addr)
+		strcpy(m->http, json_string_value(addr));
 out:
 	json_decref(o);
 	return rc;
@@ -338,6 +352,8 @@ int eau2_member_register(eau2_zk *zk, const struct eau2_member_options *opt,
 				     EAU2_MEMBER_ID_MAX, "node id", err)))
 		goto fail;
 	strcpy(reg->m.id, opt->id ? opt->id : reg->m.addr);
+	if (opt->http && (rc = advertised(opt->http, reg->m.http, err)))
+		goto fail;
 	reg->m.cores = opt->cores ? opt->cores : cores_here();
 	reg->m.memory = opt->memory ? opt->memory : memory_here();
 	reg->m.free = opt->free_fn ? opt->free_fn(opt->arg) : opt->free;

@@ -7,10 +7,12 @@
  *
  * The payload is a JSON object (jansson), format 1:
  *     {"v":1,"addr":"HOST:PORT","cores":4,"memory":8589934592,
- *      "free":1073741824,"protocol":1,"started":1733300000000}
+ *      "free":1073741824,"protocol":1,"started":1733300000000,
+ *      "http":"HOST:PORT"}
  * addr is where peers connect (the advertised address); memory and free
  * are bytes (free: the node's store); started is the node's start time in
- * ms since the Unix epoch. Decoding checks every field (type, range,
+ * ms since the Unix epoch; http (optional) is where the node serves its
+ * dashboard and /api/node (eau2-node --http). Decoding checks every field (type, range,
  * length) and ignores keys it does not know, so a later format can add
  * some; a znode that fails is an error naming its path, never trusted.
  *
@@ -42,6 +44,7 @@ struct eau2_member {
 	uint64_t free;       /* free bytes of the node's store */
 	uint32_t protocol;
 	int64_t started_ms;  /* ms since the Unix epoch */
+	char http[EAU2_MEMBER_ADDR_MAX + 1]; /* "" when the node serves no --http */
 	int64_t session;     /* the ZooKeeper session that owns the znode (0
 			      * when unknown): a restarted node has a new one */
 };
@@ -67,6 +70,7 @@ struct eau2_member_options {
 			       * wildcard host (0.0.0.0, [::]) becomes this
 			       * machine's host name */
 	const char *id;       /* NULL: the address (hostname:port) */
+	const char *http;     /* NULL: no dashboard; else its HOST:PORT */
 	uint32_t cores;       /* 0: the CPUs this process may run on */
 	uint64_t memory;      /* 0: physical memory */
 	uint64_t free;        /* the store's free bytes at start */

@@ -261,4 +261,55 @@ uint16_t eau2_remote_server_port(const eau2_remote_server *s);
 void eau2_remote_server_stats(eau2_remote_server *s, struct eau2_net_server_stats *out);
 void eau2_remote_server_stop(eau2_remote_server *s); /* NULL allowed */
 
+/* ------------------------------------ the service's statistics (rstats.c) */
+
+/* Runs the service executed (RUN and RUN_STATE), per rower: bucket[i]
+ * counts the runs that took at most eau2_remote_run_bounds[i] seconds and
+ * more than the bound before it; the last bucket, those above every bound. */
+#define EAU2_REMOTE_RUN_BUCKETS 7u
+extern const double eau2_remote_run_bounds[EAU2_REMOTE_RUN_BUCKETS];
+#define EAU2_REMOTE_ROWERS_MAX 128u  /* rowers counted; the rest as "other" */
+#define EAU2_REMOTE_RUNS_LIVE 64u    /* running runs listed (more are counted) */
+#define EAU2_REMOTE_RUNS_RECENT 32u  /* finished runs remembered */
+#define EAU2_REMOTE_PEERS_MAX 256u   /* peer hosts counted; the rest as "other" */
+
+struct eau2_remote_rower_runs {
+	char rower[64];
+	uint64_t finished;   /* failed ones included */
+	uint64_t failed;
+	double seconds;      /* sum of the finished runs' durations */
+	uint64_t bucket[EAU2_REMOTE_RUN_BUCKETS + 1];
+};
+
+/* One run, running or finished. */
+struct eau2_remote_run_item {
+	char rower[64];
+	char input[EAU2_KEY_MAX + 1]; /* "" for none */
+	char peer[64];       /* who asked (its host) */
+	bool part;           /* a partition's run of a distributed one (RUN_STATE) */
+	bool running;
+	int rc;              /* finished: 0 or -errno */
+	uint64_t rows;       /* the input's rows */
+	double started;      /* seconds since the Unix epoch */
+	double seconds;      /* so far, or in all */
+};
+
+/* A remote peer's traffic with the service, by host (every connection
+ * from one address adds to one entry). */
+struct eau2_remote_peer {
+	char addr[64];
+	struct eau2_net_stats st;
+};
+
+/* Copies the service's run counters: *running, up to cap rowers into
+ * rower (returns how many), and up to icap runs into item, running ones
+ * first then the finished, newest first (*nitems). */
+size_t eau2_remote_server_runs(eau2_remote_server *s, uint64_t *running,
+			       struct eau2_remote_rower_runs *rower, size_t cap,
+			       struct eau2_remote_run_item *item, size_t icap,
+			       size_t *nitems);
+/* Copies up to cap peers' traffic into out; returns how many. */
+size_t eau2_remote_server_peers(eau2_remote_server *s, struct eau2_remote_peer *out,
+				size_t cap);
+
 #endif

@@ -30,6 +30,7 @@
 
 #include "df/df.h"
 #include "node/remote.h"
+#include "node/rstats.h"
 #include "shm/shm.h"
 
 #define DEFAULT_WORKERS 8u
@@ -46,6 +47,7 @@ struct eau2_remote_server {
 	eau2 **all_dbs;
 	unsigned nfree, ndbs;
 	unsigned waiting; /* GETs waiting for their key; guarded by mu */
+	struct eau2_rstats *stats; /* runs and traffic (rstats.h), its own lock */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -326,7 +328,7 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 }
 
 /* RUN, or with state RUN_STATE. */
-static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
+static int do_run(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
 		  int state, int *streamed, struct eau2_error *err)
 {
 	struct eau2_remote_run_req q;
@@ -345,11 +347,15 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 	else if (q.key[0])
 		rc = eau2_get(db, q.key, &in, err);
 	if (!rc) {
+		int slot = eau2_rstats_run_begin(s->stats, q.rower, q.key, eau2_net_peer(c), state,
+						 in ? eau2_df_rows(in) : 0);
+
 		j.in = in;
 		j.cls = cls;
 		j.args = &q.args;
 		j.ro = (struct eau2_run_options){ .threads = q.threads, .cancel = &j.gone };
 		rc = with_pings(c, &j, err);
+		eau2_rstats_run_end(s->stats, slot, q.rower, rc);
 		out = j.out;
 	}
 	if (!rc && state) {
@@ -416,6 +422,7 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 	eau2_remote_server *s = ctx;
 	struct eau2_error err = {0};
 	char key[EAU2_KEY_MAX + 1];
+	struct eau2_net_stats before, after;
 	int rc, streamed = 0, keyed;
 	eau2 *db;
 
@@ -424,6 +431,7 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 	if (keyed && (rc = eau2_remote_key_decode(payload, f->len, key, &err)))
 		goto refuse;
 	db = take_db(s);
+	eau2_net_stats(c, &before);
 	eau2_remote_tune(c);
 	switch (f->type) {
 	case EAU2_REMOTE_LIST:
@@ -445,7 +453,7 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		break;
 	case EAU2_REMOTE_RUN:
 	case EAU2_REMOTE_RUN_STATE:
-		rc = do_run(db, c, f->req, payload, f->len, f->type == EAU2_REMOTE_RUN_STATE,
+		rc = do_run(s, db, c, f->req, payload, f->len, f->type == EAU2_REMOTE_RUN_STATE,
 			    &streamed, &err);
 		break;
 	default:
@@ -453,6 +461,8 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		rc = eau2_error_set(&err, -EPROTO, "unknown request type 0x%x", f->type);
 	}
 	give_db(s, db);
+	eau2_net_stats(c, &after);
+	eau2_rstats_traffic(s->stats, eau2_net_peer(c), &before, &after);
 	if (!rc)
 		return 0;
 refuse:
@@ -538,6 +548,10 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 			 colon && strcmp(colon, ":0") ? colon : "");
 		sanitize_id(s->node_id, sizeof(s->node_id), id);
 	}
+	if (!(s->stats = eau2_rstats_new())) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	s->ndbs = o->workers ? o->workers : DEFAULT_WORKERS;
 	s->all_dbs = calloc(s->ndbs, sizeof(*s->all_dbs));
 	s->free_dbs = calloc(s->ndbs, sizeof(*s->free_dbs));
@@ -587,6 +601,19 @@ void eau2_remote_server_stats(eau2_remote_server *s, struct eau2_net_server_stat
 	eau2_net_server_stats(s->net, out);
 }
 
+size_t eau2_remote_server_runs(eau2_remote_server *s, uint64_t *running,
+			       struct eau2_remote_rower_runs *rower, size_t cap,
+			       struct eau2_remote_run_item *item, size_t icap, size_t *nitems)
+{
+	return eau2_rstats_runs(s->stats, running, rower, cap, item, icap, nitems);
+}
+
+size_t eau2_remote_server_peers(eau2_remote_server *s, struct eau2_remote_peer *out,
+				size_t cap)
+{
+	return eau2_rstats_peers(s->stats, out, cap);
+}
+
 void eau2_remote_server_stop(eau2_remote_server *s)
 {
 	if (!s)
@@ -597,6 +624,7 @@ void eau2_remote_server_stop(eau2_remote_server *s)
 	sodium_memzero(s->so.conn.ident.secret, sizeof(s->so.conn.ident.secret));
 	free(s->all_dbs);
 	free(s->free_dbs);
+	eau2_rstats_free(s->stats);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

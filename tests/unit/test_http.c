@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "eau2-node/http/http.h"
+#include "node/rstats.h"
 #include "testutil.h"
 
 static bool is_name(const char *s, size_t n)
@@ -177,6 +178,213 @@ static void test_status_json(void **state)
 	(void)state;
 }
 
+
+/* A cluster of three as node "a" sees it: "c" dead, one key whose
+ * partitions are on a, b and c. */
+static void fake_cluster(struct eau2_cview_state *c)
+{
+	static const char *const id[] = { "a", "b", "c" };
+
+	memset(c, 0, sizeof(*c));
+	c->started = true;
+	strcpy(c->self, "a");
+	c->n = 3;
+	for (size_t i = 0; i < 3; i++) {
+		struct eau2_cview_node *n = &c->node[i];
+
+		strcpy(n->id, id[i]);
+		snprintf(n->addr, sizeof(n->addr), "10.0.0.%zu:7400", i + 1);
+		n->self = i == 0;
+		n->in_zk = i != 2;
+		n->up = i != 2;
+		n->cores = 4;
+		n->memory = 1 << 30;
+		n->parts = 2;
+		n->have_info = i == 1;
+		n->load1 = 1.5;
+		n->cpu_busy = -1;
+	}
+	strcpy(c->node[2].why, "no answer for 3 s");
+	c->keys = 1;
+	c->nkey = 1;
+	strcpy(c->key[0].key, "w\"x");
+	c->key[0].parts = 3;
+	c->key[0].under = 2;
+	c->key[0].nnodes = 3;
+	for (size_t i = 0; i < 3; i++)
+		strcpy(c->key[0].nodes[i], id[i]);
+	c->partitions = 3;
+	c->replicas_here = 2;
+	c->under_replicated = 2;
+	c->probes_ok = 10;
+	c->probes_failed = 3;
+}
+
+static void test_cluster_pages(void **state)
+{
+	struct eau2_snap s = fake_snap();
+	struct eau2_http_view v = { .snap = &s, .http_addr = "127.0.0.1:1" };
+	struct eau2_cview_state *c = malloc(sizeof(*c));
+	struct eau2_remote_run_item item = { .rower = "wordcount", .input = "eau2.part.1.0",
+					     .peer = "10.0.0.9", .part = true, .running = true,
+					     .rows = 1000, .seconds = 1.5 };
+	struct eau2_http_runs runs = { .running = 1, .nitems = 1, .item = &item };
+	json_t *j, *nodes, *n;
+	json_error_t jerr;
+	char *out;
+	size_t len;
+
+	assert_non_null(c);
+	fake_cluster(c);
+	v.cluster = c;
+	v.runs = &runs;
+	assert_int_equal(eau2_http_metrics(&v, &out, &len), 0);
+	assert_non_null(strstr(out, "\neau2_nodes{state=\"up\"} 2\n"));
+	assert_non_null(strstr(out, "\neau2_nodes{state=\"dead\"} 1\n"));
+	assert_non_null(strstr(out, "\neau2_node_up{node=\"c\"} 0\n"));
+	assert_non_null(strstr(out, "\neau2_partitions 2\n"));
+	assert_non_null(strstr(out, "\neau2_cluster_partitions 3\n"));
+	assert_non_null(strstr(out, "\neau2_partitions_under_replicated 2\n"));
+	assert_non_null(strstr(out, "\neau2_heartbeats_total{result=\"failed\"} 3\n"));
+	assert_true(check_exposition(out) > 40);
+	free(out);
+
+	assert_int_equal(eau2_http_status_json(&v, &out, &len), 0);
+	j = json_loadb(out, len, 0, &jerr);
+	if (!j)
+		fail_msg("not JSON: %s: %s", jerr.text, out);
+	nodes = json_object_get(j, "nodes");
+	assert_int_equal(json_array_size(nodes), 3);
+	/* Self: its own snapshot's figures under its cluster id. */
+	n = json_array_get(nodes, 0);
+	assert_string_equal(json_string_value(json_object_get(n, "id")), "a");
+	assert_int_equal(json_integer_value(json_object_get(n, "pid")), 42);
+	/* b: probed; c: dead, why, and unknown figures null. */
+	n = json_array_get(nodes, 1);
+	assert_true(json_real_value(json_object_get(n, "load1")) == 1.5);
+	n = json_array_get(nodes, 2);
+	assert_string_equal(json_string_value(json_object_get(n, "state")), "dead");
+	assert_string_equal(json_string_value(json_object_get(n, "why")), "no answer for 3 s");
+	assert_true(json_is_null(json_object_get(n, "load1")));
+	assert_true(json_is_null(json_object_get(n, "store_used")));
+	n = json_array_get(json_object_get(json_object_get(j, "data"), "cluster_items"), 0);
+	assert_string_equal(json_string_value(json_object_get(n, "key")), "w\"x");
+	assert_int_equal(json_integer_value(json_object_get(n, "under_replicated")), 2);
+	assert_int_equal(json_array_size(json_object_get(n, "nodes")), 3);
+	n = json_array_get(json_object_get(json_object_get(j, "runs"), "items"), 0);
+	assert_string_equal(json_string_value(json_object_get(n, "state")), "running");
+	assert_string_equal(json_string_value(json_object_get(n, "input")), "eau2.part.1.0");
+	assert_true(json_is_null(json_object_get(n, "progress")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "cluster"),
+							      "under_replicated")), 2);
+	json_decref(j);
+	free(out);
+
+	/* /api/node: what the probe of another node reads back. */
+	assert_int_equal(eau2_http_node_json(&v, &out, &len), 0);
+	{
+		char resp[8192];
+		struct eau2_cview_node got = {0};
+		struct eau2_error err = {0};
+		int k = snprintf(resp, sizeof(resp), "HTTP/1.0 200 OK\r\nX: y\r\n\r\n%s", out);
+
+		assert_int_equal(eau2_cview_parse_node(resp, (size_t)k, &got, &err), 0);
+		assert_true(got.have_info);
+		assert_int_equal(got.cores_allowed, 2);
+		assert_int_equal(got.mem_available, 1 << 28);
+		assert_int_equal(got.rss, 1 << 20);
+		assert_int_equal(got.runs_running, 1);
+		assert_true(got.cpu_busy < 0);
+		resp[9] = '4'; /* "HTTP/1.0 400" */
+		assert_int_equal(eau2_cview_parse_node(resp, (size_t)k, &got, &err), -EBADMSG);
+	}
+	free(out);
+	free(c);
+	(void)state;
+}
+
+static void test_probe_refusals(void **state)
+{
+	static const char *const bad[] = {
+		"HTTP/1.0 200 OK\r\n\r\n{\"cores_allowed\":2}",
+		"HTTP/1.0 200 OK\r\n\r\n{\"cores_allowed\":-1,\"mem_available\":1,\"store_used\":1,"
+		"\"store_size\":1,\"clients\":1,\"rss\":1,\"load1\":1}",
+		"HTTP/1.0 200 OK\r\n\r\n{\"cores_allowed\":1,\"mem_available\":1,\"store_used\":1,"
+		"\"store_size\":1,\"clients\":1,\"rss\":1,\"load1\":1,\"cpu_busy\":7}",
+		"HTTP/1.0 200 OK\r\nno end of headers",
+		"garbage",
+	};
+	struct eau2_cview_node n;
+	struct eau2_error err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&n, 0, sizeof(n));
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(eau2_cview_parse_node(bad[i], strlen(bad[i]), &n, &err), -EBADMSG);
+		assert_false(n.have_info);
+		assert_non_null(strstr(err.msg, "probe"));
+	}
+	(void)state;
+}
+
+/* The remote service's counters: runs listed then remembered, durations
+ * bucketed, peers by host and bounded. */
+static void test_rstats(void **state)
+{
+	struct eau2_rstats *st = eau2_rstats_new();
+	struct eau2_remote_rower_runs rr[4];
+	struct eau2_remote_run_item it[8];
+	struct eau2_remote_peer *peers = calloc(EAU2_REMOTE_PEERS_MAX, sizeof(*peers));
+	struct eau2_net_stats a = {0}, b = {0};
+	uint64_t running;
+	size_t n, ni;
+	int s1, s2;
+	char peer[64];
+
+	assert_non_null(st);
+	assert_non_null(peers);
+	s1 = eau2_rstats_run_begin(st, "count", "k1", "10.0.0.1:5000 (node x)", false, 10);
+	s2 = eau2_rstats_run_begin(st, "wordcount", "eau2.part.1.0", "[::1]:7 (client)", true, 5);
+	assert_true(s1 >= 0 && s2 >= 0 && s1 != s2);
+	n = eau2_rstats_runs(st, &running, rr, 4, it, 8, &ni);
+	assert_int_equal(n, 0);
+	assert_int_equal(running, 2);
+	assert_int_equal(ni, 2);
+	assert_string_equal(it[0].peer, "10.0.0.1");
+	assert_string_equal(it[1].peer, "[::1]");
+	assert_true(it[0].running);
+	eau2_rstats_run_end(st, s1, "count", -ECANCELED);
+	eau2_rstats_run_end(st, s2, "wordcount", 0);
+	n = eau2_rstats_runs(st, &running, rr, 4, it, 8, &ni);
+	assert_int_equal(n, 2);
+	assert_int_equal(running, 0);
+	assert_int_equal(ni, 2);
+	assert_string_equal(it[0].rower, "wordcount"); /* newest first */
+	assert_false(it[0].running);
+	assert_int_equal(it[1].rc, -ECANCELED);
+	assert_int_equal(rr[0].finished, 1);
+	assert_int_equal(rr[0].failed, 1);
+	assert_int_equal(rr[0].bucket[0], 1); /* well under 10 ms */
+
+	b.bytes_sent = 100;
+	b.sent[1][1].raw = 50;
+	for (unsigned i = 0; i < EAU2_REMOTE_PEERS_MAX + 10; i++) {
+		snprintf(peer, sizeof(peer), "10.1.%u.%u:%u (client)", i / 256, i % 256, 1000 + i);
+		eau2_rstats_traffic(st, peer, &a, &b);
+	}
+	eau2_rstats_traffic(st, "10.1.0.0:999 (client)", &a, &b); /* same host */
+	n = eau2_rstats_peers(st, peers, EAU2_REMOTE_PEERS_MAX);
+	assert_int_equal(n, EAU2_REMOTE_PEERS_MAX);
+	assert_string_equal(peers[0].addr, "10.1.0.0");
+	assert_int_equal(peers[0].st.bytes_sent, 200);
+	assert_int_equal(peers[0].st.sent[1][1].raw, 100);
+	assert_string_equal(peers[n - 1].addr, "other");
+	assert_int_equal(peers[n - 1].st.bytes_sent, 11 * 100);
+	free(peers);
+	eau2_rstats_free(st);
+	(void)state;
+}
+
 static void test_token(void **state)
 {
 	uint8_t k1[EAU2_NET_KEY_BYTES] = { 1 }, k2[EAU2_NET_KEY_BYTES] = { 2 };
@@ -307,6 +515,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_metrics_format),
 		cmocka_unit_test(test_status_json),
+		cmocka_unit_test(test_cluster_pages),
+		cmocka_unit_test(test_probe_refusals),
+		cmocka_unit_test(test_rstats),
 		cmocka_unit_test(test_token),
 		cmocka_unit_test(test_snapshot_store),
 		cmocka_unit_test(test_start_refusals),

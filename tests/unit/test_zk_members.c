@@ -53,6 +53,17 @@ static void test_payload(void **state)
 	assert_int_equal(d.protocol, 1);
 	assert_int_equal(d.started_ms, m.started_ms);
 	assert_int_equal(eau2_member_encode(&m, small, sizeof(small), &len, &err), -EMSGSIZE);
+	assert_string_equal(d.http, ""); /* none: not in the payload */
+	assert_null(strstr(buf, "http"));
+	/* The dashboard's address, when the node serves one. */
+	strcpy(m.http, "host-1.lan:8080");
+	tu_ok(eau2_member_encode(&m, buf, sizeof(buf), &len, &err), &err);
+	tu_ok(eau2_member_decode("/eau2/t/nodes/n1", "n1", buf, len, &d, &err), &err);
+	assert_string_equal(d.http, "host-1.lan:8080");
+	bad("{\"v\":1,\"addr\":\"h:1\",\"cores\":1,\"memory\":1,\"free\":1,\"protocol\":1,"
+	    "\"started\":0,\"http\":\"nohost\"}", "\"http\" is not HOST:PORT");
+	bad("{\"v\":1,\"addr\":\"h:1\",\"cores\":1,\"memory\":1,\"free\":1,\"protocol\":1,"
+	    "\"started\":0,\"http\":3}", "\"http\" is not HOST:PORT");
 
 	/* Unknown keys are ignored (a later format may add some). */
 	{

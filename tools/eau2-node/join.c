@@ -57,7 +57,7 @@ static int node_addr(const char *listen, uint16_t port, const char *advertise, c
 }
 
 int node_join(const char *zk, const char *cluster, const char *listen, uint16_t port,
-	      const char *advertise, const char *store, struct node_join **out,
+	      const char *advertise, const char *http, const char *store, struct node_join **out,
 	      struct eau2_error *err)
 {
 	char connect[1024], addr[EAU2_MEMBER_ADDR_MAX + 1], *slash;
@@ -87,6 +87,7 @@ int node_join(const char *zk, const char *cluster, const char *listen, uint16_t 
 		goto fail;
 	}
 	mo.addr = addr;
+	mo.http = http;
 	mo.arg = j;
 	if ((rc = eau2_member_register(j->zk, &mo, &j->reg, err)))
 		goto fail;
@@ -104,6 +105,11 @@ void node_leave(struct node_join *j)
 	eau2_member_unregister(j->reg);
 	eau2_zk_close(j->zk);
 	free(j);
+}
+
+eau2_zk *node_join_zk(const struct node_join *j)
+{
+	return j->zk;
 }
 
 const char *node_join_id(const struct node_join *j)

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "cluster/zk.h"
 #include "eau2.h"
 
 struct node_join;
@@ -17,12 +18,15 @@ struct node_join;
  * registers this node: address `advertise` when given, else the --listen
  * address with the port the server got; id the same; the free bytes of
  * the store directory, refreshed every few seconds. When a previous run
- * of this node still holds the id, waits for its session to expire. */
+ * of this node still holds the id, waits for its session to expire.
+ * http: the dashboard's HOST:PORT published in the znode (NULL: none). */
 int node_join(const char *zk, const char *cluster, const char *listen, uint16_t port,
-	      const char *advertise, const char *store, struct node_join **out,
+	      const char *advertise, const char *http, const char *store, struct node_join **out,
 	      struct eau2_error *err);
 /* Removes the znode and closes the session. NULL is a no-op. */
 void node_leave(struct node_join *j);
+/* The ZooKeeper handle (the cluster view reads members and directory). */
+eau2_zk *node_join_zk(const struct node_join *j);
 /* The id registered. */
 const char *node_join_id(const struct node_join *j);
 

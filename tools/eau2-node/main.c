@@ -11,11 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "common/env_options.h"
 #include "eau2-node/http/http.h"
@@ -63,7 +66,10 @@ static void usage(FILE *out)
 		"                  (the log says which). A non-loopback HOST needs the\n"
 		"                  cluster secret, and requests then need its token:\n"
 		"                  'Authorization: Bearer TOKEN', or TOKEN as a browser's\n"
-		"                  password; 'eau2-node http-token' prints TOKEN\n\n"
+		"                  password; 'eau2-node http-token' prints TOKEN. With --zk\n"
+		"                  the pages show the whole cluster: every member (asked\n"
+		"                  for its figures every second; dead once gone from\n"
+		"                  ZooKeeper or silent for 2 s) and the distributed keys\n\n"
 		"SIGTERM or SIGINT stops the node cleanly (it removes DIR/node.sock).\n"
 		"'status' prints the node's pid, one 'conn PID IDS REFS' line per client\n"
 		"and one 'id ID REFS CONNS keyed|deleted' line per dataframe held.\n");
@@ -170,6 +176,68 @@ static int token_cmd(const char *secret_file)
 	return 0;
 }
 
+/* The --listen service's counters, for --http's pages. */
+static size_t http_peers(void *ctx, struct eau2_http_peer *out, size_t cap)
+{
+	return eau2_remote_server_peers(ctx, out, cap);
+}
+
+static void http_runs(void *ctx, struct eau2_http_runs *out, size_t cap)
+{
+	out->n = eau2_remote_server_runs(ctx, &out->running, out->rower, cap, out->item,
+					 EAU2_HTTP_RUN_ITEMS, &out->nitems);
+}
+
+/* The address other nodes reach the dashboard at: the bound one, its
+ * wildcard host (0.0.0.0, [::]) replaced by members.c with the host name. */
+static const char *http_public(struct eau2_http *http)
+{
+	return http ? eau2_http_addr(http) : NULL;
+}
+
+/* Starts the cluster view on the joined session; the probe's token is
+ * the cluster's (nodes on other hosts serve --http with one). */
+static int cview_start(struct eau2_cview *cv, struct node_join *join, const char *secret_file,
+		       struct eau2_error *err)
+{
+	uint8_t key[EAU2_NET_KEY_BYTES];
+	char hex[EAU2_HTTP_TOKEN_HEX + 1];
+	int rc;
+
+	if (secret_file) {
+		if ((rc = eau2_net_secret_load(secret_file, key, err)))
+			return rc;
+		eau2_http_token(key, hex);
+		sodium_memzero(key, sizeof(key));
+	}
+	rc = eau2_cview_start(cv, node_join_zk(join), node_join_id(join), NULL, NULL,
+			      secret_file ? hex : NULL, err);
+	sodium_memzero(hex, sizeof(hex));
+	return rc;
+}
+
+/* DIR/node.http: where --http serves, for `eau2 status` on the store
+ * (removed when the node stops; a killed node's stays, and then does not
+ * answer). Written to a temporary and renamed into place. */
+static void http_file(const char *dir, const char *addr, bool on)
+{
+	char path[4096], tmp[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/" EAU2_HTTP_FILE, dir);
+	if (!on) {
+		unlink(path);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return; /* eau2 status then says the node serves no --http */
+	if (dprintf(fd, "%s\n", addr) < 0 || close(fd) || rename(tmp, path))
+		unlink(tmp);
+}
+
 /* Forks; the child becomes the node and tells the parent, through a pipe,
  * once it has recorded its pid; the parent prints it and exits. */
 static int daemonize(struct eau2_node_server *srv)
@@ -228,6 +296,7 @@ int main(int argc, char **argv)
 	const char *secret_file = getenv("EAU2_SECRET_FILE");
 	eau2_remote_server *remote = NULL;
 	struct eau2_http *http = NULL;
+	struct eau2_cview *cview = NULL;
 	int daemon = 0, status = 0, token = 0, nplugins = 0, secret_opt = 0, i, rc;
 
 	for (i = 1; i < argc; i++) {
@@ -330,14 +399,6 @@ int main(int argc, char **argv)
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
 		}
 	}
-	if (zk && (rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
-				  advertise, eau2_node_server_dir(srv), &join, &err))) {
-		eau2_remote_server_stop(remote);
-		eau2_node_server_close(srv);
-		return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
-	}
-	if (join)
-		fprintf(stderr, "eau2-node: joined the cluster as node %s\n", node_join_id(join));
 	if (http_addr) {
 		struct eau2_http_opts ho = { .addr = http_addr, .secret_file = secret_file,
 					     .store = eau2_node_server_dir(srv), .srv = srv,
@@ -348,16 +409,41 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/" EAU2_NODE_LOG, ho.store);
 			ho.log_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 		}
-
-		if ((rc = eau2_http_start(&http, &ho, &err))) {
-			node_leave(join);
+		if (remote) {
+			ho.peers = http_peers;
+			ho.peers_ctx = remote;
+			ho.runs = http_runs;
+			ho.runs_ctx = remote;
+		}
+		rc = zk ? eau2_cview_new(&cview, &err) : 0;
+		ho.cluster = cview;
+		if (rc || (rc = eau2_http_start(&http, &ho, &err))) {
+			eau2_cview_free(cview);
 			eau2_remote_server_stop(remote);
 			eau2_node_server_close(srv);
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
 		}
 	}
+	if (zk && ((rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
+				   advertise, http_public(http), eau2_node_server_dir(srv), &join,
+				   &err)) ||
+		   (cview && (rc = cview_start(cview, join, secret_file, &err))))) {
+		eau2_http_stop(http);
+		eau2_cview_free(cview);
+		node_leave(join);
+		eau2_remote_server_stop(remote);
+		eau2_node_server_close(srv);
+		return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
+	}
+	if (join)
+		fprintf(stderr, "eau2-node: joined the cluster as node %s\n", node_join_id(join));
+	if (http)
+		http_file(eau2_node_server_dir(srv), eau2_http_addr(http), true);
 	rc = eau2_node_server_run(srv, &err);
+	if (http)
+		http_file(eau2_node_server_dir(srv), NULL, false);
 	eau2_http_stop(http);
+	eau2_cview_free(cview);
 	node_leave(join);
 	eau2_remote_server_stop(remote);
 	eau2_node_server_close(srv);

@@ -3,9 +3,11 @@
  * cmd_cstatus.c - `eau2 --cluster CONNECT status [--json]`: the nodes of a
  * cluster as ZooKeeper knows them (members.h: id, address, cores, memory,
  * free store bytes, up since) and what the directory places on each
- * (partition replicas and their bytes). Reads ZooKeeper only, bounded by
- * --timeout; never talks to the nodes, so a node that stopped shows until
- * its session expires.
+ * (partition replicas and their bytes, partitions with a replica on no
+ * live member), read from ZooKeeper, bounded by --timeout; and each
+ * member's figures from its --http service (status_http.c), all at once,
+ * bounded by STATUS_HTTP_MS: a member whose --http does not answer shows
+ * dead (a stopped node's znode lasts until its session expires).
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -15,8 +17,20 @@
 
 #include "cli.h"
 #include "cluster/cluster.h"
+#include "status_http.h"
 
-static int print_json(const char *connect, const struct eau2_cluster_status *s)
+static const char *state_of(const struct eau2_cli_probe *p)
+{
+	return !p->addr[0] || p->ok ? "up" : "dead";
+}
+
+static json_t *num_or_null(bool known, double v)
+{
+	return known ? json_real(v) : json_null();
+}
+
+static int print_json(const char *connect, const struct eau2_cluster_status *s,
+		      const struct eau2_cli_probe *p)
 {
 	json_t *root = json_object(), *nodes = json_array();
 	char *text;
@@ -24,15 +38,26 @@ static int print_json(const char *connect, const struct eau2_cluster_status *s)
 	for (size_t i = 0; i < s->n; i++) {
 		const struct eau2_cluster_node_status *n = &s->nodes[i];
 
+		const struct eau2_cli_probe *q = &p[i];
+
 		json_array_append_new(nodes, json_pack(
-			"{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
-			"id", n->m.id, "address", n->m.addr, "state", "up",
+			"{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+			"id", n->m.id, "address", n->m.addr, "http", n->m.http,
+			"state", state_of(q),
 			"cores", (json_int_t)n->m.cores, "memory", (json_int_t)n->m.memory,
 			"free", (json_int_t)n->m.free, "started_ms", (json_int_t)n->m.started_ms,
-			"partitions", (json_int_t)n->parts, "bytes", (json_int_t)n->bytes));
+			"partitions", (json_int_t)n->parts, "bytes", (json_int_t)n->bytes,
+			"load1", num_or_null(q->ok, q->node.load1),
+			"cpu_busy", num_or_null(q->ok && q->node.cpu_busy >= 0, q->node.cpu_busy),
+			"store_used", num_or_null(q->ok, (double)q->node.store_used),
+			"store_size", num_or_null(q->ok, (double)q->node.store_size),
+			"runs_running", num_or_null(q->ok, (double)q->t.runs_running)));
 	}
 	json_object_set_new(root, "cluster", json_string(connect));
 	json_object_set_new(root, "keys", json_integer((json_int_t)s->keys));
+	json_object_set_new(root, "partitions", json_integer((json_int_t)s->partitions));
+	json_object_set_new(root, "under_replicated",
+			    json_integer((json_int_t)s->under_replicated));
 	json_object_set_new(root, "nodes", nodes);
 	text = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
@@ -45,9 +70,10 @@ static int print_json(const char *connect, const struct eau2_cluster_status *s)
 	return EAU2_CLI_OK;
 }
 
-static void print_text(const char *connect, const struct eau2_cluster_status *s)
+static void print_text(const char *connect, const struct eau2_cluster_status *s,
+		       const struct eau2_cli_probe *p)
 {
-	char mem[32], fr[32], held[32];
+	char mem[32], fr[32], held[32], used[32], size[32];
 
 	printf("cluster     %s: %zu node%s, %zu key%s\n", connect, s->n, s->n == 1 ? "" : "s",
 	       s->keys, s->keys == 1 ? "" : "s");
@@ -57,11 +83,24 @@ static void print_text(const char *connect, const struct eau2_cluster_status *s)
 		eau2_cli_human_bytes(mem, sizeof(mem), (double)n->m.memory);
 		eau2_cli_human_bytes(fr, sizeof(fr), (double)n->m.free);
 		eau2_cli_human_bytes(held, sizeof(held), (double)n->bytes);
-		printf("node        %s%s%s: up, %" PRIu32 " cores, %s memory, %s free; "
-		       "%" PRIu64 " partitions, %s\n", n->m.id, strcmp(n->m.id, n->m.addr) ?
-		       " at " : "", strcmp(n->m.id, n->m.addr) ? n->m.addr : "", n->m.cores,
-		       mem, fr, n->parts, held);
+		printf("node        %s%s%s: %s, %" PRIu32 " cores, %s memory, %s free; "
+		       "%" PRIu64 " partitions, %s", n->m.id, strcmp(n->m.id, n->m.addr) ?
+		       " at " : "", strcmp(n->m.id, n->m.addr) ? n->m.addr : "",
+		       !p[i].addr[0] || p[i].ok ? "up" : "dead (its --http does not answer)",
+		       n->m.cores, mem, fr, n->parts, held);
+		if (p[i].ok) {
+			eau2_cli_human_bytes(used, sizeof(used), (double)p[i].node.store_used);
+			eau2_cli_human_bytes(size, sizeof(size), (double)p[i].node.store_size);
+			printf("; load %.2f", p[i].node.load1);
+			if (p[i].node.cpu_busy >= 0)
+				printf(", CPU %.0f%%", 100 * p[i].node.cpu_busy);
+			printf(", store %s of %s, %" PRIu64 " runs", used, size,
+			       p[i].t.runs_running);
+		}
+		printf("\n");
 	}
+	printf("partitions  %" PRIu64 " (%" PRIu64 " under-replicated)\n", s->partitions,
+	       s->under_replicated);
 	if (s->bad)
 		printf("skipped     %zu malformed member znode%s\n", s->bad,
 		       s->bad == 1 ? "" : "s");
@@ -71,6 +110,7 @@ int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json
 {
 	struct eau2_error err = {0};
 	struct eau2_cluster_status s;
+	struct eau2_cli_probe *p = NULL;
 	eau2_cluster *cl = NULL;
 	int rc, status;
 
@@ -84,12 +124,21 @@ int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json
 	eau2_cluster_close(cl);
 	if (rc)
 		return eau2_cli_fail_peer(rc, &err, connect);
+	if (s.n && !(p = calloc(s.n, sizeof(*p)))) {
+		eau2_cluster_status_free(&s);
+		eau2_cli_errorf("status: out of memory");
+		return EAU2_CLI_INTERNAL;
+	}
+	for (size_t i = 0; i < s.n; i++)
+		snprintf(p[i].addr, sizeof(p[i].addr), "%s", s.nodes[i].m.http);
+	eau2_cli_probe(cli->g->secret_file, p, s.n);
 	if (json) {
-		status = print_json(connect, &s);
+		status = print_json(connect, &s, p);
 	} else {
-		print_text(connect, &s);
+		print_text(connect, &s, p);
 		status = EAU2_CLI_OK;
 	}
+	free(p);
 	eau2_cluster_status_free(&s);
 	return status;
 }

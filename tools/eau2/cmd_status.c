@@ -5,7 +5,9 @@
  * snapshot code (tools/common/snapshot.c) run here, on the store, plus
  * the node's own count of attached clients (its STATUS request) when a
  * node serves the store. Two snapshots STATUS_SAMPLE_MS apart give the
- * CPU busy figure.
+ * CPU busy figure. What only the node counts (its runs, its traffic with
+ * remote peers, its view of the cluster) comes from its --http service,
+ * at the address it leaves in DIR/node.http (status_http.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +20,7 @@
 #include "common/env_options.h"
 #include "common/snapshot.h"
 #include "node/node.h"
+#include "status_http.h"
 
 #define STATUS_SAMPLE_MS 200
 
@@ -60,6 +63,44 @@ static int node_clients(const char *dir, pid_t *pid, size_t *clients)
 	free(st);
 	eau2_node_client_unref(c);
 	return rc;
+}
+
+/* The runs, transfers and cluster lines: from the node's --http. */
+static void node_totals(struct eau2_cli *cli, int node, const char *dir)
+{
+	struct eau2_cli_probe p = {0};
+	const struct eau2_node_totals *t = &p.t;
+	char a[32], b[32], c[32];
+
+	if (!node) {
+		printf("runs        none here (clients run rowers in their own processes)\n");
+		return;
+	}
+	if (eau2_cli_node_http(dir, p.addr, sizeof(p.addr))) {
+		printf("runs        unknown: the node serves no --http (it counts its runs, "
+		       "transfers and cluster there)\n");
+		return;
+	}
+	eau2_cli_probe(cli->g->secret_file, &p, 1);
+	if (!p.ok) {
+		printf("runs        unknown: the node's --http at %s does not answer\n", p.addr);
+		return;
+	}
+	printf("runs        %" PRIu64 " running, %" PRIu64 " finished (%" PRIu64 " failed) "
+	       "on the node for remote clients\n", t->runs_running, t->runs_finished,
+	       t->runs_failed);
+	human(a, sizeof(a), t->sent_bytes);
+	human(b, sizeof(b), t->received_bytes);
+	human(c, sizeof(c), t->load_bytes);
+	printf("transfers   %s sent, %s received with remote peers; %s loaded since the "
+	       "node started\n", a, b, c);
+	if (t->cluster)
+		printf("cluster     %" PRIu64 " nodes up, %" PRIu64 " dead; %" PRIu64 " keys, %"
+		       PRIu64 " partitions (%" PRIu64 " under-replicated)\n", t->nodes_up,
+		       t->nodes_dead, t->keys, t->partitions, t->under_replicated);
+	else
+		printf("cluster     none (a single node)\n");
+	printf("dashboard   http://%s/\n", p.addr);
 }
 
 static int cmd_status(struct eau2_cli *cli, void *vopts)
@@ -115,9 +156,8 @@ static int cmd_status(struct eau2_cli *cli, void *vopts)
 	       s.cores_online, s.cores_allowed, a, b, s.load1);
 	if (s.cpu_busy >= 0)
 		printf(", CPU %.0f%% busy", 100 * s.cpu_busy);
-	printf("\nruns        0 running, 0 finished (clients run rowers in their own processes)\n");
-	printf("transfers   0 B sent, 0 B received (no remote peers)\n");
-	printf("partitions  0 (0 under-replicated; not in a cluster)\n");
+	printf("\n");
+	node_totals(cli, node, s.dir);
 	if (o->keys)
 		for (i = 0; i < s.nkey; i++) {
 			human(a, sizeof(a), s.key[i].bytes);
@@ -147,7 +187,10 @@ const struct eau2_cli_cmd eau2_cli_cmd_status = {
 	.summary = "what the store, its node and the host hold and do now",
 	.details = "The numbers of eau2-node's /metrics and dashboard (--http), for\n"
 		   "this host: store use, keys, dataframes and segments, attached\n"
-		   "clients when a node runs, cores, memory, load and CPU.\n",
+		   "clients when a node runs, cores, memory, load and CPU; and, when\n"
+		   "the node serves --http, its runs, transfers and view of its\n"
+		   "cluster. With --cluster: every member, up or dead (its --http\n"
+		   "does not answer), its figures, and the partitions under-replicated.\n",
 	.opts = status_opts,
 	.opts_size = sizeof(struct status_opts),
 	.min_pos = 0,

@@ -19,7 +19,7 @@
  * within SNAP_REUSE_S of each other (longer when snapshots are slow)
  * render the same one. Access rules:
  * `lock` guards the snapper, the cached snapshot, its time and the
- * peers and runs taken with it; the rest of struct eau2_http is immutable while
+ * peers, runs and cluster view (cstate) taken with it; the rest of struct eau2_http is immutable while
  * MHD's thread runs, except the request counter (atomic).
  */
 #include <errno.h>
@@ -43,7 +43,6 @@
 #define SNAP_REUSE_X 20
 #define LOG_BURST 20
 #define LOG_WINDOW_S 60.0
-#define TOKEN_LABEL "eau2 http bearer token v1"
 
 struct eau2_http {
 	struct MHD_Daemon *mhd;
@@ -56,6 +55,8 @@ struct eau2_http {
 	void *runs_ctx;
 	struct eau2_http_runs runs; /* rower: EAU2_HTTP_ROWERS_MAX, under lock */
 	struct eau2_http_peer *peers; /* EAU2_HTTP_PEERS_MAX, under lock */
+	struct eau2_cview *cview;     /* NULL: not in a cluster */
+	struct eau2_cview_state *cstate; /* its copy, under lock */
 	size_t npeers;
 	char addr[80];
 	bool auth;
@@ -142,18 +143,6 @@ static void mhd_log(void *ctx, const char *fmt, va_list ap)
 	log_limited(ctx, msg);
 }
 
-void eau2_http_token(const uint8_t key[EAU2_NET_KEY_BYTES], char hex[EAU2_HTTP_TOKEN_HEX + 1])
-{
-	uint8_t t[EAU2_NET_KEY_BYTES];
-
-	if (sodium_init() < 0)
-		abort(); /* only when the kernel gives no randomness */
-	crypto_generichash(t, sizeof(t), (const unsigned char *)TOKEN_LABEL,
-			   strlen(TOKEN_LABEL), key, EAU2_NET_KEY_BYTES);
-	sodium_bin2hex(hex, EAU2_HTTP_TOKEN_HEX + 1, t, sizeof(t));
-	sodium_memzero(t, sizeof(t));
-}
-
 /* ------------------------------------------------------------ pages */
 
 static enum MHD_Result respond(struct MHD_Connection *con, unsigned code, const char *type,
@@ -193,10 +182,15 @@ static enum MHD_Result respond_text(struct MHD_Connection *con, unsigned code,
 		       MHD_RESPMEM_PERSISTENT);
 }
 
+enum page { PAGE_METRICS, PAGE_STATUS, PAGE_NODE };
+
 /* Renders a page from the shared snapshot, taking a new one when the
  * last is too old. */
-static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, bool json)
+static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con,
+			       enum page page)
 {
+	static const char *const name[] = { "/metrics", "/api/status", "/api/node" };
+	bool json = page != PAGE_METRICS;
 	struct eau2_error err = {0};
 	struct eau2_http_view v = { .http_addr = h->addr };
 	char *body = NULL;
@@ -222,11 +216,15 @@ static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, 
 			if (h->npeers > EAU2_HTTP_PEERS_MAX)
 				h->npeers = EAU2_HTTP_PEERS_MAX;
 			if (h->runs_fn) {
-				h->runs.n = 0;
+				h->runs.n = h->runs.nitems = 0;
 				h->runs_fn(h->runs_ctx, &h->runs, EAU2_HTTP_ROWERS_MAX);
 				if (h->runs.n > EAU2_HTTP_ROWERS_MAX)
 					h->runs.n = EAU2_HTTP_ROWERS_MAX;
+				if (h->runs.nitems > EAU2_HTTP_RUN_ITEMS)
+					h->runs.nitems = EAU2_HTTP_RUN_ITEMS;
 			}
+			if (h->cview)
+				eau2_cview_get(h->cview, h->cstate);
 			h->snap_at = now_s();
 			h->snap_seconds = h->snap_at - t0;
 		}
@@ -236,6 +234,7 @@ static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, 
 		v.peers = h->peers;
 		v.npeers = h->npeers;
 		v.runs = h->runs_fn ? &h->runs : NULL;
+		v.cluster = h->cview ? h->cstate : NULL;
 		v.snap_seconds = h->snap_seconds;
 		v.http_requests = atomic_load(&h->requests) - 1;
 		if (h->srv)
@@ -244,10 +243,11 @@ static enum MHD_Result dynamic(struct eau2_http *h, struct MHD_Connection *con, 
 			eau2_remote_server_stats(h->remote, &v.remote);
 			v.remote_on = true;
 		}
-		rc = json ? eau2_http_status_json(&v, &body, &len) : eau2_http_metrics(&v, &body, &len);
+		rc = page == PAGE_STATUS ? eau2_http_status_json(&v, &body, &len)
+		   : page == PAGE_NODE	 ? eau2_http_node_json(&v, &body, &len)
+					 : eau2_http_metrics(&v, &body, &len);
 		if (rc)
-			eau2_error_set(&err, rc, "rendering %s: %s", json ? "/api/status" : "/metrics",
-				       strerror(-rc));
+			eau2_error_set(&err, rc, "rendering %s: %s", name[page], strerror(-rc));
 	}
 	pthread_mutex_unlock(&h->lock);
 	if (rc) {
@@ -311,16 +311,18 @@ static enum MHD_Result handler(void *ctx, struct MHD_Connection *con, const char
 				    "eau2-node: this address needs \"Authorization: Bearer TOKEN\" "
 				    "(eau2-node http-token --secret-file FILE prints it)\n");
 	if (!strcmp(url, "/metrics"))
-		return dynamic(h, con, false);
+		return dynamic(h, con, PAGE_METRICS);
 	if (!strcmp(url, "/api/status"))
-		return dynamic(h, con, true);
+		return dynamic(h, con, PAGE_STATUS);
+	if (!strcmp(url, "/api/node"))
+		return dynamic(h, con, PAGE_NODE);
 	for (i = 0; i < eau2_web_nassets; i++)
 		if (!strcmp(url, eau2_web_assets[i].path))
 			return respond(con, MHD_HTTP_OK, eau2_web_assets[i].type,
 				       (void *)eau2_web_assets[i].data, eau2_web_assets[i].len,
 				       MHD_RESPMEM_PERSISTENT);
 	return respond_text(con, MHD_HTTP_NOT_FOUND,
-			    "eau2-node: not found (try /, /metrics, /api/status)\n");
+			    "eau2-node: not found (try /, /metrics, /api/status, /api/node)\n");
 }
 
 /* ------------------------------------------------------------ start/stop */
@@ -395,8 +397,11 @@ int eau2_http_start(struct eau2_http **out, const struct eau2_http_opts *o,
 	h->peers_ctx = o->peers_ctx;
 	h->runs_fn = o->runs;
 	h->runs_ctx = o->runs_ctx;
+	h->cview = o->cluster;
 	if ((o->peers && !(h->peers = calloc(EAU2_HTTP_PEERS_MAX, sizeof(*h->peers)))) ||
-	    (o->runs && !(h->runs.rower = calloc(EAU2_HTTP_ROWERS_MAX, sizeof(*h->runs.rower))))) {
+	    (o->runs && !(h->runs.rower = calloc(EAU2_HTTP_ROWERS_MAX, sizeof(*h->runs.rower)))) ||
+	    (o->runs && !(h->runs.item = calloc(EAU2_HTTP_RUN_ITEMS, sizeof(*h->runs.item)))) ||
+	    (o->cluster && !(h->cstate = calloc(1, sizeof(*h->cstate))))) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -459,6 +464,8 @@ void eau2_http_stop(struct eau2_http *h)
 	eau2_snapper_close(h->snapper);
 	free(h->peers);
 	free(h->runs.rower);
+	free(h->runs.item);
+	free(h->cstate);
 	pthread_mutex_destroy(&h->lock);
 	sodium_memzero(h->token, sizeof(h->token));
 	free(h);

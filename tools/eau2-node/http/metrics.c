@@ -14,7 +14,6 @@
 
 #include "eau2-node/http/http.h"
 
-const double eau2_http_run_bounds[EAU2_HTTP_RUN_BUCKETS] = { 0.01, 0.1, 1, 10, 60, 600, 3600 };
 
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
@@ -124,7 +123,7 @@ static void run_hist(void *ctx, const struct eau2_rower_class *c)
 			r = &rc->runs->rower[i];
 	for (i = 0; i < EAU2_HTTP_RUN_BUCKETS; i++) {
 		cum += r ? r->bucket[i] : 0;
-		snprintf(le, sizeof(le), "%g", eau2_http_run_bounds[i]);
+		snprintf(le, sizeof(le), "%g", eau2_remote_run_bounds[i]);
 		rower_sample(rc->f, "_bucket", c->name, le);
 		fprintf(rc->f, "%llu\n", (unsigned long long)cum);
 	}
@@ -225,16 +224,48 @@ static void remote(FILE *f, const struct eau2_http_view *v)
 		 r->requests);
 }
 
-static void cluster(FILE *f)
+/* A cluster node's view of its cluster (cview.h); a single node counts
+ * itself up and nothing else. */
+static void cluster(FILE *f, const struct eau2_cview_state *c)
 {
-	counter1(f, "eau2_heartbeats_total",
-		 "Heartbeats exchanged with peers (0: a single node has none).", 0);
-	family(f, "eau2_nodes", "gauge", "Nodes this node knows of, by state (a single node: itself).");
-	fputs("eau2_nodes{state=\"up\"} 1\neau2_nodes{state=\"dead\"} 0\n", f);
+	uint64_t up = 1, dead = 0;
+
+	if (c) {
+		up = dead = 0;
+		for (size_t i = 0; i < c->n; i++) {
+			up += c->node[i].up;
+			dead += !c->node[i].up;
+		}
+	}
+	family(f, "eau2_heartbeats_total", "counter",
+	       "Probes of the other cluster members (GET /api/node of each, every second), by "
+	       "result (0 on a single node).");
+	fprintf(f, "eau2_heartbeats_total{result=\"ok\"} %llu\n"
+		   "eau2_heartbeats_total{result=\"failed\"} %llu\n",
+		(unsigned long long)(c ? c->probes_ok : 0),
+		(unsigned long long)(c ? c->probes_failed : 0));
+	family(f, "eau2_nodes", "gauge",
+	       "Cluster members this node knows of, by state: dead once the znode is gone or "
+	       "the member has not answered for 2 s (a single node: itself, up).");
+	fprintf(f, "eau2_nodes{state=\"up\"} %llu\neau2_nodes{state=\"dead\"} %llu\n",
+		(unsigned long long)up, (unsigned long long)dead);
+	family(f, "eau2_node_up", "gauge",
+	       "1 while a cluster member is up as this node sees it, 0 once dead, per member.");
+	for (size_t i = 0; c && i < c->n; i++) {
+		fputs("eau2_node_up{node=\"", f);
+		label_value(f, c->node[i].id);
+		fprintf(f, "\"} %d\n", c->node[i].up);
+	}
 	gauge1(f, "eau2_partitions",
-	       "Partitions of distributed dataframes held here (0 until the node is in a cluster).", 0);
+	       "Partition replicas the cluster's directory places on this node (0 outside a "
+	       "cluster).", c ? c->replicas_here : 0);
+	gauge1(f, "eau2_cluster_partitions",
+	       "Partitions of the cluster's distributed keys, all nodes.", c ? c->partitions : 0);
+	gauge1(f, "eau2_cluster_keys", "Distributed keys in the cluster's directory.",
+	       c ? c->keys : 0);
 	gauge1(f, "eau2_partitions_under_replicated",
-	       "Partitions with fewer live replicas than asked (0 on a single node).", 0);
+	       "Partitions of the cluster with fewer live replicas than placed (0 outside a "
+	       "cluster).", c ? c->under_replicated : 0);
 }
 
 static void host(FILE *f, const struct eau2_snap *s)
@@ -277,7 +308,7 @@ int eau2_http_metrics(const struct eau2_http_view *v, char **out, size_t *len)
 	runs(f, v->runs);
 	net(f, v);
 	remote(f, v);
-	cluster(f);
+	cluster(f, v->cluster);
 	host(f, v->snap);
 	counter1(f, "eau2_http_requests_total", "HTTP requests this service answered before this one.",
 		 v->http_requests);

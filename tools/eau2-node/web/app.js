@@ -2,11 +2,12 @@
 // eau2-node's dashboard: polls /api/status (see status_json.c for its
 // shape) every POLL_MS and fills the tabs. Keys and addresses come from
 // the store and the network, so they go into the page as text, never as
-// HTML. "nodes" is a list: a cluster's status fills it with every node.
+// HTML. "nodes" is a list: in a cluster, every member this node has seen
+// (dead ones too); numbers a node does not know of another are null.
 "use strict";
 
-const POLL_MS = 2000;
-const HISTORY = 150; // samples kept for the Transfers chart (5 min)
+const POLL_MS = 1000;
+const HISTORY = 300; // samples kept for the Transfers chart (5 min)
 const samples = [];
 let last = null;
 
@@ -18,6 +19,10 @@ function bytes(n) {
 	let i = 0;
 	while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
 	return (i ? n.toFixed(1) : String(n)) + " " + u[i];
+}
+
+function known(x) {
+	return x !== null && x !== undefined;
 }
 
 function pct(x) {
@@ -70,23 +75,39 @@ function fill(tbody, rows, ncols, empty) {
 
 function renderNodes(s) {
 	fill($("nodes-rows"), s.nodes.map((n) => {
-		const used = n.store_used, size = n.store_size || 1;
-		const memUsed = n.mem_total - n.mem_available;
-		const tr = [
-			td(n.address), td(n.state, "state-" + n.state),
-			td(n.cores_allowed === n.cores ? String(n.cores)
+		const size = n.store_size || 1;
+		const memUsed = known(n.mem_available) ? n.mem_total - n.mem_available : null;
+		const state = td(n.state, "state-" + n.state);
+		if (n.why) state.title = n.why;
+		return [
+			td(n.address), state,
+			td(!known(n.cores_allowed) || n.cores_allowed === n.cores ? String(n.cores)
 				: n.cores_allowed + " of " + n.cores, "num"),
-			bar(memUsed / (n.mem_total || 1), bytes(memUsed) + " / " + bytes(n.mem_total)),
+			bar(known(memUsed) ? memUsed / (n.mem_total || 1) : 0,
+				bytes(memUsed) + " / " + bytes(n.mem_total)),
 			bar(n.cpu_busy || 0, pct(n.cpu_busy)),
-			td(n.load1.toFixed(2), "num"),
-			bar(used / size, bytes(used) + " / " + bytes(n.store_size)),
-			td(String(n.clients), "num"),
+			td(known(n.load1) ? n.load1.toFixed(2) : "?", "num"),
+			bar(known(n.store_used) ? n.store_used / size : 0,
+				bytes(n.store_used) + " / " + bytes(n.store_size)),
+			td(known(n.clients) ? String(n.clients) : "?", "num"),
+			td(known(n.partitions) ? String(n.partitions) : "", "num"),
+			td(known(n.runs_running) ? String(n.runs_running) : "?", "num"),
 		];
-		return tr;
-	}), 8, "no nodes");
+	}), 10, "no nodes");
 	const rows = $("nodes-rows").rows;
-	for (let i = 0; i < s.nodes.length && i < rows.length; i++)
-		rows[i].dataset.node = s.nodes[i].address;
+	for (let i = 0; i < s.nodes.length && i < rows.length; i++) {
+		rows[i].dataset.node = s.nodes[i].id;
+		// A dead node's figures are its last known ones: dimmed.
+		rows[i].classList.toggle("gone", s.nodes[i].state !== "up");
+	}
+	const c = s.cluster;
+	$("nodes-summary").textContent = !c ? "A single node (not in a cluster)." :
+		"Cluster: " + s.nodes.filter((n) => n.state === "up").length + " up, " +
+		s.nodes.filter((n) => n.state !== "up").length + " dead (no answer for " +
+		(c.dead_ms / 1000) + " s, or gone from ZooKeeper); " + c.keys + " keys, " +
+		c.partitions + " partitions, " + c.under_replicated + " under-replicated" +
+		(c.keys_truncated ? " (counted over the first keys only)" : "") +
+		(c.error ? "; ZooKeeper: " + c.error : "");
 }
 
 function renderSelf(s) {
@@ -122,6 +143,14 @@ function renderData(s) {
 		td(k.key), td(k.id), td(bytes(k.bytes), "num"), td(String(k.segments), "num"),
 		td(String(k.partitions), "num"), td(k.nodes.join(", ")),
 	]), 6, "the store holds no keys");
+	const ci = d.cluster_items;
+	$("cluster-data").hidden = !ci;
+	if (ci) fill($("cluster-rows"), ci.map((k) => [
+		td(k.key), td(String(k.rows), "num"), td(bytes(k.bytes), "num"),
+		td(String(k.partitions), "num"),
+		td(String(k.under_replicated), k.under_replicated ? "num state-dead" : "num"),
+		td(k.nodes.join(", ")),
+	]), 6, "the cluster's directory holds no keys");
 }
 
 function renderRuns(s) {
@@ -133,9 +162,13 @@ function renderRuns(s) {
 		td(x.finished ? (x.seconds / x.finished).toFixed(3) + " s" : "", "num"),
 	]), 4, "no rower has run on this node");
 	fill($("runs-rows"), r.items.map((x) => [
-		td(x.rower), td(x.input), bar(x.progress || 0, pct(x.progress)),
-		td(dur(x.seconds || 0), "num"), td(x.state),
-	]), 5, "no runs on this node (local clients run rowers in their own processes)");
+		td(x.rower), td(x.input || "(none)"),
+		known(x.progress) ? bar(x.progress, pct(x.progress))
+			: td(x.rows + " rows", "num"), // a rower tells no progress
+		td(x.seconds < 10 ? x.seconds.toFixed(1) + " s" : dur(x.seconds), "num"),
+		td(x.state + (x.part ? " (partition)" : ""), "run-" + x.state),
+		td(x.peer),
+	]), 6, "no runs on this node (local clients run rowers in their own processes)");
 }
 
 function remoteText(r) {
