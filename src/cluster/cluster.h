@@ -84,6 +84,10 @@ extern const struct eau2_cluster_node_ops eau2_cluster_net_ops;
 int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
 			 struct eau2_cluster_net **out, struct eau2_error *err);
 void eau2_cluster_net_free(struct eau2_cluster_net *n); /* NULL allowed */
+/* The rate of copy (node `to` pulls at most that many bytes/s; 0: no
+ * limit, else at least EAU2_REMOTE_RATE_MIN). Set before the operations
+ * are used. */
+void eau2_cluster_net_set_copy_rate(struct eau2_cluster_net *n, uint64_t bytes_per_s);
 
 typedef struct eau2_cluster eau2_cluster;
 
