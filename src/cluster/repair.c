@@ -171,28 +171,44 @@ out:
 
 /* ----------------------------------------------------------- status */
 
-static int status_write(eau2_zk *zk, const struct eau2_repair_pass_opts *o,
-			const struct eau2_repair_stats *st, const char *current)
+int eau2_repair_status_encode(const struct eau2_cluster_repair_status *s, char **out,
+			      size_t *len)
 {
+	const struct eau2_repair_stats *st = &s->st;
 	json_t *j = json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-			      "v", 1, "leader", o->leader ? o->leader : "",
-			      "updated", (json_int_t)eau2_wall_ms(), "rate", (json_int_t)o->rate,
+			      "v", 1, "leader", s->leader, "updated", (json_int_t)s->updated_ms,
+			      "rate", (json_int_t)s->rate,
 			      "under", (json_int_t)st->under, "lost", (json_int_t)st->lost,
 			      "stuck", (json_int_t)st->stuck, "planned", (json_int_t)st->planned,
 			      "copied", (json_int_t)st->copied, "failed", (json_int_t)st->failed,
 			      "bytes_planned", (json_int_t)st->bytes_planned,
 			      "bytes_copied", (json_int_t)st->bytes_copied,
-			      "current", current ? current : "");
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	int rc = -ENOMEM;
+			      "current", s->current);
 
+	*out = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
-	if (!text)
+	if (!*out)
+		return -ENOMEM;
+	*len = strlen(*out);
+	return 0;
+}
+
+static int status_write(eau2_zk *zk, const struct eau2_repair_pass_opts *o,
+			const struct eau2_repair_stats *st, const char *current)
+{
+	struct eau2_cluster_repair_status s = { .updated_ms = eau2_wall_ms(), .rate = o->rate,
+						.st = *st };
+	char *text;
+	size_t len;
+	int rc;
+
+	snprintf(s.leader, sizeof(s.leader), "%s", o->leader ? o->leader : "");
+	snprintf(s.current, sizeof(s.current), "%s", current ? current : "");
+	if ((rc = eau2_repair_status_encode(&s, &text, &len)))
 		return rc;
-	rc = eau2_zk_set(zk, STATUS, text, strlen(text), -1, NULL, NULL);
+	rc = eau2_zk_set(zk, STATUS, text, len, -1, NULL, NULL);
 	if (rc == -ENOENT)
-		rc = eau2_zk_create(zk, STATUS, text, strlen(text), EAU2_ZK_PARENTS, NULL, 0,
-				    NULL);
+		rc = eau2_zk_create(zk, STATUS, text, len, EAU2_ZK_PARENTS, NULL, 0, NULL);
 	free(text);
 	return rc;
 }

@@ -113,6 +113,9 @@ int eau2_repair_scan(eau2_zk *zk, const struct eau2_cluster_node_ops *ops, void 
 /* Reads repair/status: -ENOENT when no leader ever wrote one. */
 int eau2_repair_status_read(eau2_zk *zk, struct eau2_cluster_repair_status *s,
 			    struct eau2_error *err);
+/* Encodes s as repair/status holds it (*out malloc'd, *len bytes). */
+int eau2_repair_status_encode(const struct eau2_cluster_repair_status *s, char **out,
+			      size_t *len);
 /* Decodes len bytes of repair/status (path names it in errors):
  * -EBADMSG for anything malformed. */
 int eau2_repair_status_decode(const char *path, const void *data, size_t len,
