@@ -75,7 +75,8 @@ struct eau2_cluster_node_ops {
 /* The node operations over the network (netops.c: src/node's remote
  * client, a pool of connections per node, shared by the driver's
  * threads). ctx: a struct eau2_cluster_net made by eau2_cluster_net_new
- * with the driver's store directory (copy pulls through it), the cluster
+ * with the driver's store directory (unused since copies go node to
+ * node: PULL), the cluster
  * secret file (NULL: none, loopback nodes only) and the bound of each
  * network step (0: the transport's defaults). Free it after the cluster
  * handle that uses it is closed. */

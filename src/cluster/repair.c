@@ -305,7 +305,8 @@ static void plog(const struct eau2_repair_pass_opts *o, const char *fmt, ...)
 }
 
 /* Reads every key's entry (with its version). Keys removed meanwhile
- * are left out; an entry that does not decode is skipped and counted. */
+ * are left out; an entry that does not decode is skipped and counted in
+ * *bad, or fails the read when bad is NULL. */
 static int read_entries(eau2_zk *zk, struct eau2_dir_entry **out, int32_t **versions,
 			size_t *n, size_t *bad, struct eau2_error *err)
 {
@@ -463,14 +464,15 @@ int eau2_repair_pass(eau2_zk *zk, const struct eau2_cluster_node_ops *ops, void 
 	struct eau2_dir_entry *es = NULL;
 	struct eau2_repair_plan plan = {0};
 	int32_t *versions = NULL;
-	size_t n = 0;
+	size_t n = 0, bad = 0;
 	int rc;
 
 	if (!o)
 		o = &none;
 	memset(st, 0, sizeof(*st));
+	/* An entry that does not decode cannot be repaired; the others can. */
 	if ((rc = eau2_members_list(zk, &m, err)) ||
-	    (rc = read_entries(zk, &es, &versions, &n, NULL, err)) ||
+	    (rc = read_entries(zk, &es, &versions, &n, &bad, err)) ||
 	    (rc = eau2_repair_plan(es, n, &m, &plan, err)))
 		goto out;
 	st->under = plan.under;
