@@ -612,21 +612,10 @@ struct eau2_repair {
 	pthread_cond_t cv;
 	volatile int stop;          /* under mu; read by a pass without it */
 	eau2_zk_lock *lock;         /* the loop's thread's */
+	struct eau2_repair_pass_opts po;
 };
 
-__attribute__((format(printf, 2, 3)))
-static void rlog(eau2_repair *r, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (!r->o.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	r->o.log(r->o.log_arg, line);
-}
+#define rlog(r, ...) plog(&(r)->po, __VA_ARGS__)
 
 /* Sleeps ms, or less when stopped: whether to go on. */
 static bool nap(eau2_repair *r, int ms)
@@ -645,10 +634,6 @@ static bool nap(eau2_repair *r, int ms)
 static void *loop_main(void *arg)
 {
 	eau2_repair *r = arg;
-	struct eau2_repair_pass_opts po = {
-		.leader = r->self.id, .rate = r->o.rate, .stop = &r->stop,
-		.log = r->o.log, .log_arg = r->o.log_arg,
-	};
 	int64_t next_scan = 0;
 	int last_rc = 0;
 
@@ -680,7 +665,7 @@ static void *loop_main(void *arg)
 		{
 			struct eau2_repair_stats st;
 
-			rc = eau2_repair_pass(r->o.zk, r->o.ops, r->o.ctx, &po, &st, &err);
+			rc = eau2_repair_pass(r->o.zk, r->o.ops, r->o.ctx, &r->po, &st, &err);
 			if (rc && rc != last_rc)
 				rlog(r, "pass: %s", err.msg);
 			else if (!rc && st.stuck + st.lost && !last_rc)
@@ -708,6 +693,10 @@ int eau2_repair_start(const struct eau2_repair_opts *o, eau2_repair **out,
 	r->o.self = &r->self;
 	r->o.period_ms = o->period_ms > 0 ? o->period_ms : 1000;
 	r->o.scan_ms = o->scan_ms > 0 ? o->scan_ms : 60000;
+	r->po = (struct eau2_repair_pass_opts){
+		.leader = r->self.id, .rate = o->rate, .stop = &r->stop,
+		.log = o->log, .log_arg = o->log_arg,
+	};
 	pthread_mutex_init(&r->mu, NULL);
 	eau2_zk_cond_init(&r->cv);
 	if (pthread_create(&r->thread, NULL, loop_main, r)) {

@@ -158,12 +158,13 @@ static struct dnode *dnode(const struct eau2_member *m, struct eau2_error *err)
 	return NULL;
 }
 
-/* Copies src's rows into n's store under part. */
-static int store_in(struct dnode *n, const char *part, const eau2_df *src,
-		    struct eau2_error *err)
+/* Copies row groups [group, group + ngroups) of src into n's store
+ * under part. */
+static int store_in(struct dnode *n, const char *part, const eau2_df *src, size_t group,
+		    size_t ngroups, struct eau2_error *err)
 {
 	eau2_df *p = NULL;
-	int rc = eau2_cluster_copy_groups(n->db, src, 0, eau2_df_ngroups(src), &p, err);
+	int rc = eau2_cluster_copy_groups(n->db, src, group, ngroups, &p, err);
 
 	if (!rc)
 		rc = eau2_put(n->db, part, p, err);
@@ -175,16 +176,12 @@ static int d_push(void *ctx, const struct eau2_member *node, const char *part,
 		  const eau2_df *df, size_t group, size_t ngroups, struct eau2_error *err)
 {
 	struct dnode *n = dnode(node, err);
-	eau2_df *p = NULL;
 	int rc;
 
 	(void)ctx;
 	if (!n)
 		return err->code;
-	rc = eau2_cluster_copy_groups(n->db, df, group, ngroups, &p, err);
-	if (!rc)
-		rc = eau2_put(n->db, part, p, err);
-	eau2_df_release(p);
+	rc = store_in(n, part, df, group, ngroups, err);
 	pthread_mutex_unlock(&n->mu);
 	return rc;
 }
@@ -257,7 +254,7 @@ static int d_copy(void *ctx, const struct eau2_member *from, const struct eau2_m
 		dbl.delete_in_copy = NULL;
 	}
 	if ((b = dnode(to, err))) {
-		rc = store_in(b, part, src, err);
+		rc = store_in(b, part, src, 0, eau2_df_ngroups(src), err);
 		pthread_mutex_unlock(&b->mu);
 		dbl.copies++;
 	} else {
@@ -511,8 +508,8 @@ static void test_scan(void **state)
 	tu_ok(eau2_dir_lease(zk, "w", &put, &err), &err);
 	eau2_dir_part_name(put, 0, leased);
 	eau2_dir_part_name(put ^ 1, 0, marked);
-	tu_ok(store_in(&dbl.n[3], leased, df2, &err), &err);
-	tu_ok(store_in(&dbl.n[3], marked, df2, &err), &err);
+	tu_ok(store_in(&dbl.n[3], leased, df2, 0, 1, &err), &err);
+	tu_ok(store_in(&dbl.n[3], marked, df2, 0, 1, &err), &err);
 	snprintf(mark, sizeof(mark), "repair/copies/%s@n3", marked);
 	tu_ok(eau2_zk_create(zk, mark, NULL, 0, EAU2_ZK_EPHEMERAL | EAU2_ZK_PARENTS, NULL, 0,
 			     &err), &err);
