@@ -631,10 +631,34 @@ static bool nap(eau2_repair *r, int ms)
 	return go;
 }
 
+/* What a pass depends on besides the entries' data: who is a member, and
+ * which keys exist. -1 fields when unknown. */
+struct sig {
+	int64_t nodes_pzxid, keys_pzxid;
+};
+
+static struct sig sig_read(eau2_zk *zk)
+{
+	struct eau2_zk_stat a = {0}, b = {0};
+	struct sig s = { -1, -1 };
+
+	if (eau2_zk_exists(zk, "nodes", &a, NULL, NULL) == 0 &&
+	    eau2_zk_exists(zk, "keys", &b, NULL, NULL) == 0)
+		s = (struct sig){ a.pzxid, b.pzxid };
+	return s;
+}
+
+/* A leader's full pass reads every entry: after one that found nothing
+ * it could do, the next waits for a member or a key to come or go, or
+ * for FULL_PASS_MS (an entry replaced in place, free bytes that grew). */
+#define FULL_PASS_MS 30000
+
 static void *loop_main(void *arg)
 {
 	eau2_repair *r = arg;
-	int64_t next_scan = 0;
+	int64_t next_scan = 0, last_pass = 0;
+	struct sig last_sig = { -1, -1 };
+	bool idle = false;
 	int last_rc = 0;
 
 	do {
@@ -664,8 +688,16 @@ static void *loop_main(void *arg)
 		}
 		{
 			struct eau2_repair_stats st;
+			struct sig now = sig_read(r->o.zk);
 
+			if (idle && now.nodes_pzxid >= 0 && now.nodes_pzxid == last_sig.nodes_pzxid &&
+			    now.keys_pzxid == last_sig.keys_pzxid &&
+			    eau2_mono_ms() - last_pass < FULL_PASS_MS)
+				continue;
+			last_sig = now;
+			last_pass = eau2_mono_ms();
 			rc = eau2_repair_pass(r->o.zk, r->o.ops, r->o.ctx, &r->po, &st, &err);
+			idle = rc == 0 && st.planned == 0;
 			if (rc && rc != last_rc)
 				rlog(r, "pass: %s", err.msg);
 			else if (!rc && st.stuck + st.lost && !last_rc)
