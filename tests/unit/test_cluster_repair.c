@@ -127,6 +127,41 @@ static void test_plan(void **state)
 		eau2_dir_entry_free(&es[i]);
 }
 
+/* A replica replaced: the new node joins the entry's nodes, one no
+ * replica names any more leaves them, and the entry still encodes and
+ * decodes to the same; a node may not hold two replicas of a partition. */
+static void test_set_replica(void **state)
+{
+	static const char *const reps[] = { "01", "12" };
+	static const uint64_t bytes[] = { 5, 7 };
+	struct eau2_error err = {0};
+	struct eau2_dir_entry e, back;
+	char *buf;
+	size_t len;
+
+	(void)state;
+	entry(&e, "k", 9, "a,x,b", reps, bytes, 2);
+	e.rows = 2;
+	e.bytes = 12;
+	assert_int_equal(eau2_dir_set_replica(&e, 0, 0, "x", &err), -EINVAL);
+	tu_ok(eau2_dir_set_replica(&e, 0, 1, "c", &err), &err);  /* x -> c on part 0 */
+	tu_ok(eau2_dir_set_replica(&e, 1, 0, "a", &err), &err);  /* x -> a on part 1 */
+	assert_int_equal(e.nnodes, 3);                           /* a, b, c: x left */
+	assert_string_equal(eau2_dir_replica(&e, 0, 0), "a");
+	assert_string_equal(eau2_dir_replica(&e, 0, 1), "c");
+	assert_string_equal(eau2_dir_replica(&e, 1, 0), "a");
+	assert_string_equal(eau2_dir_replica(&e, 1, 1), "b");
+	tu_ok(eau2_dir_encode(&e, &buf, &len, &err), &err);
+	tu_ok(eau2_dir_decode("test", buf, len, &back, &err), &err);
+	assert_int_equal(back.nnodes, 3);
+	for (size_t i = 0; i < 2; i++)
+		for (uint32_t j = 0; j < 2; j++)
+			assert_string_equal(eau2_dir_replica(&back, i, j), eau2_dir_replica(&e, i, j));
+	free(buf);
+	eau2_dir_entry_free(&back);
+	eau2_dir_entry_free(&e);
+}
+
 /* ------------------------------------------------------ node double */
 
 #define NNODES 4
@@ -598,6 +633,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_set_replica),
 		cmocka_unit_test(test_pass),
 		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_loop),
