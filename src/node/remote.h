@@ -145,8 +145,9 @@ int eau2_remote_key_decode(const uint8_t *p, size_t len, char key[EAU2_KEY_MAX +
 			   struct eau2_error *err);
 
 /* A PULL request: copy key from the node at `from`, at most rate bytes/s
- * (0: no limit; else at least EAU2_REMOTE_RATE_MIN, which bounds how long
- * one chunk may be held back). */
+ * (0: no limit; else at least EAU2_REMOTE_RATE_MIN). The receiver holds
+ * back after a chunk at most a few seconds, so that the sender's frame
+ * timeout never fires: a chunk larger than that at the rate goes faster. */
 struct eau2_remote_pull_req {
 	uint64_t rate;
 	char from[EAU2_REMOTE_ADDR_MAX + 1];
