@@ -75,7 +75,8 @@ struct eau2_cluster_node_ops {
 /* The node operations over the network (netops.c: src/node's remote
  * client, a pool of connections per node, shared by the driver's
  * threads). ctx: a struct eau2_cluster_net made by eau2_cluster_net_new
- * with the driver's store directory (copy pulls through it), the cluster
+ * with the driver's store directory (unused since copies go node to
+ * node: PULL), the cluster
  * secret file (NULL: none, loopback nodes only) and the bound of each
  * network step (0: the transport's defaults). Free it after the cluster
  * handle that uses it is closed. */
@@ -84,6 +85,10 @@ extern const struct eau2_cluster_node_ops eau2_cluster_net_ops;
 int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
 			 struct eau2_cluster_net **out, struct eau2_error *err);
 void eau2_cluster_net_free(struct eau2_cluster_net *n); /* NULL allowed */
+/* The rate of copy (node `to` pulls at most that many bytes/s; 0: no
+ * limit, else at least EAU2_REMOTE_RATE_MIN). Set before the operations
+ * are used. */
+void eau2_cluster_net_set_copy_rate(struct eau2_cluster_net *n, uint64_t bytes_per_s);
 
 typedef struct eau2_cluster eau2_cluster;
 
@@ -177,7 +182,35 @@ int eau2_cluster_stat(eau2_cluster *cl, const char *key, struct eau2_stat *st,
 int eau2_cluster_get_head(eau2_cluster *cl, eau2 *db, const char *key, uint64_t rows,
 			  eau2_df **df, struct eau2_error *err);
 
-/* The live nodes, and what the directory places on each. */
+/* What a repair pass (repair.h) found and did. */
+struct eau2_repair_stats {
+	size_t under, lost, stuck;  /* partitions under-replicated; of those
+				     * with no replica left; copies wanted
+				     * that no live node can take */
+	size_t planned, copied, failed;
+	size_t dropped;             /* copies a concurrent put or delete beat */
+	uint64_t bytes_planned, bytes_copied;
+};
+
+/* The repair leader's progress (its znode repair/status). */
+struct eau2_cluster_repair_status {
+	char leader[EAU2_MEMBER_ID_MAX + 1];
+	int64_t updated_ms;         /* ms since the Unix epoch */
+	uint64_t rate;              /* bytes/s of each copy (0: no limit) */
+	struct eau2_repair_stats st;
+	char current[200];          /* "PART to NODE" while copying, else "" */
+};
+
+/* A partition with fewer live replicas than its entry names. */
+struct eau2_cluster_part_status {
+	char key[EAU2_KEY_MAX + 1];
+	size_t part;
+	uint32_t live, replicas;
+};
+#define EAU2_CLUSTER_UNDER_MAX 1000 /* listed in a status; the rest counted */
+
+/* The live nodes, what the directory places on each, the partitions
+ * under-replicated and the repair leader's progress. */
 struct eau2_cluster_status {
 	size_t n;
 	struct eau2_cluster_node_status {
@@ -188,7 +221,13 @@ struct eau2_cluster_status {
 	size_t keys;                   /* keys in the directory */
 	size_t bad;                    /* malformed member znodes skipped */
 	uint64_t partitions;           /* of every key */
-	uint64_t under_replicated;     /* with a replica on no live member */
+	size_t under, lost;            /* partitions under-replicated; of
+					* those, with no live replica */
+	size_t nunder;                 /* listed in under_parts (the first
+					* EAU2_CLUSTER_UNDER_MAX by key) */
+	struct eau2_cluster_part_status *under_parts;
+	bool has_repair;               /* a leader wrote its progress */
+	struct eau2_cluster_repair_status repair;
 };
 int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
 			struct eau2_error *err);

@@ -550,6 +550,64 @@ int eau2_dir_publish(eau2_zk *zk, const struct eau2_dir_entry *e,
 	return rc;
 }
 
+int eau2_dir_update(eau2_zk *zk, const struct eau2_dir_entry *e, int32_t version,
+		    struct eau2_error *err)
+{
+	char path[EAU2_ZK_PATH_MAX], *buf = NULL;
+	size_t len;
+	int rc;
+
+	if ((rc = eau2_dir_key_path(e->key, path, err)) ||
+	    (rc = eau2_dir_encode(e, &buf, &len, err)))
+		return rc;
+	rc = eau2_zk_set(zk, path, buf, len, version, NULL, err);
+	free(buf);
+	return rc;
+}
+
+int eau2_dir_set_replica(struct eau2_dir_entry *e, size_t i, size_t j, const char *id,
+			 struct eau2_error *err)
+{
+	struct eau2_dir_part *p = &e->parts[i];
+	size_t k, used = 0;
+	uint32_t *map;
+
+	for (k = 0; k < p->nrep; k++)
+		if (k != j && !strcmp(eau2_dir_replica(e, i, k), id))
+			return eau2_error_set(err, -EINVAL, "key '%s': node %s already holds "
+					      "partition %zu", e->key, id, i);
+	for (k = 0; k < e->nnodes && strcmp(e->nodes[k], id); k++)
+		;
+	if (k == e->nnodes) {
+		void *v = realloc(e->nodes, (e->nnodes + 1) * sizeof(*e->nodes));
+
+		if (!v)
+			return eau2_error_set(err, -ENOMEM, "key '%s': out of memory", e->key);
+		e->nodes = v;
+		snprintf(e->nodes[e->nnodes++], sizeof(*e->nodes), "%s", id);
+	}
+	p->rep[j] = (uint32_t)k;
+	/* Compacts the nodes: the ones still named, in their order. */
+	if (!(map = calloc(e->nnodes, sizeof(*map))))
+		return eau2_error_set(err, -ENOMEM, "key '%s': out of memory", e->key);
+	for (size_t q = 0; q < e->nparts; q++)
+		for (uint32_t r = 0; r < e->parts[q].nrep; r++)
+			map[e->parts[q].rep[r]] = 1;
+	for (k = 0; k < e->nnodes; k++) {
+		if (!map[k])
+			continue;
+		if (used != k)
+			memcpy(e->nodes[used], e->nodes[k], sizeof(*e->nodes));
+		map[k] = (uint32_t)used++;
+	}
+	e->nnodes = used;
+	for (size_t q = 0; q < e->nparts; q++)
+		for (uint32_t r = 0; r < e->parts[q].nrep; r++)
+			e->parts[q].rep[r] = map[e->parts[q].rep[r]];
+	free(map);
+	return 0;
+}
+
 /* ----------------------------------------------------------- reading */
 
 int eau2_dir_read(eau2_zk *zk, const char *key, struct eau2_dir_entry *e,
@@ -680,6 +738,36 @@ void eau2_dir_live_free(struct eau2_dir_live *live)
 	memset(live, 0, sizeof(*live));
 }
 
+/* Appends the put ids of lease names to puts (room for names->n). */
+static size_t lease_puts(const struct eau2_zk_names *names, uint64_t *puts)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < names->n; i++)
+		if (strlen(names->names[i]) == 16 && parse_hex16(names->names[i], &puts[n]) == 0)
+			n++;
+	return n;
+}
+
+int eau2_dir_leases(eau2_zk *zk, uint64_t **puts, size_t *n, struct eau2_error *err)
+{
+	struct eau2_zk_names leases = {0};
+	int rc = eau2_zk_children(zk, LEASES, &leases, NULL, NULL, err);
+
+	*puts = NULL;
+	*n = 0;
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (!(*puts = calloc(leases.n + 1, sizeof(**puts)))) {
+		eau2_zk_names_free(&leases);
+		return eau2_error_set(err, -ENOMEM, "directory: out of memory");
+	}
+	*n = lease_puts(&leases, *puts);
+	qsort(*puts, *n, sizeof(**puts), cmp_u64);
+	eau2_zk_names_free(&leases);
+	return 0;
+}
+
 int eau2_dir_live_read(eau2_zk *zk, struct eau2_dir_live *live, struct eau2_error *err)
 {
 	struct eau2_zk_names leases = {0}, keys = {0};
@@ -697,12 +785,7 @@ int eau2_dir_live_read(eau2_zk *zk, struct eau2_dir_live *live, struct eau2_erro
 		rc = eau2_error_set(err, -ENOMEM, "directory: out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < leases.n; i++) {
-		uint64_t p;
-
-		if (strlen(leases.names[i]) == 16 && parse_hex16(leases.names[i], &p) == 0)
-			live->puts[live->n++] = p;
-	}
+	live->n = lease_puts(&leases, live->puts);
 	for (size_t i = 0; i < keys.n; i++) {
 		char path[EAU2_ZK_PATH_MAX];
 		struct eau2_dir_entry e;

@@ -145,6 +145,21 @@ int eau2_dir_list(eau2_zk *zk, char ***keys, size_t *n, struct eau2_error *err);
 int eau2_dir_wait(eau2_zk *zk, const char *key, int timeout_ms,
 		  struct eau2_error *err);
 
+/* ----------------------------------------------------------- repairs */
+
+/* Replaces key's entry by e (same key) when the znode's version is still
+ * `version` (its stat from eau2_dir_read): -ESTALE when a put, a delete
+ * or another writer changed it meanwhile, -ENOENT when it is gone. */
+int eau2_dir_update(eau2_zk *zk, const struct eau2_dir_entry *e, int32_t version,
+		    struct eau2_error *err);
+/* Makes node id replica j of partition i of e: id joins e->nodes when
+ * new, and nodes no replica names any more leave it. -EINVAL when id
+ * already holds another replica of i. */
+int eau2_dir_set_replica(struct eau2_dir_entry *e, size_t i, size_t j, const char *id,
+			 struct eau2_error *err);
+/* The put ids of the leases held now, sorted (*puts malloc'd). */
+int eau2_dir_leases(eau2_zk *zk, uint64_t **puts, size_t *n, struct eau2_error *err);
+
 /* ----------------------------------------------------------- garbage */
 
 /* The put ids alive now: leased or named by an entry (sorted). */

@@ -8,11 +8,13 @@
  * its first partitions only, fetched one after the other.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
+#include "cluster/repair.h"
 
 static eau2_zk *zk_of(eau2_cluster *cl)
 {
@@ -95,9 +97,9 @@ int eau2_cluster_get_head(eau2_cluster *cl, eau2 *db, const char *key, uint64_t 
 	return rc;
 }
 
-/* Adds entry e's replicas to the nodes they are on, and counts its
- * partitions with a replica on no live member (or marked so). */
-static void tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
+/* Adds entry e's replicas to the nodes they are on, and its partitions
+ * with fewer live replicas than it names to the under-replicated. */
+static int tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
 {
 	s->partitions += e->nparts;
 	for (size_t i = 0; i < e->nparts; i++) {
@@ -113,8 +115,22 @@ static void tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
 					live++;
 				}
 		}
-		s->under_replicated += live < e->parts[i].nrep || e->parts[i].state != EAU2_PART_OK;
+		if (live == e->parts[i].nrep && e->parts[i].state == EAU2_PART_OK)
+			continue;
+		s->under++;
+		s->lost += live == 0;
+		if (s->nunder == EAU2_CLUSTER_UNDER_MAX)
+			continue;
+		if (!s->under_parts && !(s->under_parts = calloc(EAU2_CLUSTER_UNDER_MAX,
+								 sizeof(*s->under_parts))))
+			return -ENOMEM;
+		s->under_parts[s->nunder++] = (struct eau2_cluster_part_status){
+			.part = i, .live = live, .replicas = e->parts[i].nrep,
+		};
+		snprintf(s->under_parts[s->nunder - 1].key, sizeof(s->under_parts->key), "%s",
+			 e->key);
 	}
+	return 0;
 }
 
 int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
@@ -150,10 +166,16 @@ int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
 			rc = r;
 			goto fail;
 		}
-		tally(s, &e);
+		r = tally(s, &e);
 		eau2_dir_entry_free(&e);
+		if (r) {
+			rc = eau2_error_set(err, r, "status: out of memory");
+			goto fail;
+		}
 	}
 	eau2_list_free(keys);
+	/* The leader's progress; a malformed one is left out. */
+	s->has_repair = eau2_repair_status_read(zk_of(cl), &s->repair, NULL) == 0;
 	return 0;
 fail:
 	eau2_list_free(keys);
@@ -164,5 +186,6 @@ fail:
 void eau2_cluster_status_free(struct eau2_cluster_status *s)
 {
 	free(s->nodes);
+	free(s->under_parts);
 	memset(s, 0, sizeof(*s));
 }

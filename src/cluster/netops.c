@@ -4,9 +4,9 @@
  * struct eau2_cluster_node_ops on src/node's remote client): push is a
  * remote put of the row-group range, fetch a remote get, drop a remote
  * delete, list the node's keys named "eau2.part.*", run a RUN_STATE
- * request. copy (node to node) goes through the driver for now: a pull
- * from `from` into the driver's store, then a push to `to`; a node-side
- * pull is issue #13's.
+ * request, copy a PULL asking node `to` to copy the partition from
+ * node `from` itself (the bytes go node to node, throttled by `to` to the
+ * copy rate: eau2_cluster_net_set_copy_rate).
  *
  * Connections. The driver calls these from several threads at once, to
  * one node or several: each call takes an idle client of the node's
@@ -16,8 +16,9 @@
  *
  * Access rules: `mu` guards the pool (the node list and idle stacks); it
  * is never held across a network call. `db_mu` serialises what is done
- * with an eau2 handle (the driver's, in fetch; ours, in copy), since a
- * handle is used by one thread at a time; it is taken after no other lock.
+ * with the driver's eau2 handle in fetch, since a handle is used by one
+ * thread at a time; it is taken after no other lock. copy_rate is set
+ * before the operations are used.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,7 +41,7 @@ struct pool_node {
 struct eau2_cluster_net {
 	char *secret_file;
 	int timeout_ms;
-	eau2 *own;              /* for copy: a handle on the driver's store */
+	uint64_t copy_rate;     /* bytes/s of a copy; 0: no limit */
 	pthread_mutex_t mu;     /* the pool */
 	pthread_mutex_t db_mu;  /* what is done with a handle */
 	struct pool_node *nodes;
@@ -49,10 +50,9 @@ struct eau2_cluster_net {
 int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
 			 struct eau2_cluster_net **out, struct eau2_error *err)
 {
-	struct eau2_options o = { .store = store, .node = EAU2_NODE_OFF };
 	struct eau2_cluster_net *n = calloc(1, sizeof(*n));
-	int rc;
 
+	(void)store; /* copies no longer pass through the driver */
 	*out = NULL;
 	if (!n)
 		return eau2_error_set(err, -ENOMEM, "out of memory");
@@ -63,10 +63,6 @@ int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout
 	n->timeout_ms = timeout_ms;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_mutex_init(&n->db_mu, NULL);
-	if ((rc = eau2_open(&n->own, &o, err))) {
-		eau2_cluster_net_free(n);
-		return rc;
-	}
 	*out = n;
 	return 0;
 }
@@ -83,7 +79,6 @@ void eau2_cluster_net_free(struct eau2_cluster_net *n)
 			eau2_remote_close(p->idle[--p->nidle]);
 		free(p);
 	}
-	eau2_close(n->own);
 	pthread_mutex_destroy(&n->mu);
 	pthread_mutex_destroy(&n->db_mu);
 	free(n->secret_file);
@@ -224,16 +219,19 @@ static int net_copy(void *ctx, const struct eau2_member *from, const struct eau2
 		    const char *part, struct eau2_error *err)
 {
 	struct eau2_cluster_net *n = ctx;
-	eau2_df *df = NULL;
-	int rc = fetch_into(n, from, part, n->own, &df, err);
+	eau2_remote *r;
+	int rc = take(n, to, &r, err);
 
 	if (rc)
 		return rc;
-	rc = net_push(n, to, part, df, 0, eau2_df_ngroups(df), err);
-	pthread_mutex_lock(&n->db_mu);
-	eau2_df_release(df);
-	pthread_mutex_unlock(&n->db_mu);
-	return rc;
+	rc = eau2_remote_pull(r, from->addr, part, n->copy_rate, NULL, err);
+	give(n, to, r);
+	return named(to, rc, err);
+}
+
+void eau2_cluster_net_set_copy_rate(struct eau2_cluster_net *n, uint64_t bytes_per_s)
+{
+	n->copy_rate = bytes_per_s;
 }
 
 static int net_run(void *ctx, const struct eau2_member *node, const char *part,

@@ -312,6 +312,32 @@ int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)
 	return done(r, rc);
 }
 
+int eau2_remote_pull(eau2_remote *r, const char *from, const char *key, uint64_t rate,
+		     uint64_t *bytes, struct eau2_error *err)
+{
+	struct eau2_remote_pull_req q = { .rate = rate };
+	struct eau2_net_frame f = {0};
+	uint8_t p[12 + EAU2_REMOTE_ADDR_MAX + EAU2_KEY_MAX];
+	uint64_t req = 0;
+	size_t len;
+	int rc;
+
+	if (bytes)
+		*bytes = 0;
+	if (strlen(from) > EAU2_REMOTE_ADDR_MAX || strlen(key) > EAU2_KEY_MAX)
+		return eau2_error_set(err, -EINVAL, "pull: address or key too long");
+	strcpy(q.from, from);
+	strcpy(q.key, key);
+	if ((rc = eau2_remote_pull_encode(&q, p, &len, err)))
+		return rc;
+	if (!(rc = request(r, EAU2_REMOTE_PULL, p, len, &req, err)) &&
+	    !(rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err)) && bytes)
+		*bytes = f.aux[0];
+	if (rc)
+		eau2_error_prefix(err, rc, "node %s pulling '%s' from %s", r->addr, key, from);
+	return done(r, rc);
+}
+
 /* Sends a RUN or RUN_STATE request; *req its id. */
 static int run_request(eau2_remote *r, uint16_t type, const char *rower,
 		       const struct eau2_args *args, const char *key, const char *as,

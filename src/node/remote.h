@@ -32,6 +32,13 @@
  *   RUN_STATE     RUN's payload (as ""):   STATE frames: the joined state as
  *          0x106  a partition's run of a   the class encodes it, in parts
  *                 distributed one          (flag MORE), aux[0] = its length
+ *   PULL   0x107  u64 bytes/s (0: no      OK once key is copied from the
+ *                 limit), u32 length +     node at HOST:PORT (a GET of it
+ *                 HOST:PORT, key           there, node to node) and
+ *                                          published here; aux[0] = the
+ *                                          chunk bytes copied. Repairs
+ *                                          (issue #13): throttled to the
+ *                                          rate, the node PINGs meanwhile
  *   replies: OK 0x180, KEYS 0x181, DESC 0x182, END 0x183, GO 0x184,
  *            STATE 0x185
  *
@@ -83,6 +90,7 @@ enum eau2_remote_type {
 	EAU2_REMOTE_DELETE = 0x104,
 	EAU2_REMOTE_RUN = 0x105,
 	EAU2_REMOTE_RUN_STATE = 0x106,
+	EAU2_REMOTE_PULL = 0x107,
 	EAU2_REMOTE_OK = 0x180,
 	EAU2_REMOTE_KEYS = 0x181,
 	EAU2_REMOTE_DESC = 0x182,
@@ -101,6 +109,8 @@ enum eau2_remote_type {
 #define EAU2_REMOTE_STATE_MAX (1u << 30)    /* bytes of an encoded state */
 #define EAU2_REMOTE_WAIT_SLICE_MS 10000     /* longest wait one GET asks for */
 #define EAU2_REMOTE_CLUSTER "eau2"          /* the cluster name of a lone node */
+#define EAU2_REMOTE_ADDR_MAX 263u           /* bytes of a PULL's HOST:PORT */
+#define EAU2_REMOTE_RATE_MIN (64u << 10)    /* slowest PULL rate (bytes/s) but 0 */
 
 /* ------------------------------------------------- messages (rproto.c) */
 
@@ -133,6 +143,21 @@ int eau2_remote_get_decode(const uint8_t *p, size_t len, struct eau2_remote_get_
 /* A key request's payload (STAT, PUT, DELETE): 1..EAU2_KEY_MAX bytes, no NUL. */
 int eau2_remote_key_decode(const uint8_t *p, size_t len, char key[EAU2_KEY_MAX + 1],
 			   struct eau2_error *err);
+
+/* A PULL request: copy key from the node at `from`, at most rate bytes/s
+ * (0: no limit; else at least EAU2_REMOTE_RATE_MIN). The receiver holds
+ * back after a chunk at most a few seconds, so that the sender's frame
+ * timeout never fires: a chunk larger than that at the rate goes faster. */
+struct eau2_remote_pull_req {
+	uint64_t rate;
+	char from[EAU2_REMOTE_ADDR_MAX + 1];
+	char key[EAU2_KEY_MAX + 1];
+};
+/* out: room for 12 + EAU2_REMOTE_ADDR_MAX + EAU2_KEY_MAX bytes. */
+int eau2_remote_pull_encode(const struct eau2_remote_pull_req *r, uint8_t *out, size_t *len,
+			    struct eau2_error *err);
+int eau2_remote_pull_decode(const uint8_t *p, size_t len, struct eau2_remote_pull_req *r,
+			    struct eau2_error *err);
 
 /* A run request. Decoded, the strings point into one allocation (free
  * with eau2_remote_run_free). */
@@ -223,6 +248,13 @@ int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err);
 int eau2_remote_run(eau2_remote *r, eau2 *db, const char *rower, const struct eau2_args *args,
 		    const char *key, const char *as, unsigned threads, eau2_df **result,
 		    uint64_t *rows, struct eau2_error *err);
+
+/* PULL: the node copies key from the node at `from` (HOST:PORT), node to
+ * node, at most rate bytes/s (0: no limit), and publishes it once whole
+ * and checked (replacing what key held there). *bytes (optional): the
+ * chunk bytes copied. Errors name both nodes and the key. */
+int eau2_remote_pull(eau2_remote *r, const char *from, const char *key, uint64_t rate,
+		     uint64_t *bytes, struct eau2_error *err);
 
 /* Runs cls over df (df NULL: a class with EAU2_ROWER_NO_INPUT) with
  * eau2_run on db and gives its joined state encoded by the class

@@ -224,6 +224,44 @@ int eau2_remote_get_decode(const uint8_t *p, size_t len, struct eau2_remote_get_
 	return eau2_remote_key_decode(p + 20, len - 20, r->key, err);
 }
 
+int eau2_remote_pull_encode(const struct eau2_remote_pull_req *r, uint8_t *out, size_t *len,
+			    struct eau2_error *err)
+{
+	size_t fl = strlen(r->from), kl = strlen(r->key);
+
+	if (fl == 0 || fl > EAU2_REMOTE_ADDR_MAX || kl == 0 || kl > EAU2_KEY_MAX)
+		return eau2_error_set(err, -EINVAL, "PULL of '%.64s' from '%.64s': a key of 1 to "
+				      "%u bytes and an address of 1 to %u", r->key, r->from,
+				      EAU2_KEY_MAX, EAU2_REMOTE_ADDR_MAX);
+	eau2_node_put_u64(out, r->rate);
+	eau2_node_put_u32(out + 8, (uint32_t)fl);
+	memcpy(out + 12, r->from, fl);
+	memcpy(out + 12 + fl, r->key, kl);
+	*len = 12 + fl + kl;
+	return 0;
+}
+
+int eau2_remote_pull_decode(const uint8_t *p, size_t len, struct eau2_remote_pull_req *r,
+			    struct eau2_error *err)
+{
+	uint32_t fl;
+
+	if (len < 12)
+		return eau2_error_set(err, -EBADMSG, "PULL request of %zu bytes", len);
+	r->rate = eau2_node_get_u64(p);
+	fl = eau2_node_get_u32(p + 8);
+	if (fl == 0 || fl > EAU2_REMOTE_ADDR_MAX || fl > len - 12 || memchr(p + 12, 0, fl))
+		return eau2_error_set(err, -EBADMSG, "PULL request: an address of %u bytes "
+				      "(1 to %u, no NUL) in %zu", fl, EAU2_REMOTE_ADDR_MAX, len);
+	if (r->rate && r->rate < EAU2_REMOTE_RATE_MIN)
+		return eau2_error_set(err, -EINVAL, "PULL request: %llu bytes/s, under the "
+				      "least %u", (unsigned long long)r->rate,
+				      EAU2_REMOTE_RATE_MIN);
+	memcpy(r->from, p + 12, fl);
+	r->from[fl] = 0;
+	return eau2_remote_key_decode(p + 12 + fl, len - 12 - fl, r->key, err);
+}
+
 static size_t put_str(uint8_t *p, const char *s)
 {
 	size_t l = s ? strlen(s) : 0;

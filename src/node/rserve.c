@@ -2,7 +2,9 @@
 /*
  * rserve.c - eau2-node's service to remote peers (remote.h): a uring_net
  * server whose handler answers LIST, STAT, GET, PUT, DELETE, RUN and
- * RUN_STATE on the node's store. The transport authenticates peers,
+ * RUN_STATE on the node's store, and PULL: a copy of a key from another
+ * node (repairs, issue #13), made by this node as the other's client,
+ * throttled in the receive path. The transport authenticates peers,
  * bounds connections, frames and time, and logs connects, refusals and
  * disconnects; this file logs what a request did wrong. A request that
  * computes or waits (a run, a GET waiting for its key) PINGs its peer
@@ -32,6 +34,7 @@
 #include "node/remote.h"
 #include "node/rstats.h"
 #include "shm/shm.h"
+#include "util/clock.h"
 
 #define DEFAULT_WORKERS 8u
 
@@ -48,6 +51,8 @@ struct eau2_remote_server {
 	unsigned nfree, ndbs;
 	unsigned waiting; /* GETs waiting for their key; guarded by mu */
 	struct eau2_rstats *stats; /* runs and traffic (rstats.h), its own lock */
+	char *secret_file; /* PULL connects to the other node with it */
+	int timeout_ms;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -109,6 +114,9 @@ struct job {
 	struct eau2_run_options ro;
 	void *state;       /* RUN_STATE's encoded state */
 	size_t len;
+	eau2_remote_server *s;                    /* PULL */
+	const struct eau2_remote_pull_req *pull;
+	uint64_t bytes;
 	struct eau2_error err;
 };
 
@@ -177,6 +185,62 @@ static int job_run_state(struct job *j)
 {
 	return eau2_remote_run_state(j->db, j->in, j->cls, j->args, &j->ro, &j->state, &j->len,
 				     &j->err);
+}
+
+/* PULL's throttle, on the receiving thread after each chunk: sleeps
+ * until the bytes so far took at least bytes / rate, but at most
+ * THROTTLE_MAX_MS at once, so that the sender (whose frame timeout bounds
+ * a send that the full TCP window holds back) never waits that long. A
+ * chunk larger than rate x THROTTLE_MAX_MS thus goes faster than rate. */
+#define THROTTLE_MAX_MS 5000
+
+struct throttle {
+	uint64_t rate;
+	int64_t t0_ms;
+};
+
+static void throttle_fn(void *ctx, uint64_t done, uint64_t total)
+{
+	struct throttle *t = ctx;
+	int64_t due, late;
+
+	(void)total;
+	if (!t->rate)
+		return;
+	due = (int64_t)(done * 1000 / t->rate);
+	late = due - (eau2_mono_ms() - t->t0_ms);
+	if (late > 0) {
+		if (late > THROTTLE_MAX_MS)
+			late = THROTTLE_MAX_MS;
+		struct timespec ts = { late / 1000, (late % 1000) * 1000000 };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
+}
+
+static int job_pull(struct job *j)
+{
+	struct throttle t = { .rate = j->pull->rate, .t0_ms = eau2_mono_ms() };
+	struct eau2_remote_progress pr = { .fn = throttle_fn, .ctx = &t };
+	eau2_remote *r = NULL;
+	eau2_df *df = NULL;
+	int rc;
+
+	if ((rc = eau2_remote_open(&r, j->pull->from, j->s->secret_file, j->s->timeout_ms,
+				   &j->err)))
+		goto out;
+	eau2_remote_set_progress(r, &pr);
+	if ((rc = eau2_remote_get(r, j->db, j->pull->key, 0, UINT64_MAX, -1, &df, &j->err)))
+		goto out;
+	j->bytes = eau2_df_bytes(df);
+	rc = eau2_put(j->db, j->pull->key, df, &j->err);
+out:
+	if (rc)
+		eau2_error_prefix(&j->err, rc, "pull '%s' from %s", j->pull->key, j->pull->from);
+	eau2_df_release(df);
+	eau2_remote_close(r);
+	return rc;
 }
 
 /* An empty reply of type t with aux[0] = a. */
@@ -327,6 +391,30 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	return rc;
 }
 
+static int do_pull(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req,
+		   const void *p, uint32_t len, struct eau2_error *err)
+{
+	struct eau2_remote_pull_req q;
+	struct job j = { .fn = job_pull, .db = db, .s = s, .pull = &q };
+	char host[256];
+	uint16_t port;
+	int rc;
+
+	if ((rc = eau2_remote_pull_decode(p, len, &q, err)) ||
+	    (rc = eau2_net_split_hostport(q.from, host, sizeof(host), &port, err)))
+		return rc;
+	/* Without a secret this node serves loopback peers only: it makes no
+	 * connection elsewhere on their behalf either. */
+	if (!s->secret_file && eau2_net_host_is_loopback(host, NULL) != 1)
+		return eau2_error_set(err, -EPERM, "pull '%s' from %s: not a loopback address, "
+				      "and this node has no secret", q.key, q.from);
+	if ((rc = with_pings(c, &j, err)))
+		return rc;
+	slog(s, EAU2_NET_LOG_INFO, "peer %s: pulled '%s' from %s (%llu bytes)",
+	     eau2_net_peer(c), q.key, q.from, (unsigned long long)j.bytes);
+	return send_empty(c, req, EAU2_REMOTE_OK, j.bytes, err);
+}
+
 /* RUN, or with state RUN_STATE. */
 static int do_run(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
 		  int state, int *streamed, struct eau2_error *err)
@@ -412,6 +500,7 @@ static const char *type_name(unsigned t)
 	case EAU2_REMOTE_DELETE: return "delete";
 	case EAU2_REMOTE_RUN: return "run";
 	case EAU2_REMOTE_RUN_STATE: return "state run";
+	case EAU2_REMOTE_PULL: return "pull";
 	}
 	return "unknown request";
 }
@@ -455,6 +544,9 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 	case EAU2_REMOTE_RUN_STATE:
 		rc = do_run(s, db, c, f->req, payload, f->len, f->type == EAU2_REMOTE_RUN_STATE,
 			    &streamed, &err);
+		break;
+	case EAU2_REMOTE_PULL:
+		rc = do_pull(s, db, c, f->req, payload, f->len, &err);
 		break;
 	default:
 		streamed = 1; /* a peer speaking another protocol: drop it */
@@ -534,6 +626,11 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 	pthread_cond_init(&s->cv, NULL);
 	s->log = o->log;
 	s->log_ctx = o->log_ctx;
+	s->timeout_ms = o->timeout_ms;
+	if (o->secret_file && !(s->secret_file = strdup(o->secret_file))) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (o->node_id) {
 		sanitize_id(s->node_id, sizeof(s->node_id), o->node_id);
 	} else {
@@ -625,6 +722,7 @@ void eau2_remote_server_stop(eau2_remote_server *s)
 	free(s->all_dbs);
 	free(s->free_dbs);
 	eau2_rstats_free(s->stats);
+	free(s->secret_file);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

@@ -71,6 +71,22 @@ static void run(const uint8_t *p, size_t n)
 	eau2_remote_run_free(&r);
 }
 
+static void pull(const uint8_t *p, size_t n)
+{
+	struct eau2_remote_pull_req r;
+	struct eau2_error err;
+	uint8_t out[12 + EAU2_REMOTE_ADDR_MAX + EAU2_KEY_MAX];
+	size_t len;
+
+	if (eau2_remote_pull_decode(p, n, &r, &err))
+		return;
+	if (!r.from[0] || strlen(r.from) > EAU2_REMOTE_ADDR_MAX || !r.key[0] ||
+	    strlen(r.key) > EAU2_KEY_MAX || (r.rate && r.rate < EAU2_REMOTE_RATE_MIN))
+		abort();
+	if (eau2_remote_pull_encode(&r, out, &len, &err) || len != n || memcmp(out, p, n))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char key[EAU2_KEY_MAX + 1];
@@ -78,6 +94,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > (1u << 20))
 		return 0;
+	if (data[0] >= 0xf0) {
+		pull(data + 1, size - 1);
+		return 0;
+	}
 	switch (data[0] % 4) {
 	case 0: desc(data + 1, size - 1); break;
 	case 1: get(data + 1, size - 1); break;

@@ -9,7 +9,11 @@
  * listen without a secret refused; garbage and a cut push dropped, the
  * old value kept and no staged files left; kill -9 of the node mid-push
  * and of a client mid-pull: errors name the peer, the old value stays,
- * and each store is back to its files once opened again.
+ * and each store is back to its files once opened again. PULL: a node
+ * copies a key from another node itself, bit-identical, no faster than
+ * the rate asked; a missing key, a node not there, a rate under the
+ * least and (without a secret) a non-loopback address are refused
+ * naming them, and the connection goes on.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -29,6 +33,7 @@
 #include "testutil.h"
 #include "df/df.h"
 #include "node/remote.h"
+#include "util/clock.h"
 
 struct srv {
 	char *dir;
@@ -213,6 +218,56 @@ static void assert_same(const eau2_df *a, const eau2_df *b)
 			assert_int_equal(ha.total_len, hb.total_len);
 			assert_memory_equal(pa, pb, ha.total_len);
 		}
+}
+
+static void test_pull(void **state)
+{
+	struct eau2_error err = {0};
+	uint64_t rows = tu_quick() ? 50000 : 150000, bytes = 0, rate = 4u << 20;
+	struct srv a, b;
+	char *adir = tu_tmpdir("pa"), *bdir = tu_tmpdir("pb");
+	eau2 *ca, *cb;
+	eau2_remote *r;
+	eau2_df *df, *got;
+	long long t0, ms;
+
+	(void)state;
+	srv_start(&a, NULL);
+	srv_start(&b, NULL);
+	ca = client(adir, a.addr, NULL);
+	cb = client(bdir, b.addr, NULL);
+	df = make_df(ca, rows, 7);
+	tu_ok(eau2_put(ca, "k", df, &err), &err);
+	tu_ok(eau2_remote_open(&r, b.addr, NULL, 3000, &err), &err);
+	t0 = eau2_mono_ms();
+	tu_ok(eau2_remote_pull(r, a.addr, "k", rate, &bytes, &err), &err);
+	ms = eau2_mono_ms() - t0;
+	assert_int_equal(bytes, eau2_df_bytes(df));
+	/* The throttle waits after each chunk until bytes / rate. */
+	assert_true(ms >= (long long)(bytes * 1000 / rate) - 20);
+	tu_ok(eau2_get(cb, "k", &got, &err), &err);
+	assert_same(df, got);
+	eau2_df_release(got);
+	assert_true(log_has(&b, "pulled 'k' from"));
+
+	/* Refusals name what failed; the connection goes on. */
+	assert_int_equal(eau2_remote_pull(r, a.addr, "nope", 0, NULL, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "nope"));
+	assert_non_null(strstr(err.msg, a.addr));
+	assert_true(eau2_remote_pull(r, "127.0.0.1:1", "k", 0, NULL, &err) < 0);
+	assert_non_null(strstr(err.msg, "127.0.0.1:1"));
+	assert_int_equal(eau2_remote_pull(r, a.addr, "k", 5, NULL, &err), -EINVAL);
+	assert_int_equal(eau2_remote_pull(r, "192.0.2.1:7", "k", 0, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "192.0.2.1:7"));
+	tu_ok(eau2_remote_pull(r, a.addr, "k", 0, &bytes, &err), &err);
+	eau2_remote_close(r);
+	eau2_df_release(df);
+	eau2_close(ca);
+	eau2_close(cb);
+	srv_stop(&a);
+	srv_stop(&b);
+	tu_rmdir(adir);
+	tu_rmdir(bdir);
 }
 
 static void test_round_trip(void **state)
@@ -903,6 +958,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_pull),
 		cmocka_unit_test(test_wide),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_run_state),

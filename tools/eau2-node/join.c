@@ -6,6 +6,13 @@
  * thread refreshes by calling store_free (statvfs of the store directory,
  * read-only and thread-safe). The znode is ephemeral: when the node dies
  * its session expires and the znode goes, so drivers stop placing on it.
+ *
+ * node_repair_start adds src/cluster's repair loop (repair.h) on the same
+ * session: a scan that drops the partitions no entry names here any more
+ * (at start and now and then), and, while this node leads, copies that
+ * bring under-replicated partitions back to their replicas, node to node
+ * at the --repair-rate. It talks to the nodes, this one too, over the
+ * network (netops.c's operations) with the node's secret.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +20,9 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "cluster/cluster.h"
 #include "cluster/members.h"
+#include "cluster/repair.h"
 #include "cluster/zk.h"
 #include "eau2-node/join.h"
 #include "uring_net/net.h"
@@ -25,6 +34,9 @@ struct node_join {
 	eau2_zk *zk;
 	eau2_member_reg *reg;
 	char store[4096];
+	char addr[EAU2_MEMBER_ADDR_MAX + 1];
+	struct eau2_cluster_net *net;  /* the repair loop's node operations */
+	eau2_repair *repair;
 };
 
 static uint64_t store_free(void *arg)
@@ -86,6 +98,7 @@ int node_join(const char *zk, const char *cluster, const char *listen, uint16_t 
 		eau2_error_prefix(err, rc, "--zk %s", zk);
 		goto fail;
 	}
+	snprintf(j->addr, sizeof(j->addr), "%s", addr);
 	mo.addr = addr;
 	mo.http = http;
 	mo.arg = j;
@@ -102,6 +115,8 @@ void node_leave(struct node_join *j)
 {
 	if (!j)
 		return;
+	eau2_repair_stop(j->repair);
+	eau2_cluster_net_free(j->net);
 	eau2_member_unregister(j->reg);
 	eau2_zk_close(j->zk);
 	free(j);
@@ -115,4 +130,29 @@ eau2_zk *node_join_zk(const struct node_join *j)
 const char *node_join_id(const struct node_join *j)
 {
 	return eau2_member_id(j->reg);
+}
+
+static void repair_log(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "eau2-node: repair: %s\n", line);
+}
+
+int node_repair_start(struct node_join *j, const char *secret_file, uint64_t rate,
+		      struct eau2_error *err)
+{
+	struct eau2_member self = {0};
+	int rc;
+
+	if (rate == NODE_REPAIR_RATE_DEFAULT)
+		rate = EAU2_REPAIR_RATE_DEFAULT;
+	if ((rc = eau2_cluster_net_new(j->store, secret_file, 0, &j->net, err)))
+		return rc;
+	eau2_cluster_net_set_copy_rate(j->net, rate);
+	snprintf(self.id, sizeof(self.id), "%s", eau2_member_id(j->reg));
+	snprintf(self.addr, sizeof(self.addr), "%s", j->addr);
+	return eau2_repair_start(&(struct eau2_repair_opts){
+		.zk = j->zk, .self = &self, .ops = &eau2_cluster_net_ops, .ctx = j->net,
+		.rate = rate, .log = repair_log,
+	}, &j->repair, err);
 }

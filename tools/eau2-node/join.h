@@ -23,7 +23,15 @@ struct node_join;
 int node_join(const char *zk, const char *cluster, const char *listen, uint16_t port,
 	      const char *advertise, const char *http, const char *store, struct node_join **out,
 	      struct eau2_error *err);
-/* Removes the znode and closes the session. NULL is a no-op. */
+/* Starts the repair loop (src/cluster/repair.h) on the node's session:
+ * copies made while this node leads go at most rate bytes/s (0: no
+ * limit; NODE_REPAIR_RATE_DEFAULT: repair.h's default, half a 1 Gbit/s
+ * link); secret_file (NULL: none) reaches the other nodes. */
+#define NODE_REPAIR_RATE_DEFAULT UINT64_MAX
+int node_repair_start(struct node_join *j, const char *secret_file, uint64_t rate,
+		      struct eau2_error *err);
+/* Stops the repair loop, removes the znode and closes the session. NULL
+ * is a no-op. */
 void node_leave(struct node_join *j);
 /* The ZooKeeper handle (the cluster view reads members and directory). */
 eau2_zk *node_join_zk(const struct node_join *j);

@@ -32,7 +32,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--plugin FILE.so]...\n"
 		"                 [--listen HOST:PORT [--secret-file FILE] [--advertise HOST:PORT]]\n"
-		"                 [--http HOST:PORT] [--zk CONNECT [--cluster NAME]]\n"
+		"                 [--http HOST:PORT] [--zk CONNECT [--cluster NAME]\n"
+		"                 [--repair-rate BYTES/s]]\n"
 		"       eau2-node status [--store DIR]\n"
 		"       eau2-node http-token [--secret-file FILE]\n"
 		"       eau2-node --version | --help\n\n"
@@ -61,6 +62,13 @@ static void usage(FILE *out)
 		"                  (--advertise, else --listen's), cores, memory and\n"
 		"                  free store bytes, until the node stops (needs --listen)\n"
 		"  --cluster NAME  the cluster to join (default /NAME of --zk, else eau2)\n"
+		"  --repair-rate BYTES/s  with --zk: how fast a partition left with too\n"
+		"                  few replicas after a node's death is copied again,\n"
+		"                  node to node (default 62500000, half a 1 Gbit/s link;\n"
+		"                  0: no limit; else at least 65536). Every joined node\n"
+		"                  repairs while it leads (one at a time, chosen in\n"
+		"                  ZooKeeper), and at start drops the partitions no\n"
+		"                  directory entry names on it any more\n"
 		"  --http HOST:PORT  serve /metrics (Prometheus), /api/status (JSON) and\n"
 		"                  a dashboard at /, read-only; port 0 picks a free one\n"
 		"                  (the log says which). A non-loopback HOST needs the\n"
@@ -291,7 +299,8 @@ int main(int argc, char **argv)
 	struct eau2_node_server *srv = NULL;
 	struct eau2_error err = {0};
 	const char *store = NULL, *listen_addr = NULL, *advertise = NULL, *http_addr = NULL;
-	const char *zk = NULL, *cluster = NULL;
+	const char *zk = NULL, *cluster = NULL, *repair_rate = NULL;
+	unsigned long long rate = NODE_REPAIR_RATE_DEFAULT;
 	struct node_join *join = NULL;
 	const char *secret_file = getenv("EAU2_SECRET_FILE");
 	eau2_remote_server *remote = NULL;
@@ -342,6 +351,18 @@ int main(int argc, char **argv)
 			if (i + 1 >= argc)
 				return errorf(1, "%s needs an argument", a);
 			*(a[2] == 'z' ? &zk : &cluster) = argv[++i];
+		} else if (!strcmp(a, "--repair-rate")) {
+			char *end;
+
+			if (i + 1 >= argc)
+				return errorf(1, "%s needs an argument", a);
+			repair_rate = argv[++i];
+			errno = 0;
+			rate = strtoull(repair_rate, &end, 10);
+			if (errno || end == repair_rate || *end || repair_rate[0] == '-' ||
+			    (rate && rate < EAU2_REMOTE_RATE_MIN))
+				return errorf(1, "--repair-rate '%s': want 0 or bytes/s of at least "
+					      "%u", repair_rate, EAU2_REMOTE_RATE_MIN);
 		} else if (!strcmp(a, "--http")) {
 			if (i + 1 >= argc)
 				return errorf(1, "%s needs an argument", a);
@@ -367,6 +388,8 @@ int main(int argc, char **argv)
 		return errorf(1, "%s", "--zk needs --listen HOST:PORT (peers reach the node there)");
 	if (cluster && !zk)
 		return errorf(1, "%s", "--cluster goes with --zk");
+	if (repair_rate && !zk)
+		return errorf(1, "%s", "--repair-rate goes with --zk");
 	if (secret_opt && !listen_addr && !http_addr && !token)
 		return errorf(1, "%s", "--secret-file goes with --listen, --http or http-token");
 	if (status)
@@ -427,7 +450,8 @@ int main(int argc, char **argv)
 	if (zk && ((rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
 				   advertise, http_public(http), eau2_node_server_dir(srv), &join,
 				   &err)) ||
-		   (cview && (rc = cview_start(cview, join, secret_file, &err))))) {
+		   (cview && (rc = cview_start(cview, join, secret_file, &err))) ||
+		   (rc = node_repair_start(join, secret_file, rate, &err)))) {
 		eau2_http_stop(http);
 		eau2_cview_free(cview);
 		node_leave(join);

@@ -3,11 +3,13 @@
  * cmd_cstatus.c - `eau2 --cluster CONNECT status [--json]`: the nodes of a
  * cluster as ZooKeeper knows them (members.h: id, address, cores, memory,
  * free store bytes, up since) and what the directory places on each
- * (partition replicas and their bytes, partitions with a replica on no
- * live member), read from ZooKeeper, bounded by --timeout; and each
- * member's figures from its --http service (status_http.c), all at once,
- * bounded by STATUS_HTTP_MS: a member whose --http does not answer shows
- * dead (a stopped node's znode lasts until its session expires).
+ * (partition replicas and their bytes), the partitions with fewer live
+ * replicas than their entry names (under-replicated, lost when none is
+ * left) and the repair leader's progress, read from ZooKeeper, bounded by
+ * --timeout; and each member's figures from its --http service
+ * (status_http.c), all at once, bounded by STATUS_HTTP_MS: a member whose
+ * --http does not answer shows dead (a stopped node's znode lasts until
+ * its session expires).
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -18,6 +20,37 @@
 #include "cli.h"
 #include "cluster/cluster.h"
 #include "status_http.h"
+
+/* The under-replicated partitions and the repair's progress (JSON). */
+static json_t *repair_json(const struct eau2_cluster_status *s)
+{
+	json_t *o = json_object(), *parts = json_array();
+
+	for (size_t i = 0; i < s->nunder; i++) {
+		const struct eau2_cluster_part_status *p = &s->under_parts[i];
+
+		json_array_append_new(parts, json_pack("{s:s, s:I, s:I, s:I}", "key", p->key,
+						       "partition", (json_int_t)p->part,
+						       "live", (json_int_t)p->live,
+						       "replicas", (json_int_t)p->replicas));
+	}
+	json_object_set_new(o, "under_replicated", json_integer((json_int_t)s->under));
+	json_object_set_new(o, "lost", json_integer((json_int_t)s->lost));
+	json_object_set_new(o, "partitions", parts);
+	if (s->has_repair) {
+		const struct eau2_cluster_repair_status *r = &s->repair;
+
+		json_object_set_new(o, "progress", json_pack(
+			"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+			"leader", r->leader, "updated_ms", (json_int_t)r->updated_ms,
+			"rate", (json_int_t)r->rate, "planned", (json_int_t)r->st.planned,
+			"copied", (json_int_t)r->st.copied, "failed", (json_int_t)r->st.failed,
+			"stuck", (json_int_t)r->st.stuck,
+			"bytes_planned", (json_int_t)r->st.bytes_planned,
+			"bytes_copied", (json_int_t)r->st.bytes_copied, "current", r->current));
+	}
+	return o;
+}
 
 static const char *state_of(const struct eau2_cli_probe *p)
 {
@@ -56,9 +89,9 @@ static int print_json(const char *connect, const struct eau2_cluster_status *s,
 	json_object_set_new(root, "cluster", json_string(connect));
 	json_object_set_new(root, "keys", json_integer((json_int_t)s->keys));
 	json_object_set_new(root, "partitions", json_integer((json_int_t)s->partitions));
-	json_object_set_new(root, "under_replicated",
-			    json_integer((json_int_t)s->under_replicated));
+	json_object_set_new(root, "under_replicated", json_integer((json_int_t)s->under));
 	json_object_set_new(root, "nodes", nodes);
+	json_object_set_new(root, "repair", repair_json(s));
 	text = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
 	if (!text) {
@@ -99,11 +132,33 @@ static void print_text(const char *connect, const struct eau2_cluster_status *s,
 		}
 		printf("\n");
 	}
-	printf("partitions  %" PRIu64 " (%" PRIu64 " under-replicated)\n", s->partitions,
-	       s->under_replicated);
+	printf("partitions  %" PRIu64 "\n", s->partitions);
 	if (s->bad)
 		printf("skipped     %zu malformed member znode%s\n", s->bad,
 		       s->bad == 1 ? "" : "s");
+	printf("replicas    %zu partition%s under-replicated, %zu lost\n", s->under,
+	       s->under == 1 ? "" : "s", s->lost);
+	for (size_t i = 0; i < s->nunder; i++)
+		printf("under       %s partition %zu: %" PRIu32 " of %" PRIu32 " replicas live\n",
+		       s->under_parts[i].key, s->under_parts[i].part, s->under_parts[i].live,
+		       s->under_parts[i].replicas);
+	if (s->nunder < s->under)
+		printf("under       ... and %zu more\n", s->under - s->nunder);
+	if (s->has_repair) {
+		const struct eau2_cluster_repair_status *r = &s->repair;
+		char done[32], all[32], rate[40] = "no rate limit";
+
+		eau2_cli_human_bytes(done, sizeof(done), (double)r->st.bytes_copied);
+		eau2_cli_human_bytes(all, sizeof(all), (double)r->st.bytes_planned);
+		if (r->rate) {
+			eau2_cli_human_bytes(rate, sizeof(rate) - 2, (double)r->rate);
+			strcat(rate, "/s");
+		}
+		printf("repair      leader %s: %zu of %zu copies made (%s of %s), %zu failed, "
+		       "%zu stuck; %s%s%s\n", r->leader, r->st.copied, r->st.planned, done,
+		       all, r->st.failed, r->st.stuck, rate, r->current[0] ? "; copying " : "",
+		       r->current);
+	}
 }
 
 int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json)
