@@ -132,7 +132,7 @@ static void print_text(const char *connect, const struct eau2_cluster_status *s,
 		}
 		printf("\n");
 	}
-	printf("partitions  %" PRIu64 "\n", s->partitions);
+	printf("partitions  %" PRIu64 " (%zu under-replicated)\n", s->partitions, s->under);
 	if (s->bad)
 		printf("skipped     %zu malformed member znode%s\n", s->bad,
 		       s->bad == 1 ? "" : "s");
