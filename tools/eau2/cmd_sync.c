@@ -95,8 +95,8 @@ static int cmd_watch(struct eau2_cli *cli, void *vopts)
 		}
 		rc = eau2_watch(cli->db, key, left, &v, &err);
 		if (rc == -ETIMEDOUT) {
-			eau2_cli_errorf("watch: key '%s' did not change %s within %d ms", key,
-					i ? "again" : "", timeout);
+			eau2_cli_errorf("watch: key '%s' did not change%s within %d ms", key,
+					i ? " again" : "", timeout);
 			return EAU2_CLI_USER;
 		}
 		if (rc)
