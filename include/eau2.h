@@ -495,6 +495,10 @@ struct eau2_run_ctx {
 	const eau2_df *input;         /* the dataframe run over */
 	const struct eau2_args *args; /* never NULL */
 	unsigned threads;             /* pool size of this run */
+	/* The run's eau2_run_options.cancel (NULL: none): a rower whose
+	 * finish runs eau2_run itself passes it on, so that cancelling the
+	 * outer run stops the inner one too. */
+	const volatile int *cancel;
 };
 
 enum {

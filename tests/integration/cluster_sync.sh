@@ -13,7 +13,8 @@
 #    a run on one node with --as, RUN): the node's run stops within a few
 #    moments (the slow_count rower's trace of row groups stops growing
 #    at once, short of the end, and the node logs the run stopped) and no
-#    result key appears;
+#    result key appears; also where the rower runs eau2_run in its finish
+#    (mandelbrot);
 #  - a driver killed in the middle of a put: no key, then or after its
 #    session expired;
 #  - one ZooKeeper server of three killed: a put and a run still succeed.
@@ -163,6 +164,18 @@ kill_run "$T/trace2" $N1 run slow_count --plugin "$SL" --input y1 --arg ms=500 \
 	--arg "trace=$T/trace2" --as out2
 expect 0 $N1 ls
 grep -q '^out2 ' "$T/out" && fail "a run whose driver was killed stored out2 on the node"
+# A rower that runs eau2_run in its finish (mandelbrot): the inner run
+# stops too. Uncancelled it computes for tens of seconds.
+$N1 run mandelbrot --arg width=6000 --arg height=6000 --arg iter=3000 \
+	--arg result=summary --as out3 >/dev/null 2>&1 &
+kr=$!
+sleep 1
+kill -9 $kr
+wait $kr 2>/dev/null
+mb_stopped() { grep -q "'mandelbrot-rows': run cancelled" "$T/n1.log"; }
+wait_for mb_stopped
+expect 0 $N1 ls
+grep -q '^out3 ' "$T/out" && fail "a cancelled mandelbrot stored out3 on the node"
 
 # ------------------------------------------------- a driver killed mid-put
 # Stopped as soon as a partition of it is on a node, then killed: no key
