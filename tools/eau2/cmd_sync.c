@@ -197,9 +197,9 @@ const struct eau2_cli_cmd eau2_cli_cmd_lock = {
 		   "in time. With --cluster it is ZooKeeper's lock recipe: waiters\n"
 		   "take it in turn, and a holder that dies releases it when its\n"
 		   "session expires (the --timeout of the global options, at least\n"
-		   "4 s). Locally it is flock(2) on DIR/locks/NAME. Only this\n"
-		   "process holds it: CMD killed alone releases nothing, this\n"
-		   "process killed releases it though CMD may run on.\n",
+		   "4 s). Locally it is flock(2) on DIR/locks/NAME. The lock is\n"
+		   "this process's, not CMD's: killed, it releases the lock even\n"
+		   "though CMD may run on.\n",
 	.opts = lock_opts,
 	.opts_size = sizeof(struct lock_opts),
 	.defaults = &lock_defaults,
