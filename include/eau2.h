@@ -495,6 +495,10 @@ struct eau2_run_ctx {
 	const eau2_df *input;         /* the dataframe run over */
 	const struct eau2_args *args; /* never NULL */
 	unsigned threads;             /* pool size of this run */
+	/* The run's eau2_run_options.cancel (NULL: none): a rower whose
+	 * finish runs eau2_run itself passes it on, so that cancelling the
+	 * outer run stops the inner one too. */
+	const volatile int *cancel;
 };
 
 enum {
@@ -597,6 +601,59 @@ int eau2_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 
 /* Worker threads a run gets with threads = 0 on this host. */
 unsigned eau2_default_threads(void);
+
+/* ---------------------------------------------------------- shared state */
+
+/* A distributed variable and a distributed mutex over the handle's keys.
+ * On a cluster they are ZooKeeper's: a watch on the key's directory
+ * entry, and ZooKeeper's lock recipe (an ephemeral sequential znode per
+ * contender, each watching only the one before it). On the local store:
+ * inotify on its keys (as eau2_wait_get) and flock(2) on a file per lock
+ * under DIR/locks/. A handle on a remote node (opt.remote) has neither:
+ * both fail with -ENOTSUP. */
+
+/* A key's version, as eau2_watch compares it: every put, replace and
+ * delete changes it. Locally it is the id of the dataframe the key names
+ * (so a put of the very dataframe the key already names is no change); on
+ * a cluster, the ZooKeeper transaction that last wrote the key's entry.
+ * EAU2_VERSION_NONE: the key does not exist. EAU2_VERSION_ANY: a version
+ * no key has; a watch given it returns at once with the key's version. */
+#define EAU2_VERSION_NONE 0ull
+#define EAU2_VERSION_ANY UINT64_MAX
+
+/* Waits at most timeout_ms (negative: forever) until key's version
+ * differs from *version, then stores the version it saw in *version and
+ * returns 0; at once when it differs already, so that no change between a
+ * read and the wait is lost (start from EAU2_VERSION_ANY). version NULL:
+ * waits for the first change after the call starts. Changes that follow
+ * each other quickly may be seen as one. -ETIMEDOUT (the message names the
+ * key) when nothing changed in time; -ENOTSUP on a remote node; a
+ * cluster's ZooKeeper that is unreachable costs at most the handle's
+ * timeout beyond timeout_ms. */
+int eau2_watch(eau2 *db, const char *key, int timeout_ms, uint64_t *version,
+	       struct eau2_error *err);
+
+/* A held lock (opaque). */
+struct eau2_lock;
+
+/* Takes the lock called name (1-200 bytes of [A-Za-z0-9._:-]), shared by
+ * every process working on the same keys (the same cluster, or the same
+ * local store), waiting at most timeout_ms (negative: forever). *lock is
+ * then held until eau2_unlock, or until its holder dies: on a cluster when
+ * its ZooKeeper session ends (at most the session timeout after a SIGKILL:
+ * the handle's timeout, at least 4 s), locally at once (the kernel drops a
+ * dead process's flock). Waiters on a cluster take it first come, first
+ * served; locally in no order (a waiter polls every 50 ms at most). Not
+ * re-entrant: taking a lock the handle already holds waits for the
+ * timeout. -ETIMEDOUT with a message naming the lock when it was not
+ * free in time, -EINVAL for a bad name, -ENOTSUP on a remote node. Release
+ * every lock of a handle before eau2_close. */
+int eau2_lock(eau2 *db, const char *name, int timeout_ms, struct eau2_lock **lock,
+	      struct eau2_error *err);
+/* Releases lock and frees it (NULL: a no-op). It is freed whatever the
+ * result: non-zero when ZooKeeper could not be told (then the lock goes
+ * with the session, at eau2_close or when it expires). */
+int eau2_unlock(struct eau2_lock *lock, struct eau2_error *err);
 
 #pragma GCC visibility pop
 

@@ -71,6 +71,25 @@ struct eau2_backend {
 	int (*run_key)(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 		       const struct eau2_args *args, const struct eau2_run_options *opt,
 		       const char *as, eau2_df **result, struct eau2_error *err);
+	/* Shared state (sync.c); optional, NULL: -ENOTSUP. watch: eau2_watch
+	 * with version not NULL (the facade turns NULL into the current
+	 * version first). lock: takes the lock named lk->name within
+	 * timeout_ms (negative: forever) into lk's fd or impl; unlock releases
+	 * what lock took (the facade frees lk). */
+	int (*watch)(eau2 *db, const char *key, int timeout_ms, uint64_t *version,
+		     struct eau2_error *err);
+	int (*lock)(eau2 *db, struct eau2_lock *lk, int timeout_ms, struct eau2_error *err);
+	int (*unlock)(struct eau2_lock *lk, struct eau2_error *err);
+};
+
+/* A held lock (eau2_lock): its handle, its name and what the backend
+ * holds, an flock'ed file (local) or a ZooKeeper lock (cluster). */
+#define EAU2_LOCK_NAME_MAX 200
+struct eau2_lock {
+	eau2 *db;
+	char name[EAU2_LOCK_NAME_MAX + 1];
+	int fd;     /* -1 unless the backend holds a file */
+	void *impl; /* the backend's, or NULL */
 };
 
 extern const struct eau2_backend eau2_backend_local;

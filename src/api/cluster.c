@@ -133,6 +133,28 @@ static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_cl
 	return eau2_api_run_result(db, rc, out, as, result, err);
 }
 
+/* ---------------------------------------------------------- shared state */
+
+static int cluster_watch(eau2 *db, const char *key, int timeout_ms, uint64_t *version,
+			 struct eau2_error *err)
+{
+	return eau2_cluster_watch(cl_of(db), key, timeout_ms, version, err);
+}
+
+static int cluster_lock(eau2 *db, struct eau2_lock *lk, int timeout_ms, struct eau2_error *err)
+{
+	struct eau2_zk_lock *zl = NULL;
+	int rc = eau2_cluster_lock(cl_of(db), lk->name, timeout_ms, &zl, err);
+
+	lk->impl = zl;
+	return rc;
+}
+
+static int cluster_unlock(struct eau2_lock *lk, struct eau2_error *err)
+{
+	return eau2_cluster_unlock(lk->impl, err);
+}
+
 const struct eau2_backend eau2_backend_cluster = {
 	.name = "cluster",
 	.open = cluster_open,
@@ -146,4 +168,7 @@ const struct eau2_backend eau2_backend_cluster = {
 	.stat = cluster_stat,
 	.get_head = cluster_get_head,
 	.run_key = cluster_run_key,
+	.watch = cluster_watch,
+	.lock = cluster_lock,
+	.unlock = cluster_unlock,
 };

@@ -483,7 +483,7 @@ static int run_step(const struct eau2_run_ctx *ctx, const char *mode,
 	const char *names[] = { "mode", "frontier", "umin", "un", "pmin", "pn" };
 	const char *values[6];
 	struct eau2_args args = { .n = 6, .names = names, .values = values };
-	struct eau2_run_options opt = { .threads = ctx->threads };
+	struct eau2_run_options opt = { .threads = ctx->threads, .cancel = ctx->cancel };
 	eau2_df *fdf = NULL, *res = NULL;
 	bool put = false;
 	int rc;

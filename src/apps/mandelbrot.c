@@ -569,6 +569,7 @@ static int mb_finish(void *state, const struct eau2_run_ctx *ctx,
 	if (rc < 0)
 		return rc;
 	opt.threads = (unsigned)threads;
+	opt.cancel = ctx->cancel;
 	/* one image row per row group (morsel) up to 4096 rows, then bands */
 	band = (s->p.height + 4095) / 4096;
 	rc = make_rows(ctx->db, s->p.height, band, &rows, err);

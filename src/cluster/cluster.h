@@ -255,4 +255,19 @@ bool eau2_cluster_same_schema(const eau2_schema *a, const eau2_schema *b);
 int eau2_cluster_concat(eau2 *db, const eau2_schema *schema, eau2_df *const *dfs,
 			size_t n, eau2_df **out, struct eau2_error *err);
 
+/* ------------------------------------------------ shared state (sync.c) */
+
+/* eau2_watch on a cluster: a key's version is the zxid that last wrote its
+ * directory entry (0: no entry); waits on a ZooKeeper watch, no polling. */
+int eau2_cluster_watch(eau2_cluster *cl, const char *key, int timeout_ms,
+		       uint64_t *version, struct eau2_error *err);
+
+/* eau2_lock on a cluster: ZooKeeper's lock recipe (zk.h) under
+ * locks/<name>; negative timeout_ms waits forever (queueing again each
+ * minute). Release with eau2_cluster_unlock, before eau2_cluster_close. */
+struct eau2_zk_lock;
+int eau2_cluster_lock(eau2_cluster *cl, const char *name, int timeout_ms,
+		      struct eau2_zk_lock **lock, struct eau2_error *err);
+int eau2_cluster_unlock(struct eau2_zk_lock *lock, struct eau2_error *err);
+
 #endif

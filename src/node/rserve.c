@@ -94,8 +94,20 @@ static void give_db(eau2_remote_server *s, eau2 *db)
  * owns the connection (and its ring, single-issuer), PINGs the peer
  * every TICK_MS: the peer's wait for the reply, bounded by its own frame
  * timeout, goes on while the node is alive, and a peer that went away
- * cancels a run. */
+ * cancels a run. A peer whose socket closed (a driver killed: its kernel
+ * sends FIN or RST) is seen every HUP_MS without a round trip, so its run
+ * stops within a row group of that. */
 #define TICK_MS 1000
+#define HUP_MS 100
+
+/* True when the peer closed the connection: poll's state of the socket,
+ * kept whatever the network thread read meanwhile. */
+static int peer_hung_up(eau2_net_conn *c)
+{
+	struct pollfd p = { .fd = eau2_net_fd(c), .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
 
 struct job {
 	int (*fn)(struct job *j);
@@ -144,17 +156,24 @@ static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
 	if (pthread_create(&t, NULL, job_main, j)) {
 		rc = j->fn(j); /* no thread: the peer's timeout bounds it */
 	} else {
+		unsigned slices = 0;
+
 		pthread_mutex_lock(&j->mu);
 		while (!j->done) {
 			struct timespec at;
 
 			clock_gettime(CLOCK_REALTIME, &at);
-			at.tv_sec += TICK_MS / 1000;
+			at.tv_nsec += HUP_MS * 1000000L;
+			if (at.tv_nsec >= 1000000000L) {
+				at.tv_sec++;
+				at.tv_nsec -= 1000000000L;
+			}
 			if (pthread_cond_timedwait(&j->cv, &j->mu, &at) != ETIMEDOUT ||
 			    j->done || j->gone)
 				continue;
 			pthread_mutex_unlock(&j->mu);
-			if (eau2_net_ping(c, NULL, NULL))
+			if (peer_hung_up(c) ||
+			    (++slices % (TICK_MS / HUP_MS) == 0 && eau2_net_ping(c, NULL, NULL)))
 				j->gone = 1;
 			pthread_mutex_lock(&j->mu);
 		}
@@ -558,6 +577,13 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 	if (!rc)
 		return 0;
 refuse:
+	/* Only a peer that went away cancels (with_pings): nobody reads a
+	 * reply. */
+	if (rc == -ECANCELED) {
+		slog(s, EAU2_NET_LOG_WARN, "peer %s: %s stopped, the peer went away: %s",
+		     eau2_net_peer(c), type_name(f->type), err.msg);
+		return 1;
+	}
 	if (eau2_net_broken(c)) {
 		slog(s, EAU2_NET_LOG_WARN, "peer %s: %s dropped: %s", eau2_net_peer(c),
 		     type_name(f->type), err.msg);

@@ -14,6 +14,8 @@
  *                          built or is held unpublished by its builder
  *     cores                the table through which runs of all processes
  *                          share the host's cores (cores.c)
+ *     locks/<name>         flock(LOCK_EX) of eau2_lock's named locks
+ *                          (src/api/local.c); created on first use
  *
  * Access rules. Files under data/ are written by exactly one process (the
  * builder that created the id) and are immutable once the descriptor

@@ -7,9 +7,12 @@
  * call goes through the network node operations (netops.c) and RUN_STATE.
  * A put with 2 replicas lists, stats, gets and heads back equal; runs of the
  * built-in rowers equal local runs; with one node stopped the runs still
- * answer equal; delete drops every partition.
+ * answer equal; delete drops every partition. Shared state on the same
+ * cluster: eau2_wait_get wakes on a put from another driver, and
+ * eau2_watch wakes on a put, a replace and a delete.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,10 +239,111 @@ static void test_backend(void **state)
 	tu_close_store(ldb, ldir);
 }
 
+/* ---------------------------------------------------------- shared state */
+
+/* A second driver's wait on another thread: eau2_wait_get of key, or with
+ * watch eau2_watch from version. */
+struct waiter {
+	eau2 *db;
+	const char *key;
+	bool watch;
+	uint64_t version;
+	eau2_df *got;
+	int rc;
+	long long ms;
+	struct eau2_error err;
+};
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+	long long t0 = zkc_now_ms();
+
+	w->rc = w->watch ? eau2_watch(w->db, w->key, 10000, &w->version, &w->err)
+			 : eau2_wait_get(w->db, w->key, 10000, &w->got, &w->err);
+	w->ms = zkc_now_ms() - t0;
+	return NULL;
+}
+
+/* Starts w, makes a change 300 ms later with put (NULL: a delete), and
+ * checks that w slept until then and woke soon after. */
+static void wake_on(struct waiter *w, eau2 *cdb, eau2_df *put)
+{
+	struct eau2_error err = {0};
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, waiter_main, w), 0);
+	usleep(300 * 1000);
+	if (put)
+		tu_ok(eau2_put(cdb, w->key, put, &err), &err);
+	else
+		tu_ok(eau2_delete(cdb, w->key, &err), &err);
+	pthread_join(t, NULL);
+	tu_ok(w->rc, &w->err);
+	if (w->ms < 250 || w->ms > 8000)
+		fail_msg("a wait on '%s' returned after %lld ms; the change came at 300",
+			 w->key, w->ms);
+}
+
+static void test_shared_state(void **state)
+{
+	struct eau2_error err = {0};
+	char connect[1200], *cdir = tu_tmpdir("driver"), *ldir = NULL;
+	eau2 *ldb = tu_open_store(&ldir), *cdb = NULL, *cdb2 = NULL;
+	struct eau2_options o = { .store = cdir, .node = EAU2_NODE_OFF, .replicas = 1,
+				  .timeout_ms = 5000 };
+	eau2_df *a, *b;
+	struct waiter w;
+	uint64_t v;
+
+	(void)state;
+	nodes_start("sync");
+	snprintf(connect, sizeof(connect), "%s/sync", zku->connect);
+	o.cluster = connect;
+	tu_ok(eau2_open(&cdb, &o, &err), &err);
+	tu_ok(eau2_open(&cdb2, &o, &err), &err);
+	a = make_df(ldb, 1000);
+	b = make_df(ldb, 2000);
+
+	/* The facade's wait_get on a cluster: a timeout, then a put. */
+	assert_int_equal(eau2_wait_get(cdb2, "late", 200, &w.got, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "late"));
+	w = (struct waiter){ .db = cdb2, .key = "late" };
+	wake_on(&w, cdb, a);
+	assert_same(a, w.got);
+	eau2_df_release(w.got);
+
+	/* Watches: created, replaced, deleted. */
+	v = EAU2_VERSION_ANY;
+	tu_ok(eau2_watch(cdb2, "v", 0, &v, &err), &err);
+	assert_int_equal(v, EAU2_VERSION_NONE);
+	w = (struct waiter){ .db = cdb2, .key = "v", .watch = true, .version = v };
+	wake_on(&w, cdb, a);
+	assert_true(w.version != EAU2_VERSION_NONE);
+	v = w.version;
+	w = (struct waiter){ .db = cdb2, .key = "v", .watch = true, .version = v };
+	wake_on(&w, cdb, b);
+	assert_true(w.version != EAU2_VERSION_NONE && w.version != v);
+	w = (struct waiter){ .db = cdb2, .key = "v", .watch = true, .version = w.version };
+	wake_on(&w, cdb, NULL);
+	assert_int_equal(w.version, EAU2_VERSION_NONE);
+	assert_int_equal(eau2_watch(cdb2, "v", 200, NULL, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "'v'"));
+
+	eau2_df_release(a);
+	eau2_df_release(b);
+	eau2_close(cdb2);
+	eau2_close(cdb);
+	nodes_stop();
+	tu_rmdir(cdir);
+	tu_close_store(ldb, ldir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backend),
+		cmocka_unit_test(test_shared_state),
 	};
 
 	return cmocka_run_group_tests(tests, zku_setup1, zku_teardown);

@@ -338,6 +338,16 @@ static void test_round_trip(void **state)
 	assert_int_equal(eau2_delete(db, "empty", &err), -ENOENT);
 	assert_int_equal(eau2_wait_get(db, "later", 300, &got, &err), -ETIMEDOUT);
 	assert_non_null(strstr(err.msg, "later"));
+	/* Shared state is a cluster's or a store's: refused, naming the node. */
+	{
+		struct eau2_lock *lk = NULL;
+
+		assert_int_equal(eau2_watch(db, "later", 0, NULL, &err), -ENOTSUP);
+		assert_non_null(strstr(err.msg, v.addr));
+		assert_int_equal(eau2_lock(db, "L", 0, &lk, &err), -ENOTSUP);
+		assert_non_null(strstr(err.msg, "lock"));
+		assert_null(lk);
+	}
 
 	eau2_df_release(df);
 	eau2_df_release(empty);

@@ -212,6 +212,9 @@ extern const struct eau2_cli_cmd eau2_cli_cmd_rowers;
 extern const struct eau2_cli_cmd eau2_cli_cmd_push;
 extern const struct eau2_cli_cmd eau2_cli_cmd_pull;
 extern const struct eau2_cli_cmd eau2_cli_cmd_status;
+/* Shared state (cmd_sync.c). */
+extern const struct eau2_cli_cmd eau2_cli_cmd_watch;
+extern const struct eau2_cli_cmd eau2_cli_cmd_lock;
 /* `eau2 --cluster CONNECT status [--json]` (cmd_cstatus.c). */
 int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json);
 

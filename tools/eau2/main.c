@@ -28,6 +28,8 @@ static const struct eau2_cli_cmd *const commands[] = {
 	&eau2_cli_cmd_push,
 	&eau2_cli_cmd_pull,
 	&eau2_cli_cmd_status,
+	&eau2_cli_cmd_watch,
+	&eau2_cli_cmd_lock,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
