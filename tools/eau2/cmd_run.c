@@ -104,6 +104,69 @@ static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
 	return rc ? eau2_cli_fail(rc, &err, "writing the result") : EAU2_CLI_OK;
 }
 
+/* Without --plugin the handle sends runs to the store's eau2-node when
+ * one serves it (eau2_run_key under EAU2_NODE_RUNS: warm runs); a plugin
+ * is this process's, so its rowers run here. */
+static bool run_warm_asked; /* the handle was opened with EAU2_NODE_RUNS */
+
+static void run_open_options(const void *vopts, struct eau2_options *opt)
+{
+	const struct run_opts *o = vopts;
+
+	if (opt->node == EAU2_NODE_AUTO && o->plugins.n == 0 && !opt->verify &&
+	    !opt->remote && !opt->cluster) {
+		opt->node = EAU2_NODE_RUNS;
+		run_warm_asked = true;
+	}
+}
+
+/* The run on the store's node (warm), when one serves the store; else
+ * eau2_run_key runs it here. Prints as the in-process path does. Returns
+ * -1 to have the caller run it in-process after all (the input is
+ * missing: the caller's get words that error). */
+static int run_warm(struct eau2_cli *cli, const struct run_opts *o, const char *name,
+		    const struct eau2_rower_class *cls, const struct eau2_args *args,
+		    const struct eau2_run_options *ro)
+{
+	struct eau2_error err = {0};
+	struct eau2_stat st = {0};
+	eau2_df *result = NULL;
+	double t0 = eau2_cli_now();
+	int status, rc;
+
+	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
+	if (rc == -ENOENT && o->input)
+		return -1;
+	if (rc == -ECANCELED && run_cancel) {
+		eau2_cli_errorf("run %s: cancelled", name);
+		return 130;
+	}
+	if (rc && !o->input && err.msg[0]) {
+		eau2_cli_errorf("run %s: %s (no --input KEY given)", name, err.msg);
+		return eau2_cli_exit_code(rc);
+	}
+	if (rc)
+		return o->as && (rc == -ENOSPC || rc == -EDQUOT) ?
+		       eau2_cli_fail_store(rc, &err, "run", name, o->as) :
+		       eau2_cli_fail(rc, &err, name);
+	if (o->as) {
+		double t1 = eau2_cli_now();
+
+		status = eau2_cli_stat(cli, o->as, &st);
+		if (!status)
+			fprintf(stderr, "eau2: stored %s: %llu rows, %zu columns in "
+				"%.2f s\n", o->as, (unsigned long long)st.rows,
+				eau2_schema_ncols(st.schema), t1 - t0);
+		eau2_schema_free(st.schema);
+		return status;
+	}
+	fflush(stdout);
+	err.msg[0] = 0;
+	rc = eau2_export_csv(result, STDOUT_FILENO, UINT64_MAX, &err);
+	eau2_df_release(result);
+	return rc ? eau2_cli_fail(rc, &err, "writing the result") : EAU2_CLI_OK;
+}
+
 static int cmd_run(struct eau2_cli *cli, void *vopts)
 {
 	struct run_opts *o = vopts;
@@ -160,6 +223,15 @@ static int cmd_run(struct eau2_cli *cli, void *vopts)
 		status = run_remote(cli, o, cls, &args, &ro);
 		goto out;
 	}
+	sa.sa_handler = on_sigint;
+	sa.sa_flags = (int)SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	handler = sigaction(SIGINT, &sa, &old_sa) == 0;
+	if (run_warm_asked) {
+		status = run_warm(cli, o, name, cls, &args, &ro);
+		if (status >= 0)
+			goto out;
+	}
 	/* No --input: the rower gets a NULL dataframe (generators such as
 	 * mandelbrot); rowers that need one report it. */
 	if (o->input) {
@@ -168,10 +240,6 @@ static int cmd_run(struct eau2_cli *cli, void *vopts)
 			goto out;
 	}
 
-	sa.sa_handler = on_sigint;
-	sa.sa_flags = (int)SA_RESETHAND;
-	sigemptyset(&sa.sa_mask);
-	handler = sigaction(SIGINT, &sa, &old_sa) == 0;
 	t0 = eau2_cli_now();
 	rc = eau2_run(cli->db, input, cls, &args, &ro, &result, &err);
 	if (rc == -ECANCELED && run_cancel) {
@@ -240,6 +308,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_run = {
 	.max_pos = 1,
 	.needs_store = true,
 	.takes_remote = true,
+	.open_options = run_open_options,
 	.run = cmd_run,
 };
 
