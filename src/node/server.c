@@ -879,6 +879,11 @@ static int run_reply(struct eau2_node_server *s, struct conn *c, struct eau2_nod
 			eau2_error_set(&j->err, j->rc, "run %s: %s", j->q.rower, strerror(-j->rc));
 		return reply_error(c, &h, &j->err);
 	}
+	if (!s->quiet)
+		logf_(s, "conn#%u pid %d: run %s%s%s%s%s: %" PRIu64 " rows%s", c->serial,
+		      (int)c->pid, j->q.rower, j->q.key[0] ? " over " : "", j->q.key,
+		      j->q.as[0] ? " as " : "", j->q.as, j->rows,
+		      j->hit ? " (input open already)" : "");
 	if (j->q.as[0]) {
 		eau2_node_put_u64(p, j->rows);
 		eau2_node_put_u32(p + 8, j->cols);
