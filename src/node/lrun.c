@@ -61,6 +61,14 @@ void eau2_node_job_free(struct eau2_node_job *job)
 	free(job);
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* ------------------------------------------------------------ the cache */
 
 static void entry_drop(struct eau2_node_runner *r, size_t i)
@@ -151,6 +159,7 @@ static void *runner_main(void *arg)
 {
 	struct eau2_node_runner *r = arg;
 	uint64_t one = 1;
+	int64_t t0;
 
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
@@ -170,7 +179,9 @@ static void *runner_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&r->mu);
+		t0 = mono_ns();
 		execute(r, j);
+		j->ms = (double)(mono_ns() - t0) / 1e6;
 		pthread_mutex_lock(&r->mu);
 		r->job = NULL;
 		r->done = j;

@@ -31,6 +31,7 @@ struct eau2_node_job {
 	uint64_t rows;           /* the result's rows and columns */
 	uint32_t cols;
 	int hit;                 /* the input was open already */
+	double ms;               /* how long it took, wait excluded */
 	/* the loop's */
 	void *owner;             /* the connection waiting, NULL once gone */
 	uint64_t req;            /* the request id to reply to */

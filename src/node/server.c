@@ -353,6 +353,19 @@ void eau2_node_server_stop(struct eau2_node_server *s)
 	}
 }
 
+/* Lets a run's result go. Unpublished, its files go with it, unless the
+ * client put it under a key meanwhile (it may: the dataframe it mapped
+ * is in this store): then the key keeps them. The client's put is done
+ * by then: it releases the result (or dies) after. One scan of the keys. */
+static void result_drop(struct eau2_node_server *s, eau2_df *df)
+{
+	if (df->lock_fd >= 0 && eau2_shm_id_referenced(s->db, df->id)) {
+		eau2_shm_id_published(s->db, df->id, df->lock_fd);
+		df->lock_fd = -1;
+	}
+	eau2_df_release(df);
+}
+
 /* Drops c's queued runs and its results, and cancels its running one. */
 static void conn_drop_runs(struct eau2_node_server *s, struct conn *c)
 {
@@ -370,7 +383,7 @@ static void conn_drop_runs(struct eau2_node_server *s, struct conn *c)
 		s->running->cancel = 1;
 	}
 	while (c->nresults)
-		eau2_df_release(c->results[--c->nresults]);
+		result_drop(s, c->results[--c->nresults]);
 	free(c->results);
 	c->results = NULL;
 }
@@ -880,9 +893,9 @@ static int run_reply(struct eau2_node_server *s, struct conn *c, struct eau2_nod
 		return reply_error(c, &h, &j->err);
 	}
 	if (!s->quiet)
-		logf_(s, "conn#%u pid %d: run %s%s%s%s%s: %" PRIu64 " rows%s", c->serial,
-		      (int)c->pid, j->q.rower, j->q.key[0] ? " over " : "", j->q.key,
-		      j->q.as[0] ? " as " : "", j->q.as, j->rows,
+		logf_(s, "conn#%u pid %d: run %s%s%s%s%s: %" PRIu64 " rows in %.1f ms%s",
+		      c->serial, (int)c->pid, j->q.rower, j->q.key[0] ? " over " : "",
+		      j->q.key, j->q.as[0] ? " as " : "", j->q.as, j->rows, j->ms,
 		      j->hit ? " (input open already)" : "");
 	if (j->q.as[0]) {
 		eau2_node_put_u64(p, j->rows);
@@ -913,7 +926,7 @@ static int run_reply(struct eau2_node_server *s, struct conn *c, struct eau2_nod
 }
 
 /* After RELEASE: a result no longer held goes. */
-static void run_result_released(struct conn *c, uint64_t id)
+static void run_result_released(struct eau2_node_server *s, struct conn *c, uint64_t id)
 {
 	size_t i;
 
@@ -921,7 +934,7 @@ static void run_result_released(struct conn *c, uint64_t id)
 		return;
 	for (i = 0; i < c->nresults; i++) {
 		if (c->results[i]->id == id) {
-			eau2_df_release(c->results[i]);
+			result_drop(s, c->results[i]);
 			c->results[i] = c->results[--c->nresults];
 			return;
 		}
@@ -1037,7 +1050,7 @@ static int handle(struct eau2_node_server *s, struct conn *c, const uint8_t *msg
 		count = eau2_node_get_u32(payload + 8);
 		rc = h.type == EAU2_NODE_HOLD ? hold_add(c, id, count) : hold_drop(c, id, count);
 		if (!rc && h.type == EAU2_NODE_RELEASE && c->nresults)
-			run_result_released(c, id);
+			run_result_released(s, c, id);
 		if (rc)
 			logf_(s, "conn#%u pid %d: %s %u of dataframe %016" PRIx64 ": %s",
 			      c->serial, (int)c->pid,

@@ -1463,6 +1463,16 @@ static void test_run_warm(void **state)
 	st = status_when(dir, 1);
 	assert_int_equal(total_refs(st), 0);
 	free(st);
+	/* a result put under a key here outlives the node's reference */
+	tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, NULL, &got, &err), &err);
+	tu_ok(eau2_put(rdb, "kept", got, &err), &err);
+	eau2_df_release(got);
+	st = status_when(dir, 1);
+	assert_int_equal(total_refs(st), 0);
+	free(st);
+	stored = get_key(db, "kept");
+	assert_same_df(want, stored);
+	eau2_df_release(stored);
 	/* errors: the rower's (an undeclared argument), a missing key, a
 	 * rower the node lacks; the connection stays usable */
 	assert_int_equal(eau2_run_key(rdb, "in", gb, &bad, NULL, NULL, &got, &err), -EINVAL);
