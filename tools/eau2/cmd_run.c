@@ -301,7 +301,11 @@ const struct eau2_cli_cmd eau2_cli_cmd_run = {
 	"Without --as the result is printed as CSV with a header. Plugins\n"
 	"(--plugin) are loaded before ROWER is looked up. A rower that needs\n"
 	"no input (a generator) may be run without --input: it is given no\n"
-	"dataframe. 'eau2 rowers' lists the rowers and their arguments.\n",
+	"dataframe. 'eau2 rowers' lists the rowers and their arguments.\n"
+	"When an eau2-node serves the store, the run executes in the node\n"
+	"(warm: it keeps its inputs mapped and checked between runs) and the\n"
+	"output is the same; with --plugin, EAU2_NODE=0 or EAU2_VERIFY=1 it\n"
+	"runs in this process.\n",
 	.opts = run_opts_table,
 	.opts_size = sizeof(struct run_opts),
 	.min_pos = 1,
