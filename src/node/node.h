@@ -189,6 +189,7 @@ struct eau2_node_server;
 struct eau2_node_server_opts {
 	int log_fd;        /* where log lines go: 2 for stderr */
 	int quiet;         /* 1: log errors only */
+	int no_runs;       /* 1: serve no RUN (revision 1: clients run in-process) */
 };
 
 /* Opens the store at dir (NULL: the default store, as eau2_open), takes

@@ -84,6 +84,7 @@ struct eau2_node_server {
 	int stop_fd;
 	int log_fd;
 	int quiet;
+	int no_runs;
 	int bound; /* node.sock is ours to remove */
 	int spare_fd; /* /dev/null, given up to accept-and-close at EMFILE */
 	sigset_t oldmask;
@@ -278,6 +279,7 @@ int eau2_node_server_open(struct eau2_node_server **out, const char *dir,
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log_fd = opts ? opts->log_fd : 2;
 	s->quiet = opts ? opts->quiet : 0;
+	s->no_runs = opts ? opts->no_runs : 0;
 	s->buf = malloc(EAU2_NODE_MSG_MAX);
 	s->out = malloc(EAU2_NODE_PAYLOAD_MAX);
 	if (!s->buf || !s->out) {
@@ -1224,7 +1226,7 @@ int eau2_node_server_run(struct eau2_node_server *s, struct eau2_error *err)
 	signal(SIGPIPE, SIG_IGN);
 	/* Started here, not at open: a daemon forks in between. Without it
 	 * the node serves all but RUN (clients then run in-process). */
-	if (!s->runner) {
+	if (!s->runner && !s->no_runs) {
 		struct eau2_error rerr = {0};
 
 		if (eau2_node_runner_start(&s->runner, s->db->dir, &s->run_fd, &rerr) ||

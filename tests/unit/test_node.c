@@ -75,7 +75,7 @@ static struct eau2_node_client *attach(const char *dir)
 	return c;
 }
 
-static pid_t start_node(const char *dir)
+static pid_t start_node_opts(const char *dir, int no_runs)
 {
 	struct eau2_node_client *c;
 	pid_t pid = fork();
@@ -83,7 +83,7 @@ static pid_t start_node(const char *dir)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct eau2_node_server_opts o = { .log_fd = 2, .quiet = 1 };
+		struct eau2_node_server_opts o = { .log_fd = 2, .quiet = 1, .no_runs = no_runs };
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphans when a test fails */
 		struct eau2_node_server *srv;
@@ -109,6 +109,11 @@ static pid_t start_node(const char *dir)
 	}
 	fail_msg("node for %s did not come up", dir);
 	return -1;
+}
+
+static pid_t start_node(const char *dir)
+{
+	return start_node_opts(dir, 0);
 }
 
 static void stop_node(pid_t pid)
@@ -1489,6 +1494,18 @@ static void test_run_warm(void **state)
 	}
 	tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, NULL, &got, &err), &err);
 	assert_same_df(want, got);
+	eau2_df_release(got);
+	eau2_close(rdb);
+	stop_node(node);
+	/* a node that runs nothing (revision 1, as before RUN): the handle
+	 * runs in-process, and the result is its own (not held by the node) */
+	node = start_node_opts(dir, 1);
+	rdb = open_runs(dir);
+	tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, NULL, &got, &err), &err);
+	assert_same_df(want, got);
+	st = status_of(dir);
+	assert_int_equal(refs_of(st, got->id), 0);
+	free(st);
 	eau2_df_release(got);
 	eau2_close(rdb);
 	eau2_df_release(want);

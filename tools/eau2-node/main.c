@@ -27,7 +27,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--plugin FILE.so]...\n"
+		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--no-runs] [--plugin FILE.so]...\n"
 		"                 [--listen HOST:PORT [--secret-file FILE] [--advertise HOST:PORT]]\n"
 		"                 [--http HOST:PORT] [--zk CONNECT [--cluster NAME]]\n"
 		"       eau2-node status [--store DIR]\n"
@@ -44,6 +44,8 @@ static void usage(FILE *out)
 		"  --store DIR     the store directory\n"
 		"  --daemon        detach; log to DIR/node.log; print the node's pid\n"
 		"  --quiet         log errors only (not every connect and disconnect)\n"
+		"  --no-runs       execute no runs for clients: 'eau2 run' then runs in\n"
+		"                  its own process, as without a node\n"
 		"  --plugin FILE   load a rower plugin at start (repeatable; the same\n"
 		"                  list as the clients' --plugin, so the node knows the\n"
 		"                  rowers it may be asked to run); a plugin that fails\n"
@@ -286,6 +288,8 @@ int main(int argc, char **argv)
 			daemon = 1;
 		} else if (!strcmp(a, "--quiet")) {
 			opts.quiet = 1;
+		} else if (!strcmp(a, "--no-runs")) {
+			opts.no_runs = 1;
 		} else if (!strcmp(a, "status") && !status && !token) {
 			status = 1;
 		} else {
