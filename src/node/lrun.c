@@ -195,6 +195,17 @@ static void *runner_main(void *arg)
 
 /* ------------------------------------------------------------ start/stop */
 
+/* What start made, the thread excepted. */
+static void runner_free(struct eau2_node_runner *r)
+{
+	eau2_shm_close(r->db);
+	eau2_close(r->h);
+	close(r->fd);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
 int eau2_node_runner_start(struct eau2_node_runner **out, const char *dir, int *fd,
 			   struct eau2_error *err)
 {
@@ -226,12 +237,7 @@ int eau2_node_runner_start(struct eau2_node_runner **out, const char *dir, int *
 	*out = r;
 	return 0;
 fail:
-	eau2_shm_close(r->db);
-	eau2_close(r->h);
-	close(r->fd);
-	pthread_cond_destroy(&r->cv);
-	pthread_mutex_destroy(&r->mu);
-	free(r);
+	runner_free(r);
 	return rc;
 }
 
@@ -273,10 +279,5 @@ void eau2_node_runner_stop(struct eau2_node_runner *r)
 	eau2_node_job_free(r->done);
 	while (r->ncache)
 		entry_drop(r, r->ncache - 1);
-	eau2_shm_close(r->db);
-	eau2_close(r->h);
-	close(r->fd);
-	pthread_cond_destroy(&r->cv);
-	pthread_mutex_destroy(&r->mu);
-	free(r);
+	runner_free(r);
 }

@@ -54,16 +54,21 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A store handle that never attaches to a node: the reference the tests
- * compare against, and the db that node-got dataframes are built on. */
-static eau2 *open_embedded(const char *dir)
+static eau2 *open_mode(const char *dir, enum eau2_node_mode mode)
 {
 	struct eau2_error err = {0};
 	eau2 *db = NULL;
 
-	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = dir, .node = EAU2_NODE_OFF },
-			&err), &err);
+	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = dir, .node = mode }, &err),
+	      &err);
 	return db;
+}
+
+/* A store handle that never attaches to a node: the reference the tests
+ * compare against, and the db that node-got dataframes are built on. */
+static eau2 *open_embedded(const char *dir)
+{
+	return open_mode(dir, EAU2_NODE_OFF);
 }
 
 static struct eau2_node_client *attach(const char *dir)
@@ -1382,12 +1387,7 @@ static const struct eau2_rower_class sleepy_class = {
 /* A handle that sends eau2_run_key to the node. */
 static eau2 *open_runs(const char *dir)
 {
-	struct eau2_error err = {0};
-	eau2 *db = NULL;
-
-	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = dir, .node = EAU2_NODE_RUNS },
-			&err), &err);
-	return db;
+	return open_mode(dir, EAU2_NODE_RUNS);
 }
 
 static eau2_df *get_key(eau2 *db, const char *key)

@@ -71,29 +71,21 @@ static void on_sigint(int sig)
 	run_cancel = 1;
 }
 
-/* With --remote: the run executes on the node, over its key; only the
- * result crosses the network (or nothing, with --as: it stays there). */
-static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
-		      const struct eau2_rower_class *cls, const struct eau2_args *args,
-		      const struct eau2_run_options *ro)
+/* Stores or prints a run's result as eau2_run_key left it: with --as, the
+ * line saying what was stored (where: " on HOST:PORT", or ""); else the
+ * result as CSV. */
+static int run_print(struct eau2_cli *cli, const struct run_opts *o, eau2_df *result,
+		     const char *where, double t0)
 {
 	struct eau2_error err = {0};
 	struct eau2_stat st = {0};
-	eau2_df *result = NULL;
-	double t0 = eau2_cli_now();
 	int status, rc;
 
-	eau2_cli_progress_start(&cli->bar, "result");
-	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
-	eau2_cli_progress_clear(&cli->bar);
-	if (rc)
-		return eau2_cli_fail_peer(rc, &err, cli->remote);
 	if (o->as) {
 		status = eau2_cli_stat(cli, o->as, &st);
 		if (!status)
-			fprintf(stderr, "eau2: stored %s on %s: %llu rows, %zu columns "
-				"in %.2f s\n", o->as, cli->remote,
-				(unsigned long long)st.rows,
+			fprintf(stderr, "eau2: stored %s%s: %llu rows, %zu columns "
+				"in %.2f s\n", o->as, where, (unsigned long long)st.rows,
 				eau2_schema_ncols(st.schema), eau2_cli_now() - t0);
 		eau2_schema_free(st.schema);
 		return status;
@@ -102,6 +94,27 @@ static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
 	rc = eau2_export_csv(result, STDOUT_FILENO, UINT64_MAX, &err);
 	eau2_df_release(result);
 	return rc ? eau2_cli_fail(rc, &err, "writing the result") : EAU2_CLI_OK;
+}
+
+/* With --remote: the run executes on the node, over its key; only the
+ * result crosses the network (or nothing, with --as: it stays there). */
+static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
+		      const struct eau2_rower_class *cls, const struct eau2_args *args,
+		      const struct eau2_run_options *ro)
+{
+	struct eau2_error err = {0};
+	eau2_df *result = NULL;
+	double t0 = eau2_cli_now();
+	char where[300];
+	int rc;
+
+	eau2_cli_progress_start(&cli->bar, "result");
+	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
+	eau2_cli_progress_clear(&cli->bar);
+	if (rc)
+		return eau2_cli_fail_peer(rc, &err, cli->remote);
+	snprintf(where, sizeof(where), " on %s", cli->remote);
+	return run_print(cli, o, result, where, t0);
 }
 
 /* Without --plugin the handle sends runs to the store's eau2-node when
@@ -129,10 +142,9 @@ static int run_warm(struct eau2_cli *cli, const struct run_opts *o, const char *
 		    const struct eau2_run_options *ro)
 {
 	struct eau2_error err = {0};
-	struct eau2_stat st = {0};
 	eau2_df *result = NULL;
 	double t0 = eau2_cli_now();
-	int status, rc;
+	int rc;
 
 	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
 	if (rc == -ENOENT && o->input)
@@ -149,22 +161,7 @@ static int run_warm(struct eau2_cli *cli, const struct run_opts *o, const char *
 		return o->as && (rc == -ENOSPC || rc == -EDQUOT) ?
 		       eau2_cli_fail_store(rc, &err, "run", name, o->as) :
 		       eau2_cli_fail(rc, &err, name);
-	if (o->as) {
-		double t1 = eau2_cli_now();
-
-		status = eau2_cli_stat(cli, o->as, &st);
-		if (!status)
-			fprintf(stderr, "eau2: stored %s: %llu rows, %zu columns in "
-				"%.2f s\n", o->as, (unsigned long long)st.rows,
-				eau2_schema_ncols(st.schema), t1 - t0);
-		eau2_schema_free(st.schema);
-		return status;
-	}
-	fflush(stdout);
-	err.msg[0] = 0;
-	rc = eau2_export_csv(result, STDOUT_FILENO, UINT64_MAX, &err);
-	eau2_df_release(result);
-	return rc ? eau2_cli_fail(rc, &err, "writing the result") : EAU2_CLI_OK;
+	return run_print(cli, o, result, "", t0);
 }
 
 static int cmd_run(struct eau2_cli *cli, void *vopts)
