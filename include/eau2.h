@@ -169,9 +169,9 @@ struct eau2_options {
  * node keeps the inputs it opened mapped and checked, so a short-lived
  * process skips that work): the run executes there, its result is put
  * under `as` there or handed back mapped (zero-copy), with the same
- * answer as in-process; cls->name must be registered in the node (a
- * plugin: start eau2-node with --plugin), and without a node (or with one
- * too old to run) the run happens in-process as with AUTO. eau2_run, and
+ * answer as in-process. A class the node does not have (one the program
+ * registered, a plugin the node was not started with) runs in-process,
+ * as does every run without a node, or with one too old to run. eau2_run, and
  * eau2_run_key under AUTO, always run in the calling process. With
  * verify, every eau2_get and eau2_wait_get checks every chunk
  * (eau2_df_verify: O(data)) and fails with -EBADMSG rather than return a

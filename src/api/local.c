@@ -137,7 +137,8 @@ static int local_run_key(eau2 *db, const char *key, const struct eau2_rower_clas
 
 		rc = eau2_node_run(node, db->store, cls->name, args, key, as, threads,
 				   opt ? opt->cancel : NULL, result, &rows, err);
-		if (rc != -ENOTCONN) {
+		/* -ENOEXEC: the node lacks the class (the caller's own) */
+		if (rc != -ENOTCONN && rc != -ENOEXEC) {
 			if (!rc && *result)
 				eau2_df_set_release(*result, node_release,
 						    eau2_node_client_ref(node));

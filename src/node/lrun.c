@@ -135,7 +135,7 @@ static void execute(struct eau2_node_runner *r, struct eau2_node_job *j)
 	r->nruns++;
 	sweep(r);
 	if (!cls)
-		rc = eau2_error_set(&j->err, -ENOENT, "no rower '%s' on this node (a plugin it "
+		rc = eau2_error_set(&j->err, -ENOEXEC, "no rower '%s' on this node (a plugin it "
 				    "lacks? start it with --plugin)", j->q.rower);
 	else if (j->q.key[0])
 		rc = input(r, j->q.key, &in, &j->hit, &j->err);

@@ -259,8 +259,9 @@ int eau2_node_get(struct eau2_node_client *c, struct eau2_store *db, const char 
  * becomes non-zero, drops the connection (the node cancels the run) and
  * the call returns -ECANCELED. Returns -ENOTCONN, having run nothing,
  * when no node of revision 2 can be reached or the request does not fit
- * a message: the caller runs in-process. Any other error is the run's
- * (the node's message in err). */
+ * a message, and -ENOEXEC when the node has no rower of that name (an
+ * older node, or a class the caller registered itself): the caller runs
+ * in-process. Any other error is the run's (the node's message in err). */
 int eau2_node_run(struct eau2_node_client *c, struct eau2_store *db, const char *rower,
 		  const struct eau2_args *args, const char *key, const char *as,
 		  unsigned threads, const volatile int *cancel, eau2_df **result,

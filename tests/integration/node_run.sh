@@ -4,7 +4,8 @@
 # executes on the node (its log names each run, and the second run over a
 # key finds the input open) and prints the same bytes, stores the same
 # dataframes under --as and fails with the same message and exit status
-# as the in-process run (EAU2_NODE=0); a --plugin rower the node lacks
+# as the in-process run (EAU2_NODE=0), and so does `eau2 describe` (its
+# stats come from the describe rower); a --plugin rower the node lacks
 # runs in-process; a stopped node leaves runs to the command. Skipped
 # (77) when eau2-node is not built.
 set -u
@@ -36,6 +37,8 @@ queries() {
 	E run count -i f
 	E export q3 -
 	E export q5 -
+	E describe x
+	E describe q5 --json
 	E run --plugin "$B/plugins/eau2_even_count.so" even_count -i x -a column=v2
 	E run mandelbrot -a width=16 -a height=8 -a iter=50
 }
@@ -70,6 +73,7 @@ grep -q "run groupby over x.*(input open already)" "$T/node.log" ||
 	fail "no run found its input open"
 grep -q "run even_count" "$T/node.log" && fail "the plugin's rower ran on the node"
 grep -q "run mandelbrot: " "$T/node.log" || fail "a run without input did not go to the node"
+grep -q "run describe over x: 9 rows" "$T/node.log" || fail "describe did not run on the node"
 
 # The node stopped: the command runs in-process, same bytes.
 kill "$NPID"

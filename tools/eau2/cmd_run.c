@@ -126,11 +126,8 @@ static void run_open_options(const void *vopts, struct eau2_options *opt)
 {
 	const struct run_opts *o = vopts;
 
-	if (opt->node == EAU2_NODE_AUTO && o->plugins.n == 0 && !opt->verify &&
-	    !opt->remote && !opt->cluster) {
-		opt->node = EAU2_NODE_RUNS;
-		run_warm_asked = true;
-	}
+	if (o->plugins.n == 0)
+		run_warm_asked = eau2_cli_warm_options(opt);
 }
 
 /* The run on the store's node (warm), when one serves the store; else
