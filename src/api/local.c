@@ -131,12 +131,11 @@ static int local_run_key(eau2 *db, const char *key, const struct eau2_rower_clas
 
 	/* verify: the node does not check every chunk of its inputs */
 	if (node && db->opt.node == EAU2_NODE_RUNS && !db->opt.verify) {
-		/* The threads this process would use, not the node's default:
-		 * a join of floating-point states depends on their number. */
-		unsigned threads = opt && opt->threads ? opt->threads : eau2_default_threads();
-
-		rc = eau2_node_run(node, db->store, cls->name, args, key, as, threads,
-				   opt ? opt->cancel : NULL, result, &rows, err);
+		/* threads 0 stays 0: the node sizes the run by the store's
+		 * cores table, as this process would */
+		rc = eau2_node_run(node, db->store, cls->name, args, key, as,
+				   opt ? opt->threads : 0, opt ? opt->cancel : NULL, result,
+				   &rows, err);
 		/* -ENOEXEC: the node lacks the class (the caller's own) */
 		if (rc != -ENOTCONN && rc != -ENOEXEC) {
 			if (!rc && *result)
