@@ -1524,7 +1524,7 @@ static void test_run_warm(void **state)
  * result, and serves the next run at once. */
 static void test_run_client_dies(void **state)
 {
-	const char *sn[] = { "ms" }, *sv[] = { "20" };
+	const char *sn[] = { "ms" }, *sv[] = { "200" };
 	struct eau2_args sa = { 1, sn, sv };
 	struct eau2_error err = {0};
 	char *dir = tu_tmpdir("noderun");
@@ -1537,8 +1537,8 @@ static void test_run_client_dies(void **state)
 	int ws;
 
 	(void)state;
-	/* 2000 row groups of 20 ms: 40 s unless cancelled */
-	in = make_big(db, 2000ull * EAU2_CHUNK_ROWS * 8);
+	/* 200 row groups (100 MiB) of 200 ms: 40 s of sleep unless cancelled */
+	in = make_big(db, 200ull * EAU2_CHUNK_ROWS * 8);
 	tu_ok(eau2_put(db, "in", in, &err), &err);
 	eau2_df_release(in);
 	node = start_node(dir);
