@@ -40,7 +40,8 @@ struct entry {
 
 struct eau2_node_runner {
 	eau2 *h;                 /* runs and puts go through it */
-	struct eau2_store *db;   /* keys are read and inputs opened here */
+	struct eau2_store *db;   /* keys are read and inputs opened here (the
+				  * server's: read-only calls only) */
 	int fd;                  /* eventfd: a job is done */
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -198,7 +199,6 @@ static void *runner_main(void *arg)
 /* What start made, the thread excepted. */
 static void runner_free(struct eau2_node_runner *r)
 {
-	eau2_shm_close(r->db);
 	eau2_close(r->h);
 	close(r->fd);
 	pthread_cond_destroy(&r->cv);
@@ -206,10 +206,10 @@ static void runner_free(struct eau2_node_runner *r)
 	free(r);
 }
 
-int eau2_node_runner_start(struct eau2_node_runner **out, const char *dir, int *fd,
+int eau2_node_runner_start(struct eau2_node_runner **out, struct eau2_store *db, int *fd,
 			   struct eau2_error *err)
 {
-	struct eau2_options opt = { .store = dir, .node = EAU2_NODE_OFF };
+	struct eau2_options opt = { .store = db->dir, .node = EAU2_NODE_OFF };
 	struct eau2_node_runner *r;
 	int rc;
 
@@ -225,8 +225,9 @@ int eau2_node_runner_start(struct eau2_node_runner **out, const char *dir, int *
 	}
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	r->db = db;
 	/* Not a facade's handle on the node itself: the node runs here. */
-	if ((rc = eau2_open(&r->h, &opt, err)) || (rc = eau2_shm_open(&r->db, dir, err)))
+	if ((rc = eau2_open(&r->h, &opt, err)))
 		goto fail;
 	rc = -pthread_create(&r->thread, NULL, runner_main, r);
 	if (rc) {

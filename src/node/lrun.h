@@ -40,9 +40,11 @@ struct eau2_node_job {
 
 struct eau2_node_runner;
 
-/* Opens a store handle on dir and starts the run thread. *fd: an eventfd
- * that becomes readable when a submitted job is done. */
-int eau2_node_runner_start(struct eau2_node_runner **r, const char *dir, int *fd,
+/* Opens a store handle on db's directory and starts the run thread,
+ * which reads keys and opens inputs on db (read-only calls, safe beside
+ * the loop's; db must outlive the runner). *fd: an eventfd that becomes
+ * readable when a submitted job is done. */
+int eau2_node_runner_start(struct eau2_node_runner **r, struct eau2_store *db, int *fd,
 			   struct eau2_error *err);
 /* Hands job to the runner (which must be idle). */
 void eau2_node_runner_submit(struct eau2_node_runner *r, struct eau2_node_job *job);

@@ -56,7 +56,9 @@
  * the field), and runs in-process otherwise.
  *
  * Warm runs (RUN). The node executes runs one at a time on its run
- * thread, never on the event loop, over a long-lived handle of its store:
+ * thread (started on the first RUN; one that cannot start, or a node
+ * with no_runs, refuses RUN with -ENOEXEC and clients run in-process),
+ * never on the event loop, over a long-lived handle of its store:
  * the input dataframes it opened stay mapped with their checked chunk
  * views (a cache of EAU2_NODE_RUN_CACHE keys, an entry dropped when its
  * key names another id or none, checked before each run and every second

@@ -85,6 +85,7 @@ struct eau2_node_server {
 	int log_fd;
 	int quiet;
 	int no_runs;
+	int run_failed; /* the run thread did not start: RUN is refused */
 	int bound; /* node.sock is ours to remove */
 	int spare_fd; /* /dev/null, given up to accept-and-close at EMFILE */
 	sigset_t oldmask;
@@ -834,15 +835,44 @@ static void run_dispatch(struct eau2_node_server *s)
 	eau2_node_runner_submit(s->runner, j);
 }
 
+/* The run thread, started on the first RUN (not at open: a daemon forks
+ * in between; and a node that runs nothing holds no more than before).
+ * When it cannot start, RUN is refused with -ENOEXEC, which has clients
+ * run in-process. */
+static int runner_up(struct eau2_node_server *s, struct eau2_error *err)
+{
+	int rc;
+
+	if (s->runner)
+		return 0;
+	if (s->no_runs || s->run_failed)
+		return eau2_error_set(err, -ENOEXEC, "this node executes no runs%s",
+				      s->no_runs ? " (--no-runs)" : " (its run thread did not start)");
+	rc = eau2_node_runner_start(&s->runner, s->db, &s->run_fd, err);
+	if (!rc && (rc = epoll_add(s->epfd, s->run_fd, &tag_run, EPOLLIN))) {
+		eau2_error_set(err, rc, "epoll: %s", strerror(-rc));
+		eau2_node_runner_stop(s->runner);
+		s->runner = NULL;
+		s->run_fd = -1;
+	}
+	if (rc) {
+		logf_(s, "runs stay in the clients: %s", err->msg);
+		s->run_failed = 1;
+		return eau2_error_set(err, -ENOEXEC, "this node executes no runs (its run "
+				      "thread did not start)");
+	}
+	return 0;
+}
+
 static int do_run(struct eau2_node_server *s, struct conn *c, const struct eau2_node_hdr *h,
 		  const uint8_t *payload)
 {
 	struct eau2_error err = {0};
 	struct eau2_node_job *j;
 
-	if (!s->runner)
-		eau2_error_set(&err, -ENOTSUP, "this node runs nothing (its run thread did not start)");
-	else if (s->queued >= EAU2_NODE_RUN_QUEUE)
+	if (runner_up(s, &err))
+		return reply_error(c, h, &err);
+	if (s->queued >= EAU2_NODE_RUN_QUEUE)
 		eau2_error_set(&err, -EBUSY, "node busy: %u runs queued already (at most %u); "
 			       "try again later", s->queued, EAU2_NODE_RUN_QUEUE);
 	else if (c->njobs >= EAU2_NODE_RUN_CONN)
@@ -1040,7 +1070,7 @@ static int handle(struct eau2_node_server *s, struct conn *c, const uint8_t *msg
 		}
 		c->hello = 1;
 		/* the revision: older clients read only the pid */
-		eau2_node_put_u32(p, s->runner ? EAU2_NODE_REVISION : 1u);
+		eau2_node_put_u32(p, s->no_runs ? 1u : EAU2_NODE_REVISION);
 		eau2_node_put_u32(p + 4, (uint32_t)getpid());
 		return reply(c, &h, 0, 0, p, sizeof(p), NULL, 0);
 	}
@@ -1224,19 +1254,6 @@ int eau2_node_server_run(struct eau2_node_server *s, struct eau2_error *err)
 	int stop = 0, rc = 0, n, i;
 
 	signal(SIGPIPE, SIG_IGN);
-	/* Started here, not at open: a daemon forks in between. Without it
-	 * the node serves all but RUN (clients then run in-process). */
-	if (!s->runner && !s->no_runs) {
-		struct eau2_error rerr = {0};
-
-		if (eau2_node_runner_start(&s->runner, s->db->dir, &s->run_fd, &rerr) ||
-		    epoll_add(s->epfd, s->run_fd, &tag_run, EPOLLIN)) {
-			logf_(s, "runs stay in the clients: %s", rerr.msg[0] ? rerr.msg :
-			      "epoll of the run thread failed");
-			eau2_node_runner_stop(s->runner);
-			s->runner = NULL;
-		}
-	}
 	logf_(s, "serving store %s on %s/" EAU2_NODE_SOCK " (protocol %u; %s)", s->db->dir,
 	      s->db->dir, EAU2_NODE_VERSION, s->db->pages.how);
 	while (!stop) {
