@@ -263,7 +263,9 @@ int eau2_node_get(struct eau2_node_client *c, struct eau2_store *db, const char 
  * when no node of revision 2 can be reached or the request does not fit
  * a message, and -ENOEXEC when the node has no rower of that name (an
  * older node, or a class the caller registered itself): the caller runs
- * in-process. Any other error is the run's (the node's message in err). */
+ * in-process. Any other error is the run's (the node's message in err).
+ * The handle's lock is held for the whole run: dataframes got through c
+ * and released meanwhile on other threads wait for it to finish. */
 int eau2_node_run(struct eau2_node_client *c, struct eau2_store *db, const char *rower,
 		  const struct eau2_args *args, const char *key, const char *as,
 		  unsigned threads, const volatile int *cancel, eau2_df **result,
