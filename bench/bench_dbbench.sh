@@ -24,9 +24,16 @@
 # right after each of eau2's runs (same store, same question) and prints
 # its best times and the ratio: before/after figures from one run.
 #
+# Warm runs: an eau2-node (next to --eau2) serves the store during the
+# run, and every question also runs as the same command with the node
+# there ("warm cmd": the node executes it on its open mappings), while
+# the in-process command runs with EAU2_NODE=0, in the same passes; the
+# warm answers are checked equal to the in-process ones byte for byte
+# (and to DuckDB's). --no-node leaves the node out.
+#
 # Usage: bench/bench_dbbench.sh [--rows N] [--groups K] [--threads T]
 #        [--reps R] [--eau2 PATH] [--base PATH] [--no-duckdb] [--no-arrow]
-#        [--install-arrow] [--keep]
+#        [--install-arrow] [--no-node] [--keep]
 # Defaults: 1e7 rows, K = 100, 2 threads, 3 reps, build/eau2. Data go to
 # a temporary directory under $TMPDIR (default /dev/shm), removed at the
 # end unless --keep.
@@ -35,7 +42,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 rows=10000000 groups=100 threads=2 reps=3 eau2=$root/build/eau2
-duck=1 arrow=1 install_arrow=0 keep=0 base_bin=
+duck=1 arrow=1 install_arrow=0 keep=0 base_bin= warm=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) rows=$2; shift ;;
@@ -48,7 +55,8 @@ while [ $# -gt 0 ]; do
 	--no-arrow) arrow=0 ;;
 	--install-arrow) install_arrow=1 ;;
 	--keep) keep=1 ;;
-	-h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--no-node) warm=0 ;;
+	-h|--help) sed -n '3,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench_dbbench: unknown option '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -57,7 +65,10 @@ done
 cache=$here/.cache
 base=${TMPDIR:-/dev/shm}
 D=$(mktemp -d "$base/eau2-dbbench-XXXXXX") || exit 2
-[ "$keep" = 1 ] || trap 'rm -rf "$D"' EXIT
+node_pid=
+stop_node() { [ -z "$node_pid" ] || { kill "$node_pid" 2>/dev/null; wait_gone; node_pid=; }; }
+wait_gone() { for _ in $(seq 100); do kill -0 "$node_pid" 2>/dev/null || return 0; sleep 0.05; done; }
+if [ "$keep" = 1 ]; then trap 'stop_node' EXIT; else trap 'stop_node; rm -rf "$D"' EXIT; fi
 trap 'exit 1' INT TERM
 S=$D/store
 E() { "$eau2" --store "$S" "$@"; }
@@ -77,6 +88,13 @@ t1=$(now)
 E load "$D/g.csv" --as x >/dev/null 2>&1 || { echo "bench_dbbench: load failed" >&2; exit 1; }
 t2=$(now)
 awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "eau2: gen %.2f s, load %.2f s (not counted)\n", b - a, c - b }'
+node_bin=$(dirname "$eau2")/eau2-node
+if [ "$warm" = 1 ] && [ -x "$node_bin" ]; then
+	node_pid=$("$node_bin" --store "$S" --daemon --quiet 2>"$D/err") ||
+		{ cat "$D/err" >&2; echo "bench_dbbench: the node did not start; warm runs skipped" >&2; warm=0; node_pid=; }
+else
+	warm=0
+fi
 
 qs="q1 q2 q3 q4 q5"
 declare -A by agg
@@ -85,7 +103,7 @@ by[q2]=id1,id2 agg[q2]=sum:v1
 by[q3]=id3 agg[q3]=sum:v1,mean:v3
 by[q4]=id4 agg[q4]=mean:v1,mean:v2,mean:v3
 by[q5]=id6 agg[q5]=sum:v1,sum:v2,sum:v3
-declare -A cmd inproc cpu bcmd bcpu
+declare -A cmd inproc cpu bcmd bcpu wcmd
 
 # eau2_pass: every question once more, appending its times to $D/cmd_qN
 # and $D/in_qN. The passes run before and after the other engines, so a
@@ -93,10 +111,13 @@ declare -A cmd inproc cpu bcmd bcpu
 # time_q BIN Q SUFFIX: question Q once as a command of BIN; appends the
 # wall time to $D/cmd_Q$SUFFIX, the in-process time to $D/in_Q$SUFFIX and
 # the CPU time (user + system) to $D/cpu_Q$SUFFIX.
+# The in-process command runs with EAU2_NODE=0, the warm one (SUFFIX
+# _warm) with the node.
 time_q() {
-	local s e
+	local s e n=0
+	[ "$3" = _warm ] && n=1
 	s=$(now)
-	/usr/bin/time -f '%U %S' -o "$D/cpu" "$1" --store "$S" run groupby -i x \
+	EAU2_NODE=$n /usr/bin/time -f '%U %S' -o "$D/cpu" "$1" --store "$S" run groupby -i x \
 		-a "by=${by[$2]}" -a "agg=${agg[$2]}" -j "$threads" --as "$2$3" \
 		2>"$D/err" >/dev/null || { cat "$D/err" >&2; exit 1; }
 	e=$(now)
@@ -110,6 +131,7 @@ time_q() {
 eau2_pass() {
 	for q in $qs; do
 		time_q "$eau2" "$q" ""
+		[ "$warm" = 0 ] || time_q "$eau2" "$q" _warm
 		[ -z "$base_bin" ] || time_q "$base_bin" "$q" _base
 	done
 }
@@ -118,6 +140,9 @@ for r in $(seq $(((reps + 1) / 2))); do
 done
 for q in $qs; do
 	E export "$q" "$D/eau2_$q.csv" >/dev/null 2>&1 || exit 1
+	if [ "$warm" = 1 ]; then
+		E export "${q}_warm" "$D/warm_$q.csv" >/dev/null 2>&1 || exit 1
+	fi
 done
 
 if [ "$duck" = 1 ] && command -v node >/dev/null 2>&1; then
@@ -153,6 +178,7 @@ for q in $qs; do
 	cmd[$q]=$(best <"$D/cmd_$q")
 	inproc[$q]=$(best <"$D/in_$q")
 	cpu[$q]=$(best <"$D/cpu_$q")
+	[ "$warm" = 0 ] || wcmd[$q]=$(best <"$D/cmd_${q}_warm")
 	if [ -n "$base_bin" ]; then
 		bcmd[$q]=$(best <"$D/cmd_${q}_base")
 		bcpu[$q]=$(best <"$D/cpu_${q}_base")
@@ -164,8 +190,8 @@ jbest() { [ -s "$1" ] && sed -n "s/.*\"q\":\"$2\",\"best\":\([0-9.e-]*\).*/\1/p"
 [ -s "$D/arrow.json" ] && sed -n 's/.*"load": \([0-9.]*\).*/Arrow: read \1 s (not counted)/p' "$D/arrow.json"
 sed -i 's/"best": /"best":/; s/"q": /"q":/; s/", "/","/g' "$D/arrow.json" 2>/dev/null
 
-printf '\n%-4s %-28s %9s %9s %9s %9s %9s %7s %9s %7s\n' q question "eau2 cmd" "eau2 in" \
-	"eau2 cpu" DuckDB "cmd/Duck" answer Arrow "cmd/Arr"
+printf '\n%-4s %-28s %9s %9s %9s %9s %9s %9s %9s %7s %9s %7s\n' q question "eau2 cmd" "eau2 in" \
+	"eau2 cpu" DuckDB "cmd/Duck" "warm cmd" "warm/Duck" answer Arrow "cmd/Arr"
 fail=0
 for q in $qs; do
 	d=$(jbest "$D/duck.json" "$q") a=$(jbest "$D/arrow.json" "$q")
@@ -179,15 +205,23 @@ for q in $qs; do
 			echo "$q: eau2 and DuckDB differ: $(cat "$D/diff")" >&2
 		fi
 	fi
+	if [ "$warm" = 1 ] && ! cmp -s "$D/eau2_$q.csv" "$D/warm_$q.csv"; then
+		ans="$ans/W!"
+		fail=1
+		echo "$q: the warm run's answer differs from the in-process one" >&2
+	fi
 	if [ -n "$a" ] && ! python3 "$here/compare/same_answer.py" "$D/eau2_$q.csv" "$D/arrow_$q.csv" >"$D/diff"; then
 		ans="$ans/A!"
 		fail=1
 		echo "$q: eau2 and Arrow differ: $(cat "$D/diff")" >&2
 	fi
 	awk -v q="$q" -v what="${by[$q]}: ${agg[$q]}" -v c="${cmd[$q]}" -v i="${inproc[$q]}" \
-		-v u="${cpu[$q]}" -v d="$d" -v a="$a" -v ans="$ans" 'BEGIN {
+		-v u="${cpu[$q]}" -v d="$d" -v a="$a" -v ans="$ans" -v w="${wcmd[$q]:-}" 'BEGIN {
 		printf "%-4s %-28s %8.3fs %8.2fs %8.2fs ", q, substr(what, 1, 28), c, i, u
 		if (d != "") printf "%8.3fs %8.2fx ", d, c / d; else printf "%9s %9s ", "skipped", "-"
+		if (w == "") printf "%9s %9s ", "skipped", "-"
+		else if (d != "") printf "%8.3fs %8.2fx ", w, w / d
+		else printf "%8.3fs %9s ", w, "-"
 		printf "%7s ", ans
 		if (a != "") printf "%8.3fs %6.2fx\n", a, c / a; else printf "%9s %7s\n", "skipped", "-"
 	}'

@@ -113,6 +113,7 @@ typedef struct eau2 eau2;
 enum eau2_node_mode {
 	EAU2_NODE_AUTO = 0, /* attach to the store's eau2-node when one runs */
 	EAU2_NODE_OFF = 1,  /* embedded: the files only */
+	EAU2_NODE_RUNS = 2, /* as AUTO, and eau2_run_key runs on the node */
 };
 
 /* How eau2_open opens a store. A zeroed struct is all defaults; the
@@ -158,11 +159,20 @@ struct eau2_options {
  * (the dataframe belongs to no key there), and every network step is
  * bounded by timeout_ms. Opening also reclaims the space of puts that
  * died half-way (see eau2_gc) when no writer holds the store at that
- * moment: opening never waits for a writer. With node = EAU2_NODE_AUTO,
+ * moment: opening never waits for a writer. With node = EAU2_NODE_AUTO
+ * (or EAU2_NODE_RUNS),
  * when an eau2-node serves the store the handle attaches to it (gets then
  * come through the node, which counts references) and falls back to the
  * files if the node goes away, or when it does not answer within a second
- * (a one-line warning names it); EAU2_NODE_OFF uses the files only. With
+ * (a one-line warning names it); EAU2_NODE_OFF uses the files only.
+ * EAU2_NODE_RUNS also sends eau2_run_key to the node ("warm runs": the
+ * node keeps the inputs it opened mapped and checked, so a short-lived
+ * process skips that work): the run executes there, its result is put
+ * under `as` there or handed back mapped (zero-copy), with the same
+ * answer as in-process. A class the node does not have (one the program
+ * registered, a plugin the node was not started with) runs in-process,
+ * as does every run without a node, or with one too old to run. eau2_run, and
+ * eau2_run_key under AUTO, always run in the calling process. With
  * verify, every eau2_get and eau2_wait_get checks every chunk
  * (eau2_df_verify: O(data)) and fails with -EBADMSG rather than return a
  * corrupt dataframe. The handle may be used by one thread at a time; open

@@ -96,6 +96,12 @@ extern const struct eau2_backend eau2_backend_local;
 extern const struct eau2_backend eau2_backend_remote;
 extern const struct eau2_backend eau2_backend_cluster;
 
+/* eau2_run_key in this process: get key (through the backend), eau2_run,
+ * then eau2_api_run_result. as is NULL or not empty. */
+int eau2_api_run_here(eau2 *db, const char *key, const struct eau2_rower_class *cls,
+		      const struct eau2_args *args, const struct eau2_run_options *opt,
+		      const char *as, eau2_df **result, struct eau2_error *err);
+
 /* The end of eau2_run_key once out is computed (rc: how that went):
  * with as, out is put there (through the backend) and released; else it
  * becomes *result. Releases out on failure. */

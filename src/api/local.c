@@ -31,7 +31,7 @@ static int local_open(eau2 *db, struct eau2_error *err)
 
 	/* Without a client (embedded, or out of memory for one) the files
 	 * serve every call. */
-	if (db->opt.node == EAU2_NODE_AUTO &&
+	if (db->opt.node != EAU2_NODE_OFF &&
 	    eau2_node_attach(db->store->dir, &node, NULL) != 0)
 		node = NULL;
 	db->be_state = node;
@@ -231,6 +231,34 @@ static int local_unlock(struct eau2_lock *lk, struct eau2_error *err)
 	return 0;
 }
 
+/* With EAU2_NODE_RUNS, on the node when one that runs serves the store;
+ * else (or when the request cannot go there) here. */
+static int local_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
+			 const struct eau2_args *args, const struct eau2_run_options *opt,
+			 const char *as, eau2_df **result, struct eau2_error *err)
+{
+	struct eau2_node_client *node = db->be_state;
+	uint64_t rows;
+	int rc;
+
+	/* verify: the node does not check every chunk of its inputs */
+	if (node && db->opt.node == EAU2_NODE_RUNS && !db->opt.verify) {
+		/* threads 0 stays 0: the node sizes the run by the store's
+		 * cores table, as this process would */
+		rc = eau2_node_run(node, db->store, cls->name, args, key, as,
+				   opt ? opt->threads : 0, opt ? opt->cancel : NULL, result,
+				   &rows, err);
+		/* -ENOEXEC: the node lacks the class (the caller's own) */
+		if (rc != -ENOTCONN && rc != -ENOEXEC) {
+			if (!rc && *result)
+				eau2_df_set_release(*result, node_release,
+						    eau2_node_client_ref(node));
+			return rc;
+		}
+	}
+	return eau2_api_run_here(db, key, cls, args, opt, as, result, err);
+}
+
 const struct eau2_backend eau2_backend_local = {
 	.name = "local",
 	.open = local_open,
@@ -244,4 +272,5 @@ const struct eau2_backend eau2_backend_local = {
 	.watch = local_watch,
 	.lock = local_lock,
 	.unlock = local_unlock,
+	.run_key = local_run_key,
 };

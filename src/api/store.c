@@ -28,7 +28,7 @@ static struct eau2_store *store_of(eau2 *db)
 static int pick_backend(const struct eau2_options *o, const struct eau2_backend **be,
 			struct eau2_error *err)
 {
-	if (o->node != EAU2_NODE_AUTO && o->node != EAU2_NODE_OFF)
+	if (o->node != EAU2_NODE_AUTO && o->node != EAU2_NODE_OFF && o->node != EAU2_NODE_RUNS)
 		return eau2_error_set(err, -EINVAL, "open: unknown node mode %d", (int)o->node);
 	if (o->timeout_ms < 0)
 		return eau2_error_set(err, -EINVAL, "open: timeout_ms %d is negative",
@@ -259,9 +259,6 @@ int eau2_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 		 const struct eau2_args *args, const struct eau2_run_options *opt,
 		 const char *as, eau2_df **result, struct eau2_error *err)
 {
-	eau2_df *in = NULL, *out = NULL;
-	int rc;
-
 	*result = NULL;
 	if (!db || !cls)
 		return eau2_error_set(err, -EINVAL, "run: store and rower are required");
@@ -269,6 +266,16 @@ int eau2_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 		as = NULL;
 	if (db->be->run_key)
 		return db->be->run_key(db, key, cls, args, opt, as, result, err);
+	return eau2_api_run_here(db, key, cls, args, opt, as, result, err);
+}
+
+int eau2_api_run_here(eau2 *db, const char *key, const struct eau2_rower_class *cls,
+		      const struct eau2_args *args, const struct eau2_run_options *opt,
+		      const char *as, eau2_df **result, struct eau2_error *err)
+{
+	eau2_df *in = NULL, *out = NULL;
+	int rc;
+
 	if (key && (rc = eau2_get(db, key, &in, err)))
 		return rc;
 	rc = eau2_run(db, in, cls, args, opt, &out, err);

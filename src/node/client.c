@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,6 +44,7 @@
 
 #include "df/df.h"
 #include "node/node.h"
+#include "node/remote.h"
 #include "shm/shm.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -65,6 +67,8 @@ struct eau2_node_client {
 	int fd;          /* -1: not attached */
 	pid_t pid;       /* the process that owns fd */
 	pid_t node_pid;
+	uint32_t node_rev; /* HELLO's revision: 2 serves RUN */
+	const volatile int *cancel; /* during a RUN: the caller's cancel flag */
 	uint64_t next_req;
 	int64_t last_try_ms;
 	int64_t stalled_until_ms; /* a node that timed out: not asked before */
@@ -222,6 +226,25 @@ static int recv_reply(struct eau2_node_client *c, uint16_t type, uint64_t req,
 
 	memset(r, 0, sizeof(*r));
 	for (;;) {
+		if (c->cancel) {
+			/* A RUN: wait in slices, so that the caller's cancel
+			 * flag (set by a signal handler) is seen. */
+			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+			int64_t until = eau2_mono_ms() + TIMEOUT_MS;
+			int ready = 0;
+
+			while (!ready && !*c->cancel && eau2_mono_ms() < until)
+				ready = poll(&pfd, 1, 100) > 0;
+			if (*c->cancel) {
+				reply_free(r);
+				drop_locked(c); /* the node cancels the run */
+				return eau2_error_set(err, -ECANCELED, "cancelled");
+			}
+			if (!ready) {
+				c->timed_out = 1;
+				goto lost;
+			}
+		}
 		n = eau2_node_recv(c->fd, c->buf, fds, &nfds, 0);
 		if (n == -EAGAIN)
 			c->timed_out = 1; /* SO_RCVTIMEO ran out */
@@ -247,7 +270,10 @@ static int recv_reply(struct eau2_node_client *c, uint16_t type, uint64_t req,
 			return eau2_error_set(err, rc, "%.*s", (int)h.len,
 					      (const char *)c->buf + EAU2_NODE_HDR_SIZE);
 		}
-		if (type == EAU2_NODE_GET) {
+		if (type == EAU2_NODE_RUN && h.len == 0 && nfds == 0 &&
+		    (h.flags & EAU2_NODE_F_MORE))
+			continue; /* a keepalive of a run that waits or computes */
+		if (type == EAU2_NODE_GET || (type == EAU2_NODE_RUN && h.len == 16)) {
 			const uint8_t *p = c->buf + EAU2_NODE_HDR_SIZE;
 
 			if (h.len != 16)
@@ -389,6 +415,7 @@ static int connect_locked(struct eau2_node_client *c)
 		reply_free(&r);
 		goto fail;
 	}
+	c->node_rev = eau2_node_get_u32(r.data);
 	c->node_pid = (pid_t)eau2_node_get_u32(r.data + 4);
 	reply_free(&r);
 	set_timeout(c->fd, TIMEOUT_MS);
@@ -569,14 +596,56 @@ static int map_segs(const struct reply *r, uint32_t nsegs, struct eau2_df_seg **
 	return 0;
 }
 
+/* The dataframe whose fds a GET-style reply r carries (r is freed),
+ * counted as held. -ENOTCONN: a node that breaks the protocol (dropped);
+ * -ENOENT: its files went since the node opened them. */
+static int take_df(struct eau2_node_client *c, struct eau2_store *db, struct reply *r,
+		   uint64_t *idp, eau2_df **df, struct eau2_error *err)
+{
+	struct eau2_df_seg *segs = NULL;
+	uint64_t id = eau2_node_get_u64(r->first);
+	uint32_t nsegs = eau2_node_get_u32(r->first + 8);
+	int rc;
+
+	*idp = id;
+	if (id == 0 || nsegs > EAU2_NODE_SEGS_MAX || r->nfds != 1 + (size_t)nsegs) {
+		reply_free(r);
+		drop_locked(c); /* a node that breaks the protocol */
+		return -ENOTCONN;
+	}
+	/* The node counted the reference when it sent the fds. */
+	if (held_add(c, id)) {
+		uint8_t p[12];
+
+		eau2_node_put_u64(p, id);
+		eau2_node_put_u32(p + 8, 1);
+		send_req(c, EAU2_NODE_RELEASE, p, 12, NULL);
+		reply_free(r);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	rc = map_segs(r, nsegs, &segs, err);
+	reply_free(r); /* mappings keep the files; fds are not needed */
+	if (!rc) {
+		/* The descriptor is opened by name (eau2_df_open_id):
+		 * -ENOENT when a writer replaced the key and removed
+		 * the files since the node opened them. */
+		rc = eau2_df_open_id(db, id, segs, nsegs, -1, df, err);
+		if (!rc && (rc = check_seg_sizes(*df, err))) {
+			eau2_df_release(*df);
+			*df = NULL;
+		}
+	}
+	if (rc)
+		release_locked(c, id);
+	return rc;
+}
+
 int eau2_node_get(struct eau2_node_client *c, struct eau2_store *db, const char *key,
 		  eau2_df **df, struct eau2_error *err)
 {
 	char name[256];
-	struct eau2_df_seg *segs = NULL;
 	struct reply r;
 	uint64_t id = 0;
-	uint32_t nsegs;
 	int rc = 0, tries, vanished = 1, node_err = 0;
 
 	*df = NULL;
@@ -591,40 +660,10 @@ int eau2_node_get(struct eau2_node_client *c, struct eau2_store *db, const char 
 			node_err = 1; /* the node's own message, or -ENOTCONN */
 			break;
 		}
-		id = eau2_node_get_u64(r.first);
-		nsegs = eau2_node_get_u32(r.first + 8);
-		if (id == 0 || nsegs > EAU2_NODE_SEGS_MAX || r.nfds != 1 + (size_t)nsegs) {
-			reply_free(&r);
-			drop_locked(c); /* a node that breaks the protocol */
-			rc = -ENOTCONN;
+		rc = take_df(c, db, &r, &id, df, err);
+		vanished = rc == -ENOENT; /* replaced meanwhile: ask again */
+		if (rc == -ENOTCONN || (rc && !vanished))
 			break;
-		}
-		/* The node counted the reference when it sent the fds. */
-		if (held_add(c, id)) {
-			uint8_t p[12];
-
-			eau2_node_put_u64(p, id);
-			eau2_node_put_u32(p + 8, 1);
-			send_req(c, EAU2_NODE_RELEASE, p, 12, NULL);
-			reply_free(&r);
-			rc = eau2_error_set(err, -ENOMEM, "out of memory");
-			break;
-		}
-		rc = map_segs(&r, nsegs, &segs, err);
-		reply_free(&r); /* mappings keep the files; fds are not needed */
-		if (!rc) {
-			/* The descriptor is opened by name (eau2_df_open_id):
-			 * -ENOENT when a writer replaced the key and removed
-			 * the files since the node opened them: ask again. */
-			rc = eau2_df_open_id(db, id, segs, nsegs, -1, df, err);
-			vanished = rc == -ENOENT;
-			if (!rc && (rc = check_seg_sizes(*df, err))) {
-				eau2_df_release(*df);
-				*df = NULL;
-			}
-		}
-		if (rc)
-			release_locked(c, id);
 	}
 	pthread_mutex_unlock(&c->mu);
 	/* The node out of descriptors or memory: the files still serve. */
@@ -636,6 +675,66 @@ int eau2_node_get(struct eau2_node_client *c, struct eau2_store *db, const char 
 				      key, (unsigned long long)id);
 	if (rc && !node_err && rc != -ENOTCONN)
 		return eau2_error_prefix(err, rc, "key '%s'", key);
+	return rc;
+}
+
+int eau2_node_run(struct eau2_node_client *c, struct eau2_store *db, const char *rower,
+		  const struct eau2_args *args, const char *key, const char *as,
+		  unsigned threads, const volatile int *cancel, eau2_df **result,
+		  uint64_t *rows, struct eau2_error *err)
+{
+	static const volatile int never;
+	struct eau2_remote_run_req q = {
+		.rower = rower, .key = key ? key : "", .as = as ? as : "", .threads = threads,
+	};
+	struct reply r;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	uint64_t id = 0;
+	int rc, broken = 0;
+
+	*result = NULL;
+	*rows = 0;
+	if (args)
+		q.args = *args;
+	/* What the node cannot take, the caller runs in-process. */
+	if (eau2_remote_run_encode(&q, &buf, &len, NULL) || len > EAU2_NODE_PAYLOAD_MAX) {
+		free(buf);
+		return -ENOTCONN;
+	}
+	pthread_mutex_lock(&c->mu);
+	rc = connect_locked(c);
+	if (!rc && c->node_rev < 2)
+		rc = -ENOTCONN; /* a node from before RUN */
+	if (!rc) {
+		c->cancel = cancel ? cancel : &never;
+		rc = roundtrip(c, EAU2_NODE_RUN, buf, (uint32_t)len, &r, err);
+		c->cancel = NULL;
+	}
+	if (!rc && as && as[0]) {
+		if (r.len == 12)
+			*rows = eau2_node_get_u64(r.data);
+		else
+			broken = 1;
+		reply_free(&r);
+	} else if (!rc && !r.nfds) {
+		broken = 1;
+		reply_free(&r);
+	} else if (!rc) {
+		rc = take_df(c, db, &r, &id, result, err);
+		/* the node keeps the result's files until released */
+		if (rc == -ENOENT)
+			rc = eau2_error_set(err, -EIO, "run %s: the node's result %016llx "
+					    "has no files", rower, (unsigned long long)id);
+		if (!rc)
+			*rows = eau2_df_rows(*result);
+	}
+	if (broken) {
+		drop_locked(c); /* a node that breaks the protocol */
+		rc = -ENOTCONN;
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(buf);
 	return rc;
 }
 

@@ -41,6 +41,34 @@
  *   LIST    req: -                            rep: keys, each NUL-terminated
  *   DELETE  req: key bytes                    rep: -
  *   STATUS  req: -                            rep: see eau2_node_status_decode
+ *   RUN     req: remote.h's RUN payload        rep (with `as`): u64 rows, u32 cols
+ *           (rower, input key, as key,         once the result is stored under
+ *           threads, arguments)                `as`; (without): GET's reply for
+ *                                              the result, which belongs to no key
+ *           and which the node keeps until the client RELEASEs its id or its
+ *           connection closes. While the run waits or computes the node sends,
+ *           every second, an empty part flagged MORE (a keepalive: the
+ *           client's receive timeout bounds silence, not a run's length).
+ *
+ * Revisions. The header's version is the wire format; HELLO's reply
+ * carries the node's revision: 1 serves GET to STATUS, 2 also RUN. A
+ * client asks for RUN only of a node of revision 2 (older clients ignore
+ * the field), and runs in-process otherwise.
+ *
+ * Warm runs (RUN). The node executes runs one at a time on its run
+ * thread (started on the first RUN; one that cannot start, or a node
+ * with no_runs, refuses RUN with -ENOEXEC and clients run in-process),
+ * never on the event loop, over a long-lived handle of its store:
+ * the input dataframes it opened stay mapped with their checked chunk
+ * views (a cache of EAU2_NODE_RUN_CACHE keys, an entry dropped when its
+ * key names another id or none, checked before each run and every second
+ * while idle), and the pinned pool runs the rower as in-process. Queued
+ * runs take turns round-robin across connections (the connection served
+ * least recently goes next); a connection may queue EAU2_NODE_RUN_CONN
+ * runs and the node EAU2_NODE_RUN_QUEUE in all, beyond which RUN is
+ * refused with -EBUSY. A connection that closes drops its queued runs and
+ * cancels its running one (the executor's cancel flag); what it ran
+ * leaves nothing behind but what it stored under `as`.
  *
  * Access rules. The server is single-threaded: everything in it belongs to
  * its event loop. A client handle is shared by a store handle and every
@@ -59,6 +87,7 @@
 
 #define EAU2_NODE_MAGIC 0x504e3245u /* "E2NP" */
 #define EAU2_NODE_VERSION 1u
+#define EAU2_NODE_REVISION 2u        /* HELLO's reply: 2 serves RUN */
 #define EAU2_NODE_HDR_SIZE 32u
 #define EAU2_NODE_MSG_MAX 65536u
 #define EAU2_NODE_PAYLOAD_MAX (EAU2_NODE_MSG_MAX - EAU2_NODE_HDR_SIZE)
@@ -67,6 +96,10 @@
 #define EAU2_NODE_HOLDS_MAX 65536u   /* distinct ids one connection holds */
 #define EAU2_NODE_CONNS_MAX 4096u
 #define EAU2_NODE_REPLY_MAX (64u << 20) /* a reassembled multi-part reply */
+#define EAU2_NODE_RUN_QUEUE 64u     /* runs queued on a node, all connections */
+#define EAU2_NODE_RUN_CONN 4u       /* runs queued by one connection */
+#define EAU2_NODE_RUN_CACHE 16u     /* input dataframes a node keeps open */
+#define EAU2_NODE_KEEPALIVE_MS 1000 /* between keepalives of a pending RUN */
 #define EAU2_NODE_SOCK "node.sock"
 #define EAU2_NODE_LOCK "node.lock"
 #define EAU2_NODE_LOG "node.log"
@@ -79,6 +112,7 @@ enum eau2_node_type {
 	EAU2_NODE_LIST = 5,
 	EAU2_NODE_DELETE = 6,
 	EAU2_NODE_STATUS = 7,
+	EAU2_NODE_RUN = 8,
 	EAU2_NODE_REPLY = 0x80,
 };
 #define EAU2_NODE_F_MORE 1u
@@ -157,6 +191,7 @@ struct eau2_node_server;
 struct eau2_node_server_opts {
 	int log_fd;        /* where log lines go: 2 for stderr */
 	int quiet;         /* 1: log errors only */
+	int no_runs;       /* 1: serve no RUN (revision 1: clients run in-process) */
 };
 
 /* Opens the store at dir (NULL: the default store, as eau2_open), takes
@@ -185,6 +220,8 @@ struct eau2_node_server_stats {
 	uint64_t refused;        /* connections refused (other uid, limit, memory) */
 	uint64_t requests;       /* requests served, all connections */
 	uint64_t gets;           /* of which GETs */
+	uint64_t runs;           /* of which RUNs */
+	uint64_t run_hits;       /* RUNs whose input was open already */
 };
 void eau2_node_server_stats(const struct eau2_node_server *srv,
 			    struct eau2_node_server_stats *st);
@@ -216,6 +253,23 @@ void eau2_node_client_unref(struct eau2_node_client *c); /* NULL allowed */
 struct eau2_store;
 int eau2_node_get(struct eau2_node_client *c, struct eau2_store *db, const char *key,
 		  eau2_df **df, struct eau2_error *err);
+/* A run on the node (RUN): rower over key (NULL: none) with args,
+ * threads (0: the node's default); as (NULL: none) stores the result
+ * there on the node, *result NULL and *rows its rows; else *result is the
+ * result mapped here (zero-copy, from the node's store, counted by the
+ * node like a GET: release it with eau2_node_release). *cancel, when it
+ * becomes non-zero, drops the connection (the node cancels the run) and
+ * the call returns -ECANCELED. Returns -ENOTCONN, having run nothing,
+ * when no node of revision 2 can be reached or the request does not fit
+ * a message, and -ENOEXEC when the node has no rower of that name (an
+ * older node, or a class the caller registered itself): the caller runs
+ * in-process. Any other error is the run's (the node's message in err).
+ * The handle's lock is held for the whole run: dataframes got through c
+ * and released meanwhile on other threads wait for it to finish. */
+int eau2_node_run(struct eau2_node_client *c, struct eau2_store *db, const char *rower,
+		  const struct eau2_args *args, const char *key, const char *as,
+		  unsigned threads, const volatile int *cancel, eau2_df **result,
+		  uint64_t *rows, struct eau2_error *err);
 /* Drops one reference to id (no reply is awaited). */
 void eau2_node_release(struct eau2_node_client *c, uint64_t id);
 /* eau2_list / eau2_delete done by the node; -ENOTCONN when unreachable. */

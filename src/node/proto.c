@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "node/node.h"
+#include "node/remote.h"
 
 /* The wire is little endian; these compile to plain loads on x86-64 and
  * arm64 and stay correct elsewhere. */
@@ -63,7 +64,7 @@ static int type_known(unsigned type)
 {
 	unsigned base = type & ~(unsigned)EAU2_NODE_REPLY;
 
-	return (type & ~0xffu) == 0 && base >= EAU2_NODE_HELLO && base <= EAU2_NODE_STATUS;
+	return (type & ~0xffu) == 0 && base >= EAU2_NODE_HELLO && base <= EAU2_NODE_RUN;
 }
 
 int eau2_node_hdr_decode(const uint8_t *msg, size_t msg_len,
@@ -149,6 +150,14 @@ int eau2_node_req_check(const struct eau2_node_hdr *h, const uint8_t *payload,
 		if (h->len != 0)
 			break;
 		return 0;
+	case EAU2_NODE_RUN: {
+		struct eau2_remote_run_req q;
+		int rc = eau2_remote_run_decode(payload, h->len, &q, err);
+
+		if (!rc)
+			eau2_remote_run_free(&q);
+		return rc;
+	}
 	}
 	return eau2_error_set(err, -EBADMSG, "request type %u with a payload of %u bytes",
 			      h->type, h->len);

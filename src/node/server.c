@@ -43,8 +43,10 @@
 #include <unistd.h>
 
 #include "df/df.h"
+#include "node/lrun.h"
 #include "node/node.h"
 #include "shm/shm.h"
+#include "util/clock.h"
 
 #define SEND_TIMEOUT_MS 2000
 #define MSGS_PER_WAKE 64   /* requests served per connection per wake-up */
@@ -64,6 +66,13 @@ struct conn {
 	struct hold *holds; /* unsorted: a client holds few ids */
 	size_t nholds, cap;
 	uint64_t requests;
+	/* RUN: queued runs (oldest first), the turn it last had, and the
+	 * results (no `as`) it holds, kept until released or closed */
+	struct eau2_node_job *jobs, *jobs_tail;
+	unsigned njobs;
+	uint64_t last_turn;
+	eau2_df **results;
+	size_t nresults, rcap;
 };
 
 struct eau2_node_server {
@@ -75,6 +84,8 @@ struct eau2_node_server {
 	int stop_fd;
 	int log_fd;
 	int quiet;
+	int no_runs;
+	int run_failed; /* the run thread did not start: RUN is refused */
 	int bound; /* node.sock is ours to remove */
 	int spare_fd; /* /dev/null, given up to accept-and-close at EMFILE */
 	sigset_t oldmask;
@@ -84,8 +95,16 @@ struct eau2_node_server {
 	unsigned serial;
 	uint8_t *buf;  /* one received message */
 	uint8_t *out;  /* one reply payload */
+	/* RUN (lrun.h): the run thread, started with the loop; the job it
+	 * has; runs queued on connections; turns given */
+	struct eau2_node_runner *runner;
+	int run_fd;
+	struct eau2_node_job *running;
+	unsigned queued;
+	uint64_t turn;
+	int64_t keepalive_ms;
 	struct {
-		_Atomic uint64_t clients, connects, refused, requests, gets;
+		_Atomic uint64_t clients, connects, refused, requests, gets, runs, run_hits;
 	} stats;
 };
 
@@ -93,7 +112,7 @@ struct eau2_node_server {
 #define STAT_ADD(s, f, n) atomic_fetch_add_explicit(&(s)->stats.f, (n), memory_order_relaxed)
 
 /* Tags that tell the fixed descriptors from connections in epoll data. */
-static char tag_listen, tag_signal, tag_stop;
+static char tag_listen, tag_signal, tag_stop, tag_run;
 
 static void logf_(struct eau2_node_server *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -257,10 +276,11 @@ int eau2_node_server_open(struct eau2_node_server **out, const char *dir,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return eau2_error_set(err, -ENOMEM, "out of memory");
-	s->lock_fd = s->listen_fd = s->epfd = s->sig_fd = s->stop_fd = -1;
+	s->lock_fd = s->listen_fd = s->epfd = s->sig_fd = s->stop_fd = s->run_fd = -1;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log_fd = opts ? opts->log_fd : 2;
 	s->quiet = opts ? opts->quiet : 0;
+	s->no_runs = opts ? opts->no_runs : 0;
 	s->buf = malloc(EAU2_NODE_MSG_MAX);
 	s->out = malloc(EAU2_NODE_PAYLOAD_MAX);
 	if (!s->buf || !s->out) {
@@ -318,6 +338,8 @@ void eau2_node_server_stats(const struct eau2_node_server *s,
 	st->refused = atomic_load_explicit(&m->stats.refused, memory_order_relaxed);
 	st->requests = atomic_load_explicit(&m->stats.requests, memory_order_relaxed);
 	st->gets = atomic_load_explicit(&m->stats.gets, memory_order_relaxed);
+	st->runs = atomic_load_explicit(&m->stats.runs, memory_order_relaxed);
+	st->run_hits = atomic_load_explicit(&m->stats.run_hits, memory_order_relaxed);
 }
 
 void eau2_node_server_set_log(struct eau2_node_server *s, int fd)
@@ -334,12 +356,48 @@ void eau2_node_server_stop(struct eau2_node_server *s)
 	}
 }
 
+/* Lets a run's result go. Unpublished, its files go with it, unless the
+ * client put it under a key meanwhile (it may: the dataframe it mapped
+ * is in this store): then the key keeps them. The client's put is done
+ * by then: it releases the result (or dies) after. One scan of the keys. */
+static void result_drop(struct eau2_node_server *s, eau2_df *df)
+{
+	if (df->lock_fd >= 0 && eau2_shm_id_referenced(s->db, df->id)) {
+		eau2_shm_id_published(s->db, df->id, df->lock_fd);
+		df->lock_fd = -1;
+	}
+	eau2_df_release(df);
+}
+
+/* Drops c's queued runs and its results, and cancels its running one. */
+static void conn_drop_runs(struct eau2_node_server *s, struct conn *c)
+{
+	while (c->jobs) {
+		struct eau2_node_job *j = c->jobs;
+
+		c->jobs = j->next;
+		eau2_node_job_free(j);
+		s->queued--;
+	}
+	c->jobs_tail = NULL;
+	c->njobs = 0;
+	if (s->running && s->running->owner == c) {
+		s->running->owner = NULL;
+		s->running->cancel = 1;
+	}
+	while (c->nresults)
+		result_drop(s, c->results[--c->nresults]);
+	free(c->results);
+	c->results = NULL;
+}
+
 static void conn_free(struct eau2_node_server *s, struct conn *c)
 {
 	if (c->fd >= 0) {
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 	}
+	conn_drop_runs(s, c);
 	free(c->holds);
 	free(c);
 }
@@ -350,6 +408,10 @@ void eau2_node_server_close(struct eau2_node_server *s)
 
 	if (!s)
 		return;
+	/* The runner frees the job it has; the connections their queues. */
+	eau2_node_runner_stop(s->runner);
+	s->runner = NULL;
+	s->running = NULL;
 	for (i = 0; i < s->nconns; i++)
 		conn_free(s, s->conns[i]);
 	free(s->conns);
@@ -530,13 +592,16 @@ static int open_df_files(struct eau2_store *db, uint64_t id, int **fdsp, uint32_
 	return 0;
 }
 
+static int send_df(struct conn *c, const struct eau2_node_hdr *h, uint64_t id, int *fds,
+		   uint32_t nsegs);
+
 static int do_get(struct eau2_node_server *s, struct conn *c,
 		  const struct eau2_node_hdr *h, const uint8_t *payload)
 {
 	char key[EAU2_KEY_MAX + 1];
 	struct eau2_error err = {0};
 	int *fds = NULL, rc = -ENOENT, tries;
-	uint32_t nsegs = 0, first, nfds, total;
+	uint32_t nsegs = 0;
 	uint64_t id = 0;
 
 	key_of(h, payload, key);
@@ -552,6 +617,18 @@ static int do_get(struct eau2_node_server *s, struct conn *c,
 			       key, id);
 	if (rc)
 		return reply_error(c, h, &err);
+	return send_df(c, h, id, fds, nsegs);
+}
+
+/* GET's reply: id's descriptor and segment fds (fds: 1 + nsegs, closed
+ * and freed here), the reference counted for c first. */
+static int send_df(struct conn *c, const struct eau2_node_hdr *h, uint64_t id, int *fds,
+		   uint32_t nsegs)
+{
+	struct eau2_error err = {0};
+	uint32_t first, nfds, total;
+	int rc;
+
 	/* Count first: a client over its limit gets an error, not fds. */
 	rc = hold_add(c, id, 1);
 	if (rc) {
@@ -725,6 +802,224 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------ RUN */
+
+/* Hands the runner the next queued run when it is idle: the oldest of
+ * the connection that had its turn least recently. */
+static void run_dispatch(struct eau2_node_server *s)
+{
+	struct conn *next = NULL;
+	struct eau2_node_job *j;
+	size_t i;
+
+	if (s->running || !s->queued || !s->runner)
+		return;
+	for (i = 0; i < s->nconns; i++) {
+		struct conn *c = s->conns[i];
+
+		if (c->jobs && (!next || c->last_turn < next->last_turn ||
+				(c->last_turn == next->last_turn && c->serial < next->serial)))
+			next = c;
+	}
+	if (!next)
+		return;
+	j = next->jobs;
+	next->jobs = j->next;
+	if (!next->jobs)
+		next->jobs_tail = NULL;
+	next->njobs--;
+	s->queued--;
+	j->next = NULL;
+	next->last_turn = ++s->turn;
+	s->running = j;
+	eau2_node_runner_submit(s->runner, j);
+}
+
+/* The run thread, started on the first RUN (not at open: a daemon forks
+ * in between; and a node that runs nothing holds no more than before).
+ * When it cannot start, RUN is refused with -ENOEXEC, which has clients
+ * run in-process. */
+static int runner_up(struct eau2_node_server *s, struct eau2_error *err)
+{
+	int rc;
+
+	if (s->runner)
+		return 0;
+	if (s->no_runs || s->run_failed)
+		return eau2_error_set(err, -ENOEXEC, "this node executes no runs%s",
+				      s->no_runs ? " (--no-runs)" : " (its run thread did not start)");
+	rc = eau2_node_runner_start(&s->runner, s->db, &s->run_fd, err);
+	if (!rc && (rc = epoll_add(s->epfd, s->run_fd, &tag_run, EPOLLIN))) {
+		eau2_error_set(err, rc, "epoll: %s", strerror(-rc));
+		eau2_node_runner_stop(s->runner);
+		s->runner = NULL;
+		s->run_fd = -1;
+	}
+	if (rc) {
+		logf_(s, "runs stay in the clients: %s", err->msg);
+		s->run_failed = 1;
+		return eau2_error_set(err, -ENOEXEC, "this node executes no runs (its run "
+				      "thread did not start)");
+	}
+	return 0;
+}
+
+static int do_run(struct eau2_node_server *s, struct conn *c, const struct eau2_node_hdr *h,
+		  const uint8_t *payload)
+{
+	struct eau2_error err = {0};
+	struct eau2_node_job *j;
+
+	if (runner_up(s, &err))
+		return reply_error(c, h, &err);
+	if (s->queued >= EAU2_NODE_RUN_QUEUE)
+		eau2_error_set(&err, -EBUSY, "node busy: %u runs queued already (at most %u); "
+			       "try again later", s->queued, EAU2_NODE_RUN_QUEUE);
+	else if (c->njobs >= EAU2_NODE_RUN_CONN)
+		eau2_error_set(&err, -EBUSY, "node busy: this connection has %u runs queued "
+			       "already (at most %u)", c->njobs, EAU2_NODE_RUN_CONN);
+	if (err.code)
+		return reply_error(c, h, &err);
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		eau2_error_set(&err, -ENOMEM, "run: out of memory");
+		return reply_error(c, h, &err);
+	}
+	/* eau2_node_req_check decoded it once already */
+	if (eau2_remote_run_decode(payload, h->len, &j->q, &err)) {
+		free(j);
+		return reply_error(c, h, &err);
+	}
+	j->owner = c;
+	j->req = h->req;
+	if (c->jobs_tail)
+		c->jobs_tail->next = j;
+	else
+		c->jobs = j;
+	c->jobs_tail = j;
+	c->njobs++;
+	s->queued++;
+	STAT_ADD(s, runs, 1);
+	run_dispatch(s);
+	return 0;
+}
+
+/* RUN's reply to its connection (still open): an error, the rows and
+ * columns stored, or the result's files (the connection keeps the result
+ * until it releases its id). */
+static int run_reply(struct eau2_node_server *s, struct conn *c, struct eau2_node_job *j)
+{
+	struct eau2_node_hdr h = { .type = EAU2_NODE_RUN, .req = j->req };
+	struct eau2_error err = {0};
+	uint8_t p[12];
+	int *fds = NULL;
+	uint32_t nsegs = 0;
+	int rc;
+
+	if (j->rc) {
+		if (!s->quiet || j->rc != -ECANCELED)
+			logf_(s, "conn#%u pid %d: run %s: %s", c->serial, (int)c->pid, j->q.rower,
+			      j->err.msg);
+		if (!j->err.code)
+			eau2_error_set(&j->err, j->rc, "run %s: %s", j->q.rower, strerror(-j->rc));
+		return reply_error(c, &h, &j->err);
+	}
+	if (!s->quiet)
+		logf_(s, "conn#%u pid %d: run %s%s%s%s%s: %" PRIu64 " rows in %.1f ms%s",
+		      c->serial, (int)c->pid, j->q.rower, j->q.key[0] ? " over " : "",
+		      j->q.key, j->q.as[0] ? " as " : "", j->q.as, j->rows, j->ms,
+		      j->hit ? " (input open already)" : "");
+	if (j->q.as[0]) {
+		eau2_node_put_u64(p, j->rows);
+		eau2_node_put_u32(p + 8, j->cols);
+		return reply(c, &h, 0, 0, p, sizeof(p), NULL, 0);
+	}
+	if (c->nresults == c->rcap) {
+		size_t cap = c->rcap ? c->rcap * 2 : 4;
+		eau2_df **v = realloc(c->results, cap * sizeof(*v));
+
+		if (!v) {
+			eau2_error_set(&err, -ENOMEM, "run: out of memory");
+			return reply_error(c, &h, &err);
+		}
+		c->results = v;
+		c->rcap = cap;
+	}
+	rc = open_df_files(s->db, j->out->id, &fds, &nsegs, &err);
+	if (rc) {
+		if (!err.code)
+			eau2_error_set(&err, rc, "run %s: the result's files: %s", j->q.rower,
+				       strerror(-rc));
+		return reply_error(c, &h, &err);
+	}
+	c->results[c->nresults++] = j->out;
+	j->out = NULL;
+	return send_df(c, &h, c->results[c->nresults - 1]->id, fds, nsegs);
+}
+
+/* After RELEASE: a result no longer held goes. */
+static void run_result_released(struct eau2_node_server *s, struct conn *c, uint64_t id)
+{
+	size_t i;
+
+	if (hold_find(c, id))
+		return;
+	for (i = 0; i < c->nresults; i++) {
+		if (c->results[i]->id == id) {
+			result_drop(s, c->results[i]);
+			c->results[i] = c->results[--c->nresults];
+			return;
+		}
+	}
+}
+
+/* The runner is done: reply to the connection that asked (when still
+ * there), then hand it the next run. */
+static void run_done(struct eau2_node_server *s)
+{
+	struct eau2_node_job *j = eau2_node_runner_take(s->runner);
+	struct conn *c;
+
+	if (!j)
+		return;
+	s->running = NULL;
+	if (j->hit)
+		STAT_ADD(s, run_hits, 1);
+	c = j->owner;
+	/* A failed send shuts the connection down and the loop closes it
+	 * when it reads the end: c may be in this wake-up's events still. */
+	if (c && run_reply(s, c, j))
+		shutdown(c->fd, SHUT_RDWR);
+	eau2_node_job_free(j);
+	run_dispatch(s);
+}
+
+/* An empty part flagged MORE to every connection waiting for a run, so
+ * that its receive timeout does not run out while the run waits or
+ * computes. */
+static void run_keepalive(struct eau2_node_server *s)
+{
+	struct eau2_node_hdr h = { .type = EAU2_NODE_RUN };
+	size_t i = s->nconns;
+
+	while (i-- > 0) {
+		struct conn *c = s->conns[i];
+		struct eau2_node_job *j = c->jobs;
+		int rc = 0;
+
+		if (s->running && s->running->owner == c) {
+			h.req = s->running->req;
+			rc = reply(c, &h, 0, EAU2_NODE_F_MORE, NULL, 0, NULL, 0);
+		}
+		for (; j && !rc; j = j->next) {
+			h.req = j->req;
+			rc = reply(c, &h, 0, EAU2_NODE_F_MORE, NULL, 0, NULL, 0);
+		}
+		if (rc)
+			shutdown(c->fd, SHUT_RDWR);
+	}
+}
+
 /* Serves one request. Returns 0 to go on with the connection, < 0 to
  * close it (the reason is logged here). */
 static int handle(struct eau2_node_server *s, struct conn *c, const uint8_t *msg,
@@ -774,7 +1069,8 @@ static int handle(struct eau2_node_server *s, struct conn *c, const uint8_t *msg
 			return -EPROTO;
 		}
 		c->hello = 1;
-		eau2_node_put_u32(p, EAU2_NODE_VERSION);
+		/* the revision: older clients read only the pid */
+		eau2_node_put_u32(p, s->no_runs ? 1u : EAU2_NODE_REVISION);
 		eau2_node_put_u32(p + 4, (uint32_t)getpid());
 		return reply(c, &h, 0, 0, p, sizeof(p), NULL, 0);
 	}
@@ -785,6 +1081,8 @@ static int handle(struct eau2_node_server *s, struct conn *c, const uint8_t *msg
 		id = eau2_node_get_u64(payload);
 		count = eau2_node_get_u32(payload + 8);
 		rc = h.type == EAU2_NODE_HOLD ? hold_add(c, id, count) : hold_drop(c, id, count);
+		if (!rc && h.type == EAU2_NODE_RELEASE && c->nresults)
+			run_result_released(s, c, id);
 		if (rc)
 			logf_(s, "conn#%u pid %d: %s %u of dataframe %016" PRIx64 ": %s",
 			      c->serial, (int)c->pid,
@@ -802,6 +1100,8 @@ static int handle(struct eau2_node_server *s, struct conn *c, const uint8_t *msg
 		return rc ? reply_error(c, &h, &err) : reply(c, &h, 0, 0, NULL, 0, NULL, 0);
 	case EAU2_NODE_STATUS:
 		return do_status(s, c, &h);
+	case EAU2_NODE_RUN:
+		return do_run(s, c, &h, payload);
 	}
 	return -EBADMSG;
 }
@@ -957,7 +1257,10 @@ int eau2_node_server_run(struct eau2_node_server *s, struct eau2_error *err)
 	logf_(s, "serving store %s on %s/" EAU2_NODE_SOCK " (protocol %u; %s)", s->db->dir,
 	      s->db->dir, EAU2_NODE_VERSION, s->db->pages.how);
 	while (!stop) {
-		n = epoll_wait(s->epfd, ev, 64, -1);
+		int pending = s->running || s->queued;
+		int64_t now;
+
+		n = epoll_wait(s->epfd, ev, 64, pending ? EAU2_NODE_KEEPALIVE_MS / 2 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -981,11 +1284,20 @@ int eau2_node_server_run(struct eau2_node_server *s, struct eau2_error *err)
 			} else if (p == &tag_stop) {
 				logf_(s, "stop requested");
 				stop = 1;
+			} else if (p == &tag_run) {
+				run_done(s);
 			} else {
 				do_read(s, p);
 				/* p may be freed: nothing of it is used below,
 				 * and a connection appears once per batch. */
 			}
+		}
+		now = eau2_mono_ms();
+		if (!(s->running || s->queued))
+			s->keepalive_ms = now;
+		else if (now - s->keepalive_ms >= EAU2_NODE_KEEPALIVE_MS) {
+			s->keepalive_ms = now;
+			run_keepalive(s);
 		}
 	}
 	logf_(s, "stopped (%zu connections dropped)", s->nconns);

@@ -58,6 +58,7 @@ static const struct eau2_rower_class *const builtins[] = {
 	&eau2_rower_map,
 	&eau2_rower_groupby,
 	&eau2_rower_join,
+	&eau2_rower_describe,
 };
 
 /* Binary search under reg_lock: index of name, or where it would go. */

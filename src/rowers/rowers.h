@@ -25,7 +25,7 @@
 extern const struct eau2_rower_class eau2_rower_count, eau2_rower_sum,
 	eau2_rower_min, eau2_rower_max, eau2_rower_mean, eau2_rower_distinct,
 	eau2_rower_sort, eau2_rower_wordcount, eau2_rower_filter,
-	eau2_rower_map, eau2_rower_groupby, eau2_rower_join;
+	eau2_rower_map, eau2_rower_groupby, eau2_rower_join, eau2_rower_describe;
 
 /* eau2_run on the local store st (its cores table shares the host's
  * cores among runs; NULL: no sharing); db is the facade's handle, passed

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "node/node.h"
+#include "node/remote.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,6 +37,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (i = 0; i < h.len; i++)
 				if (p[i] < 0x20 || p[i] > 0x7e)
 					abort();
+		/* a RUN the check passed decodes */
+		if (h.type == EAU2_NODE_RUN && eau2_node_req_check(&h, p, &err) == 0) {
+			struct eau2_remote_run_req q;
+
+			if (eau2_remote_run_decode(p, h.len, &q, &err) || !q.rower[0])
+				abort();
+			eau2_remote_run_free(&q);
+		}
 	}
 	if (eau2_node_status_decode(data, size, &st, &err) == 0) {
 		if (16 + st->nconns * 16 + st->nids * 24 != size)

@@ -34,6 +34,7 @@
 #include "api/api.h"
 #include "df/df.h"
 #include "node/node.h"
+#include "node/remote.h"
 #include "shm/shm.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -53,16 +54,21 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A store handle that never attaches to a node: the reference the tests
- * compare against, and the db that node-got dataframes are built on. */
-static eau2 *open_embedded(const char *dir)
+static eau2 *open_mode(const char *dir, enum eau2_node_mode mode)
 {
 	struct eau2_error err = {0};
 	eau2 *db = NULL;
 
-	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = dir, .node = EAU2_NODE_OFF },
-			&err), &err);
+	tu_ok(eau2_open(&db, &(struct eau2_options){ .store = dir, .node = mode }, &err),
+	      &err);
 	return db;
+}
+
+/* A store handle that never attaches to a node: the reference the tests
+ * compare against, and the db that node-got dataframes are built on. */
+static eau2 *open_embedded(const char *dir)
+{
+	return open_mode(dir, EAU2_NODE_OFF);
 }
 
 static struct eau2_node_client *attach(const char *dir)
@@ -74,7 +80,7 @@ static struct eau2_node_client *attach(const char *dir)
 	return c;
 }
 
-static pid_t start_node(const char *dir)
+static pid_t start_node_opts(const char *dir, int no_runs)
 {
 	struct eau2_node_client *c;
 	pid_t pid = fork();
@@ -82,7 +88,7 @@ static pid_t start_node(const char *dir)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct eau2_node_server_opts o = { .log_fd = 2, .quiet = 1 };
+		struct eau2_node_server_opts o = { .log_fd = 2, .quiet = 1, .no_runs = no_runs };
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphans when a test fails */
 		struct eau2_node_server *srv;
@@ -108,6 +114,11 @@ static pid_t start_node(const char *dir)
 	}
 	fail_msg("node for %s did not come up", dir);
 	return -1;
+}
+
+static pid_t start_node(const char *dir)
+{
+	return start_node_opts(dir, 0);
 }
 
 static void stop_node(pid_t pid)
@@ -1314,6 +1325,363 @@ static void test_latency_and_pss(void **state)
 	tu_rmdir(dir);
 }
 
+/* ------------------------------------------------------------ warm runs */
+
+/* "sleepy": sums column 0, sleeping ms=N milliseconds per row group (a
+ * run long enough to be cancelled, or to queue others behind it). It is
+ * registered before any node forks, so the nodes know it. */
+struct sleepy {
+	int64_t sum;
+	int ms;
+};
+
+static int sleepy_init(void *state, const struct eau2_run_ctx *ctx, struct eau2_error *err)
+{
+	struct sleepy *s = state;
+	const char *ms = eau2_args_get(ctx->args, "ms");
+
+	(void)err;
+	s->sum = 0;
+	s->ms = ms ? atoi(ms) : 0;
+	return 0;
+}
+
+static int sleepy_chunk(void *state, const struct eau2_group *g, struct eau2_error *err)
+{
+	struct sleepy *s = state;
+	uint32_t i;
+
+	(void)err;
+	for (i = 0; i < g->rows; i++)
+		s->sum += g->cols[0].values.i64[i];
+	sleep_ms(s->ms);
+	return 0;
+}
+
+static int sleepy_join(void *state, void *other, struct eau2_error *err)
+{
+	(void)err;
+	((struct sleepy *)state)->sum += ((struct sleepy *)other)->sum;
+	return 0;
+}
+
+static int sleepy_finish(void *state, const struct eau2_run_ctx *ctx, eau2_df **result,
+			 struct eau2_error *err)
+{
+	return eau2_df_from_scalar(ctx->db, "sum", EAU2_INT, &((struct sleepy *)state)->sum,
+				   result, err);
+}
+
+static const char *const sleepy_args[] = { "ms", NULL };
+static const struct eau2_rower_class sleepy_class = {
+	.name = "test_sleepy",
+	.summary = "sum of column 0, ms=N milliseconds per row group",
+	.state_size = sizeof(struct sleepy),
+	.init = sleepy_init,
+	.accept_chunk = sleepy_chunk,
+	.join = sleepy_join,
+	.finish = sleepy_finish,
+	.args = sleepy_args,
+};
+
+/* A handle that sends eau2_run_key to the node. */
+static eau2 *open_runs(const char *dir)
+{
+	return open_mode(dir, EAU2_NODE_RUNS);
+}
+
+static eau2_df *get_key(eau2 *db, const char *key)
+{
+	struct eau2_error err = {0};
+	eau2_df *df = NULL;
+
+	tu_ok(eau2_get(db, key, &df, &err), &err);
+	return df;
+}
+
+static size_t data_files(const char *dir)
+{
+	char cmd[4200];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ls '%s/data' | wc -l", dir);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%zu", &n), 1);
+	pclose(f);
+	return n;
+}
+
+/* RUN gives what an in-process run gives, stored or handed back; the
+ * node keeps its input open (a second run of the same key, then of the
+ * key replaced, still answers right); errors come back with the rower's
+ * message; a handle on no node runs in-process. */
+static void test_run_warm(void **state)
+{
+	const char *gn[] = { "by", "agg" }, *gv[] = { "s", "sum:a,mean:b,count" };
+	struct eau2_args ga = { 2, gn, gv };
+	const char *bn[] = { "nope" }, *bv[] = { "1" };
+	struct eau2_args bad = { 1, bn, bv };
+	const struct eau2_rower_class *gb = eau2_rower_find("groupby");
+	struct eau2_error err = {0};
+	char *dir = tu_tmpdir("noderun");
+	eau2 *db = open_embedded(dir), *rdb;
+	eau2_df *in, *want = NULL, *got = NULL, *stored;
+	struct eau2_node_status *st;
+	pid_t node;
+	int round;
+
+	(void)state;
+	assert_non_null(gb);
+	in = make_df(db, 50000, 0);
+	tu_ok(eau2_put(db, "in", in, &err), &err);
+	eau2_df_release(in);
+	/* no node: the run happens here */
+	rdb = open_runs(dir);
+	tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, NULL, &want, &err), &err);
+	eau2_close(rdb);
+	node = start_node(dir);
+	rdb = open_runs(dir);
+	for (round = 0; round < 3; round++) {
+		if (round == 2) { /* the key replaced: the cached input must go */
+			eau2_df_release(want);
+			in = make_df(db, 30000, 7);
+			tu_ok(eau2_put(db, "in", in, &err), &err);
+			eau2_df_release(in);
+			tu_ok(eau2_run_key(db, "in", gb, &ga, NULL, NULL, &want, &err), &err);
+		}
+		tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, NULL, &got, &err), &err);
+		assert_same_df(want, got);
+		/* the node counts the result this connection holds */
+		st = status_of(dir);
+		assert_int_equal(refs_of(st, got->id), 1);
+		free(st);
+		eau2_df_release(got);
+		tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, "out", &got, &err), &err);
+		assert_null(got);
+		stored = get_key(db, "out");
+		assert_same_df(want, stored);
+		eau2_df_release(stored);
+	}
+	/* released results leave nothing held */
+	st = status_when(dir, 1);
+	assert_int_equal(total_refs(st), 0);
+	free(st);
+	/* a result put under a key here outlives the node's reference */
+	tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, NULL, &got, &err), &err);
+	tu_ok(eau2_put(rdb, "kept", got, &err), &err);
+	eau2_df_release(got);
+	st = status_when(dir, 1);
+	assert_int_equal(total_refs(st), 0);
+	free(st);
+	stored = get_key(db, "kept");
+	assert_same_df(want, stored);
+	eau2_df_release(stored);
+	/* errors: the rower's (an undeclared argument), a missing key; the
+	 * connection stays usable */
+	assert_int_equal(eau2_run_key(rdb, "in", gb, &bad, NULL, NULL, &got, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "nope"));
+	assert_int_equal(eau2_run_key(rdb, "missing", gb, &ga, NULL, NULL, &got, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "missing"));
+	/* a class the node lacks runs here (its result is not the node's) */
+	{
+		struct eau2_rower_class late = sleepy_class;
+		int64_t sum = 0;
+
+		late.name = "test_not_in_node";
+		tu_ok(eau2_run_key(rdb, "in", &late, NULL, NULL, NULL, &got, &err), &err);
+		tu_ok(eau2_df_get_int(got, 0, 0, &sum, &err), &err);
+		assert_int_equal(sum, (int64_t)30000 * 29999 / 2 + 7 * 30000);
+		st = status_of(dir);
+		assert_int_equal(refs_of(st, got->id), 0);
+		free(st);
+		eau2_df_release(got);
+	}
+	tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, NULL, &got, &err), &err);
+	assert_same_df(want, got);
+	eau2_df_release(got);
+	eau2_close(rdb);
+	stop_node(node);
+	/* a node that runs nothing (revision 1, as before RUN): the handle
+	 * runs in-process, and the result is its own (not held by the node) */
+	node = start_node_opts(dir, 1);
+	rdb = open_runs(dir);
+	tu_ok(eau2_run_key(rdb, "in", gb, &ga, NULL, NULL, &got, &err), &err);
+	assert_same_df(want, got);
+	st = status_of(dir);
+	assert_int_equal(refs_of(st, got->id), 0);
+	free(st);
+	eau2_df_release(got);
+	eau2_close(rdb);
+	eau2_df_release(want);
+	stop_node(node);
+	eau2_close(db);
+	tu_rmdir(dir);
+}
+
+/* A client killed mid-run: the node cancels the run, frees its job and
+ * result, and serves the next run at once. */
+static void test_run_client_dies(void **state)
+{
+	const char *sn[] = { "ms" }, *sv[] = { "200" };
+	struct eau2_args sa = { 1, sn, sv };
+	struct eau2_error err = {0};
+	char *dir = tu_tmpdir("noderun");
+	eau2 *db = open_embedded(dir), *rdb;
+	eau2_df *in, *got = NULL;
+	struct eau2_node_status *st;
+	size_t files;
+	double t0;
+	pid_t node, kid;
+	int ws;
+
+	(void)state;
+	/* 200 row groups (100 MiB) of 200 ms: 40 s of sleep unless cancelled */
+	in = make_big(db, 200ull * EAU2_CHUNK_ROWS * 8);
+	tu_ok(eau2_put(db, "in", in, &err), &err);
+	eau2_df_release(in);
+	node = start_node(dir);
+	files = data_files(dir);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		eau2 *k = open_runs(dir);
+
+		eau2_run_key(k, "in", &sleepy_class, &sa, NULL, NULL, &got, &err);
+		_exit(1); /* killed before */
+	}
+	sleep_ms(300);
+	assert_int_equal(kill(kid, SIGKILL), 0);
+	assert_int_equal(waitpid(kid, &ws, 0), kid);
+	t0 = now_s();
+	rdb = open_runs(dir);
+	sv[0] = "0";
+	tu_ok(eau2_run_key(rdb, "in", &sleepy_class, &sa, NULL, NULL, &got, &err), &err);
+	/* the dead client's run was cancelled, not finished (40 s) */
+	assert_true(now_s() - t0 < 10.0);
+	assert_int_equal(eau2_df_rows(got), 1);
+	eau2_df_release(got);
+	eau2_close(rdb);
+	st = status_when(dir, 0);
+	assert_int_equal(st->nids, 0);
+	free(st);
+	assert_int_equal(data_files(dir), files);
+	stop_node(node);
+	eau2_close(db);
+	tu_rmdir(dir);
+}
+
+static void send_run(int fd, uint64_t req, const char *as, const char *ms)
+{
+	const char *sn[] = { "ms" }, *sv[] = { ms };
+	struct eau2_remote_run_req q = {
+		.rower = "test_sleepy", .key = "in", .as = as, .threads = 1,
+		.args = { 1, sn, sv },
+	};
+	struct eau2_node_hdr h = {
+		.magic = EAU2_NODE_MAGIC, .version = EAU2_NODE_VERSION, .type = EAU2_NODE_RUN,
+		.req = req,
+	};
+	uint8_t *p = NULL;
+	size_t len = 0;
+
+	assert_int_equal(eau2_remote_run_encode(&q, &p, &len, NULL), 0);
+	h.len = (uint32_t)len;
+	assert_int_equal(eau2_node_send(fd, &h, p, NULL, 0), 0);
+	free(p);
+}
+
+/* The next reply (keepalives skipped): its request id and code. */
+static uint64_t next_reply(int fd, int *code)
+{
+	uint8_t *buf = malloc(EAU2_NODE_MSG_MAX);
+	int fds[EAU2_NODE_FDS_MAX];
+	struct eau2_node_hdr h;
+	size_t nfds;
+	ssize_t n;
+
+	for (;;) {
+		n = eau2_node_recv(fd, buf, fds, &nfds, 0);
+		assert_true(n > 0);
+		assert_int_equal(eau2_node_hdr_decode(buf, (size_t)n, &h, NULL), 0);
+		assert_int_equal(h.type, EAU2_NODE_RUN | EAU2_NODE_REPLY);
+		if (!(h.flags & EAU2_NODE_F_MORE))
+			break;
+		assert_int_equal(h.len, 0); /* a keepalive */
+	}
+	*code = h.code;
+	free(buf);
+	return h.req;
+}
+
+static int hello_raw(const char *dir)
+{
+	uint8_t p[8], *buf = malloc(EAU2_NODE_MSG_MAX);
+	int fds[EAU2_NODE_FDS_MAX], fd = raw_connect(dir);
+	size_t nfds;
+
+	eau2_node_put_u32(p, EAU2_NODE_VERSION);
+	eau2_node_put_u32(p + 4, (uint32_t)getpid());
+	send_raw(fd, EAU2_NODE_VERSION, EAU2_NODE_HELLO, p, 8);
+	assert_int_equal(eau2_node_recv(fd, buf, fds, &nfds, 0), EAU2_NODE_HDR_SIZE + 8);
+	/* the node's revision: it serves RUN */
+	assert_int_equal(eau2_node_get_u32(buf + EAU2_NODE_HDR_SIZE), EAU2_NODE_REVISION);
+	free(buf);
+	return fd;
+}
+
+/* Two clients take turns: B's one run goes before A's queued ones; a
+ * connection's queue is bounded (-EBUSY beyond it). */
+static void test_run_turns(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir = tu_tmpdir("noderun");
+	eau2 *db = open_embedded(dir);
+	uint64_t order[16];
+	eau2_df *in;
+	pid_t node;
+	int a, b, code, i, n = 0;
+	char as[16];
+
+	(void)state;
+	in = make_big(db, 4ull * EAU2_CHUNK_ROWS * 8);
+	tu_ok(eau2_put(db, "in", in, &err), &err);
+	eau2_df_release(in);
+	node = start_node(dir);
+	a = hello_raw(dir);
+	b = hello_raw(dir);
+	/* A: one running (4 groups x 150 ms) and EAU2_NODE_RUN_CONN queued,
+	 * then one too many */
+	for (i = 1; i <= (int)EAU2_NODE_RUN_CONN + 2; i++) {
+		snprintf(as, sizeof(as), "a%d", i);
+		send_run(a, (uint64_t)i, as, i == 1 ? "150" : "0");
+	}
+	sleep_ms(100);
+	send_run(b, 100, "b", "0");
+	/* A hears of the refusal first (it comes at once) */
+	assert_int_equal(next_reply(a, &code), EAU2_NODE_RUN_CONN + 2);
+	assert_int_equal(code, -EBUSY);
+	/* then the replies in the order the runs ran: a1, b, a2.. */
+	order[n++] = next_reply(a, &code);
+	assert_int_equal(code, 0);
+	order[n++] = next_reply(b, &code);
+	assert_int_equal(code, 0);
+	for (i = 2; i <= (int)EAU2_NODE_RUN_CONN + 1; i++) {
+		order[n++] = next_reply(a, &code);
+		assert_int_equal(code, 0);
+	}
+	assert_int_equal(order[0], 1);
+	assert_int_equal(order[1], 100);
+	for (i = 2; i < n; i++)
+		assert_int_equal(order[i], (uint64_t)i);
+	close(a);
+	close(b);
+	stop_node(node);
+	eau2_close(db);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1329,8 +1697,15 @@ int main(void)
 		cmocka_unit_test(test_many_segments),
 		cmocka_unit_test(test_readers_and_writer),
 		cmocka_unit_test(test_latency_and_pss),
+		cmocka_unit_test(test_run_warm),
+		cmocka_unit_test(test_run_client_dies),
+		cmocka_unit_test(test_run_turns),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	if (eau2_rower_register(&sleepy_class, NULL)) {
+		fprintf(stderr, "registering test_sleepy failed\n");
+		return 1;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--plugin FILE.so]...\n"
+		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--no-runs] [--plugin FILE.so]...\n"
 		"                 [--listen HOST:PORT [--secret-file FILE] [--advertise HOST:PORT]]\n"
 		"                 [--http HOST:PORT] [--zk CONNECT [--cluster NAME]\n"
 		"                 [--repair-rate BYTES/s]]\n"
@@ -40,11 +40,16 @@ static void usage(FILE *out)
 		"Serves the eau2 store DIR (default: $EAU2_STORE, else /dev/shm/eau2-$USER)\n"
 		"to the processes of its owner over the Unix socket DIR/node.sock. Clients\n"
 		"(every program using libeau2) attach by themselves when a node runs, and\n"
-		"use the store directly otherwise. One node per store: a second one exits.\n\n"
+		"use the store directly otherwise. One node per store: a second one exits.\n"
+		"'eau2 run' sends its run to the node, which executes it on a run thread\n"
+		"(one run at a time, turns taken round-robin across clients) over the\n"
+		"inputs it keeps open from earlier runs: warm runs.\n\n"
 		"options:\n"
 		"  --store DIR     the store directory\n"
 		"  --daemon        detach; log to DIR/node.log; print the node's pid\n"
 		"  --quiet         log errors only (not every connect and disconnect)\n"
+		"  --no-runs       execute no runs for clients: 'eau2 run' then runs in\n"
+		"                  its own process, as without a node\n"
 		"  --plugin FILE   load a rower plugin at start (repeatable; the same\n"
 		"                  list as the clients' --plugin, so the node knows the\n"
 		"                  rowers it may be asked to run); a plugin that fails\n"
@@ -373,6 +378,8 @@ int main(int argc, char **argv)
 			daemon = 1;
 		} else if (!strcmp(a, "--quiet")) {
 			opts.quiet = 1;
+		} else if (!strcmp(a, "--no-runs")) {
+			opts.no_runs = 1;
 		} else if (!strcmp(a, "status") && !status && !token) {
 			status = 1;
 		} else {

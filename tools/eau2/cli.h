@@ -135,6 +135,12 @@ struct eau2_cli {
 	char **pos;             /* positional arguments */
 };
 
+/* For a command whose runs may execute in the store's eau2-node (warm
+ * runs: eau2_run_key under EAU2_NODE_RUNS): asks for it unless the
+ * options rule it out (EAU2_NODE=0, EAU2_VERIFY=1, a remote or a
+ * cluster). True when asked. */
+bool eau2_cli_warm_options(struct eau2_options *opt);
+
 /* Parses argv[0..argc) (the words after the command name) against cmd's
  * table into opts (cmd->opts_size bytes) and fills cli->pos/npos. Returns
  * 0, 1 when --help was asked (help already printed on stdout), or -EINVAL

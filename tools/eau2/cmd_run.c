@@ -71,29 +71,21 @@ static void on_sigint(int sig)
 	run_cancel = 1;
 }
 
-/* With --remote: the run executes on the node, over its key; only the
- * result crosses the network (or nothing, with --as: it stays there). */
-static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
-		      const struct eau2_rower_class *cls, const struct eau2_args *args,
-		      const struct eau2_run_options *ro)
+/* Stores or prints a run's result as eau2_run_key left it: with --as, the
+ * line saying what was stored (where: " on HOST:PORT", or ""); else the
+ * result as CSV. */
+static int run_print(struct eau2_cli *cli, const struct run_opts *o, eau2_df *result,
+		     const char *where, double t0)
 {
 	struct eau2_error err = {0};
 	struct eau2_stat st = {0};
-	eau2_df *result = NULL;
-	double t0 = eau2_cli_now();
 	int status, rc;
 
-	eau2_cli_progress_start(&cli->bar, "result");
-	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
-	eau2_cli_progress_clear(&cli->bar);
-	if (rc)
-		return eau2_cli_fail_peer(rc, &err, cli->remote);
 	if (o->as) {
 		status = eau2_cli_stat(cli, o->as, &st);
 		if (!status)
-			fprintf(stderr, "eau2: stored %s on %s: %llu rows, %zu columns "
-				"in %.2f s\n", o->as, cli->remote,
-				(unsigned long long)st.rows,
+			fprintf(stderr, "eau2: stored %s%s: %llu rows, %zu columns "
+				"in %.2f s\n", o->as, where, (unsigned long long)st.rows,
 				eau2_schema_ncols(st.schema), eau2_cli_now() - t0);
 		eau2_schema_free(st.schema);
 		return status;
@@ -102,6 +94,71 @@ static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
 	rc = eau2_export_csv(result, STDOUT_FILENO, UINT64_MAX, &err);
 	eau2_df_release(result);
 	return rc ? eau2_cli_fail(rc, &err, "writing the result") : EAU2_CLI_OK;
+}
+
+/* With --remote: the run executes on the node, over its key; only the
+ * result crosses the network (or nothing, with --as: it stays there). */
+static int run_remote(struct eau2_cli *cli, const struct run_opts *o,
+		      const struct eau2_rower_class *cls, const struct eau2_args *args,
+		      const struct eau2_run_options *ro)
+{
+	struct eau2_error err = {0};
+	eau2_df *result = NULL;
+	double t0 = eau2_cli_now();
+	char where[300];
+	int rc;
+
+	eau2_cli_progress_start(&cli->bar, "result");
+	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
+	eau2_cli_progress_clear(&cli->bar);
+	if (rc)
+		return eau2_cli_fail_peer(rc, &err, cli->remote);
+	snprintf(where, sizeof(where), " on %s", cli->remote);
+	return run_print(cli, o, result, where, t0);
+}
+
+/* Without --plugin the handle sends runs to the store's eau2-node when
+ * one serves it (eau2_run_key under EAU2_NODE_RUNS: warm runs); a plugin
+ * is this process's, so its rowers run here. */
+static bool run_warm_asked; /* the handle was opened with EAU2_NODE_RUNS */
+
+static void run_open_options(const void *vopts, struct eau2_options *opt)
+{
+	const struct run_opts *o = vopts;
+
+	if (o->plugins.n == 0)
+		run_warm_asked = eau2_cli_warm_options(opt);
+}
+
+/* The run on the store's node (warm), when one serves the store; else
+ * eau2_run_key runs it here. Prints as the in-process path does. Returns
+ * -1 to have the caller run it in-process after all (the input is
+ * missing: the caller's get words that error). */
+static int run_warm(struct eau2_cli *cli, const struct run_opts *o, const char *name,
+		    const struct eau2_rower_class *cls, const struct eau2_args *args,
+		    const struct eau2_run_options *ro)
+{
+	struct eau2_error err = {0};
+	eau2_df *result = NULL;
+	double t0 = eau2_cli_now();
+	int rc;
+
+	rc = eau2_run_key(cli->db, o->input, cls, args, ro, o->as, &result, &err);
+	if (rc == -ENOENT && o->input)
+		return -1;
+	if (rc == -ECANCELED && run_cancel) {
+		eau2_cli_errorf("run %s: cancelled", name);
+		return 130;
+	}
+	if (rc && !o->input && err.msg[0]) {
+		eau2_cli_errorf("run %s: %s (no --input KEY given)", name, err.msg);
+		return eau2_cli_exit_code(rc);
+	}
+	if (rc)
+		return o->as && (rc == -ENOSPC || rc == -EDQUOT) ?
+		       eau2_cli_fail_store(rc, &err, "run", name, o->as) :
+		       eau2_cli_fail(rc, &err, name);
+	return run_print(cli, o, result, "", t0);
 }
 
 static int cmd_run(struct eau2_cli *cli, void *vopts)
@@ -160,6 +217,15 @@ static int cmd_run(struct eau2_cli *cli, void *vopts)
 		status = run_remote(cli, o, cls, &args, &ro);
 		goto out;
 	}
+	sa.sa_handler = on_sigint;
+	sa.sa_flags = (int)SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	handler = sigaction(SIGINT, &sa, &old_sa) == 0;
+	if (run_warm_asked) {
+		status = run_warm(cli, o, name, cls, &args, &ro);
+		if (status >= 0)
+			goto out;
+	}
 	/* No --input: the rower gets a NULL dataframe (generators such as
 	 * mandelbrot); rowers that need one report it. */
 	if (o->input) {
@@ -168,10 +234,6 @@ static int cmd_run(struct eau2_cli *cli, void *vopts)
 			goto out;
 	}
 
-	sa.sa_handler = on_sigint;
-	sa.sa_flags = (int)SA_RESETHAND;
-	sigemptyset(&sa.sa_mask);
-	handler = sigaction(SIGINT, &sa, &old_sa) == 0;
 	t0 = eau2_cli_now();
 	rc = eau2_run(cli->db, input, cls, &args, &ro, &result, &err);
 	if (rc == -ECANCELED && run_cancel) {
@@ -233,13 +295,18 @@ const struct eau2_cli_cmd eau2_cli_cmd_run = {
 	"Without --as the result is printed as CSV with a header. Plugins\n"
 	"(--plugin) are loaded before ROWER is looked up. A rower that needs\n"
 	"no input (a generator) may be run without --input: it is given no\n"
-	"dataframe. 'eau2 rowers' lists the rowers and their arguments.\n",
+	"dataframe. 'eau2 rowers' lists the rowers and their arguments.\n"
+	"When an eau2-node serves the store, the run executes in the node\n"
+	"(warm: it keeps its inputs mapped and checked between runs) and the\n"
+	"output is the same; with --plugin, EAU2_NODE=0 or EAU2_VERIFY=1 it\n"
+	"runs in this process.\n",
 	.opts = run_opts_table,
 	.opts_size = sizeof(struct run_opts),
 	.min_pos = 1,
 	.max_pos = 1,
 	.needs_store = true,
 	.takes_remote = true,
+	.open_options = run_open_options,
 	.run = cmd_run,
 };
 

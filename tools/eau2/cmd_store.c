@@ -140,73 +140,59 @@ struct col_stat {
 	char smin[40], smax[40]; /* formatted, "-" when none */
 };
 
-/* Payload bytes of a chunk, from its header: bitmap, values and, for
- * strings, offsets and bytes (the data itself is not read). */
-static uint64_t view_bytes(const struct eau2_chunk_view *v)
+/* The per-column stats of key, by the "describe" rower (chunk headers
+ * only) where runs run: in the store's eau2-node when one serves it (it
+ * keeps the chunk views it checked), else here. */
+static int describe_scan(struct eau2_cli *cli, const char *key, const eau2_df *df,
+			 struct col_stat *st, struct eau2_error *err)
 {
-	uint64_t bits = ((uint64_t)v->rows + 7) / 8, b = v->validity ? bits : 0;
+	const struct eau2_rower_class *cls = eau2_rower_find("describe");
+	size_t ncols = eau2_df_ncols(df);
+	eau2_df *r = NULL;
+	int rc;
 
-	switch (v->type) {
-	case EAU2_BOOL:
-		return b + bits;
-	case EAU2_INT:
-	case EAU2_DOUBLE:
-		return b + 8ull * v->rows;
-	case EAU2_STRING:
-		return b + 8ull * (v->rows + 1ull) +
-			(uint64_t)(v->values.offsets[v->rows] -
-				   v->values.offsets[0]);
-	}
-	return b;
-}
+	if (!cls)
+		return eau2_error_set(err, -ENOENT, "no rower 'describe'");
+	rc = eau2_run_key(cli->db, key, cls, NULL, NULL, NULL, &r, err);
+	if (!rc && eau2_df_rows(r) != ncols)
+		rc = eau2_error_set(err, -EIO, "describe: %llu rows for %zu columns (the key "
+				    "changed meanwhile?)", (unsigned long long)eau2_df_rows(r),
+				    ncols);
+	for (size_t c = 0; !rc && c < ncols; c++) {
+		enum eau2_type t = eau2_schema_type(eau2_df_schema(df), c);
+		int64_t v;
+		int g;
 
-/* Folds the chunk headers of every row group into per-column stats. */
-static int describe_scan(const eau2_df *df, struct col_stat *st,
-			 struct eau2_error *err)
-{
-	size_t ncols = eau2_df_ncols(df), ngroups = eau2_df_ngroups(df);
-
-	for (size_t c = 0; c < ncols; c++) {
-		for (size_t g = 0; g < ngroups; g++) {
-			struct eau2_chunk_view v;
-			int rc = eau2_df_chunk(df, c, g, &v, err);
-
-			if (rc)
-				return rc;
-			st[c].nulls += v.null_count;
-			st[c].bytes += view_bytes(&v);
-			if (!v.has_minmax)
-				continue;
-			if (v.type == EAU2_INT) {
-				if (!st[c].has_minmax || v.min.i < st[c].min.i)
-					st[c].min.i = v.min.i;
-				if (!st[c].has_minmax || v.max.i > st[c].max.i)
-					st[c].max.i = v.max.i;
-			} else {
-				if (!st[c].has_minmax || v.min.d < st[c].min.d)
-					st[c].min.d = v.min.d;
-				if (!st[c].has_minmax || v.max.d > st[c].max.d)
-					st[c].max.d = v.max.d;
-			}
-			st[c].has_minmax = true;
-		}
+		if ((rc = eau2_df_get_int(r, 1, c, &v, err)) < 0)
+			break;
+		st[c].nulls = (uint64_t)v;
+		if ((rc = eau2_df_get_int(r, 2, c, &v, err)) < 0)
+			break;
+		st[c].bytes = (uint64_t)v;
+		g = t == EAU2_INT ? eau2_df_get_int(r, 3, c, &st[c].min.i, err) :
+		    t == EAU2_DOUBLE ? eau2_df_get_double(r, 5, c, &st[c].min.d, err) :
+		    EAU2_NULL;
+		if (g == 0)
+			g = t == EAU2_INT ? eau2_df_get_int(r, 4, c, &st[c].max.i, err) :
+			    eau2_df_get_double(r, 6, c, &st[c].max.d, err);
+		if ((rc = g) < 0)
+			break;
+		rc = 0;
+		st[c].has_minmax = g == 0;
 		strcpy(st[c].smin, "-");
 		strcpy(st[c].smax, "-");
 		if (!st[c].has_minmax)
 			continue;
-		if (eau2_schema_type(eau2_df_schema(df), c) == EAU2_INT) {
-			snprintf(st[c].smin, sizeof st[c].smin, "%" PRId64,
-				 st[c].min.i);
-			snprintf(st[c].smax, sizeof st[c].smax, "%" PRId64,
-				 st[c].max.i);
+		if (t == EAU2_INT) {
+			snprintf(st[c].smin, sizeof st[c].smin, "%" PRId64, st[c].min.i);
+			snprintf(st[c].smax, sizeof st[c].smax, "%" PRId64, st[c].max.i);
 		} else {
-			eau2_cli_fmt_double(st[c].smin, sizeof st[c].smin,
-					    st[c].min.d);
-			eau2_cli_fmt_double(st[c].smax, sizeof st[c].smax,
-					    st[c].max.d);
+			eau2_cli_fmt_double(st[c].smin, sizeof st[c].smin, st[c].min.d);
+			eau2_cli_fmt_double(st[c].smax, sizeof st[c].smax, st[c].max.d);
 		}
 	}
-	return 0;
+	eau2_df_release(r);
+	return rc;
 }
 
 /* st: the per-column stats, or NULL when they are not known (a remote
@@ -299,6 +285,12 @@ static void describe_text(const char *key, const struct eau2_stat *ds,
 		       st[c].smax);
 }
 
+static void describe_open_options(const void *opts, struct eau2_options *opt)
+{
+	(void)opts;
+	eau2_cli_warm_options(opt);
+}
+
 static int cmd_describe(struct eau2_cli *cli, void *vopts)
 {
 	struct describe_opts *o = vopts;
@@ -325,7 +317,7 @@ static int cmd_describe(struct eau2_cli *cli, void *vopts)
 		status = eau2_cli_fail(-ENOMEM, NULL, key);
 		goto out;
 	}
-	rc = describe_scan(df, st, &err);
+	rc = describe_scan(cli, key, df, st, &err);
 	if (rc) {
 		status = eau2_cli_fail(rc, &err, key);
 		goto out;
@@ -360,6 +352,7 @@ const struct eau2_cli_cmd eau2_cli_cmd_describe = {
 	.max_pos = 1,
 	.needs_store = true,
 	.takes_remote = true,
+	.open_options = describe_open_options,
 	.run = cmd_describe,
 };
 

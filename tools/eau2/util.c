@@ -618,3 +618,11 @@ void eau2_cli_json_double(FILE *out, double v)
 	eau2_cli_fmt_double(buf, sizeof buf, v);
 	fputs(buf, out);
 }
+
+bool eau2_cli_warm_options(struct eau2_options *opt)
+{
+	if (opt->node != EAU2_NODE_AUTO || opt->verify || opt->remote || opt->cluster)
+		return false;
+	opt->node = EAU2_NODE_RUNS;
+	return true;
+}
