@@ -37,6 +37,13 @@ struct pool_node {
 	struct pool_node *next;
 };
 
+struct hb_client {
+	char addr[EAU2_MEMBER_ADDR_MAX + 1];
+	eau2_remote *r;         /* NULL until connected */
+	int timeout_ms;
+	struct hb_client *next;
+};
+
 struct eau2_cluster_net {
 	char *secret_file;
 	int timeout_ms;
@@ -44,6 +51,9 @@ struct eau2_cluster_net {
 	pthread_mutex_t mu;     /* the pool */
 	pthread_mutex_t db_mu;  /* what is done with a handle */
 	struct pool_node *nodes;
+	pthread_mutex_t hb_mu;  /* the heartbeat clients (held across a PING:
+				 * one thread PINGs, the health thread) */
+	struct hb_client *hb;
 };
 
 int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
@@ -63,6 +73,7 @@ int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout
 	n->timeout_ms = timeout_ms;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_mutex_init(&n->db_mu, NULL);
+	pthread_mutex_init(&n->hb_mu, NULL);
 	if ((rc = eau2_open(&n->own, &o, err))) {
 		eau2_cluster_net_free(n);
 		return rc;
@@ -83,7 +94,15 @@ void eau2_cluster_net_free(struct eau2_cluster_net *n)
 			eau2_remote_close(p->idle[--p->nidle]);
 		free(p);
 	}
+	while (n->hb) {
+		struct hb_client *h = n->hb;
+
+		n->hb = h->next;
+		eau2_remote_close(h->r);
+		free(h);
+	}
 	eau2_close(n->own);
+	pthread_mutex_destroy(&n->hb_mu);
 	pthread_mutex_destroy(&n->mu);
 	pthread_mutex_destroy(&n->db_mu);
 	free(n->secret_file);
@@ -252,7 +271,43 @@ static int net_run(void *ctx, const struct eau2_member *node, const char *part,
 	return named(node, rc, err);
 }
 
+/* Heartbeats keep clients of their own (hb), opened with the PING's
+ * bound: a call of the pool may hold a client for minutes. */
+static int net_ping(void *ctx, const struct eau2_member *node, int timeout_ms,
+		    struct eau2_error *err)
+{
+	struct eau2_cluster_net *n = ctx;
+	struct hb_client *h;
+	int rc;
+
+	pthread_mutex_lock(&n->hb_mu);
+	for (h = n->hb; h; h = h->next)
+		if (!strcmp(h->addr, node->addr))
+			break;
+	if (!h && (h = calloc(1, sizeof(*h)))) {
+		strcpy(h->addr, node->addr);
+		h->next = n->hb;
+		n->hb = h;
+	}
+	if (!h) {
+		pthread_mutex_unlock(&n->hb_mu);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	if (h->r && h->timeout_ms != timeout_ms) {
+		eau2_remote_close(h->r);
+		h->r = NULL;
+	}
+	h->timeout_ms = timeout_ms;
+	if (!h->r)
+		rc = eau2_remote_open(&h->r, node->addr, n->secret_file, timeout_ms, err);
+	else
+		rc = eau2_remote_ping(h->r, NULL, err);
+	pthread_mutex_unlock(&n->hb_mu);
+	return named(node, rc, err);
+}
+
 const struct eau2_cluster_node_ops eau2_cluster_net_ops = {
+	.ping = net_ping,
 	.push = net_push,
 	.fetch = net_fetch,
 	.drop = net_drop,

@@ -312,6 +312,20 @@ int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)
 	return done(r, rc);
 }
 
+int eau2_remote_ping(eau2_remote *r, uint64_t *rtt_us, struct eau2_error *err)
+{
+	int rc = reconnect(r, err);
+
+	if (!rc)
+		rc = eau2_net_ping(r->c, rtt_us, err);
+	if (rc && r->c && !eau2_net_broken(r->c)) {
+		/* A PONG that never came may still: the stream is out of step. */
+		eau2_net_close(r->c);
+		r->c = NULL;
+	}
+	return done(r, rc);
+}
+
 /* Sends a RUN or RUN_STATE request; *req its id. */
 static int run_request(eau2_remote *r, uint16_t type, const char *rower,
 		       const struct eau2_args *args, const char *key, const char *as,

@@ -217,6 +217,11 @@ int eau2_remote_get(eau2_remote *r, eau2 *db, const char *key, uint64_t first,
 int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t first,
 		    size_t n, struct eau2_error *err);
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err);
+/* A PING's round trip (the node's event loop answers it, busy workers or
+ * not: a heartbeat), connecting first when the handle has no connection;
+ * bounded by the handle's timeout. A PING left unanswered closes the
+ * connection (the next call connects again). */
+int eau2_remote_ping(eau2_remote *r, uint64_t *rtt_us, struct eau2_error *err);
 /* Runs a rower on the node over its key (NULL for EAU2_ROWER_NO_INPUT
  * rowers). as: stores the result there on the node, *result NULL and
  * *rows its rows; else the result is pulled into db's store. */
