@@ -71,6 +71,9 @@ struct eau2_backend {
 	int (*run_key)(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 		       const struct eau2_args *args, const struct eau2_run_options *opt,
 		       const char *as, eau2_df **result, struct eau2_error *err);
+	/* Optional (NULL: -ENOTSUP): eau2_on_node_event. */
+	int (*on_node_event)(eau2 *db, eau2_node_event_fn *fn, void *arg,
+			     struct eau2_error *err);
 };
 
 extern const struct eau2_backend eau2_backend_local;
