@@ -82,7 +82,8 @@ struct eau2_cluster_node_ops {
 /* The node operations over the network (netops.c: src/node's remote
  * client, a pool of connections per node, shared by the driver's
  * threads). ctx: a struct eau2_cluster_net made by eau2_cluster_net_new
- * with the driver's store directory (copy pulls through it), the cluster
+ * with the driver's store directory (copy pulls through it; NULL: copy
+ * fails, for a driver that only watches), the cluster
  * secret file (NULL: none, loopback nodes only) and the bound of each
  * network step (0: the transport's defaults). Free it after the cluster
  * handle that uses it is closed. */
@@ -239,11 +240,14 @@ int eau2_cluster_stat(eau2_cluster *cl, const char *key, struct eau2_stat *st,
 int eau2_cluster_get_head(eau2_cluster *cl, eau2 *db, const char *key, uint64_t rows,
 			  eau2_df **df, struct eau2_error *err);
 
-/* The live nodes, and what the directory places on each. */
+/* The live nodes, and what the directory places on each; a node the
+ * directory names that is no member (its session expired) is listed
+ * too, with member false and only its id in m. */
 struct eau2_cluster_status {
 	size_t n;
 	struct eau2_cluster_node_status {
 		struct eau2_member m;  /* id, address, cores, memory, free */
+		bool member;
 		uint64_t parts;        /* partition replicas placed there */
 		uint64_t bytes;        /* their bytes */
 	} *nodes;                      /* sorted by id */

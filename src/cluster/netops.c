@@ -74,7 +74,7 @@ int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_mutex_init(&n->db_mu, NULL);
 	pthread_mutex_init(&n->hb_mu, NULL);
-	if ((rc = eau2_open(&n->own, &o, err))) {
+	if (store && (rc = eau2_open(&n->own, &o, err))) {
 		eau2_cluster_net_free(n);
 		return rc;
 	}
@@ -244,9 +244,12 @@ static int net_copy(void *ctx, const struct eau2_member *from, const struct eau2
 {
 	struct eau2_cluster_net *n = ctx;
 	eau2_df *df = NULL;
-	int rc = fetch_into(n, from, part, n->own, &df, err);
+	int rc;
 
-	if (rc)
+	if (!n->own)
+		return eau2_error_set(err, -ENOTSUP, "copy of %s from node %s: the driver "
+				      "opened no store to pass it through", part, from->id);
+	if ((rc = fetch_into(n, from, part, n->own, &df, err)))
 		return rc;
 	rc = net_push(n, to, part, df, 0, eau2_df_ngroups(df), err);
 	pthread_mutex_lock(&n->db_mu);
