@@ -253,6 +253,7 @@ struct eau2_remote_server_opts {
 	const char *store;        /* the store directory to serve */
 	unsigned workers;         /* requests served at once; 0: 8 */
 	int timeout_ms;           /* each frame; 0: the transport's default */
+	int ping_ms;              /* PINGs to a peer waiting on a run; 0: 1000 */
 	eau2_net_log_fn log;      /* connect, refusal, disconnect, errors */
 	void *log_ctx;
 };

@@ -46,6 +46,7 @@ struct eau2_remote_server {
 	eau2 **all_dbs;
 	unsigned nfree, ndbs;
 	unsigned waiting; /* GETs waiting for their key; guarded by mu */
+	int ping_ms;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -88,7 +89,7 @@ static void give_db(eau2_remote_server *s, eau2 *db)
  * every TICK_MS: the peer's wait for the reply, bounded by its own frame
  * timeout, goes on while the node is alive, and a peer that went away
  * cancels a run. */
-#define TICK_MS 1000
+#define TICK_MS 1000 /* the default of ping_ms */
 
 struct job {
 	int (*fn)(struct job *j);
@@ -123,8 +124,9 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-/* Runs j->fn on a thread while PINGing c; its code, with err copied. */
-static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
+/* Runs j->fn on a thread while PINGing c every ping_ms; its code, with
+ * err copied. */
+static int with_pings(eau2_net_conn *c, int ping_ms, struct job *j, struct eau2_error *err)
 {
 	pthread_t t;
 	int rc;
@@ -139,7 +141,12 @@ static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
 			struct timespec at;
 
 			clock_gettime(CLOCK_REALTIME, &at);
-			at.tv_sec += TICK_MS / 1000;
+			at.tv_sec += ping_ms / 1000;
+			at.tv_nsec += (long)(ping_ms % 1000) * 1000000L;
+			if (at.tv_nsec >= 1000000000L) {
+				at.tv_sec++;
+				at.tv_nsec -= 1000000000L;
+			}
 			if (pthread_cond_timedwait(&j->cv, &j->mu, &at) != ETIMEDOUT ||
 			    j->done || j->gone)
 				continue;
@@ -265,7 +272,7 @@ static int do_get(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 		struct job j = { .fn = job_wait_get, .db = db, .key = g.key,
 				 .wait_ms = (int)g.wait_ms };
 
-		rc = with_pings(c, &j, err);
+		rc = with_pings(c, s->ping_ms, &j, err);
 		df = j.out;
 		may_wait(s, -1);
 	} else {
@@ -326,8 +333,8 @@ static int do_put(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 }
 
 /* RUN, or with state RUN_STATE. */
-static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
-		  int state, int *streamed, struct eau2_error *err)
+static int do_run(eau2 *db, eau2_net_conn *c, int ping_ms, uint64_t req, const void *p,
+		  uint32_t len, int state, int *streamed, struct eau2_error *err)
 {
 	struct eau2_remote_run_req q;
 	const struct eau2_rower_class *cls = NULL;
@@ -349,7 +356,7 @@ static int do_run(eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint3
 		j.cls = cls;
 		j.args = &q.args;
 		j.ro = (struct eau2_run_options){ .threads = q.threads, .cancel = &j.gone };
-		rc = with_pings(c, &j, err);
+		rc = with_pings(c, ping_ms, &j, err);
 		out = j.out;
 	}
 	if (!rc && state) {
@@ -445,7 +452,7 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		break;
 	case EAU2_REMOTE_RUN:
 	case EAU2_REMOTE_RUN_STATE:
-		rc = do_run(db, c, f->req, payload, f->len, f->type == EAU2_REMOTE_RUN_STATE,
+		rc = do_run(db, c, s->ping_ms, f->req, payload, f->len, f->type == EAU2_REMOTE_RUN_STATE,
 			    &streamed, &err);
 		break;
 	default:
@@ -558,6 +565,7 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 						    .node_id = s->node_id,
 						    .role = EAU2_NET_ROLE_NODE };
 	s->so.conn.io_timeout_ms = o->timeout_ms;
+	s->ping_ms = o->ping_ms > 0 ? o->ping_ms : TICK_MS;
 	if (o->secret_file) {
 		if ((rc = eau2_net_secret_load(o->secret_file, s->so.conn.ident.secret, err)))
 			goto fail;

@@ -17,10 +17,12 @@ struct node_join;
  * registers this node: address `advertise` when given, else the --listen
  * address with the port the server got; id the same; the free bytes of
  * the store directory, refreshed every few seconds. When a previous run
- * of this node still holds the id, waits for its session to expire. */
+ * of this node still holds the id, waits for its session to expire.
+ * session_ms: the ZooKeeper session (0: 10000): once the node dies its
+ * znode goes within that, and drivers count it dead. */
 int node_join(const char *zk, const char *cluster, const char *listen, uint16_t port,
-	      const char *advertise, const char *store, struct node_join **out,
-	      struct eau2_error *err);
+	      const char *advertise, const char *store, int session_ms,
+	      struct node_join **out, struct eau2_error *err);
 /* Removes the znode and closes the session. NULL is a no-op. */
 void node_leave(struct node_join *j);
 /* The id registered. */

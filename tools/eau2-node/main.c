@@ -29,7 +29,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--plugin FILE.so]...\n"
 		"                 [--listen HOST:PORT [--secret-file FILE] [--advertise HOST:PORT]]\n"
-		"                 [--http HOST:PORT] [--zk CONNECT [--cluster NAME]]\n"
+		"                 [--http HOST:PORT] [--zk CONNECT [--cluster NAME]\n"
+		"                 [--heartbeat MS] [--dead-after MS]]\n"
 		"       eau2-node status [--store DIR]\n"
 		"       eau2-node http-token [--secret-file FILE]\n"
 		"       eau2-node --version | --help\n\n"
@@ -58,6 +59,11 @@ static void usage(FILE *out)
 		"                  (--advertise, else --listen's), cores, memory and\n"
 		"                  free store bytes, until the node stops (needs --listen)\n"
 		"  --cluster NAME  the cluster to join (default /NAME of --zk, else eau2)\n"
+		"  --heartbeat MS  PING a driver waiting on a run every MS (default 1000;\n"
+		"                  drivers PING the node with their own --heartbeat)\n"
+		"  --dead-after MS the ZooKeeper session (default 10000): once the node\n"
+		"                  dies its member znode goes within MS and every driver\n"
+		"                  counts it dead, heartbeats or not\n"
 		"  --http HOST:PORT  serve /metrics (Prometheus), /api/status (JSON) and\n"
 		"                  a dashboard at /, read-only; port 0 picks a free one\n"
 		"                  (the log says which). A non-loopback HOST needs the\n"
@@ -229,6 +235,7 @@ int main(int argc, char **argv)
 	eau2_remote_server *remote = NULL;
 	struct eau2_http *http = NULL;
 	int daemon = 0, status = 0, token = 0, nplugins = 0, secret_opt = 0, i, rc;
+	int heartbeat_ms = 0, dead_after_ms = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -273,6 +280,18 @@ int main(int argc, char **argv)
 			if (i + 1 >= argc)
 				return errorf(1, "%s needs an argument", a);
 			*(a[2] == 'z' ? &zk : &cluster) = argv[++i];
+		} else if (!strcmp(a, "--heartbeat") || !strcmp(a, "--dead-after")) {
+			char *end;
+			long v;
+
+			if (i + 1 >= argc)
+				return errorf(1, "%s needs an argument", a);
+			errno = 0;
+			v = strtol(argv[++i], &end, 10);
+			if (errno || end == argv[i] || *end || v < 1 || v > 3600000)
+				return errorf(1, "%s: '%s' is not a number of milliseconds "
+					      "(1 to 3600000)", a, argv[i]);
+			*(a[2] == 'h' ? &heartbeat_ms : &dead_after_ms) = (int)v;
 		} else if (!strcmp(a, "--http")) {
 			if (i + 1 >= argc)
 				return errorf(1, "%s needs an argument", a);
@@ -298,6 +317,8 @@ int main(int argc, char **argv)
 		return errorf(1, "%s", "--zk needs --listen HOST:PORT (peers reach the node there)");
 	if (cluster && !zk)
 		return errorf(1, "%s", "--cluster goes with --zk");
+	if ((heartbeat_ms || dead_after_ms) && !zk)
+		return errorf(1, "%s", "--heartbeat and --dead-after go with --zk");
 	if (secret_opt && !listen_addr && !http_addr && !token)
 		return errorf(1, "%s", "--secret-file goes with --listen, --http or http-token");
 	if (status)
@@ -320,7 +341,7 @@ int main(int argc, char **argv)
 		struct eau2_remote_server_opts ro = {
 			.listen = listen_addr, .secret_file = secret_file,
 			.node_id = advertise, .store = eau2_node_server_dir(srv),
-			.log = remote_log,
+			.log = remote_log, .ping_ms = heartbeat_ms,
 		};
 
 		log_quiet = opts.quiet;
@@ -331,7 +352,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (zk && (rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
-				  advertise, eau2_node_server_dir(srv), &join, &err))) {
+				  advertise, eau2_node_server_dir(srv), dead_after_ms, &join,
+				  &err))) {
 		eau2_remote_server_stop(remote);
 		eau2_node_server_close(srv);
 		return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
