@@ -54,6 +54,9 @@ static int cluster_open(eau2 *db, struct eau2_error *err)
 	db->be_state = s;
 	rc = eau2_cluster_net_new(eau2_dir(db), db->opt.secret_file, db->opt.timeout_ms,
 				  &s->net, err);
+	if (!rc && db->opt.heartbeat_ms >= 0)
+		eau2_cluster_net_connect_ms(s->net, db->opt.dead_after_ms ? db->opt.dead_after_ms
+						    : EAU2_CLUSTER_DEAD_AFTER_MS);
 	if (!rc)
 		rc = eau2_cluster_open(&(struct eau2_cluster_options){
 					       .connect = db->opt.cluster,

@@ -28,6 +28,8 @@
 #include "cluster/members.h"
 
 #define EAU2_CLUSTER_PARALLEL 16   /* node operations in flight per call */
+#define EAU2_CLUSTER_HEARTBEAT_MS 1000   /* default heartbeat_ms */
+#define EAU2_CLUSTER_DEAD_AFTER_MS 5000  /* default dead_after_ms */
 
 /* What the driver needs of a node; every function gets the table's ctx,
  * the node (its id and address, from its member znode) and returns 0 or
@@ -77,6 +79,11 @@ struct eau2_cluster_node_ops {
 	 * caller's in eau2_cluster_probe). */
 	int (*ping)(void *ctx, const struct eau2_member *node, int timeout_ms,
 		    struct eau2_error *err);
+	/* Optional: makes the calls in flight to node fail soon (node was
+	 * declared dead: its calls would wait out the transport's timeout).
+	 * Called from any thread, under the driver's locks: it must not
+	 * block. */
+	void (*abort)(void *ctx, const struct eau2_member *node);
 };
 
 /* The node operations over the network (netops.c: src/node's remote
@@ -92,6 +99,11 @@ extern const struct eau2_cluster_node_ops eau2_cluster_net_ops;
 int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
 			 struct eau2_cluster_net **out, struct eau2_error *err);
 void eau2_cluster_net_free(struct eau2_cluster_net *n); /* NULL allowed */
+/* Bounds connecting and the handshake by ms when that is shorter than the
+ * timeout (a driver passes its dead_after_ms: a node that takes longer
+ * to answer one is dead anyway, and a stopped node's half-open
+ * connection cannot be cut). Before the first call. */
+void eau2_cluster_net_connect_ms(struct eau2_cluster_net *n, int ms);
 
 typedef struct eau2_cluster eau2_cluster;
 

@@ -29,8 +29,8 @@
 
 #include "cluster/cluster.h"
 
-#define EAU2_HEALTH_HEARTBEAT_MS 1000
-#define EAU2_HEALTH_DEAD_AFTER_MS 5000
+#define EAU2_HEALTH_HEARTBEAT_MS EAU2_CLUSTER_HEARTBEAT_MS
+#define EAU2_HEALTH_DEAD_AFTER_MS EAU2_CLUSTER_DEAD_AFTER_MS
 #define EAU2_HEALTH_SUSPECT_MISSED 2  /* unanswered in a row: suspect */
 #define EAU2_HEALTH_NODES_MAX 4096    /* nodes remembered (dead ones dropped first) */
 

@@ -365,6 +365,8 @@ static void fail_over(struct run *r, size_t i)
 			continue;
 		a->abandoned = true;
 		t->alive--;
+		if (r->ops->abort) /* its call would wait out the transport's timeout */
+			r->ops->abort(r->ctx, &t->reps[a->cur].m);
 		if (a->counted) {
 			a->counted = false;
 			r->primaries--;

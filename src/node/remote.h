@@ -200,7 +200,16 @@ typedef struct eau2_remote eau2_remote;
  * transport error. */
 int eau2_remote_open(eau2_remote **r, const char *addr, const char *secret_file,
 		     int timeout_ms, struct eau2_error *err);
+/* The same with connect_ms bounding connecting and the handshake apart
+ * (0: the transport's defaults), timeout_ms each frame. */
+int eau2_remote_open_bounded(eau2_remote **r, const char *addr, const char *secret_file,
+			     int timeout_ms, int connect_ms, struct eau2_error *err);
 void eau2_remote_close(eau2_remote *r); /* NULL allowed */
+/* From any thread while another uses r: the call in progress on r's
+ * connection fails at once (its socket shut down; the next call
+ * connects again). A connect or handshake in progress is not cut: it
+ * keeps its own bound. */
+void eau2_remote_abort(eau2_remote *r);
 const char *eau2_remote_addr(const eau2_remote *r);
 /* Transfers of this handle report their progress there (fn NULL: not). */
 void eau2_remote_set_progress(eau2_remote *r, const struct eau2_remote_progress *pr);

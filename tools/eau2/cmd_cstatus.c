@@ -113,12 +113,16 @@ int eau2_cli_cluster_status(struct eau2_cli *cli, const char *connect, bool json
 	struct eau2_options eo;
 	eau2_cluster *cl = NULL;
 	size_t hn = 0;
-	int rc, status, hb = g->heartbeat_ms ? g->heartbeat_ms : 1000;
+	int rc, status, hb = g->heartbeat_ms ? g->heartbeat_ms :
+							 EAU2_CLUSTER_HEARTBEAT_MS;
 
 	/* The secret as other commands take it (--secret-file, else the
 	 * environment's); no store: status pulls nothing. */
 	eau2_cli_options(cli, &eo);
 	rc = eau2_cluster_net_new(NULL, eo.secret_file, g->timeout_ms, &net, &err);
+	if (!rc)
+		eau2_cluster_net_connect_ms(net, g->dead_after_ms ? g->dead_after_ms :
+					    EAU2_CLUSTER_DEAD_AFTER_MS);
 	if (!rc)
 		rc = eau2_cluster_open(&(struct eau2_cluster_options){
 					       .connect = connect, .timeout_ms = g->timeout_ms,
