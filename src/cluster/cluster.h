@@ -217,8 +217,9 @@ struct eau2_cluster_health_node {
 int eau2_cluster_health(eau2_cluster *cl, struct eau2_cluster_health_node **v, size_t *n,
 			struct eau2_error *err);
 /* Waits (at most timeout_ms) until the health thread has PINGed every
- * member once, so that a one-shot status shows states that were
- * measured. 0, or -ETIMEDOUT. */
+ * member twice (a round after this call began, at least), so that a
+ * one-shot status shows states that were measured: one that answered
+ * neither is suspect. 0, or -ETIMEDOUT. */
 int eau2_cluster_health_wait(eau2_cluster *cl, int timeout_ms, struct eau2_error *err);
 
 enum eau2_cluster_event {

@@ -192,10 +192,14 @@ static void on_member(void *arg, enum eau2_member_event event, const struct eau2
 	}
 	p = &h->v[i];
 	if (event == EAU2_MEMBER_JOINED) {
+		/* The watch's first look repeats the members seeded at start:
+		 * only a new session is a new start. */
+		if (!p->member || p->m.session != m->session) {
+			p->missed_row = 0;
+			p->heard_ms = now;
+		}
 		p->m = *m;
 		p->member = true;
-		p->missed_row = 0;
-		p->heard_ms = now;
 	} else {
 		p->member = false;
 	}
@@ -323,6 +327,17 @@ int eau2_health_start(const struct eau2_health_opts *o, struct eau2_health **out
 	h->o = *o;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
+	/* The members now, before the first round (the watch reports them
+	 * from its own thread, a little later). */
+	{
+		struct eau2_members m;
+
+		if ((rc = eau2_members_list(o->zk, &m, err)))
+			goto fail;
+		for (size_t i = 0; i < m.n; i++)
+			on_member(h, EAU2_MEMBER_JOINED, &m.v[i]);
+		eau2_members_free(&m);
+	}
 	if ((rc = eau2_members_watch(o->zk, on_member, h, &h->watch, err)))
 		goto fail;
 	if ((rc = -pthread_create(&h->tid, NULL, health_main, h))) {
@@ -404,17 +419,31 @@ int eau2_health_snapshot(struct eau2_health *h, struct eau2_cluster_health_node 
 	return 0;
 }
 
+/* Whether every member was PINGed EAU2_HEALTH_SUSPECT_MISSED times, so
+ * that one that does not answer shows suspect (mu held). */
+static bool judged(const struct eau2_health *h, uint64_t since)
+{
+	if (h->rounds <= since)
+		return false;
+	if (!h->o.ops->ping)
+		return true;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].member && h->v[i].beats + h->v[i].missed < EAU2_HEALTH_SUSPECT_MISSED)
+			return false;
+	return true;
+}
+
 int eau2_health_wait_round(struct eau2_health *h, int timeout_ms, struct eau2_error *err)
 {
 	int64_t until = eau2_mono_ms() + timeout_ms;
 	int rc = 0;
-	uint64_t want;
+	uint64_t since;
 
 	pthread_mutex_lock(&h->mu);
 	/* The round in progress may have started before the members were
-	 * known: wait for the one after it. */
-	want = h->rounds + 2;
-	while (h->rounds < want && !h->stop) {
+	 * known: one after it, at least. */
+	since = h->rounds;
+	while (!judged(h, since) && !h->stop) {
 		if (eau2_mono_ms() >= until) {
 			rc = eau2_error_set(err, -ETIMEDOUT, "health: no heartbeat round "
 					    "within %d ms", timeout_ms);
