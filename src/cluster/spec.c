@@ -9,7 +9,10 @@
  * rest is set before the first attempt starts and never changes. Each
  * attempt's thread holds a reference and frees the run when it drops the
  * last; an attempt that ends after its task got an answer, or after the
- * caller returned, throws its state away. The track counts attempts
+ * caller returned, throws its state away (the caller cuts the calls of
+ * those still running short as it returns: ops->abort). With a health
+ * thread, the caller also abandons attempts waiting on a node that died
+ * (fail_over). The track counts attempts
  * whose threads still run, under its own mutex, decremented by each
  * thread as the last thing it does, after its last use of the run.
  */
@@ -455,6 +458,13 @@ int eau2_spec_run(struct eau2_spec_track *trk, const struct eau2_spec_opts *o,
 	r->over = true;
 	for (size_t i = 0; i < r->n; i++) {
 		struct task *t = &r->tasks[i];
+
+		/* Losers (the other copy won, or the run failed) are cut short:
+		 * one waiting on a stopped node would hold close for the
+		 * transport's timeout, one on a slow node its workers. */
+		for (struct attempt *a = t->atts; a && ops->abort; a = a->next)
+			if (a->cur >= 0)
+				ops->abort(ctx, &t->reps[a->cur].m);
 
 		if (t->state == T_DONE) {
 			states[i] = t->st;
