@@ -168,6 +168,20 @@ while [ $j -le "$SOFT" ]; do
 	j=$((j + 1))
 done
 
+# A frozen node: status says suspect (two heartbeats unanswered), in
+# text and JSON.
+kill -STOP "$PID1"
+EC status >"$T/st" 2>&1
+EC status --json >"$T/st.json" 2>&1
+kill -CONT "$PID1"
+grep -q "^node  *$ADDR1: suspect," "$T/st" || { cat "$T/st" >&2; fail "status: node 1 frozen is not suspect"; }
+python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+s = {n["address"]: n["state"] for n in j["nodes"]}
+assert s[sys.argv[2]] == "suspect" and list(s.values()).count("alive") == 3, s' "$T/st.json" "$ADDR1" ||
+	fail "status --json: node 1 frozen is not suspect"
+all_alive "after a freeze"
+
 # Both replicas of one partition killed: an error naming it.
 part=
 for a in 1 2 3 4; do
@@ -190,4 +204,11 @@ named=$(grep -o 'eau2\.part\.[0-9a-f]*\.[0-9]*' "$T/err" | head -n 1)
 echo "$lost" | grep -qx "$named" || { cat "$T/err" >&2; fail "the error names '$named', not a partition lost ($lost)"; }
 [ $(($(date +%s) - t0)) -le 20 ] || fail "the run with both replicas of $1 dead took over 20 s"
 echo "$NAME: nodes $2 and $3 killed: $(head -c 300 "$T/err")"
+# Their sessions expire: status calls them dead (the directory names them).
+w=0
+until [ "$(EC status 2>/dev/null | grep -c '^node .*: dead (no member znode)')" = 2 ]; do
+	w=$((w + 1))
+	[ $w -gt 50 ] && { EC status >&2; fail "status does not call the two nodes killed dead"; }
+	sleep 0.2
+done
 echo "$NAME: ok"
