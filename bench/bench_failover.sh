@@ -26,6 +26,7 @@
 set -eu
 
 rows=8000000 reps=3 secs=10 hb=1000 dead=5000
+session=15000 # the nodes' ZooKeeper session: a frozen node's outlives the run
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) rows=$2; shift 2 ;;
@@ -69,7 +70,7 @@ Z=$("$src/tools/zk.sh" start "$T/zk" 1)
 start_node() {
 	: >"$T/n$1.log"
 	"$NODE" --store "$T/n$1" --listen "${3:-127.0.0.1:0}" --zk "$Z" --cluster "$2" \
-		--quiet </dev/null >/dev/null 2>>"$T/n$1.log" &
+		--dead-after "$session" --quiet </dev/null >/dev/null 2>>"$T/n$1.log" &
 	eval "PID_$1=$!"
 	PIDS="$PIDS $!"
 	w=0
@@ -83,11 +84,18 @@ start_node() {
 	done
 	eval "ADDR_$1=$a"
 }
-wait_alive() { # CLUSTER N
+wait_alive() { # CLUSTER N [NODE: restarted after 10 s]
 	w=0
 	until [ "$("$E2" --store "$T/d" --cluster "$Z/$1" --heartbeat 100 status 2>/dev/null |
 		   grep -c '^node .*: alive,')" = "$2" ]; do
 		w=$((w + 1))
+		if [ $w = 40 ] && [ -n "${3:-}" ]; then
+			# Its session expired while it was frozen (the registration
+			# ends with it): a restart.
+			eval "kill -9 \$PID_$3; wait \$PID_$3" 2>/dev/null || :
+			sleep 0.5
+			eval "start_node $3 $1 \$ADDR_$3"
+		fi
 		[ $w -gt 100 ] && {
 			"$E2" --store "$T/d" --cluster "$Z/$1" status >&2
 			echo "the $2 nodes of $1 are not alive" >&2
@@ -134,7 +142,7 @@ for r in $(seq "$reps"); do
 			sleep 0.5 # the ring's socket
 			start_node 1 fo "$ADDR_1"
 		fi
-		wait_alive fo 4
+		wait_alive fo 4 1
 	done
 done
 base=$(median <"$T/base"); stop=$(median <"$T/stop"); kil=$(median <"$T/kill")
