@@ -136,6 +136,13 @@ struct eau2_options {
 	void *progress_ctx;
 	unsigned replicas;       /* cluster: nodes holding each partition a put
 				  * places; 0: min(2, live nodes) */
+	/* cluster: failure detection. Every node is PINGed every heartbeat_ms
+	 * (0: 1000; negative: no heartbeats, a node is dead only once its
+	 * ZooKeeper session expires); one silent for dead_after_ms (0: 5000;
+	 * at least heartbeat_ms) is dead, and the parts of a run it was
+	 * computing start again at once on another replica. */
+	int heartbeat_ms;
+	int dead_after_ms;
 };
 
 /* Opens (creating when absent) the local store rooted at directory
@@ -181,6 +188,25 @@ struct eau2_options {
 int eau2_open(eau2 **db, const struct eau2_options *opt, struct eau2_error *err);
 void eau2_close(eau2 *db); /* NULL allowed; dataframes stay usable */
 const char *eau2_dir(const eau2 *db);
+
+/* What a cluster handle's failure detection tells of a node. */
+enum eau2_node_event {
+	EAU2_NODE_EVENT_JOINED = 1, /* it joined the cluster, or answers again
+				     * after it was declared dead */
+	EAU2_NODE_EVENT_DIED = 2,   /* declared dead: silent for dead_after_ms,
+				     * or its ZooKeeper session expired */
+};
+typedef void eau2_node_event_fn(void *arg, enum eau2_node_event event, const char *node_id,
+				const char *addr);
+/* Calls fn(arg, ...) for every later join and death of a node of db's
+ * cluster (opened with opt.cluster), with the node's id and HOST:PORT
+ * (valid during the call only). fn runs on the handle's health thread,
+ * one call at a time; it must return soon and must not use db. fn NULL
+ * stops the calls; either way, eau2_on_node_event returns once no call of
+ * the previous fn is running (so do not call it from fn). Nodes present
+ * when fn is set are not reported (eau2 --cluster C status lists them).
+ * -ENOTSUP for a handle of another kind, or with heartbeat_ms < 0. */
+int eau2_on_node_event(eau2 *db, eau2_node_event_fn *fn, void *arg, struct eau2_error *err);
 /* The size of the pages backing the store's dataframes (4096, or 2 MiB on
  * a tmpfs mounted huge=within_size or huge=always), and when how is not
  * NULL a description for logs ("2048 KiB pages (tmpfs huge=within_size)"),

@@ -80,6 +80,9 @@ struct eau2_backend {
 		     struct eau2_error *err);
 	int (*lock)(eau2 *db, struct eau2_lock *lk, int timeout_ms, struct eau2_error *err);
 	int (*unlock)(struct eau2_lock *lk, struct eau2_error *err);
+	/* Optional (NULL: -ENOTSUP): eau2_on_node_event. */
+	int (*on_node_event)(eau2 *db, eau2_node_event_fn *fn, void *arg,
+			     struct eau2_error *err);
 };
 
 /* A held lock (eau2_lock): its handle, its name and what the backend

@@ -28,6 +28,8 @@
 struct cluster_state {
 	eau2_cluster *cl;
 	struct eau2_cluster_net *net;
+	eau2_node_event_fn *fn;   /* set while the health thread calls none */
+	void *arg;
 };
 
 static void cluster_close(eau2 *db)
@@ -52,10 +54,15 @@ static int cluster_open(eau2 *db, struct eau2_error *err)
 	db->be_state = s;
 	rc = eau2_cluster_net_new(eau2_dir(db), db->opt.secret_file, db->opt.timeout_ms,
 				  &s->net, err);
+	if (!rc && db->opt.heartbeat_ms >= 0)
+		eau2_cluster_net_connect_ms(s->net, db->opt.dead_after_ms ? db->opt.dead_after_ms
+						    : EAU2_CLUSTER_DEAD_AFTER_MS);
 	if (!rc)
 		rc = eau2_cluster_open(&(struct eau2_cluster_options){
 					       .connect = db->opt.cluster,
 					       .timeout_ms = db->opt.timeout_ms,
+					       .heartbeat_ms = db->opt.heartbeat_ms,
+					       .dead_after_ms = db->opt.dead_after_ms,
 					       .ops = &eau2_cluster_net_ops, .ctx = s->net },
 				       &s->cl, err);
 	if (rc)
@@ -155,6 +162,29 @@ static int cluster_unlock(struct eau2_lock *lk, struct eau2_error *err)
 	return eau2_cluster_unlock(lk->impl, err);
 }
 
+static void node_event(void *arg, enum eau2_cluster_event ev, const char *id,
+		       const char *addr)
+{
+	struct cluster_state *s = arg;
+
+	s->fn(s->arg, ev == EAU2_CLUSTER_DIED ? EAU2_NODE_EVENT_DIED : EAU2_NODE_EVENT_JOINED,
+	      id, addr);
+}
+
+static int cluster_on_node_event(eau2 *db, eau2_node_event_fn *fn, void *arg,
+				 struct eau2_error *err)
+{
+	struct cluster_state *s = db->be_state;
+	int rc;
+
+	/* Off first: once it returns, no call reads the old fn. */
+	if ((rc = eau2_cluster_on_event(s->cl, NULL, NULL, err)) || !fn)
+		return rc;
+	s->fn = fn;
+	s->arg = arg;
+	return eau2_cluster_on_event(s->cl, node_event, s, err);
+}
+
 const struct eau2_backend eau2_backend_cluster = {
 	.name = "cluster",
 	.open = cluster_open,
@@ -171,4 +201,5 @@ const struct eau2_backend eau2_backend_cluster = {
 	.watch = cluster_watch,
 	.lock = cluster_lock,
 	.unlock = cluster_unlock,
+	.on_node_event = cluster_on_node_event,
 };

@@ -255,6 +255,16 @@ int eau2_get_head(eau2 *db, const char *key, uint64_t rows, eau2_df **df,
 	return got(db, db->be->get_head(db, key, rows, df, err), df, err);
 }
 
+int eau2_on_node_event(eau2 *db, eau2_node_event_fn *fn, void *arg, struct eau2_error *err)
+{
+	if (!db)
+		return eau2_error_set(err, -EINVAL, "node events: store is required");
+	if (!db->be->on_node_event)
+		return eau2_error_set(err, -ENOTSUP, "node events: a %s store has no nodes to "
+				      "watch (open it with a cluster)", db->be->name);
+	return db->be->on_node_event(db, fn, arg, err);
+}
+
 int eau2_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 		 const struct eau2_args *args, const struct eau2_run_options *opt,
 		 const char *as, eau2_df **result, struct eau2_error *err)

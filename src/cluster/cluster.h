@@ -28,6 +28,8 @@
 #include "cluster/members.h"
 
 #define EAU2_CLUSTER_PARALLEL 16   /* node operations in flight per call */
+#define EAU2_CLUSTER_HEARTBEAT_MS 1000   /* default heartbeat_ms */
+#define EAU2_CLUSTER_DEAD_AFTER_MS 5000  /* default dead_after_ms */
 
 /* What the driver needs of a node; every function gets the table's ctx,
  * the node (its id and address, from its member znode) and returns 0 or
@@ -70,6 +72,18 @@ struct eau2_cluster_node_ops {
 	int (*run)(void *ctx, const struct eau2_member *node, const char *part,
 		   const char *rower, const struct eau2_args *args,
 		   void **state, size_t *len, struct eau2_error *err);
+	/* A heartbeat: one round trip to node, bounded by timeout_ms, on a
+	 * connection of its own (never one a long call holds). Optional
+	 * (NULL: nodes are judged by their member znodes alone). Called by
+	 * one thread at a time (the cluster handle's health thread, or the
+	 * caller's in eau2_cluster_probe). */
+	int (*ping)(void *ctx, const struct eau2_member *node, int timeout_ms,
+		    struct eau2_error *err);
+	/* Optional: makes the calls in flight to node fail soon (node was
+	 * declared dead: its calls would wait out the transport's timeout).
+	 * Called from any thread, under the driver's locks: it must not
+	 * block. */
+	void (*abort)(void *ctx, const struct eau2_member *node);
 };
 
 /* The node operations over the network (netops.c: src/node's remote
@@ -89,6 +103,11 @@ void eau2_cluster_net_free(struct eau2_cluster_net *n); /* NULL allowed */
  * limit, else at least EAU2_REMOTE_RATE_MIN). Set before the operations
  * are used. */
 void eau2_cluster_net_set_copy_rate(struct eau2_cluster_net *n, uint64_t bytes_per_s);
+/* Bounds connecting and the handshake by ms when that is shorter than the
+ * timeout (a driver passes its dead_after_ms: a node that takes longer
+ * to answer one is dead anyway, and a stopped node's half-open
+ * connection cannot be cut). Before the first call. */
+void eau2_cluster_net_connect_ms(struct eau2_cluster_net *n, int ms);
 
 typedef struct eau2_cluster eau2_cluster;
 
@@ -106,6 +125,13 @@ struct eau2_cluster_options {
 	 * and 2000; a negative factor: no backups. */
 	double backup_factor;
 	int backup_min_ms;
+	/* Failure detection (health.h): every member is PINGed every
+	 * heartbeat_ms; one silent for dead_after_ms, or whose member znode
+	 * goes (its ZooKeeper session expired), is dead: a run's tasks on it
+	 * move to another replica at once. 0: 1000 and 5000; a negative
+	 * heartbeat_ms: no health thread (member znodes alone, at each call). */
+	int heartbeat_ms;
+	int dead_after_ms;
 };
 
 /* Connects to ZooKeeper (an unreachable one: -ETIMEDOUT naming the
@@ -164,6 +190,55 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
  * the first such error is returned after the others are cleaned. */
 int eau2_cluster_gc(eau2_cluster *cl, size_t *dropped, struct eau2_error *err);
 
+/* ------------------------------------------------ health (health.c) */
+
+/* What the health thread knows of a node; every node seen since the
+ * handle opened (a member once), dead ones included. */
+enum eau2_cluster_node_state {
+	EAU2_CLUSTER_ALIVE = 0,    /* answers heartbeats */
+	EAU2_CLUSTER_SUSPECT = 1,  /* missed 2 heartbeats in a row */
+	EAU2_CLUSTER_DEAD = 2,     /* silent for dead_after_ms, or its member
+				    * znode is gone */
+};
+const char *eau2_cluster_state_name(enum eau2_cluster_node_state s); /* "alive"... */
+
+struct eau2_cluster_health_node {
+	char id[EAU2_MEMBER_ID_MAX + 1];
+	char addr[EAU2_MEMBER_ADDR_MAX + 1];
+	enum eau2_cluster_node_state state;
+	bool member;               /* its member znode exists */
+	int64_t heard_ago_ms;      /* since its last answer (or since its
+				    * member znode appeared, before any) */
+	uint64_t beats;            /* heartbeats answered */
+	uint64_t missed;           /* heartbeats unanswered, in all */
+	uint64_t deaths;           /* times declared dead */
+};
+
+/* A copy of what the health thread knows, sorted by id (*v malloc'd,
+ * the caller frees; *n may be 0). -ENOTSUP naming why when the handle
+ * runs no health thread (heartbeat_ms < 0). Safe from any thread while
+ * the handle is open (it takes the health mutex only). */
+int eau2_cluster_health(eau2_cluster *cl, struct eau2_cluster_health_node **v, size_t *n,
+			struct eau2_error *err);
+/* Waits (at most timeout_ms) until the health thread has PINGed every
+ * member twice (a round after this call began, at least), so that a
+ * one-shot status shows states that were measured: one that answered
+ * neither is suspect. 0, or -ETIMEDOUT. */
+int eau2_cluster_health_wait(eau2_cluster *cl, int timeout_ms, struct eau2_error *err);
+
+enum eau2_cluster_event {
+	EAU2_CLUSTER_JOINED = 1,   /* a member appeared or a dead node answers again */
+	EAU2_CLUSTER_DIED = 2,     /* declared dead */
+};
+typedef void eau2_cluster_event_fn(void *arg, enum eau2_cluster_event ev,
+				   const char *id, const char *addr);
+/* Calls fn (on the health thread, no lock of ours held; it must not
+ * call into cl) on every later join and death; fn NULL: no more calls.
+ * Returns once no call of the previous fn is in progress. -ENOTSUP
+ * without a health thread. */
+int eau2_cluster_on_event(eau2_cluster *cl, eau2_cluster_event_fn *fn, void *arg,
+			  struct eau2_error *err);
+
 /* ------------------------------------------------ the directory (info.c) */
 
 /* The ZooKeeper handle of cl (for reading the directory and members),
@@ -209,12 +284,15 @@ struct eau2_cluster_part_status {
 };
 #define EAU2_CLUSTER_UNDER_MAX 1000 /* listed in a status; the rest counted */
 
-/* The live nodes, what the directory places on each, the partitions
+/* The live nodes, what the directory places on each (a node the
+ * directory names that is no member, its session expired, is listed too,
+ * with member false and only its id in m), the partitions
  * under-replicated and the repair leader's progress. */
 struct eau2_cluster_status {
 	size_t n;
 	struct eau2_cluster_node_status {
 		struct eau2_member m;  /* id, address, cores, memory, free */
+		bool member;
 		uint64_t parts;        /* partition replicas placed there */
 		uint64_t bytes;        /* their bytes */
 	} *nodes;                      /* sorted by id */

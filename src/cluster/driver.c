@@ -25,6 +25,7 @@
 
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
+#include "cluster/health.h"
 #include "cluster/place.h"
 #include "cluster/spec.h"
 #include "cluster/zk.h"
@@ -37,6 +38,7 @@ struct eau2_cluster {
 	int timeout_ms;
 	struct eau2_spec_opts spec;
 	struct eau2_spec_track inflight; /* run attempts that outlived their call */
+	struct eau2_health *health;      /* NULL: heartbeat_ms < 0 */
 };
 
 /* ------------------------------------------------- parallel tasks */
@@ -118,6 +120,13 @@ int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **out
 				      opt->connect);
 	if (opt->timeout_ms < 0)
 		return eau2_error_set(err, -EINVAL, "cluster %s: negative timeout", opt->connect);
+	if (opt->dead_after_ms < 0 || (opt->heartbeat_ms >= 0 && opt->dead_after_ms > 0 &&
+				       opt->dead_after_ms < (opt->heartbeat_ms ? opt->heartbeat_ms :
+							     EAU2_HEALTH_HEARTBEAT_MS)))
+		return eau2_error_set(err, -EINVAL, "cluster %s: dead after %d ms, less than "
+				      "the heartbeat (%d ms)", opt->connect, opt->dead_after_ms,
+				      opt->heartbeat_ms ? opt->heartbeat_ms :
+				      EAU2_HEALTH_HEARTBEAT_MS);
 	strcpy(connect, opt->connect);
 	slash = strchr(connect, '/');
 	if (slash) {
@@ -146,12 +155,20 @@ int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **out
 	/* The session outlives short stalls; the timeout bounds each call. */
 	zo.session_ms = cl->timeout_ms < 4000 ? 4000 : cl->timeout_ms;
 	if ((rc = eau2_zk_connect(&cl->zk, &zo, err)) ||
-	    (rc = eau2_dir_init(cl->zk, err))) {
+	    (rc = eau2_dir_init(cl->zk, err)) ||
+	    (opt->heartbeat_ms >= 0 &&
+	     (rc = eau2_health_start(&(struct eau2_health_opts){
+		     .zk = cl->zk, .ops = cl->ops, .ctx = cl->ctx,
+		     .heartbeat_ms = opt->heartbeat_ms ? opt->heartbeat_ms : EAU2_HEALTH_HEARTBEAT_MS,
+		     .dead_after_ms = opt->dead_after_ms ? opt->dead_after_ms :
+				      EAU2_HEALTH_DEAD_AFTER_MS },
+		     &cl->health, err)))) {
 		eau2_zk_close(cl->zk);
 		eau2_spec_drain(&cl->inflight);
 		free(cl);
 		return rc;
 	}
+	cl->spec.health = cl->health;
 	*out = cl;
 	return 0;
 }
@@ -160,7 +177,8 @@ void eau2_cluster_close(eau2_cluster *cl)
 {
 	if (!cl)
 		return;
-	eau2_spec_drain(&cl->inflight);
+	eau2_spec_drain(&cl->inflight); /* its attempts ask the health thread */
+	eau2_health_stop(cl->health);
 	eau2_zk_close(cl->zk);
 	free(cl);
 }
@@ -587,6 +605,35 @@ eau2_zk *eau2_cluster_zk(eau2_cluster *cl, const struct eau2_cluster_node_ops **
 	*ops = cl->ops;
 	*ctx = cl->ctx;
 	return cl->zk;
+}
+
+static int no_health(const eau2_cluster *cl, struct eau2_error *err)
+{
+	return eau2_error_set(err, -ENOTSUP, "cluster %s: no failure detection (heartbeat "
+			      "off)", eau2_zk_root(cl->zk));
+}
+
+int eau2_cluster_health(eau2_cluster *cl, struct eau2_cluster_health_node **v, size_t *n,
+			struct eau2_error *err)
+{
+	*v = NULL;
+	*n = 0;
+	return cl->health ? eau2_health_snapshot(cl->health, v, n, err) : no_health(cl, err);
+}
+
+int eau2_cluster_health_wait(eau2_cluster *cl, int timeout_ms, struct eau2_error *err)
+{
+	return cl->health ? eau2_health_wait_round(cl->health, timeout_ms, err)
+			  : no_health(cl, err);
+}
+
+int eau2_cluster_on_event(eau2_cluster *cl, eau2_cluster_event_fn *fn, void *arg,
+			  struct eau2_error *err)
+{
+	if (!cl->health)
+		return no_health(cl, err);
+	eau2_health_on_event(cl->health, fn, arg);
+	return 0;
 }
 
 int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_error *err)

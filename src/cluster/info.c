@@ -97,9 +97,11 @@ int eau2_cluster_get_head(eau2_cluster *cl, eau2 *db, const char *key, uint64_t 
 	return rc;
 }
 
-/* Adds entry e's replicas to the nodes they are on, and its partitions
- * with fewer live replicas than it names to the under-replicated. */
-static int tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
+/* Adds entry e's replicas to the nodes they are on (a node that is no
+ * member gets a row of its own, member false), and its partitions with
+ * fewer live replicas than it names to the under-replicated. */
+static int tally(struct eau2_cluster_status *s, size_t *cap, const struct eau2_dir_entry *e,
+		 struct eau2_error *err)
 {
 	s->partitions += e->nparts;
 	for (size_t i = 0; i < e->nparts; i++) {
@@ -107,13 +109,28 @@ static int tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
 
 		for (uint32_t j = 0; j < e->parts[i].nrep; j++) {
 			const char *id = eau2_dir_replica(e, i, j);
+			size_t k;
 
-			for (size_t k = 0; k < s->n; k++)
-				if (!strcmp(s->nodes[k].m.id, id)) {
-					s->nodes[k].parts++;
-					s->nodes[k].bytes += e->parts[i].bytes;
-					live++;
+			for (k = 0; k < s->n; k++)
+				if (!strcmp(s->nodes[k].m.id, id))
+					break;
+			if (k == s->n) {
+				if (s->n == *cap) {
+					size_t nc = *cap ? 2 * *cap : 8;
+					void *p = realloc(s->nodes, nc * sizeof(*s->nodes));
+
+					if (!p)
+						return eau2_error_set(err, -ENOMEM, "out of memory");
+					s->nodes = p;
+					*cap = nc;
 				}
+				memset(&s->nodes[k], 0, sizeof(s->nodes[k]));
+				snprintf(s->nodes[k].m.id, sizeof(s->nodes[k].m.id), "%s", id);
+				s->n++;
+			}
+			s->nodes[k].parts++;
+			s->nodes[k].bytes += e->parts[i].bytes;
+			live += s->nodes[k].member;
 		}
 		if (live == e->parts[i].nrep && e->parts[i].state == EAU2_PART_OK)
 			continue;
@@ -123,7 +140,7 @@ static int tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
 			continue;
 		if (!s->under_parts && !(s->under_parts = calloc(EAU2_CLUSTER_UNDER_MAX,
 								 sizeof(*s->under_parts))))
-			return -ENOMEM;
+			return eau2_error_set(err, -ENOMEM, "out of memory");
 		s->under_parts[s->nunder++] = (struct eau2_cluster_part_status){
 			.part = i, .live = live, .replicas = e->parts[i].nrep,
 		};
@@ -133,12 +150,18 @@ static int tally(struct eau2_cluster_status *s, const struct eau2_dir_entry *e)
 	return 0;
 }
 
+static int cmp_node(const void *a, const void *b)
+{
+	return strcmp(((const struct eau2_cluster_node_status *)a)->m.id,
+		      ((const struct eau2_cluster_node_status *)b)->m.id);
+}
+
 int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
 			struct eau2_error *err)
 {
 	struct eau2_members m = {0};
 	char **keys = NULL;
-	size_t nk = 0;
+	size_t nk = 0, cap;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -148,9 +171,11 @@ int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
 		eau2_members_free(&m);
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < m.n; i++)
+	for (size_t i = 0; i < m.n; i++) {
 		s->nodes[i].m = m.v[i];
-	s->n = m.n;
+		s->nodes[i].member = true;
+	}
+	s->n = cap = m.n;
 	s->bad = m.bad;
 	eau2_members_free(&m);
 	if ((rc = eau2_dir_list(zk_of(cl), &keys, &nk, err)))
@@ -166,14 +191,14 @@ int eau2_cluster_status(eau2_cluster *cl, struct eau2_cluster_status *s,
 			rc = r;
 			goto fail;
 		}
-		r = tally(s, &e);
+		rc = tally(s, &cap, &e, err);
 		eau2_dir_entry_free(&e);
-		if (r) {
-			rc = eau2_error_set(err, r, "status: out of memory");
+		if (rc)
 			goto fail;
-		}
 	}
 	eau2_list_free(keys);
+	if (s->n)
+		qsort(s->nodes, s->n, sizeof(*s->nodes), cmp_node);
 	/* The leader's progress; a malformed one is left out. */
 	s->has_repair = eau2_repair_status_read(zk_of(cl), &s->repair, NULL) == 0;
 	return 0;

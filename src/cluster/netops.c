@@ -31,20 +31,38 @@
 #define IDLE_MAX 4 /* idle clients kept per node */
 #define PART_PREFIX "eau2.part."
 
+/* A client taken out of the pool, for abort. */
+struct busy {
+	eau2_remote *r;
+	struct busy *next;
+};
+
 struct pool_node {
 	char addr[EAU2_MEMBER_ADDR_MAX + 1];
 	eau2_remote *idle[IDLE_MAX];
 	unsigned nidle;
+	struct busy *busy;     /* clients in use */
 	struct pool_node *next;
+};
+
+struct hb_client {
+	char addr[EAU2_MEMBER_ADDR_MAX + 1];
+	eau2_remote *r;         /* NULL until connected */
+	int timeout_ms;
+	struct hb_client *next;
 };
 
 struct eau2_cluster_net {
 	char *secret_file;
 	int timeout_ms;
 	uint64_t copy_rate;     /* bytes/s of a copy; 0: no limit */
+	int connect_ms;         /* connecting and the handshake */
 	pthread_mutex_t mu;     /* the pool */
 	pthread_mutex_t db_mu;  /* what is done with a handle */
 	struct pool_node *nodes;
+	pthread_mutex_t hb_mu;  /* the heartbeat clients (held across a PING:
+				 * one thread PINGs, the health thread) */
+	struct hb_client *hb;
 };
 
 int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout_ms,
@@ -60,9 +78,10 @@ int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout
 		free(n);
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	}
-	n->timeout_ms = timeout_ms;
+	n->timeout_ms = n->connect_ms = timeout_ms;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_mutex_init(&n->db_mu, NULL);
+	pthread_mutex_init(&n->hb_mu, NULL);
 	*out = n;
 	return 0;
 }
@@ -79,55 +98,109 @@ void eau2_cluster_net_free(struct eau2_cluster_net *n)
 			eau2_remote_close(p->idle[--p->nidle]);
 		free(p);
 	}
+	while (n->hb) {
+		struct hb_client *h = n->hb;
+
+		n->hb = h->next;
+		eau2_remote_close(h->r);
+		free(h);
+	}
+	pthread_mutex_destroy(&n->hb_mu);
 	pthread_mutex_destroy(&n->mu);
 	pthread_mutex_destroy(&n->db_mu);
 	free(n->secret_file);
 	free(n);
 }
 
-/* An idle client of node, or a new one (connected: errors name the node). */
+/* The pool of addr, made when absent (n->mu held); NULL: no memory. */
+static struct pool_node *pool_of(struct eau2_cluster_net *n, const char *addr)
+{
+	struct pool_node *p;
+
+	for (p = n->nodes; p; p = p->next)
+		if (!strcmp(p->addr, addr))
+			return p;
+	if ((p = calloc(1, sizeof(*p)))) {
+		strcpy(p->addr, addr);
+		p->next = n->nodes;
+		n->nodes = p;
+	}
+	return p;
+}
+
+/* An idle client of node, or a new one (connected: errors name the
+ * node), listed as busy (b: its entry) until given back. */
 static int take(struct eau2_cluster_net *n, const struct eau2_member *node, eau2_remote **r,
 		struct eau2_error *err)
 {
 	struct pool_node *p;
-	int rc;
+	struct busy *b = malloc(sizeof(*b));
+	int rc = 0;
 
 	*r = NULL;
+	if (!b)
+		return eau2_error_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_lock(&n->mu);
-	for (p = n->nodes; p; p = p->next)
-		if (!strcmp(p->addr, node->addr))
-			break;
-	if (p && p->nidle)
+	if ((p = pool_of(n, node->addr)) && p->nidle)
 		*r = p->idle[--p->nidle];
 	pthread_mutex_unlock(&n->mu);
-	if (*r)
-		return 0;
-	rc = eau2_remote_open(r, node->addr, n->secret_file, n->timeout_ms, err);
-	if (rc)
+	if (!p)
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+	else if (!*r && (rc = eau2_remote_open_bounded(r, node->addr, n->secret_file,
+							n->timeout_ms, n->connect_ms, err)))
 		eau2_error_prefix(err, rc, "node %s", node->id);
-	return rc;
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	b->r = *r;
+	pthread_mutex_lock(&n->mu);
+	b->next = p->busy;
+	p->busy = b;
+	pthread_mutex_unlock(&n->mu);
+	return 0;
 }
 
 /* Gives r back to node's idle stack, or closes it when that is full. */
 static void give(struct eau2_cluster_net *n, const struct eau2_member *node, eau2_remote *r)
 {
 	struct pool_node *p;
+	struct busy *b = NULL;
 
 	pthread_mutex_lock(&n->mu);
-	for (p = n->nodes; p; p = p->next)
-		if (!strcmp(p->addr, node->addr))
+	p = pool_of(n, node->addr);
+	for (struct busy **pp = p ? &p->busy : NULL; pp && *pp; pp = &(*pp)->next)
+		if ((*pp)->r == r) {
+			b = *pp;
+			*pp = b->next;
 			break;
-	if (!p && (p = calloc(1, sizeof(*p)))) {
-		strcpy(p->addr, node->addr);
-		p->next = n->nodes;
-		n->nodes = p;
-	}
+		}
 	if (p && p->nidle < IDLE_MAX) {
 		p->idle[p->nidle++] = r;
 		r = NULL;
 	}
 	pthread_mutex_unlock(&n->mu);
+	free(b);
 	eau2_remote_close(r);
+}
+
+void eau2_cluster_net_connect_ms(struct eau2_cluster_net *n, int ms)
+{
+	if (ms > 0 && (n->timeout_ms <= 0 || ms < n->timeout_ms))
+		n->connect_ms = ms;
+}
+
+static void net_abort(void *ctx, const struct eau2_member *node)
+{
+	struct eau2_cluster_net *n = ctx;
+	struct pool_node *p;
+
+	pthread_mutex_lock(&n->mu);
+	for (p = n->nodes; p; p = p->next)
+		if (!strcmp(p->addr, node->addr))
+			for (struct busy *b = p->busy; b; b = b->next)
+				eau2_remote_abort(b->r);
+	pthread_mutex_unlock(&n->mu);
 }
 
 /* Names the node in an error that does not already. */
@@ -250,7 +323,44 @@ static int net_run(void *ctx, const struct eau2_member *node, const char *part,
 	return named(node, rc, err);
 }
 
+/* Heartbeats keep clients of their own (hb), opened with the PING's
+ * bound: a call of the pool may hold a client for minutes. */
+static int net_ping(void *ctx, const struct eau2_member *node, int timeout_ms,
+		    struct eau2_error *err)
+{
+	struct eau2_cluster_net *n = ctx;
+	struct hb_client *h;
+	int rc;
+
+	pthread_mutex_lock(&n->hb_mu);
+	for (h = n->hb; h; h = h->next)
+		if (!strcmp(h->addr, node->addr))
+			break;
+	if (!h && (h = calloc(1, sizeof(*h)))) {
+		strcpy(h->addr, node->addr);
+		h->next = n->hb;
+		n->hb = h;
+	}
+	if (!h) {
+		pthread_mutex_unlock(&n->hb_mu);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	if (h->r && h->timeout_ms != timeout_ms) {
+		eau2_remote_close(h->r);
+		h->r = NULL;
+	}
+	h->timeout_ms = timeout_ms;
+	if (!h->r)
+		rc = eau2_remote_open(&h->r, node->addr, n->secret_file, timeout_ms, err);
+	else
+		rc = eau2_remote_ping(h->r, NULL, err);
+	pthread_mutex_unlock(&n->hb_mu);
+	return named(node, rc, err);
+}
+
 const struct eau2_cluster_node_ops eau2_cluster_net_ops = {
+	.ping = net_ping,
+	.abort = net_abort,
 	.push = net_push,
 	.fetch = net_fetch,
 	.drop = net_drop,

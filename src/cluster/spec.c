@@ -9,7 +9,10 @@
  * rest is set before the first attempt starts and never changes. Each
  * attempt's thread holds a reference and frees the run when it drops the
  * last; an attempt that ends after its task got an answer, or after the
- * caller returned, throws its state away. The track counts attempts
+ * caller returned, throws its state away (the caller cuts the calls of
+ * those still running short as it returns: ops->abort). With a health
+ * thread, the caller also abandons attempts waiting on a node that died
+ * (fail_over). The track counts attempts
  * whose threads still run, under its own mutex, decremented by each
  * thread as the last thing it does, after its last use of the run.
  */
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/health.h"
 #include "cluster/spec.h"
 #include "util/clock.h"
 
@@ -32,6 +36,8 @@ struct rep {
 	char id[EAU2_MEMBER_ID_MAX + 1];
 };
 
+struct attempt;
+
 struct task {
 	char name[EAU2_DIR_PART_NAME_MAX];
 	uint32_t nrep;
@@ -39,7 +45,8 @@ struct task {
 	uint32_t start;            /* the primary's first replica */
 	/* under run->mu */
 	int state;
-	int running;               /* attempts running */
+	int alive;                 /* attempts running, not abandoned */
+	struct attempt *atts;      /* attempts running */
 	bool backed_up;
 	int64_t started_ms;
 	int rc;
@@ -59,6 +66,7 @@ struct run {
 	struct task *tasks;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;         /* an attempt ended */
+	struct eau2_health *health; /* NULL: none */
 	int refs;
 	bool over;                 /* the caller has returned */
 	unsigned primaries;        /* primary attempts running */
@@ -66,11 +74,16 @@ struct run {
 	int64_t *done_ms;          /* durations of the finished tasks */
 };
 
+/* An attempt's fields but r, i and start are under run->mu. */
 struct attempt {
 	struct run *r;
 	size_t i;
 	uint32_t start;
-	bool backup;
+	bool counted;              /* counts in r->primaries */
+	bool abandoned;            /* its node died: another attempt took over */
+	int cur;                   /* the replica it waits on, or -1 */
+	uint64_t deaths;           /* that node's deaths when it started there */
+	struct attempt *next;      /* in its task's list */
 };
 
 void eau2_spec_track_init(struct eau2_spec_track *t)
@@ -210,22 +223,47 @@ static void *attempt_main(void *arg)
 	int rc = -EHOSTUNREACH;
 
 	for (uint32_t k = 0; k < t->nrep; k++) {
-		const struct rep *rep = &t->reps[(a->start + k) % t->nrep];
+		uint32_t j = (a->start + k) % t->nrep;
+		const struct rep *rep = &t->reps[j];
 		struct eau2_error e = {0};
+		uint64_t deaths = 0;
+		bool dead = false, abandoned;
 
 		if (!rep->live) {
 			note(tried, sizeof(tried), &off, rep->id, "down");
 			continue;
 		}
+		if (r->health)
+			dead = eau2_health_state(r->health, rep->id, &deaths) == EAU2_CLUSTER_DEAD;
+		if (dead) {
+			note(tried, sizeof(tried), &off, rep->id, "dead (no heartbeat)");
+			continue;
+		}
+		pthread_mutex_lock(&r->mu);
+		a->cur = (int)j;
+		a->deaths = deaths;
+		pthread_mutex_unlock(&r->mu);
 		rc = r->ops->run(r->ctx, &rep->m, t->name, r->rower, &r->args, &st, &len, &e);
+		pthread_mutex_lock(&r->mu);
+		a->cur = -1;
+		abandoned = a->abandoned;
+		pthread_mutex_unlock(&r->mu);
 		if (rc == 0)
 			break;
 		note(tried, sizeof(tried), &off, rep->id, e.msg);
+		if (abandoned)
+			break; /* the attempt that took over tries the rest */
 	}
 
 	pthread_mutex_lock(&r->mu);
-	t->running--;
-	if (!a->backup)
+	for (struct attempt **pp = &t->atts; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	if (!a->abandoned)
+		t->alive--;
+	if (a->counted)
 		r->primaries--;
 	if (rc == 0 && t->state == T_RUN && !r->over) {
 		t->state = T_DONE;
@@ -233,7 +271,7 @@ static void *attempt_main(void *arg)
 		t->len = len;
 		st = NULL;
 		r->done_ms[r->ndone++] = eau2_mono_ms() - t->started_ms;
-	} else if (rc && t->state == T_RUN && t->running == 0) {
+	} else if (rc && t->state == T_RUN && t->alive == 0 && !a->abandoned) {
 		t->state = T_FAIL;
 		t->rc = rc;
 		eau2_error_set(&t->err, rc, "run '%s' on '%s': partition %zu (%s) has no live "
@@ -251,8 +289,9 @@ static void *attempt_main(void *arg)
 	return NULL;
 }
 
-/* Starts an attempt of task i (r->mu held). */
-static int spawn(struct run *r, size_t i, bool backup)
+/* Starts an attempt of task i from replica `start` (r->mu held); a
+ * primary counts against the run's parallelism. */
+static int spawn(struct run *r, size_t i, uint32_t start, bool primary)
 {
 	struct task *t = &r->tasks[i];
 	struct attempt *a = malloc(sizeof(*a));
@@ -262,8 +301,7 @@ static int spawn(struct run *r, size_t i, bool backup)
 
 	if (!a)
 		return -ENOMEM;
-	*a = (struct attempt){ .r = r, .i = i, .backup = backup,
-			       .start = backup ? (t->start + 1) % t->nrep : t->start };
+	*a = (struct attempt){ .r = r, .i = i, .counted = primary, .start = start, .cur = -1 };
 	pthread_mutex_lock(&r->trk->mu);
 	r->trk->inflight++;
 	pthread_mutex_unlock(&r->trk->mu);
@@ -279,8 +317,10 @@ static int spawn(struct run *r, size_t i, bool backup)
 		return rc;
 	}
 	r->refs++;
-	t->running++;
-	if (!backup)
+	t->alive++;
+	a->next = t->atts;
+	t->atts = a;
+	if (primary)
 		r->primaries++;
 	return 0;
 }
@@ -311,6 +351,41 @@ static int64_t straggler_ms(struct run *r, const struct eau2_spec_opts *o)
 	return lim < o->min_ms ? o->min_ms : lim;
 }
 
+/* Abandons the attempts of task i that wait on a node declared dead
+ * since they started there (r->mu held); when none is left, one starts
+ * on the next replica (it skips the dead ones). */
+static void fail_over(struct run *r, size_t i)
+{
+	struct task *t = &r->tasks[i];
+	int last = -1;
+
+	for (struct attempt *a = t->atts; a; a = a->next) {
+		uint64_t deaths;
+
+		if (a->abandoned || a->cur < 0 ||
+		    (eau2_health_state(r->health, t->reps[a->cur].id, &deaths) !=
+		     EAU2_CLUSTER_DEAD && deaths == a->deaths))
+			continue;
+		a->abandoned = true;
+		t->alive--;
+		if (r->ops->abort) /* its call would wait out the transport's timeout */
+			r->ops->abort(r->ctx, &t->reps[a->cur].m);
+		if (a->counted) {
+			a->counted = false;
+			r->primaries--;
+		}
+		last = a->cur;
+	}
+	if (last < 0 || t->alive > 0)
+		return;
+	if (spawn(r, i, ((uint32_t)last + 1) % t->nrep, false)) {
+		t->state = T_FAIL;
+		t->rc = eau2_error_set(&t->err, -EAGAIN, "run '%s' on '%s': partition %zu (%s): "
+				       "node %s died and no thread starts to run it elsewhere",
+				       r->rower, r->key, i, t->name, t->reps[last].id);
+	}
+}
+
 /* Starts what may start, backups included (r->mu held). Returns 1 when
  * every task is done, -1 when one failed, 0 otherwise. */
 static int step(struct run *r, const struct eau2_spec_opts *o, size_t *next)
@@ -323,7 +398,7 @@ static int step(struct run *r, const struct eau2_spec_opts *o, size_t *next)
 
 		t->state = T_RUN;
 		t->started_ms = now;
-		if (spawn(r, *next, false)) {
+		if (spawn(r, *next, t->start, true)) {
 			t->state = T_FAIL;
 			t->rc = eau2_error_set(&t->err, -EAGAIN, "run '%s' on '%s': partition %zu: "
 					       "cannot start a thread", r->rower, r->key, *next);
@@ -340,8 +415,12 @@ static int step(struct run *r, const struct eau2_spec_opts *o, size_t *next)
 		if (t->state == T_RUN && !t->backed_up && t->nrep > 1 && lim >= 0 &&
 		    now - t->started_ms > lim && t->reps[(t->start + 1) % t->nrep].live) {
 			t->backed_up = true; /* once, even if the thread fails to start */
-			spawn(r, i, true);
+			spawn(r, i, (t->start + 1) % t->nrep, false);
 		}
+		if (t->state == T_RUN && r->health)
+			fail_over(r, i);
+		if (t->state == T_FAIL)
+			return -1;
 	}
 	return all ? 1 : 0;
 }
@@ -360,6 +439,7 @@ int eau2_spec_run(struct eau2_spec_track *trk, const struct eau2_spec_opts *o,
 		return eau2_error_set(err, -ENOMEM, "run '%s' on '%s': out of memory",
 				      rower, e->key);
 	r->trk = trk;
+	r->health = o->health;
 	r->ops = ops;
 	r->ctx = ctx;
 	pthread_mutex_lock(&r->mu);
@@ -378,6 +458,13 @@ int eau2_spec_run(struct eau2_spec_track *trk, const struct eau2_spec_opts *o,
 	r->over = true;
 	for (size_t i = 0; i < r->n; i++) {
 		struct task *t = &r->tasks[i];
+
+		/* Losers (the other copy won, or the run failed) are cut short:
+		 * one waiting on a stopped node would hold close for the
+		 * transport's timeout, one on a slow node its workers. */
+		for (struct attempt *a = t->atts; a && ops->abort; a = a->next)
+			if (a->cur >= 0)
+				ops->abort(ctx, &t->reps[a->cur].m);
 
 		if (t->state == T_DONE) {
 			states[i] = t->st;

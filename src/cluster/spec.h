@@ -35,10 +35,20 @@ void eau2_spec_track_init(struct eau2_spec_track *t);
 /* Waits until no attempt runs, then destroys t. */
 void eau2_spec_drain(struct eau2_spec_track *t);
 
+struct eau2_health;
+
+/* With a health thread, an attempt skips replicas that are dead, and one
+ * whose node dies while it waits (or that dies and comes back: its
+ * connection went with it) is abandoned: its task starts again on the
+ * next replica within one tick (50 ms) of the death, and what the
+ * abandoned attempt brings later is thrown away unless it is the first
+ * answer. A task whose replicas are all dead fails, naming its
+ * partition. */
 struct eau2_spec_opts {
 	double factor;    /* backup when slower than factor x the median */
 	int min_ms;       /* ... and slower than this */
 	unsigned parallel; /* attempts at once, backups not counted */
+	struct eau2_health *health; /* NULL: none */
 };
 
 /* Runs rower (with args) over every partition of e on one live replica

@@ -7,12 +7,15 @@
  * handle's timeout; errors name the peer.
  *
  * Access rules: a handle belongs to one thread at a time (that of the eau2
- * handle holding it); nothing in it is shared.
+ * handle holding it), but for eau2_remote_abort from another: cmu guards
+ * the connection pointer's changes (the owner reads it without).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -24,6 +27,7 @@
 
 struct eau2_remote {
 	char *addr;
+	pthread_mutex_t cmu;    /* c's changes, for eau2_remote_abort's thread */
 	char node_id[EAU2_NET_NAME_MAX + 1];
 	struct eau2_net_opts o;
 	eau2_net_conn *c;
@@ -37,20 +41,33 @@ struct eau2_remote {
  * for that. */
 #define STALE_MS 30000
 
+/* Closes the connection (the next call connects again). */
+static void drop_conn(eau2_remote *r)
+{
+	pthread_mutex_lock(&r->cmu);
+	eau2_net_close(r->c);
+	r->c = NULL;
+	pthread_mutex_unlock(&r->cmu);
+}
+
 static int reconnect(eau2_remote *r, struct eau2_error *err)
 {
+	eau2_net_conn *c;
 	int rc;
 
 	if (r->c && eau2_mono_ms() - r->last_ms > STALE_MS && eau2_net_ping(r->c, NULL, NULL)) {
-		eau2_net_close(r->c);
-		r->c = NULL;
+		drop_conn(r);
 	}
 	r->last_ms = eau2_mono_ms();
 	if (r->c)
 		return 0;
-	if (!(rc = eau2_net_connect(&r->c, r->addr, &r->o, err)))
-		eau2_remote_tune(r->c);
-	return rc;
+	if ((rc = eau2_net_connect(&c, r->addr, &r->o, err)))
+		return rc;
+	eau2_remote_tune(c);
+	pthread_mutex_lock(&r->cmu);
+	r->c = c;
+	pthread_mutex_unlock(&r->cmu);
+	return 0;
 }
 
 /* After an exchange: a connection an error left mid-stream is closed
@@ -59,14 +76,19 @@ static int done(eau2_remote *r, int rc)
 {
 	r->last_ms = eau2_mono_ms();
 	if (rc && r->c && eau2_net_broken(r->c)) {
-		eau2_net_close(r->c);
-		r->c = NULL;
+		drop_conn(r);
 	}
 	return rc;
 }
 
 int eau2_remote_open(eau2_remote **out, const char *addr, const char *secret_file,
 		     int timeout_ms, struct eau2_error *err)
+{
+	return eau2_remote_open_bounded(out, addr, secret_file, timeout_ms, timeout_ms, err);
+}
+
+int eau2_remote_open_bounded(eau2_remote **out, const char *addr, const char *secret_file,
+			     int timeout_ms, int connect_ms, struct eau2_error *err)
 {
 	eau2_remote *r = calloc(1, sizeof(*r));
 	int rc;
@@ -76,13 +98,15 @@ int eau2_remote_open(eau2_remote **out, const char *addr, const char *secret_fil
 		free(r);
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	}
+	pthread_mutex_init(&r->cmu, NULL);
 	snprintf(r->node_id, sizeof(r->node_id), "client-%ld", (long)getpid());
 	r->o.ident = (struct eau2_net_ident){ .cluster = EAU2_REMOTE_CLUSTER,
 					      .node_id = r->node_id,
 					      .role = EAU2_NET_ROLE_CLIENT };
 	if (timeout_ms > 0)
-		r->o.connect_timeout_ms = r->o.handshake_timeout_ms = r->o.io_timeout_ms =
-			timeout_ms;
+		r->o.io_timeout_ms = timeout_ms;
+	if (connect_ms > 0)
+		r->o.connect_timeout_ms = r->o.handshake_timeout_ms = connect_ms;
 	if (secret_file) {
 		rc = eau2_net_secret_load(secret_file, r->o.ident.secret, err);
 		if (rc)
@@ -104,8 +128,17 @@ void eau2_remote_close(eau2_remote *r)
 		return;
 	eau2_net_close(r->c);
 	sodium_memzero(r->o.ident.secret, sizeof(r->o.ident.secret));
+	pthread_mutex_destroy(&r->cmu);
 	free(r->addr);
 	free(r);
+}
+
+void eau2_remote_abort(eau2_remote *r)
+{
+	pthread_mutex_lock(&r->cmu);
+	if (r->c)
+		shutdown(eau2_net_fd(r->c), SHUT_RDWR);
+	pthread_mutex_unlock(&r->cmu);
 }
 
 const char *eau2_remote_addr(const eau2_remote *r)
@@ -152,8 +185,7 @@ static int reply(eau2_remote *r, uint64_t req, struct eau2_net_frame *f, uint16_
 		return rc;
 	if (f->req != req || (want && f->type != want)) {
 		/* Out of step: the stream cannot be trusted any more. */
-		eau2_net_close(r->c);
-		r->c = NULL;
+		drop_conn(r);
 		return eau2_error_set(err, -EPROTO, "peer %s: a reply of type 0x%x to request "
 				      "%llu, expected 0x%x to %llu", r->addr, f->type,
 				      (unsigned long long)f->req, want, (unsigned long long)req);
@@ -170,8 +202,7 @@ static int simple_reply(eau2_remote *r, uint64_t req, uint16_t want, struct eau2
 	if (!rc && f->len) {
 		rc = eau2_error_set(err, -EPROTO, "peer %s: a reply of %u bytes, expected none",
 				    r->addr, f->len);
-		eau2_net_close(r->c);
-		r->c = NULL;
+		drop_conn(r);
 	}
 	return rc;
 }
@@ -196,15 +227,13 @@ int eau2_remote_list(eau2_remote *r, char ***keys, size_t *n, struct eau2_error 
 		if (f.len > EAU2_REMOTE_LIST_MAX - len) {
 			rc = eau2_error_set(err, -EMSGSIZE, "peer %s: a key list over %u bytes",
 					    r->addr, EAU2_REMOTE_LIST_MAX);
-			eau2_net_close(r->c);
-			r->c = NULL;
+			drop_conn(r);
 			break;
 		}
 		p = realloc(buf, len + f.len + 1);
 		if (!p) {
 			rc = eau2_error_set(err, -ENOMEM, "out of memory");
-			eau2_net_close(r->c);
-			r->c = NULL;
+			drop_conn(r);
 			break;
 		}
 		buf = p;
@@ -243,8 +272,7 @@ static int recv_df(eau2_remote *r, uint64_t req, eau2 *db, eau2_df **df,
 	if (rc && r->c && !eau2_net_broken(r->c) && f.type == EAU2_REMOTE_DESC) {
 		/* Failed on our side mid-stream (the store is full): the
 		 * rest of the stream is still coming. */
-		eau2_net_close(r->c);
-		r->c = NULL;
+		drop_conn(r);
 	}
 	return done(r, rc);
 }
@@ -284,8 +312,7 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 	rc = eau2_remote_send_df(r->c, req, df, first, n, &r->progress, err);
 	if (rc) {
 		/* The node holds a half transfer: only closing drops it. */
-		eau2_net_close(r->c);
-		r->c = NULL;
+		drop_conn(r);
 		return rc;
 	}
 	f = (struct eau2_net_frame){ .type = EAU2_REMOTE_END, .req = req,
@@ -295,8 +322,7 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 	if (rc && r->c) {
 		/* A node that refused half-way drops what follows: this
 		 * connection is done. */
-		eau2_net_close(r->c);
-		r->c = NULL;
+		drop_conn(r);
 	}
 	return rc;
 }
@@ -335,6 +361,19 @@ int eau2_remote_pull(eau2_remote *r, const char *from, const char *key, uint64_t
 		*bytes = f.aux[0];
 	if (rc)
 		eau2_error_prefix(err, rc, "node %s pulling '%s' from %s", r->addr, key, from);
+	return done(r, rc);
+}
+
+int eau2_remote_ping(eau2_remote *r, uint64_t *rtt_us, struct eau2_error *err)
+{
+	int rc = reconnect(r, err);
+
+	if (!rc)
+		rc = eau2_net_ping(r->c, rtt_us, err);
+	if (rc && r->c && !eau2_net_broken(r->c)) {
+		/* A PONG that never came may still: the stream is out of step. */
+		drop_conn(r);
+	}
 	return done(r, rc);
 }
 
@@ -397,8 +436,7 @@ int eau2_remote_run_state_at(eau2_remote *r, const char *rower, const struct eau
 					    &buf, len, err);
 	if (rc && r->c && f.type == EAU2_REMOTE_STATE) {
 		/* Cut inside the state's parts: out of step. */
-		eau2_net_close(r->c);
-		r->c = NULL;
+		drop_conn(r);
 	}
 	*state = buf;
 	return done(r, rc);

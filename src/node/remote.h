@@ -225,7 +225,16 @@ typedef struct eau2_remote eau2_remote;
  * transport error. */
 int eau2_remote_open(eau2_remote **r, const char *addr, const char *secret_file,
 		     int timeout_ms, struct eau2_error *err);
+/* The same with connect_ms bounding connecting and the handshake apart
+ * (0: the transport's defaults), timeout_ms each frame. */
+int eau2_remote_open_bounded(eau2_remote **r, const char *addr, const char *secret_file,
+			     int timeout_ms, int connect_ms, struct eau2_error *err);
 void eau2_remote_close(eau2_remote *r); /* NULL allowed */
+/* From any thread while another uses r: the call in progress on r's
+ * connection fails at once (its socket shut down; the next call
+ * connects again). A connect or handshake in progress is not cut: it
+ * keeps its own bound. */
+void eau2_remote_abort(eau2_remote *r);
 const char *eau2_remote_addr(const eau2_remote *r);
 /* Transfers of this handle report their progress there (fn NULL: not). */
 void eau2_remote_set_progress(eau2_remote *r, const struct eau2_remote_progress *pr);
@@ -242,6 +251,11 @@ int eau2_remote_get(eau2_remote *r, eau2 *db, const char *key, uint64_t first,
 int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t first,
 		    size_t n, struct eau2_error *err);
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err);
+/* A PING's round trip (the node's event loop answers it, busy workers or
+ * not: a heartbeat), connecting first when the handle has no connection;
+ * bounded by the handle's timeout. A PING left unanswered closes the
+ * connection (the next call connects again). */
+int eau2_remote_ping(eau2_remote *r, uint64_t *rtt_us, struct eau2_error *err);
 /* Runs a rower on the node over its key (NULL for EAU2_ROWER_NO_INPUT
  * rowers). as: stores the result there on the node, *result NULL and
  * *rows its rows; else the result is pulled into db's store. */
@@ -280,6 +294,7 @@ struct eau2_remote_server_opts {
 	const char *store;        /* the store directory to serve */
 	unsigned workers;         /* requests served at once; 0: 8 */
 	int timeout_ms;           /* each frame; 0: the transport's default */
+	int ping_ms;              /* PINGs to a peer waiting on a run; 0: 1000 */
 	eau2_net_log_fn log;      /* connect, refusal, disconnect, errors */
 	void *log_ctx;
 };

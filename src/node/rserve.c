@@ -53,6 +53,7 @@ struct eau2_remote_server {
 	struct eau2_rstats *stats; /* runs and traffic (rstats.h), its own lock */
 	char *secret_file; /* PULL connects to the other node with it */
 	int timeout_ms;
+	int ping_ms;
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -92,12 +93,12 @@ static void give_db(eau2_remote_server *s, eau2 *db)
 /* While a request computes or waits (a run, a GET waiting for its key),
  * the work goes to a thread of its own and the handler's thread, which
  * owns the connection (and its ring, single-issuer), PINGs the peer
- * every TICK_MS: the peer's wait for the reply, bounded by its own frame
+ * every ping_ms (TICK_MS by default): the peer's wait for the reply, bounded by its own frame
  * timeout, goes on while the node is alive, and a peer that went away
  * cancels a run. A peer whose socket closed (a driver killed: its kernel
  * sends FIN or RST) is seen every HUP_MS without a round trip, so its run
  * stops within a row group of that. */
-#define TICK_MS 1000
+#define TICK_MS 1000 /* the default of ping_ms */
 #define HUP_MS 100
 
 /* True when the peer closed the connection: poll's state of the socket,
@@ -145,8 +146,9 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-/* Runs j->fn on a thread while PINGing c; its code, with err copied. */
-static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
+/* Runs j->fn on a thread while PINGing c every ping_ms; its code, with
+ * err copied. */
+static int with_pings(eau2_net_conn *c, int ping_ms, struct job *j, struct eau2_error *err)
 {
 	pthread_t t;
 	int rc;
@@ -156,7 +158,7 @@ static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
 	if (pthread_create(&t, NULL, job_main, j)) {
 		rc = j->fn(j); /* no thread: the peer's timeout bounds it */
 	} else {
-		unsigned slices = 0;
+		int64_t next_ping = eau2_mono_ms() + ping_ms;
 
 		pthread_mutex_lock(&j->mu);
 		while (!j->done) {
@@ -172,9 +174,13 @@ static int with_pings(eau2_net_conn *c, struct job *j, struct eau2_error *err)
 			    j->done || j->gone)
 				continue;
 			pthread_mutex_unlock(&j->mu);
-			if (peer_hung_up(c) ||
-			    (++slices % (TICK_MS / HUP_MS) == 0 && eau2_net_ping(c, NULL, NULL)))
+			if (peer_hung_up(c)) {
 				j->gone = 1;
+			} else if (eau2_mono_ms() >= next_ping) {
+				next_ping = eau2_mono_ms() + ping_ms;
+				if (eau2_net_ping(c, NULL, NULL))
+					j->gone = 1;
+			}
 			pthread_mutex_lock(&j->mu);
 		}
 		pthread_mutex_unlock(&j->mu);
@@ -350,7 +356,7 @@ static int do_get(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 		struct job j = { .fn = job_wait_get, .db = db, .key = g.key,
 				 .wait_ms = (int)g.wait_ms };
 
-		rc = with_pings(c, &j, err);
+		rc = with_pings(c, s->ping_ms, &j, err);
 		df = j.out;
 		may_wait(s, -1);
 	} else {
@@ -427,7 +433,7 @@ static int do_pull(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t r
 	if (!s->secret_file && eau2_net_host_is_loopback(host, NULL) != 1)
 		return eau2_error_set(err, -EPERM, "pull '%s' from %s: not a loopback address, "
 				      "and this node has no secret", q.key, q.from);
-	if ((rc = with_pings(c, &j, err)))
+	if ((rc = with_pings(c, s->ping_ms, &j, err)))
 		return rc;
 	slog(s, EAU2_NET_LOG_INFO, "peer %s: pulled '%s' from %s (%llu bytes)",
 	     eau2_net_peer(c), q.key, q.from, (unsigned long long)j.bytes);
@@ -435,8 +441,8 @@ static int do_pull(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t r
 }
 
 /* RUN, or with state RUN_STATE. */
-static int do_run(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req, const void *p, uint32_t len,
-		  int state, int *streamed, struct eau2_error *err)
+static int do_run(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t req,
+		  const void *p, uint32_t len, int state, int *streamed, struct eau2_error *err)
 {
 	struct eau2_remote_run_req q;
 	const struct eau2_rower_class *cls = NULL;
@@ -461,7 +467,7 @@ static int do_run(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 		j.cls = cls;
 		j.args = &q.args;
 		j.ro = (struct eau2_run_options){ .threads = q.threads, .cancel = &j.gone };
-		rc = with_pings(c, &j, err);
+		rc = with_pings(c, s->ping_ms, &j, err);
 		eau2_rstats_run_end(s->stats, slot, q.rower, rc);
 		out = j.out;
 	}
@@ -695,6 +701,7 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 						    .node_id = s->node_id,
 						    .role = EAU2_NET_ROLE_NODE };
 	s->so.conn.io_timeout_ms = o->timeout_ms;
+	s->ping_ms = o->ping_ms > 0 ? o->ping_ms : TICK_MS;
 	if (o->secret_file) {
 		if ((rc = eau2_net_secret_load(o->secret_file, s->so.conn.ident.secret, err)))
 			goto fail;

@@ -136,11 +136,11 @@ fi
 # eau2 status: the cluster's members with their figures, and node 1's
 # own counts (runs, traffic, its view of the cluster).
 EC status >"$T/cst" || fail "eau2 --cluster status"
-[ "$(grep -c '^node .*: up, .*; load [0-9.]*, CPU [0-9]*%, store .* of .*, [0-9]* runs$' "$T/cst")" = 3 ] ||
+[ "$(grep -c '^node .*: alive, .*; load [0-9.]*, CPU [0-9]*%, store .* of .*, [0-9]* runs$' "$T/cst")" = 3 ] ||
 	fail "eau2 --cluster status: $(cat "$T/cst")"
 grep -q '^partitions  [1-9][0-9]* (0 under-replicated)$' "$T/cst" || fail "partitions: $(cat "$T/cst")"
 EC status --json >"$T/cst.json" || fail "status --json"
-python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["under_replicated"] == 0 and s["partitions"] >= 3 and all(n["state"] == "up" and n["load1"] is not None for n in s["nodes"]), s' "$T/cst.json" ||
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["under_replicated"] == 0 and s["partitions"] >= 3 and all(n["state"] == "alive" and n["load1"] is not None for n in s["nodes"]), s' "$T/cst.json" ||
 	fail "status --json: $(cat "$T/cst.json")"
 "$E2" --store "$T/n1" status >"$T/st1" || fail "eau2 status on node 1's store"
 grep -q '^runs        [0-9]* running, [0-9]* finished (0 failed) on the node' "$T/st1" ||

@@ -36,6 +36,7 @@ struct dnode {
 	eau2_member_reg *reg;
 	int down;             /* ops fail with -EHOSTUNREACH (under mu) */
 	int slow_ms;          /* run sleeps this long first (atomic) */
+	int frozen;           /* ping fails, run hangs until thawed (atomic) */
 };
 
 struct double_ctx {
@@ -192,6 +193,11 @@ static int d_run(void *ctx, const struct eau2_member *node, const char *part,
 		if (!strcmp(dbl.n[i].id, node->id) && __atomic_load_n(&dbl.n[i].slow_ms,
 									 __ATOMIC_SEQ_CST))
 			usleep((useconds_t)dbl.n[i].slow_ms * 1000);
+	for (int i = 0; i < NNODES; i++)
+		/* A stopped node: the transport would wait out its timeout. */
+		for (int k = 0; !strcmp(dbl.n[i].id, node->id) && k < 400 &&
+		     __atomic_load_n(&dbl.n[i].frozen, __ATOMIC_SEQ_CST); k++)
+			usleep(20000);
 	if (!(n = node_of(ctx, node, err)))
 		return err->code;
 	rc = eau2_get(n->db, part, &p, err);
@@ -202,9 +208,22 @@ static int d_run(void *ctx, const struct eau2_member *node, const char *part,
 	return rc;
 }
 
+static int d_ping(void *ctx, const struct eau2_member *node, int timeout_ms,
+		  struct eau2_error *err)
+{
+	(void)ctx;
+	for (int i = 0; i < NNODES; i++)
+		if (!strcmp(dbl.n[i].id, node->id) &&
+		    __atomic_load_n(&dbl.n[i].frozen, __ATOMIC_SEQ_CST)) {
+			usleep((useconds_t)timeout_ms * 1000);
+			return eau2_error_set(err, -ETIMEDOUT, "node %s: no PONG", node->id);
+		}
+	return 0;
+}
+
 static const struct eau2_cluster_node_ops dops = {
 	.push = d_push, .fetch = d_fetch, .drop = d_drop, .list = d_list,
-	.copy = d_copy, .run = d_run,
+	.copy = d_copy, .run = d_run, .ping = d_ping,
 };
 
 /* Opens the node stores (dirs given: a child process opening the
@@ -601,6 +620,135 @@ static void test_backup(void **state)
 	tu_close_store(db, dir);
 }
 
+/* Events seen by the callback. */
+struct events {
+	pthread_mutex_t mu;
+	char log[1024];
+};
+
+static void on_event(void *arg, enum eau2_cluster_event ev, const char *id, const char *addr)
+{
+	struct events *e = arg;
+	size_t l;
+
+	(void)addr;
+	pthread_mutex_lock(&e->mu);
+	l = strlen(e->log);
+	snprintf(e->log + l, sizeof(e->log) - l, "%s %s;",
+		 ev == EAU2_CLUSTER_DIED ? "died" : "joined", id);
+	pthread_mutex_unlock(&e->mu);
+}
+
+static enum eau2_cluster_node_state state_of(eau2_cluster *cl, const char *id)
+{
+	struct eau2_cluster_health_node *v;
+	struct eau2_error err = {0};
+	enum eau2_cluster_node_state s = EAU2_CLUSTER_DEAD;
+	size_t n;
+	bool found = false;
+
+	tu_ok(eau2_cluster_health(cl, &v, &n, &err), &err);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].id, id)) {
+			s = v[i].state;
+			found = true;
+		}
+	free(v);
+	assert_true(found);
+	return s;
+}
+
+/* A node that stops answering (frozen: its runs hang) is declared dead
+ * after dead_after_ms and its tasks move to the other replica: the run
+ * ends long before the hung calls would; every replica frozen: an error
+ * naming a partition, never an answer. */
+static void test_failover(void **state)
+{
+	char connect[1100];
+	struct eau2_error err = {0};
+	char *dir = NULL;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_df(db, 6, 700, 5), *local = NULL, *dist = NULL;
+	const struct eau2_rower_class *count = eau2_rower_find("count");
+	struct events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	eau2_cluster *cl;
+	long long t0, took;
+	int rc;
+
+	(void)state;
+	double_open("drv8", NULL);
+	snprintf(connect, sizeof(connect), "%s/drv8", zku->connect);
+	assert_int_equal(eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = connect, .timeout_ms = 5000, .ops = &dops, .ctx = &dbl,
+		.heartbeat_ms = 100, .dead_after_ms = 50 }, &cl, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "dead after"));
+	tu_ok(eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = connect, .timeout_ms = 5000, .ops = &dops, .ctx = &dbl,
+		.backup_factor = -1, .heartbeat_ms = 100, .dead_after_ms = 600,
+	}, &cl, &err), &err);
+	tu_ok(eau2_cluster_on_event(cl, on_event, &ev, &err), &err);
+	tu_ok(eau2_cluster_health_wait(cl, 5000, &err), &err);
+	assert_int_equal(state_of(cl, "n0"), EAU2_CLUSTER_ALIVE);
+	tu_ok(eau2_cluster_put(cl, db, "t", df, &(struct eau2_cluster_put_options){
+		.replicas = 2, .part_bytes = 1 }, &err), &err);
+	tu_ok(eau2_run(db, df, count, NULL, NULL, &local, &err), &err);
+
+	__atomic_store_n(&dbl.n[0].frozen, 1, __ATOMIC_SEQ_CST);
+	t0 = zkc_now_ms();
+	tu_ok(eau2_cluster_run(cl, db, "t", count, NULL, &dist, &err), &err);
+	took = zkc_now_ms() - t0;
+	/* Hung calls last 8 s; detection takes 0.6 s and a beat. */
+	if (took >= 4000)
+		fail_msg("a run with a frozen node took %lld ms", took);
+	assert_same_df(local, dist);
+	eau2_df_release(dist);
+	assert_int_equal(state_of(cl, "n0"), EAU2_CLUSTER_DEAD);
+	pthread_mutex_lock(&ev.mu);
+	assert_non_null(strstr(ev.log, "died n0;"));
+	pthread_mutex_unlock(&ev.mu);
+
+	/* Thawed: alive again, with a join. */
+	__atomic_store_n(&dbl.n[0].frozen, 0, __ATOMIC_SEQ_CST);
+	for (t0 = zkc_now_ms(); zkc_now_ms() - t0 < 5000 &&
+	     state_of(cl, "n0") != EAU2_CLUSTER_ALIVE;)
+		usleep(20000);
+	assert_int_equal(state_of(cl, "n0"), EAU2_CLUSTER_ALIVE);
+	usleep(300000); /* the event goes out on the next beat */
+	pthread_mutex_lock(&ev.mu);
+	assert_non_null(strstr(ev.log, "died n0;joined n0;"));
+	pthread_mutex_unlock(&ev.mu);
+
+	/* Every replica frozen: an error naming a partition. */
+	for (int i = 0; i < NNODES; i++)
+		__atomic_store_n(&dbl.n[i].frozen, 1, __ATOMIC_SEQ_CST);
+	t0 = zkc_now_ms();
+	rc = eau2_cluster_run(cl, db, "t", count, NULL, &dist, &err);
+	took = zkc_now_ms() - t0;
+	assert_int_not_equal(rc, 0);
+	assert_null(dist);
+	assert_non_null(strstr(err.msg, "partition"));
+	assert_non_null(strstr(err.msg, "dead"));
+	if (took >= 4000)
+		fail_msg("a run on frozen nodes took %lld ms to fail", took);
+	for (int i = 0; i < NNODES; i++)
+		__atomic_store_n(&dbl.n[i].frozen, 0, __ATOMIC_SEQ_CST);
+
+	/* A member znode that goes: dead at once, whatever the heartbeats. */
+	eau2_member_unregister(dbl.n[2].reg);
+	dbl.n[2].reg = NULL;
+	for (t0 = zkc_now_ms(); zkc_now_ms() - t0 < 3000 &&
+	     state_of(cl, "n2") != EAU2_CLUSTER_DEAD;)
+		usleep(20000);
+	assert_int_equal(state_of(cl, "n2"), EAU2_CLUSTER_DEAD);
+
+	tu_ok(eau2_cluster_on_event(cl, NULL, NULL, &err), &err);
+	eau2_cluster_close(cl);
+	eau2_df_release(local);
+	eau2_df_release(df);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
 /* A driver killed mid-put: no key, and its partitions are garbage. */
 static void test_killed_put(void **state)
 {
@@ -847,6 +995,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get),
 		cmocka_unit_test(test_backup),
+		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_killed_put),
 		cmocka_unit_test(test_two_drivers),

@@ -173,6 +173,16 @@ static void run_cases(eau2 *cdb, eau2 *ldb, const eau2_df *df)
 	}
 }
 
+static int died; /* DIED events (atomic) */
+
+static void on_node(void *arg, enum eau2_node_event ev, const char *id, const char *addr)
+{
+	(void)arg;
+	/* On the health thread: no cmocka assertion here. */
+	if (ev == EAU2_NODE_EVENT_DIED && id && id[0] && addr && addr[0])
+		__atomic_add_fetch(&died, 1, __ATOMIC_SEQ_CST);
+}
+
 static void test_backend(void **state)
 {
 	struct eau2_error err = {0};
@@ -188,7 +198,11 @@ static void test_backend(void **state)
 	snprintf(connect, sizeof(connect), "%s/net", zku->connect);
 	tu_ok(eau2_open(&cdb, &(struct eau2_options){ .store = cdir, .node = EAU2_NODE_OFF,
 			.cluster = connect, .replicas = 2, .timeout_ms = 5000,
-			.verify = true }, &err), &err);
+			.verify = true, .heartbeat_ms = 100, .dead_after_ms = 500 }, &err), &err);
+	/* Node events: a cluster handle's only. */
+	assert_int_equal(eau2_on_node_event(ldb, on_node, NULL, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "cluster"));
+	tu_ok(eau2_on_node_event(cdb, on_node, NULL, &err), &err);
 	df = make_df(ldb, 3 * EAU2_CHUNK_ROWS + 1234);
 	tu_ok(eau2_put(cdb, "t", df, &err), &err);
 	tu_ok(eau2_list(cdb, &keys, &n, &err), &err);
@@ -220,6 +234,11 @@ static void test_backend(void **state)
 	eau2_remote_server_stop(nodes[1].srv);
 	nodes[1].srv = NULL;
 	run_cases(cdb, ldb, df);
+	/* Its heartbeats go unanswered: declared dead within 500 ms and a beat. */
+	for (int k = 0; k < 300 && !__atomic_load_n(&died, __ATOMIC_SEQ_CST); k++)
+		usleep(10000);
+	assert_int_equal(__atomic_load_n(&died, __ATOMIC_SEQ_CST), 1);
+	tu_ok(eau2_on_node_event(cdb, NULL, NULL, &err), &err);
 	tu_ok(eau2_get(cdb, "t", &got, &err), &err);
 	assert_same(df, got);
 	eau2_df_release(got);

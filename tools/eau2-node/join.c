@@ -69,13 +69,13 @@ static int node_addr(const char *listen, uint16_t port, const char *advertise, c
 }
 
 int node_join(const char *zk, const char *cluster, const char *listen, uint16_t port,
-	      const char *advertise, const char *http, const char *store, struct node_join **out,
-	      struct eau2_error *err)
+	      const char *advertise, const char *http, const char *store, int session_ms,
+	      struct node_join **out, struct eau2_error *err)
 {
 	char connect[1024], addr[EAU2_MEMBER_ADDR_MAX + 1], *slash;
-	struct eau2_zk_options zo = { .session_ms = SESSION_MS };
+	struct eau2_zk_options zo = { .session_ms = session_ms ? session_ms : SESSION_MS };
 	struct eau2_member_options mo = { .free_fn = store_free, .refresh_ms = REFRESH_MS,
-					  .join_wait_ms = SESSION_MS + 5000 };
+					  .join_wait_ms = zo.session_ms + 5000 };
 	struct node_join *j;
 	int rc;
 

@@ -19,10 +19,12 @@ struct node_join;
  * address with the port the server got; id the same; the free bytes of
  * the store directory, refreshed every few seconds. When a previous run
  * of this node still holds the id, waits for its session to expire.
- * http: the dashboard's HOST:PORT published in the znode (NULL: none). */
+ * http: the dashboard's HOST:PORT published in the znode (NULL: none).
+ * session_ms: the ZooKeeper session (0: 10000): once the node dies its
+ * znode goes within that, and drivers count it dead. */
 int node_join(const char *zk, const char *cluster, const char *listen, uint16_t port,
-	      const char *advertise, const char *http, const char *store, struct node_join **out,
-	      struct eau2_error *err);
+	      const char *advertise, const char *http, const char *store, int session_ms,
+	      struct node_join **out, struct eau2_error *err);
 /* Starts the repair loop (src/cluster/repair.h) on the node's session:
  * copies made while this node leads go at most rate bytes/s (0: no
  * limit; NODE_REPAIR_RATE_DEFAULT: repair.h's default, half a 1 Gbit/s

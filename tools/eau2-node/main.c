@@ -33,7 +33,7 @@ static void usage(FILE *out)
 		"usage: eau2-node [--store DIR] [--daemon] [--quiet] [--no-runs] [--plugin FILE.so]...\n"
 		"                 [--listen HOST:PORT [--secret-file FILE] [--advertise HOST:PORT]]\n"
 		"                 [--http HOST:PORT] [--zk CONNECT [--cluster NAME]\n"
-		"                 [--repair-rate BYTES/s]]\n"
+		"                 [--repair-rate BYTES/s] [--heartbeat MS] [--dead-after MS]]\n"
 		"       eau2-node status [--store DIR]\n"
 		"       eau2-node http-token [--secret-file FILE]\n"
 		"       eau2-node --version | --help\n\n"
@@ -74,6 +74,11 @@ static void usage(FILE *out)
 		"                  repairs while it leads (one at a time, chosen in\n"
 		"                  ZooKeeper), and at start drops the partitions no\n"
 		"                  directory entry names on it any more\n"
+		"  --heartbeat MS  PING a driver waiting on a run every MS (default 1000;\n"
+		"                  drivers PING the node with their own --heartbeat)\n"
+		"  --dead-after MS the ZooKeeper session (default 10000): once the node\n"
+		"                  dies its member znode goes within MS and every driver\n"
+		"                  counts it dead, heartbeats or not\n"
 		"  --http HOST:PORT  serve /metrics (Prometheus), /api/status (JSON) and\n"
 		"                  a dashboard at /, read-only; port 0 picks a free one\n"
 		"                  (the log says which). A non-loopback HOST needs the\n"
@@ -312,6 +317,7 @@ int main(int argc, char **argv)
 	struct eau2_http *http = NULL;
 	struct eau2_cview *cview = NULL;
 	int daemon = 0, status = 0, token = 0, nplugins = 0, secret_opt = 0, i, rc;
+	int heartbeat_ms = 0, dead_after_ms = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -368,6 +374,18 @@ int main(int argc, char **argv)
 			    (rate && rate < EAU2_REMOTE_RATE_MIN))
 				return errorf(1, "--repair-rate '%s': want 0 or bytes/s of at least "
 					      "%u", repair_rate, EAU2_REMOTE_RATE_MIN);
+		} else if (!strcmp(a, "--heartbeat") || !strcmp(a, "--dead-after")) {
+			char *end;
+			long v;
+
+			if (i + 1 >= argc)
+				return errorf(1, "%s needs an argument", a);
+			errno = 0;
+			v = strtol(argv[++i], &end, 10);
+			if (errno || end == argv[i] || *end || v < 1 || v > 3600000)
+				return errorf(1, "%s: '%s' is not a number of milliseconds "
+					      "(1 to 3600000)", a, argv[i]);
+			*(a[2] == 'h' ? &heartbeat_ms : &dead_after_ms) = (int)v;
 		} else if (!strcmp(a, "--http")) {
 			if (i + 1 >= argc)
 				return errorf(1, "%s needs an argument", a);
@@ -397,6 +415,8 @@ int main(int argc, char **argv)
 		return errorf(1, "%s", "--cluster goes with --zk");
 	if (repair_rate && !zk)
 		return errorf(1, "%s", "--repair-rate goes with --zk");
+	if ((heartbeat_ms || dead_after_ms) && !zk)
+		return errorf(1, "%s", "--heartbeat and --dead-after go with --zk");
 	if (secret_opt && !listen_addr && !http_addr && !token)
 		return errorf(1, "%s", "--secret-file goes with --listen, --http or http-token");
 	if (status)
@@ -419,7 +439,7 @@ int main(int argc, char **argv)
 		struct eau2_remote_server_opts ro = {
 			.listen = listen_addr, .secret_file = secret_file,
 			.node_id = advertise, .store = eau2_node_server_dir(srv),
-			.log = remote_log,
+			.log = remote_log, .ping_ms = heartbeat_ms,
 		};
 
 		log_quiet = opts.quiet;
@@ -455,8 +475,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (zk && ((rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
-				   advertise, http_public(http), eau2_node_server_dir(srv), &join,
-				   &err)) ||
+				   advertise, http_public(http), eau2_node_server_dir(srv),
+				   dead_after_ms, &join, &err)) ||
 		   (cview && (rc = cview_start(cview, join, secret_file, &err))) ||
 		   (rc = node_repair_start(join, secret_file, rate, &err)))) {
 		eau2_http_stop(http);

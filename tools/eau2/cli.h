@@ -110,6 +110,8 @@ struct eau2_cli_global {
 	const char *cluster;     /* --cluster, or NULL */
 	const char *secret_file; /* --secret-file, or NULL: $EAU2_SECRET_FILE */
 	int timeout_ms;          /* --timeout, or 0: the library's default */
+	int heartbeat_ms;        /* --heartbeat, or 0: the library's default */
+	int dead_after_ms;       /* --dead-after, or 0: the library's default */
 };
 
 struct eau2_cli;

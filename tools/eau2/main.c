@@ -49,7 +49,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: eau2 [--store DIR] [--remote HOST:PORT | --cluster CONNECT[/NAME]]\n"
-		"            [--secret-file FILE] [--timeout MS] COMMAND [ARGS...]\n"
+		"            [--secret-file FILE] [--timeout MS] [--heartbeat MS]\n"
+		"            [--dead-after MS] COMMAND [ARGS...]\n"
 		"       eau2 --version | --help\n\n"
 		"eau2 keeps dataframes under keys in a shared-memory store and "
 		"runs rowers\nover them.\n\n"
@@ -74,6 +75,11 @@ static void usage(FILE *out)
 		"                 $EAU2_SECRET_FILE; none for a loopback-only node)\n"
 		"  --timeout MS   bound on each network step (connect, handshake,\n"
 		"                 each frame; default: the library's)\n"
+		"  --heartbeat MS, --dead-after MS\n"
+		"                 with --cluster: PING every node every MS (default\n"
+		"                 1000) and hold one silent for --dead-after MS\n"
+		"                 (default 5000) dead: its part of a run moves to\n"
+		"                 another replica at once\n"
 		"  --version      print the version and exit\n"
 		"  -h, --help     show this help and exit\n\n"
 		"commands:\n");
@@ -87,8 +93,8 @@ static void usage(FILE *out)
 		"input data,\nrower or column), 2 internal failure.\n");
 }
 
-/* "--timeout MS": 1..INT_MAX milliseconds. */
-static int parse_timeout(const char *s, int *ms)
+/* "--NAME MS": 1..INT_MAX milliseconds. */
+static int parse_ms(const char *name, const char *s, int *ms)
 {
 	char *end;
 	long v;
@@ -96,8 +102,8 @@ static int parse_timeout(const char *s, int *ms)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < 1 || v > INT_MAX) {
-		eau2_cli_errorf("--timeout: '%s' is not a number of milliseconds "
-				"(1 to %d)", s, INT_MAX);
+		eau2_cli_errorf("--%s: '%s' is not a number of milliseconds "
+				"(1 to %d)", name, s, INT_MAX);
 		return -1;
 	}
 	*ms = (int)v;
@@ -217,7 +223,7 @@ static int global_value(int argc, char **argv, int *i, const char *name,
 int main(int argc, char **argv)
 {
 	struct eau2_cli_global g = {0};
-	const char *timeout = NULL;
+	const char *timeout = NULL, *heartbeat = NULL, *dead_after = NULL;
 	int i = 1;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -240,7 +246,9 @@ int main(int argc, char **argv)
 				       &g.cluster)) ||
 		     (r = global_value(argc, argv, &i, "secret-file", "FILE",
 				       &g.secret_file)) ||
-		     (r = global_value(argc, argv, &i, "timeout", "MS", &timeout)))) {
+		     (r = global_value(argc, argv, &i, "timeout", "MS", &timeout)) ||
+		     (r = global_value(argc, argv, &i, "heartbeat", "MS", &heartbeat)) ||
+		     (r = global_value(argc, argv, &i, "dead-after", "MS", &dead_after)))) {
 			if (r < 0)
 				return EAU2_CLI_USER;
 			continue;
@@ -249,8 +257,15 @@ int main(int argc, char **argv)
 				"command options go after the command)", a);
 		return EAU2_CLI_USER;
 	}
-	if (timeout && parse_timeout(timeout, &g.timeout_ms))
+	if ((timeout && parse_ms("timeout", timeout, &g.timeout_ms)) ||
+	    (heartbeat && parse_ms("heartbeat", heartbeat, &g.heartbeat_ms)) ||
+	    (dead_after && parse_ms("dead-after", dead_after, &g.dead_after_ms)))
 		return EAU2_CLI_USER;
+	if (g.heartbeat_ms && g.dead_after_ms && g.dead_after_ms < g.heartbeat_ms) {
+		eau2_cli_errorf("--dead-after %d is shorter than --heartbeat %d", g.dead_after_ms,
+				g.heartbeat_ms);
+		return EAU2_CLI_USER;
+	}
 	if (g.remote && g.cluster) {
 		eau2_cli_errorf("--remote %s and --cluster %s are exclusive", g.remote,
 				g.cluster);

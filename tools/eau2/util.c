@@ -106,6 +106,8 @@ void eau2_cli_options(struct eau2_cli *cli, struct eau2_options *opt)
 	if (cli->g->secret_file)
 		opt->secret_file = cli->g->secret_file;
 	opt->timeout_ms = cli->g->timeout_ms;
+	opt->heartbeat_ms = cli->g->heartbeat_ms;
+	opt->dead_after_ms = cli->g->dead_after_ms;
 	/* Silent until a command starts it for a transfer (a bar left drawn
 	 * would run into what the command prints next). */
 	memset(&cli->bar, 0, sizeof(cli->bar));
