@@ -615,6 +615,10 @@ int eau2_plugin_load(const char *path, struct eau2_error *err);
 struct eau2_run_options {
 	unsigned threads;         /* 0: one per allowed core (affinity, cgroup quota) */
 	const volatile int *cancel; /* when it becomes non-zero the run stops with -ECANCELED */
+	/* Progress (NULL: none): the run adds the rows of each row group it
+	 * has visited, with __atomic_fetch_add, so that another thread may
+	 * read it (__atomic_load_n) while the run goes on. */
+	uint64_t *rows_done;
 };
 
 /* Runs cls over df on the pinned pool and returns its result dataframe in

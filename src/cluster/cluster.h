@@ -267,7 +267,9 @@ struct eau2_repair_stats {
 	uint64_t bytes_planned, bytes_copied;
 };
 
-/* The repair leader's progress (its znode repair/status). */
+/* The repair leader's progress (its znode repair/status): under, lost and
+ * stuck as its last pass found them; planned, copied and failed (and
+ * their bytes) since it took the lead. */
 struct eau2_cluster_repair_status {
 	char leader[EAU2_MEMBER_ID_MAX + 1];
 	int64_t updated_ms;         /* ms since the Unix epoch */

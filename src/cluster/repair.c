@@ -202,6 +202,13 @@ static int status_write(eau2_zk *zk, const struct eau2_repair_pass_opts *o,
 	size_t len;
 	int rc;
 
+	if (o->earlier) {
+		s.st.planned += o->earlier->planned;
+		s.st.copied += o->earlier->copied;
+		s.st.failed += o->earlier->failed;
+		s.st.bytes_planned += o->earlier->bytes_planned;
+		s.st.bytes_copied += o->earlier->bytes_copied;
+	}
 	snprintf(s.leader, sizeof(s.leader), "%s", o->leader ? o->leader : "");
 	snprintf(s.current, sizeof(s.current), "%s", current ? current : "");
 	if ((rc = eau2_repair_status_encode(&s, &text, &len)))
@@ -613,6 +620,7 @@ struct eau2_repair {
 	volatile int stop;          /* under mu; read by a pass without it */
 	eau2_zk_lock *lock;         /* the loop's thread's */
 	struct eau2_repair_pass_opts po;
+	struct eau2_repair_stats earlier; /* the passes since it leads (po) */
 };
 
 #define rlog(r, ...) plog(&(r)->po, __VA_ARGS__)
@@ -698,6 +706,11 @@ static void *loop_main(void *arg)
 			last_pass = eau2_mono_ms();
 			rc = eau2_repair_pass(r->o.zk, r->o.ops, r->o.ctx, &r->po, &st, &err);
 			idle = rc == 0 && st.planned == 0;
+			r->earlier.planned += st.planned;
+			r->earlier.copied += st.copied;
+			r->earlier.failed += st.failed;
+			r->earlier.bytes_planned += st.bytes_planned;
+			r->earlier.bytes_copied += st.bytes_copied;
 			if (rc && rc != last_rc)
 				rlog(r, "pass: %s", err.msg);
 			else if (!rc && st.stuck + st.lost && !last_rc)
@@ -727,7 +740,7 @@ int eau2_repair_start(const struct eau2_repair_opts *o, eau2_repair **out,
 	r->o.scan_ms = o->scan_ms > 0 ? o->scan_ms : 60000;
 	r->po = (struct eau2_repair_pass_opts){
 		.leader = r->self.id, .rate = o->rate, .stop = &r->stop,
-		.log = o->log, .log_arg = o->log_arg,
+		.log = o->log, .log_arg = o->log_arg, .earlier = &r->earlier,
 	};
 	pthread_mutex_init(&r->mu, NULL);
 	eau2_zk_cond_init(&r->cv);

@@ -90,6 +90,10 @@ struct eau2_repair_pass_opts {
 	/* optional: told of each copy's end (rc 0 or its error) */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	/* optional: what earlier passes of this leader planned, copied and
+	 * failed, added into the status it writes (which then tells the
+	 * leader's progress since it took the lead, not one pass's) */
+	const struct eau2_repair_stats *earlier;
 };
 
 /* One round of the leader (see above). The stats say what it found and

@@ -337,6 +337,7 @@ struct eau2_remote_run_item {
 	bool running;
 	int rc;              /* finished: 0 or -errno */
 	uint64_t rows;       /* the input's rows */
+	uint64_t rows_done;  /* of those, visited so far (all, once done) */
 	double started;      /* seconds since the Unix epoch */
 	double seconds;      /* so far, or in all */
 };

@@ -460,13 +460,15 @@ static int do_run(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	else if (q.key[0])
 		rc = eau2_get(db, q.key, &in, err);
 	if (!rc) {
+		uint64_t rows_done = 0;
 		int slot = eau2_rstats_run_begin(s->stats, q.rower, q.key, eau2_net_peer(c), state,
-						 in ? eau2_df_rows(in) : 0);
+						 in ? eau2_df_rows(in) : 0, &rows_done);
 
 		j.in = in;
 		j.cls = cls;
 		j.args = &q.args;
-		j.ro = (struct eau2_run_options){ .threads = q.threads, .cancel = &j.gone };
+		j.ro = (struct eau2_run_options){ .threads = q.threads, .cancel = &j.gone,
+						  .rows_done = &rows_done };
 		rc = with_pings(c, s->ping_ms, &j, err);
 		eau2_rstats_run_end(s->stats, slot, q.rower, rc);
 		out = j.out;

@@ -19,6 +19,7 @@ const double eau2_remote_run_bounds[EAU2_REMOTE_RUN_BUCKETS] = { 0.01, 0.1, 1, 1
 struct live {
 	bool used;
 	int64_t t0_ms; /* monotonic */
+	const uint64_t *rows_done; /* the run's progress, atomic */
 	struct eau2_remote_run_item it;
 };
 
@@ -81,7 +82,7 @@ static void peer_host(const char *peer, char *out, size_t cap)
 }
 
 int eau2_rstats_run_begin(struct eau2_rstats *st, const char *rower, const char *input,
-			  const char *peer, bool part, uint64_t rows)
+			  const char *peer, bool part, uint64_t rows, const uint64_t *rows_done)
 {
 	int slot = -1;
 
@@ -101,6 +102,7 @@ int eau2_rstats_run_begin(struct eau2_rstats *st, const char *rower, const char 
 		l->it.part = part;
 		l->it.running = true;
 		l->it.rows = rows;
+		l->rows_done = rows_done;
 		l->it.started = wall_s();
 		slot = (int)i;
 		break;
@@ -143,6 +145,8 @@ void eau2_rstats_run_end(struct eau2_rstats *st, int slot, const char *rower, in
 		sec = (double)(eau2_mono_ms() - l->t0_ms) / 1000;
 		l->it.running = false;
 		l->it.rc = rc;
+		if (l->rows_done)
+			l->it.rows_done = __atomic_load_n(l->rows_done, __ATOMIC_RELAXED);
 		l->it.seconds = sec;
 		st->recent[st->recent_next] = l->it;
 		st->recent_next = (st->recent_next + 1) % EAU2_REMOTE_RUNS_RECENT;
@@ -218,6 +222,9 @@ size_t eau2_rstats_runs(struct eau2_rstats *st, uint64_t *running,
 	for (size_t i = 0; i < EAU2_REMOTE_RUNS_LIVE && k < icap; i++)
 		if (st->live[i].used) {
 			item[k] = st->live[i].it;
+			if (st->live[i].rows_done)
+				item[k].rows_done = __atomic_load_n(st->live[i].rows_done,
+								    __ATOMIC_RELAXED);
 			item[k++].seconds = (double)(now - st->live[i].t0_ms) / 1000;
 		}
 	for (size_t i = 0; i < st->nrecent && k < icap; i++)

@@ -20,9 +20,11 @@ struct eau2_rstats *eau2_rstats_new(void);
 void eau2_rstats_free(struct eau2_rstats *st); /* NULL allowed */
 
 /* A run starts: its slot in the live list (-1: listed nowhere, counted
- * anyway); pass it to eau2_rstats_run_end. peer: eau2_net_peer's text. */
+ * anyway); pass it to eau2_rstats_run_end. peer: eau2_net_peer's text.
+ * rows_done: the run's progress (eau2_run_options.rows_done), read
+ * atomically until eau2_rstats_run_end, which must come before it goes. */
 int eau2_rstats_run_begin(struct eau2_rstats *st, const char *rower, const char *input,
-			  const char *peer, bool part, uint64_t rows);
+			  const char *peer, bool part, uint64_t rows, const uint64_t *rows_done);
 void eau2_rstats_run_end(struct eau2_rstats *st, int slot, const char *rower, int rc);
 /* Adds the traffic of one request (after - before, a connection's counters)
  * to its peer's host. */

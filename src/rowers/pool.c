@@ -94,6 +94,7 @@ struct run {
 	size_t nunits;        /* ordered: tasks; else: workers */
 	void **states;        /* one per unit; NULL until allocated */
 	const volatile int *cancel;
+	uint64_t *rows_done;  /* opt->rows_done: progress, or NULL */
 	struct eau2_shm_cores *cores; /* shared cores table, or NULL */
 	uint64_t token;               /* this run's token in it */
 	unsigned cores_total;         /* cores the shares divide */
@@ -194,8 +195,8 @@ static void worker_columns(struct worker *w, const void *state)
 	w->run->cls->columns(state, w->used, w->run->ncols);
 }
 
-static int do_group(struct worker *w, void *state, size_t g,
-		    struct eau2_error *err)
+static int visit_group(struct worker *w, void *state, size_t g,
+		       struct eau2_error *err)
 {
 	struct run *r = w->run;
 	int rc;
@@ -227,6 +228,17 @@ static int do_group(struct worker *w, void *state, size_t g,
 					      strerror(-rc));
 	}
 	return 0;
+}
+
+/* visit_group, counted in the run's progress once done. */
+static int do_group(struct worker *w, void *state, size_t g, struct eau2_error *err)
+{
+	int rc = visit_group(w, state, g, err);
+
+	if (!rc && w->run->rows_done)
+		__atomic_fetch_add(w->run->rows_done, eau2_df_group_rows(w->run->df, g),
+				   __ATOMIC_RELAXED);
+	return rc;
 }
 
 static void *worker_main(void *arg)
@@ -342,6 +354,7 @@ int eau2_run_in(struct eau2_store *st, eau2 *db, const eau2_df *df,
 	r.ncols = df ? eau2_df_ncols(df) : 0;
 	r.ordered = cls->flags & EAU2_ROWER_ORDERED;
 	r.cancel = opt ? opt->cancel : NULL;
+	r.rows_done = opt ? opt->rows_done : NULL;
 	pthread_mutex_init(&r.lock, NULL);
 	atomic_init(&r.next, 0);
 	atomic_init(&r.stop, 0);

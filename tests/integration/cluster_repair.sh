@@ -61,7 +61,11 @@ for i in 1 2 3 4; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster cr --repair-rate 0
 	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
 done
-nodes_up() { [ "$(EC status 2>/dev/null | grep -c '^node ')" = "$1" ]; }
+# Members: a node the directory names without a member znode is listed
+# too ("dead (no member znode)"). A fast heartbeat keeps each status short.
+nodes_up() {
+	[ "$(EC --heartbeat 200 status 2>/dev/null | grep '^node ' | grep -vc 'no member znode')" = "$1" ]
+}
 until_ok 200 nodes_up 4 || { EC status; fail "the four nodes did not join in 20 s"; }
 
 awk -v rows="$ROWS" 'BEGIN {

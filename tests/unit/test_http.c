@@ -274,7 +274,9 @@ static void test_cluster_pages(void **state)
 	n = json_array_get(json_object_get(json_object_get(j, "runs"), "items"), 0);
 	assert_string_equal(json_string_value(json_object_get(n, "state")), "running");
 	assert_string_equal(json_string_value(json_object_get(n, "input")), "eau2.part.1.0");
-	assert_true(json_is_null(json_object_get(n, "progress")));
+	/* Its rows counted, none visited yet. */
+	assert_true(json_is_real(json_object_get(n, "progress")));
+	assert_true(json_real_value(json_object_get(n, "progress")) == 0.0);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "cluster"),
 							      "under_replicated")), 2);
 	json_decref(j);
@@ -343,8 +345,11 @@ static void test_rstats(void **state)
 
 	assert_non_null(st);
 	assert_non_null(peers);
-	s1 = eau2_rstats_run_begin(st, "count", "k1", "10.0.0.1:5000 (node x)", false, 10);
-	s2 = eau2_rstats_run_begin(st, "wordcount", "eau2.part.1.0", "[::1]:7 (client)", true, 5);
+	uint64_t done1 = 0, done2 = 0;
+
+	s1 = eau2_rstats_run_begin(st, "count", "k1", "10.0.0.1:5000 (node x)", false, 10, &done1);
+	s2 = eau2_rstats_run_begin(st, "wordcount", "eau2.part.1.0", "[::1]:7 (client)", true, 5,
+				   &done2);
 	assert_true(s1 >= 0 && s2 >= 0 && s1 != s2);
 	n = eau2_rstats_runs(st, &running, rr, 4, it, 8, &ni);
 	assert_int_equal(n, 0);
@@ -353,6 +358,13 @@ static void test_rstats(void **state)
 	assert_string_equal(it[0].peer, "10.0.0.1");
 	assert_string_equal(it[1].peer, "[::1]");
 	assert_true(it[0].running);
+	/* Progress is read from the run's counter while it runs. */
+	assert_int_equal(it[0].rows_done, 0);
+	done1 = 4;
+	done2 = 5;
+	n = eau2_rstats_runs(st, &running, rr, 4, it, 8, &ni);
+	assert_int_equal(it[0].rows_done, 4);
+	assert_int_equal(it[1].rows_done, 5);
 	eau2_rstats_run_end(st, s1, "count", -ECANCELED);
 	eau2_rstats_run_end(st, s2, "wordcount", 0);
 	n = eau2_rstats_runs(st, &running, rr, 4, it, 8, &ni);
@@ -362,6 +374,8 @@ static void test_rstats(void **state)
 	assert_string_equal(it[0].rower, "wordcount"); /* newest first */
 	assert_false(it[0].running);
 	assert_int_equal(it[1].rc, -ECANCELED);
+	assert_int_equal(it[0].rows_done, 5); /* kept once finished */
+	assert_int_equal(it[1].rows_done, 4);
 	assert_int_equal(rr[0].finished, 1);
 	assert_int_equal(rr[0].failed, 1);
 	assert_int_equal(rr[0].bucket[0], 1); /* well under 10 ms */

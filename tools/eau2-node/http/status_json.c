@@ -16,7 +16,8 @@
  *             "partitions", "under_replicated", "nodes": [ID]}]},
  *    "runs": {"running", "finished", "failed", "items": [{"rower", "input",
  *             "peer", "part", "state" (running, done, failed), "rows",
- *             "started", "seconds", "progress" (null: unknown)}],
+ *             "rows_done", "started", "seconds", "progress" (the
+ *             fraction of the rows visited; null: a run without input)}],
  *             "rowers": [{"rower", "finished", "failed", "seconds"}]},
  *    "cluster": null, or {"self", "started", "keys", "keys_truncated",
  *               "partitions", "under_replicated", "replicas_here",
@@ -245,12 +246,17 @@ static json_t *runs_obj(const struct eau2_http_view *v)
 	for (i = 0; r && i < r->nitems; i++) {
 		const struct eau2_remote_run_item *x = &r->item[i];
 
-		if (json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:f,"
-							   " s:f, s:n}",
+		/* A run without input has no measure of its progress. */
+		json_t *progress = x->rows ? json_real((double)x->rows_done / (double)x->rows)
+					   : json_null();
+
+		if (json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:I,"
+							   " s:f, s:f, s:o}",
 				"rower", x->rower, "input", x->input, "peer", x->peer,
 				"part", x->part, "state", x->running ? "running" : x->rc ? "failed"
 						: "done", "rows", (json_int_t)x->rows,
-				"started", x->started, "seconds", x->seconds, "progress"))) {
+				"rows_done", (json_int_t)x->rows_done,
+				"started", x->started, "seconds", x->seconds, "progress", progress))) {
 			json_decref(rowers);
 			json_decref(items);
 			return NULL;

@@ -164,7 +164,7 @@ function renderRuns(s) {
 	fill($("runs-rows"), r.items.map((x) => [
 		td(x.rower), td(x.input || "(none)"),
 		known(x.progress) ? bar(x.progress, pct(x.progress))
-			: td(x.rows + " rows", "num"), // a rower tells no progress
+			: td(x.rows + " rows", "num"), // a run without input
 		td(x.seconds < 10 ? x.seconds.toFixed(1) + " s" : dur(x.seconds), "num"),
 		td(x.state + (x.part ? " (partition)" : ""), "run-" + x.state),
 		td(x.peer),
