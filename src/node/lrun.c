@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "df/df.h"
 #include "node/lrun.h"
 #include "node/node.h"
+#include "node/rstats.h"
 #include "shm/shm.h"
 
 #define IDLE_SWEEP_S 1
@@ -51,6 +53,7 @@ struct eau2_node_runner {
 	struct entry cache[EAU2_NODE_RUN_CACHE];
 	size_t ncache;
 	uint64_t nruns;
+	struct eau2_rstats *stats; /* the server's, or NULL */
 };
 
 void eau2_node_job_free(struct eau2_node_job *job)
@@ -129,9 +132,11 @@ static int input(struct eau2_node_runner *r, const char *key, eau2_df **df, int 
 static void execute(struct eau2_node_runner *r, struct eau2_node_job *j)
 {
 	const struct eau2_rower_class *cls = eau2_rower_find(j->q.rower);
-	struct eau2_run_options ro = { .threads = j->q.threads, .cancel = &j->cancel };
+	uint64_t rows_done = 0;
+	struct eau2_run_options ro = { .threads = j->q.threads, .cancel = &j->cancel,
+				       .rows_done = &rows_done };
 	eau2_df *in = NULL, *out = NULL;
-	int rc = 0;
+	int rc = 0, slot = -1;
 
 	r->nruns++;
 	sweep(r);
@@ -140,8 +145,16 @@ static void execute(struct eau2_node_runner *r, struct eau2_node_job *j)
 				    "lacks? start it with --plugin)", j->q.rower);
 	else if (j->q.key[0])
 		rc = input(r, j->q.key, &in, &j->hit, &j->err);
-	if (!rc)
+	if (!rc) {
+		bool counted = r->stats != NULL;
+
+		if (counted)
+			slot = eau2_rstats_run_begin(r->stats, j->q.rower, j->q.key, "local",
+						     false, in ? eau2_df_rows(in) : 0, &rows_done);
 		rc = eau2_run(r->h, in, cls, &j->q.args, &ro, &out, &j->err);
+		if (counted)
+			eau2_rstats_run_end(r->stats, slot, j->q.rower, rc);
+	}
 	eau2_df_release(in);
 	if (!rc) {
 		j->rows = eau2_df_rows(out);
@@ -206,8 +219,8 @@ static void runner_free(struct eau2_node_runner *r)
 	free(r);
 }
 
-int eau2_node_runner_start(struct eau2_node_runner **out, struct eau2_store *db, int *fd,
-			   struct eau2_error *err)
+int eau2_node_runner_start(struct eau2_node_runner **out, struct eau2_store *db,
+			   struct eau2_rstats *stats, int *fd, struct eau2_error *err)
 {
 	struct eau2_options opt = { .store = db->dir, .node = EAU2_NODE_OFF };
 	struct eau2_node_runner *r;
@@ -226,6 +239,7 @@ int eau2_node_runner_start(struct eau2_node_runner **out, struct eau2_store *db,
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	r->db = db;
+	r->stats = stats;
 	/* Not a facade's handle on the node itself: the node runs here. */
 	if ((rc = eau2_open(&r->h, &opt, err)))
 		goto fail;

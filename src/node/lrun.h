@@ -44,8 +44,10 @@ struct eau2_node_runner;
  * which reads keys and opens inputs on db (read-only calls, safe beside
  * the loop's; db must outlive the runner). *fd: an eventfd that becomes
  * readable when a submitted job is done. */
-int eau2_node_runner_start(struct eau2_node_runner **r, struct eau2_store *db, int *fd,
-			   struct eau2_error *err);
+struct eau2_rstats;
+/* stats (NULL: none): where each run is counted (rstats.h). */
+int eau2_node_runner_start(struct eau2_node_runner **r, struct eau2_store *db,
+			   struct eau2_rstats *stats, int *fd, struct eau2_error *err);
 /* Hands job to the runner (which must be idle). */
 void eau2_node_runner_submit(struct eau2_node_runner *r, struct eau2_node_job *job);
 /* The job done, or NULL (reads the eventfd). */

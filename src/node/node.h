@@ -211,6 +211,11 @@ int eau2_node_server_forked(struct eau2_node_server *srv, struct eau2_error *err
 /* Where logs go from now on. */
 void eau2_node_server_set_log(struct eau2_node_server *srv, int fd);
 const char *eau2_node_server_dir(const struct eau2_node_server *srv);
+/* The node's counters of runs (rstats.h): its warm runs count there, and
+ * the remote service's when it is given them (its opts.stats). Lives as
+ * long as srv. */
+struct eau2_rstats;
+struct eau2_rstats *eau2_node_server_rstats(struct eau2_node_server *srv);
 /* Counters of a server, for /metrics and status pages. Safe to call from
  * any thread while the loop runs: each field is read atomically on its
  * own (the set as a whole is not one instant). */

@@ -297,6 +297,10 @@ struct eau2_remote_server_opts {
 	int ping_ms;              /* PINGs to a peer waiting on a run; 0: 1000 */
 	eau2_net_log_fn log;      /* connect, refusal, disconnect, errors */
 	void *log_ctx;
+	/* where runs and traffic are counted (rstats.h; NULL: the service's
+	 * own): the node's, so that its warm runs count with these. Must
+	 * outlive the service. */
+	struct eau2_rstats *stats;
 };
 
 /* Opens one store handle per worker on o->store and starts listening.
@@ -349,13 +353,14 @@ struct eau2_remote_peer {
 	struct eau2_net_stats st;
 };
 
-/* Copies the service's run counters: *running, up to cap rowers into
- * rower (returns how many), and up to icap runs into item, running ones
- * first then the finished, newest first (*nitems). */
-size_t eau2_remote_server_runs(eau2_remote_server *s, uint64_t *running,
-			       struct eau2_remote_rower_runs *rower, size_t cap,
-			       struct eau2_remote_run_item *item, size_t icap,
-			       size_t *nitems);
+/* Copies the node's run counters (its warm runs, and the remote
+ * service's when it counts there: opts.stats): *running, up to cap
+ * rowers into rower (returns how many), and up to icap runs into item,
+ * running ones first then the finished, newest first (*nitems). */
+struct eau2_node_server;
+size_t eau2_node_server_runs(struct eau2_node_server *srv, uint64_t *running,
+			     struct eau2_remote_rower_runs *rower, size_t cap,
+			     struct eau2_remote_run_item *item, size_t icap, size_t *nitems);
 /* Copies up to cap peers' traffic into out; returns how many. */
 size_t eau2_remote_server_peers(eau2_remote_server *s, struct eau2_remote_peer *out,
 				size_t cap);

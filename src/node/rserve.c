@@ -51,6 +51,7 @@ struct eau2_remote_server {
 	unsigned nfree, ndbs;
 	unsigned waiting; /* GETs waiting for their key; guarded by mu */
 	struct eau2_rstats *stats; /* runs and traffic (rstats.h), its own lock */
+	bool own_stats;            /* made here, not opts.stats */
 	char *secret_file; /* PULL connects to the other node with it */
 	int timeout_ms;
 	int ping_ms;
@@ -679,7 +680,8 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 			 colon && strcmp(colon, ":0") ? colon : "");
 		sanitize_id(s->node_id, sizeof(s->node_id), id);
 	}
-	if (!(s->stats = eau2_rstats_new())) {
+	s->stats = o->stats;
+	if (!s->stats && (s->own_stats = true) && !(s->stats = eau2_rstats_new())) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -733,13 +735,6 @@ void eau2_remote_server_stats(eau2_remote_server *s, struct eau2_net_server_stat
 	eau2_net_server_stats(s->net, out);
 }
 
-size_t eau2_remote_server_runs(eau2_remote_server *s, uint64_t *running,
-			       struct eau2_remote_rower_runs *rower, size_t cap,
-			       struct eau2_remote_run_item *item, size_t icap, size_t *nitems)
-{
-	return eau2_rstats_runs(s->stats, running, rower, cap, item, icap, nitems);
-}
-
 size_t eau2_remote_server_peers(eau2_remote_server *s, struct eau2_remote_peer *out,
 				size_t cap)
 {
@@ -756,7 +751,8 @@ void eau2_remote_server_stop(eau2_remote_server *s)
 	sodium_memzero(s->so.conn.ident.secret, sizeof(s->so.conn.ident.secret));
 	free(s->all_dbs);
 	free(s->free_dbs);
-	eau2_rstats_free(s->stats);
+	if (s->own_stats)
+		eau2_rstats_free(s->stats);
 	free(s->secret_file);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);

@@ -45,6 +45,7 @@
 #include "df/df.h"
 #include "node/lrun.h"
 #include "node/node.h"
+#include "node/rstats.h"
 #include "shm/shm.h"
 #include "util/clock.h"
 
@@ -98,6 +99,7 @@ struct eau2_node_server {
 	/* RUN (lrun.h): the run thread, started with the loop; the job it
 	 * has; runs queued on connections; turns given */
 	struct eau2_node_runner *runner;
+	struct eau2_rstats *rstats; /* the runs (warm and remote), its own lock */
 	int run_fd;
 	struct eau2_node_job *running;
 	unsigned queued;
@@ -283,7 +285,8 @@ int eau2_node_server_open(struct eau2_node_server **out, const char *dir,
 	s->no_runs = opts ? opts->no_runs : 0;
 	s->buf = malloc(EAU2_NODE_MSG_MAX);
 	s->out = malloc(EAU2_NODE_PAYLOAD_MAX);
-	if (!s->buf || !s->out) {
+	s->rstats = eau2_rstats_new();
+	if (!s->buf || !s->out || !s->rstats) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -442,7 +445,20 @@ void eau2_node_server_close(struct eau2_node_server *s)
 		sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
 	free(s->buf);
 	free(s->out);
+	eau2_rstats_free(s->rstats);
 	free(s);
+}
+
+struct eau2_rstats *eau2_node_server_rstats(struct eau2_node_server *s)
+{
+	return s->rstats;
+}
+
+size_t eau2_node_server_runs(struct eau2_node_server *s, uint64_t *running,
+			     struct eau2_remote_rower_runs *rower, size_t cap,
+			     struct eau2_remote_run_item *item, size_t icap, size_t *nitems)
+{
+	return eau2_rstats_runs(s->rstats, running, rower, cap, item, icap, nitems);
 }
 
 /* ------------------------------------------------------------ holds */
@@ -848,7 +864,7 @@ static int runner_up(struct eau2_node_server *s, struct eau2_error *err)
 	if (s->no_runs || s->run_failed)
 		return eau2_error_set(err, -ENOEXEC, "this node executes no runs%s",
 				      s->no_runs ? " (--no-runs)" : " (its run thread did not start)");
-	rc = eau2_node_runner_start(&s->runner, s->db, &s->run_fd, err);
+	rc = eau2_node_runner_start(&s->runner, s->db, s->rstats, &s->run_fd, err);
 	if (!rc && (rc = epoll_add(s->epfd, s->run_fd, &tag_run, EPOLLIN))) {
 		eau2_error_set(err, rc, "epoll: %s", strerror(-rc));
 		eau2_node_runner_stop(s->runner);

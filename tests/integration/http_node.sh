@@ -121,6 +121,22 @@ sleep 0.6
 scrape
 [ "$(metric eau2_node_gets_total)" -ge 1 ] || fail "a get through the node is not counted"
 [ "$(metric eau2_client_connections_total)" -ge 3 ] || fail "client connections not counted"
+# A warm run (eau2 run sends it to the node) is counted, with its progress.
+[ "$(metric eau2_runs_finished_total)" = 0 ] || fail "runs before any run"
+E run count --input m >/dev/null || fail "run count"
+sleep 0.6
+scrape
+[ "$(metric eau2_runs_finished_total)" = 1 ] ||
+	fail "a warm run is not counted: $(metric eau2_runs_finished_total)"
+if command -v python3 >/dev/null 2>&1; then
+	[ "$(get /api/status)" = 200 ] || fail "/api/status"
+	python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["runs"]["items"][0]
+assert (r["rower"], r["input"], r["peer"], r["state"]) == ("count", "m", "local", "done"), r
+assert r["rows"] == 50000 and r["rows_done"] == 50000 and r["progress"] == 1.0, r' "$T/body" ||
+		fail "/api/status: the warm run: $(head -c 600 "$T/body")"
+fi
 
 # eau2 status: the same numbers from the command line.
 E status --keys >"$T/status" || fail "eau2 status"

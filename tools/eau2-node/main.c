@@ -202,8 +202,8 @@ static size_t http_peers(void *ctx, struct eau2_http_peer *out, size_t cap)
 
 static void http_runs(void *ctx, struct eau2_http_runs *out, size_t cap)
 {
-	out->n = eau2_remote_server_runs(ctx, &out->running, out->rower, cap, out->item,
-					 EAU2_HTTP_RUN_ITEMS, &out->nitems);
+	out->n = eau2_node_server_runs(ctx, &out->running, out->rower, cap, out->item,
+				       EAU2_HTTP_RUN_ITEMS, &out->nitems);
 }
 
 /* The address other nodes reach the dashboard at: the bound one, its
@@ -440,6 +440,7 @@ int main(int argc, char **argv)
 			.listen = listen_addr, .secret_file = secret_file,
 			.node_id = advertise, .store = eau2_node_server_dir(srv),
 			.log = remote_log, .ping_ms = heartbeat_ms,
+			.stats = eau2_node_server_rstats(srv),
 		};
 
 		log_quiet = opts.quiet;
@@ -462,9 +463,9 @@ int main(int argc, char **argv)
 		if (remote) {
 			ho.peers = http_peers;
 			ho.peers_ctx = remote;
-			ho.runs = http_runs;
-			ho.runs_ctx = remote;
 		}
+		ho.runs = http_runs; /* warm runs, and the remote service's */
+		ho.runs_ctx = srv;
 		rc = zk ? eau2_cview_new(&cview, &err) : 0;
 		ho.cluster = cview;
 		if (rc || (rc = eau2_http_start(&http, &ho, &err))) {

@@ -168,7 +168,7 @@ function renderRuns(s) {
 		td(x.seconds < 10 ? x.seconds.toFixed(1) + " s" : dur(x.seconds), "num"),
 		td(x.state + (x.part ? " (partition)" : ""), "run-" + x.state),
 		td(x.peer),
-	]), 6, "no runs on this node (local clients run rowers in their own processes)");
+	]), 6, "no runs on this node yet (eau2 run sends its runs here; a program's eau2_run runs in that program)");
 }
 
 function remoteText(r) {
