@@ -30,6 +30,11 @@
 # server, no JMX perf data, and a class-data-sharing archive of ZooKeeper's
 # classes kept in a per-user cache (EAU2_ZK_CDS=0 turns it off), written by
 # the first server that stops cleanly.
+#
+# EAU2_ZK_LISTEN (default 127.0.0.1) is the address the servers take
+# clients on: 0.0.0.0 lets nodes in other network namespaces of this
+# machine (tests with veth pairs) reach them; the connect string printed
+# stays 127.0.0.1's.
 set -u
 # No job control: a background child is then no process-group leader, so
 # setsid execs java in place and $! is the server's pid.
@@ -214,7 +219,7 @@ minSessionTimeout=500
 maxSessionTimeout=60000
 dataDir=$d/data
 clientPort=${ports[b]}
-clientPortAddress=127.0.0.1
+clientPortAddress=${EAU2_ZK_LISTEN:-127.0.0.1}
 admin.enableServer=false
 4lw.commands.whitelist=srvr,ruok
 preAllocSize=1024
