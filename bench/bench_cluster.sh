@@ -31,23 +31,8 @@ while [ $# -gt 0 ]; do
 	*) echo "usage: $0 [--rows N] [--reps N]" >&2; exit 2 ;;
 	esac
 done
-src=$(cd "$(dirname "$0")/.." && pwd)
-B=${BUILD:-$src/build}
-case $B in /*) ;; *) B=$src/$B ;; esac
-E2=$B/eau2
-NODE=$B/eau2-node
-[ -x "$E2" ] && [ -x "$NODE" ] || { echo "build eau2 and eau2-node first ($B)" >&2; exit 2; }
-T=$(mktemp -d /dev/shm/eau2-clbench-XXXXXX)
-PIDS=
-cleanup() {
-	set +e # a killed node's wait is not a failure: stop ZooKeeper too
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	"$src/tools/zk.sh" stop "$T/zk" >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "$(dirname "$0")/lib/cluster.sh"
+bench_setup clbench
 export EAU2_NODE=0 LC_ALL=C
 tck=$(getconf CLK_TCK)
 

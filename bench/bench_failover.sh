@@ -38,23 +38,9 @@ while [ $# -gt 0 ]; do
 	   exit 2 ;;
 	esac
 done
-src=$(cd "$(dirname "$0")/.." && pwd)
-B=${BUILD:-$src/build}
-case $B in /*) ;; *) B=$src/$B ;; esac
-E2=$B/eau2
-NODE=$B/eau2-node
+. "$(dirname "$0")/lib/cluster.sh"
+bench_setup fobench bench_heartbeat
 HB=$B/bench_heartbeat
-[ -x "$E2" ] && [ -x "$NODE" ] && [ -x "$HB" ] ||
-	{ echo "build eau2, eau2-node and bench_heartbeat first ($B)" >&2; exit 2; }
-T=$(mktemp -d /dev/shm/eau2-fobench-XXXXXX)
-PIDS=
-cleanup() {
-	for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-	"$src/tools/zk.sh" stop "$T/zk" >/dev/null 2>&1 || :
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

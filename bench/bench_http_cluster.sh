@@ -22,21 +22,8 @@ while [ $# -gt 0 ]; do
 	*) echo "usage: $0 [--secs N] [--gets N]" >&2; exit 2 ;;
 	esac
 done
-src=$(cd "$(dirname "$0")/.." && pwd)
-B=${BUILD:-$src/build}
-case $B in /*) ;; *) B=$src/$B ;; esac
-E2=$B/eau2
-NODE=$B/eau2-node
-[ -x "$E2" ] && [ -x "$NODE" ] || { echo "build eau2 and eau2-node first ($B)" >&2; exit 2; }
-T=$(mktemp -d /dev/shm/eau2-hcbench-XXXXXX)
-PIDS=
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null || :; done
-	wait 2>/dev/null || :
-	"$src/tools/zk.sh" stop "$T/zk" >/dev/null 2>&1 || :
-	rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/cluster.sh"
+bench_setup hcbench
 Z=$("$src/tools/zk.sh" start "$T/zk" 1)
 
 ticks=$(getconf CLK_TCK)
