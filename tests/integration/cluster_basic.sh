@@ -15,21 +15,12 @@
 set -u
 
 NAME=cluster_basic
-. "$(dirname "$0")/lib/remote.sh"
-SRC=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
-[ -r /usr/share/java/zookeeper.jar ] || {
-	echo "$NAME: ZooKeeper is not installed (tools/deps.sh): skipped"
-	exit 77
-}
-A=$T/a   # the local store: the reference answers
-D=$T/d   # the driver's store
+. "$(dirname "$0")/lib/cluster.sh"
 ROWS=200000
 [ -n "${EAU2_TEST_QUICK:-}" ] && ROWS=70000
 
-Z=$("$SRC/tools/zk.sh" start "$T/zk" 1) || fail "ZooKeeper did not start"
-RN_CLEANUP="\"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
+cl_zk 1
 
-EA() { "$E2" --store "$A" "$@"; }
 EC() { "$E2" --store "$D" --cluster "$Z/c2" --timeout 5000 "$@"; }
 
 # Nodes 1 and 3 load the example plugin, node 2 does not: a partition

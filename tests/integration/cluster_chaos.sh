@@ -16,12 +16,7 @@
 set -u
 
 NAME=cluster_chaos
-. "$(dirname "$0")/lib/remote.sh"
-SRC=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
-[ -r /usr/share/java/zookeeper.jar ] || {
-	echo "$NAME: ZooKeeper is not installed (tools/deps.sh): skipped"
-	exit 77
-}
+. "$(dirname "$0")/lib/cluster.sh"
 TRIALS=30
 SOFT=4
 ROWS=4000000
@@ -32,16 +27,12 @@ if [ -n "${EAU2_TEST_QUICK:-}" ]; then
 fi
 SEED=${CHAOS_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 echo "$NAME: seed $SEED, $TRIALS kill trials, $SOFT freeze trials"
-A=$T/a   # the local store: the reference answers
-D=$T/d   # the driver's store
 
-Z=$("$SRC/tools/zk.sh" start "$T/zk" 1) || fail "ZooKeeper did not start"
-RN_CLEANUP="\"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
+cl_zk 1
 
 # The driver: heartbeats every 100 ms, dead after 500 ms of silence. The
 # nodes: a ZooKeeper session of 1.5 s (a killed node's znode goes, and
 # its restart may join, 1.5 s after the kill).
-EA() { "$E2" --store "$A" "$@"; }
 EC() { "$E2" --store "$D" --cluster "$Z/cc" --timeout 5000 --heartbeat 100 --dead-after 500 "$@"; }
 NODE_ARGS="--zk $Z --cluster cc --heartbeat 200 --dead-after 1500 --quiet"
 
@@ -61,12 +52,7 @@ all_alive() {
 }
 all_alive "start"
 
-awk -v rows="$ROWS" 'BEGIN {
-	split("the cat sat on a mat of eau2 and dog ran far", w, " ")
-	print "id,x,s,line"
-	for (r = 0; r < rows; r++)
-		print r "," (r * 7919) % 1000 "," w[r % 11 + 1] "," w[r % 7 + 1] " " w[r % 5 + 1] " " w[(r * 13) % 12 + 1] " " r % 97
-}' >"$T/w.csv"
+cl_words_csv "$T/w.csv" "$ROWS"
 EA load "$T/w.csv" --as w 2>/dev/null || fail "local load"
 expect 0 EC load "$T/w.csv" --as w --replicas 2
 

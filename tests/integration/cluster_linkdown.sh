@@ -18,12 +18,7 @@
 set -u
 
 NAME=cluster_linkdown
-. "$(dirname "$0")/lib/remote.sh"
-SRC=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
-[ -r /usr/share/java/zookeeper.jar ] || {
-	echo "$NAME: ZooKeeper is not installed (tools/deps.sh): skipped"
-	exit 77
-}
+. "$(dirname "$0")/lib/cluster.sh"
 command -v ip >/dev/null || { echo "$NAME: no ip command: skipped"; exit 77; }
 TRIALS=4
 ROWS=3000000
@@ -35,7 +30,7 @@ NS=eau2l$$
 VH=e2lh$$
 VN=e2ln$$
 NET=10.$((150 + $$ % 50)).$(($$ / 50 % 250))
-RN_CLEANUP="ip netns del $NS 2>/dev/null; ip link del $VH 2>/dev/null; \"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
+RN_CLEANUP="ip netns del $NS 2>/dev/null; ip link del $VH 2>/dev/null"
 if ! ip netns add "$NS" 2>"$T/err" || ! ip link add "$VH" type veth peer name "$VN" 2>>"$T/err"; then
 	echo "$NAME: cannot make a network namespace ($(head -n 1 "$T/err")): skipped"
 	exit 77
@@ -45,15 +40,14 @@ ip link set "$VN" netns "$NS" &&
 	ip link set "$VH" up && ip -n "$NS" link set "$VN" up && ip -n "$NS" link set lo up ||
 	fail "setting up the veth pair"
 
-Z=$(EAU2_ZK_LISTEN=0.0.0.0 "$SRC/tools/zk.sh" start "$T/zk" 1) || fail "ZooKeeper did not start"
+EAU2_ZK_LISTEN=0.0.0.0
+export EAU2_ZK_LISTEN # the node in the namespace reaches it on $NET.1
+cl_zk 1
 ZPORT=${Z##*:}
 umask 077
 printf 'linkdown secret %s\n' "$$" >"$T/secret"
 umask 022
 
-A=$T/a   # the local store: the reference answers
-D=$T/d   # the driver's store
-EA() { "$E2" --store "$A" "$@"; }
 # The driver: heartbeats every 100 ms, dead after 500 ms of silence; each
 # network step bounded by 20 s, so that an answer that waited for a
 # transport timeout instead of the heartbeats shows.
@@ -87,12 +81,7 @@ all_alive() {
 }
 all_alive "at start"
 
-awk -v rows="$ROWS" 'BEGIN {
-	split("the cat sat on a mat of eau2 and dog ran far", w, " ")
-	print "id,x,s,line"
-	for (r = 0; r < rows; r++)
-		print r "," (r * 7919) % 1000 "," w[r % 11 + 1] "," w[r % 7 + 1] " " w[r % 5 + 1] " " w[(r * 13) % 12 + 1] " " r % 97
-}' >"$T/w.csv"
+cl_words_csv "$T/w.csv" "$ROWS"
 EA load "$T/w.csv" --as w 2>/dev/null || fail "local load"
 expect 0 EC load "$T/w.csv" --as w --replicas 2
 EC status >"$T/st"

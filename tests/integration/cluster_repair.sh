@@ -20,21 +20,12 @@
 set -u
 
 NAME=cluster_repair
-. "$(dirname "$0")/lib/remote.sh"
-SRC=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
-[ -r /usr/share/java/zookeeper.jar ] || {
-	echo "$NAME: ZooKeeper is not installed (tools/deps.sh): skipped"
-	exit 77
-}
-A=$T/a   # the local store: the reference answers
-D=$T/d   # the driver's store
+. "$(dirname "$0")/lib/cluster.sh"
 ROWS=300000
 [ -n "${EAU2_TEST_QUICK:-}" ] && ROWS=80000
 
-Z=$("$SRC/tools/zk.sh" start "$T/zk" 1) || fail "ZooKeeper did not start"
-RN_CLEANUP="\"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
+cl_zk 1
 
-EA() { "$E2" --store "$A" "$@"; }
 EC() { "$E2" --store "$D" --cluster "$Z/cr" --timeout 5000 "$@"; }
 # The partitions (eau2.part.*) node $1's store holds.
 node_parts() { "$E2" --store "$T/n$1" ls 2>/dev/null | awk '$1 ~ /^eau2\.part\./ { print $1 }' | sort; }

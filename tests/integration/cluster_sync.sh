@@ -22,21 +22,14 @@
 set -u
 
 NAME=cluster_sync
-. "$(dirname "$0")/lib/remote.sh"
-SRC=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
-[ -r /usr/share/java/zookeeper.jar ] || {
-	echo "$NAME: ZooKeeper is not installed (tools/deps.sh): skipped"
-	exit 77
-}
+. "$(dirname "$0")/lib/cluster.sh"
 SL=$EAU2_BIN_DIR/plugins/eau2_slow_count.so
 [ -f "$SL" ] || fail "$SL was not built"
-D=$T/d   # the drivers' store
 SESSION=5000 # --timeout: each driver's ZooKeeper session is this long
 INCR=5
 [ -n "${EAU2_TEST_QUICK:-}" ] && INCR=3
 
-Z=$("$SRC/tools/zk.sh" start "$T/zk" 3) || fail "ZooKeeper did not start"
-RN_CLEANUP="\"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
+cl_zk 3
 export E2 D Z SESSION T
 
 EC() { "$E2" --store "$D" --cluster "$Z/sy" --timeout $SESSION "$@"; }

@@ -21,19 +21,17 @@
 set -u
 
 NAME=http_cluster
-. "$(dirname "$0")/lib/remote.sh"
-SRC=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
-[ -r /usr/share/java/zookeeper.jar ] || { echo "$NAME: no ZooKeeper: skipped"; exit 77; }
+. "$(dirname "$0")/lib/cluster.sh"
 CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome) ||
 	{ echo "$NAME: no chromium: skipped"; exit 77; }
 ROWS=400000
 [ -n "${EAU2_TEST_QUICK:-}" ] && ROWS=100000
 DETECT_S=5
 
-Z=$("$SRC/tools/zk.sh" start "$T/zk" 1) || fail "ZooKeeper did not start"
 LOOP=
-RN_CLEANUP="[ -n \"\$LOOP\" ] && kill \$LOOP 2>/dev/null && kill \$(cat \"$T/run.pid\") 2>/dev/null; \"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
-EC() { "$E2" --store "$T/d" --cluster "$Z/hc" --timeout 5000 "$@"; }
+RN_CLEANUP="[ -n \"\$LOOP\" ] && kill \$LOOP 2>/dev/null && kill \$(cat \"$T/run.pid\") 2>/dev/null"
+cl_zk 1
+EC() { "$E2" --store "$D" --cluster "$Z/hc" --timeout 5000 "$@"; }
 
 # chrome URL ARGS...: headless Chromium on URL for 3 s of page time.
 chrome() {
