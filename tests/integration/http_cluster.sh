@@ -78,7 +78,7 @@ until status1 && py '
 import json, sys
 s = json.load(open(sys.argv[1]))
 n = s["nodes"]
-ok = len(n) == 3 and all(x["state"] == "up" and x["load1"] is not None for x in n)
+ok = len(n) == 3 and all(x["state"] == "alive" and x["load1"] is not None for x in n)
 ok = ok and any(k["key"] == "words" for k in s["data"]["cluster_items"])
 sys.exit(0 if ok else 1)'; do
 	i=$((i + 1))
@@ -119,7 +119,10 @@ curl -s -f -m 5 "http://$WC/metrics" | grep -q '^eau2_run_duration_seconds_count
 	fail "$WC counts no wordcount run in /metrics"
 
 curl -s -f -m 5 -o "$T/metrics" "http://$H1/metrics" || fail "/metrics"
-grep -q '^eau2_nodes{state="up"} 3$' "$T/metrics" || fail "eau2_nodes up: $(grep '^eau2_nodes' "$T/metrics")"
+# Up: alive, or suspect for a moment should a probe go unanswered on a busy host.
+awk '/^eau2_nodes\{state="(alive|suspect)"\}/ { n += $2 } /^eau2_nodes\{state="dead"\}/ { d = $2 }
+	END { exit !(n == 3 && d == 0) }' "$T/metrics" ||
+	fail "eau2_nodes, 3 up: $(grep '^eau2_nodes' "$T/metrics")"
 grep -q '^eau2_cluster_keys 1$' "$T/metrics" || fail "eau2_cluster_keys"
 grep -q '^eau2_partitions_under_replicated 0$' "$T/metrics" || fail "under-replicated"
 grep -q '^eau2_partitions [1-9]' "$T/metrics" || fail "eau2_partitions (replicas on node 1)"
@@ -144,13 +147,18 @@ python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["under_
 grep -q '^runs        [0-9]* running, [0-9]* finished (0 failed) on the node' "$T/st1" ||
 	fail "eau2 status: runs: $(cat "$T/st1")"
 grep -q '^transfers   .* sent, .* received with remote peers' "$T/st1" || fail "eau2 status: transfers"
-grep -q '^cluster     3 nodes up, 0 dead; 1 keys, [1-9][0-9]* partitions (0 under-replicated)$' "$T/st1" ||
-	fail "eau2 status: cluster: $(cat "$T/st1")"
+# nodes_up FILE: "ALIVE+SUSPECT DEAD" from eau2 status's cluster line.
+nodes_up() {
+	sed -n 's/^cluster     \([0-9]*\) nodes alive, \([0-9]*\) suspect, \([0-9]*\) dead; .*/\1 \2 \3/p' "$1" |
+		awk '{ print $1 + $2, $3 }'
+}
+grep -q '^cluster     .* dead; 1 keys, [1-9][0-9]* partitions (0 under-replicated)$' "$T/st1" &&
+	[ "$(nodes_up "$T/st1")" = "3 0" ] || fail "eau2 status: cluster: $(cat "$T/st1")"
 
 URL=http://$H1/
 chrome "$URL" --dump-dom >"$T/dom.html" || fail "chromium: $(tail -3 "$T/chrome.log")"
 for id in "$ADDR1" "$ADDR2" "$ADDR3"; do
-	grep -q "<tr data-node=\"$id\"><td>$id</td><td class=\"state-up\">up</td>" "$T/dom.html" ||
+	grep -Eq "<tr data-node=\"$id\"><td>$id</td><td class=\"state-(alive|suspect)\">(alive|suspect)</td>" "$T/dom.html" ||
 		fail "the Nodes tab does not list $id up: $(grep -o '<tbody id="nodes-rows">.\{0,600\}' "$T/dom.html")"
 done
 grep -q '<td>words</td>' "$T/dom.html" || fail "the Data tab does not list the distributed key"
@@ -203,20 +211,24 @@ LOOP=
 kill "$(cat "$T/run.pid")" 2>/dev/null
 t0=$(date +%s%N)
 rnode_kill "$PID3"
+seen=
 until status1 && py '
 import json, sys
 s = json.load(open(sys.argv[1]))
-sys.exit(0 if [x["state"] for x in s["nodes"] if x["id"] == "'"$ADDR3"'"] == ["dead"] else 1)'; do
+st = [x["state"] for x in s["nodes"] if x["id"] == "'"$ADDR3"'"]
+if st == ["suspect"]: open(sys.argv[1] + ".suspect", "w").close()
+sys.exit(0 if st == ["dead"] else 1)'; do
 	[ $(( ($(date +%s%N) - t0) / 1000000 )) -gt $((DETECT_S * 1000)) ] &&
 		fail "node 3 is not dead after ${DETECT_S} s: $(cat "$T/st.json")"
 	sleep 0.1
 done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-echo "$NAME: node 3 shown dead after $ms ms"
+[ -e "$T/st.json.suspect" ] && seen=", suspect before"
+echo "$NAME: node 3 shown dead after $ms ms$seen"
 chrome "$URL" --dump-dom >"$T/dom2.html" || fail "chromium after the kill"
 grep -q "<tr data-node=\"$ADDR3\" class=\"gone\"><td>$ADDR3</td><td class=\"state-dead\"[^>]*>dead</td>" "$T/dom2.html" ||
 	fail "the page does not show node 3 dead: $(grep -o '<tbody id="nodes-rows">.\{0,600\}' "$T/dom2.html")"
-grep -q "<tr data-node=\"$ADDR1\"><td>$ADDR1</td><td class=\"state-up\">up</td>" "$T/dom2.html" ||
+grep -q "<tr data-node=\"$ADDR1\"><td>$ADDR1</td><td class=\"state-alive\">alive</td>" "$T/dom2.html" ||
 	fail "node 1 is not up on its page"
 ART=${EAU2_BIN_DIR}/http_cluster.png
 chrome "${URL}#nodes" --window-size=1200,300 --screenshot="$ART" >/dev/null || fail "screenshot"
@@ -233,6 +245,6 @@ EC status >"$T/cst2" || fail "eau2 --cluster status after the kill"
 grep -Eq "^node        $ADDR3: (suspect|dead)" "$T/cst2" ||
 	fail "eau2 --cluster status: node 3 neither suspect nor dead: $(cat "$T/cst2")"
 "$E2" --store "$T/n1" status >"$T/st2" || fail "eau2 status after the kill"
-grep -q '^cluster     2 nodes up, 1 dead; 1 keys, [1-9][0-9]* partitions ([1-9][0-9]* under-replicated)$' "$T/st2" ||
-	fail "eau2 status after the kill: $(cat "$T/st2")"
+grep -q '^cluster     .* dead; 1 keys, [1-9][0-9]* partitions ([1-9][0-9]* under-replicated)$' "$T/st2" &&
+	[ "$(nodes_up "$T/st2")" = "2 1" ] || fail "eau2 status after the kill: $(cat "$T/st2")"
 echo "$NAME: ok"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # http_dashboard.sh - the dashboard of eau2-node --http rendered by
 # headless Chromium against a real node holding two keys: once its script
-# has polled /api/status, the DOM lists the node (address, "up"), the keys
+# has polled /api/status, the DOM lists the node (address, "alive"), the keys
 # with their sizes (Data tab, chosen by #data), and the node's figures
 # (Self); a screenshot of it is kept as an artifact, $EAU2_BIN_DIR/
 # http_dashboard.png. Then the node is stopped and the page, loaded from a
@@ -48,7 +48,7 @@ E load "$T/m.csv" --as '"odd"<b>x</b>' 2>/dev/null || fail "load"
 URL=http://127.0.0.1:$PORT/
 
 chrome "$URL" --dump-dom >"$T/dom.html" || fail "chromium (see $T/chrome.log): $(tail -3 "$T/chrome.log")"
-grep -q "<tr data-node=\"127.0.0.1:$PORT\"><td>127.0.0.1:$PORT</td><td class=\"state-up\">up</td>" \
+grep -q "<tr data-node=\"127.0.0.1:$PORT\"><td>127.0.0.1:$PORT</td><td class=\"state-alive\">alive</td>" \
 	"$T/dom.html" || fail "the Nodes tab does not list the node: $(grep -o '<tbody id="nodes-rows">.\{0,300\}' "$T/dom.html")"
 grep -q '<span id="live" class="live ok">live' "$T/dom.html" || fail "the page is not live"
 grep -q '<td>trips</td>' "$T/dom.html" || fail "the Data tab does not list trips"

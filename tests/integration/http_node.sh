@@ -150,7 +150,7 @@ grep -q '^key         m2 ' "$T/status" || fail "eau2 status --keys"
 grep -q '"keys":2' "$T/body" || fail "/api/status: $(head -c 300 "$T/body")"
 grep -q '"key":"m2"' "$T/body" || fail "/api/status lists no key m2"
 if command -v python3 >/dev/null 2>&1; then
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["nodes"][0]["state"] == "up"' \
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["nodes"][0]["state"] == "alive"' \
 		"$T/body" || fail "/api/status is not the JSON expected"
 fi
 [ "$(get /)" = 200 ] || fail "/"

@@ -197,6 +197,7 @@ static void fake_cluster(struct eau2_cview_state *c)
 		n->self = i == 0;
 		n->in_zk = i != 2;
 		n->up = i != 2;
+		n->suspect = i == 1;
 		n->cores = 4;
 		n->memory = 1 << 30;
 		n->parts = 2;
@@ -239,7 +240,9 @@ static void test_cluster_pages(void **state)
 	v.cluster = c;
 	v.runs = &runs;
 	assert_int_equal(eau2_http_metrics(&v, &out, &len), 0);
-	assert_non_null(strstr(out, "\neau2_nodes{state=\"up\"} 2\n"));
+	assert_non_null(strstr(out, "\neau2_nodes{state=\"alive\"} 1\n"));
+	assert_non_null(strstr(out, "\neau2_nodes{state=\"suspect\"} 1\n"));
+	assert_non_null(strstr(out, "\neau2_node_up{node=\"b\"} 1\n"));
 	assert_non_null(strstr(out, "\neau2_nodes{state=\"dead\"} 1\n"));
 	assert_non_null(strstr(out, "\neau2_node_up{node=\"c\"} 0\n"));
 	assert_non_null(strstr(out, "\neau2_partitions 2\n"));
@@ -259,9 +262,11 @@ static void test_cluster_pages(void **state)
 	n = json_array_get(nodes, 0);
 	assert_string_equal(json_string_value(json_object_get(n, "id")), "a");
 	assert_int_equal(json_integer_value(json_object_get(n, "pid")), 42);
-	/* b: probed; c: dead, why, and unknown figures null. */
+	assert_string_equal(json_string_value(json_object_get(n, "state")), "alive");
+	/* b: probed, suspect; c: dead, why, and unknown figures null. */
 	n = json_array_get(nodes, 1);
 	assert_true(json_real_value(json_object_get(n, "load1")) == 1.5);
+	assert_string_equal(json_string_value(json_object_get(n, "state")), "suspect");
 	n = json_array_get(nodes, 2);
 	assert_string_equal(json_string_value(json_object_get(n, "state")), "dead");
 	assert_string_equal(json_string_value(json_object_get(n, "why")), "no answer for 3 s");

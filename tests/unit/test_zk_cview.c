@@ -4,8 +4,9 @@
  * http/cview.h) on a real ZooKeeper, with a probe of the test's own in
  * place of the HTTP one (the swap a driver-side health service makes):
  * members listed with what their znodes say and what the probe answers;
- * one that stops answering shows dead within EAU2_CVIEW_DEAD_MS and a
- * probe round, and up again when it answers; one whose znode goes shows
+ * one that stops answering shows suspect after its first unanswered
+ * probe, dead within EAU2_CVIEW_DEAD_MS and a probe round, and alive
+ * again when it answers; one whose znode goes shows
  * dead ("its znode is gone") and stays listed; this node is never probed.
  */
 #include <stdatomic.h>
@@ -51,9 +52,10 @@ static const struct eau2_cview_node *find(const struct eau2_cview_state *s, cons
 	return NULL;
 }
 
-/* Waits (at most ms) until id is in state up; the time it took. */
+/* Waits (at most ms) until id is in state (alive, suspect, dead); the
+ * time it took. */
 static long long wait_state(struct eau2_cview *cv, struct eau2_cview_state *s, const char *id,
-			    bool up, int ms)
+			    const char *state, int ms)
 {
 	long long t0 = zkc_now_ms();
 
@@ -62,10 +64,10 @@ static long long wait_state(struct eau2_cview *cv, struct eau2_cview_state *s, c
 
 		eau2_cview_get(cv, s);
 		n = find(s, id);
-		if (s->started && n && n->up == up)
+		if (s->started && n && !strcmp(eau2_cview_state_name(n), state))
 			return zkc_now_ms() - t0;
 		if (zkc_now_ms() - t0 > ms)
-			fail_msg("node %s not %s after %d ms", id, up ? "up" : "dead", ms);
+			fail_msg("node %s not %s after %d ms", id, state, ms);
 		nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
 	}
 }
@@ -105,7 +107,7 @@ static void test_view(void **state)
 	assert_false(s->started); /* nothing until started */
 	tu_ok(eau2_cview_start(cv, za, "a", fake_probe, &f, NULL, &err), &err);
 
-	wait_state(cv, s, "c", true, 5000);
+	wait_state(cv, s, "c", "alive", 5000);
 	assert_int_equal(s->n, 3);
 	assert_string_equal(s->self, "a");
 	n = find(s, "a");
@@ -119,9 +121,14 @@ static void test_view(void **state)
 	assert_true(s->probes_ok > 0);
 	assert_int_equal(s->keys, 0);
 
-	/* c stops answering: dead within the detection time, then back. */
+	/* c stops answering: suspect after a round, dead within the
+	 * detection time, then back. */
 	atomic_store(&f.answer_c, false);
-	ms = wait_state(cv, s, "c", false, 6000);
+	ms = wait_state(cv, s, "c", "suspect", 6000);
+	assert_true(ms <= 2 * EAU2_CVIEW_PROBE_MS + 500);
+	assert_true(find(s, "c")->up);
+	assert_string_equal(eau2_cview_state_name(find(s, "b")), "alive");
+	ms += wait_state(cv, s, "c", "dead", 6000);
 	assert_true(ms <= EAU2_CVIEW_DEAD_MS + 2 * EAU2_CVIEW_PROBE_MS + 500);
 	n = find(s, "c");
 	assert_non_null(n);
@@ -131,11 +138,11 @@ static void test_view(void **state)
 	assert_true(s->probes_failed > 0);
 	assert_true(find(s, "b")->up);
 	atomic_store(&f.answer_c, true);
-	wait_state(cv, s, "c", true, 5000);
+	wait_state(cv, s, "c", "alive", 5000);
 
 	/* b's znode goes: dead, and remembered. */
 	eau2_member_unregister(rb);
-	wait_state(cv, s, "b", false, 5000);
+	wait_state(cv, s, "b", "dead", 5000);
 	n = find(s, "b");
 	assert_string_equal(n->why, "its znode is gone");
 	assert_false(n->in_zk);

@@ -95,9 +95,10 @@ static void node_totals(struct eau2_cli *cli, int node, const char *dir)
 	printf("transfers   %s sent, %s received with remote peers; %s loaded since the "
 	       "node started\n", a, b, c);
 	if (t->cluster)
-		printf("cluster     %" PRIu64 " nodes up, %" PRIu64 " dead; %" PRIu64 " keys, %"
-		       PRIu64 " partitions (%" PRIu64 " under-replicated)\n", t->nodes_up,
-		       t->nodes_dead, t->keys, t->partitions, t->under_replicated);
+		printf("cluster     %" PRIu64 " nodes alive, %" PRIu64 " suspect, %" PRIu64
+		       " dead; %" PRIu64 " keys, %" PRIu64 " partitions (%" PRIu64
+		       " under-replicated)\n", t->nodes_alive, t->nodes_suspect, t->nodes_dead,
+		       t->keys, t->partitions, t->under_replicated);
 	else
 		printf("cluster     none (a single node)\n");
 	printf("dashboard   http://%s/\n", p.addr);

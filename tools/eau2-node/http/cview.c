@@ -55,7 +55,13 @@ int eau2_cview_new(struct eau2_cview **out, struct eau2_error *err)
 	return 0;
 }
 
-/* Returns whether the state changed. */
+const char *eau2_cview_state_name(const struct eau2_cview_node *n)
+{
+	return !n->up ? "dead" : n->suspect ? "suspect" : "alive";
+}
+
+/* Returns whether the node went up or dead (suspect is not counted: it
+ * changes no replica's count). */
 static bool set_state(struct eau2_cview_node *n, bool up, const char *why)
 {
 	bool changed = n->up != up || !n->since;
@@ -63,6 +69,7 @@ static bool set_state(struct eau2_cview_node *n, bool up, const char *why)
 	if (changed)
 		n->since = wall_s();
 	n->up = up;
+	n->suspect = false;
 	snprintf(n->why, sizeof(n->why), "%s", up ? "" : why);
 	return changed;
 }
@@ -172,6 +179,8 @@ static bool probe_round(struct eau2_cview *cv, struct eau2_cview_state *s)
 			changed |= set_state(n, false, why);
 		} else {
 			changed |= set_state(n, true, "");
+			/* Judged right after a round: an answer in it is fresh. */
+			n->suspect = (now - n->last_ok) * 1000 > EAU2_CVIEW_PROBE_MS / 2;
 		}
 	}
 	return changed;

@@ -6,9 +6,10 @@
  * keys, their partitions and where those are, and the partitions with
  * fewer live replicas than asked.
  *
- * A member is up while its znode is there and it answers probes; it is
- * dead once its znode is gone or it has not answered for
- * EAU2_CVIEW_DEAD_MS. Members seen are remembered (dead ones included,
+ * A member is up while its znode is there and it answers probes: alive,
+ * or suspect once a probe went unanswered; it is dead once its znode is
+ * gone or it has not answered for EAU2_CVIEW_DEAD_MS (the words of `eau2
+ * --cluster ... status`, whose heartbeats judge the same way). Members seen are remembered (dead ones included,
  * EAU2_CVIEW_NODES_MAX in all, the oldest dead forgotten first), so a
  * node that vanished still shows, as dead.
  *
@@ -48,7 +49,8 @@ struct eau2_cview_node {
 	char http[EAU2_MEMBER_ADDR_MAX + 1]; /* "" when it serves no --http */
 	bool self;
 	bool in_zk;          /* its znode is there now */
-	bool up;
+	bool up;             /* not dead */
+	bool suspect;        /* up, but its last probe went unanswered */
 	char why[96];        /* dead: why ("its znode is gone", ...) */
 	double since;        /* in this state since (epoch seconds) */
 	double last_ok;      /* last answer to a probe (epoch s; 0 never) */
@@ -104,6 +106,8 @@ int eau2_cview_new(struct eau2_cview **cv, struct eau2_error *err);
 int eau2_cview_start(struct eau2_cview *cv, eau2_zk *zk, const char *self_id,
 		     eau2_cview_probe_fn probe, void *probe_ctx, const char *token,
 		     struct eau2_error *err);
+/* "alive", "suspect" or "dead". */
+const char *eau2_cview_state_name(const struct eau2_cview_node *n);
 /* Copies the view (about 600 KiB: allocate out once). */
 void eau2_cview_get(struct eau2_cview *cv, struct eau2_cview_state *out);
 /* Stops the thread (promptly) and frees cv. NULL is a no-op. */
@@ -125,7 +129,7 @@ struct eau2_node_totals {
 	uint64_t runs_running, runs_finished, runs_failed;
 	uint64_t sent_bytes, received_bytes, load_bytes;
 	bool cluster;        /* the node is in one; then: */
-	uint64_t nodes_up, nodes_dead, partitions, under_replicated, keys;
+	uint64_t nodes_alive, nodes_suspect, nodes_dead, partitions, under_replicated, keys;
 };
 /* Parses an answer to GET /api/node: the node (as eau2_cview_parse_node)
  * and its totals. 0, or -EBADMSG. Outside input. */

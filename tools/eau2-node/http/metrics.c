@@ -225,15 +225,16 @@ static void remote(FILE *f, const struct eau2_http_view *v)
 }
 
 /* A cluster node's view of its cluster (cview.h); a single node counts
- * itself up and nothing else. */
+ * itself alive and nothing else. */
 static void cluster(FILE *f, const struct eau2_cview_state *c)
 {
-	uint64_t up = 1, dead = 0;
+	uint64_t alive = 1, suspect = 0, dead = 0;
 
 	if (c) {
-		up = dead = 0;
+		alive = 0;
 		for (size_t i = 0; i < c->n; i++) {
-			up += c->node[i].up;
+			alive += c->node[i].up && !c->node[i].suspect;
+			suspect += c->node[i].suspect;
 			dead += !c->node[i].up;
 		}
 	}
@@ -245,12 +246,15 @@ static void cluster(FILE *f, const struct eau2_cview_state *c)
 		(unsigned long long)(c ? c->probes_ok : 0),
 		(unsigned long long)(c ? c->probes_failed : 0));
 	family(f, "eau2_nodes", "gauge",
-	       "Cluster members this node knows of, by state: dead once the znode is gone or "
-	       "the member has not answered for 2 s (a single node: itself, up).");
-	fprintf(f, "eau2_nodes{state=\"up\"} %llu\neau2_nodes{state=\"dead\"} %llu\n",
-		(unsigned long long)up, (unsigned long long)dead);
+	       "Cluster members this node knows of, by state: suspect once a probe went "
+	       "unanswered, dead once the znode is gone or the member has not answered for 2 s "
+	       "(a single node: itself, alive).");
+	fprintf(f, "eau2_nodes{state=\"alive\"} %llu\neau2_nodes{state=\"suspect\"} %llu\n"
+		   "eau2_nodes{state=\"dead\"} %llu\n",
+		(unsigned long long)alive, (unsigned long long)suspect, (unsigned long long)dead);
 	family(f, "eau2_node_up", "gauge",
-	       "1 while a cluster member is up as this node sees it, 0 once dead, per member.");
+	       "1 while a cluster member is up (alive or suspect) as this node sees it, 0 once "
+	       "dead, per member.");
 	for (size_t i = 0; c && i < c->n; i++) {
 		fputs("eau2_node_up{node=\"", f);
 		label_value(f, c->node[i].id);

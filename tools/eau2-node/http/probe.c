@@ -270,10 +270,10 @@ int eau2_http_parse_totals(const char *buf, size_t len, struct eau2_cview_node *
 					    "received_bytes", "load_bytes" };
 	uint64_t *dst[] = { &t->runs_finished, &t->runs_failed, &t->sent_bytes,
 			    &t->received_bytes, &t->load_bytes };
-	static const char *const ckeys[] = { "nodes_up", "nodes_dead", "partitions",
-					     "under_replicated", "keys" };
-	uint64_t *cdst[] = { &t->nodes_up, &t->nodes_dead, &t->partitions,
-			     &t->under_replicated, &t->keys };
+	static const char *const ckeys[] = { "nodes_alive", "nodes_suspect", "nodes_dead",
+					     "partitions", "under_replicated", "keys" };
+	uint64_t *cdst[] = { &t->nodes_alive, &t->nodes_suspect, &t->nodes_dead,
+			     &t->partitions, &t->under_replicated, &t->keys };
 	const char *body;
 	json_error_t je;
 	json_t *o, *c;
@@ -288,7 +288,7 @@ int eau2_http_parse_totals(const char *buf, size_t len, struct eau2_cview_node *
 	if (!o)
 		return eau2_error_set(err, -EBADMSG, "node totals: not JSON: %s", je.text);
 	t->runs_running = n->runs_running;
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (!count(o, keys[i], dst[i])) {
 			rc = eau2_error_set(err, -EBADMSG, "node totals: \"%s\" missing or out "
 					    "of range", keys[i]);
@@ -297,7 +297,7 @@ int eau2_http_parse_totals(const char *buf, size_t len, struct eau2_cview_node *
 	c = json_object_get(o, "cluster");
 	if (c && !json_is_null(c)) {
 		t->cluster = true;
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < sizeof(ckeys) / sizeof(ckeys[0]); i++)
 			if (!count(c, ckeys[i], cdst[i])) {
 				rc = eau2_error_set(err, -EBADMSG, "node totals: cluster \"%s\" "
 						    "missing or out of range", ckeys[i]);

@@ -27,9 +27,10 @@
  *                  "idle", "busy", "accepted", "refused_busy",
  *                  "handshake_failed", "requests"}}}
  *   /api/node: NODE and "runs_finished", "runs_failed", "sent_bytes",
- *   "received_bytes", "load_bytes", "cluster": null or {"nodes_up",
- *   "nodes_dead", "partitions", "under_replicated", "keys"}.
- *   NODE = {"id", "address", "http", "state" (up, dead), "why", "self",
+ *   "received_bytes", "load_bytes", "cluster": null or {"nodes_alive",
+ *   "nodes_suspect", "nodes_dead", "partitions", "under_replicated",
+ *   "keys"}.
+ *   NODE = {"id", "address", "http", "state" (alive, suspect, dead), "why", "self",
  *           "pid", "store", "started", "cores", "cores_allowed",
  *           "mem_total", "mem_available", "load1", "cpu_busy", "rss",
  *           "store_used", "store_free", "store_size", "clients",
@@ -65,7 +66,7 @@ static json_t *node_obj(const struct eau2_http_view *v, const struct eau2_cview_
 			 " s:f, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 			 "id", me ? me->id : addr, "address", addr,
 			 "http", v->http_addr ? v->http_addr : "",
-			 "state", "up", "why", "", "self", 1,
+			 "state", "alive", "why", "", "self", 1,
 			 "pid", (json_int_t)s->pid,
 			 "store", s->dir ? s->dir : "",
 			 "started", s->start_time,
@@ -94,7 +95,7 @@ static json_t *member_obj(const struct eau2_cview_node *n)
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:n, s:n, s:f, s:I, s:o, s:I, s:o,"
 			 " s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:n, s:o, s:I, s:I, s:f}",
 			 "id", n->id, "address", n->addr, "http", n->http,
-			 "state", n->up ? "up" : "dead", "why", n->why, "self", 0,
+			 "state", eau2_cview_state_name(n), "why", n->why, "self", 0,
 			 "pid", "store", "started", n->started,
 			 "cores", (json_int_t)n->cores,
 			 "cores_allowed", uint_or_null(k, n->cores_allowed),
@@ -335,7 +336,7 @@ int eau2_http_status_json(const struct eau2_http_view *v, char **out, size_t *le
 static json_t *summary(const struct eau2_http_view *v, json_t *o)
 {
 	const struct eau2_cview_state *c = v->cluster;
-	uint64_t finished = 0, failed = 0, sent = 0, recv = 0, up = 0, dead = 0;
+	uint64_t finished = 0, failed = 0, sent = 0, recv = 0, alive = 0, suspect = 0, dead = 0;
 
 	if (!o)
 		return NULL;
@@ -348,7 +349,8 @@ static json_t *summary(const struct eau2_http_view *v, json_t *o)
 		recv += v->peers[i].st.bytes_recv;
 	}
 	for (size_t i = 0; c && i < c->n; i++) {
-		up += c->node[i].up;
+		alive += c->node[i].up && !c->node[i].suspect;
+		suspect += c->node[i].suspect;
 		dead += !c->node[i].up;
 	}
 	if (json_object_set_new(o, "runs_finished", json_integer((json_int_t)finished)) ||
@@ -357,7 +359,9 @@ static json_t *summary(const struct eau2_http_view *v, json_t *o)
 	    json_object_set_new(o, "received_bytes", json_integer((json_int_t)recv)) ||
 	    json_object_set_new(o, "load_bytes", json_integer((json_int_t)v->snap->added_bytes)) ||
 	    json_object_set_new(o, "cluster", !c ? json_null() :
-				json_pack("{s:I, s:I, s:I, s:I, s:I}", "nodes_up", (json_int_t)up,
+				json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+					  "nodes_alive", (json_int_t)alive,
+					  "nodes_suspect", (json_int_t)suspect,
 					  "nodes_dead", (json_int_t)dead,
 					  "partitions", (json_int_t)c->partitions,
 					  "under_replicated", (json_int_t)c->under_replicated,

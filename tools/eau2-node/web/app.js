@@ -98,12 +98,13 @@ function renderNodes(s) {
 	for (let i = 0; i < s.nodes.length && i < rows.length; i++) {
 		rows[i].dataset.node = s.nodes[i].id;
 		// A dead node's figures are its last known ones: dimmed.
-		rows[i].classList.toggle("gone", s.nodes[i].state !== "up");
+		rows[i].classList.toggle("gone", s.nodes[i].state === "dead");
 	}
 	const c = s.cluster;
 	$("nodes-summary").textContent = !c ? "A single node (not in a cluster)." :
-		"Cluster: " + s.nodes.filter((n) => n.state === "up").length + " up, " +
-		s.nodes.filter((n) => n.state !== "up").length + " dead (no answer for " +
+		"Cluster: " + ["alive", "suspect", "dead"].map((st) =>
+			s.nodes.filter((n) => n.state === st).length + " " + st).join(", ") +
+		" (suspect: a probe went unanswered; dead: no answer for " +
 		(c.dead_ms / 1000) + " s, or gone from ZooKeeper); " + c.keys + " keys, " +
 		c.partitions + " partitions, " + c.under_replicated + " under-replicated" +
 		(c.keys_truncated ? " (counted over the first keys only)" : "") +
@@ -115,7 +116,7 @@ function renderSelf(s) {
 	const facts = [
 		["address", n.address], ["state", n.state], ["pid", String(n.pid)],
 		["store", n.store], ["version", s.version],
-		["up", dur(s.time - n.started)],
+		["uptime", dur(s.time - n.started)],
 		["cores", n.cores_allowed + " allowed of " + n.cores],
 		["memory", bytes(n.mem_available) + " available of " + bytes(n.mem_total)],
 		["CPU busy", pct(n.cpu_busy)], ["load (1 min)", n.load1.toFixed(2)],
