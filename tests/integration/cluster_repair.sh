@@ -36,17 +36,6 @@ dir_parts() {
 }
 # Whether node $1's store holds what the directory places there.
 as_placed() { [ "$(node_parts $1 | wc -l)" = "$(dir_parts $1)" ]; }
-# Waits up to $1 tenths of a second for command $2... to succeed.
-until_ok() {
-	n=$1
-	shift
-	i=0
-	until "$@"; do
-		i=$((i + 1))
-		[ $i -gt "$n" ] && return 1
-		sleep 0.1
-	done
-}
 
 for i in 1 2 3 4; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster cr --repair-rate 0

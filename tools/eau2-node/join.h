@@ -32,10 +32,22 @@ int node_join(const char *zk, const char *cluster, const char *listen, uint16_t 
 #define NODE_REPAIR_RATE_DEFAULT UINT64_MAX
 int node_repair_start(struct node_join *j, const char *secret_file, uint64_t rate,
 		      struct eau2_error *err);
-/* Stops the repair loop, removes the znode and closes the session. NULL
- * is a no-op. */
+/* What runs on the session besides the member znode and the repair loop
+ * (the cluster view): called with zk NULL when the session is lost,
+ * before it is closed (stop using it), and with the new session and id
+ * once the node has joined again. */
+typedef void (*node_session_fn)(void *ctx, eau2_zk *zk, const char *id);
+/* Starts the keeper: when the session expires (the node was cut off from
+ * ZooKeeper longer than its session), it joins again, with the repair
+ * loop when one was started, retrying every second; fn (may be NULL)
+ * follows. Logs each step to stderr. */
+int node_keep(struct node_join *j, node_session_fn fn, void *ctx, struct eau2_error *err);
+/* Stops the keeper, then what node_keep's fn runs on the session (fn
+ * with zk NULL) and the repair loop, removes the znode and closes the
+ * session. NULL is a no-op. */
 void node_leave(struct node_join *j);
-/* The ZooKeeper handle (the cluster view reads members and directory). */
+/* The ZooKeeper handle (the cluster view reads members and directory);
+ * before node_keep only (the keeper replaces it: see node_session_fn). */
 eau2_zk *node_join_zk(const struct node_join *j);
 /* The id registered. */
 const char *node_join_id(const struct node_join *j);

@@ -213,10 +213,11 @@ static const char *http_public(struct eau2_http *http)
 	return http ? eau2_http_addr(http) : NULL;
 }
 
-/* Starts the cluster view on the joined session; the probe's token is
- * the cluster's (nodes on other hosts serve --http with one). */
-static int cview_start(struct eau2_cview *cv, struct node_join *join, const char *secret_file,
-		       struct eau2_error *err)
+/* Starts the cluster view on the joined session zk as node id; the
+ * probe's token is the cluster's (nodes on other hosts serve --http with
+ * one). */
+static int cview_start(struct eau2_cview *cv, eau2_zk *zk, const char *id,
+		       const char *secret_file, struct eau2_error *err)
 {
 	uint8_t key[EAU2_NET_KEY_BYTES];
 	char hex[EAU2_HTTP_TOKEN_HEX + 1];
@@ -228,10 +229,29 @@ static int cview_start(struct eau2_cview *cv, struct node_join *join, const char
 		eau2_http_token(key, hex);
 		sodium_memzero(key, sizeof(key));
 	}
-	rc = eau2_cview_start(cv, node_join_zk(join), node_join_id(join), NULL, NULL,
-			      secret_file ? hex : NULL, err);
+	rc = eau2_cview_start(cv, zk, id, NULL, NULL, secret_file ? hex : NULL, err);
 	sodium_memzero(hex, sizeof(hex));
 	return rc;
+}
+
+/* The cluster view follows the node's session (node_session_fn). */
+struct cview_hook {
+	struct eau2_cview *cv;   /* NULL without --http */
+	const char *secret_file;
+};
+
+static void cview_follow(void *ctx, eau2_zk *zk, const char *id)
+{
+	struct cview_hook *h = ctx;
+	struct eau2_error err = {0};
+
+	if (!h->cv)
+		return;
+	if (!zk)
+		eau2_cview_stop(h->cv);
+	else if (cview_start(h->cv, zk, id, h->secret_file, &err))
+		fprintf(stderr, "eau2-node: the dashboard's cluster view stays stopped: %s\n",
+			err.msg);
 }
 
 /* DIR/node.http: where --http serves, for `eau2 status` on the store
@@ -316,6 +336,7 @@ int main(int argc, char **argv)
 	eau2_remote_server *remote = NULL;
 	struct eau2_http *http = NULL;
 	struct eau2_cview *cview = NULL;
+	struct cview_hook hook = {0};
 	int daemon = 0, status = 0, token = 0, nplugins = 0, secret_opt = 0, i, rc;
 	int heartbeat_ms = 0, dead_after_ms = 0;
 
@@ -475,11 +496,15 @@ int main(int argc, char **argv)
 			return errorf(rc == -ENOMEM ? 2 : 1, "%s", err.msg);
 		}
 	}
+	hook.cv = cview;
+	hook.secret_file = secret_file;
 	if (zk && ((rc = node_join(zk, cluster, listen_addr, eau2_remote_server_port(remote),
 				   advertise, http_public(http), eau2_node_server_dir(srv),
 				   dead_after_ms, &join, &err)) ||
-		   (cview && (rc = cview_start(cview, join, secret_file, &err))) ||
-		   (rc = node_repair_start(join, secret_file, rate, &err)))) {
+		   (cview && (rc = cview_start(cview, node_join_zk(join), node_join_id(join),
+					       secret_file, &err))) ||
+		   (rc = node_repair_start(join, secret_file, rate, &err)) ||
+		   (rc = node_keep(join, cview_follow, &hook, &err)))) {
 		eau2_http_stop(http);
 		eau2_cview_free(cview);
 		node_leave(join);
@@ -495,8 +520,8 @@ int main(int argc, char **argv)
 	if (http)
 		http_file(eau2_node_server_dir(srv), NULL, false);
 	eau2_http_stop(http);
+	node_leave(join); /* stops the cluster view first (cview_follow) */
 	eau2_cview_free(cview);
-	node_leave(join);
 	eau2_remote_server_stop(remote);
 	eau2_node_server_close(srv);
 	if (rc)

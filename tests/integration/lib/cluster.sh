@@ -11,6 +11,9 @@
 #                 (tools/zk.sh; EAU2_ZK_LISTEN is passed on) and sets Z to
 #                 its connect string; it is stopped at exit, after the
 #                 clean-up already in RN_CLEANUP;
+#   until_ok N CMD...
+#                 runs CMD every 0.1 s until it succeeds, N times at most:
+#                 fails (returns 1) when it never did;
 #   cl_words_csv FILE ROWS
 #                 a table id,x,s,line of ROWS rows: x in [0, 1000), s one
 #                 of 11 words, line four words of 12 and a number < 97.
@@ -37,4 +40,15 @@ cl_words_csv() {
 			print r "," (r * 7919) % 1000 "," w[r % 11 + 1] "," w[r % 7 + 1] " " \
 				w[r % 5 + 1] " " w[(r * 13) % 12 + 1] " " r % 97
 	}' >"$1"
+}
+
+until_ok() {
+	n=$1
+	shift
+	i=0
+	until "$@"; do
+		i=$((i + 1))
+		[ $i -gt "$n" ] && return 1
+		sleep 0.1
+	done
 }

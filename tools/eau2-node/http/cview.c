@@ -291,14 +291,25 @@ static void *cview_main(void *arg)
 	}
 }
 
+static void drop_token(struct eau2_cview *cv)
+{
+	if (cv->token)
+		memset(cv->token, 0, strlen(cv->token));
+	free(cv->token);
+	cv->token = NULL;
+}
+
 int eau2_cview_start(struct eau2_cview *cv, eau2_zk *zk, const char *self_id,
 		     eau2_cview_probe_fn probe, void *probe_ctx, const char *token,
 		     struct eau2_error *err)
 {
 	int rc;
 
+	if (cv->has_thread)
+		return eau2_error_set(err, -EBUSY, "cluster view: already started");
 	cv->zk = zk;
 	cv->probe = probe ? probe : eau2_cview_http_probe;
+	drop_token(cv);
 	if (token && !(cv->token = strdup(token)))
 		return eau2_error_set(err, -ENOMEM, "cluster view: out of memory");
 	cv->probe_ctx = probe ? probe_ctx : cv->token;
@@ -317,21 +328,28 @@ void eau2_cview_get(struct eau2_cview *cv, struct eau2_cview_state *out)
 	pthread_mutex_unlock(&cv->mu);
 }
 
-void eau2_cview_free(struct eau2_cview *cv)
+void eau2_cview_stop(struct eau2_cview *cv)
 {
-	if (!cv)
+	if (!cv || !cv->has_thread)
 		return;
 	pthread_mutex_lock(&cv->mu);
 	cv->stop = true;
 	pthread_cond_signal(&cv->cv);
 	pthread_mutex_unlock(&cv->mu);
-	if (cv->has_thread)
-		pthread_join(cv->thread, NULL);
+	pthread_join(cv->thread, NULL);
+	cv->has_thread = false;
+	cv->stop = false;
+	cv->zk = NULL;
+}
+
+void eau2_cview_free(struct eau2_cview *cv)
+{
+	if (!cv)
+		return;
+	eau2_cview_stop(cv);
 	pthread_cond_destroy(&cv->cv);
 	pthread_mutex_destroy(&cv->mu);
-	if (cv->token)
-		memset(cv->token, 0, strlen(cv->token));
-	free(cv->token);
+	drop_token(cv);
 	free(cv->probed);
 	free(cv->ok);
 	free(cv);

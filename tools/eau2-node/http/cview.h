@@ -102,7 +102,8 @@ struct eau2_cview;
 /* An empty view (state.started false) until eau2_cview_start. */
 int eau2_cview_new(struct eau2_cview **cv, struct eau2_error *err);
 /* Starts the refresh thread on zk, this node being self_id. probe NULL:
- * the HTTP probe (probe.c) with token (NULL: none) as bearer. */
+ * the HTTP probe (probe.c) with token (NULL: none) as bearer. Again
+ * after eau2_cview_stop, on a new session: the members seen are kept. */
 int eau2_cview_start(struct eau2_cview *cv, eau2_zk *zk, const char *self_id,
 		     eau2_cview_probe_fn probe, void *probe_ctx, const char *token,
 		     struct eau2_error *err);
@@ -110,7 +111,10 @@ int eau2_cview_start(struct eau2_cview *cv, eau2_zk *zk, const char *self_id,
 const char *eau2_cview_state_name(const struct eau2_cview_node *n);
 /* Copies the view (about 600 KiB: allocate out once). */
 void eau2_cview_get(struct eau2_cview *cv, struct eau2_cview_state *out);
-/* Stops the thread (promptly) and frees cv. NULL is a no-op. */
+/* Stops the thread (promptly); the view stays readable (eau2_cview_get).
+ * NULL, or a view not started, is a no-op. */
+void eau2_cview_stop(struct eau2_cview *cv);
+/* Stops the thread and frees cv. NULL is a no-op. */
 void eau2_cview_free(struct eau2_cview *cv);
 
 /* The HTTP probe (probe.c): GET /api/node of each node's http address,
