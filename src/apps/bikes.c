@@ -45,6 +45,11 @@
 #include "rowers/rowers.h"
 
 #define CITIES_MAX 1024
+/* Query 3 sums distances exactly, as integers of 2^-40 km (a trip is at
+ * most 20016 km < 2^15, so 2^73 trips fit 128 bits): the sum is then the
+ * same whatever order the states join in - on one host and on a cluster,
+ * whose parts join in other groupings. */
+#define DIST_ONE 0x1p40
 #define DAYS_MAX (400 * 366)
 
 enum { T_CITY, T_START, T_SCODE, T_ECODE, T_DUR, T_YEAR, T_NCOLS };
@@ -78,7 +83,8 @@ struct bikes_state {
 	double sum;                 /* q1 durations */
 	uint64_t n;                 /* q1 trips counted */
 	uint64_t *c16, *c17;        /* q2 by group */
-	double *dsum;               /* q3 by group */
+	uint64_t *dsum;             /* q3 by group: km * DIST_ONE, an unsigned
+				     * 128-bit sum (words 2i low, 2i + 1 high) */
 	uint64_t *dcnt;
 	uint64_t skipped;
 };
@@ -399,7 +405,8 @@ static int bikes_init(void *state, const struct eau2_run_ctx *ctx,
 		if (rc < 0)
 			return rc;
 	}
-	if (eau2_df_rows(ctx->input) == 0)
+	/* A cluster driver's input holds no rows (the nodes' parts do). */
+	if (!ctx->key && eau2_df_rows(ctx->input) == 0)
 		return eau2_error_set(err, -EINVAL, "bikes: the trips table (input) "
 				      "is empty");
 	if (eau2_htab_init(&s->cities, 16) < 0 || eau2_htab_init(&s->groups, 1024) < 0)
@@ -425,7 +432,7 @@ static int bikes_init(void *state, const struct eau2_run_ctx *ctx,
 		if (!s->c16 || !s->c17)
 			return eau2_error_set(err, -ENOMEM, "bikes: out of memory");
 	} else if (q == 3) {
-		s->dsum = calloc(ng ? ng : 1, sizeof(double));
+		s->dsum = calloc(2 * (size_t)(ng ? ng : 1), sizeof(uint64_t));
 		s->dcnt = calloc(ng ? ng : 1, sizeof(uint64_t));
 		if (!s->dsum || !s->dcnt)
 			return eau2_error_set(err, -ENOMEM, "bikes: out of memory");
@@ -449,6 +456,19 @@ static void bikes_destroy(void *state)
 	free(s->c17);
 	free(s->dsum);
 	free(s->dcnt);
+}
+
+/* w[0..1] (low, high) += (hi, lo). */
+static inline void dist_add(uint64_t *w, uint64_t hi, uint64_t lo)
+{
+	w[0] += lo;
+	w[1] += hi + (w[0] < lo);
+}
+
+/* The average of a query 3 group, km. */
+static double dist_avg(const uint64_t *w, uint64_t n)
+{
+	return (ldexp((double)w[1], 64) + (double)w[0]) / DIST_ONE / (double)n;
 }
 
 static inline double haversine_km(double lat1, double lon1, double lat2,
@@ -542,8 +562,14 @@ static int bikes_chunk(void *state, const struct eau2_group *g,
 				s->skipped++;
 				continue;
 			}
-			s->dsum[s->gid[b]] += haversine_km(s->lat[a], s->lon[a],
-							   s->lat[b], s->lon[b]);
+			double d = haversine_km(s->lat[a], s->lon[a], s->lat[b],
+						s->lon[b]);
+			if (!(d >= 0 && d < 65536)) {
+				s->skipped++;
+				continue;
+			}
+			dist_add(&s->dsum[2 * (size_t)s->gid[b]], 0,
+				 (uint64_t)(d * DIST_ONE + 0.5));
 			s->dcnt[s->gid[b]]++;
 		}
 	}
@@ -563,13 +589,15 @@ static int bikes_join(void *state, void *other_, struct eau2_error *err)
 		s->c17[i] += o->c17[i];
 	}
 	for (uint32_t i = 0; s->dsum && i < ng; i++) {
-		s->dsum[i] += o->dsum[i];
+		dist_add(&s->dsum[2 * (size_t)i], o->dsum[2 * (size_t)i + 1],
+			 o->dsum[2 * (size_t)i]);
 		s->dcnt[i] += o->dcnt[i];
 	}
 	return 0;
 }
 
-/* Encoding: sum, n, skipped, ng, then ng pairs for query 2 or 3. */
+/* Encoding: sum, n, skipped, ng, then ng pairs of u64 arrays for query
+ * 2 (c16, c17) or 3 (dsum: two words a group, dcnt). */
 static int bikes_encode(const void *state, void **buf, size_t *len,
 			struct eau2_error *err)
 {
@@ -589,7 +617,7 @@ static int bikes_encode(const void *state, void **buf, size_t *len,
 		if (rc == 0)
 			rc = eau2_buf_put(&b, s->c17, ng * 8u);
 	} else if (rc == 0 && s->query == 3) {
-		rc = eau2_buf_put(&b, s->dsum, ng * 8u);
+		rc = eau2_buf_put(&b, s->dsum, ng * 16u);
 		if (rc == 0)
 			rc = eau2_buf_put(&b, s->dcnt, ng * 8u);
 	}
@@ -612,14 +640,14 @@ static int bikes_decode(void *state, const void *buf, size_t len,
 
 	if (eau2_rd_get(&r, &s->sum, 8) || eau2_rd_u64(&r, &s->n) ||
 	    eau2_rd_u64(&r, &s->skipped) || eau2_rd_u64(&r, &n) ||
-	    n != (s->query == 1 ? 0 : ng) || len - r.pos != n * 16)
+	    n != (s->query == 1 ? 0 : ng) || len - r.pos != n * (s->query == 3 ? 24 : 16))
 		return eau2_error_set(err, -EBADMSG, "bikes: decode: bad state "
 				      "(%zu bytes for %u stations)", len, ng);
 	if (s->query == 2) {
 		eau2_rd_get(&r, s->c16, ng * 8u);
 		eau2_rd_get(&r, s->c17, ng * 8u);
 	} else if (s->query == 3) {
-		eau2_rd_get(&r, s->dsum, ng * 8u);
+		eau2_rd_get(&r, s->dsum, ng * 16u);
 		eau2_rd_get(&r, s->dcnt, ng * 8u);
 	}
 	return 0;
@@ -678,7 +706,7 @@ static int bikes_finish(void *state, const struct eau2_run_ctx *ctx,
 			bool keep = s->query == 2 ?
 				s->c16[i] >= 1 && s->c17[i] >= 2 * s->c16[i] :
 				(int64_t)s->gcity[i] == s->qcity && s->dcnt[i] &&
-				s->dsum[i] / (double)s->dcnt[i] > s->km;
+				dist_avg(&s->dsum[2 * (size_t)i], s->dcnt[i]) > s->km;
 			if (keep)
 				order[n++] = i;
 		}
@@ -704,8 +732,8 @@ static int bikes_finish(void *state, const struct eau2_run_ctx *ctx,
 			rc = eau2_builder_append_string(b, 0, key + cl + 1,
 							len - cl - 1, err);
 			if (rc == 0)
-				rc = eau2_builder_append_double(b, 1, s->dsum[i] /
-								(double)s->dcnt[i], err);
+				rc = eau2_builder_append_double(b, 1, dist_avg(&s->dsum[2 * (size_t)i],
+										       s->dcnt[i]), err);
 		}
 	}
 	if (rc == 0) {
@@ -724,6 +752,8 @@ out:
 }
 
 static const char *const bikes_args[] = { "query", "weather", "stations", "city", "rain", "km", NULL };
+/* Broadcast to the nodes on a cluster. */
+static const char *const bikes_side[] = { "weather", "stations", NULL };
 
 const struct eau2_rower_class eau2_app_bikes = {
 	.name = "bikes",
@@ -740,4 +770,5 @@ const struct eau2_rower_class eau2_app_bikes = {
 	.finish = bikes_finish,
 	.destroy = bikes_destroy,
 	.args = bikes_args,
+	.side_args = bikes_side,
 };
