@@ -17,18 +17,12 @@ set -u
 
 NAME=cluster_apps
 . "$(dirname "$0")/lib/remote.sh"
-SRC=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
-[ -r /usr/share/java/zookeeper.jar ] || {
-	echo "$NAME: ZooKeeper is not installed (tools/deps.sh): skipped"
-	exit 77
-}
 A=$T/a   # the local store: the reference answers
 D=$T/d   # the driver's store
 N=40000
 [ -n "${EAU2_TEST_QUICK:-}" ] && N=12000
 
-Z=$("$SRC/tools/zk.sh" start "$T/zk" 1) || fail "ZooKeeper did not start"
-RN_CLEANUP="\"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
+rzk_start
 
 EA() { "$E2" --store "$A" "$@"; }
 EC() { "$E2" --store "$D" --cluster "$Z/ca" --timeout 5000 "$@"; }
@@ -37,12 +31,7 @@ for i in 1 2 3; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster ca
 	eval "PID$i=\$RN_PID"
 done
-i=0
-until [ "$(EC status 2>/dev/null | grep -c '^node ')" = 3 ]; do
-	i=$((i + 1))
-	[ $i -gt 200 ] && { EC status; fail "the three nodes did not join in 20 s"; }
-	sleep 0.1
-done
+rnodes_joined 3 EC
 
 # load FILE KEY [ARGS]: the same file into the local store and onto the
 # cluster (2 replicas, and 1 under KEY1).
