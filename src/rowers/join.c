@@ -33,6 +33,10 @@
  * explodes streams into the store in bounded memory (and a store that
  * fills stops it with "store is full"), never into the process's heap.
  *
+ * On a cluster the small side is broadcast to the nodes (side_args) and
+ * one-to-one joins are off: each node sees only its part of the input,
+ * and the driver, which joins the states, none of it.
+ *
  * encode/decode carry the state's rows (relenc.c): encode re-runs
  * join_emit over the row groups the state took, probing the same table
  * (one-to-one joins: only the small side's columns, per row group).
