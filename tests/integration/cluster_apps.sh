@@ -90,6 +90,12 @@ for q in 1 2 3; do
 	both "bikes query $q" b_trips bikes --arg stations=b_stations --arg weather=b_weather \
 		--arg query=$q
 done
+# fractional durations: query 1's sums join in other groupings on the
+# nodes, and must still give the same average
+awk -F, -v OFS=, 'NR > 1 && $6 != "" { $6 = $6 * 1.0137 + (NR % 97) / 1000 } 1' \
+	"$T/bikes/trips.csv" >"$T/tripsf.csv"
+load "$T/tripsf.csv" b_tripsf
+both "bikes query 1, fractional durations" b_tripsf bikes --arg weather=b_weather --arg query=1
 
 # --- linus ----------------------------------------------------------------------
 expect 0 EA gen linus --out "$T/linus" --rows "$((N / 2))" --seed 3
