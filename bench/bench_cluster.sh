@@ -16,19 +16,31 @@
 #              command, and with --cluster the three nodes too), ratios
 #              cluster/local. The answers must be equal (exit 1 if not).
 #
+# With --apps, also (the answers equal, as above):
+#   join       `run join --arg with=small --arg on=x` (a 1000-row small
+#              table, broadcast to the nodes: its bytes x 3 on the wire);
+#   bikes      `run bikes --arg query=3` over `eau2 gen bikes` of --rows/4
+#              trips (stations broadcast);
+#   linus      `run linus --arg degrees=4` over `eau2 gen linus` of
+#              --rows/4 commits (8 passes, each a run on the nodes with
+#              its frontier broadcast);
+#   mandelbrot 1000 x 750 pixels, 500 iterations, result=summary (the
+#              image rows spread over the nodes).
+#
 # On a machine of few cores the nodes share the driver's CPUs, so this
 # shows the cluster's overhead, not a speed-up.
 #
-# Usage: bench/bench_cluster.sh [--rows N] [--reps N]
+# Usage: bench/bench_cluster.sh [--rows N] [--reps N] [--apps]
 # Env: BUILD (default build) holds eau2 and eau2-node.
 set -eu
 
-rows=3000000 reps=3
+rows=3000000 reps=3 apps=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) rows=$2; shift 2 ;;
 	--reps) reps=$2; shift 2 ;;
-	*) echo "usage: $0 [--rows N] [--reps N]" >&2; exit 2 ;;
+	--apps) apps=1; shift ;;
+	*) echo "usage: $0 [--rows N] [--reps N] [--apps]" >&2; exit 2 ;;
 	esac
 done
 . "$(dirname "$0")/lib/cluster.sh"
@@ -88,26 +100,60 @@ EL="$E2 --store $T/l"
 EC="$E2 --store $T/d --cluster $Z/bench --timeout 60000"
 
 : >"$T/res"
+jobs="groupby wordcount"
+if [ -n "$apps" ]; then
+	jobs="$jobs join bikes linus mandelbrot"
+	awk 'BEGIN { print "x,name,v"; for (r = 0; r < 1000; r++) print r ",n" r "," r * 3 }' >"$T/small.csv"
+	"$E2" --store "$T/l" gen bikes --out "$T/bikes" --rows $((rows / 4)) --seed 9 >/dev/null
+	"$E2" --store "$T/l" gen linus --out "$T/linus" --rows $((rows / 4)) --seed 3 >/dev/null
+	for e in "$EL" "$EC"; do
+		$e load "$T/small.csv" --as small >/dev/null
+		for k in stations trips; do $e load "$T/bikes/$k.csv" --as "$k" >/dev/null; done
+		for k in projects users commits; do $e load "$T/linus/$k.sor" --as "$k" >/dev/null; done
+	done
+	sbytes=$($EC describe small | awk '$1 == "bytes" { print $2; exit }')
+fi
+# The input and arguments of job $1.
+job_args() {
+	case $1 in
+	groupby) echo "--input t --arg by=s --arg agg=count,sum:x" ;;
+	wordcount) echo "--input t --arg column=line" ;;
+	join) echo "--input t --arg with=small --arg on=x" ;;
+	bikes) echo "--input trips --arg stations=stations --arg query=3" ;;
+	linus) echo "--input commits --arg users=users --arg projects=projects --arg start=0 --arg degrees=4" ;;
+	mandelbrot) echo "--arg width=1000 --arg height=750 --arg iter=500 --arg result=summary" ;;
+	esac
+}
 for r in $(seq "$reps"); do
 	measure load local $EL load "$T/data.csv" --as t
 	measure load cluster $EC load "$T/data.csv" --as t --replicas 1
-	for job in groupby wordcount; do
-		if [ $job = groupby ]; then a="--arg by=s --arg agg=count,sum:x"; else a="--arg column=line"; fi
-		measure $job local $EL run $job --input t $a
+	for job in $jobs; do
+		a=$(job_args $job)
+		# shellcheck disable=SC2086
+		measure $job local $EL run $job $a
 		cp "$T/out" "$T/$job.local"
-		measure $job cluster $EC run $job --input t $a
+		# shellcheck disable=SC2086
+		measure $job cluster $EC run $job $a
 		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the cluster's answer differs" >&2; exit 1; }
 	done
 done
 
 printf 'data: %s rows, %.1f MB; 3 nodes on %s cores; median of %s\n' "$rows" \
 	"$(echo "$bytes" | awk '{ print $1 / 1e6 }')" "$(nproc)" "$reps"
-for job in load groupby wordcount; do
+[ -n "$apps" ] && echo "join: small table ${sbytes:-?} bytes, broadcast to 3 nodes"
+for job in load $jobs; do
 	lw=$(awk -v j=$job '$1 == j && $2 == "local" { print $3 }' "$T/res" | median)
 	cw=$(awk -v j=$job '$1 == j && $2 == "cluster" { print $3 }' "$T/res" | median)
 	lc=$(awk -v j=$job '$1 == j && $2 == "local" { print $4 }' "$T/res" | median)
 	cc=$(awk -v j=$job '$1 == j && $2 == "cluster" { print $4 }' "$T/res" | median)
-	echo "$job $lw $cw $lc $cc $bytes" | awk '{
-		printf "%-10s local %.2f s (%.2f GB/s, %.2f CPU s)  cluster %.2f s (%.2f GB/s, %.2f CPU s)  wall x%.2f  GB/s x%.2f  CPU x%.2f\n",
-		       $1, $2, $6 / $2 / 1e9, $4, $3, $6 / $3 / 1e9, $5, $3 / $2, $2 / $3, $5 / $4 }'
+	case $job in
+	load|groupby|wordcount)
+		echo "$job $lw $cw $lc $cc $bytes" | awk '{
+			printf "%-10s local %.2f s (%.2f GB/s, %.2f CPU s)  cluster %.2f s (%.2f GB/s, %.2f CPU s)  wall x%.2f  GB/s x%.2f  CPU x%.2f\n",
+			       $1, $2, $6 / $2 / 1e9, $4, $3, $6 / $3 / 1e9, $5, $3 / $2, $2 / $3, $5 / $4 }' ;;
+	*)	# not over the CSV: no GB/s
+		echo "$job $lw $cw $lc $cc" | awk '{
+			printf "%-10s local %.2f s (%.2f CPU s)  cluster %.2f s (%.2f CPU s)  wall x%.2f  CPU x%.2f\n",
+			       $1, $2, $4, $3, $5, $3 / $2, $5 / $4 }' ;;
+	esac
 done

@@ -535,6 +535,29 @@ struct eau2_run_ctx {
 	 * finish runs eau2_run itself passes it on, so that cancelling the
 	 * outer run stops the inner one too. */
 	const volatile int *cancel;
+	/* EAU2_RUN_* bits: where this run's states live (below). */
+	unsigned flags;
+	/* On the driver of a run over a cluster key (flags has
+	 * EAU2_RUN_CLUSTER): that key. Its states see an input of the key's
+	 * schema and no rows, and are decoded from the nodes' parts; a
+	 * finish that runs again over the same input (linus) passes key to
+	 * eau2_run_key. NULL otherwise. */
+	const char *key;
+};
+
+/* Bits of eau2_run_ctx.flags and eau2_run_options.flags. */
+enum {
+	/* This run is one part of a run spread over nodes (a node's share of
+	 * a cluster run): its joined state is encoded and joined with the
+	 * other parts' in another process, which does not hold this input.
+	 * A class must not plan on the input being whole (join's one-to-one
+	 * zip with its input is off). */
+	EAU2_RUN_PART = 1u << 0,
+	/* ctx->db is a cluster handle: eau2_put and eau2_run_key on it
+	 * spread over the nodes (mandelbrot splits its image rows this way).
+	 * Set by the cluster backend for a run without input, and on the
+	 * driver's states of a run over a cluster key (with ctx->key). */
+	EAU2_RUN_CLUSTER = 1u << 1,
 };
 
 enum {
@@ -586,6 +609,15 @@ struct eau2_rower_class {
 	 * not declared, any name passes. A name given twice is refused
 	 * either way. */
 	const char *const *args;
+	/* Optional: the NULL-terminated names of the arguments that name a
+	 * side table init reads whole from ctx->db (join's with=KEY, bikes'
+	 * stations= and weather=). On a cluster the driver broadcasts each
+	 * such table given to every node that runs a part (gathered once,
+	 * refused above EAU2_BCAST_MAX bytes: cluster.h) under a temporary
+	 * node-local key, and the nodes see that key as the argument's
+	 * value. NULL: none; on a cluster, such a class would read a key
+	 * of the node's own store. */
+	const char *const *side_args;
 };
 
 /* For a class's columns: marks column c as read. */
@@ -619,6 +651,9 @@ struct eau2_run_options {
 	 * has visited, with __atomic_fetch_add, so that another thread may
 	 * read it (__atomic_load_n) while the run goes on. */
 	uint64_t *rows_done;
+	/* EAU2_RUN_* bits handed to the states' ctx->flags (0 for a plain
+	 * run; the cluster and the nodes set them). */
+	unsigned flags;
 };
 
 /* Runs cls over df on the pinned pool and returns its result dataframe in

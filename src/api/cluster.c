@@ -9,7 +9,8 @@
  * store; eau2_run_key runs on the nodes holding the partitions and joins
  * their states here, so the answer is the one a single host gives (with
  * `as`, the result is put on the cluster). eau2_stat reads the directory
- * only. A rower without input runs here.
+ * only. A rower without input runs here, told (EAU2_RUN_CLUSTER) that it
+ * may spread its work over the nodes.
  *
  * Every network and ZooKeeper step is bounded by opt.timeout_ms (0: the
  * defaults).
@@ -133,10 +134,16 @@ static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_cl
 	eau2_df *out = NULL;
 	int rc;
 
-	if (key)
+	if (key) {
 		rc = eau2_cluster_run(cl_of(db), db, key, cls, args, &out, err);
-	else
-		rc = eau2_run(db, NULL, cls, args, opt, &out, err);
+	} else {
+		/* It runs here; its finish may spread work over the nodes
+		 * (mandelbrot's image rows). */
+		struct eau2_run_options o = opt ? *opt : (struct eau2_run_options){0};
+
+		o.flags |= EAU2_RUN_CLUSTER;
+		rc = eau2_run(db, NULL, cls, args, &o, &out, err);
+	}
 	return eau2_api_run_result(db, rc, out, as, result, err);
 }
 

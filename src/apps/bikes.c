@@ -29,8 +29,10 @@
  * (...)" to stderr when M > 0. Duplicate stations or weather keys: the
  * first row wins. Only the tables a query needs are read.
  *
- * The class is ORDERED so the floating-point sums join in a fixed order:
- * the result is the same for any thread count. Each task state builds its
+ * The sums are exact (fixed point, see xsum), so the result is the same
+ * for any thread count and on a cluster, whose nodes' parts join in
+ * other groupings; the stations and weather tables are broadcast to the
+ * nodes there (side_args). Each task state builds its
  * own lookup tables from the side tables (thousands of rows: far cheaper
  * than the trips); they are numbered the same in every state, so join adds
  * arrays element by element.
@@ -45,6 +47,14 @@
 #include "rowers/rowers.h"
 
 #define CITIES_MAX 1024
+/* Queries 1 and 3 sum exactly, in 128-bit fixed point (xsum below):
+ * durations in 2^-20 s (a duration of 2^42 s or more is skipped as
+ * unparsable), distances in 2^-40 km (a trip is at most 20016 km <
+ * 2^15). The sums are then the same whatever order the states join in:
+ * on one host, and on a cluster, whose parts join in other groupings. */
+#define DUR_ONE 0x1p20
+#define DUR_MAX 0x1p42
+#define DIST_ONE 0x1p40
 #define DAYS_MAX (400 * 366)
 
 enum { T_CITY, T_START, T_SCODE, T_ECODE, T_DUR, T_YEAR, T_NCOLS };
@@ -75,10 +85,11 @@ struct bikes_state {
 	struct eau2_htab groups;    /* "city\0name" -> gid */
 	uint32_t *gcity;            /* city of each group */
 	/* aggregates */
-	double sum;                 /* q1 durations */
+	uint64_t sum[2];            /* q1 durations: an xsum of DUR_ONE */
 	uint64_t n;                 /* q1 trips counted */
 	uint64_t *c16, *c17;        /* q2 by group */
-	double *dsum;               /* q3 by group */
+	uint64_t *dsum;             /* q3 by group: xsums of DIST_ONE (words
+				     * 2i, 2i + 1) */
 	uint64_t *dcnt;
 	uint64_t skipped;
 };
@@ -399,7 +410,8 @@ static int bikes_init(void *state, const struct eau2_run_ctx *ctx,
 		if (rc < 0)
 			return rc;
 	}
-	if (eau2_df_rows(ctx->input) == 0)
+	/* A cluster driver's input holds no rows (the nodes' parts do). */
+	if (!ctx->key && eau2_df_rows(ctx->input) == 0)
 		return eau2_error_set(err, -EINVAL, "bikes: the trips table (input) "
 				      "is empty");
 	if (eau2_htab_init(&s->cities, 16) < 0 || eau2_htab_init(&s->groups, 1024) < 0)
@@ -425,7 +437,7 @@ static int bikes_init(void *state, const struct eau2_run_ctx *ctx,
 		if (!s->c16 || !s->c17)
 			return eau2_error_set(err, -ENOMEM, "bikes: out of memory");
 	} else if (q == 3) {
-		s->dsum = calloc(ng ? ng : 1, sizeof(double));
+		s->dsum = calloc(2 * (size_t)(ng ? ng : 1), sizeof(uint64_t));
 		s->dcnt = calloc(ng ? ng : 1, sizeof(uint64_t));
 		if (!s->dsum || !s->dcnt)
 			return eau2_error_set(err, -ENOMEM, "bikes: out of memory");
@@ -449,6 +461,28 @@ static void bikes_destroy(void *state)
 	free(s->c17);
 	free(s->dsum);
 	free(s->dcnt);
+}
+
+/* An xsum: a 128-bit two's complement integer, words w[0] (low) and
+ * w[1] (high), counting units of 1 / `one`. */
+static inline void xsum_add(uint64_t *w, uint64_t hi, uint64_t lo)
+{
+	w[0] += lo;
+	w[1] += hi + (w[0] < lo);
+}
+
+/* Adds v (|v * one| < 2^63) rounded to the unit. */
+static inline void xsum_add_value(uint64_t *w, double v, double one)
+{
+	int64_t q = llround(v * one);
+
+	xsum_add(w, q < 0 ? UINT64_MAX : 0, (uint64_t)q);
+}
+
+/* The sum's value over n. */
+static double xsum_avg(const uint64_t *w, double one, uint64_t n)
+{
+	return (ldexp((double)(int64_t)w[1], 64) + (double)w[0]) / one / (double)n;
 }
 
 static inline double haversine_km(double lat1, double lon1, double lat2,
@@ -508,7 +542,13 @@ static int bikes_chunk(void *state, const struct eau2_group *g,
 				continue;
 			}
 			if (r > s->rain) {
-				s->sum += eau2_apps_num(du, i);
+				double v = eau2_apps_num(du, i);
+
+				if (!(fabs(v) < DUR_MAX)) {
+					s->skipped++;
+					continue;
+				}
+				xsum_add_value(s->sum, v, DUR_ONE);
 				s->n++;
 			}
 		} else if (s->query == 2) {
@@ -542,8 +582,13 @@ static int bikes_chunk(void *state, const struct eau2_group *g,
 				s->skipped++;
 				continue;
 			}
-			s->dsum[s->gid[b]] += haversine_km(s->lat[a], s->lon[a],
-							   s->lat[b], s->lon[b]);
+			double d = haversine_km(s->lat[a], s->lon[a], s->lat[b],
+						s->lon[b]);
+			if (!(d >= 0 && d < 65536)) {
+				s->skipped++;
+				continue;
+			}
+			xsum_add_value(&s->dsum[2 * (size_t)s->gid[b]], d, DIST_ONE);
 			s->dcnt[s->gid[b]]++;
 		}
 	}
@@ -555,7 +600,7 @@ static int bikes_join(void *state, void *other_, struct eau2_error *err)
 	struct bikes_state *s = state, *o = other_;
 	uint32_t ng = eau2_htab_size(&s->groups);
 
-	s->sum += o->sum;
+	xsum_add(s->sum, o->sum[1], o->sum[0]);
 	s->n += o->n;
 	s->skipped += o->skipped;
 	for (uint32_t i = 0; s->c16 && i < ng; i++) {
@@ -563,20 +608,22 @@ static int bikes_join(void *state, void *other_, struct eau2_error *err)
 		s->c17[i] += o->c17[i];
 	}
 	for (uint32_t i = 0; s->dsum && i < ng; i++) {
-		s->dsum[i] += o->dsum[i];
+		xsum_add(&s->dsum[2 * (size_t)i], o->dsum[2 * (size_t)i + 1],
+			 o->dsum[2 * (size_t)i]);
 		s->dcnt[i] += o->dcnt[i];
 	}
 	return 0;
 }
 
-/* Encoding: sum, n, skipped, ng, then ng pairs for query 2 or 3. */
+/* Encoding: sum (two words), n, skipped, ng, then ng pairs of u64 arrays
+ * for query 2 (c16, c17) or 3 (dsum: two words a group, dcnt). */
 static int bikes_encode(const void *state, void **buf, size_t *len,
 			struct eau2_error *err)
 {
 	const struct bikes_state *s = state;
 	uint32_t ng = eau2_htab_size(&s->groups);
 	struct eau2_buf b = {0};
-	int rc = eau2_buf_put(&b, &s->sum, 8);
+	int rc = eau2_buf_put(&b, s->sum, 16);
 
 	if (rc == 0)
 		rc = eau2_buf_u64(&b, s->n);
@@ -589,7 +636,7 @@ static int bikes_encode(const void *state, void **buf, size_t *len,
 		if (rc == 0)
 			rc = eau2_buf_put(&b, s->c17, ng * 8u);
 	} else if (rc == 0 && s->query == 3) {
-		rc = eau2_buf_put(&b, s->dsum, ng * 8u);
+		rc = eau2_buf_put(&b, s->dsum, ng * 16u);
 		if (rc == 0)
 			rc = eau2_buf_put(&b, s->dcnt, ng * 8u);
 	}
@@ -610,16 +657,16 @@ static int bikes_decode(void *state, const void *buf, size_t len,
 	struct eau2_rd r = { .p = buf, .len = len };
 	uint64_t n;
 
-	if (eau2_rd_get(&r, &s->sum, 8) || eau2_rd_u64(&r, &s->n) ||
+	if (eau2_rd_get(&r, s->sum, 16) || eau2_rd_u64(&r, &s->n) ||
 	    eau2_rd_u64(&r, &s->skipped) || eau2_rd_u64(&r, &n) ||
-	    n != (s->query == 1 ? 0 : ng) || len - r.pos != n * 16)
+	    n != (s->query == 1 ? 0 : ng) || len - r.pos != n * (s->query == 3 ? 24 : 16))
 		return eau2_error_set(err, -EBADMSG, "bikes: decode: bad state "
 				      "(%zu bytes for %u stations)", len, ng);
 	if (s->query == 2) {
 		eau2_rd_get(&r, s->c16, ng * 8u);
 		eau2_rd_get(&r, s->c17, ng * 8u);
 	} else if (s->query == 3) {
-		eau2_rd_get(&r, s->dsum, ng * 8u);
+		eau2_rd_get(&r, s->dsum, ng * 16u);
 		eau2_rd_get(&r, s->dcnt, ng * 8u);
 	}
 	return 0;
@@ -666,7 +713,8 @@ static int bikes_finish(void *state, const struct eau2_run_ctx *ctx,
 	if (rc < 0)
 		goto out;
 	if (s->query == 1) {
-		rc = s->n ? eau2_builder_append_double(b, 0, s->sum / (double)s->n, err)
+		rc = s->n ? eau2_builder_append_double(b, 0, xsum_avg(s->sum, DUR_ONE, s->n),
+						       err)
 			  : eau2_builder_append_null(b, 0, err);
 	} else {
 		order = malloc((ng ? ng : 1) * sizeof(*order));
@@ -678,7 +726,7 @@ static int bikes_finish(void *state, const struct eau2_run_ctx *ctx,
 			bool keep = s->query == 2 ?
 				s->c16[i] >= 1 && s->c17[i] >= 2 * s->c16[i] :
 				(int64_t)s->gcity[i] == s->qcity && s->dcnt[i] &&
-				s->dsum[i] / (double)s->dcnt[i] > s->km;
+				xsum_avg(&s->dsum[2 * (size_t)i], DIST_ONE, s->dcnt[i]) > s->km;
 			if (keep)
 				order[n++] = i;
 		}
@@ -704,8 +752,9 @@ static int bikes_finish(void *state, const struct eau2_run_ctx *ctx,
 			rc = eau2_builder_append_string(b, 0, key + cl + 1,
 							len - cl - 1, err);
 			if (rc == 0)
-				rc = eau2_builder_append_double(b, 1, s->dsum[i] /
-								(double)s->dcnt[i], err);
+				rc = eau2_builder_append_double(b, 1, xsum_avg(&s->dsum[2 * (size_t)i],
+										       DIST_ONE, s->dcnt[i]),
+								err);
 		}
 	}
 	if (rc == 0) {
@@ -724,6 +773,8 @@ out:
 }
 
 static const char *const bikes_args[] = { "query", "weather", "stations", "city", "rain", "km", NULL };
+/* Broadcast to the nodes on a cluster. */
+static const char *const bikes_side[] = { "weather", "stations", NULL };
 
 const struct eau2_rower_class eau2_app_bikes = {
 	.name = "bikes",
@@ -740,4 +791,5 @@ const struct eau2_rower_class eau2_app_bikes = {
 	.finish = bikes_finish,
 	.destroy = bikes_destroy,
 	.args = bikes_args,
+	.side_args = bikes_side,
 };

@@ -27,7 +27,11 @@
  * (linus.tmp.<pid>.<n>, deleted after the pass), which the step's init
  * reads: a step is the distributed-ready unit - its arguments are strings,
  * its state the output bitmap (join = OR, encode = the words), and its
- * result a dataframe of one int column `w` of bitmap words.
+ * result a dataframe of one int column `w` of bitmap words. On a
+ * cluster (the driver's finish: ctx->key) each pass is a distributed run
+ * over the commits key, the frontier a cluster key broadcast to the
+ * nodes (side_args); the users and projects tables are read by the
+ * driver alone.
  * Commits naming a user or project absent from their table are ignored.
  */
 #include <errno.h>
@@ -56,6 +60,11 @@ static int commit_cols(const eau2_df *df, const char *app, size_t cols[3],
 		rc = eau2_apps_column(df, app, "commits (input)", names[i], i,
 				      EAU2_APPS_INTLIKE, &cols[i], err);
 	return rc;
+}
+
+static int empty_commits(struct eau2_error *err)
+{
+	return eau2_error_set(err, -EINVAL, "linus: the commits table (input) is empty");
 }
 
 /* ------------------------------------------------------------ linus-step */
@@ -254,6 +263,7 @@ static int step_finish(void *state, const struct eau2_run_ctx *ctx,
 }
 
 static const char *const linus_step_args[] = { "mode", "frontier", "umin", "un", "pmin", "pn", NULL };
+static const char *const linus_step_side[] = { "frontier", NULL };
 
 const struct eau2_rower_class eau2_app_linus_step = {
 	.name = "linus-step",
@@ -268,6 +278,7 @@ const struct eau2_rower_class eau2_app_linus_step = {
 	.finish = step_finish,
 	.destroy = step_destroy,
 	.args = linus_step_args,
+	.side_args = linus_step_side,
 };
 
 /* ----------------------------------------------------------------- linus */
@@ -287,9 +298,9 @@ static int linus_init(void *state, const struct eau2_run_ctx *ctx,
 
 	if (rc < 0)
 		return rc;
-	if (eau2_df_rows(ctx->input) == 0)
-		return eau2_error_set(err, -EINVAL, "linus: the commits table (input) "
-				      "is empty");
+	/* A cluster driver's input has no rows: finish asks the key. */
+	if (!ctx->key && eau2_df_rows(ctx->input) == 0)
+		return empty_commits(err);
 	if (!eau2_args_get(ctx->args, "users"))
 		return eau2_error_set(err, -EINVAL, "linus: missing argument users=KEY");
 	if (!eau2_args_get(ctx->args, "projects"))
@@ -502,7 +513,13 @@ static int run_step(const struct eau2_run_ctx *ctx, const char *mode,
 	if (rc == 0)
 		rc = eau2_put(ctx->db, key, fdf, err);
 	put = rc == 0;
-	if (rc == 0)
+	/* On a cluster's driver the pass is a distributed run over the
+	 * commits key; the frontier, a cluster key too, is broadcast to the
+	 * nodes (linus-step's side_args). */
+	if (rc == 0 && ctx->key)
+		rc = eau2_run_key(ctx->db, ctx->key, &eau2_app_linus_step, &args,
+				  &opt, NULL, &res, err);
+	else if (rc == 0)
 		rc = eau2_run(ctx->db, ctx->input, &eau2_app_linus_step, &args,
 			      &opt, &res, err);
 	if (rc == 0 && eau2_df_rows(res) != owords)
@@ -549,6 +566,16 @@ static int linus_finish(void *state, const struct eau2_run_ctx *ctx,
 	uint64_t total = 1, nf = 1, np;
 	int rc;
 
+	if (ctx->key) {
+		struct eau2_stat st = {0};
+
+		rc = eau2_stat(ctx->db, ctx->key, &st, err);
+		eau2_schema_free(st.schema);
+		if (rc == 0 && st.rows == 0)
+			rc = empty_commits(err);
+		if (rc < 0)
+			return rc;
+	}
 	rc = read_ids(ctx->db, ctx->args, "users", "uid", &users, err);
 	if (rc == 0)
 		rc = read_ids(ctx->db, ctx->args, "projects", "pid", &projects, err);

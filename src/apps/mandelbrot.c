@@ -19,7 +19,11 @@
  * group per part), and runs the "mandelbrot-rows" class over it with
  * eau2_run: the bands are the pool's morsels. mandelbrot-rows is ORDERED,
  * so its task states hold contiguous row ranges and join by appending; the
- * result is the same for any thread count. Point (x, y) is pixel centre
+ * result is the same for any thread count. On a cluster (the backend sets
+ * EAU2_RUN_CLUSTER) the rows are a temporary cluster key instead, and
+ * mandelbrot-rows runs on the nodes holding its partitions: the image
+ * rows split across the nodes and their cores, joined in row order on
+ * the driver (run_on_cluster). Point (x, y) is pixel centre
  * xmin + (x + 0.5) * (xmax - xmin) / W, ymax - (y + 0.5) * (ymax - ymin) / H.
  * When a dataframe is given as input it is ignored.
  */
@@ -27,6 +31,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -551,6 +556,30 @@ static int make_rows(eau2 *db, int64_t height, int64_t band, eau2_df **df,
 	return rc;
 }
 
+static atomic_uint tmp_counter;
+
+/* On a cluster: the image rows are put under a temporary cluster key
+ * (mandelbrot.tmp.<pid>.<n>, cut at row groups into partitions spread
+ * over the live nodes) and mandelbrot-rows runs over it there, each node
+ * on its cores; the driver joins the parts' rows in partition order,
+ * which is row order. The key is deleted after. */
+static int run_on_cluster(const struct eau2_run_ctx *ctx, eau2_df *rows,
+			  const struct eau2_run_options *opt, eau2_df **pix,
+			  struct eau2_error *err)
+{
+	char key[64];
+	int rc;
+
+	snprintf(key, sizeof(key), "mandelbrot.tmp.%ld.%u", (long)getpid(),
+		 atomic_fetch_add(&tmp_counter, 1));
+	if ((rc = eau2_put(ctx->db, key, rows, err)))
+		return rc;
+	rc = eau2_run_key(ctx->db, key, &eau2_app_mandelbrot_rows, ctx->args, opt, NULL,
+			  pix, err);
+	(void)eau2_delete(ctx->db, key, NULL);
+	return rc;
+}
+
 static int mb_finish(void *state, const struct eau2_run_ctx *ctx,
 		     eau2_df **result, struct eau2_error *err)
 {
@@ -573,7 +602,9 @@ static int mb_finish(void *state, const struct eau2_run_ctx *ctx,
 	/* one image row per row group (morsel) up to 4096 rows, then bands */
 	band = (s->p.height + 4095) / 4096;
 	rc = make_rows(ctx->db, s->p.height, band, &rows, err);
-	if (rc == 0)
+	if (rc == 0 && (ctx->flags & EAU2_RUN_CLUSTER))
+		rc = run_on_cluster(ctx, rows, &opt, &pix, err);
+	else if (rc == 0)
 		rc = eau2_run(ctx->db, rows, &eau2_app_mandelbrot_rows, ctx->args,
 			      &opt, &pix, err);
 	if (rc == 0 && s->p.out)

@@ -30,6 +30,10 @@
 #define EAU2_CLUSTER_PARALLEL 16   /* node operations in flight per call */
 #define EAU2_CLUSTER_HEARTBEAT_MS 1000   /* default heartbeat_ms */
 #define EAU2_CLUSTER_DEAD_AFTER_MS 5000  /* default dead_after_ms */
+/* Bytes of one side table a run may broadcast (eau2_cluster_run); the
+ * environment variable EAU2_BCAST_MAX (bytes, in the driver's process)
+ * sets another bound. */
+#define EAU2_BCAST_MAX (256ull << 20)
 
 /* What the driver needs of a node; every function gets the table's ctx,
  * the node (its id and address, from its member znode) and returns 0 or
@@ -55,7 +59,8 @@ struct eau2_cluster_node_ops {
 	/* Removes partition `part` from node; -ENOENT when absent. */
 	int (*drop)(void *ctx, const struct eau2_member *node, const char *part,
 		    struct eau2_error *err);
-	/* The names of node's partitions (every eau2.part.* key), as
+	/* The names of node's partitions and broadcast copies (every
+	 * eau2.part.* and eau2.bcast.* key: dir.h), as
 	 * eau2_list returns keys (free with eau2_list_free). */
 	int (*list)(void *ctx, const struct eau2_member *node, char ***parts,
 		    size_t *n, struct eau2_error *err);
@@ -179,13 +184,30 @@ int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_err
  * when it straggles: the first answer wins), and the driver joins their
  * states in partition order and finishes in db, so the answer is the
  * one a single host gives. The class's init, decode and finish see an
- * input of key's schema and no rows (the rows stay on the nodes). */
+ * input of key's schema and no rows (the rows stay on the nodes), flags
+ * EAU2_RUN_CLUSTER and ctx->key = key.
+ *
+ * Side tables (cls->side_args): each one given, itself a cluster key, is
+ * gathered here once (refused, naming it, above EAU2_BCAST_MAX bytes by
+ * its directory entry, before anything is read), pushed to every live
+ * node holding a replica of key's partitions (so backups and failover
+ * find it too) as eau2_dir_bcast_name(run, n) under a lease of the run,
+ * and the nodes' runs name that copy instead; the driver's own states
+ * read the gathered copy (eau2_cluster_get of that key returns it while
+ * the run lasts). The copies are dropped after the run, whatever its
+ * result; a driver killed meanwhile leaves copies that eau2_cluster_gc
+ * and the nodes' scans drop once its lease is gone. A node the push
+ * fails on runs no part of this run (its replicas' others do). Network
+ * cost: each table's bytes once in (the gather), and once out per node
+ * that holds a partition of key. */
 int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		     const struct eau2_rower_class *cls, const struct eau2_args *args,
 		     eau2_df **result, struct eau2_error *err);
 
 /* Drops, on every live node, the partitions that are garbage (dir.h: no
- * lease and no key names their put): what a killed driver's put left.
+ * lease and no key names their put): what a killed driver's put left;
+ * and the broadcast copies whose run's lease is gone (a killed driver's
+ * run).
  * *dropped (optional) counts them. Nodes that fail to list are skipped;
  * the first such error is returned after the others are cleaned. */
 int eau2_cluster_gc(eau2_cluster *cl, size_t *dropped, struct eau2_error *err);

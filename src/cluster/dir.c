@@ -24,6 +24,7 @@
 #define KEYS "keys"
 #define LEASES "leases"
 #define PART_PREFIX "eau2.part."
+#define BCAST_PREFIX "eau2.bcast."
 
 static const char *const state_names[] = {
 	[EAU2_PART_OK] = "ok", [EAU2_PART_DEGRADED] = "degraded",
@@ -75,13 +76,20 @@ static int parse_hex16(const char *s, uint64_t *out)
 	return 0;
 }
 
-int eau2_dir_part_parse(const char *name, uint64_t *put, size_t *index)
+void eau2_dir_bcast_name(uint64_t run, size_t index, char out[EAU2_DIR_PART_NAME_MAX])
 {
-	size_t plen = strlen(PART_PREFIX), idx = 0;
+	snprintf(out, EAU2_DIR_PART_NAME_MAX, BCAST_PREFIX "%016" PRIx64 ".%zu", run, index);
+}
+
+/* "<prefix><16 hex>.<index>", index < EAU2_DIR_PARTS_MAX without leading
+ * zeros. */
+static int name_parse(const char *name, const char *prefix, uint64_t *put, size_t *index)
+{
+	size_t plen = strlen(prefix), idx = 0;
 	const char *p;
 	uint64_t v;
 
-	if (strncmp(name, PART_PREFIX, plen) || strnlen(name + plen, 17) < 17 ||
+	if (strncmp(name, prefix, plen) || strnlen(name + plen, 17) < 17 ||
 	    parse_hex16(name + plen, &v) || name[plen + 16] != '.')
 		return -EINVAL;
 	p = name + plen + 17;
@@ -99,6 +107,16 @@ int eau2_dir_part_parse(const char *name, uint64_t *put, size_t *index)
 	if (index)
 		*index = idx;
 	return 0;
+}
+
+int eau2_dir_part_parse(const char *name, uint64_t *put, size_t *index)
+{
+	return name_parse(name, PART_PREFIX, put, index);
+}
+
+int eau2_dir_bcast_parse(const char *name, uint64_t *run, size_t *index)
+{
+	return name_parse(name, BCAST_PREFIX, run, index);
 }
 
 int eau2_dir_key_path(const char *key, char *out, struct eau2_error *err)
@@ -814,7 +832,7 @@ bool eau2_dir_is_garbage(const struct eau2_dir_live *live, const char *name)
 {
 	uint64_t put;
 
-	if (eau2_dir_part_parse(name, &put, NULL))
+	if (eau2_dir_part_parse(name, &put, NULL) && eau2_dir_bcast_parse(name, &put, NULL))
 		return false;
 	return !bsearch(&put, live->puts, live->n, sizeof(put), cmp_u64);
 }

@@ -18,8 +18,14 @@
  * one of them, whole; each publisher learns the entry it replaced, and
  * drops its partitions (exactly one publisher replaces each version).
  *
+ * Broadcast copies: a run whose rower reads side tables (eau2_rower_class
+ * side_args) takes a lease of its own (a run id) and pushes each table
+ * to its nodes as eau2_dir_bcast_name(run, n), dropped after the run.
+ *
  * Garbage: a partition (a node's store key eau2_dir_part_name) is garbage
- * when its put id is neither leased nor named by any key's entry. Read
+ * when its put id is neither leased nor named by any key's entry; a
+ * broadcast copy when its run's lease is gone (its driver ended, or died
+ * before dropping it). Read
  * the leases first, then the keys (eau2_dir_live_read): a put that
  * publishes between the two reads is then seen in one of them.
  *
@@ -103,6 +109,11 @@ void eau2_dir_part_name(uint64_t put, size_t index,
 /* Parses a partition name: 0, or -EINVAL when name is not one (not
  * ours). put and index are optional. */
 int eau2_dir_part_parse(const char *name, uint64_t *put, size_t *index);
+/* The store key of broadcast copy `index` of run `run` on a node
+ * ("eau2.bcast.<16 hex>.<index>"), and its parser (as above). */
+void eau2_dir_bcast_name(uint64_t run, size_t index,
+			 char out[EAU2_DIR_PART_NAME_MAX]);
+int eau2_dir_bcast_parse(const char *name, uint64_t *run, size_t *index);
 
 /* The znode path (relative to the root) of key's entry: out has room for
  * EAU2_ZK_PATH_MAX. -EINVAL for a bad key. */
@@ -173,7 +184,8 @@ struct eau2_dir_live {
 int eau2_dir_live_read(eau2_zk *zk, struct eau2_dir_live *live,
 		       struct eau2_error *err);
 void eau2_dir_live_free(struct eau2_dir_live *live);
-/* True when the partition name is ours and its put is not alive. */
+/* True when name is a partition or a broadcast copy and its put (run)
+ * is not alive. */
 bool eau2_dir_is_garbage(const struct eau2_dir_live *live, const char *name);
 
 #endif

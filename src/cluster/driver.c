@@ -31,7 +31,11 @@
 #include "cluster/zk.h"
 #include "rowers/rowers.h"
 
+struct bcast;
+
 struct eau2_cluster {
+	struct bcast *bcast;   /* the side tables of the runs in progress
+				* (innermost first): eau2_cluster_get's cache */
 	eau2_zk *zk;
 	const struct eau2_cluster_node_ops *ops;
 	void *ctx;
@@ -458,6 +462,225 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------- broadcast side tables */
+
+/*
+ * A run whose class reads side tables (cls->side_args) gets them on every
+ * node that may run one of its parts: the driver gathers each table once
+ * (eau2_cluster_get: it is a cluster key itself), pushes it whole to each
+ * live node holding a replica of the input's partitions, under a name of
+ * the run (eau2_dir_bcast_name, the run id a lease of the driver's
+ * session), and hands the nodes that name as the argument's value.
+ * Bytes on the network: each table's size once in, then its size x the
+ * nodes pushed to. The copies are dropped after the run; a killed
+ * driver's lease dies with its session and gc drops what it left.
+ */
+
+#define BCAST_SIDES_MAX 8 /* side tables of one run */
+
+struct bcast {
+	eau2_cluster *cl;
+	uint64_t run;                       /* its lease; 0: none taken */
+	size_t n;                           /* side tables given */
+	size_t arg[BCAST_SIDES_MAX];        /* their index in the args */
+	const char *key[BCAST_SIDES_MAX];   /* the cluster keys named */
+	char name[BCAST_SIDES_MAX][EAU2_DIR_PART_NAME_MAX]; /* the copies */
+	eau2_df *df[BCAST_SIDES_MAX];       /* gathered */
+	const struct eau2_member **to;      /* nodes pushed to */
+	size_t nto;
+	unsigned char *pushed;              /* [k * n + j]: copy j on to[k] */
+	const char **values;                /* the nodes' argument values */
+	struct eau2_args args;              /* the nodes' arguments */
+	struct eau2_members m;              /* the members a part may run on */
+	struct bcast *outer;                /* cl->bcast before this run */
+};
+
+/* The bound of one side table: EAU2_BCAST_MAX, or the environment's. */
+static int bcast_limit(uint64_t *out, struct eau2_error *err)
+{
+	const char *v = getenv("EAU2_BCAST_MAX");
+	char *end;
+
+	*out = EAU2_BCAST_MAX;
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	if (errno || *end || v[0] == '-')
+		return eau2_error_set(err, -EINVAL, "EAU2_BCAST_MAX='%s': want a number of "
+				      "bytes", v);
+	return 0;
+}
+
+/* A reference to the gathered copy of cluster key `key`, while a run
+ * that broadcast it lasts; else NULL. */
+static eau2_df *bcast_cached(eau2_cluster *cl, const char *key)
+{
+	for (struct bcast *b = cl->bcast; b; b = b->outer)
+		for (size_t j = 0; j < b->n; j++)
+			if (b->df[j] && !strcmp(b->key[j], key))
+				return eau2_df_retain(b->df[j]);
+	return NULL;
+}
+
+static int bcast_push_task(void *arg, size_t t, struct eau2_error *err)
+{
+	struct bcast *b = arg;
+	const struct eau2_member *node = b->to[t / b->n];
+	size_t j = t % b->n;
+	int rc;
+
+	rc = b->cl->ops->push(b->cl->ctx, node, b->name[j], b->df[j], 0,
+			      eau2_df_ngroups(b->df[j]), err);
+	if (rc)
+		return eau2_error_prefix(err, rc, "broadcast of %s to node %s (%s)",
+					 b->key[j], node->id, node->addr);
+	b->pushed[t] = 1;
+	return 0;
+}
+
+static int bcast_drop_task(void *arg, size_t t, struct eau2_error *err)
+{
+	struct bcast *b = arg;
+
+	if (b->pushed[t])
+		(void)b->cl->ops->drop(b->cl->ctx, b->to[t / b->n], b->name[t % b->n], err);
+	return 0;
+}
+
+/* Drops the copies pushed, ends the lease, frees b; restores the cache. */
+static void bcast_end(struct bcast *b)
+{
+	if (b->nto && b->n)
+		parallel(b->nto * b->n, bcast_drop_task, b, NULL);
+	if (b->run)
+		eau2_dir_unlease(b->cl->zk, b->run, NULL);
+	if (b->cl->bcast == b)
+		b->cl->bcast = b->outer;
+	for (size_t j = 0; j < b->n; j++)
+		eau2_df_release(b->df[j]);
+	free(b->to);
+	free(b->pushed);
+	free(b->values);
+	free(b->m.v);
+}
+
+/* The members a part may run on: those of m but the nodes in to[] whose
+ * pushes failed. */
+static int bcast_members(struct bcast *b, const struct eau2_members *m, struct eau2_error *err)
+{
+	if (!(b->m.v = calloc(m->n + 1, sizeof(*b->m.v))))
+		return eau2_error_set(err, -ENOMEM, "run: out of memory");
+	for (size_t i = 0; i < m->n; i++) {
+		bool ok = true;
+
+		for (size_t k = 0; k < b->nto && ok; k++)
+			if (b->to[k] == &m->v[i])
+				for (size_t j = 0; j < b->n; j++)
+					ok = ok && b->pushed[k * b->n + j];
+		if (ok)
+			b->m.v[b->m.n++] = m->v[i];
+	}
+	return 0;
+}
+
+/* Gathers and pushes cls's side tables named in args for a run over e
+ * (b zeroed by the caller; bcast_end it whatever this returns). No side
+ * table given: b->n stays 0 and the run goes on as it is. */
+static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *e,
+		       const struct eau2_members *m, const struct eau2_rower_class *cls,
+		       const struct eau2_args *args, struct bcast *b, struct eau2_error *err)
+{
+	struct eau2_error perr = {0};
+	uint64_t limit;
+	int rc, prc;
+
+	b->cl = cl;
+	for (size_t i = 0; cls->side_args && i < args->n; i++)
+		for (size_t k = 0; cls->side_args[k]; k++) {
+			if (strcmp(args->names[i], cls->side_args[k]))
+				continue;
+			if (b->n == BCAST_SIDES_MAX)
+				return eau2_error_set(err, -E2BIG, "run '%s': more than %d side "
+						      "tables", cls->name, BCAST_SIDES_MAX);
+			b->arg[b->n] = i;
+			b->key[b->n++] = args->values[i];
+		}
+	if (b->n == 0)
+		return 0;
+	if ((rc = bcast_limit(&limit, err)))
+		return rc;
+	/* The sizes first, from the directory: nothing is read of a table
+	 * over the bound. */
+	for (size_t j = 0; j < b->n; j++) {
+		struct eau2_dir_entry se;
+		uint64_t bytes;
+
+		if ((rc = eau2_dir_read(cl->zk, b->key[j], &se, NULL, NULL, err)))
+			return eau2_error_prefix(err, rc, "run '%s': side table %s=%s",
+						 cls->name, args->names[b->arg[j]], b->key[j]);
+		bytes = se.bytes;
+		eau2_dir_entry_free(&se);
+		if (bytes > limit)
+			return eau2_error_set(err, -ERANGE, "run '%s': side table %s=%s is %"
+					      PRIu64 " bytes, over the broadcast bound of %"
+					      PRIu64 " (EAU2_BCAST_MAX)", cls->name,
+					      args->names[b->arg[j]], b->key[j], bytes, limit);
+	}
+	for (size_t j = 0; j < b->n; j++)
+		if ((rc = eau2_cluster_get(cl, db, b->key[j], &b->df[j], err)))
+			return eau2_error_prefix(err, rc, "run '%s': side table %s=%s",
+						 cls->name, args->names[b->arg[j]], b->key[j]);
+	/* The live nodes holding a replica of some partition of e. */
+	b->to = calloc(m->n + 1, sizeof(*b->to));
+	b->values = calloc(args->n + 1, sizeof(*b->values));
+	if (!b->to || !b->values)
+		return eau2_error_set(err, -ENOMEM, "run '%s': out of memory", cls->name);
+	for (size_t i = 0; i < m->n; i++) {
+		bool holds = false;
+
+		for (size_t p = 0; p < e->nparts && !holds; p++)
+			for (uint32_t r = 0; r < e->parts[p].nrep && !holds; r++)
+				holds = !strcmp(eau2_dir_replica(e, p, r), m->v[i].id);
+		if (holds)
+			b->to[b->nto++] = &m->v[i];
+	}
+	if (!(b->pushed = calloc(b->nto * b->n + 1, 1)))
+		return eau2_error_set(err, -ENOMEM, "run '%s': out of memory", cls->name);
+	if ((rc = eau2_dir_lease(cl->zk, e->key, &b->run, err))) {
+		b->run = 0;
+		return eau2_error_prefix(err, rc, "run '%s'", cls->name);
+	}
+	for (size_t j = 0; j < b->n; j++)
+		eau2_dir_bcast_name(b->run, j, b->name[j]);
+	b->outer = cl->bcast;
+	cl->bcast = b;
+	/* A node a push fails on runs none of the parts: the first such
+	 * error is the run's when a partition is left without a node. */
+	prc = parallel(b->nto * b->n, bcast_push_task, b, &perr);
+	if ((rc = bcast_members(b, m, err)))
+		return rc;
+	for (size_t p = 0; prc && p < e->nparts; p++) {
+		bool any = false;
+
+		for (uint32_t r = 0; r < e->parts[p].nrep && !any; r++)
+			any = member_of(&b->m, eau2_dir_replica(e, p, r)) != NULL;
+		if (!any) {
+			if (err)
+				*err = perr;
+			return eau2_error_prefix(err, prc, "run '%s' on '%s': partition %zu",
+						 cls->name, e->key, p);
+		}
+	}
+	for (size_t i = 0; i < args->n; i++)
+		b->values[i] = args->values[i];
+	for (size_t j = 0; j < b->n; j++)
+		b->values[b->arg[j]] = b->name[j];
+	b->args = (struct eau2_args){ .n = args->n, .names = args->names,
+				      .values = b->values };
+	return 0;
+}
+
 /* ------------------------------------------------- get and run */
 
 /* What get and run share: an entry, the live members, one slot per
@@ -547,6 +770,8 @@ int eau2_cluster_get(eau2_cluster *cl, eau2 *db, const char *key, eau2_df **df,
 	int rc;
 
 	*df = NULL;
+	if ((*df = bcast_cached(cl, key)))
+		return 0;
 	if ((rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
 		return rc;
 	if ((rc = eau2_members_list(cl->zk, &m, err)))
@@ -692,17 +917,14 @@ out:
 }
 
 /* Why a built-in class cannot run by joining partition states, or NULL.
- * These would fail on the driver (their states name rows or row groups
- * of an input that stays on the nodes) or, for join, read a node's own
- * key instead of the cluster's. */
+ * These would fail on the driver: their states name rows or row groups
+ * of an input that stays on the nodes. */
 static const char *not_distributed(const struct eau2_rower_class *cls)
 {
 	if (cls == &eau2_rower_sort)
 		return "its states name rows of the input";
 	if (cls == &eau2_rower_map)
 		return "its states name row groups of the input";
-	if (cls == &eau2_rower_join)
-		return "its small table is not broadcast to the nodes";
 	return NULL;
 }
 
@@ -719,6 +941,7 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 	};
 	eau2_builder *b = NULL;
 	eau2_df *input = NULL;
+	struct bcast side = {0};
 	const char *why;
 	int rc;
 
@@ -747,17 +970,24 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 	if ((rc = eau2_builder_new(db, e.schema, &b, err)) ||
 	    (rc = eau2_builder_finish(b, &input, err)))
 		goto out;
-	if ((rc = eau2_spec_run(&cl->inflight, &cl->spec, cl->ops, cl->ctx, &e, &m,
-				cls->name, c.args, c.states, c.lens, err)))
+	if ((rc = bcast_start(cl, db, &e, &m, cls, c.args, &side, err)))
+		goto out;
+	if ((rc = eau2_spec_run(&cl->inflight, &cl->spec, cl->ops, cl->ctx, &e,
+				side.n ? &side.m : &m, cls->name, side.n ? &side.args : c.args,
+				c.states, c.lens, err)))
 		goto out;
 	{
+		/* The driver's states read the side tables by their cluster
+		 * keys: bcast_cached answers. */
 		struct eau2_run_ctx ctx = {
 			.db = db, .input = input, .args = c.args, .threads = 1,
+			.flags = EAU2_RUN_CLUSTER, .key = key,
 		};
 
 		rc = join_states(&c, &ctx, result, err);
 	}
 out:
+	bcast_end(&side);
 	for (size_t i = 0; c.states && i < e.nparts; i++)
 		free(c.states[i]);
 	free(c.states);

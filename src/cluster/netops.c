@@ -3,7 +3,8 @@
  * netops.c - the driver's node operations over the network (cluster.h's
  * struct eau2_cluster_node_ops on src/node's remote client): push is a
  * remote put of the row-group range, fetch a remote get, drop a remote
- * delete, list the node's keys named "eau2.part.*", run a RUN_STATE
+ * delete, list the node's keys named "eau2.part.*" and "eau2.bcast.*"
+ * (broadcast copies), run a RUN_STATE
  * request, copy a PULL asking node `to` to copy the partition from
  * node `from` itself (the bytes go node to node, throttled by `to` to the
  * copy rate: eau2_cluster_net_set_copy_rate).
@@ -30,6 +31,7 @@
 
 #define IDLE_MAX 4 /* idle clients kept per node */
 #define PART_PREFIX "eau2.part."
+#define BCAST_PREFIX "eau2.bcast."
 
 /* A client taken out of the pool, for abort. */
 struct busy {
@@ -276,7 +278,8 @@ static int net_list(void *ctx, const struct eau2_member *node, char ***parts, si
 	if (rc)
 		return named(node, rc, err);
 	for (size_t i = 0; i < nk; i++) {
-		if (!strncmp(keys[i], PART_PREFIX, strlen(PART_PREFIX)))
+		if (!strncmp(keys[i], PART_PREFIX, strlen(PART_PREFIX)) ||
+		    !strncmp(keys[i], BCAST_PREFIX, strlen(BCAST_PREFIX)))
 			keys[k++] = keys[i];
 		else
 			free(keys[i]);

@@ -586,7 +586,10 @@ int eau2_repair_scan(eau2_zk *zk, const struct eau2_cluster_node_ops *ops, void 
 		size_t index;
 		bool marked = false;
 
-		if (eau2_dir_part_parse(parts[i], &put, &index))
+		/* A broadcast copy: kept while its run's lease lives (no
+		 * entry names its run id). */
+		if (eau2_dir_part_parse(parts[i], &put, &index) &&
+		    eau2_dir_bcast_parse(parts[i], &put, &index))
 			continue;
 		snprintf(mark, sizeof(mark), "%s@%s", parts[i], self->id);
 		for (size_t k = 0; k < marks.n && !marked; k++)

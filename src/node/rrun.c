@@ -42,6 +42,7 @@ int eau2_remote_run_state(eau2 *db, const eau2_df *df, const struct eau2_rower_c
 			  void **state, size_t *len, struct eau2_error *err)
 {
 	struct capture c = { .inner = cls };
+	struct eau2_run_options ro = opt ? *opt : (struct eau2_run_options){0};
 	struct eau2_rower_class wrap;
 	eau2_df *none = NULL;
 	int rc;
@@ -54,7 +55,8 @@ int eau2_remote_run_state(eau2 *db, const eau2_df *df, const struct eau2_rower_c
 	wrap = *cls;
 	wrap.finish = capture_finish;
 	capture_slot = &c;
-	rc = eau2_run(db, df, &wrap, args, opt, &none, err);
+	ro.flags |= EAU2_RUN_PART; /* the state is joined by the caller */
+	rc = eau2_run(db, df, &wrap, args, &ro, &none, err);
 	capture_slot = NULL;
 	eau2_df_release(none);
 	if (rc == 0 && !c.done)

@@ -33,6 +33,10 @@
  * explodes streams into the store in bounded memory (and a store that
  * fills stops it with "store is full"), never into the process's heap.
  *
+ * On a cluster the small side is broadcast to the nodes (side_args) and
+ * one-to-one joins are off: each node sees only its part of the input,
+ * and the driver, which joins the states, none of it.
+ *
  * encode/decode carry the state's rows (relenc.c): encode re-runs
  * join_emit over the row groups the state took, probing the same table
  * (one-to-one joins: only the small side's columns, per row group).
@@ -400,11 +404,14 @@ static int join_make(const struct eau2_run_ctx *ctx, eau2_schema **schema,
 	if ((rc = build(t, err)))
 		return rc;
 	/* One result row per input row, each input row as it is: the states
-	 * build only the small side's columns, zipped with the input. */
-	if (t->unique && t->ncols_out > 0 &&
+	 * build only the small side's columns, zipped with the input. Not
+	 * in a run spread over nodes: the states are joined where the input
+	 * is not, and each part would judge its own rows only. */
+	bool split = (ctx->flags & EAU2_RUN_PART) || ctx->key;
+	if (!split && t->unique && t->ncols_out > 0 &&
 	    (rc = t->left ? 1 : all_match(t, ctx->input, err)) < 0)
 		return rc;
-	t->one_to_one = t->unique && t->ncols_out > 0 && rc == 1;
+	t->one_to_one = !split && t->unique && t->ncols_out > 0 && rc == 1;
 	if (t->one_to_one) {
 		eau2_schema *right = NULL;
 		size_t nin = eau2_schema_ncols(in);
@@ -798,6 +805,7 @@ static void join_destroy(void *state)
 }
 
 static const char *const join_args[] = { "with", "on", "how", NULL };
+static const char *const join_side_args[] = { "with", NULL };
 
 const struct eau2_rower_class eau2_rower_join = {
 	.name = "join",
@@ -813,4 +821,5 @@ const struct eau2_rower_class eau2_rower_join = {
 	.finish = join_finish,
 	.destroy = join_destroy,
 	.args = join_args,
+	.side_args = join_side_args,
 };

@@ -398,7 +398,7 @@ int eau2_run_in(struct eau2_store *st, eau2 *db, const eau2_df *df,
 	r.nunits = r.ordered ? work : nthreads;
 	r.ctx = (struct eau2_run_ctx){
 		.db = db, .input = df, .args = args ? args : &no_args,
-		.threads = nthreads, .cancel = r.cancel,
+		.threads = nthreads, .cancel = r.cancel, .flags = opt ? opt->flags : 0,
 	};
 
 	r.states = calloc(r.nunits, sizeof(*r.states));

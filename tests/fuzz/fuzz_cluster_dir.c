@@ -4,7 +4,9 @@
  * (eau2_dir_decode): their bytes come from ZooKeeper, where any client of
  * the ensemble may have written them. Beyond not crashing, checks what
  * the decoder promises: replicas index the node list, the partitions add
- * up to the entry, and decode(encode(e)) == e.
+ * up to the entry, and decode(encode(e)) == e. The same bytes as a node's
+ * store key (a node's list reply): a partition or broadcast copy name
+ * that parses is the one its parts name again.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +33,29 @@ static void same(const struct eau2_dir_entry *a, const struct eau2_dir_entry *b)
 		abort();
 }
 
+/* data as a key name: what parses names itself again. */
+static void names(const uint8_t *data, size_t size)
+{
+	char name[EAU2_DIR_PART_NAME_MAX + 8], again[EAU2_DIR_PART_NAME_MAX];
+	uint64_t put;
+	size_t index;
+
+	if (size >= sizeof(name))
+		return;
+	memcpy(name, data, size);
+	name[size] = 0;
+	if (eau2_dir_part_parse(name, &put, &index) == 0) {
+		eau2_dir_part_name(put, index, again);
+		if (strcmp(name, again) || eau2_dir_bcast_parse(name, NULL, NULL) == 0)
+			abort();
+	}
+	if (eau2_dir_bcast_parse(name, &put, &index) == 0) {
+		eau2_dir_bcast_name(put, index, again);
+		if (strcmp(name, again))
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct eau2_dir_entry e, again;
@@ -39,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *buf;
 	size_t len;
 
+	names(data, size);
 	if (eau2_dir_decode("/eau2/fuzz/keys/k", data, size, &e, &err) != 0)
 		return 0;
 	for (size_t i = 0; i < e.nparts; i++) {

@@ -119,6 +119,16 @@ static void test_payload(void **state)
 	assert_int_equal(eau2_dir_part_parse("eau2.part.00000000000012ab.07", NULL, NULL), -EINVAL);
 	assert_int_equal(eau2_dir_part_parse("eau2.part.00000000000012AB.7", NULL, NULL), -EINVAL);
 	assert_int_equal(eau2_dir_part_parse("mykey", NULL, NULL), -EINVAL);
+	/* Broadcast copies: their own prefix, never a partition's. */
+	eau2_dir_bcast_name(0x12ab, 3, name);
+	assert_string_equal(name, "eau2.bcast.00000000000012ab.3");
+	tu_ok(eau2_dir_bcast_parse(name, &put, &idx), &err);
+	assert_int_equal(put, 0x12ab);
+	assert_int_equal(idx, 3);
+	assert_int_equal(eau2_dir_part_parse(name, NULL, NULL), -EINVAL);
+	assert_int_equal(eau2_dir_bcast_parse("eau2.part.00000000000012ab.7", NULL, NULL),
+			 -EINVAL);
+	assert_int_equal(eau2_dir_bcast_parse("eau2.bcast.12ab.3", NULL, NULL), -EINVAL);
 }
 
 static void test_publish(void **state)
@@ -168,6 +178,11 @@ static void test_publish(void **state)
 	eau2_dir_part_name(p1, 2, name);
 	assert_false(eau2_dir_is_garbage(&live, name));
 	assert_false(eau2_dir_is_garbage(&live, "not-a-partition"));
+	/* A broadcast copy lives as long as its run's lease. */
+	eau2_dir_bcast_name(p2, 0, name);
+	assert_true(eau2_dir_is_garbage(&live, name));
+	eau2_dir_bcast_name(p1, 0, name);
+	assert_false(eau2_dir_is_garbage(&live, name));
 	eau2_dir_live_free(&live);
 
 	/* Replacing returns the entry replaced. */

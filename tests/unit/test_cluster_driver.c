@@ -5,7 +5,8 @@
  * three "nodes", each a member znode of its own session and a local store
  * of its own holding its partitions. Checked: put/get round trips,
  * built-in rowers giving on the cluster the answer one host gives (1 and
- * 2 replicas, and with a replica down), a put whose driver is killed
+ * 2 replicas, and with a replica down), join with its small table
+ * broadcast (and gc of a dead driver's broadcast copy), a put whose driver is killed
  * (no key, its partitions garbage), two drivers on one key, wait_get,
  * delete, and ZooKeeper stopped or unreachable (an error within the
  * timeout).
@@ -145,7 +146,7 @@ static int d_list(void *ctx, const struct eau2_member *node, char ***parts, size
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < nk; i++) {
-		if (!strncmp(keys[i], "eau2.part.", 10))
+		if (!strncmp(keys[i], "eau2.part.", 10) || !strncmp(keys[i], "eau2.bcast.", 11))
 			keys[k++] = keys[i];
 		else
 			free(keys[i]);
@@ -565,13 +566,115 @@ static void test_run(void **state)
 	assert_int_equal(eau2_cluster_run(cl, db, "t", eau2_rower_find("sort"), NULL,
 					  &res, &err), -ENOTSUP);
 	assert_non_null(strstr(err.msg, "sort"));
-	assert_int_equal(eau2_cluster_run(cl, db, "t", eau2_rower_find("join"), NULL,
+	assert_int_equal(eau2_cluster_run(cl, db, "t", eau2_rower_find("map"), NULL,
 					  &res, &err), -ENOTSUP);
 	assert_null(res);
 	/* No such key. */
 	assert_int_equal(eau2_cluster_run(cl, db, "nope", eau2_rower_find("count"), NULL,
 					  &res, &err), -ENOENT);
 	eau2_df_release(df);
+	eau2_cluster_close(cl);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
+/* The broadcast copies on node i (eau2.bcast.*). */
+static size_t node_bcasts(int i)
+{
+	struct eau2_member m = {0};
+	struct eau2_error err = {0};
+	char **parts;
+	size_t n, k = 0;
+
+	member_for(i, &m);
+	tu_ok(d_list(&dbl, &m, &parts, &n, &err), &err);
+	for (size_t j = 0; j < n; j++)
+		k += !strncmp(parts[j], "eau2.bcast.", 11);
+	eau2_list_free(parts);
+	return k;
+}
+
+/* join with=KEY on a cluster: the small table is broadcast to the nodes
+ * and the answer is the one a single host gives (inner: rows missing;
+ * left: the one-to-one zip locally, whole rows from the nodes), with a
+ * node the broadcast cannot reach, and with 1 and 2 replicas; the copies
+ * are gone after each run; one over EAU2_BCAST_MAX is refused naming
+ * it; a copy left by a dead driver (no lease) is gc's garbage. */
+static void test_bcast_join(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir = NULL;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_df(db, 6, 700, 3), *small = make_df(db, 1, 40, 5);
+	eau2_df *local = NULL, *dist = NULL, *stale = NULL;
+	const struct eau2_rower_class *join = eau2_rower_find("join");
+	const char *names[] = { "with", "on", "how" };
+	const char *inner[] = { "s", "id", "inner" }, *left[] = { "s", "id", "left" };
+	const char **how[] = { inner, left };
+	eau2_cluster *cl;
+	size_t dropped = 0;
+
+	(void)state;
+	double_open("drv8", NULL);
+	cl = open_cluster("drv8", 5000);
+	/* The driver's own states read the table from its store. */
+	tu_ok(eau2_put(db, "s", small, &err), &err);
+	tu_ok(eau2_cluster_put(cl, db, "s", small, NULL, &err), &err);
+	for (unsigned r = 1; r <= 2; r++) {
+		tu_ok(eau2_cluster_put(cl, db, "t", df, &(struct eau2_cluster_put_options){
+			.replicas = r, .part_bytes = 1 }, &err), &err);
+		for (int h = 0; h < 2; h++) {
+			struct eau2_args args = { .n = 3, .names = names, .values = how[h] };
+
+			tu_ok(eau2_run(db, df, join, &args, NULL, &local, &err), &err);
+			assert_true(eau2_df_rows(local) > 0);
+			if (eau2_cluster_run(cl, db, "t", join, &args, &dist, &err))
+				fail_msg("cluster join %s, %u replicas: %s", how[h][2], r, err.msg);
+			assert_same_df(local, dist);
+			eau2_df_release(local);
+			eau2_df_release(dist);
+			for (int i = 0; i < NNODES; i++)
+				assert_int_equal(node_bcasts(i), 0);
+		}
+	}
+	/* Node 1 refuses the copy: its parts run on their other replicas. */
+	{
+		struct eau2_args args = { .n = 3, .names = names, .values = inner };
+
+		pthread_mutex_lock(&dbl.n[1].mu);
+		dbl.n[1].down = 1;
+		pthread_mutex_unlock(&dbl.n[1].mu);
+		tu_ok(eau2_run(db, df, join, &args, NULL, &local, &err), &err);
+		tu_ok(eau2_cluster_run(cl, db, "t", join, &args, &dist, &err), &err);
+		assert_same_df(local, dist);
+		eau2_df_release(local);
+		eau2_df_release(dist);
+		dbl.n[1].down = 0;
+		/* Over the bound: refused by its size, naming it. */
+		setenv("EAU2_BCAST_MAX", "100", 1);
+		assert_int_equal(eau2_cluster_run(cl, db, "t", join, &args, &dist, &err), -ERANGE);
+		unsetenv("EAU2_BCAST_MAX");
+		assert_null(dist);
+		assert_non_null(strstr(err.msg, "with=s"));
+		assert_non_null(strstr(err.msg, "EAU2_BCAST_MAX"));
+		/* No such side table. */
+		inner[0] = "nosuch";
+		assert_int_equal(eau2_cluster_run(cl, db, "t", join, &args, &dist, &err), -ENOENT);
+		assert_non_null(strstr(err.msg, "nosuch"));
+		inner[0] = "s";
+	}
+	for (int i = 0; i < NNODES; i++)
+		assert_int_equal(node_bcasts(i), 0);
+	/* A copy whose run's lease is gone (a killed driver's): garbage. */
+	tu_ok(eau2_cluster_copy_groups(dbl.n[2].db, small, 0, 1, &stale, &err), &err);
+	tu_ok(eau2_put(dbl.n[2].db, "eau2.bcast.00000000000000ab.0", stale, &err), &err);
+	eau2_df_release(stale);
+	assert_int_equal(node_bcasts(2), 1);
+	tu_ok(eau2_cluster_gc(cl, &dropped, &err), &err);
+	assert_true(dropped >= 1);
+	assert_int_equal(node_bcasts(2), 0);
+	eau2_df_release(df);
+	eau2_df_release(small);
 	eau2_cluster_close(cl);
 	double_close(true);
 	tu_close_store(db, dir);
@@ -997,6 +1100,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_backup),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_bcast_join),
 		cmocka_unit_test(test_killed_put),
 		cmocka_unit_test(test_two_drivers),
 		cmocka_unit_test(test_wait_and_zk_down),

@@ -513,6 +513,7 @@ static void test_scan(void **state)
 	struct eau2_member self = {0};
 	struct eau2_error err = {0};
 	char *dir = NULL, leased[EAU2_DIR_PART_NAME_MAX], marked[EAU2_DIR_PART_NAME_MAX];
+	char bcast[EAU2_DIR_PART_NAME_MAX];
 	char mark[EAU2_ZK_PATH_MAX];
 	eau2 *db = tu_open_store(&dir);
 	eau2_df *df = make_df(db, 6, 300, 2), *df2 = make_df(db, 3, 300, 3);
@@ -545,13 +546,17 @@ static void test_scan(void **state)
 	eau2_dir_part_name(put ^ 1, 0, marked);
 	tu_ok(store_in(&dbl.n[3], leased, df2, 0, 1, &err), &err);
 	tu_ok(store_in(&dbl.n[3], marked, df2, 0, 1, &err), &err);
+	/* and a broadcast copy of a run in progress (the same lease) */
+	eau2_dir_bcast_name(put, 0, bcast);
+	tu_ok(store_in(&dbl.n[3], bcast, df2, 0, 1, &err), &err);
 	snprintf(mark, sizeof(mark), "repair/copies/%s@n3", marked);
 	tu_ok(eau2_zk_create(zk, mark, NULL, 0, EAU2_ZK_EPHEMERAL | EAU2_ZK_PARENTS, NULL, 0,
 			     &err), &err);
 	tu_ok(eau2_repair_scan(zk, &dops, NULL, &self, &dropped, &err), &err);
-	/* Left: all's 3, the leased one, the marked one. */
+	/* Left: all's 3, the leased one, the marked one, the copy. */
 	assert_int_equal(dropped, on3 - 3);
-	assert_int_equal(nparts_on(3), 5);
+	assert_int_equal(nparts_on(3), 6);
+	assert_true(holds(3, bcast));
 	assert_true(holds(3, leased));
 	assert_true(holds(3, marked));
 	assert_whole(zk, "all", 4);
@@ -560,8 +565,9 @@ static void test_scan(void **state)
 	tu_ok(eau2_zk_delete(zk, mark, -1, &err), &err);
 	tu_ok(eau2_dir_unlease(zk, put, &err), &err);
 	tu_ok(eau2_repair_scan(zk, &dops, NULL, &self, &dropped, &err), &err);
-	assert_int_equal(dropped, 2);
+	assert_int_equal(dropped, 3);
 	assert_int_equal(nparts_on(3), 3);
+	assert_false(holds(3, bcast));
 	eau2_zk_close(zk);
 	double_close();
 	eau2_df_release(df);
