@@ -113,6 +113,9 @@ void eau2_cluster_net_set_copy_rate(struct eau2_cluster_net *n, uint64_t bytes_p
  * to answer one is dead anyway, and a stopped node's half-open
  * connection cannot be cut). Before the first call. */
 void eau2_cluster_net_connect_ms(struct eau2_cluster_net *n, int ms);
+/* How long a node's clients (pooled and heartbeat) are kept after its
+ * last call (default 60 s; tests shorten it). Before the first call. */
+void eau2_cluster_net_forget_ms(struct eau2_cluster_net *n, int ms);
 
 typedef struct eau2_cluster eau2_cluster;
 

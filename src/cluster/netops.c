@@ -13,7 +13,10 @@
  * one node or several: each call takes an idle client of the node's
  * (by address) from a pool, or opens a new one, and gives it back after,
  * keeping at most IDLE_MAX idle per node. A client whose connection broke
- * reconnects by itself on its next call (rclient.c).
+ * reconnects by itself on its next call (rclient.c). A node not called
+ * for forget_ms (gone, or restarted on another port) is forgotten, its
+ * idle clients and heartbeat client closed, so a long-lived driver in a
+ * changing cluster keeps descriptors and memory for the nodes it uses.
  *
  * Access rules: `mu` guards the pool (the node list and idle stacks); it
  * is never held across a network call. `db_mu` serialises what is done
@@ -28,8 +31,10 @@
 
 #include "cluster/cluster.h"
 #include "node/remote.h"
+#include "util/clock.h"
 
 #define IDLE_MAX 4 /* idle clients kept per node */
+#define FORGET_MS 60000 /* default forget_ms */
 #define PART_PREFIX "eau2.part."
 #define BCAST_PREFIX "eau2.bcast."
 
@@ -44,6 +49,7 @@ struct pool_node {
 	eau2_remote *idle[IDLE_MAX];
 	unsigned nidle;
 	struct busy *busy;     /* clients in use */
+	int64_t used_ms;       /* monotonic: the last take */
 	struct pool_node *next;
 };
 
@@ -51,6 +57,7 @@ struct hb_client {
 	char addr[EAU2_MEMBER_ADDR_MAX + 1];
 	eau2_remote *r;         /* NULL until connected */
 	int timeout_ms;
+	int64_t used_ms;        /* monotonic: the last PING */
 	struct hb_client *next;
 };
 
@@ -59,6 +66,7 @@ struct eau2_cluster_net {
 	int timeout_ms;
 	uint64_t copy_rate;     /* bytes/s of a copy; 0: no limit */
 	int connect_ms;         /* connecting and the handshake */
+	int forget_ms;          /* a node's clients kept this long after its last call */
 	pthread_mutex_t mu;     /* the pool */
 	pthread_mutex_t db_mu;  /* what is done with a handle */
 	struct pool_node *nodes;
@@ -81,6 +89,7 @@ int eau2_cluster_net_new(const char *store, const char *secret_file, int timeout
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	}
 	n->timeout_ms = n->connect_ms = timeout_ms;
+	n->forget_ms = FORGET_MS;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_mutex_init(&n->db_mu, NULL);
 	pthread_mutex_init(&n->hb_mu, NULL);
@@ -114,6 +123,24 @@ void eau2_cluster_net_free(struct eau2_cluster_net *n)
 	free(n);
 }
 
+/* Forgets the nodes with no client in use that were not called for
+ * forget_ms (n->mu held), closing their idle clients. */
+static void forget_pools(struct eau2_cluster_net *n, int64_t now)
+{
+	for (struct pool_node **pp = &n->nodes; *pp;) {
+		struct pool_node *p = *pp;
+
+		if (p->busy || now - p->used_ms < n->forget_ms) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		while (p->nidle)
+			eau2_remote_close(p->idle[--p->nidle]);
+		free(p);
+	}
+}
+
 /* The pool of addr, made when absent (n->mu held); NULL: no memory. */
 static struct pool_node *pool_of(struct eau2_cluster_net *n, const char *addr)
 {
@@ -137,14 +164,20 @@ static int take(struct eau2_cluster_net *n, const struct eau2_member *node, eau2
 {
 	struct pool_node *p;
 	struct busy *b = malloc(sizeof(*b));
+	int64_t now;
 	int rc = 0;
 
 	*r = NULL;
 	if (!b)
 		return eau2_error_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_lock(&n->mu);
-	if ((p = pool_of(n, node->addr)) && p->nidle)
-		*r = p->idle[--p->nidle];
+	now = eau2_mono_ms();
+	forget_pools(n, now);
+	if ((p = pool_of(n, node->addr))) {
+		p->used_ms = now;
+		if (p->nidle)
+			*r = p->idle[--p->nidle];
+	}
 	pthread_mutex_unlock(&n->mu);
 	if (!p)
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
@@ -305,6 +338,11 @@ static int net_copy(void *ctx, const struct eau2_member *from, const struct eau2
 	return named(to, rc, err);
 }
 
+void eau2_cluster_net_forget_ms(struct eau2_cluster_net *n, int ms)
+{
+	n->forget_ms = ms;
+}
+
 void eau2_cluster_net_set_copy_rate(struct eau2_cluster_net *n, uint64_t bytes_per_s)
 {
 	n->copy_rate = bytes_per_s;
@@ -333,9 +371,21 @@ static int net_ping(void *ctx, const struct eau2_member *node, int timeout_ms,
 {
 	struct eau2_cluster_net *n = ctx;
 	struct hb_client *h;
+	int64_t now;
 	int rc;
 
 	pthread_mutex_lock(&n->hb_mu);
+	now = eau2_mono_ms();
+	for (struct hb_client **pp = &n->hb; *pp;) { /* forget the silent */
+		h = *pp;
+		if (now - h->used_ms < n->forget_ms || !strcmp(h->addr, node->addr)) {
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		eau2_remote_close(h->r);
+		free(h);
+	}
 	for (h = n->hb; h; h = h->next)
 		if (!strcmp(h->addr, node->addr))
 			break;
@@ -353,6 +403,7 @@ static int net_ping(void *ctx, const struct eau2_member *node, int timeout_ms,
 		h->r = NULL;
 	}
 	h->timeout_ms = timeout_ms;
+	h->used_ms = now;
 	if (!h->r)
 		rc = eau2_remote_open(&h->r, node->addr, n->secret_file, timeout_ms, err);
 	else

@@ -9,18 +9,23 @@
  * built-in rowers equal local runs; with one node stopped the runs still
  * answer equal; delete drops every partition. Shared state on the same
  * cluster: eau2_wait_get wakes on a put from another driver, and
- * eau2_watch wakes on a put, a replace and a delete.
+ * eau2_watch wakes on a put, a replace and a delete. The node operations
+ * forget a node's clients (pooled and heartbeat) once it has not been
+ * called for a while: descriptors go back.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
 #include "zkutil.h"
+#include "cluster/cluster.h"
 #include "cluster/members.h"
 #include "node/remote.h"
 
@@ -358,11 +363,74 @@ static void test_shared_state(void **state)
 	tu_close_store(ldb, ldir);
 }
 
+/* Descriptors this process holds. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A PING and a list of node i through the network operations. */
+static void call_node(struct eau2_cluster_net *net, int i)
+{
+	struct eau2_member m = {0};
+	struct eau2_error err = {0};
+	char **parts = NULL;
+	size_t n = 0;
+
+	snprintf(m.id, sizeof(m.id), "n%d", i);
+	snprintf(m.addr, sizeof(m.addr), "127.0.0.1:%u", eau2_remote_server_port(nodes[i].srv));
+	tu_ok(eau2_cluster_net_ops.ping(net, &m, 5000, &err), &err);
+	tu_ok(eau2_cluster_net_ops.list(net, &m, &parts, &n, &err), &err);
+	for (size_t k = 0; k < n; k++)
+		free(parts[k]);
+	free(parts);
+}
+
+static void test_forget(void **state)
+{
+	struct eau2_error err = {0};
+	struct eau2_cluster_net *net;
+	int base, used, left = 0;
+
+	(void)state;
+	nodes_start("cf");
+	tu_ok(eau2_cluster_net_new(NULL, NULL, 5000, &net, &err), &err);
+	eau2_cluster_net_forget_ms(net, 300);
+	base = open_fds();
+	call_node(net, 0);
+	call_node(net, 1);
+	used = open_fds() - base; /* both ends of 2 connections per node */
+	assert_true(used >= 4);
+	nanosleep(&(struct timespec){ 0, 400000000 }, NULL);
+	/* Calls to node 2 forget nodes 0 and 1, silent for longer than 300 ms:
+	 * what stays open is node 2's (as many as nodes 0 and 1 had, each). */
+	for (int t = 0; t < 100; t++) {
+		call_node(net, 2);
+		left = open_fds() - base;
+		if (left <= used / 2)
+			break;
+		nanosleep(&(struct timespec){ 0, 20000000 }, NULL); /* the servers' ends */
+	}
+	if (left > used / 2)
+		fail_msg("%d descriptors still open after forgetting nodes 0 and 1 (%d for them)",
+			 left, used);
+	eau2_cluster_net_free(net);
+	nodes_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backend),
 		cmocka_unit_test(test_shared_state),
+		cmocka_unit_test(test_forget),
 	};
 
 	return cmocka_run_group_tests(tests, zku_setup1, zku_teardown);
