@@ -17,7 +17,7 @@
  * neighbours share prefixes: an 8-byte head tied often). The caller then merges the
  * sorted ranges (a heap of one head per range) into the builder.
  *
- * Threads: the helpers read the tables given (their slots, words and
+ * Threads: the helpers read the tables given (their slots and
  * keys); each writes only its own struct range and the count field of
  * the first table's slots of its range's words (see add_first). The caller joins them all
  * before it reads any range. The order is a total order on distinct
@@ -118,13 +118,6 @@ static uint64_t range_lo(unsigned k, unsigned n)
 	return (uint64_t)(((uint64_t)k * 65536 + n - 1) / n) << 48;
 }
 
-static uint64_t slot_hash(const struct wc_table *t, const struct wc_slot *s)
-{
-	if (s->len <= 16)
-		return eau2_wc_hash16(s->w0, s->w1, s->len);
-	return t->words[s->id1 - 1].hash;
-}
-
 /* Calls fn(arg, t, slot, hash) for every word of t in range r->k. */
 static int range_walk(const struct range *r, const struct wc_table *t,
 		      int (*fn)(void *, const struct wc_table *, const struct wc_slot *,
@@ -144,16 +137,16 @@ static int range_walk(const struct range *r, const struct wc_table *t,
 	for (; j < end; j++) {
 		const struct wc_slot *s = &t->slots[j];
 		uint64_t h;
-		if (s->id1 && range_of(h = slot_hash(t, s), r->nranges) == r->k &&
+		if (s->len && range_of(h = eau2_wc_slot_hash(t, s), r->nranges) == r->k &&
 		    (rc = fn(arg, t, s, h)))
 			return rc;
 	}
 	for (size_t i = 0; i < t->mask + 1 - (end - j0); i++) {
 		const struct wc_slot *s = &t->slots[(end + i) & t->mask];
 		uint64_t h;
-		if (!s->id1)
+		if (!s->len)
 			break;
-		if (range_of(h = slot_hash(t, s), r->nranges) == r->k &&
+		if (range_of(h = eau2_wc_slot_hash(t, s), r->nranges) == r->k &&
 		    (rc = fn(arg, t, s, h)))
 			return rc;
 	}
@@ -164,7 +157,6 @@ static int add_rec(void *arg, const struct wc_table *t, const struct wc_slot *s,
 		   uint64_t h)
 {
 	struct range *r = arg;
-	const struct wc_word *w = &t->words[s->id1 - 1];
 
 	(void)h;
 	if (r->n == r->cap) {
@@ -176,8 +168,8 @@ static int add_rec(void *arg, const struct wc_table *t, const struct wc_slot *s,
 		r->cap = cap;
 	}
 	r->recs[r->n++] = (struct rec){ .count = s->count, .k0 = be(s->w0),
-					.k1 = be(s->w1), .p = t->keys + w->off,
-					.len = w->len };
+					.k1 = be(s->w1), .p = eau2_wc_bytes(t, s),
+					.len = s->len };
 	return 0;
 }
 
@@ -194,21 +186,20 @@ static int add_first(void *arg, const struct wc_table *t, const struct wc_slot *
 {
 	struct range *r = arg;
 	const struct wc_table *f = &r->tables[0];
-	const struct wc_word *w = &t->words[s->id1 - 1];
-	const char *p = t->keys + w->off;
+	const char *p = eau2_wc_bytes(t, s);
 
 	for (size_t j = (size_t)(h >> f->shift);; j = (j + 1) & f->mask) {
 		struct wc_slot *x = &f->slots[j];
-		if (!x->id1)
+		if (!x->len)
 			break;
 		if (((x->w0 ^ s->w0) | (x->w1 ^ s->w1) | (x->len ^ s->len)) == 0 &&
 		    (s->len <= 16 ||
-		     memcmp(f->keys + f->words[x->id1 - 1].off + 16, p + 16, s->len - 16) == 0)) {
+		     memcmp(eau2_wc_bytes(f, x) + 16, p + 16, s->len - 16) == 0)) {
 			x->count += s->count;
 			return 0;
 		}
 	}
-	return eau2_wc_add(&r->extra, p, w->len, s->w0, s->w1, eau2_hash_u64(h),
+	return eau2_wc_add(&r->extra, p, s->len, s->w0, s->w1, eau2_hash_u64(h),
 			   s->count);
 }
 
@@ -219,14 +210,16 @@ static void *range_main(void *arg)
 
 	if (r->ntables > 1 && r->tables[0].slots) {
 		rc = eau2_wc_table_init(&r->extra, 8);
+		r->extra.remix = true;
 		for (size_t i = 1; rc == 0 && i < r->ntables; i++)
 			rc = range_walk(r, &r->tables[i], add_first, r);
 	}
 	if (rc == 0)
 		rc = range_walk(r, r->tables, add_rec, r);
 	/* every word of the range's own table is in the range */
-	for (uint32_t i = 0; rc == 0 && i < r->extra.n; i++)
-		rc = add_rec(r, &r->extra, &r->extra.slots[r->extra.words[i].slot], 0);
+	for (size_t j = 0; rc == 0 && r->extra.n && j <= r->extra.mask; j++)
+		if (r->extra.slots[j].len)
+			rc = add_rec(r, &r->extra, &r->extra.slots[j], 0);
 	if (rc == 0) {
 		r->tmp = malloc((r->n ? r->n : 1) * sizeof(*r->tmp));
 		rc = r->tmp ? 0 : -ENOMEM;
