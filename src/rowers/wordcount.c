@@ -230,7 +230,12 @@ wc_word(struct wc_state *s, const char *p, size_t len,
 	w->w0 = w0;
 	w->w1 = w1;
 	w->hash = h;
-	__builtin_prefetch(&s->t.slots[h >> s->t.shift], 1, 3);
+	/* the home slot's line, and the next slot's when that is the next
+	 * line (a probe often goes on: at the table's end this is one past
+	 * its slots, and a prefetch never faults) */
+	const char *home = (const char *)&s->t.slots[h >> s->t.shift];
+	__builtin_prefetch(home, 1, 3);
+	__builtin_prefetch(home + sizeof(struct wc_slot), 1, 3);
 	if (__builtin_expect(++s->npend == WC_BATCH, 0))
 		return wc_flush(s);
 	return 0;
