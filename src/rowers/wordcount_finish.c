@@ -282,7 +282,14 @@ static int write_result(struct range *r, unsigned n, eau2 *db, eau2_df **result,
 	while (rc == 0 && hp.n) {
 		unsigned k = hp.idx[0];
 		const struct rec *x = &r[k].recs[pos[k]];
-		rc = eau2_builder_append_string(b, 0, x->p, x->len, err);
+		const char *p = x->p;
+		uint64_t head[2];
+		if (x->len <= 16) { /* the bytes from the record: p is a cache miss */
+			head[0] = be(x->k0);
+			head[1] = be(x->k1);
+			p = (const char *)head;
+		}
+		rc = eau2_builder_append_string(b, 0, p, x->len, err);
 		if (rc == 0)
 			rc = eau2_builder_append_int(b, 1, (int64_t)x->count, err);
 		if (++pos[k] == r[k].n)
