@@ -61,10 +61,9 @@ static uint64_t be(uint64_t w)
 
 static inline int rec_before(const struct rec *a, const struct rec *b)
 {
-	if (a->count != b->count)
-		return a->count > b->count;
-	if (a->k0 != b->k0)
-		return a->k0 < b->k0;
+	/* the usual case without a branch on the data: counts or heads differ */
+	if (__builtin_expect(((a->count ^ b->count) | (a->k0 ^ b->k0)) != 0, 1))
+		return (a->count > b->count) | ((a->count == b->count) & (a->k0 < b->k0));
 	if (a->k1 != b->k1)
 		return a->k1 < b->k1;
 	/* equal heads: a word of 16 bytes or more, or zero bytes in one */
@@ -91,8 +90,12 @@ static struct rec *rec_sort(struct rec *a, struct rec *tmp, size_t n)
 		for (size_t lo = 0; lo < n; lo += 2 * w) {
 			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
 			size_t i = lo, j = mid, o = lo;
-			while (i < mid && j < hi)
-				tmp[o++] = rec_before(&a[j], &a[i]) ? a[j++] : a[i++];
+			while (i < mid && j < hi) { /* no branch on the order */
+				size_t t = (size_t)rec_before(&a[j], &a[i]);
+				tmp[o++] = a[t ? j : i];
+				j += t;
+				i += t ^ 1;
+			}
 			while (i < mid)
 				tmp[o++] = a[i++];
 			while (j < hi)
