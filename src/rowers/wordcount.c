@@ -212,12 +212,7 @@ wc_word(struct wc_state *s, const char *p, size_t len,
 	uint64_t w0, w1, h;
 
 	if (__builtin_expect(len <= 16 && limit - p >= 16, 1)) {
-		uint64_t a, b;
-		memcpy(&a, p, 8);
-		memcpy(&b, p + 8, 8);
-		unsigned n0 = len < 8 ? (unsigned)len : 8, n1 = (unsigned)len - n0;
-		w0 = a & (~0ULL >> (64 - 8 * n0));
-		w1 = n1 ? b & (~0ULL >> ((64 - 8 * n1) & 63)) : 0;
+		eau2_wc_head16(p, len, &w0, &w1);
 		h = eau2_wc_hash16(w0, w1, len);
 	} else {
 		if (len >= UINT32_MAX)

@@ -96,25 +96,46 @@ static inline uint64_t eau2_wc_slot_hash(const struct wc_table *t,
 	return t->remix ? eau2_hash_u64(h) : h;
 }
 
-/* The first min(len, 16) bytes of p, zero padded, without a branch on
- * len when p + 16 <= limit (two unaligned loads, then masks). */
+/* 16 bytes kept, then 16 dropped: the masks of eau2_wc_head16. */
+static const uint8_t eau2_wc_keep[32] = {
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+};
+
+/* The first min(len, 16) bytes of p (len > 0), zero padded, when 16
+ * bytes at p are readable: two unaligned loads and two masks read from
+ * eau2_wc_keep at 16 - min(len, 16), without a branch (words of up to 8
+ * bytes and longer ones alternate at random: a branch on the length
+ * would be mispredicted often, and compilers make one of arithmetic
+ * masks). */
+static inline void eau2_wc_head16(const char *p, size_t len, uint64_t *w0,
+				  uint64_t *w1)
+{
+	const uint8_t *k = eau2_wc_keep + 16 - (len < 16 ? len : 16);
+	uint64_t a, b, m0, m1;
+
+	memcpy(&a, p, 8);
+	memcpy(&b, p + 8, 8);
+	memcpy(&m0, k, 8);
+	memcpy(&m1, k + 8, 8);
+	*w0 = a & m0;
+	*w1 = b & m1;
+}
+
+/* The first min(len, 16) bytes of p (len > 0), zero padded; limit bounds
+ * what may be read. */
 static inline void eau2_wc_head(const char *p, uint32_t len, const char *limit,
 				uint64_t *w0, uint64_t *w1)
 {
 	uint64_t a = 0, b = 0;
 
 	if (__builtin_expect(limit - p >= 16, 1)) {
-		memcpy(&a, p, 8);
-		memcpy(&b, p + 8, 8);
-		/* bytes kept of each half: n0 in [1, 8], n1 in [0, 8] */
-		uint32_t n0 = len < 8 ? len : 8, n1 = len < 16 ? len - n0 : 8;
-		a &= ~0ULL >> (64 - 8 * n0);
-		b &= n1 ? ~0ULL >> ((64 - 8 * n1) & 63) : 0;
-	} else {
-		memcpy(&a, p, len < 8 ? len : 8);
-		if (len > 8)
-			memcpy(&b, p + 8, len < 16 ? len - 8 : 8);
+		eau2_wc_head16(p, len, w0, w1);
+		return;
 	}
+	memcpy(&a, p, len < 8 ? len : 8);
+	if (len > 8)
+		memcpy(&b, p + 8, len < 16 ? len - 8 : 8);
 	*w0 = a;
 	*w1 = b;
 }
