@@ -236,10 +236,22 @@ static void *range_main(void *arg)
 	return NULL;
 }
 
+/* One part of the result: the records [lo[k], hi[k]) of every range k,
+ * which come in the result after those of the parts before it and before
+ * those of the parts after it. */
+struct part {
+	const struct range *r;
+	unsigned n;
+	size_t lo[RANGES_MAX], hi[RANGES_MAX];
+	eau2_builder *b;
+	struct eau2_error err;
+	int rc;
+};
+
 /* Min-heap of range indices by their head record. */
 struct heap {
 	unsigned idx[RANGES_MAX], n;
-	struct range *r;
+	const struct range *r;
 	size_t *pos;
 };
 
@@ -265,26 +277,24 @@ static void heap_down(struct heap *hp, unsigned i)
 	}
 }
 
-static int write_result(struct range *r, unsigned n, eau2 *db, eau2_df **result,
-			struct eau2_error *err)
+/* Appends the part's records in order (a heap of one head per range). */
+static void *part_main(void *arg)
 {
-	eau2_schema *schema = NULL;
-	eau2_builder *b = NULL;
-	size_t pos[RANGES_MAX] = {0};
-	struct heap hp = { .n = 0, .r = r, .pos = pos };
-	int rc;
+	struct part *pt = arg;
+	size_t pos[RANGES_MAX], *hi = pt->hi;
+	struct heap hp = { .n = 0, .r = pt->r, .pos = pos };
+	int rc = 0;
 
-	rc = eau2_schema_parse("word:string,count:int", &schema, err);
-	if (rc == 0)
-		rc = eau2_builder_new(db, schema, &b, err);
-	for (unsigned k = 0; k < n; k++)
-		if (r[k].n)
+	for (unsigned k = 0; k < pt->n; k++) {
+		pos[k] = pt->lo[k];
+		if (pos[k] < hi[k])
 			hp.idx[hp.n++] = k;
+	}
 	for (unsigned i = hp.n; i-- > 0;)
 		heap_down(&hp, i);
 	while (rc == 0 && hp.n) {
 		unsigned k = hp.idx[0];
-		const struct rec *x = &r[k].recs[pos[k]];
+		const struct rec *x = &pt->r[k].recs[pos[k]];
 		const char *p = x->p;
 		uint64_t head[2];
 		if (x->len <= 16) { /* the bytes from the record: p is a cache miss */
@@ -292,12 +302,126 @@ static int write_result(struct range *r, unsigned n, eau2 *db, eau2_df **result,
 			head[1] = be(x->k1);
 			p = (const char *)head;
 		}
-		rc = eau2_builder_append_string(b, 0, p, x->len, err);
+		rc = eau2_builder_append_string(pt->b, 0, p, x->len, &pt->err);
 		if (rc == 0)
-			rc = eau2_builder_append_int(b, 1, (int64_t)x->count, err);
-		if (++pos[k] == r[k].n)
+			rc = eau2_builder_append_int(pt->b, 1, (int64_t)x->count, &pt->err);
+		if (++pos[k] == hi[k])
 			hp.idx[0] = hp.idx[--hp.n];
 		heap_down(&hp, 0);
+	}
+	pt->rc = rc;
+	return NULL;
+}
+
+/* The records of the ranges before global position g of the result:
+ * cut[k] of range k, their sum g. A guess from the range with the most
+ * records (its record at the same fraction, sought in every range), then
+ * one record at a time to g: the smallest next, or the largest last. */
+static void cut_at(const struct range *r, unsigned n, size_t total, size_t g,
+		   size_t *cut)
+{
+	unsigned big = 0;
+	size_t sum = 0;
+
+	for (unsigned k = 1; k < n; k++)
+		if (r[k].n > r[big].n)
+			big = k;
+	const struct rec *x = &r[big].recs[(size_t)((double)g / (double)total *
+						   (double)r[big].n) % r[big].n];
+	for (unsigned k = 0; k < n; k++) {
+		size_t lo = 0, hi = r[k].n; /* first record not before x */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (rec_before(&r[k].recs[mid], x))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		cut[k] = lo;
+		sum += lo;
+	}
+	while (sum < g) {
+		unsigned m = n;
+		for (unsigned k = 0; k < n; k++)
+			if (cut[k] < r[k].n &&
+			    (m == n || rec_before(&r[k].recs[cut[k]], &r[m].recs[cut[m]])))
+				m = k;
+		cut[m]++;
+		sum++;
+	}
+	while (sum > g) {
+		unsigned m = n;
+		for (unsigned k = 0; k < n; k++)
+			if (cut[k] > 0 &&
+			    (m == n || rec_before(&r[m].recs[cut[m] - 1], &r[k].recs[cut[k] - 1])))
+				m = k;
+		cut[m]--;
+		sum--;
+	}
+}
+
+/* Writes the sorted ranges' records, merged, as the result. Its parts
+ * start at multiples of EAU2_CHUNK_ROWS (so its row groups are those of
+ * a serial write, for any thread count) and are written on up to n
+ * threads into parts of the builder, joined in order. */
+static int write_result(struct range *r, unsigned n, eau2 *db, eau2_df **result,
+			struct eau2_error *err)
+{
+	eau2_schema *schema = NULL;
+	eau2_builder *b = NULL;
+	struct part *pt = NULL;
+	pthread_t tids[RANGES_MAX];
+	size_t total = 0, groups;
+	unsigned np, started = 0;
+	int rc;
+
+	for (unsigned k = 0; k < n; k++)
+		total += r[k].n;
+	groups = (total + EAU2_CHUNK_ROWS - 1) / EAU2_CHUNK_ROWS;
+	np = groups < n ? (unsigned)(groups ? groups : 1) : n;
+	rc = eau2_schema_parse("word:string,count:int", &schema, err);
+	if (rc == 0)
+		rc = eau2_builder_new(db, schema, &b, err);
+	if (rc == 0 && !(pt = calloc(np, sizeof(*pt))))
+		rc = eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
+	for (unsigned i = 0; rc == 0 && i < np; i++) {
+		pt[i].r = r;
+		pt[i].n = n;
+		/* part i starts at group groups * i / np */
+		if (i == 0)
+			memset(pt[i].lo, 0, sizeof(pt[i].lo));
+		else
+			cut_at(r, n, total, groups * i / np * EAU2_CHUNK_ROWS, pt[i].lo);
+		if (i > 0)
+			memcpy(pt[i - 1].hi, pt[i].lo, sizeof(pt[i].lo));
+		if (i + 1 == np)
+			for (unsigned k = 0; k < n; k++)
+				pt[i].hi[k] = r[k].n;
+		pt[i].b = b;
+		if (i > 0 && (rc = eau2_builder_fork(b, &pt[i].b, err)) < 0)
+			pt[i].b = NULL;
+	}
+	for (unsigned i = 1; rc == 0 && i < np; i++) {
+		if (pthread_create(&tids[i], NULL, part_main, &pt[i]) != 0)
+			break;
+		started = i;
+	}
+	if (rc == 0) {
+		part_main(&pt[0]);
+		for (unsigned i = 1; i <= started; i++)
+			pthread_join(tids[i], NULL);
+		for (unsigned i = started + 1; i < np; i++) /* not started */
+			part_main(&pt[i]);
+		for (unsigned i = 0; rc == 0 && i < np; i++)
+			if ((rc = pt[i].rc) < 0 && err)
+				*err = pt[i].err;
+	}
+	for (unsigned i = 1; pt && i < np; i++) {
+		if (rc == 0)
+			rc = eau2_builder_join(b, pt[i].b, err);
+		else
+			eau2_builder_abort(pt[i].b);
+		pt[i].b = NULL;
 	}
 	if (rc == 0) {
 		rc = eau2_builder_finish(b, result, err);
@@ -305,6 +429,7 @@ static int write_result(struct range *r, unsigned n, eau2 *db, eau2_df **result,
 	}
 	eau2_builder_abort(b);
 	eau2_schema_free(schema);
+	free(pt);
 	return rc;
 }
 
