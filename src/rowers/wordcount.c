@@ -44,7 +44,7 @@ struct wc_pending {
 	uint32_t len;
 };
 
-#define WC_BATCH 64
+#define WC_BATCH 64 /* at most 256 (wc_flush) */
 #define WC_WIN 1024 /* bytes a scan window holds (a multiple of 64) */
 /* one start or end per byte at most (rows of one byte), +8 for flatten */
 #define WC_POS_CAP (WC_WIN + 16)
@@ -165,19 +165,39 @@ __attribute__((target("avx2"))) static inline uint64_t ws_mask64_avx2(const char
 }
 #endif
 
+/* Looks up the batch's words. A long word whose home slot holds a word
+ * of the same length and head is most likely that word: the compare of
+ * its other bytes would wait for a cache miss on them, so it waits until
+ * the end of the batch instead, its bytes prefetched. */
 static int wc_flush(struct wc_state *s)
 {
+	uint8_t later[WC_BATCH];
+	uint32_t nlater = 0;
+	int rc;
+
 	for (uint32_t i = 0; i < s->npend; i++) {
 		const struct wc_pending *w = &s->pend[i];
-		int rc = eau2_wc_add(&s->t, w->p, w->len, w->w0, w->w1, w->hash, 1);
+		if (__builtin_expect(w->len > 16, 0)) {
+			const struct wc_slot *x = &s->t.slots[w->hash >> s->t.shift];
+			if (x->len == w->len && x->w0 == w->w0 && x->w1 == w->w1) {
+				__builtin_prefetch(eau2_wc_bytes(&s->t, x) + 16, 0, 3);
+				later[nlater++] = (uint8_t)i;
+				continue;
+			}
+		}
+		rc = eau2_wc_add(&s->t, w->p, w->len, w->w0, w->w1, w->hash, 1);
+		if (rc < 0)
+			return rc;
+	}
+	for (uint32_t k = 0; k < nlater; k++) {
+		const struct wc_pending *w = &s->pend[later[k]];
+		rc = eau2_wc_add(&s->t, w->p, w->len, w->w0, w->w1, w->hash, 1);
 		if (rc < 0)
 			return rc;
 	}
 	s->npend = 0;
 	return 0;
 }
-
-static int wc_flush(struct wc_state *s);
 
 /* Queues word p[0..len) (len > 0) and prefetches its slot; lookups run a
  * batch at a time so the cache misses of a batch overlap (the table of a
@@ -192,12 +212,7 @@ wc_word(struct wc_state *s, const char *p, size_t len,
 	uint64_t w0, w1, h;
 
 	if (__builtin_expect(len <= 16 && limit - p >= 16, 1)) {
-		uint64_t a, b;
-		memcpy(&a, p, 8);
-		memcpy(&b, p + 8, 8);
-		unsigned n0 = len < 8 ? (unsigned)len : 8, n1 = (unsigned)len - n0;
-		w0 = a & (~0ULL >> (64 - 8 * n0));
-		w1 = n1 ? b & (~0ULL >> ((64 - 8 * n1) & 63)) : 0;
+		eau2_wc_head16(p, len, &w0, &w1);
 		h = eau2_wc_hash16(w0, w1, len);
 	} else {
 		if (len >= UINT32_MAX)
@@ -210,7 +225,12 @@ wc_word(struct wc_state *s, const char *p, size_t len,
 	w->w0 = w0;
 	w->w1 = w1;
 	w->hash = h;
-	__builtin_prefetch(&s->t.slots[h >> s->t.shift], 1, 3);
+	/* the home slot's line, and the next slot's when that is the next
+	 * line (a probe often goes on: at the table's end this is one past
+	 * its slots, and a prefetch never faults) */
+	const char *home = (const char *)&s->t.slots[h >> s->t.shift];
+	__builtin_prefetch(home, 1, 3);
+	__builtin_prefetch(home + sizeof(struct wc_slot), 1, 3);
 	if (__builtin_expect(++s->npend == WC_BATCH, 0))
 		return wc_flush(s);
 	return 0;
@@ -416,9 +436,12 @@ static int wc_encode(const void *state, void **buf, size_t *len,
 	rc |= eau2_buf_u64(&b, n);
 	for (size_t i = 0; rc == 0 && i <= s->nmore; i++) {
 		const struct wc_table *t = i ? &s->more[i - 1] : &s->t;
-		for (uint32_t k = 0; rc == 0 && k < t->n; k++) {
-			rc |= eau2_buf_u64(&b, t->slots[t->words[k].slot].count);
-			rc |= eau2_buf_bytes(&b, t->keys + t->words[k].off, t->words[k].len);
+		for (size_t j = 0; rc == 0 && t->n && j <= t->mask; j++) {
+			const struct wc_slot *x = &t->slots[j];
+			if (!x->len)
+				continue;
+			rc |= eau2_buf_u64(&b, x->count);
+			rc |= eau2_buf_bytes(&b, eau2_wc_bytes(t, x), x->len);
 		}
 	}
 	if (rc) {

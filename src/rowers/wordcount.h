@@ -13,41 +13,41 @@
 #ifndef EAU2_ROWERS_WORDCOUNT_H
 #define EAU2_ROWERS_WORDCOUNT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "rowers/rowers.h"
 
 /* A slot is 32 bytes, half a cache line: the word's first 16 bytes zero
- * padded, its count, length and id, so a word of up to 16 bytes is found
- * and counted touching one cache line, with integer compares and no
- * memcmp; longer words compare the rest against the table's key bytes. */
+ * padded, its count and length, so a word of up to 16 bytes is found,
+ * counted and even read back (its bytes are the slot's w0, w1) touching
+ * one cache line, with integer compares and no memcmp. A longer word's
+ * bytes are in the table's keys, which the slot locates directly: a hit
+ * on it touches one more line (no index to follow first). */
 struct wc_slot {
 	uint64_t w0, w1;  /* first 16 bytes of the word, zero padded */
 	uint64_t count;
-	uint32_t len;
-	uint32_t id1;     /* id + 1; 0 = empty */
-};
-
-struct wc_word {
-	uint64_t off;     /* into keys */
-	uint64_t hash;
-	uint64_t slot;    /* index of its slot */
-	uint32_t len;
+	uint32_t len;     /* 0 = empty (words are not empty) */
+	uint32_t key;     /* len > 16: its record in keys (in 8-byte units) */
 };
 
 /* Open addressing with linear probing; a word's home slot is the high
  * bits of its hash (hash >> shift), so slots are in hash order apart from
  * runs displaced by collisions (the finish splits tables by hash range).
- * Words are numbered in insertion order; their bytes are in keys. */
+ * keys holds only the words longer than 16 bytes, a record each: their
+ * hash, then their bytes zero padded to 8. A short word's hash is
+ * recomputed from its slot when needed (growth, the finish): a remix
+ * table (the finish's own) places short words by eau2_hash_u64 of it;
+ * a long word's is the one given at insertion. */
 struct wc_table {
 	struct wc_slot *slots;
 	size_t mask;        /* slots - 1 */
 	unsigned shift;     /* 64 - log2(slots) */
-	struct wc_word *words;
-	uint32_t n, cap;
-	char *keys;
-	size_t keys_len, keys_cap;
+	bool remix;
+	uint32_t n;         /* words */
+	uint64_t *keys;
+	size_t keys_len, keys_cap; /* in 8-byte units */
 };
 
 /* An empty table of 2^bits slots: 0 or -ENOMEM. */
@@ -56,7 +56,7 @@ int eau2_wc_table_init(struct wc_table *t, unsigned bits);
 void eau2_wc_table_free(struct wc_table *t);
 /* Inserts word p[0..len) with count into the empty slot j (see
  * eau2_wc_add); grows the table past a load of 3/4. 0, -ENOMEM or -E2BIG
- * (2^30 words). */
+ * (2^30 words, or 32 GiB of long words' records). */
 int eau2_wc_insert(struct wc_table *t, size_t j, const char *p, uint32_t len,
 		   uint64_t w0, uint64_t w1, uint64_t hash, uint64_t count);
 
@@ -77,25 +77,65 @@ static inline uint64_t eau2_wc_hash(const char *p, uint32_t len, uint64_t w0,
 	return eau2_wc_hash16(w0, w1, len);
 }
 
-/* The first min(len, 16) bytes of p, zero padded, without a branch on
- * len when p + 16 <= limit (two unaligned loads, then masks). */
+/* The bytes of the word in slot s of t (s->len of them). */
+static inline const char *eau2_wc_bytes(const struct wc_table *t,
+					const struct wc_slot *s)
+{
+	if (s->len <= 16)
+		return (const char *)&s->w0; /* w0 then w1: the bytes in order */
+	return (const char *)(t->keys + s->key + 1);
+}
+
+/* The hash that places the word of slot s in t. */
+static inline uint64_t eau2_wc_slot_hash(const struct wc_table *t,
+					 const struct wc_slot *s)
+{
+	if (s->len > 16)
+		return t->keys[s->key];
+	uint64_t h = eau2_wc_hash16(s->w0, s->w1, s->len);
+	return t->remix ? eau2_hash_u64(h) : h;
+}
+
+/* 16 bytes kept, then 16 dropped: the masks of eau2_wc_head16. */
+static const uint8_t eau2_wc_keep[32] = {
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+};
+
+/* The first min(len, 16) bytes of p (len > 0), zero padded, when 16
+ * bytes at p are readable: two unaligned loads and two masks read from
+ * eau2_wc_keep at 16 - min(len, 16), without a branch (words of up to 8
+ * bytes and longer ones alternate at random: a branch on the length
+ * would be mispredicted often, and compilers make one of arithmetic
+ * masks). */
+static inline void eau2_wc_head16(const char *p, size_t len, uint64_t *w0,
+				  uint64_t *w1)
+{
+	const uint8_t *k = eau2_wc_keep + 16 - (len < 16 ? len : 16);
+	uint64_t a, b, m0, m1;
+
+	memcpy(&a, p, 8);
+	memcpy(&b, p + 8, 8);
+	memcpy(&m0, k, 8);
+	memcpy(&m1, k + 8, 8);
+	*w0 = a & m0;
+	*w1 = b & m1;
+}
+
+/* The first min(len, 16) bytes of p (len > 0), zero padded; limit bounds
+ * what may be read. */
 static inline void eau2_wc_head(const char *p, uint32_t len, const char *limit,
 				uint64_t *w0, uint64_t *w1)
 {
 	uint64_t a = 0, b = 0;
 
 	if (__builtin_expect(limit - p >= 16, 1)) {
-		memcpy(&a, p, 8);
-		memcpy(&b, p + 8, 8);
-		/* bytes kept of each half: n0 in [1, 8], n1 in [0, 8] */
-		uint32_t n0 = len < 8 ? len : 8, n1 = len < 16 ? len - n0 : 8;
-		a &= ~0ULL >> (64 - 8 * n0);
-		b &= n1 ? ~0ULL >> ((64 - 8 * n1) & 63) : 0;
-	} else {
-		memcpy(&a, p, len < 8 ? len : 8);
-		if (len > 8)
-			memcpy(&b, p + 8, len < 16 ? len - 8 : 8);
+		eau2_wc_head16(p, len, w0, w1);
+		return;
 	}
+	memcpy(&a, p, len < 8 ? len : 8);
+	if (len > 8)
+		memcpy(&b, p + 8, len < 16 ? len - 8 : 8);
 	*w0 = a;
 	*w1 = b;
 }
@@ -114,12 +154,11 @@ static inline int eau2_wc_add(struct wc_table *t, const char *p, uint32_t len,
 		struct wc_slot *slot = &t->slots[j];
 		if (((slot->w0 ^ w0) | (slot->w1 ^ w1) | (slot->len ^ len)) == 0 &&
 		    (__builtin_expect(len <= 16, 1) ||
-		     memcmp(t->keys + t->words[slot->id1 - 1].off + 16, p + 16,
-			    len - 16) == 0)) {
+		     memcmp(eau2_wc_bytes(t, slot) + 16, p + 16, len - 16) == 0)) {
 			slot->count += count;
 			return 0;
 		}
-		if (!slot->id1)
+		if (!slot->len)
 			return eau2_wc_insert(t, j, p, len, w0, w1, hash, count);
 		j = (j + 1) & t->mask;
 	}

@@ -17,7 +17,7 @@
  * neighbours share prefixes: an 8-byte head tied often). The caller then merges the
  * sorted ranges (a heap of one head per range) into the builder.
  *
- * Threads: the helpers read the tables given (their slots, words and
+ * Threads: the helpers read the tables given (their slots and
  * keys); each writes only its own struct range and the count field of
  * the first table's slots of its range's words (see add_first). The caller joins them all
  * before it reads any range. The order is a total order on distinct
@@ -61,10 +61,9 @@ static uint64_t be(uint64_t w)
 
 static inline int rec_before(const struct rec *a, const struct rec *b)
 {
-	if (a->count != b->count)
-		return a->count > b->count;
-	if (a->k0 != b->k0)
-		return a->k0 < b->k0;
+	/* the usual case without a branch on the data: counts or heads differ */
+	if (__builtin_expect(((a->count ^ b->count) | (a->k0 ^ b->k0)) != 0, 1))
+		return (a->count > b->count) | ((a->count == b->count) & (a->k0 < b->k0));
 	if (a->k1 != b->k1)
 		return a->k1 < b->k1;
 	/* equal heads: a word of 16 bytes or more, or zero bytes in one */
@@ -91,8 +90,12 @@ static struct rec *rec_sort(struct rec *a, struct rec *tmp, size_t n)
 		for (size_t lo = 0; lo < n; lo += 2 * w) {
 			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
 			size_t i = lo, j = mid, o = lo;
-			while (i < mid && j < hi)
-				tmp[o++] = rec_before(&a[j], &a[i]) ? a[j++] : a[i++];
+			while (i < mid && j < hi) { /* no branch on the order */
+				size_t t = (size_t)rec_before(&a[j], &a[i]);
+				tmp[o++] = a[t ? j : i];
+				j += t;
+				i += t ^ 1;
+			}
 			while (i < mid)
 				tmp[o++] = a[i++];
 			while (j < hi)
@@ -118,13 +121,6 @@ static uint64_t range_lo(unsigned k, unsigned n)
 	return (uint64_t)(((uint64_t)k * 65536 + n - 1) / n) << 48;
 }
 
-static uint64_t slot_hash(const struct wc_table *t, const struct wc_slot *s)
-{
-	if (s->len <= 16)
-		return eau2_wc_hash16(s->w0, s->w1, s->len);
-	return t->words[s->id1 - 1].hash;
-}
-
 /* Calls fn(arg, t, slot, hash) for every word of t in range r->k. */
 static int range_walk(const struct range *r, const struct wc_table *t,
 		      int (*fn)(void *, const struct wc_table *, const struct wc_slot *,
@@ -144,16 +140,16 @@ static int range_walk(const struct range *r, const struct wc_table *t,
 	for (; j < end; j++) {
 		const struct wc_slot *s = &t->slots[j];
 		uint64_t h;
-		if (s->id1 && range_of(h = slot_hash(t, s), r->nranges) == r->k &&
+		if (s->len && range_of(h = eau2_wc_slot_hash(t, s), r->nranges) == r->k &&
 		    (rc = fn(arg, t, s, h)))
 			return rc;
 	}
 	for (size_t i = 0; i < t->mask + 1 - (end - j0); i++) {
 		const struct wc_slot *s = &t->slots[(end + i) & t->mask];
 		uint64_t h;
-		if (!s->id1)
+		if (!s->len)
 			break;
-		if (range_of(h = slot_hash(t, s), r->nranges) == r->k &&
+		if (range_of(h = eau2_wc_slot_hash(t, s), r->nranges) == r->k &&
 		    (rc = fn(arg, t, s, h)))
 			return rc;
 	}
@@ -164,7 +160,6 @@ static int add_rec(void *arg, const struct wc_table *t, const struct wc_slot *s,
 		   uint64_t h)
 {
 	struct range *r = arg;
-	const struct wc_word *w = &t->words[s->id1 - 1];
 
 	(void)h;
 	if (r->n == r->cap) {
@@ -176,8 +171,8 @@ static int add_rec(void *arg, const struct wc_table *t, const struct wc_slot *s,
 		r->cap = cap;
 	}
 	r->recs[r->n++] = (struct rec){ .count = s->count, .k0 = be(s->w0),
-					.k1 = be(s->w1), .p = t->keys + w->off,
-					.len = w->len };
+					.k1 = be(s->w1), .p = eau2_wc_bytes(t, s),
+					.len = s->len };
 	return 0;
 }
 
@@ -194,21 +189,20 @@ static int add_first(void *arg, const struct wc_table *t, const struct wc_slot *
 {
 	struct range *r = arg;
 	const struct wc_table *f = &r->tables[0];
-	const struct wc_word *w = &t->words[s->id1 - 1];
-	const char *p = t->keys + w->off;
+	const char *p = eau2_wc_bytes(t, s);
 
 	for (size_t j = (size_t)(h >> f->shift);; j = (j + 1) & f->mask) {
 		struct wc_slot *x = &f->slots[j];
-		if (!x->id1)
+		if (!x->len)
 			break;
 		if (((x->w0 ^ s->w0) | (x->w1 ^ s->w1) | (x->len ^ s->len)) == 0 &&
 		    (s->len <= 16 ||
-		     memcmp(f->keys + f->words[x->id1 - 1].off + 16, p + 16, s->len - 16) == 0)) {
+		     memcmp(eau2_wc_bytes(f, x) + 16, p + 16, s->len - 16) == 0)) {
 			x->count += s->count;
 			return 0;
 		}
 	}
-	return eau2_wc_add(&r->extra, p, w->len, s->w0, s->w1, eau2_hash_u64(h),
+	return eau2_wc_add(&r->extra, p, s->len, s->w0, s->w1, eau2_hash_u64(h),
 			   s->count);
 }
 
@@ -219,14 +213,16 @@ static void *range_main(void *arg)
 
 	if (r->ntables > 1 && r->tables[0].slots) {
 		rc = eau2_wc_table_init(&r->extra, 8);
+		r->extra.remix = true;
 		for (size_t i = 1; rc == 0 && i < r->ntables; i++)
 			rc = range_walk(r, &r->tables[i], add_first, r);
 	}
 	if (rc == 0)
 		rc = range_walk(r, r->tables, add_rec, r);
 	/* every word of the range's own table is in the range */
-	for (uint32_t i = 0; rc == 0 && i < r->extra.n; i++)
-		rc = add_rec(r, &r->extra, &r->extra.slots[r->extra.words[i].slot], 0);
+	for (size_t j = 0; rc == 0 && r->extra.n && j <= r->extra.mask; j++)
+		if (r->extra.slots[j].len)
+			rc = add_rec(r, &r->extra, &r->extra.slots[j], 0);
 	if (rc == 0) {
 		r->tmp = malloc((r->n ? r->n : 1) * sizeof(*r->tmp));
 		rc = r->tmp ? 0 : -ENOMEM;
@@ -240,10 +236,22 @@ static void *range_main(void *arg)
 	return NULL;
 }
 
+/* One part of the result: the records [lo[k], hi[k]) of every range k,
+ * which come in the result after those of the parts before it and before
+ * those of the parts after it. */
+struct part {
+	const struct range *r;
+	unsigned n;
+	size_t lo[RANGES_MAX], hi[RANGES_MAX];
+	eau2_builder *b;
+	struct eau2_error err;
+	int rc;
+};
+
 /* Min-heap of range indices by their head record. */
 struct heap {
 	unsigned idx[RANGES_MAX], n;
-	struct range *r;
+	const struct range *r;
 	size_t *pos;
 };
 
@@ -269,32 +277,151 @@ static void heap_down(struct heap *hp, unsigned i)
 	}
 }
 
+/* Appends the part's records in order (a heap of one head per range). */
+static void *part_main(void *arg)
+{
+	struct part *pt = arg;
+	size_t pos[RANGES_MAX], *hi = pt->hi;
+	struct heap hp = { .n = 0, .r = pt->r, .pos = pos };
+	int rc = 0;
+
+	for (unsigned k = 0; k < pt->n; k++) {
+		pos[k] = pt->lo[k];
+		if (pos[k] < hi[k])
+			hp.idx[hp.n++] = k;
+	}
+	for (unsigned i = hp.n; i-- > 0;)
+		heap_down(&hp, i);
+	while (rc == 0 && hp.n) {
+		unsigned k = hp.idx[0];
+		const struct rec *x = &pt->r[k].recs[pos[k]];
+		const char *p = x->p;
+		uint64_t head[2];
+		if (x->len <= 16) { /* the bytes from the record: p is a cache miss */
+			head[0] = be(x->k0);
+			head[1] = be(x->k1);
+			p = (const char *)head;
+		}
+		rc = eau2_builder_append_string(pt->b, 0, p, x->len, &pt->err);
+		if (rc == 0)
+			rc = eau2_builder_append_int(pt->b, 1, (int64_t)x->count, &pt->err);
+		if (++pos[k] == hi[k])
+			hp.idx[0] = hp.idx[--hp.n];
+		heap_down(&hp, 0);
+	}
+	pt->rc = rc;
+	return NULL;
+}
+
+/* The records of the ranges before global position g of the result:
+ * cut[k] of range k, their sum g. A guess from the range with the most
+ * records (its record at the same fraction, sought in every range), then
+ * one record at a time to g: the smallest next, or the largest last. */
+static void cut_at(const struct range *r, unsigned n, size_t total, size_t g,
+		   size_t *cut)
+{
+	unsigned big = 0;
+	size_t sum = 0;
+
+	for (unsigned k = 1; k < n; k++)
+		if (r[k].n > r[big].n)
+			big = k;
+	const struct rec *x = &r[big].recs[(size_t)((double)g / (double)total *
+						   (double)r[big].n) % r[big].n];
+	for (unsigned k = 0; k < n; k++) {
+		size_t lo = 0, hi = r[k].n; /* first record not before x */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (rec_before(&r[k].recs[mid], x))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		cut[k] = lo;
+		sum += lo;
+	}
+	while (sum < g) {
+		unsigned m = n;
+		for (unsigned k = 0; k < n; k++)
+			if (cut[k] < r[k].n &&
+			    (m == n || rec_before(&r[k].recs[cut[k]], &r[m].recs[cut[m]])))
+				m = k;
+		cut[m]++;
+		sum++;
+	}
+	while (sum > g) {
+		unsigned m = n;
+		for (unsigned k = 0; k < n; k++)
+			if (cut[k] > 0 &&
+			    (m == n || rec_before(&r[m].recs[cut[m] - 1], &r[k].recs[cut[k] - 1])))
+				m = k;
+		cut[m]--;
+		sum--;
+	}
+}
+
+/* Writes the sorted ranges' records, merged, as the result. Its parts
+ * start at multiples of EAU2_CHUNK_ROWS (so its row groups are those of
+ * a serial write, for any thread count) and are written on up to n
+ * threads into parts of the builder, joined in order. */
 static int write_result(struct range *r, unsigned n, eau2 *db, eau2_df **result,
 			struct eau2_error *err)
 {
 	eau2_schema *schema = NULL;
 	eau2_builder *b = NULL;
-	size_t pos[RANGES_MAX] = {0};
-	struct heap hp = { .n = 0, .r = r, .pos = pos };
+	struct part *pt = NULL;
+	pthread_t tids[RANGES_MAX];
+	size_t total = 0, groups;
+	unsigned np, started = 0;
 	int rc;
 
+	for (unsigned k = 0; k < n; k++)
+		total += r[k].n;
+	groups = (total + EAU2_CHUNK_ROWS - 1) / EAU2_CHUNK_ROWS;
+	np = groups < n ? (unsigned)(groups ? groups : 1) : n;
 	rc = eau2_schema_parse("word:string,count:int", &schema, err);
 	if (rc == 0)
 		rc = eau2_builder_new(db, schema, &b, err);
-	for (unsigned k = 0; k < n; k++)
-		if (r[k].n)
-			hp.idx[hp.n++] = k;
-	for (unsigned i = hp.n; i-- > 0;)
-		heap_down(&hp, i);
-	while (rc == 0 && hp.n) {
-		unsigned k = hp.idx[0];
-		const struct rec *x = &r[k].recs[pos[k]];
-		rc = eau2_builder_append_string(b, 0, x->p, x->len, err);
+	if (rc == 0 && !(pt = calloc(np, sizeof(*pt))))
+		rc = eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
+	for (unsigned i = 0; rc == 0 && i < np; i++) {
+		pt[i].r = r;
+		pt[i].n = n;
+		/* part i starts at group groups * i / np */
+		if (i == 0)
+			memset(pt[i].lo, 0, sizeof(pt[i].lo));
+		else
+			cut_at(r, n, total, groups * i / np * EAU2_CHUNK_ROWS, pt[i].lo);
+		if (i > 0)
+			memcpy(pt[i - 1].hi, pt[i].lo, sizeof(pt[i].lo));
+		if (i + 1 == np)
+			for (unsigned k = 0; k < n; k++)
+				pt[i].hi[k] = r[k].n;
+		pt[i].b = b;
+		if (i > 0 && (rc = eau2_builder_fork(b, &pt[i].b, err)) < 0)
+			pt[i].b = NULL;
+	}
+	for (unsigned i = 1; rc == 0 && i < np; i++) {
+		if (pthread_create(&tids[i], NULL, part_main, &pt[i]) != 0)
+			break;
+		started = i;
+	}
+	if (rc == 0) {
+		part_main(&pt[0]);
+		for (unsigned i = 1; i <= started; i++)
+			pthread_join(tids[i], NULL);
+		for (unsigned i = started + 1; i < np; i++) /* not started */
+			part_main(&pt[i]);
+		for (unsigned i = 0; rc == 0 && i < np; i++)
+			if ((rc = pt[i].rc) < 0 && err)
+				*err = pt[i].err;
+	}
+	for (unsigned i = 1; pt && i < np; i++) {
 		if (rc == 0)
-			rc = eau2_builder_append_int(b, 1, (int64_t)x->count, err);
-		if (++pos[k] == r[k].n)
-			hp.idx[0] = hp.idx[--hp.n];
-		heap_down(&hp, 0);
+			rc = eau2_builder_join(b, pt[i].b, err);
+		else
+			eau2_builder_abort(pt[i].b);
+		pt[i].b = NULL;
 	}
 	if (rc == 0) {
 		rc = eau2_builder_finish(b, result, err);
@@ -302,6 +429,7 @@ static int write_result(struct range *r, unsigned n, eau2 *db, eau2_df **result,
 	}
 	eau2_builder_abort(b);
 	eau2_schema_free(schema);
+	free(pt);
 	return rc;
 }
 

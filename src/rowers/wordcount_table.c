@@ -76,7 +76,6 @@ void eau2_wc_table_free(struct wc_table *t)
 {
 	if (t->slots)
 		slots_free(t->slots, t->mask + 1);
-	free(t->words);
 	free(t->keys);
 	memset(t, 0, sizeof(*t));
 }
@@ -89,14 +88,12 @@ static int grow(struct wc_table *t)
 	if (!n)
 		return -ENOMEM;
 	for (size_t i = 0; i <= t->mask; i++) {
-		if (!t->slots[i].id1)
+		if (!t->slots[i].len)
 			continue;
-		struct wc_word *w = &t->words[t->slots[i].id1 - 1];
-		size_t j = (size_t)(w->hash >> (t->shift - 1));
-		while (n[j].id1)
+		size_t j = (size_t)(eau2_wc_slot_hash(t, &t->slots[i]) >> (t->shift - 1));
+		while (n[j].len)
 			j = (j + 1) & (cap - 1);
 		n[j] = t->slots[i];
-		w->slot = j;
 	}
 	slots_free(t->slots, t->mask + 1);
 	t->slots = n;
@@ -105,35 +102,52 @@ static int grow(struct wc_table *t)
 	return 0;
 }
 
-int eau2_wc_insert(struct wc_table *t, size_t j, const char *p, uint32_t len,
-		   uint64_t w0, uint64_t w1, uint64_t hash, uint64_t count)
+/* Appends the record of long word p[0..len) (hash, then the bytes zero
+ * padded to 8) to t->keys; *at is where it starts. 0, -ENOMEM or -E2BIG. */
+static int key_add(struct wc_table *t, const char *p, uint32_t len, uint64_t hash,
+		   uint32_t *at)
 {
-	if (t->n == t->cap) {
-		uint32_t ncap = t->cap ? t->cap * 2 : 1024;
-		if (t->cap >= (1u << 30))
-			return -E2BIG;
-		void *w = realloc(t->words, (size_t)ncap * sizeof(*t->words));
-		if (!w)
-			return -ENOMEM;
-		t->words = w;
-		t->cap = ncap;
-	}
-	if (len > t->keys_cap - t->keys_len) {
-		size_t ncap = t->keys_cap ? t->keys_cap : 65536;
-		while (len > ncap - t->keys_len)
+	size_t need = 1 + ((size_t)len + 7) / 8;
+
+	if (need > t->keys_cap - t->keys_len) {
+		size_t ncap = t->keys_cap ? t->keys_cap : 4096;
+		while (need > ncap - t->keys_len)
 			ncap *= 2;
-		void *k = realloc(t->keys, ncap);
+		if (ncap > ((size_t)1 << 32)) { /* key is 32 bits */
+			if (t->keys_len + need > ((size_t)1 << 32))
+				return -E2BIG;
+			ncap = (size_t)1 << 32;
+		}
+		void *k = realloc(t->keys, ncap * sizeof(*t->keys));
 		if (!k)
 			return -ENOMEM;
 		t->keys = k;
 		t->keys_cap = ncap;
 	}
-	memcpy(t->keys + t->keys_len, p, len);
-	t->words[t->n] = (struct wc_word){
-		.off = t->keys_len, .hash = hash, .slot = j, .len = len };
-	t->keys_len += len;
+	uint64_t *r = t->keys + t->keys_len;
+	r[0] = hash;
+	r[need - 1] = 0; /* the padding */
+	memcpy(r + 1, p, len);
+	*at = (uint32_t)t->keys_len;
+	t->keys_len += need;
+	return 0;
+}
+
+int eau2_wc_insert(struct wc_table *t, size_t j, const char *p, uint32_t len,
+		   uint64_t w0, uint64_t w1, uint64_t hash, uint64_t count)
+{
+	uint32_t key = 0;
+
+	if (t->n >= (1u << 30))
+		return -E2BIG;
+	if (len > 16) {
+		int rc = key_add(t, p, len, hash, &key);
+		if (rc < 0)
+			return rc;
+	}
 	t->slots[j] = (struct wc_slot){ .w0 = w0, .w1 = w1, .count = count,
-					.len = len, .id1 = ++t->n };
+					.len = len, .key = key };
+	t->n++;
 	if ((size_t)t->n * 4 > (t->mask + 1) * 3)
 		return grow(t);
 	return 0;
