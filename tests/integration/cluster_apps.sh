@@ -11,7 +11,9 @@
 # summary and the PGM file), with the inputs loaded with --replicas 2
 # and 1. A side table over EAU2_BCAST_MAX: a clear error naming it.
 # After the runs no node holds a broadcast copy (eau2.bcast.*) and the
-# cluster no temporary key. Skipped (77) only when ZooKeeper is not
+# cluster no temporary key; the copies of a driver killed mid-run are
+# dropped by the nodes once its session is over; without its nodes the
+# cluster's mandelbrot fails (it runs there). Skipped (77) only when ZooKeeper is not
 # installed (tools/deps.sh installs it).
 set -u
 
@@ -29,7 +31,7 @@ EC() { "$E2" --store "$D" --cluster "$Z/ca" --timeout 5000 "$@"; }
 
 for i in 1 2 3; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster ca
-	eval "PID$i=\$RN_PID"
+	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
 done
 rnodes_joined 3 EC
 
@@ -129,6 +131,49 @@ for i in 1 2 3; do
 done
 EC ls >"$T/ls" || fail "--cluster ls"
 grep -q '\.tmp\.' "$T/ls" && fail "temporary keys left: $(cat "$T/ls")"
+# --- a driver killed while its copies are out ------------------------------------
+# Every node holds the input; node 3 frozen: the push to it hangs while
+# nodes 1 and 2 hold their
+# copies (for 4 s: the driver's --timeout); the driver is killed then.
+# Once its session (4 s) is over, a
+# node that starts drops them (its scan; a running node does every
+# minute, and eau2_cluster_gc at once).
+bcasts() { "$E2" --store "$T/n$1" ls 2>/dev/null | grep -c '^eau2\.bcast\.'; }
+expect 0 EC load "$T/big.csv" --as big3 --replicas 3 --schema id:int,k:int,s:string,v:double
+kill -STOP "$PID3"
+"$E2" --store "$D" --cluster "$Z/ca" --timeout 4000 run join --input big3 --arg with=small \
+	--arg on=k >/dev/null 2>"$T/drv.err" &
+drv=$!
+i=0
+until [ "$(bcasts 1)" -gt 0 ]; do
+	i=$((i + 1))
+	running $drv || {
+		kill -CONT "$PID3"
+		cat "$T/drv.err" >&2
+		fail "the join ended before its copies were seen"
+	}
+	[ $i -gt 400 ] && { kill -CONT "$PID3"; fail "no broadcast copy reached node 1"; }
+	sleep 0.01
+done
+kill -9 $drv
+wait $drv 2>/dev/null
+kill -CONT "$PID3"
+sleep 5
+for i in 1 2 3; do
+	eval "rnode_stop \$PID$i"
+	eval "rnode_start \"\$T/n$i\" \"\$T/n$i.log\" --zk \"\$Z\" --cluster ca --listen \$ADDR$i"
+	eval "PID$i=\$RN_PID"
+done
+rnodes_joined 3 EC
+for i in 1 2 3; do
+	k=0
+	until [ "$(bcasts $i)" = 0 ]; do
+		k=$((k + 1))
+		[ $k -gt 100 ] && fail "node $i kept $(bcasts $i) copies of a killed driver's run"
+		sleep 0.1
+	done
+done
+
 # Without its nodes the cluster's mandelbrot fails: it ran on them.
 for i in 1 2 3; do
 	eval "rnode_kill \$PID$i"
