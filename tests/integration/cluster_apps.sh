@@ -3,7 +3,8 @@
 # cluster_apps.sh - rowers that read side tables, and the applications,
 # on a cluster of three real eau2-node processes on loopback joined
 # through a throw-away ZooKeeper (tools/zk.sh), each answer compared byte
-# for byte with the one a local store gives for the same files: join
+# for byte with the one a local store gives for the same files: urlfreq,
+# join
 # (inner and left, unique and repeated small keys: the small table
 # broadcast to the nodes), bikes queries 1-3 (stations and weather
 # broadcast), linus (each pass a distributed run, its frontier
@@ -82,6 +83,18 @@ err_has "with=small"
 err_has "EAU2_BCAST_MAX"
 expect 1 EC run join --input big --arg with=nosuch --arg on=k
 err_has "nosuch"
+
+# --- urlfreq --------------------------------------------------------------------
+expect 0 EA gen logs --out "$T/access.log" --rows "$N" --seed 5
+load "$T/access.log" logs --format lines
+both "urlfreq" logs urlfreq
+both "urlfreq top=10" logs urlfreq --arg top=10
+: >"$T/empty.log"
+if EA load "$T/empty.log" --format lines --as empty >/dev/null 2>&1; then
+	expect 0 EC load "$T/empty.log" --format lines --as empty
+	expect 1 EC run urlfreq --input empty
+	err_has "no lines"
+fi
 
 # --- bikes ----------------------------------------------------------------------
 expect 0 EA gen bikes --out "$T/bikes" --rows "$N" --seed 9
