@@ -105,6 +105,15 @@ for q in 1 2 3; do
 	both "bikes query $q" b_trips bikes --arg stations=b_stations --arg weather=b_weather \
 		--arg query=$q
 done
+# no trips: the error one host gives
+head -n 1 "$T/bikes/trips.csv" >"$T/notrips.csv"
+sch=$(EA describe b_trips |
+	awk '$1 == "column" { on = 1; next } on && NF { printf "%s%s:%s", s, $1, $2; s = "," }')
+load "$T/notrips.csv" notrips --schema "$sch"
+expect 1 EA run bikes --input notrips --arg weather=b_weather --arg query=1
+err_has "trips table (input) is empty"
+expect 1 EC run bikes --input notrips --arg weather=b_weather --arg query=1
+err_has "trips table (input) is empty"
 # fractional durations: query 1's sums join in other groupings on the
 # nodes, and must still give the same average
 awk -F, -v OFS=, 'NR > 1 && $6 != "" { $6 = $6 * 1.0137 + (NR % 97) / 1000 } 1' \
