@@ -612,10 +612,12 @@ struct eau2_rower_class {
 	/* Optional: the NULL-terminated names of the arguments that name a
 	 * side table init reads whole from ctx->db (join's with=KEY, bikes'
 	 * stations= and weather=). On a cluster the driver broadcasts each
-	 * such table given to every node that runs a part (gathered once,
-	 * refused above EAU2_BCAST_MAX bytes: cluster.h) under a temporary
-	 * node-local key, and the nodes see that key as the argument's
-	 * value. NULL: none; on a cluster, such a class would read a key
+	 * such table given to every node that runs a part (gathered once;
+	 * one over 256 MiB, or the bytes the environment variable
+	 * EAU2_BCAST_MAX of the driver says, is refused naming it) under a
+	 * temporary node-local key "eau2.bcast.*", and the nodes see that
+	 * key as the argument's value; the driver's own states read the
+	 * cluster key. The copies cost the table's bytes once per node. NULL: none; on a cluster, such a class would read a key
 	 * of the node's own store. */
 	const char *const *side_args;
 };

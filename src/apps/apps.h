@@ -66,6 +66,13 @@ int eau2_apps_arg_double(const struct eau2_args *args, const char *app,
 int eau2_apps_get(eau2 *db, const char *app, const char *what, const char *key,
 		  eau2_df **df, struct eau2_error *err);
 
+/* 0 when the run's whole input has rows, else -EINVAL "<what> is empty".
+ * Call it from init, except on a cluster's driver (ctx->key set), whose
+ * input holds no rows: from finish there, where it asks the key's rows
+ * from the directory. */
+int eau2_apps_nonempty(const struct eau2_run_ctx *ctx, const char *what,
+		       struct eau2_error *err);
+
 /* The int64 values of an INT chunk (in place) or of a BOOL chunk (widened
  * into tmp, which holds EAU2_CHUNK_ROWS values). */
 const int64_t *eau2_apps_ints(const struct eau2_chunk_view *v, int64_t *tmp);

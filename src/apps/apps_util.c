@@ -140,3 +140,19 @@ uint64_t eau2_apps_popcount(const uint64_t *w, size_t nwords)
 		n += (uint64_t)__builtin_popcountll(w[i]);
 	return n;
 }
+
+int eau2_apps_nonempty(const struct eau2_run_ctx *ctx, const char *what,
+		       struct eau2_error *err)
+{
+	struct eau2_stat st = {0};
+	int rc = 0;
+
+	if (!ctx->key)
+		st.rows = ctx->input ? eau2_df_rows(ctx->input) : 0;
+	else
+		rc = eau2_stat(ctx->db, ctx->key, &st, err);
+	eau2_schema_free(st.schema);
+	if (rc == 0 && st.rows == 0)
+		rc = eau2_error_set(err, -EINVAL, "%s is empty", what);
+	return rc;
+}

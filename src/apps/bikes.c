@@ -46,6 +46,7 @@
 #include "apps/apps.h"
 #include "rowers/rowers.h"
 
+#define TRIPS_TABLE "bikes: the trips table (input)" /* in errors */
 #define CITIES_MAX 1024
 /* Queries 1 and 3 sum exactly, in 128-bit fixed point (xsum below):
  * durations in 2^-20 s (a duration of 2^42 s or more is skipped as
@@ -410,10 +411,10 @@ static int bikes_init(void *state, const struct eau2_run_ctx *ctx,
 		if (rc < 0)
 			return rc;
 	}
-	/* A cluster driver's input holds no rows (the nodes' parts do). */
-	if (!ctx->key && eau2_df_rows(ctx->input) == 0)
-		return eau2_error_set(err, -EINVAL, "bikes: the trips table (input) "
-				      "is empty");
+	/* A cluster driver's input holds no rows (the nodes' parts do):
+	 * finish asks the key. */
+	if (!ctx->key && (rc = eau2_apps_nonempty(ctx, TRIPS_TABLE, err)))
+		return rc;
 	if (eau2_htab_init(&s->cities, 16) < 0 || eau2_htab_init(&s->groups, 1024) < 0)
 		return eau2_error_set(err, -ENOMEM, "bikes: out of memory");
 	rc = q == 1 ? load_weather(s, ctx, err) : load_stations(s, ctx, err);
@@ -707,6 +708,9 @@ static int bikes_finish(void *state, const struct eau2_run_ctx *ctx,
 	eau2_builder *b = NULL;
 	int rc;
 
+	/* a cluster's driver: init could not tell */
+	if (ctx->key && (rc = eau2_apps_nonempty(ctx, TRIPS_TABLE, err)))
+		return rc;
 	rc = eau2_schema_parse(specs[s->query], &schema, err);
 	if (rc == 0)
 		rc = eau2_builder_new(ctx->db, schema, &b, err);

@@ -44,6 +44,7 @@
 #include "apps/apps.h"
 #include "rowers/rowers.h"
 
+#define COMMITS_TABLE "linus: the commits table (input)" /* in errors */
 #define LINUS_DEGREES_MAX 1000
 
 /* Columns of the commits table (the input). */
@@ -60,11 +61,6 @@ static int commit_cols(const eau2_df *df, const char *app, size_t cols[3],
 		rc = eau2_apps_column(df, app, "commits (input)", names[i], i,
 				      EAU2_APPS_INTLIKE, &cols[i], err);
 	return rc;
-}
-
-static int empty_commits(struct eau2_error *err)
-{
-	return eau2_error_set(err, -EINVAL, "linus: the commits table (input) is empty");
 }
 
 /* ------------------------------------------------------------ linus-step */
@@ -299,8 +295,8 @@ static int linus_init(void *state, const struct eau2_run_ctx *ctx,
 	if (rc < 0)
 		return rc;
 	/* A cluster driver's input has no rows: finish asks the key. */
-	if (!ctx->key && eau2_df_rows(ctx->input) == 0)
-		return empty_commits(err);
+	if (!ctx->key && (rc = eau2_apps_nonempty(ctx, COMMITS_TABLE, err)))
+		return rc;
 	if (!eau2_args_get(ctx->args, "users"))
 		return eau2_error_set(err, -EINVAL, "linus: missing argument users=KEY");
 	if (!eau2_args_get(ctx->args, "projects"))
@@ -566,16 +562,9 @@ static int linus_finish(void *state, const struct eau2_run_ctx *ctx,
 	uint64_t total = 1, nf = 1, np;
 	int rc;
 
-	if (ctx->key) {
-		struct eau2_stat st = {0};
-
-		rc = eau2_stat(ctx->db, ctx->key, &st, err);
-		eau2_schema_free(st.schema);
-		if (rc == 0 && st.rows == 0)
-			rc = empty_commits(err);
-		if (rc < 0)
-			return rc;
-	}
+	/* a cluster's driver: init could not tell */
+	if (ctx->key && (rc = eau2_apps_nonempty(ctx, COMMITS_TABLE, err)))
+		return rc;
 	rc = read_ids(ctx->db, ctx->args, "users", "uid", &users, err);
 	if (rc == 0)
 		rc = read_ids(ctx->db, ctx->args, "projects", "pid", &projects, err);

@@ -43,6 +43,11 @@ struct uf_state {
 	uint64_t lines;
 };
 
+static int no_lines(struct eau2_error *err)
+{
+	return eau2_error_set(err, -EINVAL, "urlfreq: the input holds no lines");
+}
+
 static int uf_init(void *state, const struct eau2_run_ctx *ctx,
 		   struct eau2_error *err)
 {
@@ -54,9 +59,10 @@ static int uf_init(void *state, const struct eau2_run_ctx *ctx,
 	if (!ctx->input)
 		return eau2_error_set(err, -EINVAL, "urlfreq: needs --input KEY "
 				      "(access log lines)");
-	if (eau2_df_rows(ctx->input) == 0)
-		return eau2_error_set(err, -EINVAL, "urlfreq: the input holds no "
-				      "lines");
+	/* A cluster driver's input holds no rows (the nodes' parts do):
+	 * finish counts the parts' lines. */
+	if (!ctx->key && eau2_df_rows(ctx->input) == 0)
+		return no_lines(err);
 	rc = eau2_apps_arg_i64(ctx->args, "urlfreq", "top", 0, 0, INT64_MAX,
 			       &top, err);
 	if (rc < 0)
@@ -329,6 +335,8 @@ static int uf_finish(void *state, const struct eau2_run_ctx *ctx,
 	int64_t top;
 	int rc;
 
+	if (ctx->key && s->lines == 0)
+		return no_lines(err);
 	rc = eau2_apps_arg_i64(ctx->args, "urlfreq", "top", 0, 0, INT64_MAX,
 			       &top, err);
 	if (rc < 0)

@@ -551,6 +551,8 @@ static int bcast_drop_task(void *arg, size_t t, struct eau2_error *err)
 /* Drops the copies pushed, ends the lease, frees b; restores the cache. */
 static void bcast_end(struct bcast *b)
 {
+	if (!b->cl)
+		return; /* bcast_start did not run */
 	if (b->nto && b->n)
 		parallel(b->nto * b->n, bcast_drop_task, b, NULL);
 	if (b->run)

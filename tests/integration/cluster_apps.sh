@@ -3,7 +3,8 @@
 # cluster_apps.sh - rowers that read side tables, and the applications,
 # on a cluster of three real eau2-node processes on loopback joined
 # through a throw-away ZooKeeper (tools/zk.sh), each answer compared byte
-# for byte with the one a local store gives for the same files: join
+# for byte with the one a local store gives for the same files: urlfreq,
+# join
 # (inner and left, unique and repeated small keys: the small table
 # broadcast to the nodes), bikes queries 1-3 (stations and weather
 # broadcast), linus (each pass a distributed run, its frontier
@@ -11,7 +12,9 @@
 # summary and the PGM file), with the inputs loaded with --replicas 2
 # and 1. A side table over EAU2_BCAST_MAX: a clear error naming it.
 # After the runs no node holds a broadcast copy (eau2.bcast.*) and the
-# cluster no temporary key. Skipped (77) only when ZooKeeper is not
+# cluster no temporary key; the copies of a driver killed mid-run are
+# dropped by the nodes once its session is over; without its nodes the
+# cluster's mandelbrot fails (it runs there). Skipped (77) only when ZooKeeper is not
 # installed (tools/deps.sh installs it).
 set -u
 
@@ -29,7 +32,7 @@ EC() { "$E2" --store "$D" --cluster "$Z/ca" --timeout 5000 "$@"; }
 
 for i in 1 2 3; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster ca
-	eval "PID$i=\$RN_PID"
+	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
 done
 rnodes_joined 3 EC
 
@@ -81,6 +84,18 @@ err_has "EAU2_BCAST_MAX"
 expect 1 EC run join --input big --arg with=nosuch --arg on=k
 err_has "nosuch"
 
+# --- urlfreq --------------------------------------------------------------------
+expect 0 EA gen logs --out "$T/access.log" --rows "$N" --seed 5
+load "$T/access.log" logs --format lines
+both "urlfreq" logs urlfreq
+both "urlfreq top=10" logs urlfreq --arg top=10
+: >"$T/empty.log"
+if EA load "$T/empty.log" --format lines --as empty >/dev/null 2>&1; then
+	expect 0 EC load "$T/empty.log" --format lines --as empty
+	expect 1 EC run urlfreq --input empty
+	err_has "no lines"
+fi
+
 # --- bikes ----------------------------------------------------------------------
 expect 0 EA gen bikes --out "$T/bikes" --rows "$N" --seed 9
 for t in weather stations trips; do
@@ -90,6 +105,15 @@ for q in 1 2 3; do
 	both "bikes query $q" b_trips bikes --arg stations=b_stations --arg weather=b_weather \
 		--arg query=$q
 done
+# no trips: the error one host gives
+head -n 1 "$T/bikes/trips.csv" >"$T/notrips.csv"
+sch=$(EA describe b_trips |
+	awk '$1 == "column" { on = 1; next } on && NF { printf "%s%s:%s", s, $1, $2; s = "," }')
+load "$T/notrips.csv" notrips --schema "$sch"
+expect 1 EA run bikes --input notrips --arg weather=b_weather --arg query=1
+err_has "trips table (input) is empty"
+expect 1 EC run bikes --input notrips --arg weather=b_weather --arg query=1
+err_has "trips table (input) is empty"
 # fractional durations: query 1's sums join in other groupings on the
 # nodes, and must still give the same average
 awk -F, -v OFS=, 'NR > 1 && $6 != "" { $6 = $6 * 1.0137 + (NR % 97) / 1000 } 1' \
@@ -129,6 +153,49 @@ for i in 1 2 3; do
 done
 EC ls >"$T/ls" || fail "--cluster ls"
 grep -q '\.tmp\.' "$T/ls" && fail "temporary keys left: $(cat "$T/ls")"
+# --- a driver killed while its copies are out ------------------------------------
+# Every node holds the input; node 3 frozen: the push to it hangs while
+# nodes 1 and 2 hold their
+# copies (for 4 s: the driver's --timeout); the driver is killed then.
+# Once its session (4 s) is over, a
+# node that starts drops them (its scan; a running node does every
+# minute, and eau2_cluster_gc at once).
+bcasts() { "$E2" --store "$T/n$1" ls 2>/dev/null | grep -c '^eau2\.bcast\.'; }
+expect 0 EC load "$T/big.csv" --as big3 --replicas 3 --schema id:int,k:int,s:string,v:double
+kill -STOP "$PID3"
+"$E2" --store "$D" --cluster "$Z/ca" --timeout 4000 run join --input big3 --arg with=small \
+	--arg on=k >/dev/null 2>"$T/drv.err" &
+drv=$!
+i=0
+until [ "$(bcasts 1)" -gt 0 ]; do
+	i=$((i + 1))
+	running $drv || {
+		kill -CONT "$PID3"
+		cat "$T/drv.err" >&2
+		fail "the join ended before its copies were seen"
+	}
+	[ $i -gt 400 ] && { kill -CONT "$PID3"; fail "no broadcast copy reached node 1"; }
+	sleep 0.01
+done
+kill -9 $drv
+wait $drv 2>/dev/null
+kill -CONT "$PID3"
+sleep 5
+for i in 1 2 3; do
+	eval "rnode_stop \$PID$i"
+	eval "rnode_start \"\$T/n$i\" \"\$T/n$i.log\" --zk \"\$Z\" --cluster ca --listen \$ADDR$i"
+	eval "PID$i=\$RN_PID"
+done
+rnodes_joined 3 EC
+for i in 1 2 3; do
+	k=0
+	until [ "$(bcasts $i)" = 0 ]; do
+		k=$((k + 1))
+		[ $k -gt 100 ] && fail "node $i kept $(bcasts $i) copies of a killed driver's run"
+		sleep 0.1
+	done
+done
+
 # Without its nodes the cluster's mandelbrot fails: it ran on them.
 for i in 1 2 3; do
 	eval "rnode_kill \$PID$i"
