@@ -571,8 +571,11 @@ enum {
 	 * results of its parts, concatenated in order (filter, map; not
 	 * sort, group-by or join): on a cluster a run stored under a key
 	 * (eau2_run_key's as) leaves each partition's output on the node
-	 * that ran it, and only sizes reach the driver. A class must also
-	 * give the same rows for the same input on every run. */
+	 * that ran it, and only sizes reach the driver (the environment
+	 * variable EAU2_CLUSTER_GATHER=1 of the driver's process turns
+	 * this off: the rows are gathered and put back out, as for other
+	 * classes). A class must also give the same rows for the same
+	 * input on every run. */
 	EAU2_ROWER_ROWWISE = 1u << 2,
 };
 

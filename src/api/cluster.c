@@ -22,7 +22,9 @@
  * network operations serialise what they do with the handle (netops.c).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/api.h"
 #include "cluster/cluster.h"
@@ -129,6 +131,13 @@ static int cluster_get_head(eau2 *db, const char *key, uint64_t rows, eau2_df **
 	return eau2_cluster_get_head(cl_of(db), db, key, rows, df, err);
 }
 
+static bool gather_asked(void)
+{
+	const char *v = getenv("EAU2_CLUSTER_GATHER");
+
+	return v && !strcmp(v, "1");
+}
+
 static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 			   const struct eau2_args *args, const struct eau2_run_options *opt,
 			   const char *as, eau2_df **result, struct eau2_error *err)
@@ -136,8 +145,10 @@ static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_cl
 	eau2_df *out = NULL;
 	int rc;
 
-	/* A row-wise class's output stays on the nodes that ran it. */
-	if (key && as && as[0] && (cls->flags & EAU2_ROWER_ROWWISE))
+	/* A row-wise class's output stays on the nodes that ran it;
+	 * EAU2_CLUSTER_GATHER=1 in the environment gathers it here and puts
+	 * it back out instead (what bench_cluster.sh compares). */
+	if (key && as && as[0] && (cls->flags & EAU2_ROWER_ROWWISE) && !gather_asked())
 		return eau2_cluster_run_as(cl_of(db), db, key, cls, args, as, db->opt.replicas,
 					   err);
 	if (key) {
