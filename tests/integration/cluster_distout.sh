@@ -19,15 +19,6 @@ ROWS=200000
 
 cl_zk 1
 EC() { "$E2" --store "$D" --cluster "$Z/cd" --timeout 5000 "$@"; }
-# The partitions (eau2.part.*) node $1's store holds.
-node_parts() { "$E2" --store "$T/n$1" ls 2>/dev/null | awk '$1 ~ /^eau2\.part\./ { print $1 }' | sort; }
-# The partitions the directory places on node $1 (status).
-dir_parts() {
-	EC status | awk -v a="$(eval echo \$ADDR$1)" '$1 == "node" && $2 == a":" {
-		for (i = 1; i <= NF; i++) if ($i == "partitions,") print $(i - 1) }'
-}
-# Whether node $1's store holds what the directory places there.
-as_placed() { [ "$(node_parts $1 | wc -l)" = "$(dir_parts $1)" ]; }
 # Bytes the live nodes have sent to remote peers, once the count is
 # still (a connection's traffic is counted a moment after it ends).
 sent_now() {
@@ -144,26 +135,17 @@ grep -q "replicas" "$T/err" || fail "3 replicas on 2 nodes: $(cat "$T/err")"
 EC ls | grep -q '^none' && fail "a refused run published none"
 
 # --- a driver killed mid-run --------------------------------------------------------
-# Node 3 frozen: its parts wait while nodes 1's are staged; the driver
+# Node 3 frozen: its parts wait while node 1's are staged; the driver
 # is killed then. Nothing is published, and once its session is over
 # the nodes (their scans at start) drop what it staged.
 expect 0 EC load "$T/w.csv" --as w3 --replicas 2
+parts_w3=$(node_parts 1 | wc -l)
 kill -STOP "$PID3"
 "$E2" --store "$D" --cluster "$Z/cd" --timeout 4000 run $FILTER --input w3 \
 	--as lost >/dev/null 2>"$T/drv.err" &
 drv=$!
-parts_w3=$(node_parts 1 | wc -l)
-i=0
-until [ "$(node_parts 1 | wc -l)" -gt "$parts_w3" ]; do
-	i=$((i + 1))
-	running $drv || {
-		kill -CONT "$PID3"
-		cat "$T/drv.err" >&2
-		fail "the run ended before node 1 staged its output"
-	}
-	[ $i -gt 400 ] && { kill -CONT "$PID3"; fail "node 1 staged nothing"; }
-	sleep 0.01
-done
+staged() { [ "$(node_parts 1 | wc -l)" -gt "$parts_w3" ] || { running $drv || cat "$T/drv.err" >&2; false; }; }
+cl_await_staged "$PID3" $drv "node 1 staged its output" staged
 kill -9 $drv
 wait $drv 2>/dev/null
 kill -CONT "$PID3"
