@@ -15,6 +15,7 @@
 #include "zkutil.h"
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
+#include "cluster/repair.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -1104,6 +1105,68 @@ static void test_run_as_backup(void **state)
 	tu_close_store(db, dir);
 }
 
+/* A node that stops answering while its parts run: they move to the
+ * other replica and the output is published, on live nodes only; the
+ * abandoned parts store their copies once the node thaws, and its scan
+ * (what every node runs) drops them, since no entry places them there. */
+static void test_run_as_failover(void **state)
+{
+	static const char *const fn[] = { "where" }, *fv[] = { "x > 50" };
+	const struct eau2_args fa = { 1, fn, fv };
+	const struct eau2_rower_class *filter = eau2_rower_find("filter");
+	char connect[1100];
+	struct eau2_error err = {0};
+	struct eau2_dir_entry e;
+	struct eau2_member self;
+	char *dir = NULL;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_df(db, 6, 700, 5), *local = NULL, *dist = NULL;
+	eau2_cluster *cl;
+	eau2_zk *zk;
+	long long t0;
+
+	(void)state;
+	double_open("drv11", NULL);
+	snprintf(connect, sizeof(connect), "%s/drv11", zku->connect);
+	tu_ok(eau2_cluster_open(&(struct eau2_cluster_options){
+		.connect = connect, .timeout_ms = 5000, .ops = &dops, .ctx = &dbl,
+		.backup_factor = -1, .heartbeat_ms = 100, .dead_after_ms = 600,
+	}, &cl, &err), &err);
+	zk = zku_connect("drv11", 0);
+	tu_ok(eau2_cluster_health_wait(cl, 5000, &err), &err);
+	tu_ok(eau2_cluster_put(cl, db, "t", df, &(struct eau2_cluster_put_options){
+		.replicas = 2, .part_bytes = 1 }, &err), &err);
+	tu_ok(eau2_run(db, df, filter, &fa, NULL, &local, &err), &err);
+	__atomic_store_n(&dbl.n[0].frozen, 1, __ATOMIC_SEQ_CST);
+	t0 = zkc_now_ms();
+	tu_ok(eau2_cluster_run_as(cl, db, "t", filter, &fa, "o", 0, &err), &err);
+	/* Hung calls last 8 s; detection takes 0.6 s and a beat. */
+	if (zkc_now_ms() - t0 >= 4000)
+		fail_msg("a run with a frozen node took %lld ms", zkc_now_ms() - t0);
+	tu_ok(eau2_dir_read(zk, "o", &e, NULL, NULL, &err), &err);
+	for (size_t i = 0; i < e.nparts; i++) {
+		assert_int_equal(e.parts[i].nrep, 2);
+		for (uint32_t j = 0; j < 2; j++)
+			assert_string_not_equal(eau2_dir_replica(&e, i, j), "n0");
+	}
+	eau2_dir_entry_free(&e);
+	tu_ok(eau2_cluster_get(cl, db, "o", &dist, &err), &err);
+	assert_same_df(local, dist);
+	eau2_df_release(dist);
+	/* Thawed: the abandoned parts end (close waits for them). */
+	__atomic_store_n(&dbl.n[0].frozen, 0, __ATOMIC_SEQ_CST);
+	eau2_cluster_close(cl);
+	member_for(0, &self);
+	tu_ok(eau2_repair_scan(zk, &dops, &dbl, &self, NULL, &err), &err);
+	check_placed(zk, "o", 2);
+	check_placed(zk, "t", 2);
+	eau2_zk_close(zk);
+	eau2_df_release(local);
+	eau2_df_release(df);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
 /* A driver killed mid-put: no key, and its partitions are garbage. */
 static void test_killed_put(void **state)
 {
@@ -1340,6 +1403,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bcast_join),
 		cmocka_unit_test(test_run_as),
 		cmocka_unit_test(test_run_as_backup),
+		cmocka_unit_test(test_run_as_failover),
 		cmocka_unit_test(test_killed_put),
 		cmocka_unit_test(test_two_drivers),
 		cmocka_unit_test(test_wait_and_zk_down),
