@@ -1049,6 +1049,45 @@ static int out_copy_task(void *arg, size_t t, struct eau2_error *err)
 	return 0;
 }
 
+static bool out_dead(const struct out_call *c, size_t k)
+{
+	return c->cl->health &&
+	       eau2_health_state(c->cl->health, c->m->v[k].id, NULL) == EAU2_CLUSTER_DEAD;
+}
+
+/* Copies each winner's output to its other replicas placed; a copy that
+ * fails is tried on the other live members in turn (one at a time: a
+ * node gone since the run costs a retry, not the run). */
+static int out_copy(struct out_call *c, struct eau2_error *err)
+{
+	size_t n = c->e->nparts * EAU2_DIR_REPLICAS_MAX;
+	int rc = parallel(n, out_copy_task, c, err);
+
+	for (size_t t = 0; rc && t < n; t++) {
+		size_t i = t / EAU2_DIR_REPLICAS_MAX, j = t % EAU2_DIR_REPLICAS_MAX;
+		uint32_t first = c->to[t];
+
+		if (j == 0 || j >= c->nto[i] || c->copied[t])
+			continue;
+		for (size_t k = 0; k < c->m->n && !c->copied[t]; k++) {
+			struct eau2_error again = {0};
+			bool taken = k == first || out_dead(c, k);
+
+			for (unsigned q = 0; q < c->nto[i] && !taken; q++)
+				taken = c->to[OUT_AT(i, q)] == k;
+			if (taken)
+				continue;
+			c->to[t] = (uint32_t)k;
+			(void)out_copy_task(c, t, &again);
+		}
+		if (!c->copied[t]) {
+			c->to[t] = first;
+			return rc; /* the first failure's error */
+		}
+	}
+	return 0;
+}
+
 /* Picks partition i's replicas: the winner, then the members with the
  * fewest bytes given by this run, those that ran a losing copy last.
  * given: bytes per member, updated. */
@@ -1076,9 +1115,7 @@ static int out_place(struct out_call *c, size_t i, unsigned r, uint64_t *given,
 				taken = taken || c->to[OUT_AT(i, q)] == k;
 			for (uint32_t j = 0; j < p->nrep; j++)
 				ran = ran || (c->stale[OUT_AT(i, j)] && c->lost[OUT_AT(i, j)] == k);
-			if (taken || (c->cl->health &&
-				      eau2_health_state(c->cl->health, c->m->v[k].id, NULL) ==
-				      EAU2_CLUSTER_DEAD))
+			if (taken || out_dead(c, k))
 				continue;
 			if (best == SIZE_MAX || (best_ran && !ran) ||
 			    (best_ran == ran && given[k] < given[best])) {
@@ -1225,7 +1262,7 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 		if ((rc = out_place(&c, i, r, given, err)))
 			eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);
 	}
-	if (rc || (rc = parallel(e.nparts * EAU2_DIR_REPLICAS_MAX, out_copy_task, &c, err)) ||
+	if (rc || (rc = out_copy(&c, err)) ||
 	    (rc = out_entry(&c, as, &oe, err)) ||
 	    (rc = eau2_dir_publish(cl->zk, &oe, &old, err))) {
 		eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);

@@ -1047,6 +1047,20 @@ static void test_run_as(void **state)
 					     "o", 0, &err), -ENOTSUP);
 	assert_int_equal(eau2_cluster_run_as(cl, db, "t", eau2_rower_find("sort"), NULL,
 					     "o", 0, &err), -ENOTSUP);
+	/* A node down after its parts ran (its copies fail): the outputs
+	 * go to the other nodes. */
+	tu_ok(eau2_cluster_put(cl, db, "t3", df, &(struct eau2_cluster_put_options){
+		.replicas = 2, .part_bytes = 1 }, &err), &err);
+	pthread_mutex_lock(&dbl.n[1].mu);
+	dbl.n[1].down = 1;
+	pthread_mutex_unlock(&dbl.n[1].mu);
+	tu_ok(eau2_cluster_run_as(cl, db, "t3", filter, &fa, "o3", 0, &err), &err);
+	pthread_mutex_lock(&dbl.n[1].mu);
+	dbl.n[1].down = 0;
+	pthread_mutex_unlock(&dbl.n[1].mu);
+	check_placed(zk, "o3", 2);
+	tu_ok(eau2_cluster_delete(cl, "t3", &err), &err);
+	tu_ok(eau2_cluster_delete(cl, "o3", &err), &err);
 	/* A partition whose one replica is down: an error naming it; o is
 	 * still the last run's, and what the other parts stored is gone. */
 	tu_ok(eau2_cluster_put(cl, db, "t1", df, &(struct eau2_cluster_put_options){
