@@ -7,7 +7,8 @@
 # host's; the bytes the nodes send (their /metrics) for a run with --as
 # are a small fraction of what the gathering path (no --as) sends; each
 # node holds exactly the partitions the directory places there; after
-# kill -9 of a node the 2-replica output still exports the same. A driver
+# kill -9 of a node the 2-replica output still exports the same; a map
+# stored over its own input equals one host's. A driver
 # killed mid-run publishes nothing, and the nodes drop what it staged.
 # Skipped (77) only when ZooKeeper is not installed.
 set -u
@@ -97,6 +98,20 @@ expect 1 EC run count --input w1 --replicas 2
 err_has "replicas"
 expect 1 EA run count --input w --as c --replicas 2
 err_has "replicas"
+
+# The input replaced by its map (--as its own key): its partitions go,
+# the output's (sharing their chunks where they ran) stay whole.
+EA load "$T/w.csv" --as w4 2>/dev/null || fail "local load w4"
+EA run $MAP --input w4 --as w4 2>/dev/null || fail "local map w4"
+EA export w4 "$T/o.a"
+expect 0 EC load "$T/w.csv" --as w4 --replicas 2
+expect 0 EC run $MAP --input w4 --as w4
+expect 0 EC export w4 "$T/o.c"
+same "$T/o.a" "$T/o.c" "map over w4 --as w4"
+for i in 1 2 3; do
+	until_ok 50 as_placed $i || fail "node $i holds $(node_parts $i | wc -l) partitions, the" \
+		"directory says $(dir_parts $i) (w4 replaced)"
+done
 
 # --- what reaches the driver ------------------------------------------------------
 # One replica: no node-to-node copy, so what the nodes send is what the
