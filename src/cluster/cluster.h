@@ -91,7 +91,7 @@ struct eau2_cluster_node_ops {
 	 * name, replacing any there); *info gets its size and schema. For
 	 * classes with EAU2_ROWER_ROWWISE, whose result for a partition is
 	 * that partition's output: the rows stay on the node. Errors as
-	 * run's. Optional (NULL: such runs gather their rows instead). */
+	 * run's. Optional (NULL: eau2_cluster_run_as refuses, -ENOTSUP). */
 	int (*run_out)(void *ctx, const struct eau2_member *node, const char *part,
 		       const char *rower, const struct eau2_args *args, const char *out,
 		       struct eau2_cluster_part_out *info, struct eau2_error *err);
