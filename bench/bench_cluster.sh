@@ -27,20 +27,33 @@
 #   mandelbrot 1000 x 750 pixels, 500 iterations, result=summary (the
 #              image rows spread over the nodes).
 #
+# With --distout, also (issue #12; outputs equal, as above):
+#   filter_as  `run filter --arg where=x<500 --as f` (half the rows):
+#              one host against the cluster keeping the output on the
+#              nodes (the default) and the cluster gathering it on the
+#              driver and putting it back out (EAU2_CLUSTER_GATHER=1),
+#              with the bytes the nodes sent (to the driver: the input
+#              has 1 replica, so no node-to-node copy) and received (the
+#              gathered output put back out), from their /metrics; the
+#              output on 1 replica either way (--replicas 1).
+#
 # On a machine of few cores the nodes share the driver's CPUs, so this
 # shows the cluster's overhead, not a speed-up.
 #
-# Usage: bench/bench_cluster.sh [--rows N] [--reps N] [--apps]
+# Usage: bench/bench_cluster.sh [--rows N] [--reps N] [--apps] [--distout]
 # Env: BUILD (default build) holds eau2 and eau2-node.
 set -eu
 
-rows=3000000 reps=3 apps=
+rows=3000000 reps=3 apps= distout=
+usage="usage: $0 [--rows N] [--reps N] [--apps] [--distout]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) rows=$2; shift 2 ;;
 	--reps) reps=$2; shift 2 ;;
 	--apps) apps=1; shift ;;
-	*) echo "usage: $0 [--rows N] [--reps N] [--apps]" >&2; exit 2 ;;
+	--distout) distout=1; shift ;;
+	--help|-h) sed -n '3,/^# Env/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) echo "$usage" >&2; exit 2 ;;
 	esac
 done
 . "$(dirname "$0")/lib/cluster.sh"
@@ -50,7 +63,8 @@ tck=$(getconf CLK_TCK)
 
 Z=$("$src/tools/zk.sh" start "$T/zk" 1)
 for i in 1 2 3; do
-	"$NODE" --store "$T/n$i" --listen 127.0.0.1:0 --zk "$Z/bench" --quiet 2>"$T/n$i.log" &
+	"$NODE" --store "$T/n$i" --listen 127.0.0.1:0 --zk "$Z/bench" --http 127.0.0.1:0 \
+		2>"$T/n$i.log" &
 	PIDS="$PIDS $!"
 done
 i=0
@@ -59,6 +73,29 @@ until [ "$("$E2" --store "$T/d" --cluster "$Z/bench" status 2>/dev/null | grep -
 	[ $i -gt 300 ] && { echo "the nodes did not join" >&2; exit 1; }
 	sleep 0.1
 done
+
+# Bytes the nodes sent and received (eau2_net_{sent,received}_bytes_total
+# of their /metrics), once still: a connection's traffic is counted a
+# moment after it ends.
+HTTP=
+for i in 1 2 3; do
+	h=$(sed -n 's/.*http: serving on \(127\.0\.0\.1:[0-9][0-9]*\) .*/\1/p' "$T/n$i.log" | tail -1)
+	HTTP="$HTTP $h"
+done
+net_now() {
+	for h in $HTTP; do
+		curl -s -f -m 5 "http://$h/metrics"
+	done | awk '$1 == "eau2_net_sent_bytes_total" { s += $2 }
+		    $1 == "eau2_net_received_bytes_total" { r += $2 } END { print s + 0, r + 0 }'
+}
+net() {
+	a=x b=$(net_now) n=0
+	while [ "$a" != "$b" ] && [ $n -lt 20 ]; do
+		sleep 0.3
+		a=$b b=$(net_now) n=$((n + 1))
+	done
+	echo "$b"
+}
 
 awk -v rows="$rows" 'BEGIN {
 	split("the cat sat on a mat of eau2 and", w, " ")
@@ -78,8 +115,8 @@ nodes_ticks() {
 	echo $t
 }
 # measure JOB MODE CMD...: runs CMD with stdout to $T/out and appends
-# "JOB MODE wall cpu" to $T/res (cpu: the command's seconds, and with
-# MODE cluster the nodes' too).
+# "JOB MODE wall cpu" to $T/res (cpu: the command's seconds, and the
+# nodes' too unless MODE is local).
 measure() {
 	job=$1 mode=$2
 	shift 2
@@ -89,7 +126,7 @@ measure() {
 		{ echo "failed: $*" >&2; return 1; }
 	t1=$(now)
 	n1=$(nodes_ticks)
-	[ "$mode" = cluster ] || n1=$n0
+	[ "$mode" != local ] || n1=$n0
 	echo "$t0 $t1 $c $n0 $n1 $tck" | awk -v j="$job" -v m="$mode" \
 		'{ printf "%s %s %.3f %.3f\n", j, m, $2 - $1, ($3 + $5 - $4) / $6 }' >>"$T/res"
 }
@@ -136,11 +173,30 @@ for r in $(seq "$reps"); do
 		measure $job cluster $EC run $job $a
 		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the cluster's answer differs" >&2; exit 1; }
 	done
+	[ -n "$distout" ] || continue
+	fa="--input t --arg where=x<500 --as f"
+	# shellcheck disable=SC2086
+	measure filter_as local $EL run filter $fa
+	$EL export f "$T/f.local" >/dev/null
+	for mode in cluster gather; do
+		EAU2_CLUSTER_GATHER=
+		[ $mode = gather ] && EAU2_CLUSTER_GATHER=1
+		export EAU2_CLUSTER_GATHER
+		b0=$(net)
+		# shellcheck disable=SC2086
+		measure filter_as $mode $EC run filter $fa --replicas 1
+		b1=$(net)
+		unset EAU2_CLUSTER_GATHER
+		echo "$mode $b0 $b1" | awk '{ print $1, $4 - $2, $5 - $3 }' >>"$T/bytes"
+		$EC export f "$T/f.$mode" >/dev/null
+		cmp -s "$T/f.$mode" "$T/f.local" || { echo "filter --as ($mode) differs" >&2; exit 1; }
+	done
 done
 
 printf 'data: %s rows, %.1f MB; 3 nodes on %s cores; median of %s\n' "$rows" \
 	"$(echo "$bytes" | awk '{ print $1 / 1e6 }')" "$(nproc)" "$reps"
 [ -n "$apps" ] && echo "join: small table ${sbytes:-?} bytes, broadcast to 3 nodes"
+[ -n "$distout" ] && jobs="$jobs filter_as"
 for job in load $jobs; do
 	lw=$(awk -v j=$job '$1 == j && $2 == "local" { print $3 }' "$T/res" | median)
 	cw=$(awk -v j=$job '$1 == j && $2 == "cluster" { print $3 }' "$T/res" | median)
@@ -157,3 +213,18 @@ for job in load $jobs; do
 			       $1, $2, $4, $3, $5, $3 / $2, $5 / $4 }' ;;
 	esac
 done
+if [ -n "$distout" ]; then
+	gw=$(awk '$1 == "filter_as" && $2 == "gather" { print $3 }' "$T/res" | median)
+	gc=$(awk '$1 == "filter_as" && $2 == "gather" { print $4 }' "$T/res" | median)
+	cw=$(awk '$1 == "filter_as" && $2 == "cluster" { print $3 }' "$T/res" | median)
+	lw=$(awk '$1 == "filter_as" && $2 == "local" { print $3 }' "$T/res" | median)
+	ks=$(awk '$1 == "cluster" { print $2 }' "$T/bytes" | median)
+	kr=$(awk '$1 == "cluster" { print $3 }' "$T/bytes" | median)
+	gs=$(awk '$1 == "gather" { print $2 }' "$T/bytes" | median)
+	gr=$(awk '$1 == "gather" { print $3 }' "$T/bytes" | median)
+	fb=$($EC describe f | awk '$1 == "bytes" { print $2; exit }')
+	echo "filter_as $gw $gc $cw $lw $ks $kr $gs $gr $fb" | awk '{
+		printf "filter_as  gathered %.2f s (%.2f CPU s), wall x%.2f of kept, x%.2f of local\n", $2, $3, $2 / $4, $2 / $5
+		printf "           bytes the nodes sent (to the driver): kept %d, gathered %d (x%.0f); received: kept %d, gathered %d; output %d bytes\n",
+		       $6, $8, $8 / ($6 > 0 ? $6 : 1), $7, $9, $10 }'
+fi

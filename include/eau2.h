@@ -567,6 +567,16 @@ enum {
 	/* Computes without an input dataframe (mandelbrot): eau2_run accepts
 	 * df == NULL for it, and refuses NULL for every other class. */
 	EAU2_ROWER_NO_INPUT = 1u << 1,
+	/* The result for any run over consecutive row groups is the
+	 * results of its parts, concatenated in order (filter, map; not
+	 * sort, group-by or join): on a cluster a run stored under a key
+	 * (eau2_run_key's as) leaves each partition's output on the node
+	 * that ran it, and only sizes reach the driver (the environment
+	 * variable EAU2_CLUSTER_GATHER=1 of the driver's process turns
+	 * this off: the rows are gathered and put back out, as for other
+	 * classes). A class must also give the same rows for the same
+	 * input on every run. */
+	EAU2_ROWER_ROWWISE = 1u << 2,
 };
 
 /* A rower class (eau2's Rower). The executor gives every worker thread its

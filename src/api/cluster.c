@@ -8,7 +8,9 @@
  * publishes the key whole; eau2_get fetches the partitions into the local
  * store; eau2_run_key runs on the nodes holding the partitions and joins
  * their states here, so the answer is the one a single host gives (with
- * `as`, the result is put on the cluster). eau2_stat reads the directory
+ * `as`, the result is put on the cluster; a row-wise class's, filter's
+ * and map's, is stored by the nodes that ran it, in opt.replicas copies,
+ * 0: the input's: eau2_cluster_run_as). eau2_stat reads the directory
  * only. A rower without input runs here, told (EAU2_RUN_CLUSTER) that it
  * may spread its work over the nodes.
  *
@@ -20,7 +22,9 @@
  * network operations serialise what they do with the handle (netops.c).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/api.h"
 #include "cluster/cluster.h"
@@ -127,6 +131,13 @@ static int cluster_get_head(eau2 *db, const char *key, uint64_t rows, eau2_df **
 	return eau2_cluster_get_head(cl_of(db), db, key, rows, df, err);
 }
 
+static bool gather_asked(void)
+{
+	const char *v = getenv("EAU2_CLUSTER_GATHER");
+
+	return v && !strcmp(v, "1");
+}
+
 static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 			   const struct eau2_args *args, const struct eau2_run_options *opt,
 			   const char *as, eau2_df **result, struct eau2_error *err)
@@ -134,6 +145,12 @@ static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_cl
 	eau2_df *out = NULL;
 	int rc;
 
+	/* A row-wise class's output stays on the nodes that ran it;
+	 * EAU2_CLUSTER_GATHER=1 in the environment gathers it here and puts
+	 * it back out instead (what bench_cluster.sh compares). */
+	if (key && as && as[0] && (cls->flags & EAU2_ROWER_ROWWISE) && !gather_asked())
+		return eau2_cluster_run_as(cl_of(db), db, key, cls, args, as, db->opt.replicas,
+					   err);
 	if (key) {
 		rc = eau2_cluster_run(cl_of(db), db, key, cls, args, &out, err);
 	} else {

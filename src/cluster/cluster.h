@@ -35,6 +35,15 @@
  * sets another bound. */
 #define EAU2_BCAST_MAX (256ull << 20)
 
+/* What a node answers for the output it stored of a partition's run
+ * (run_out): its size and schema, never its rows. */
+struct eau2_cluster_part_out {
+	uint64_t rows;
+	uint64_t bytes;          /* chunk payload (eau2_df_bytes) */
+	uint32_t groups;         /* row groups */
+	eau2_schema *schema;     /* the receiver's (eau2_schema_free) */
+};
+
 /* What the driver needs of a node; every function gets the table's ctx,
  * the node (its id and address, from its member znode) and returns 0 or
  * -errno with err naming the node and the partition. A partition is a
@@ -77,6 +86,15 @@ struct eau2_cluster_node_ops {
 	int (*run)(void *ctx, const struct eau2_member *node, const char *part,
 		   const char *rower, const struct eau2_args *args,
 		   void **state, size_t *len, struct eau2_error *err);
+	/* Runs rower over partition `part` as a whole run (finish
+	 * included) and stores its result on node as `out` (a partition
+	 * name, replacing any there); *info gets its size and schema. For
+	 * classes with EAU2_ROWER_ROWWISE, whose result for a partition is
+	 * that partition's output: the rows stay on the node. Errors as
+	 * run's. Optional (NULL: such runs gather their rows instead). */
+	int (*run_out)(void *ctx, const struct eau2_member *node, const char *part,
+		       const char *rower, const struct eau2_args *args, const char *out,
+		       struct eau2_cluster_part_out *info, struct eau2_error *err);
 	/* A heartbeat: one round trip to node, bounded by timeout_ms, on a
 	 * connection of its own (never one a long call holds). Optional
 	 * (NULL: nodes are judged by their member znodes alone). Called by
@@ -206,6 +224,22 @@ int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_err
 int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		     const struct eau2_rower_class *cls, const struct eau2_args *args,
 		     eau2_df **result, struct eau2_error *err);
+
+/* Runs cls (EAU2_ROWER_ROWWISE) over key and publishes its result as
+ * key `as` on the cluster without the rows crossing the driver: each
+ * part runs as eau2_cluster_run does (failover, backups) and stores its
+ * output on the node that ran it, under a partition name of a lease of
+ * as (not a key: eau2_cluster_gc drops it when the driver dies); each
+ * output then reaches `replicas` nodes by node-to-node copies (0: as
+ * many as the input partition's replicas, at most the live nodes), and
+ * as is published whole, its partitions in the input's order: what one
+ * host's run gives, row for row. Only the winning copy of a task is
+ * published; the losers' are dropped. Nothing is published on an error
+ * (and what was stored is dropped). -ENOTSUP for a class without the
+ * flag, or node operations without run_out. */
+int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
+			const struct eau2_rower_class *cls, const struct eau2_args *args,
+			const char *as, unsigned replicas, struct eau2_error *err);
 
 /* Drops, on every live node, the partitions that are garbage (dir.h: no
  * lease and no key names their put): what a killed driver's put left;

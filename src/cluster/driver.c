@@ -3,7 +3,8 @@
  * driver.c - the driver of a cluster (cluster.h): put, get, wait_get,
  * delete, list and run on a cluster's keys, over the directory in
  * ZooKeeper (dir.c), the members (members.c), placement (place.c) and
- * the node operations the caller plugs in.
+ * the node operations the caller plugs in; and runs whose output stays
+ * on the nodes (eau2_cluster_run_as).
  *
  * Access rules. struct eau2_cluster is used by one thread at a time
  * (its zk handle is thread-safe and shared with the worker threads of a
@@ -976,7 +977,7 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		goto out;
 	if ((rc = eau2_spec_run(&cl->inflight, &cl->spec, cl->ops, cl->ctx, &e,
 				side.n ? &side.m : &m, cls->name, side.n ? &side.args : c.args,
-				c.states, c.lens, err)))
+				NULL, c.states, c.lens, err)))
 		goto out;
 	{
 		/* The driver's states read the side tables by their cluster
@@ -995,6 +996,308 @@ out:
 	free(c.states);
 	free(c.lens);
 	eau2_df_release(input);
+	eau2_members_free(&m);
+	eau2_dir_entry_free(&e);
+	return rc;
+}
+
+/* ------------------------------------------------- runs kept on the nodes */
+
+/*
+ * A row-wise run stored under a key (eau2_cluster_run_as). Each part's
+ * output is stored where it ran as partition i of a new put (a lease of
+ * `as`, so a driver killed meanwhile leaves garbage that gc drops); the
+ * driver hears its size and schema only. The winner's copy then goes
+ * node to node (PULL) to the other replicas, chosen among the live
+ * members by the bytes this run has given each (nodes that ran a losing
+ * copy last: theirs is the same rows, and is dropped when unchosen), and
+ * the entry is published in the input's partition order. Network: each
+ * output's bytes once per extra replica, node to node; the driver sees a
+ * descriptor per partition.
+ */
+struct out_call {
+	eau2_cluster *cl;
+	const struct eau2_dir_entry *e;    /* the input's */
+	const struct eau2_members *m;
+	struct eau2_spec_out so;
+	uint32_t *to;           /* [i * REPLICAS_MAX + j]: member indices; j 0 the winner */
+	unsigned *nto;          /* per partition */
+	unsigned char *copied;  /* as to: the copy is there */
+	uint32_t *lost;         /* as to: the members that ran a copy of i */
+	unsigned char *stale;   /* as lost: to drop */
+};
+
+#define OUT_AT(i, j) ((i) * EAU2_DIR_REPLICAS_MAX + (j))
+
+static int out_copy_task(void *arg, size_t t, struct eau2_error *err)
+{
+	struct out_call *c = arg;
+	size_t i = t / EAU2_DIR_REPLICAS_MAX, j = t % EAU2_DIR_REPLICAS_MAX;
+	const struct eau2_member *from, *to;
+	char name[EAU2_DIR_PART_NAME_MAX];
+	int rc;
+
+	if (j == 0 || j >= c->nto[i])
+		return 0;
+	from = &c->m->v[c->to[OUT_AT(i, 0)]];
+	to = &c->m->v[c->to[t]];
+	eau2_dir_part_name(c->so.put, i, name);
+	if ((rc = c->cl->ops->copy(c->cl->ctx, from, to, name, err)))
+		return eau2_error_prefix(err, rc, "partition %zu's output from node %s to %s",
+					 i, from->id, to->id);
+	c->copied[t] = 1;
+	return 0;
+}
+
+static bool out_dead(const struct out_call *c, size_t k)
+{
+	return c->cl->health &&
+	       eau2_health_state(c->cl->health, c->m->v[k].id, NULL) == EAU2_CLUSTER_DEAD;
+}
+
+/* Copies each winner's output to its other replicas placed; a copy that
+ * fails is tried on the other live members in turn (one at a time: a
+ * node gone since the run costs a retry, not the run). */
+static int out_copy(struct out_call *c, struct eau2_error *err)
+{
+	size_t n = c->e->nparts * EAU2_DIR_REPLICAS_MAX;
+	int rc = parallel(n, out_copy_task, c, err);
+
+	for (size_t t = 0; rc && t < n; t++) {
+		size_t i = t / EAU2_DIR_REPLICAS_MAX, j = t % EAU2_DIR_REPLICAS_MAX;
+		uint32_t first = c->to[t];
+
+		if (j == 0 || j >= c->nto[i] || c->copied[t])
+			continue;
+		for (size_t k = 0; k < c->m->n && !c->copied[t]; k++) {
+			struct eau2_error again = {0};
+			bool taken = k == first || out_dead(c, k);
+
+			for (unsigned q = 0; q < c->nto[i] && !taken; q++)
+				taken = c->to[OUT_AT(i, q)] == k;
+			if (taken)
+				continue;
+			c->to[t] = (uint32_t)k;
+			(void)out_copy_task(c, t, &again);
+		}
+		if (!c->copied[t]) {
+			c->to[t] = first;
+			return rc; /* the first failure's error */
+		}
+	}
+	return 0;
+}
+
+/* Picks partition i's replicas: the winner, then the members with the
+ * fewest bytes given by this run, those that ran a losing copy last.
+ * given: bytes per member, updated. */
+static int out_place(struct out_call *c, size_t i, unsigned r, uint64_t *given,
+		     struct eau2_error *err)
+{
+	const struct eau2_dir_part *p = &c->e->parts[i];
+	const struct eau2_member *w = member_of(c->m, eau2_dir_replica(c->e, i, c->so.won[i]));
+	uint64_t bytes = c->so.info[i].bytes;
+	unsigned n = 0;
+
+	if (!w)
+		return eau2_error_set(err, -EHOSTUNREACH, "partition %zu: the node that ran it "
+				      "left", i);
+	c->to[OUT_AT(i, n++)] = (uint32_t)(w - c->m->v);
+	given[w - c->m->v] += bytes;
+	while (n < r) {
+		size_t best = SIZE_MAX;
+		bool best_ran = true;
+
+		for (size_t k = 0; k < c->m->n; k++) {
+			bool taken = false, ran = false;
+
+			for (unsigned q = 0; q < n; q++)
+				taken = taken || c->to[OUT_AT(i, q)] == k;
+			for (uint32_t j = 0; j < p->nrep; j++)
+				ran = ran || (c->stale[OUT_AT(i, j)] && c->lost[OUT_AT(i, j)] == k);
+			if (taken || out_dead(c, k))
+				continue;
+			if (best == SIZE_MAX || (best_ran && !ran) ||
+			    (best_ran == ran && given[k] < given[best])) {
+				best = k;
+				best_ran = ran;
+			}
+		}
+		if (best == SIZE_MAX)
+			return eau2_error_set(err, -EHOSTUNREACH, "%u replicas, %zu live nodes",
+					      r, c->m->n);
+		c->to[OUT_AT(i, n++)] = (uint32_t)best;
+		given[best] += bytes;
+	}
+	c->nto[i] = n;
+	return 0;
+}
+
+/* The entry of as: the partitions' sizes as their winners said, their
+ * replicas as placed. */
+static int out_entry(struct out_call *c, const char *as, struct eau2_dir_entry *oe,
+		     struct eau2_error *err)
+{
+	const struct eau2_dir_entry *e = c->e;
+	int rc;
+
+	memset(oe, 0, sizeof(*oe));
+	snprintf(oe->key, sizeof(oe->key), "%s", as);
+	oe->put = c->so.put;
+	oe->created_ms = (int64_t)time(NULL) * 1000;
+	if (!(oe->parts = calloc(e->nparts + 1, sizeof(*oe->parts))))
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	oe->nparts = e->nparts;
+	if ((rc = eau2_schema_copy(c->so.info[0].schema, &oe->schema, err)))
+		return rc;
+	for (size_t i = 0; i < e->nparts; i++) {
+		struct eau2_dir_part *p = &oe->parts[i];
+		const struct eau2_cluster_part_out *o = &c->so.info[i];
+
+		if (!eau2_cluster_same_schema(o->schema, oe->schema))
+			return eau2_error_set(err, -EBADMSG, "partition %zu's output has "
+					      "another schema than partition 0's", i);
+		p->rows = o->rows;
+		p->bytes = o->bytes;
+		p->groups = o->groups;
+		oe->rows += o->rows;
+		oe->bytes += o->bytes;
+		for (unsigned j = 0; j < c->nto[i]; j++) {
+			p->nrep = j + 1;
+			if ((rc = eau2_dir_set_replica(oe, i, j, c->m->v[c->to[OUT_AT(i, j)]].id,
+						       err)))
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Drops the copies marked in `marks` (as to or lost) of members `at`. */
+static void out_drop(struct out_call *c, const uint32_t *at, const unsigned char *marks)
+{
+	struct drop_call d = {
+		.cl = c->cl, .m = c->m, .put = c->so.put, .place = at, .pushed = marks,
+		.r = EAU2_DIR_REPLICAS_MAX,
+	};
+
+	parallel(c->e->nparts * EAU2_DIR_REPLICAS_MAX, drop_task, &d, NULL);
+}
+
+int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
+			const struct eau2_rower_class *cls, const struct eau2_args *args,
+			const char *as, unsigned replicas, struct eau2_error *err)
+{
+	static const struct eau2_args no_args = {0};
+	struct eau2_dir_entry e, oe = {0}, old = {0};
+	struct eau2_members m = {0};
+	struct out_call c = { .cl = cl, .e = &e, .m = &m };
+	struct bcast side = {0};
+	uint64_t *given = NULL;
+	size_t slots;
+	bool leased = false;
+	int rc;
+
+	if (!cls || !(cls->flags & EAU2_ROWER_ROWWISE) || !cl->ops->run_out)
+		return eau2_error_set(err, -ENOTSUP, "rower '%s': its output cannot stay on "
+				      "the nodes", cls && cls->name ? cls->name : "?");
+	if (replicas > EAU2_DIR_REPLICAS_MAX)
+		return eau2_error_set(err, -EINVAL, "run '%s' as '%s': %u replicas (at most "
+				      "%d)", cls->name, as, replicas, EAU2_DIR_REPLICAS_MAX);
+	if ((rc = eau2_dir_key_path(as, (char[EAU2_ZK_PATH_MAX]){0}, err)))
+		return rc;
+	if ((rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
+		return rc;
+	if ((rc = eau2_members_list(cl->zk, &m, err)))
+		goto out;
+	slots = e.nparts * EAU2_DIR_REPLICAS_MAX + 1;
+	c.so.info = calloc(e.nparts + 1, sizeof(*c.so.info));
+	c.so.won = calloc(e.nparts + 1, sizeof(*c.so.won));
+	c.so.tried = calloc(e.nparts + 1, sizeof(*c.so.tried));
+	c.nto = calloc(e.nparts + 1, sizeof(*c.nto));
+	c.to = calloc(slots, sizeof(*c.to));
+	c.lost = calloc(slots, sizeof(*c.lost));
+	c.copied = calloc(slots, 1);
+	c.stale = calloc(slots, 1);
+	given = calloc(m.n + 1, sizeof(*given));
+	if (!c.so.info || !c.so.won || !c.so.tried || !c.nto || !c.to || !c.lost ||
+	    !c.copied || !c.stale || !given) {
+		rc = eau2_error_set(err, -ENOMEM, "run '%s' as '%s': out of memory", cls->name, as);
+		goto out;
+	}
+	if (e.nparts == 0) {
+		rc = eau2_error_set(err, -EBADMSG, "run '%s': key '%s' has no partition",
+				    cls->name, key);
+		goto out;
+	}
+	if (replicas > m.n) {
+		rc = eau2_error_set(err, -EHOSTUNREACH, "run '%s' as '%s': %u replicas, %zu "
+				    "live nodes", cls->name, as, replicas, m.n);
+		goto out;
+	}
+	if ((rc = bcast_start(cl, db, &e, &m, cls, args ? args : &no_args, &side, err)))
+		goto out;
+	if ((rc = eau2_dir_lease(cl->zk, as, &c.so.put, err)))
+		goto out;
+	leased = true;
+	rc = eau2_spec_run(&cl->inflight, &cl->spec, cl->ops, cl->ctx, &e,
+			   side.n ? &side.m : &m, cls->name,
+			   side.n ? &side.args : args ? args : &no_args, &c.so, NULL, NULL, err);
+	/* What each task's copies left, whatever the outcome. */
+	for (size_t i = 0; i < e.nparts; i++)
+		for (uint32_t j = 0; j < e.parts[i].nrep; j++) {
+			const struct eau2_member *node = member_of(&m, eau2_dir_replica(&e, i, j));
+
+			if ((c.so.tried[i] >> j & 1) && node) {
+				c.lost[OUT_AT(i, j)] = (uint32_t)(node - m.v);
+				c.stale[OUT_AT(i, j)] = 1;
+			}
+		}
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < e.nparts && rc == 0; i++) {
+		unsigned r = replicas ? replicas : e.parts[i].nrep;
+
+		if (r > m.n)
+			r = (unsigned)m.n;
+		if ((rc = out_place(&c, i, r, given, err)))
+			eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);
+	}
+	if (rc || (rc = out_copy(&c, err)) ||
+	    (rc = out_entry(&c, as, &oe, err)) ||
+	    (rc = eau2_dir_publish(cl->zk, &oe, &old, err))) {
+		eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);
+		goto out;
+	}
+	leased = false;
+	drop_entry(cl, &old);
+	/* The copies kept: a node placed holds the winner's. */
+	for (size_t i = 0; i < e.nparts; i++)
+		for (uint32_t j = 0; j < e.parts[i].nrep; j++)
+			for (unsigned q = 0; q < c.nto[i]; q++)
+				if (c.lost[OUT_AT(i, j)] == c.to[OUT_AT(i, q)])
+					c.stale[OUT_AT(i, j)] = 0;
+out:
+	/* Nothing published: every copy goes, the winners' too. */
+	if (rc && c.to)
+		out_drop(&c, c.to, c.copied);
+	if (c.lost)
+		out_drop(&c, c.lost, c.stale);
+	if (leased)
+		eau2_dir_unlease(cl->zk, c.so.put, NULL);
+	bcast_end(&side);
+	for (size_t i = 0; c.so.info && i < e.nparts; i++)
+		eau2_schema_free(c.so.info[i].schema);
+	free(c.so.info);
+	free(c.so.won);
+	free(c.so.tried);
+	free(c.nto);
+	free(c.to);
+	free(c.lost);
+	free(c.copied);
+	free(c.stale);
+	free(given);
+	eau2_dir_entry_free(&oe);
+	eau2_dir_entry_free(&old);
 	eau2_members_free(&m);
 	eau2_dir_entry_free(&e);
 	return rc;

@@ -5,7 +5,7 @@
  * remote put of the row-group range, fetch a remote get, drop a remote
  * delete, list the node's keys named "eau2.part.*" and "eau2.bcast.*"
  * (broadcast copies), run a RUN_STATE
- * request, copy a PULL asking node `to` to copy the partition from
+ * request, run_out a RUN stored on the node then a STAT of its output, copy a PULL asking node `to` to copy the partition from
  * node `from` itself (the bytes go node to node, throttled by `to` to the
  * copy rate: eau2_cluster_net_set_copy_rate).
  *
@@ -364,6 +364,40 @@ static int net_run(void *ctx, const struct eau2_member *node, const char *part,
 	return named(node, rc, err);
 }
 
+/* A RUN stored under out on the node, then a STAT of out: its
+ * descriptor is all that comes back. */
+static int net_run_out(void *ctx, const struct eau2_member *node, const char *part,
+		       const char *rower, const struct eau2_args *args, const char *out,
+		       struct eau2_cluster_part_out *info, struct eau2_error *err)
+{
+	struct eau2_remote_desc d = {0};
+	eau2_df *none = NULL;
+	eau2_remote *r;
+	uint64_t rows = 0;
+	int rc = take(ctx, node, &r, err);
+
+	memset(info, 0, sizeof(*info));
+	if (rc)
+		return rc;
+	rc = eau2_remote_run(r, NULL, rower, args, part, out, 0, &none, &rows, err);
+	if (!rc)
+		rc = eau2_remote_stat(r, out, &d, err);
+	give(ctx, node, r);
+	if (!rc && (d.rows != rows || d.ngroups > UINT32_MAX))
+		rc = eau2_error_set(err, -EBADMSG, "'%s' holds %llu rows in %zu row groups, "
+				    "the run said %llu", out, (unsigned long long)d.rows,
+				    d.ngroups, (unsigned long long)rows);
+	if (!rc) {
+		*info = (struct eau2_cluster_part_out){
+			.rows = d.rows, .bytes = d.bytes, .groups = (uint32_t)d.ngroups,
+			.schema = d.schema,
+		};
+		d.schema = NULL;
+	}
+	eau2_remote_desc_free(&d);
+	return named(node, rc, err);
+}
+
 /* Heartbeats keep clients of their own (hb), opened with the PING's
  * bound: a call of the pool may hold a client for minutes. */
 static int net_ping(void *ctx, const struct eau2_member *node, int timeout_ms,
@@ -421,4 +455,5 @@ const struct eau2_cluster_node_ops eau2_cluster_net_ops = {
 	.list = net_list,
 	.copy = net_copy,
 	.run = net_run,
+	.run_out = net_run_out,
 };

@@ -12,7 +12,10 @@
  * caller returned, throws its state away (the caller cuts the calls of
  * those still running short as it returns: ops->abort). With a health
  * thread, the caller also abandons attempts waiting on a node that died
- * (fail_over). The track counts attempts
+ * (fail_over). A run that keeps its output (spec.h: eau2_spec_out)
+ * starts no call once its task is decided, and its caller waits for the
+ * attempts not abandoned to end, so that tried names every copy. The
+ * track counts attempts
  * whose threads still run, under its own mutex, decremented by each
  * thread as the last thing it does, after its last use of the run.
  */
@@ -53,6 +56,11 @@ struct task {
 	struct eau2_error err;
 	void *st;
 	size_t len;
+	/* a run that keeps its output (run->out) */
+	char out[EAU2_DIR_PART_NAME_MAX];
+	uint32_t tried;            /* bit j: reps[j] was asked (under run->mu) */
+	uint32_t won;              /* the replica whose answer won */
+	struct eau2_cluster_part_out info;
 };
 
 struct run {
@@ -68,6 +76,7 @@ struct run {
 	pthread_cond_t cv;         /* an attempt ended */
 	struct eau2_health *health; /* NULL: none */
 	int refs;
+	bool out;                  /* parts run through ops->run_out */
 	bool over;                 /* the caller has returned */
 	unsigned primaries;        /* primary attempts running */
 	size_t ndone;
@@ -108,6 +117,7 @@ static void run_free(struct run *r)
 	for (size_t i = 0; i < r->n; i++) {
 		free(r->tasks[i].reps);
 		free(r->tasks[i].st);
+		eau2_schema_free(r->tasks[i].info.schema);
 	}
 	free(r->tasks);
 	free(r->done_ms);
@@ -161,7 +171,8 @@ static const struct eau2_member *member_find(const struct eau2_members *m, const
 }
 
 static struct run *run_new(const struct eau2_dir_entry *e, const struct eau2_members *m,
-			   const char *rower, const struct eau2_args *args)
+			   const char *rower, const struct eau2_args *args,
+			   const struct eau2_spec_out *out)
 {
 	struct run *r = calloc(1, sizeof(*r));
 
@@ -175,12 +186,15 @@ static struct run *run_new(const struct eau2_dir_entry *e, const struct eau2_mem
 	r->tasks = calloc(r->n + 1, sizeof(*r->tasks));
 	r->done_ms = calloc(r->n + 1, sizeof(*r->done_ms));
 	r->rower = strdup(rower);
+	r->out = out != NULL;
 	if (!r->tasks || !r->done_ms || !r->rower || args_copy(&r->args, args))
 		goto fail;
 	for (size_t i = 0; i < r->n; i++) {
 		struct task *t = &r->tasks[i];
 
 		eau2_dir_part_name(e->put, i, t->name);
+		if (out)
+			eau2_dir_part_name(out->put, i, t->out);
 		t->nrep = e->parts[i].nrep;
 		t->start = t->nrep ? (uint32_t)(i % t->nrep) : 0;
 		if (!(t->reps = calloc(t->nrep + 1, sizeof(*t->reps))))
@@ -217,8 +231,10 @@ static void *attempt_main(void *arg)
 	struct run *r = a->r;
 	struct task *t = &r->tasks[a->i];
 	struct eau2_spec_track *trk = r->trk;
+	struct eau2_cluster_part_out info = {0};
 	char tried[256] = "";
 	size_t off = 0, len = 0;
+	uint32_t ran = 0;
 	void *st = NULL;
 	int rc = -EHOSTUNREACH;
 
@@ -240,10 +256,24 @@ static void *attempt_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&r->mu);
+		if (r->out && (r->over || t->state != T_RUN)) {
+			/* Decided: a copy started now would be one the caller
+			 * does not know of. */
+			pthread_mutex_unlock(&r->mu);
+			rc = -ECANCELED;
+			break;
+		}
 		a->cur = (int)j;
 		a->deaths = deaths;
+		t->tried |= 1u << j;
 		pthread_mutex_unlock(&r->mu);
-		rc = r->ops->run(r->ctx, &rep->m, t->name, r->rower, &r->args, &st, &len, &e);
+		ran = j;
+		if (r->out)
+			rc = r->ops->run_out(r->ctx, &rep->m, t->name, r->rower, &r->args, t->out,
+					     &info, &e);
+		else
+			rc = r->ops->run(r->ctx, &rep->m, t->name, r->rower, &r->args, &st, &len,
+					 &e);
 		pthread_mutex_lock(&r->mu);
 		a->cur = -1;
 		abandoned = a->abandoned;
@@ -270,6 +300,9 @@ static void *attempt_main(void *arg)
 		t->st = st;
 		t->len = len;
 		st = NULL;
+		t->won = ran;
+		t->info = info;
+		info.schema = NULL;
 		r->done_ms[r->ndone++] = eau2_mono_ms() - t->started_ms;
 	} else if (rc && t->state == T_RUN && t->alive == 0 && !a->abandoned) {
 		t->state = T_FAIL;
@@ -280,6 +313,7 @@ static void *attempt_main(void *arg)
 	pthread_cond_broadcast(&r->cv);
 	run_unref(r);
 	free(st); /* a loser's, or one that came after the caller left */
+	eau2_schema_free(info.schema);
 	free(a);
 
 	pthread_mutex_lock(&trk->mu);
@@ -429,9 +463,10 @@ int eau2_spec_run(struct eau2_spec_track *trk, const struct eau2_spec_opts *o,
 		  const struct eau2_cluster_node_ops *ops, void *ctx,
 		  const struct eau2_dir_entry *e, const struct eau2_members *m,
 		  const char *rower, const struct eau2_args *args,
-		  void **states, size_t *lens, struct eau2_error *err)
+		  struct eau2_spec_out *out, void **states, size_t *lens,
+		  struct eau2_error *err)
 {
-	struct run *r = run_new(e, m, rower, args);
+	struct run *r = run_new(e, m, rower, args, out);
 	size_t next = 0;
 	int rc = 0, st;
 
@@ -466,7 +501,11 @@ int eau2_spec_run(struct eau2_spec_track *trk, const struct eau2_spec_opts *o,
 			if (a->cur >= 0)
 				ops->abort(ctx, &t->reps[a->cur].m);
 
-		if (t->state == T_DONE) {
+		if (t->state == T_DONE && out) {
+			out->info[i] = t->info;
+			out->won[i] = t->won;
+			t->info.schema = NULL;
+		} else if (t->state == T_DONE) {
 			states[i] = t->st;
 			lens[i] = t->len;
 			t->st = NULL;
@@ -476,6 +515,21 @@ int eau2_spec_run(struct eau2_spec_track *trk, const struct eau2_spec_opts *o,
 				*err = t->err;
 		}
 	}
+	/* The losers' copies are where tried says once their calls end (cut
+	 * short above); one whose node died is not waited for. */
+	for (size_t i = 0; out && i < r->n; i++) {
+		struct attempt *a = r->tasks[i].atts;
+
+		for (; a && a->abandoned; a = a->next)
+			;
+		if (a) {
+			pthread_cond_wait(&r->cv, &r->mu);
+			i = (size_t)-1; /* look again from the first */
+			continue;
+		}
+	}
+	for (size_t i = 0; out && i < r->n; i++)
+		out->tried[i] = r->tasks[i].tried;
 	run_unref(r);
 	return rc;
 }

@@ -51,15 +51,35 @@ struct eau2_spec_opts {
 	struct eau2_health *health; /* NULL: none */
 };
 
+/* A run whose parts keep their output where they ran (ops->run_out, for
+ * classes with EAU2_ROWER_ROWWISE): partition i's output is stored on the
+ * node that runs it as eau2_dir_part_name(put, i). Arrays of e->nparts,
+ * the caller's; the call fills them. An attempt started after the call
+ * returned never runs (a task's copies run on the replicas marked in
+ * tried by then, and no others), so the caller knows every node that may
+ * hold a copy: the winner's, and the losers' (identical rows: the class
+ * is row-wise and deterministic). A loser cut short may still store its
+ * copy after the call returned: the node's scan drops a copy that no
+ * entry places there (repair.h). */
+struct eau2_spec_out {
+	uint64_t put;
+	struct eau2_cluster_part_out *info; /* the winner's answer */
+	uint32_t *won;      /* the replica index (in e->parts[i]) that won */
+	uint32_t *tried;    /* bit j: replica j was asked to run it */
+};
+
 /* Runs rower (with args) over every partition of e on one live replica
  * (m: the live members) through ops->run, with backups as above. Fills
  * states[i] (malloc'd, the caller's) and lens[i] for every i; on an error
  * (the lowest failing partition's, naming it and what each replica said)
- * the states filled so far are the caller's to free too. */
+ * the states filled so far are the caller's to free too. With out (not
+ * NULL) each part runs through ops->run_out instead and out is filled;
+ * states and lens are unused (NULL allowed). */
 int eau2_spec_run(struct eau2_spec_track *t, const struct eau2_spec_opts *o,
 		  const struct eau2_cluster_node_ops *ops, void *ctx,
 		  const struct eau2_dir_entry *e, const struct eau2_members *m,
 		  const char *rower, const struct eau2_args *args,
-		  void **states, size_t *lens, struct eau2_error *err);
+		  struct eau2_spec_out *out, void **states, size_t *lens,
+		  struct eau2_error *err);
 
 #endif

@@ -483,7 +483,7 @@ const struct eau2_rower_class eau2_rower_filter = {
 	.name = "filter",
 	.summary = "rows where EXPR is true, in order: where=EXPR "
 		   "(e.g. where=\"price > 10 and city = 'Boston'\")",
-	.flags = EAU2_ROWER_ORDERED,
+	.flags = EAU2_ROWER_ORDERED | EAU2_ROWER_ROWWISE,
 	.state_size = sizeof(struct filter_state),
 	.init = filter_init,
 	.accept_chunk = filter_chunk,

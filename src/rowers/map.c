@@ -167,7 +167,7 @@ const struct eau2_rower_class eau2_rower_map = {
 	.name = "map",
 	.summary = "every row plus a computed column: name=COLUMN expr=EXPR "
 		   "(e.g. name=total expr=\"price * qty\")",
-	.flags = EAU2_ROWER_ORDERED,
+	.flags = EAU2_ROWER_ORDERED | EAU2_ROWER_ROWWISE,
 	.state_size = sizeof(struct map_state),
 	.init = map_init,
 	.accept_chunk = map_chunk,

@@ -27,15 +27,6 @@ ROWS=300000
 cl_zk 1
 
 EC() { "$E2" --store "$D" --cluster "$Z/cr" --timeout 5000 "$@"; }
-# The partitions (eau2.part.*) node $1's store holds.
-node_parts() { "$E2" --store "$T/n$1" ls 2>/dev/null | awk '$1 ~ /^eau2\.part\./ { print $1 }' | sort; }
-# The partitions the directory places on node $1 (status).
-dir_parts() {
-	EC status | awk -v a="$(eval echo \$ADDR$1)" '$1 == "node" && $2 == a":" {
-		for (i = 1; i <= NF; i++) if ($i == "partitions,") print $(i - 1) }'
-}
-# Whether node $1's store holds what the directory places there.
-as_placed() { [ "$(node_parts $1 | wc -l)" = "$(dir_parts $1)" ]; }
 
 for i in 1 2 3 4; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster cr --repair-rate 0

@@ -44,6 +44,7 @@ struct run_opts {
 	const char *as;
 	unsigned threads;
 	struct eau2_cli_list plugins;
+	unsigned replicas; /* --cluster: copies of each partition of --as */
 };
 
 #define O(f) offsetof(struct run_opts, f)
@@ -59,6 +60,10 @@ static const struct eau2_cli_opt run_opts_table[] = {
 	  "worker threads (default: one per allowed core)", NULL, false },
 	{ "plugin", 'p', EAU2_OPT_LIST, O(plugins), "FILE.so",
 	  "load rowers from a plugin first", NULL, false },
+	{ "replicas", 'r', EAU2_OPT_UINT, O(replicas), "R",
+	  "with --cluster and --as: nodes holding each partition of OUTKEY "
+	  "(default: filter's and map's output as many as the input's, "
+	  "others' min(2, nodes))", NULL, false },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
 };
 #undef O
@@ -126,6 +131,7 @@ static void run_open_options(const void *vopts, struct eau2_options *opt)
 {
 	const struct run_opts *o = vopts;
 
+	opt->replicas = o->replicas;
 	if (o->plugins.n == 0)
 		run_warm_asked = eau2_cli_warm_options(opt);
 }
@@ -190,6 +196,11 @@ static int cmd_run(struct eau2_cli *cli, void *vopts)
 		status = eau2_cli_check_key(o->as);
 		if (status)
 			goto out;
+	}
+	if (o->replicas && (!cli->cluster || !o->as)) {
+		eau2_cli_errorf("--replicas goes with --cluster and --as");
+		status = EAU2_CLI_USER;
+		goto out;
 	}
 	names = calloc(o->args.n + 1, sizeof *names);
 	values = calloc(o->args.n + 1, sizeof *values);
@@ -299,7 +310,10 @@ const struct eau2_cli_cmd eau2_cli_cmd_run = {
 	"When an eau2-node serves the store, the run executes in the node\n"
 	"(warm: it keeps its inputs mapped and checked between runs) and the\n"
 	"output is the same; with --plugin, EAU2_NODE=0 or EAU2_VERIFY=1 it\n"
-	"runs in this process.\n",
+	"runs in this process.\n"
+	"On a cluster, filter's and map's output with --as stays on the\n"
+	"nodes that ran each part (copied node to node to --replicas nodes):\n"
+	"only its size reaches this process.\n",
 	.opts = run_opts_table,
 	.opts_size = sizeof(struct run_opts),
 	.min_pos = 1,

@@ -21,6 +21,16 @@
 #                 counted;
 #   cl_joined N [ARGS...]
 #                 waits 20 s at most for cl_nodes N ARGS, else fails;
+#   node_parts N  the partitions (eau2.part.*) node N's store ($T/nN)
+#                 holds, one a line, sorted;
+#   dir_parts N   how many the directory places on node N (EC status:
+#                 the script defines EC, and ADDRN is node N's address);
+#   as_placed N   whether node N holds what the directory places there;
+#   cl_await_staged PID DRV WHAT CMD...
+#                 while process DRV runs, runs CMD every 0.01 s until it
+#                 succeeds (4 s at most); fails naming WHAT when DRV ends
+#                 first or CMD never does, after waking node PID (the
+#                 caller stopped it: kill -STOP);
 #   cl_words_csv FILE ROWS
 #                 a table id,x,s,line of ROWS rows: x in [0, 1000), s one
 #                 of 11 words, line four words of 12 and a number < 97.
@@ -37,6 +47,28 @@ EA() { "$E2" --store "$A" "$@"; }
 cl_zk() {
 	Z=$("$SRC/tools/zk.sh" start "$T/zk" "$1") || fail "ZooKeeper did not start"
 	RN_CLEANUP="$RN_CLEANUP; \"$SRC/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
+}
+
+node_parts() { "$E2" --store "$T/n$1" ls 2>/dev/null | awk '$1 ~ /^eau2\.part\./ { print $1 }' | sort; }
+dir_parts() {
+	EC status | awk -v a="$(eval echo \$ADDR$1)" '$1 == "node" && $2 == a":" {
+		for (i = 1; i <= NF; i++) if ($i == "partitions,") print $(i - 1) }'
+}
+as_placed() { [ "$(node_parts $1 | wc -l)" = "$(dir_parts $1)" ]; }
+
+cl_await_staged() {
+	cs_pid=$1 cs_drv=$2 cs_what=$3
+	shift 3
+	cs_i=0
+	until "$@"; do
+		cs_i=$((cs_i + 1))
+		running "$cs_drv" || {
+			kill -CONT "$cs_pid"
+			fail "the driver ended before $cs_what"
+		}
+		[ $cs_i -gt 400 ] && { kill -CONT "$cs_pid"; fail "no $cs_what in 4 s"; }
+		sleep 0.01
+	done
 }
 
 cl_words_csv() {
