@@ -19,22 +19,19 @@
 set -u
 
 NAME=cluster_apps
-. "$(dirname "$0")/lib/remote.sh"
-A=$T/a   # the local store: the reference answers
-D=$T/d   # the driver's store
+. "$(dirname "$0")/lib/cluster.sh"
 N=40000
 [ -n "${EAU2_TEST_QUICK:-}" ] && N=12000
 
-rzk_start
+cl_zk 1
 
-EA() { "$E2" --store "$A" "$@"; }
 EC() { "$E2" --store "$D" --cluster "$Z/ca" --timeout 5000 "$@"; }
 
 for i in 1 2 3; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster ca
 	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
 done
-rnodes_joined 3 EC
+cl_joined 3
 
 # load FILE KEY [ARGS]: the same file into the local store and onto the
 # cluster (2 replicas, and 1 under KEY1).
@@ -186,7 +183,7 @@ for i in 1 2 3; do
 	eval "rnode_start \"\$T/n$i\" \"\$T/n$i.log\" --zk \"\$Z\" --cluster ca --listen \$ADDR$i"
 	eval "PID$i=\$RN_PID"
 done
-rnodes_joined 3 EC
+cl_joined 3
 for i in 1 2 3; do
 	k=0
 	until [ "$(bcasts $i)" = 0 ]; do

@@ -33,12 +33,7 @@ for i in 1 2 3; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster c2 $plug
 	eval "PID$i=\$RN_PID"
 done
-i=0
-until [ "$(EC status 2>/dev/null | grep -c '^node ')" = 3 ]; do
-	i=$((i + 1))
-	[ $i -gt 200 ] && { EC status; fail "the three nodes did not join in 20 s"; }
-	sleep 0.1
-done
+cl_joined 3
 EC status --json >"$T/status.json" || fail "status --json"
 [ "$(grep -c '"address": "127.0.0.1:' "$T/status.json")" = 3 ] || fail "status --json"
 

@@ -26,9 +26,6 @@ for i in 1 2 3; do
 		--http 127.0.0.1:0
 	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
 done
-# nodes N: status lists N member nodes (a node the directory names
-# without a member znode is listed too, "no member znode": not counted).
-nodes() { [ "$(EC status 2>/dev/null | grep '^node ' | grep -vc 'no member znode')" = "$1" ]; }
 alive() { [ "$(EC status 2>/dev/null | grep -c '^node .*: alive,')" = "$1" ]; }
 until_ok 200 alive 3 || { EC status; fail "the three nodes did not join in 20 s"; }
 
@@ -40,7 +37,7 @@ EA run $WC --input w >"$T/ref.wc" || fail "local wordcount"
 
 # Node 3 frozen for 3x its session: ZooKeeper drops it.
 kill -STOP "$PID3"
-until_ok 100 nodes 2 || { kill -CONT "$PID3"; EC status; fail "node 3's znode did not go in 10 s"; }
+until_ok 100 cl_nodes 2 || { kill -CONT "$PID3"; EC status; fail "node 3's znode did not go in 10 s"; }
 sleep 4
 kill -CONT "$PID3"
 t0=$(date +%s%N)

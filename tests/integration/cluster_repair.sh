@@ -32,12 +32,8 @@ for i in 1 2 3 4; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster cr --repair-rate 0
 	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
 done
-# Members: a node the directory names without a member znode is listed
-# too ("dead (no member znode)"). A fast heartbeat keeps each status short.
-nodes_up() {
-	[ "$(EC --heartbeat 200 status 2>/dev/null | grep '^node ' | grep -vc 'no member znode')" = "$1" ]
-}
-until_ok 200 nodes_up 4 || { EC status; fail "the four nodes did not join in 20 s"; }
+# A fast heartbeat keeps each status short.
+cl_joined 4 --heartbeat 200
 
 awk -v rows="$ROWS" 'BEGIN {
 	split("the cat sat on a mat of eau2 and", w, " ")
@@ -63,7 +59,7 @@ as_placed 2 || fail "node 2 holds $n2_before partitions, the directory says $(di
 # Node 2 dies; t is put again while it is away (once its session has
 # expired: till then the driver would place on it).
 rnode_kill "$PID2"
-until_ok 300 nodes_up 3 || fail "node 2's session did not expire in 30 s"
+until_ok 300 cl_nodes 3 --heartbeat 200 || fail "node 2's session did not expire in 30 s"
 expect 0 EC load "$T/t2.csv" --as t --replicas 2
 expect 0 EC status
 grep -q '^under ' "$T/out" || fail "status lists no under-replicated partition after a death"
@@ -102,7 +98,7 @@ same "$T/t.a" "$T/t.c" "export t after the repair"
 rnode_start "$T/n2" "$T/n2.log" --zk "$Z" --cluster cr --listen "$ADDR2"
 PID2=$RN_PID
 [ "$RN_ADDR" = "$ADDR2" ] || fail "node 2 came back on $RN_ADDR, not $ADDR2"
-until_ok 300 nodes_up 4 || fail "node 2 did not join again in 30 s"
+until_ok 300 cl_nodes 4 --heartbeat 200 || fail "node 2 did not join again in 30 s"
 k4parts=$(dir_parts 2)
 [ "$k4parts" -gt 0 ] && [ "$k4parts" -lt "$n2_before" ] ||
 	fail "the directory places $k4parts partitions on node 2 (it held $n2_before)"

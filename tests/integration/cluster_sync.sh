@@ -42,20 +42,14 @@ lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 lines_ge() { [ "$(lines "$1")" -ge "$2" ]; }
 # wait_for CMD...: retries CMD every 0.1 s for up to 20 s.
 wait_for() {
-	wf_i=0
-	until "$@"; do
-		wf_i=$((wf_i + 1))
-		[ $wf_i -gt 200 ] && fail "timed out waiting for: $*"
-		sleep 0.1
-	done
+	until_ok 200 "$@" || fail "timed out waiting for: $*"
 }
 
 for i in 1 2; do
 	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster sy --plugin "$SL"
 	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
 done
-nodes_up() { [ "$(EC status 2>/dev/null | grep -c '^node ')" = 2 ]; }
-wait_for nodes_up
+cl_joined 2
 
 # ---------------------------------------------------------------- watch
 printf 'x\n1\n' >"$T/one.csv"

@@ -54,12 +54,7 @@ for i in 1 2 3; do
 	[ -n "$h" ] || fail "node $i: no http address in its log"
 	eval "H$i=\$h"
 done
-i=0
-until [ "$(EC status 2>/dev/null | grep -c '^node ')" = 3 ]; do
-	i=$((i + 1))
-	[ $i -gt 200 ] && fail "the three nodes did not join in 20 s"
-	sleep 0.1
-done
+cl_joined 3
 
 awk -v rows="$ROWS" 'BEGIN {
 	split("the cat sat on a mat of eau2 and dog ran far", w, " ")

@@ -14,6 +14,13 @@
 #   until_ok N CMD...
 #                 runs CMD every 0.1 s until it succeeds, N times at most:
 #                 fails (returns 1) when it never did;
+#   cl_nodes N [ARGS...]
+#                 succeeds when `EC ARGS status` (EC: the script's own
+#                 driver command) lists N members; a node the directory
+#                 names without a member znode is listed too, and is not
+#                 counted;
+#   cl_joined N [ARGS...]
+#                 waits 20 s at most for cl_nodes N ARGS, else fails;
 #   node_parts N  the partitions (eau2.part.*) node N's store ($T/nN)
 #                 holds, one a line, sorted;
 #   dir_parts N   how many the directory places on node N (EC status:
@@ -83,4 +90,14 @@ until_ok() {
 		[ $i -gt "$n" ] && return 1
 		sleep 0.1
 	done
+}
+
+cl_nodes() {
+	cl_n=$1
+	shift
+	[ "$(EC "$@" status 2>/dev/null | grep '^node ' | grep -vc 'no member znode')" = "$cl_n" ]
+}
+
+cl_joined() {
+	until_ok 200 cl_nodes "$@" || { EC status; fail "the $1 nodes did not join in 20 s"; }
 }

@@ -23,10 +23,6 @@
 #   err_has TEXT  fails unless $T/err contains TEXT (any case).
 #   same A B WHAT fails unless files A and B are byte-identical.
 #   data_kb DIR   KiB used by the files of DIR/data (du).
-#   rzk_start     exits 77 unless ZooKeeper is installed; starts one in
-#                 $T/zk (stopped on exit) and sets Z to its HOST:PORT.
-#   rnodes_joined N CMD...
-#                 waits (20 s at most) until `CMD status` lists N nodes.
 . "$(dirname "$0")/lib/node.sh"
 base=${RN_BASE:-/dev/shm}
 [ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
@@ -148,25 +144,4 @@ same() {
 
 data_kb() {
 	du -sk "$1/data" | cut -f1
-}
-
-rzk_start() {
-	[ -r /usr/share/java/zookeeper.jar ] || {
-		echo "$NAME: ZooKeeper is not installed (tools/deps.sh): skipped"
-		exit 77
-	}
-	rn_src=${EAU2_SRC_DIR:-$(dirname "$0")/../..}
-	Z=$("$rn_src/tools/zk.sh" start "$T/zk" 1) || fail "ZooKeeper did not start"
-	RN_CLEANUP="$RN_CLEANUP; \"$rn_src/tools/zk.sh\" stop \"$T/zk\" >/dev/null 2>&1"
-}
-
-rnodes_joined() {
-	rn_n=$1
-	shift
-	rn_i=0
-	until [ "$("$@" status 2>/dev/null | grep -c '^node ')" = "$rn_n" ]; do
-		rn_i=$((rn_i + 1))
-		[ $rn_i -gt 200 ] && { "$@" status; fail "the $rn_n nodes did not join in 20 s"; }
-		sleep 0.1
-	done
 }
