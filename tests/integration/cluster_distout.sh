@@ -48,7 +48,7 @@ for i in 1 2 3; do
 	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR H$i=\$h"
 	HTTP="$HTTP $h"
 done
-rnodes_joined 3 EC
+cl_joined 3
 
 cl_words_csv "$T/w.csv" "$ROWS"
 EA load "$T/w.csv" --as w 2>/dev/null || fail "local load"
@@ -141,10 +141,8 @@ EA run sum --input m2 --arg columns=y >"$T/s.a"
 expect 0 EC run sum --input m2 --arg columns=y
 same "$T/s.a" "$T/out" "sum over map's output with a node killed"
 # Once node 2's session is over: 3 replicas cannot be had on two nodes,
-# refused, nothing published. (Node 2 is listed on, as without a
-# member znode: the directory names it.)
-nodes_up() { [ "$(EC status 2>/dev/null | grep '^node ' | grep -vc 'no member znode')" = "$1" ]; }
-until_ok 300 nodes_up 2 || { EC status; fail "node 2's member znode outlived 30 s"; }
+# refused, nothing published.
+until_ok 300 cl_nodes 2 || { EC status; fail "node 2's member znode outlived 30 s"; }
 EC run $FILTER --input w2 --as none --replicas 3 2>"$T/err" && fail "3 replicas on 2 nodes"
 grep -q "replicas" "$T/err" || fail "3 replicas on 2 nodes: $(cat "$T/err")"
 EC ls | grep -q '^none' && fail "a refused run published none"
@@ -171,7 +169,7 @@ for i in 1 3; do
 	eval "rnode_start \"\$T/n$i\" \"\$T/n$i.log\" --zk \"\$Z\" --cluster cd --listen \$ADDR$i"
 	eval "PID$i=\$RN_PID"
 done
-until_ok 200 nodes_up 2 || { EC status; fail "nodes 1 and 3 did not join again in 20 s"; }
+cl_joined 2
 for i in 1 3; do
 	until_ok 100 as_placed $i ||
 		fail "node $i holds $(node_parts $i | wc -l) partitions, the directory says" \
