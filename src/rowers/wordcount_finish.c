@@ -12,9 +12,10 @@
  * collisions pushed over the edge. Each thread adds the counts of its
  * range of the other tables into the first table's slots (words the first
  * table lacks go to a small table of the range's own), makes records (count, the word's first 16 bytes as two big-endian
- * numbers, a pointer, the length) and merge-sorts them with an inline
- * compare that reads the word's bytes only on a tie of all three (sorted
- * neighbours share prefixes: an 8-byte head tied often). The caller then merges the
+ * numbers, a pointer, the length) and sorts them: by count (radix), then
+ * each run of one count by merge sort with an inline compare that reads
+ * the word's bytes only on a tie of all three (sorted neighbours share
+ * prefixes: an 8-byte head tied often). The caller then merges the
  * sorted ranges (a heap of one head per range) into the builder.
  *
  * Threads: the helpers read the tables given (their slots and
@@ -104,6 +105,52 @@ static struct rec *rec_sort(struct rec *a, struct rec *tmp, size_t n)
 		struct rec *t = a;
 		a = tmp;
 		tmp = t;
+	}
+	return a;
+}
+
+/* Sorts a[0..n) (tmp holds n more) in result order and returns the
+ * array that holds it (a or tmp): an LSD radix sort by count descending,
+ * 8 bits a pass over the bytes where counts differ (~3 for a large
+ * vocabulary), then each run of one count by word (rec_sort). A large
+ * vocabulary's records are ~13 MB a range: each merge pass of rec_sort
+ * over them all went through memory, ~15 passes; the runs of one count
+ * (Zipf: most words share a small count with many others) sort in the
+ * caches. The sort of a range of 332k words (1 GB of Zipf text over
+ * 663k words, 2 threads): 0.041 -> 0.031 s, or 0.086 -> 0.062 s on a busy
+ * host (the same records sorted both ways in one process). */
+static struct rec *rec_sort_result(struct rec *a, struct rec *tmp, size_t n)
+{
+	size_t cnt[8][256];
+	uint64_t differ = 0;
+
+	memset(cnt, 0, sizeof(cnt));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = ~a[i].count;
+		for (unsigned d = 0; d < 8; d++)
+			cnt[d][(k >> (8 * d)) & 255]++;
+		differ |= a[i].count ^ a[0].count;
+	}
+	for (unsigned d = 0; d < 8; d++) {
+		if (!((differ >> (8 * d)) & 255))
+			continue; /* every count has this byte */
+		size_t sum = 0;
+		for (unsigned b = 0; b < 256; b++) {
+			size_t c = cnt[d][b];
+			cnt[d][b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[cnt[d][(~a[i].count >> (8 * d)) & 255]++] = a[i];
+		struct rec *t = a;
+		a = tmp;
+		tmp = t;
+	}
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && a[j].count == a[i].count; j++)
+			;
+		if (j - i > 1 && rec_sort(a + i, tmp + i, j - i) != a + i)
+			memcpy(a + i, tmp + i, (j - i) * sizeof(*a));
 	}
 	return a;
 }
@@ -228,7 +275,7 @@ static void *range_main(void *arg)
 		rc = r->tmp ? 0 : -ENOMEM;
 	}
 	if (rc == 0) {
-		struct rec *sorted = rec_sort(r->recs, r->tmp, r->n);
+		struct rec *sorted = rec_sort_result(r->recs, r->tmp, r->n);
 		r->tmp = sorted == r->recs ? r->tmp : r->recs;
 		r->recs = sorted;
 	}
