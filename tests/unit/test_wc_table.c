@@ -280,7 +280,8 @@ static void test_finish_ranges(void **st)
 
 /* Counts that differ in any of their 8 bytes (the finish sorts by count
  * a byte at a time, skipping bytes every count shares) and runs of many
- * words of one count, short and long words alike in their heads: 40,000
+ * words of one count (sorted by their first 3 bytes the same way, then
+ * by merge sort), short and long words alike in their heads: 40,000
  * words (two hash ranges) split over two tables, in result order on 1 to
  * 3 threads; then the same words all of one count, and of counts that
  * differ only in their top byte. */
@@ -303,10 +304,13 @@ static void test_finish_counts(void **st)
 	for (int kind = 0; kind < 3; kind++) {
 		for (size_t i = 0; i < n; i++) {
 			uint64_t x = tu_rand(&rs), y = tu_rand(&rs);
-			/* "ab", the base-25 digits of i (a to y: at most 4), z up
-			 * to 6 to 40 bytes: distinct words, many sharing heads */
+			/* two bytes of a, b, 0xe9, 0x01; the base-25 digits of i
+			 * (a to y: at most 4); z up to 6 to 40 bytes: distinct
+			 * words, many sharing heads, in runs of one count that
+			 * differ in any of their first 3 bytes */
 			uint32_t len = 6 + (uint32_t)(x % 35), m = 2;
-			memcpy(w[i].w, "ab", 2);
+			w[i].w[0] = "ab\xe9\x01"[(x >> 8) % 4];
+			w[i].w[1] = "ab\xe9\x01"[(x >> 10) % 4];
 			for (size_t v = i; v; v /= 25)
 				w[i].w[m++] = (char)('a' + v % 25);
 			for (; m < len; m++)
