@@ -284,7 +284,8 @@ static void test_finish_ranges(void **st)
  * by merge sort), short and long words alike in their heads: 40,000
  * words (two hash ranges) split over two tables, in result order on 1 to
  * 3 threads; then the same words all of one count, and of counts that
- * differ only in their top byte. */
+ * differ only in their top byte; then in one table or the other, never
+ * both (a range holds more words than its share of either table). */
 static void test_finish_counts(void **st)
 {
 	static const uint64_t edges[] = {
@@ -301,7 +302,7 @@ static void test_finish_counts(void **st)
 
 	(void)st;
 	assert_non_null(w);
-	for (int kind = 0; kind < 3; kind++) {
+	for (int kind = 0; kind < 4; kind++) {
 		for (size_t i = 0; i < n; i++) {
 			uint64_t x = tu_rand(&rs), y = tu_rand(&rs);
 			/* two bytes of a, b, 0xe9, 0x01; the base-25 digits of i
@@ -328,6 +329,8 @@ static void test_finish_counts(void **st)
 			else
 				w[i].count = 1 + (y >> 2) % 0x3fffffffffffffff;
 			w[i].a = (x >> 32) % 3 == 0 ? w[i].count : (x >> 32) % 3 == 1 ? 0 : w[i].count / 2;
+			if (kind == 3) /* no word in both: more words than either table */
+				w[i].a = i % 2 ? w[i].count : 0;
 			w[i].b = w[i].count - w[i].a;
 		}
 		qsort(w, n, sizeof(*w), want_cmp);
