@@ -194,6 +194,31 @@ static int want_cmp(const void *a_, const void *b_)
 	return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
+/* The finish of tables t[0..nt) on threads threads equals w[0..n) (in
+ * result order). */
+static void check_finish(eau2 *db, const struct wc_table *t, size_t nt, unsigned threads,
+			 const struct want *w, size_t n)
+{
+	struct eau2_error err = {0};
+	eau2_df *res = NULL;
+
+	tu_ok(eau2_wc_finish(t, nt, threads, db, &res, &err), &err);
+	assert_int_equal(eau2_df_rows(res), n);
+	assert_int_equal(eau2_df_ngroups(res), (n + EAU2_CHUNK_ROWS - 1) / EAU2_CHUNK_ROWS);
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+		size_t len;
+		int64_t c;
+		tu_ok(eau2_df_get_string(res, 0, i, &s, &len, &err), &err);
+		tu_ok(eau2_df_get_int(res, 1, i, &c, &err), &err);
+		if (len != w[i].len || memcmp(s, w[i].w, len) != 0 || (uint64_t)c != w[i].count)
+			fail_msg("%u threads, row %zu: got '%.*s' x%lld, want '%.*s' x%llu",
+				 threads, i, (int)len, s, (long long)c, (int)w[i].len, w[i].w,
+				 (unsigned long long)w[i].count);
+	}
+	eau2_df_release(res);
+}
+
 /* 70,000 long words (enough for several hash ranges), hashed at random
  * but for clusters of 1,500 around each boundary of 2, 3, 4 and 5
  * ranges and at the top (runs wrap): in two tables, some in both. */
@@ -206,7 +231,6 @@ static void test_finish_ranges(void **st)
 	struct wc_table t[2];
 	char *dir;
 	eau2 *db = tu_open_store(&dir);
-	struct eau2_error err = {0};
 
 	(void)st;
 	assert_non_null(w);
@@ -232,7 +256,6 @@ static void test_finish_ranges(void **st)
 		w[i].count = w[i].a + w[i].b;
 	}
 	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
-		eau2_df *res = NULL;
 		/* the finish adds into the first table: new tables each time */
 		assert_int_equal(eau2_wc_table_init(&t[0], 4), 0);
 		assert_int_equal(eau2_wc_table_init(&t[1], 4), 0);
@@ -247,24 +270,83 @@ static void test_finish_ranges(void **st)
 			check_invariant(&t[1]);
 			qsort(w, n, sizeof(*w), want_cmp);
 		}
-		tu_ok(eau2_wc_finish(t, 2, threads[k], db, &res, &err), &err);
-		assert_int_equal(eau2_df_rows(res), n);
-		assert_int_equal(eau2_df_ngroups(res), (n + EAU2_CHUNK_ROWS - 1) / EAU2_CHUNK_ROWS);
-		for (size_t i = 0; i < n; i++) {
-			const char *s;
-			size_t len;
-			int64_t c;
-			tu_ok(eau2_df_get_string(res, 0, i, &s, &len, &err), &err);
-			tu_ok(eau2_df_get_int(res, 1, i, &c, &err), &err);
-			if (len != w[i].len || memcmp(s, w[i].w, len) != 0 ||
-			    (uint64_t)c != w[i].count)
-				fail_msg("%u threads, row %zu: got '%.*s' x%lld, want '%.*s' x%llu",
-					 threads[k], i, (int)len, s, (long long)c, (int)w[i].len,
-					 w[i].w, (unsigned long long)w[i].count);
-		}
-		eau2_df_release(res);
+		check_finish(db, t, 2, threads[k], w, n);
 		eau2_wc_table_free(&t[0]);
 		eau2_wc_table_free(&t[1]);
+	}
+	free(w);
+	tu_close_store(db, dir);
+}
+
+/* Counts that differ in any of their 8 bytes (the finish sorts by count
+ * a byte at a time, skipping bytes every count shares) and runs of many
+ * words of one count (sorted by their first 3 bytes the same way, then
+ * by merge sort), short and long words alike in their heads: 40,000
+ * words (two hash ranges) split over two tables, in result order on 1 to
+ * 3 threads; then the same words all of one count, and of counts that
+ * differ only in their top byte; then in one table or the other, never
+ * both (a range holds more words than its share of either table). */
+static void test_finish_counts(void **st)
+{
+	static const uint64_t edges[] = {
+		255, 256, 257, 65535, 65536, 65537, 0xffffff, 0x1000000, 0xffffffff,
+		0x100000000, 0x10000000001, 0xff0000000000, 0x100000000000000,
+		0x3fffffffffffffff, 0x3f00000000000001,
+	};
+	size_t n = 40000;
+	struct want *w = calloc(n, sizeof(*w));
+	uint64_t rs = 17;
+	struct wc_table t[2];
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+
+	(void)st;
+	assert_non_null(w);
+	for (int kind = 0; kind < 4; kind++) {
+		for (size_t i = 0; i < n; i++) {
+			uint64_t x = tu_rand(&rs), y = tu_rand(&rs);
+			/* two bytes of a, b, 0xe9, 0x01; the base-25 digits of i
+			 * (a to y: at most 4); z up to 6 to 40 bytes: distinct
+			 * words, many sharing heads, in runs of one count that
+			 * differ in any of their first 3 bytes */
+			uint32_t len = 6 + (uint32_t)(x % 35), m = 2;
+			w[i].w[0] = "ab\xe9\x01"[(x >> 8) % 4];
+			w[i].w[1] = "ab\xe9\x01"[(x >> 10) % 4];
+			for (size_t v = i; v; v /= 25)
+				w[i].w[m++] = (char)('a' + v % 25);
+			for (; m < len; m++)
+				w[i].w[m] = 'z';
+			w[i].len = len;
+			w[i].hash = real_hash(w[i].w, len);
+			if (kind == 1)
+				w[i].count = 7;
+			else if (kind == 2)
+				w[i].count = ((y % 3) << 62) | 5;
+			else if (y % 4 < 2)
+				w[i].count = 1 + y / 4 % 5; /* long runs of one count */
+			else if (y % 4 == 2)
+				w[i].count = edges[y / 4 % (sizeof(edges) / sizeof(edges[0]))];
+			else
+				w[i].count = 1 + (y >> 2) % 0x3fffffffffffffff;
+			w[i].a = (x >> 32) % 3 == 0 ? w[i].count : (x >> 32) % 3 == 1 ? 0 : w[i].count / 2;
+			if (kind == 3) /* no word in both: more words than either table */
+				w[i].a = i % 2 ? w[i].count : 0;
+			w[i].b = w[i].count - w[i].a;
+		}
+		qsort(w, n, sizeof(*w), want_cmp);
+		for (unsigned threads = 1; threads <= 3; threads++) {
+			assert_int_equal(eau2_wc_table_init(&t[0], 4), 0);
+			assert_int_equal(eau2_wc_table_init(&t[1], 4), 0);
+			for (size_t i = 0; i < n; i++) {
+				if (w[i].a)
+					assert_int_equal(add(&t[0], w[i].w, w[i].len, w[i].hash, w[i].a), 0);
+				if (w[i].b)
+					assert_int_equal(add(&t[1], w[i].w, w[i].len, w[i].hash, w[i].b), 0);
+			}
+			check_finish(db, t, 2, threads, w, n);
+			eau2_wc_table_free(&t[0]);
+			eau2_wc_table_free(&t[1]);
+		}
 	}
 	free(w);
 	tu_close_store(db, dir);
@@ -276,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_heads),
 		cmocka_unit_test(test_finish_ranges),
+		cmocka_unit_test(test_finish_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
