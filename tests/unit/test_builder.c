@@ -5,7 +5,8 @@
  * checksum, padding), whether values come through the public appends or
  * the loaders' bulk path (eau2_builder_colbufs); min/max match a naive
  * scan; parts filled on two threads (each into segments of its own) join
- * into the right rows.
+ * into the right rows; the statistics' AVX2 loops lay out the same bytes
+ * as the scalar ones.
  */
 #include <math.h>
 #include <pthread.h>
@@ -341,12 +342,92 @@ static void test_parts_threads(void **state)
 	tu_close_store(db, dir);
 }
 
+/* A random value of a chunk's column: extremes, repeats, NaN, zeros of
+ * both signs, infinities, or anything. */
+static int64_t rand_i64(uint64_t *rs)
+{
+	switch (tu_rand(rs) % 8) {
+	case 0: return INT64_MIN + (int64_t)(tu_rand(rs) % 3);
+	case 1: return INT64_MAX - (int64_t)(tu_rand(rs) % 3);
+	case 2: return (int64_t)(tu_rand(rs) % 5) - 2;
+	default: return (int64_t)tu_rand(rs);
+	}
+}
+
+static double rand_f64(uint64_t *rs, unsigned mix)
+{
+	switch (tu_rand(rs) % mix) {
+	case 0: return NAN;
+	case 1: return -0.0;
+	case 2: return 0.0;
+	case 3: return tu_rand(rs) % 2 ? INFINITY : -INFINITY;
+	case 4: return (double)(tu_rand(rs) % 5) - 2;
+	default: return ((double)(int64_t)tu_rand(rs)) / (double)(1 + tu_rand(rs) % 1000);
+	}
+}
+
+/* Chunks of int and double values of every length up to 70 and a full
+ * one, in sorted and reversed runs too: AVX2 statistics give the scalar
+ * ones' bytes (min/max, their zero signs, NaN skipped). */
+static void test_stats_simd(void **state)
+{
+	size_t cap = CR, size = eau2_chunk_size(EAU2_INT, CR, 0, 0);
+	int64_t *iv = malloc(cap * 8);
+	double *dv = malloc(cap * 8);
+	uint8_t *a = aligned_alloc(64, size), *b = aligned_alloc(64, size);
+	uint64_t rs = 42;
+
+	(void)state;
+	assert_non_null(iv);
+	assert_non_null(dv);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (int round = 0; round < 2000; round++) {
+		uint32_t rows = round < 1900 ? (uint32_t)(round % 71) :
+			(uint32_t)(CR - tu_rand(&rs) % 9);
+		unsigned mix = 5 + (unsigned)(tu_rand(&rs) % 40);
+		struct eau2_chunk_src src = { .rows = rows };
+
+		for (uint32_t i = 0; i < rows; i++) {
+			iv[i] = rand_i64(&rs);
+			dv[i] = rand_f64(&rs, mix);
+		}
+		if (round % 7 == 1)
+			for (uint32_t i = 0; i < rows; i++) {
+				iv[i] = (int64_t)i - (round % 2 ? 0 : (int64_t)rows);
+				dv[i] = (double)rows - i;
+			}
+		if (round % 7 == 3) /* min or max a zero: which sign comes first */
+			for (uint32_t i = 0; i < rows; i++)
+				dv[i] = tu_rand(&rs) % 3 ? (tu_rand(&rs) % 2 ? -0.0 : 0.0) :
+					(round % 2 ? 1.0 : -1.0) * (double)(1 + i);
+		for (int t = 0; t < 2; t++) {
+			src.type = t ? EAU2_DOUBLE : EAU2_INT;
+			src.values = t ? (const void *)dv : (const void *)iv;
+			size = eau2_chunk_size(src.type, rows, 0, 0);
+			eau2_chunk_simd(0);
+			eau2_chunk_write(a, &src);
+			eau2_chunk_simd(1);
+			eau2_chunk_write(b, &src);
+			if (memcmp(a, b, size) != 0)
+				fail_msg("round %d: %s chunk of %u rows differs with AVX2",
+					 round, t ? "double" : "int", rows);
+		}
+	}
+	eau2_chunk_simd(-1);
+	free(iv);
+	free(dv);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout_public),
 		cmocka_unit_test(test_layout_bulk),
 		cmocka_unit_test(test_parts_threads),
+		cmocka_unit_test(test_stats_simd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
