@@ -4,12 +4,20 @@
  *
  * Records end at a newline outside quotes; a quote toggles the quote state
  * wherever it appears, so the state at any byte is the parity of the quotes
- * before it. That one rule makes splitting exact: a first parallel pass
- * counts the quotes of each piece, a prefix sum gives the state at every
- * raw split point, and each split moves forward to the next newline outside
- * quotes. Fields are then checked: a field holding a quote must be
- * "quoted" with inner quotes doubled; anything else is an error (or a
- * skipped row) at its exact file:line:column.
+ * before it. Splitting is speculative: each raw split point moves forward
+ * to the next newline, as if no quoted field held one, and no pass runs
+ * before the parse. The parse checks every guess: a piece whose own start
+ * is right reads its records to its end, and ends outside quotes exactly
+ * when the next piece's start is a record start too. A piece that ends
+ * inside quotes (a guessed start inside a quoted newline, or an unclosed
+ * quote) flags a missplit; the pass is dropped and the file split exactly:
+ * a first parallel pass counts the quotes of each piece, a prefix sum
+ * gives the state at every raw split point, and each split moves forward
+ * to the next newline outside quotes. A file whose first sample window
+ * shows a quoted newline is split exactly from the start. Fields are then
+ * checked: a field holding a quote must be "quoted" with inner quotes
+ * doubled; anything else is an error (or a skipped row) at its exact
+ * file:line:column.
  *
  * Scanning is 64 bytes at a time (AVX2 when the CPU has it, else SSE2):
  * bitmasks of delimiters, newlines, quotes and NULs, a prefix-xor of the
@@ -464,12 +472,15 @@ struct csv_load {
 	struct piece *pieces;
 	struct csv_worker *workers;
 	unsigned *sample_kinds;
+	bool exact;              /* split by quote parity, not guessed */
+	bool multiline;          /* the first sample window has a quoted newline */
+	_Atomic bool missplit;   /* a guessed split start was inside quotes */
 	eau2_builder *b;
 	pthread_mutex_t lock;
 	size_t next_join;        /* under lock */
 	_Atomic size_t fail_piece; /* lowest piece with an error */
 	_Atomic bool restart;
-	size_t *qcount;          /* quotes per raw block */
+	size_t *qcount;          /* exact split: quotes per raw block */
 	size_t *raw;             /* raw split points */
 };
 
@@ -582,18 +593,21 @@ static int append_row(struct csv_load *L, eau2_builder *b, struct fval *v,
 	return rc;
 }
 
-/* Classifies the fields of one record into kinds[]. */
+/* Classifies the fields of one record into kinds[]; first: the record is
+ * read from a known record start, so a quoted newline in it is real. */
 static void classify(struct csv_load *L, struct csv_worker *w, size_t nf,
-		     unsigned *kinds)
+		     unsigned *kinds, bool first)
 {
 	const uint8_t *map = L->ctx->map;
 
 	for (size_t c = 0; c < nf; c++) {
 		struct fspan *f = &w->f[c];
 
-		if (f->q)
+		if (f->q) {
 			kinds[c] |= EAU2_KIND_STR;
-		else
+			if (first && memchr(map + f->off, '\n', f->len))
+				L->multiline = true;
+		} else
 			kinds[c] |= eau2_csv_kind((const char *)map + f->off, f->len);
 	}
 }
@@ -1048,6 +1062,24 @@ out:
 	return ret;
 }
 
+/* Maps the pages of map[from, to) in one call rather than one fault at a
+ * time, for the first pass over them. Bounded by a piece, so files larger
+ * than memory still stream. */
+static void populate(const uint8_t *map, size_t from, size_t to)
+{
+#ifdef MADV_POPULATE_READ
+	uintptr_t a = (uintptr_t)(map + from) & ~(uintptr_t)4095;
+	uintptr_t b = (uintptr_t)(map + to);
+
+	if (b > a)
+		madvise((void *)a, b - a, MADV_POPULATE_READ);
+#else
+	(void)map;
+	(void)from;
+	(void)to;
+#endif
+}
+
 /* Piece i's part, for eau2_load_join_done: once it is done and did not
  * fail, until a restart is flagged. Under L->lock. */
 static eau2_builder **done_part(void *arg, size_t i)
@@ -1075,8 +1107,11 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 	uint64_t reported = 0;
 	int rc;
 
-	if (idx > atomic_load(&L->fail_piece) || p->start >= p->end)
+	if (idx > atomic_load(&L->fail_piece) || p->start >= p->end ||
+	    atomic_load(&L->missplit))
 		goto done;
+	if (!L->exact)
+		populate(ctx->map, p->start, p->end);
 	if (!check) {
 		pthread_mutex_lock(&L->lock);
 		rc = eau2_builder_fork(L->b, &p->part, &err);
@@ -1095,7 +1130,7 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 		if ((pos - p->start) - reported >= (8u << 20)) {
 			atomic_fetch_add(&ctx->bytes_done, (pos - p->start) - reported);
 			reported = pos - p->start;
-			if (idx > atomic_load(&L->fail_piece))
+			if (idx > atomic_load(&L->fail_piece) || atomic_load(&L->missplit))
 				goto done;
 			check = check || atomic_load(&L->restart);
 		}
@@ -1119,6 +1154,13 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 		if (rc == REC_END)
 			break;
 		if (rc == REC_UNTERMINATED) {
+			if (!L->exact && p->end < ctx->size) {
+				/* Not the last piece: the next start was guessed
+				 * inside quotes (or a quote runs on past this
+				 * piece); the exact split tells which. */
+				atomic_store(&L->missplit, true);
+				goto done;
+			}
 			if (L->skip_bad) {
 				piece_skip(p, bad, "unterminated quoted field");
 				break;
@@ -1233,18 +1275,7 @@ static void count_piece(void *arg, size_t i, unsigned worker)
 	struct csv_load *L = arg;
 
 	(void)worker;
-#ifdef MADV_POPULATE_READ
-	{
-		/* Map this piece's pages in one call rather than one fault at a
-		 * time; the parse that follows finds them mapped. Bounded by the
-		 * piece, so files larger than memory still stream. */
-		uintptr_t a = (uintptr_t)(L->ctx->map + L->raw[i]) & ~(uintptr_t)4095;
-		uintptr_t b = (uintptr_t)(L->ctx->map + L->raw[i + 1]);
-
-		if (b > a)
-			madvise((void *)a, b - a, MADV_POPULATE_READ);
-	}
-#endif
+	populate(L->ctx->map, L->raw[i], L->raw[i + 1]);
 	L->qcount[i] = count_quotes(L->ctx->map + L->raw[i], L->raw[i + 1] - L->raw[i]);
 }
 
@@ -1260,6 +1291,8 @@ static size_t next_record(const uint8_t *map, size_t off, size_t end, bool inq)
 	return end;
 }
 
+/* Splits the data into pieces: guessed (L->exact false: each raw point
+ * moves to the next newline) or exact (a counting pass first). */
 static int split(struct csv_load *L)
 {
 	struct eau2_load_ctx *ctx = L->ctx;
@@ -1277,28 +1310,38 @@ static int split(struct csv_load *L)
 	n = len / piece + 1;
 	if (n > len + 1)
 		n = len + 1;
+	free(L->raw);
+	free(L->qcount);
+	free(L->pieces);
 	L->raw = calloc(n + 1, sizeof(*L->raw));
-	L->qcount = calloc(n + 1, sizeof(*L->qcount));
+	L->qcount = L->exact ? calloc(n + 1, sizeof(*L->qcount)) : NULL;
 	L->pieces = calloc(n, sizeof(*L->pieces));
-	if (!L->raw || !L->qcount || !L->pieces)
+	if (!L->raw || (L->exact && !L->qcount) || !L->pieces)
 		return eau2_error_set(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
 	for (size_t i = 0; i <= n; i++)
 		L->raw[i] = L->data_start + (size_t)((unsigned __int128)len * i / n);
 	L->npieces = n;
-	if (n > 1)
+	if (n > 1 && L->exact)
 		eau2_load_parallel(ctx, n, count_piece, L, NULL);
 	L->pieces[0].start = L->data_start;
 	for (size_t i = 1; i < n; i++) {
 		size_t s;
 
-		parity += L->qcount[i - 1];
+		if (L->exact)
+			parity += L->qcount[i - 1];
 		/* A split inside the record the previous split ran through
 		 * ends where that one did: no rescan (a huge quoted field
 		 * would cost O(pieces * field) otherwise). */
-		if (L->raw[i] < L->pieces[i - 1].start)
+		if (L->raw[i] < L->pieces[i - 1].start) {
 			s = L->pieces[i - 1].start;
-		else
+		} else if (L->exact) {
 			s = next_record(ctx->map, L->raw[i], ctx->size, parity & 1);
+		} else {
+			const uint8_t *nl = memchr(ctx->map + L->raw[i], '\n',
+						   ctx->size - L->raw[i]);
+
+			s = nl ? (size_t)(nl - ctx->map) + 1 : ctx->size;
+		}
 		L->pieces[i].start = s;
 		L->pieces[i - 1].end = s;
 	}
@@ -1427,6 +1470,8 @@ static int header(struct csv_load *L, eau2_schema **schema)
 
 /* ---------------------------------------------------------------- types */
 
+/* Classifies the records of [start, start + limit); the window at
+ * data_start also tells whether quoted fields hold newlines. */
 static void sample_window(struct csv_load *L, size_t start, size_t limit)
 {
 	struct eau2_load_ctx *ctx = L->ctx;
@@ -1443,7 +1488,7 @@ static void sample_window(struct csv_load *L, size_t start, size_t limit)
 			break;
 		if (rc != REC_OK || nf != L->ncols)
 			continue;
-		classify(L, w, nf, L->sample_kinds);
+		classify(L, w, nf, L->sample_kinds, start == L->data_start);
 	}
 }
 
@@ -1467,6 +1512,32 @@ static void sample(struct csv_load *L)
 }
 
 /* ----------------------------------------------------------------- load */
+
+/* Splits the data (guessed, unless L->exact) and sets the column types:
+ * the schema's, or the sample's. A quoted newline in the first sample
+ * window makes a guessed split likely wrong: split exactly then. */
+static int split_and_sample(struct csv_load *L, const eau2_schema *schema)
+{
+	int rc = split(L);
+
+	if (rc)
+		return rc;
+	if (L->explicit_types) {
+		for (size_t c = 0; c < L->ncols; c++)
+			L->types[c] = eau2_schema_type(schema, c);
+		return 0;
+	}
+	memset(L->sample_kinds, 0, L->ncols * sizeof(unsigned));
+	L->multiline = false;
+	sample(L);
+	if (L->multiline && !L->exact) {
+		L->exact = true;
+		return split_and_sample(L, schema);
+	}
+	for (size_t c = 0; c < L->ncols; c++)
+		L->types[c] = kinds_type(L->sample_kinds[c]);
+	return 0;
+}
 
 static void drop_parts(struct csv_load *L)
 {
@@ -1591,17 +1662,9 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		}
 		goto out;
 	}
-	rc = split(&L);
+	rc = split_and_sample(&L, schema);
 	if (rc)
 		goto out;
-	if (L.explicit_types) {
-		for (size_t c = 0; c < L.ncols; c++)
-			L.types[c] = eau2_schema_type(schema, c);
-	} else {
-		sample(&L);
-		for (size_t c = 0; c < L.ncols; c++)
-			L.types[c] = kinds_type(L.sample_kinds[c]);
-	}
 	for (int pass = 0;; pass++) {
 		eau2_schema *typed = NULL;
 
@@ -1634,6 +1697,21 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		if (rc) {
 			eau2_error_set(ctx->err, rc, "%s: cannot start threads", ctx->path);
 			goto out;
+		}
+		if (atomic_load(&L.missplit)) {
+			/* Every result of this pass may stem from a wrong start
+			 * (its errors, kinds and sample too): again, exactly. */
+			drop_parts(&L);
+			for (unsigned w = 0; w < ctx->threads; w++)
+				memset(L.workers[w].kinds, 0, L.ncols * sizeof(unsigned));
+			atomic_store(&L.missplit, false);
+			atomic_fetch_add(&eau2_load_tune.csv_missplits, 1);
+			L.exact = true;
+			rc = split_and_sample(&L, schema);
+			if (rc)
+				goto out;
+			pass--;
+			continue;
 		}
 		rc = report_first_error(&L);
 		if (rc)
