@@ -824,7 +824,7 @@ static bool fast_unquote(const uint8_t *map, struct csv_worker *w, size_t fs,
 	return true;
 }
 
-/* A bool field: true/false (recording the kind) or 0/1. */
+/* A bool field other than 0/1: true/false (recording the kind). */
 __attribute__((noinline))
 static bool fast_bool(struct csv_worker *w, size_t c, const char *s, size_t n,
 		      struct eau2_colbuf *cb, uint32_t r)
@@ -1012,7 +1012,10 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				break;
 			}
 			case EAU2_BOOL:
-				if (!fast_bool(w, c, s, n, cb, r))
+				/* 0/1 here, no call: the OR of a 0 changes nothing. */
+				if (n == 1 && (uint8_t)(s[0] - '0') <= 1)
+					cb->v.bits[r >> 3] |= (uint8_t)((s[0] - '0') << (r & 7));
+				else if (!fast_bool(w, c, s, n, cb, r))
 					goto bail;
 				break;
 			default:
