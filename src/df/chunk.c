@@ -84,12 +84,23 @@ static void minmax_i64_avx2(const int64_t *v, uint32_t rows, int64_t *plo, int64
 	*phi = hi;
 }
 
+/* The first zero of v (the scalar loops keep the first of equal values,
+ * and a zero min or max is the first zero: nothing below or above it). */
+static double first_zero(const double *v, uint32_t rows)
+{
+	for (uint32_t i = 0; i < rows; i++)
+		if (v[i] == 0)
+			return v[i];
+	return 0;
+}
+
 /* minpd/maxpd keep their second operand unless the first compares below
  * (above) it, exactly the scalar `v < lo ? v : lo`: a NaN never enters.
  * Only the order differs, which matters for equal values of different
- * bits, i.e. -0.0 and 0.0: a zero result is left to the scalar loop. */
+ * bits, i.e. -0.0 and 0.0: a zero min or max takes the first zero's sign,
+ * as the scalar loop does. */
 __attribute__((target("avx2")))
-static bool minmax_f64_avx2(const double *v, uint32_t rows, double *plo, double *phi)
+static void minmax_f64_avx2(const double *v, uint32_t rows, double *plo, double *phi)
 {
 	__m256d lo0 = _mm256_set1_pd(INFINITY), hi0 = _mm256_set1_pd(-INFINITY);
 	__m256d lo1 = lo0, hi1 = hi0;
@@ -114,11 +125,8 @@ static bool minmax_f64_avx2(const double *v, uint32_t rows, double *plo, double 
 		lo = v[i] < lo ? v[i] : lo;
 		hi = v[i] > hi ? v[i] : hi;
 	}
-	if (lo == 0 || hi == 0)
-		return false;
-	*plo = lo;
-	*phi = hi;
-	return true;
+	*plo = lo == 0 ? first_zero(v, rows) : lo;
+	*phi = hi == 0 ? first_zero(v, rows) : hi;
 }
 
 static bool use_stats_avx2(void)
@@ -191,7 +199,9 @@ static void double_stats(struct eau2_chunk_hdr *h, const double *v,
 
 	if (!validity) {
 #ifdef HAVE_AVX2_STATS
-		if (!use_stats_avx2() || !minmax_f64_avx2(v, rows, &lo, &hi))
+		if (use_stats_avx2())
+			minmax_f64_avx2(v, rows, &lo, &hi);
+		else
 #endif
 		for (i = 0; i < rows; i++) {
 			lo = v[i] < lo ? v[i] : lo;
