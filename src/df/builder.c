@@ -635,6 +635,11 @@ static int seal_all(eau2_builder *b, struct eau2_error *err)
 	return 0;
 }
 
+int eau2_builder_seal_pending(eau2_builder *b, struct eau2_error *err)
+{
+	return seal_all(b, err);
+}
+
 int eau2_builder_join(eau2_builder *parent, eau2_builder *part,
 		      struct eau2_error *err)
 {

@@ -1263,6 +1263,11 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 	}
 done:
 	atomic_fetch_add(&ctx->bytes_done, (p->end - p->start) - reported);
+	/* The part's last short row group, written here rather than by its
+	 * join under the lock, where the other threads would wait for it. */
+	if (p->part && !p->code && !atomic_load(&L->restart) &&
+	    !atomic_load(&L->missplit) && (rc = eau2_builder_seal_pending(p->part, &err)))
+		piece_fail(L, idx, rc, SIZE_MAX, "%s", err.msg);
 	pthread_mutex_lock(&L->lock);
 	p->done = true;
 	rc = eau2_load_join_done(L->b, &L->next_join, L->npieces, done_part, L, &err);

@@ -265,6 +265,10 @@ void eau2_builder_put_null(eau2_builder *b, size_t col);
 int eau2_builder_reserve_data(eau2_builder *b, size_t col, uint64_t more,
 			      struct eau2_error *err);
 int eau2_builder_seal_full(eau2_builder *b, struct eau2_error *err);
+/* Seals the pending rows of every column as a (short) row group: a part,
+ * on the thread that filled it, before its join; the join, often run
+ * under a loader's lock, then has nothing left to write. */
+int eau2_builder_seal_pending(eau2_builder *b, struct eau2_error *err);
 
 /* Appends a whole chunk (header and buffers, total_len bytes, checked by
  * the caller: eau2_chunk_hdr_check and eau2_chunk_verify) to column col,

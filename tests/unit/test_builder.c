@@ -288,19 +288,25 @@ static void test_layout_bulk(void **state)
 struct part_job {
 	eau2_builder *part;
 	uint64_t from, to, rows;
+	bool seal;
 };
 
 static void *fill_part(void *p)
 {
 	struct part_job *j = p;
+	struct eau2_error err = {0};
 
 	for (uint64_t r = j->from; r < j->to; r++)
 		append_public(j->part, r, j->rows);
+	/* Parts 1 and 3 write their short row group on their own thread. */
+	if (j->seal)
+		tu_ok(eau2_builder_seal_pending(j->part, &err), &err);
 	return NULL;
 }
 
 /* Four parts filled two at a time on two threads (each thread fills
- * segments of its own), joined in row order. */
+ * segments of its own), two of them sealed before their join, joined in
+ * row order. */
 static void test_parts_threads(void **state)
 {
 	struct eau2_error err = {0};
@@ -321,6 +327,7 @@ static void test_parts_threads(void **state)
 		append_public(b, r, rows);
 	for (int k = 0; k < 4; k++) {
 		jobs[k].rows = rows;
+		jobs[k].seal = k % 2;
 		jobs[k].from = CR + (rows - CR) * (uint64_t)k / 4 / CR * CR;
 		jobs[k].to = k == 3 ? rows : CR + (rows - CR) * (uint64_t)(k + 1) / 4 / CR * CR;
 		tu_ok(eau2_builder_fork(b, &jobs[k].part, &err), &err);
