@@ -5,8 +5,9 @@
  * checksum, padding), whether values come through the public appends or
  * the loaders' bulk path (eau2_builder_colbufs); min/max match a naive
  * scan; parts filled on two threads (each into segments of its own) join
- * into the right rows; the statistics' AVX2 loops lay out the same bytes
- * as the scalar ones.
+ * into the right rows, also when they reuse the buffers of parts freed
+ * before them; the statistics' AVX2 loops lay out the same bytes as the
+ * scalar ones.
  */
 #include <math.h>
 #include <pthread.h>
@@ -349,6 +350,50 @@ static void test_parts_threads(void **state)
 	tu_close_store(db, dir);
 }
 
+/* Parts forked one after another reuse the column buffers of parts
+ * joined or aborted before them (the writer's pool): an aborted part
+ * leaves values, nulls, set bits and string bytes behind, a joined one a
+ * sealed count; none of it shows in the parts that follow. */
+static void test_parts_reuse(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	uint64_t rows = test_rows(), cut = CR + 1000;
+	eau2_schema *s;
+	eau2_builder *b, *p;
+	eau2_df *df;
+
+	(void)state;
+	tu_ok(eau2_schema_parse("b:bool,i:int,d:double,s:string", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (int k = 0; k < 3; k++) {
+		tu_ok(eau2_builder_fork(b, &p, &err), &err);
+		for (uint64_t r = 0; r < 777; r++)
+			append_public(p, r * 3, rows);
+		eau2_builder_abort(p);
+	}
+	tu_ok(eau2_builder_fork(b, &p, &err), &err);
+	for (uint64_t r = 0; r < cut; r++)
+		append_public(p, r, rows);
+	tu_ok(eau2_builder_join(b, p, &err), &err);
+	tu_ok(eau2_builder_fork(b, &p, &err), &err);
+	for (uint64_t r = 0; r < 500; r++)
+		append_public(p, r * 7, rows);
+	eau2_builder_abort(p);
+	tu_ok(eau2_builder_fork(b, &p, &err), &err);
+	assert_int_equal(eau2_builder_rows(p, 0), 0);
+	for (uint64_t r = cut; r < rows; r++)
+		append_public(p, r, rows);
+	tu_ok(eau2_builder_join(b, p, &err), &err);
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	check_values(df, rows);
+	check_layout(df);
+	eau2_df_release(df);
+	eau2_schema_free(s);
+	tu_close_store(db, dir);
+}
+
 /* A random value of a chunk's column: extremes, repeats, NaN, zeros of
  * both signs, infinities, or anything. */
 static int64_t rand_i64(uint64_t *rs)
@@ -434,6 +479,7 @@ int main(void)
 		cmocka_unit_test(test_layout_public),
 		cmocka_unit_test(test_layout_bulk),
 		cmocka_unit_test(test_parts_threads),
+		cmocka_unit_test(test_parts_reuse),
 		cmocka_unit_test(test_stats_simd),
 	};
 
