@@ -39,6 +39,14 @@ uint64_t eau2_chunk_size(enum eau2_type type, uint32_t rows, uint32_t nulls,
 	return n;
 }
 
+/* The scalar min/max step: a value replaces lo (hi) only when it compares
+ * below (above) it, so a NaN never enters and the first of equal values
+ * stays. */
+#define KEEP_MINMAX(lo, hi, x) do { \
+	lo = (x) < lo ? (x) : lo; \
+	hi = (x) > hi ? (x) : hi; \
+} while (0)
+
 /* Statistics run on the sealing thread right after the checksum pass
  * brought the buffer into cache: eight values a cycle with AVX2 where the
  * CPU has it (runtime check), else the scalar loops; both give the same
@@ -76,10 +84,8 @@ static void minmax_i64_avx2(const int64_t *v, uint32_t rows, int64_t *plo, int64
 		lo = l[k] < lo ? l[k] : lo;
 		hi = h[k] > hi ? h[k] : hi;
 	}
-	for (; i < rows; i++) {
-		lo = v[i] < lo ? v[i] : lo;
-		hi = v[i] > hi ? v[i] : hi;
-	}
+	for (; i < rows; i++)
+		KEEP_MINMAX(lo, hi, v[i]);
 	*plo = lo;
 	*phi = hi;
 }
@@ -121,10 +127,8 @@ static void minmax_f64_avx2(const double *v, uint32_t rows, double *plo, double 
 		lo = l[k] < lo ? l[k] : lo;
 		hi = h[k] > hi ? h[k] : hi;
 	}
-	for (; i < rows; i++) {
-		lo = v[i] < lo ? v[i] : lo;
-		hi = v[i] > hi ? v[i] : hi;
-	}
+	for (; i < rows; i++)
+		KEEP_MINMAX(lo, hi, v[i]);
 	*plo = lo == 0 ? first_zero(v, rows) : lo;
 	*phi = hi == 0 ? first_zero(v, rows) : hi;
 }
@@ -167,10 +171,8 @@ static void int_stats(struct eau2_chunk_hdr *h, const int64_t *v,
 			minmax_i64_avx2(v, rows, &lo, &hi);
 		else
 #endif
-		for (i = 0; i < rows; i++) {
-			lo = v[i] < lo ? v[i] : lo;
-			hi = v[i] > hi ? v[i] : hi;
-		}
+		for (i = 0; i < rows; i++)
+			KEEP_MINMAX(lo, hi, v[i]);
 		seen = rows;
 	} else {
 		for (i = 0; i < rows; i++) {
@@ -203,10 +205,8 @@ static void double_stats(struct eau2_chunk_hdr *h, const double *v,
 			minmax_f64_avx2(v, rows, &lo, &hi);
 		else
 #endif
-		for (i = 0; i < rows; i++) {
-			lo = v[i] < lo ? v[i] : lo;
-			hi = v[i] > hi ? v[i] : hi;
-		}
+		for (i = 0; i < rows; i++)
+			KEEP_MINMAX(lo, hi, v[i]);
 	} else {
 		for (i = 0; i < rows; i++) {
 			if (!(validity[i >> 3] >> (i & 7) & 1))

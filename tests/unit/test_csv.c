@@ -632,6 +632,26 @@ static void check_multiline(eau2_df *df, size_t n, size_t head, bool widen)
 	}
 }
 
+/* multiline_csv(n, head) loads right in pieces of `piece` bytes on 4
+ * threads with no pass dropped for a missplit. */
+static void load_no_missplit(struct tu_fx *f, size_t n, size_t head, size_t piece)
+{
+	struct eau2_load_options opt = { .threads = 4 };
+	struct eau2_error err = { 0 };
+	size_t len;
+	char *text = multiline_csv(n, head, false, &len);
+	eau2_df *df = NULL;
+	unsigned before = atomic_load(&eau2_load_tune.csv_missplits);
+
+	tu_put_file(f, "ml0.csv", text, len);
+	eau2_load_tune.piece_bytes = piece;
+	tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
+	assert_int_equal(atomic_load(&eau2_load_tune.csv_missplits), before);
+	check_multiline(df, n, head, false);
+	eau2_df_release(df);
+	free(text);
+}
+
 static void test_split_guess(void **state)
 {
 	struct tu_fx *f = *state;
@@ -659,36 +679,10 @@ static void test_split_guess(void **state)
 		check_multiline(df, n, head, w);
 		eau2_df_release(df);
 	}
-	/* A quoted newline in the first window: split exactly at once. */
-	{
-		struct eau2_load_options opt = { .threads = 4 };
-		char *early = multiline_csv(n, 0, false, &len);
-		eau2_df *df = NULL;
-
-		tu_put_file(f, "ml0.csv", early, len);
-		eau2_load_tune.piece_bytes = 61;
-		before = atomic_load(&eau2_load_tune.csv_missplits);
-		tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
-		assert_int_equal(atomic_load(&eau2_load_tune.csv_missplits), before);
-		check_multiline(df, n, 0, false);
-		eau2_df_release(df);
-		free(early);
-	}
-	/* No quote at all: every guess is right. */
-	{
-		struct eau2_load_options opt = { .threads = 4 };
-		char *plain = multiline_csv(n, n, false, &len);
-		eau2_df *df = NULL;
-
-		tu_put_file(f, "plain.csv", plain, len);
-		eau2_load_tune.piece_bytes = 50;
-		before = atomic_load(&eau2_load_tune.csv_missplits);
-		tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
-		assert_int_equal(atomic_load(&eau2_load_tune.csv_missplits), before);
-		check_multiline(df, n, n, false);
-		eau2_df_release(df);
-		free(plain);
-	}
+	/* A quoted newline in the first window: split exactly at once. No
+	 * quote at all: every guess is right. */
+	load_no_missplit(f, n, 0, 61);
+	load_no_missplit(f, n, n, 50);
 	/* Errors past wrong guesses are the file's own, at their place: a
 	 * short record, an unclosed quote in a middle piece, with a schema
 	 * (no sample) and without. */
