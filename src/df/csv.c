@@ -36,7 +36,10 @@
  * kind, flags a restart and its worker only classifies from then on; after
  * the pass the builder is dropped and the file parsed again with the
  * widened types (one restart suffices: successful conversions never hold a
- * kind the widened type rejects). With a schema a misfit is an error, or
+ * kind the widened type rejects). A column the sample saw no value of is
+ * loaded as strings whose kinds are recorded too: when they make another
+ * type, the load restarts with it, so the types never depend on where the
+ * sample windows fell. With a schema a misfit is an error, or
  * a skipped row with EAU2_ON_ERROR_SKIP.
  *
  * Blank lines are skipped in files of two or more columns; in a one-column
@@ -67,6 +70,8 @@
 #define CSV_RECORD_MAX (1ull << 31) /* bytes of one unescaped field */
 
 enum { EV_END, EV_DELIM, EV_NL, EV_QUOTE, EV_NUL };
+
+#define CSV_UNSEEN 0x100 /* L->ftypes: a string column whose kinds count */
 
 /* ----------------------------------------------------------- tokenizer */
 
@@ -464,6 +469,8 @@ struct csv_load {
 	struct eau2_load_ctx *ctx;
 	size_t ncols;
 	enum eau2_type *types;
+	int *ftypes;             /* types for parsing: CSV_UNSEEN for a string
+				  * column the sample saw no value of */
 	bool explicit_types;
 	bool skip_bad;
 	bool vnl;
@@ -882,7 +889,7 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 	const uint8_t *map = L->ctx->map;
 	const size_t size = L->ctx->size;
 	const size_t safe = size >= FAST_SLACK ? size - FAST_SLACK : 0;
-	const enum eau2_type *types = L->types;
+	const int *types = L->ftypes;
 	const bool inferred = !L->explicit_types;
 	eau2_builder *b = p->part;
 	struct eau2_colbuf *cols = eau2_builder_colbufs(b);
@@ -981,7 +988,7 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				} else if (!fast_unquote(map, w, fs, &s, &n)) {
 					goto bail;
 				}
-				if (inferred && types[c] != EAU2_STRING)
+				if (inferred && types[c] != EAU2_STRING && types[c] != CSV_UNSEEN)
 					goto bail; /* a quoted value is a string */
 			} else if (__builtin_expect(n == 0, 0)) {
 				scale[c * EAU2_CHUNK_ROWS + r] = 0;
@@ -1018,6 +1025,9 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				else if (!fast_bool(w, c, s, n, cb, r))
 					goto bail;
 				break;
+			case CSV_UNSEEN:
+				w->kinds[c] |= hasq ? EAU2_KIND_STR : eau2_csv_kind(s, n);
+				/* fall through */
 			default:
 				if (__builtin_expect(n <= 32 && (!hasq || inmap) && fs <= safe &&
 						     cb->data_cap - cb->data_len >= 64, 1)) {
@@ -1238,6 +1248,8 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 					   eau2_type_name(L->types[c]));
 				goto done;
 			}
+			if (L->ftypes[c] == CSV_UNSEEN && !v->null)
+				w->kinds[c] |= f->q ? EAU2_KIND_STR : eau2_csv_kind(s, n);
 		}
 		if (why) {
 			if (!*why)
@@ -1656,8 +1668,9 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		goto out;
 	}
 	L.types = calloc(L.ncols, sizeof(*L.types));
+	L.ftypes = calloc(L.ncols, sizeof(*L.ftypes));
 	L.sample_kinds = calloc(L.ncols, sizeof(unsigned));
-	if (!L.types || !L.sample_kinds) {
+	if (!L.types || !L.ftypes || !L.sample_kinds) {
 		rc = eau2_error_set(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
 		goto out;
 	}
@@ -1689,6 +1702,9 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		}
 		if (rc)
 			goto out;
+		for (size_t c = 0; c < L.ncols; c++)
+			L.ftypes[c] = !L.explicit_types && L.sample_kinds[c] == 0 ?
+				CSV_UNSEEN : (int)L.types[c];
 		atomic_init(&L.fail_piece, SIZE_MAX);
 		atomic_init(&L.restart, false);
 		L.next_join = 0;
@@ -1724,6 +1740,16 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		rc = report_first_error(&L);
 		if (rc)
 			goto out;
+		for (size_t c = 0; c < L.ncols; c++) {
+			unsigned k = 0;
+
+			if (L.ftypes[c] != CSV_UNSEEN)
+				continue;
+			for (unsigned w = 0; w < ctx->threads; w++)
+				k |= L.workers[w].kinds[c];
+			if (kinds_type(k) != EAU2_STRING)
+				atomic_store(&L.restart, true);
+		}
 		if (!atomic_load(&L.restart))
 			break;
 		/* Widen: the sample's kinds plus every kind seen since. */
@@ -1776,6 +1802,7 @@ out:
 	eau2_schema_free(schema);
 	workers_free(&L);
 	free(L.types);
+	free(L.ftypes);
 	free(L.sample_kinds);
 	free(L.pieces);
 	free(L.raw);

@@ -577,6 +577,61 @@ static void test_split_points(void **state)
 	eau2_schema_free(schema);
 }
 
+/* Columns the sample sees only nulls of take the type of the values
+ * after it, as a whole-file sample would give them (1 thread, default
+ * sample), however the windows fall; an all-null column stays a string
+ * column, quoted values make strings, and ints that all read 0/1 bools. */
+static void test_unseen_in_sample(void **state)
+{
+	static const char want_types[] = "isbdss";
+	struct tu_fx *f = *state;
+	struct eau2_error err = { 0 };
+	size_t rows = tu_quick() ? 3000 : 20000, cap = rows * 48, n = 0;
+	char *buf = malloc(cap), last[32];
+
+	snprintf(last, sizeof(last), "%zu", rows - 1);
+	n += (size_t)snprintf(buf + n, cap - n, "i,s,b,d,q,z\n");
+	for (size_t r = 0; r < rows; r++) {
+		bool head = r < rows - rows / 20; /* all the sample windows see */
+
+		if (head)
+			n += (size_t)snprintf(buf + n, cap - n, ",,,,,\n");
+		else
+			n += (size_t)snprintf(buf + n, cap - n, "%zu,%s,%s,%zu.5,\"%zu\",\n",
+					      r, r % 5 ? "x" : "", r % 2 ? "1" : "true", r, r);
+	}
+	tu_put_file(f, "u.csv", buf, n);
+	for (int way = 0; way < 3; way++) {
+		struct eau2_load_options opt = { .threads = way ? 3 : 1 };
+		const eau2_schema *sc;
+		eau2_df *df = NULL;
+
+		eau2_load_tune.sample_bytes = way ? 64 : 0;
+		eau2_load_tune.samples = way ? 2 : 0;
+		eau2_load_tune.piece_bytes = way == 2 ? 997 : 0;
+		tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
+		sc = eau2_df_schema(df);
+		assert_int_equal(eau2_df_rows(df), rows);
+		for (size_t c = 0; c < 6; c++) {
+			enum eau2_type t = eau2_schema_type(sc, c);
+			char got = t == EAU2_INT ? 'i' : t == EAU2_BOOL ? 'b' :
+				t == EAU2_DOUBLE ? 'd' : 's';
+
+			if (got != want_types[c])
+				fail_msg("way %d: column %zu is %s", way, c, eau2_type_name(t));
+		}
+		want_null(df, 0, 0);
+		want_int(df, 0, rows - 1, (int64_t)rows - 1);
+		want_str(df, 4, rows - 1, last);
+		want_null(df, 5, rows - 1);
+		eau2_df_release(df);
+	}
+	eau2_load_tune.sample_bytes = 0;
+	eau2_load_tune.samples = 0;
+	eau2_load_tune.piece_bytes = 0;
+	free(buf);
+}
+
 /* ------------------------------------------------------- guessed splits */
 
 /* Rows 0..n-1 of a, b, c: a clean head (the first sample window), then
@@ -986,6 +1041,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_skip, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_widening, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_unseen_in_sample, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_split_points, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_split_guess, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_range, tu_fx_setup, tu_fx_teardown),
