@@ -20,7 +20,8 @@
  * Access rules. A builder and each of its parts belong to one thread each.
  * They share one `struct writer` (the new dataframe's id, lock and
  * segments); its segment list, owners and bump pointers are guarded by
- * writer.mu, taken once per sealed chunk; a new segment is created outside
+ * writer.mu, taken once per sealed chunk, as is its pool of column
+ * buffers that freed parts leave to the next fork; a new segment is created outside
  * the lock (its slot is claimed first, marked not ready). Bytes are
  * written into a segment outside the lock: each allocation is private to
  * the thread that made it.
@@ -43,6 +44,11 @@ struct seg_meta {
 	bool ready;      /* false while its creator makes it (outside mu) */
 };
 
+/* Column buffers kept from freed parts for the next fork (a part's
+ * buffers are megabytes; fresh ones cost a page fault per 4 KiB written).
+ * Parts on and off the pool never outnumber the most parts alive at once. */
+#define SPARE_MAX 16
+
 struct writer {
 	pthread_mutex_t mu;
 	struct eau2_store *db;
@@ -54,6 +60,9 @@ struct writer {
 	uint64_t reserved; /* bytes of every segment */
 	int users;  /* the builder and its live parts; guarded by mu */
 	int broken; /* a segment could not be made: finish fails */
+	size_t ncols;
+	struct eau2_colbuf *spare[SPARE_MAX]; /* guarded by mu */
+	uint32_t nspare;
 };
 
 struct chunk_list {
@@ -76,6 +85,8 @@ struct eau2_builder {
 
 #define CR EAU2_CHUNK_ROWS
 
+static void col_free(struct eau2_colbuf *c);
+
 /* ---------------------------------------------------------------- writer */
 
 static void writer_put(struct writer *w, int remove_files)
@@ -90,6 +101,11 @@ static void writer_put(struct writer *w, int remove_files)
 		return;
 	for (i = 0; i < w->nsegs; i++)
 		eau2_shm_seg_drop(&w->segs[i]);
+	for (i = 0; i < w->nspare; i++) {
+		for (size_t c = 0; c < w->ncols; c++)
+			col_free(&w->spare[i][c]);
+		free(w->spare[i]);
+	}
 	if (remove_files) {
 		eau2_shm_id_remove(w->db->datafd, w->id);
 		close(w->lock_fd);
@@ -203,11 +219,15 @@ static int col_init(struct eau2_colbuf *c, enum eau2_type type)
 	return c->validity && c->v.bits ? 0 : -ENOMEM;
 }
 
-static void col_free(struct eau2_colbuf *c, struct chunk_list *l)
+static void col_free(struct eau2_colbuf *c)
 {
 	free(c->validity);
 	free(c->v.bits);
 	free(c->data);
+}
+
+static void list_free(struct chunk_list *l)
+{
 	free(l->refs);
 	free(l->rows);
 }
@@ -299,10 +319,44 @@ static int seal_col(eau2_builder *b, size_t col, struct eau2_error *err)
 	return 0;
 }
 
-static int builder_alloc(struct writer *w, const eau2_schema *schema,
+/* A part's columns, emptied, onto w's pool; false when it is full. */
+static bool spare_put(struct writer *w, struct eau2_colbuf *cols, size_t n)
+{
+	bool kept = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (cols[i].type == EAU2_BOOL)
+			memset(cols[i].v.bits, 0, CR / 8);
+		cols[i].n = cols[i].nulls = 0;
+		cols[i].sealed = cols[i].data_len = 0;
+	}
+	pthread_mutex_lock(&w->mu);
+	if (w->nspare < SPARE_MAX) {
+		w->spare[w->nspare++] = cols;
+		kept = true;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return kept;
+}
+
+static struct eau2_colbuf *spare_get(struct writer *w)
+{
+	struct eau2_colbuf *cols = NULL;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->nspare)
+		cols = w->spare[--w->nspare];
+	pthread_mutex_unlock(&w->mu);
+	return cols;
+}
+
+/* A builder for w; a part (part set) takes its columns from w's pool
+ * when it has some. */
+static int builder_alloc(struct writer *w, const eau2_schema *schema, bool part,
 			 eau2_builder **out, struct eau2_error *err)
 {
 	eau2_builder *b = calloc(1, sizeof(*b));
+	struct eau2_colbuf *spare = NULL;
 	size_t i;
 	int rc;
 
@@ -313,7 +367,9 @@ static int builder_alloc(struct writer *w, const eau2_schema *schema,
 		free(b);
 		return rc;
 	}
-	b->cols = calloc(schema->n ? schema->n : 1, sizeof(*b->cols));
+	if (part && schema->n)
+		spare = spare_get(w);
+	b->cols = spare ? spare : calloc(schema->n ? schema->n : 1, sizeof(*b->cols));
 	b->chunks = calloc(schema->n ? schema->n : 1, sizeof(*b->chunks));
 	if (!b->cols || !b->chunks) {
 		free(b->cols);
@@ -327,7 +383,7 @@ static int builder_alloc(struct writer *w, const eau2_schema *schema,
 	b->xxh = XXH3_createState();
 	if (!b->xxh)
 		return eau2_error_set(err, -ENOMEM, "out of memory");
-	for (i = 0; i < schema->n; i++)
+	for (i = 0; !spare && i < schema->n; i++)
 		if (col_init(&b->cols[i], schema->types[i]))
 			return eau2_error_set(err, -ENOMEM, "out of memory");
 	return 0;
@@ -335,11 +391,15 @@ static int builder_alloc(struct writer *w, const eau2_schema *schema,
 
 static void builder_free(eau2_builder *b)
 {
-	size_t i;
+	size_t i, n = b->schema->n;
 
-	for (i = 0; i < b->schema->n; i++)
-		col_free(&b->cols[i], &b->chunks[i]);
-	free(b->cols);
+	for (i = 0; i < n; i++)
+		list_free(&b->chunks[i]);
+	if (!b->is_part || !n || !spare_put(b->w, b->cols, n)) {
+		for (i = 0; i < n; i++)
+			col_free(&b->cols[i]);
+		free(b->cols);
+	}
 	free(b->chunks);
 	XXH3_freeState(b->xxh);
 	eau2_schema_free(b->schema);
@@ -361,13 +421,14 @@ int eau2_builder_new_in(struct eau2_store *db, const eau2_schema *schema,
 	pthread_mutex_init(&w->mu, NULL);
 	w->db = db;
 	w->users = 1;
+	w->ncols = schema->n;
 	rc = eau2_shm_id_create(db, &w->id, &w->lock_fd, err);
 	if (rc) {
 		pthread_mutex_destroy(&w->mu);
 		free(w);
 		return rc;
 	}
-	rc = builder_alloc(w, schema, out, err);
+	rc = builder_alloc(w, schema, false, out, err);
 	if (rc) {
 		if (*out)
 			builder_free(*out);
@@ -603,7 +664,7 @@ int eau2_builder_fork(eau2_builder *parent, eau2_builder **part,
 	pthread_mutex_lock(&parent->w->mu);
 	parent->w->users++;
 	pthread_mutex_unlock(&parent->w->mu);
-	rc = builder_alloc(parent->w, parent->schema, part, err);
+	rc = builder_alloc(parent->w, parent->schema, true, part, err);
 	if (rc) {
 		if (*part)
 			builder_free(*part);
@@ -633,6 +694,11 @@ static int seal_all(eau2_builder *b, struct eau2_error *err)
 		if ((rc = seal_col(b, i, err)))
 			return rc;
 	return 0;
+}
+
+int eau2_builder_seal_pending(eau2_builder *b, struct eau2_error *err)
+{
+	return seal_all(b, err);
 }
 
 int eau2_builder_join(eau2_builder *parent, eau2_builder *part,

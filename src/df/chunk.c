@@ -39,6 +39,124 @@ uint64_t eau2_chunk_size(enum eau2_type type, uint32_t rows, uint32_t nulls,
 	return n;
 }
 
+/* The scalar min/max step: a value replaces lo (hi) only when it compares
+ * below (above) it, so a NaN never enters and the first of equal values
+ * stays. */
+#define KEEP_MINMAX(lo, hi, x) do { \
+	lo = (x) < lo ? (x) : lo; \
+	hi = (x) > hi ? (x) : hi; \
+} while (0)
+
+/* Statistics run on the sealing thread right after the checksum pass
+ * brought the buffer into cache: eight values a cycle with AVX2 where the
+ * CPU has it (runtime check), else the scalar loops; both give the same
+ * bits (test_builder compares them). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_STATS 1
+
+static int stats_avx2 = -1; /* -1: not probed yet */
+
+/* lo/hi of v[0..rows) (rows >= 1), four lanes of two vectors each. */
+__attribute__((target("avx2")))
+static void minmax_i64_avx2(const int64_t *v, uint32_t rows, int64_t *plo, int64_t *phi)
+{
+	__m256i lo0 = _mm256_set1_epi64x(v[0]), hi0 = lo0, lo1 = lo0, hi1 = lo0;
+	int64_t l[4], h[4], lo, hi;
+	uint32_t i = 0;
+
+	for (; i + 8 <= rows; i += 8) {
+		__m256i a = _mm256_loadu_si256((const void *)(v + i));
+		__m256i b = _mm256_loadu_si256((const void *)(v + i + 4));
+
+		lo0 = _mm256_blendv_epi8(lo0, a, _mm256_cmpgt_epi64(lo0, a));
+		hi0 = _mm256_blendv_epi8(hi0, a, _mm256_cmpgt_epi64(a, hi0));
+		lo1 = _mm256_blendv_epi8(lo1, b, _mm256_cmpgt_epi64(lo1, b));
+		hi1 = _mm256_blendv_epi8(hi1, b, _mm256_cmpgt_epi64(b, hi1));
+	}
+	lo0 = _mm256_blendv_epi8(lo0, lo1, _mm256_cmpgt_epi64(lo0, lo1));
+	hi0 = _mm256_blendv_epi8(hi0, hi1, _mm256_cmpgt_epi64(hi1, hi0));
+	_mm256_storeu_si256((void *)l, lo0);
+	_mm256_storeu_si256((void *)h, hi0);
+	lo = l[0];
+	hi = h[0];
+	for (int k = 1; k < 4; k++) {
+		lo = l[k] < lo ? l[k] : lo;
+		hi = h[k] > hi ? h[k] : hi;
+	}
+	for (; i < rows; i++)
+		KEEP_MINMAX(lo, hi, v[i]);
+	*plo = lo;
+	*phi = hi;
+}
+
+/* The first zero of v (the scalar loops keep the first of equal values,
+ * and a zero min or max is the first zero: nothing below or above it). */
+static double first_zero(const double *v, uint32_t rows)
+{
+	for (uint32_t i = 0; i < rows; i++)
+		if (v[i] == 0)
+			return v[i];
+	return 0;
+}
+
+/* minpd/maxpd keep their second operand unless the first compares below
+ * (above) it, exactly the scalar `v < lo ? v : lo`: a NaN never enters.
+ * Only the order differs, which matters for equal values of different
+ * bits, i.e. -0.0 and 0.0: a zero min or max takes the first zero's sign,
+ * as the scalar loop does. */
+__attribute__((target("avx2")))
+static void minmax_f64_avx2(const double *v, uint32_t rows, double *plo, double *phi)
+{
+	__m256d lo0 = _mm256_set1_pd(INFINITY), hi0 = _mm256_set1_pd(-INFINITY);
+	__m256d lo1 = lo0, hi1 = hi0;
+	double l[4], h[4], lo = INFINITY, hi = -INFINITY;
+	uint32_t i = 0;
+
+	for (; i + 8 <= rows; i += 8) {
+		__m256d a = _mm256_loadu_pd(v + i), b = _mm256_loadu_pd(v + i + 4);
+
+		lo0 = _mm256_min_pd(a, lo0);
+		hi0 = _mm256_max_pd(a, hi0);
+		lo1 = _mm256_min_pd(b, lo1);
+		hi1 = _mm256_max_pd(b, hi1);
+	}
+	_mm256_storeu_pd(l, _mm256_min_pd(lo1, lo0));
+	_mm256_storeu_pd(h, _mm256_max_pd(hi1, hi0));
+	for (int k = 0; k < 4; k++) {
+		lo = l[k] < lo ? l[k] : lo;
+		hi = h[k] > hi ? h[k] : hi;
+	}
+	for (; i < rows; i++)
+		KEEP_MINMAX(lo, hi, v[i]);
+	*plo = lo == 0 ? first_zero(v, rows) : lo;
+	*phi = hi == 0 ? first_zero(v, rows) : hi;
+}
+
+static bool use_stats_avx2(void)
+{
+	int on = __atomic_load_n(&stats_avx2, __ATOMIC_RELAXED);
+
+	if (on < 0) {
+		__builtin_cpu_init();
+		on = __builtin_cpu_supports("avx2");
+		__atomic_store_n(&stats_avx2, on, __ATOMIC_RELAXED);
+	}
+	return on;
+}
+
+void eau2_chunk_simd(int on)
+{
+	__atomic_store_n(&stats_avx2, on < 0 ? -1 : on && __builtin_cpu_supports("avx2"),
+			 __ATOMIC_RELAXED);
+}
+#else
+void eau2_chunk_simd(int on)
+{
+	(void)on;
+}
+#endif
+
 /* min/max over the valid values. Runs without a validity test when the
  * chunk has no null. */
 static void int_stats(struct eau2_chunk_hdr *h, const int64_t *v,
@@ -48,10 +166,13 @@ static void int_stats(struct eau2_chunk_hdr *h, const int64_t *v,
 	uint32_t i, seen = 0;
 
 	if (!validity) {
-		for (i = 0; i < rows; i++) {
-			lo = v[i] < lo ? v[i] : lo;
-			hi = v[i] > hi ? v[i] : hi;
-		}
+#ifdef HAVE_AVX2_STATS
+		if (rows && use_stats_avx2())
+			minmax_i64_avx2(v, rows, &lo, &hi);
+		else
+#endif
+		for (i = 0; i < rows; i++)
+			KEEP_MINMAX(lo, hi, v[i]);
 		seen = rows;
 	} else {
 		for (i = 0; i < rows; i++) {
@@ -79,10 +200,13 @@ static void double_stats(struct eau2_chunk_hdr *h, const double *v,
 	uint32_t i;
 
 	if (!validity) {
-		for (i = 0; i < rows; i++) {
-			lo = v[i] < lo ? v[i] : lo;
-			hi = v[i] > hi ? v[i] : hi;
-		}
+#ifdef HAVE_AVX2_STATS
+		if (use_stats_avx2())
+			minmax_f64_avx2(v, rows, &lo, &hi);
+		else
+#endif
+		for (i = 0; i < rows; i++)
+			KEEP_MINMAX(lo, hi, v[i]);
 	} else {
 		for (i = 0; i < rows; i++) {
 			if (!(validity[i >> 3] >> (i & 7) & 1))

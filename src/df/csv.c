@@ -4,12 +4,20 @@
  *
  * Records end at a newline outside quotes; a quote toggles the quote state
  * wherever it appears, so the state at any byte is the parity of the quotes
- * before it. That one rule makes splitting exact: a first parallel pass
- * counts the quotes of each piece, a prefix sum gives the state at every
- * raw split point, and each split moves forward to the next newline outside
- * quotes. Fields are then checked: a field holding a quote must be
- * "quoted" with inner quotes doubled; anything else is an error (or a
- * skipped row) at its exact file:line:column.
+ * before it. Splitting is speculative: each raw split point moves forward
+ * to the next newline, as if no quoted field held one, and no pass runs
+ * before the parse. The parse checks every guess: a piece whose own start
+ * is right reads its records to its end, and ends outside quotes exactly
+ * when the next piece's start is a record start too. A piece that ends
+ * inside quotes (a guessed start inside a quoted newline, or an unclosed
+ * quote) flags a missplit; the pass is dropped and the file split exactly:
+ * a first parallel pass counts the quotes of each piece, a prefix sum
+ * gives the state at every raw split point, and each split moves forward
+ * to the next newline outside quotes. A file whose first sample window
+ * shows a quoted newline is split exactly from the start. Fields are then
+ * checked: a field holding a quote must be "quoted" with inner quotes
+ * doubled; anything else is an error (or a skipped row) at its exact
+ * file:line:column.
  *
  * Scanning is 64 bytes at a time (AVX2 when the CPU has it, else SSE2):
  * bitmasks of delimiters, newlines, quotes and NULs, a prefix-xor of the
@@ -28,7 +36,10 @@
  * kind, flags a restart and its worker only classifies from then on; after
  * the pass the builder is dropped and the file parsed again with the
  * widened types (one restart suffices: successful conversions never hold a
- * kind the widened type rejects). With a schema a misfit is an error, or
+ * kind the widened type rejects). A column the sample saw no value of is
+ * loaded as strings whose kinds are recorded too: when they make another
+ * type, the load restarts with it, so the types never depend on where the
+ * sample windows fell. With a schema a misfit is an error, or
  * a skipped row with EAU2_ON_ERROR_SKIP.
  *
  * Blank lines are skipped in files of two or more columns; in a one-column
@@ -59,6 +70,8 @@
 #define CSV_RECORD_MAX (1ull << 31) /* bytes of one unescaped field */
 
 enum { EV_END, EV_DELIM, EV_NL, EV_QUOTE, EV_NUL };
+
+#define CSV_UNSEEN 0x100 /* L->ftypes: a string column whose kinds count */
 
 /* ----------------------------------------------------------- tokenizer */
 
@@ -456,6 +469,8 @@ struct csv_load {
 	struct eau2_load_ctx *ctx;
 	size_t ncols;
 	enum eau2_type *types;
+	int *ftypes;             /* types for parsing: CSV_UNSEEN for a string
+				  * column the sample saw no value of */
 	bool explicit_types;
 	bool skip_bad;
 	bool vnl;
@@ -464,12 +479,15 @@ struct csv_load {
 	struct piece *pieces;
 	struct csv_worker *workers;
 	unsigned *sample_kinds;
+	bool exact;              /* split by quote parity, not guessed */
+	bool multiline;          /* the first sample window has a quoted newline */
+	_Atomic bool missplit;   /* a guessed split start was inside quotes */
 	eau2_builder *b;
 	pthread_mutex_t lock;
 	size_t next_join;        /* under lock */
 	_Atomic size_t fail_piece; /* lowest piece with an error */
 	_Atomic bool restart;
-	size_t *qcount;          /* quotes per raw block */
+	size_t *qcount;          /* exact split: quotes per raw block */
 	size_t *raw;             /* raw split points */
 };
 
@@ -582,18 +600,21 @@ static int append_row(struct csv_load *L, eau2_builder *b, struct fval *v,
 	return rc;
 }
 
-/* Classifies the fields of one record into kinds[]. */
+/* Classifies the fields of one record into kinds[]; first: the record is
+ * read from a known record start, so a quoted newline in it is real. */
 static void classify(struct csv_load *L, struct csv_worker *w, size_t nf,
-		     unsigned *kinds)
+		     unsigned *kinds, bool first)
 {
 	const uint8_t *map = L->ctx->map;
 
 	for (size_t c = 0; c < nf; c++) {
 		struct fspan *f = &w->f[c];
 
-		if (f->q)
+		if (f->q) {
 			kinds[c] |= EAU2_KIND_STR;
-		else
+			if (first && memchr(map + f->off, '\n', f->len))
+				L->multiline = true;
+		} else
 			kinds[c] |= eau2_csv_kind((const char *)map + f->off, f->len);
 	}
 }
@@ -810,7 +831,7 @@ static bool fast_unquote(const uint8_t *map, struct csv_worker *w, size_t fs,
 	return true;
 }
 
-/* A bool field: true/false (recording the kind) or 0/1. */
+/* A bool field other than 0/1: true/false (recording the kind). */
 __attribute__((noinline))
 static bool fast_bool(struct csv_worker *w, size_t c, const char *s, size_t n,
 		      struct eau2_colbuf *cb, uint32_t r)
@@ -868,7 +889,7 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 	const uint8_t *map = L->ctx->map;
 	const size_t size = L->ctx->size;
 	const size_t safe = size >= FAST_SLACK ? size - FAST_SLACK : 0;
-	const enum eau2_type *types = L->types;
+	const int *types = L->ftypes;
 	const bool inferred = !L->explicit_types;
 	eau2_builder *b = p->part;
 	struct eau2_colbuf *cols = eau2_builder_colbufs(b);
@@ -967,7 +988,7 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				} else if (!fast_unquote(map, w, fs, &s, &n)) {
 					goto bail;
 				}
-				if (inferred && types[c] != EAU2_STRING)
+				if (inferred && types[c] != EAU2_STRING && types[c] != CSV_UNSEEN)
 					goto bail; /* a quoted value is a string */
 			} else if (__builtin_expect(n == 0, 0)) {
 				scale[c * EAU2_CHUNK_ROWS + r] = 0;
@@ -998,9 +1019,15 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				break;
 			}
 			case EAU2_BOOL:
-				if (!fast_bool(w, c, s, n, cb, r))
+				/* 0/1 here, no call: the OR of a 0 changes nothing. */
+				if (n == 1 && (uint8_t)(s[0] - '0') <= 1)
+					cb->v.bits[r >> 3] |= (uint8_t)((s[0] - '0') << (r & 7));
+				else if (!fast_bool(w, c, s, n, cb, r))
 					goto bail;
 				break;
+			case CSV_UNSEEN:
+				w->kinds[c] |= hasq ? EAU2_KIND_STR : eau2_csv_kind(s, n);
+				/* fall through */
 			default:
 				if (__builtin_expect(n <= 32 && (!hasq || inmap) && fs <= safe &&
 						     cb->data_cap - cb->data_len >= 64, 1)) {
@@ -1048,6 +1075,24 @@ out:
 	return ret;
 }
 
+/* Maps the pages of map[from, to) in one call rather than one fault at a
+ * time, for the first pass over them. Bounded by a piece, so files larger
+ * than memory still stream. */
+static void populate(const uint8_t *map, size_t from, size_t to)
+{
+#ifdef MADV_POPULATE_READ
+	uintptr_t a = (uintptr_t)(map + from) & ~(uintptr_t)4095;
+	uintptr_t b = (uintptr_t)(map + to);
+
+	if (b > a)
+		madvise((void *)a, b - a, MADV_POPULATE_READ);
+#else
+	(void)map;
+	(void)from;
+	(void)to;
+#endif
+}
+
 /* Piece i's part, for eau2_load_join_done: once it is done and did not
  * fail, until a restart is flagged. Under L->lock. */
 static eau2_builder **done_part(void *arg, size_t i)
@@ -1075,8 +1120,11 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 	uint64_t reported = 0;
 	int rc;
 
-	if (idx > atomic_load(&L->fail_piece) || p->start >= p->end)
+	if (idx > atomic_load(&L->fail_piece) || p->start >= p->end ||
+	    atomic_load(&L->missplit))
 		goto done;
+	if (!L->exact)
+		populate(ctx->map, p->start, p->end);
 	if (!check) {
 		pthread_mutex_lock(&L->lock);
 		rc = eau2_builder_fork(L->b, &p->part, &err);
@@ -1095,7 +1143,7 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 		if ((pos - p->start) - reported >= (8u << 20)) {
 			atomic_fetch_add(&ctx->bytes_done, (pos - p->start) - reported);
 			reported = pos - p->start;
-			if (idx > atomic_load(&L->fail_piece))
+			if (idx > atomic_load(&L->fail_piece) || atomic_load(&L->missplit))
 				goto done;
 			check = check || atomic_load(&L->restart);
 		}
@@ -1119,6 +1167,13 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 		if (rc == REC_END)
 			break;
 		if (rc == REC_UNTERMINATED) {
+			if (!L->exact && p->end < ctx->size) {
+				/* Not the last piece: the next start was guessed
+				 * inside quotes (or a quote runs on past this
+				 * piece); the exact split tells which. */
+				atomic_store(&L->missplit, true);
+				goto done;
+			}
 			if (L->skip_bad) {
 				piece_skip(p, bad, "unterminated quoted field");
 				break;
@@ -1193,6 +1248,8 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 					   eau2_type_name(L->types[c]));
 				goto done;
 			}
+			if (L->ftypes[c] == CSV_UNSEEN && !v->null)
+				w->kinds[c] |= f->q ? EAU2_KIND_STR : eau2_csv_kind(s, n);
 		}
 		if (why) {
 			if (!*why)
@@ -1218,6 +1275,11 @@ static void csv_piece(void *arg, size_t idx, unsigned worker)
 	}
 done:
 	atomic_fetch_add(&ctx->bytes_done, (p->end - p->start) - reported);
+	/* The part's last short row group, written here rather than by its
+	 * join under the lock, where the other threads would wait for it. */
+	if (p->part && !p->code && !atomic_load(&L->restart) &&
+	    !atomic_load(&L->missplit) && (rc = eau2_builder_seal_pending(p->part, &err)))
+		piece_fail(L, idx, rc, SIZE_MAX, "%s", err.msg);
 	pthread_mutex_lock(&L->lock);
 	p->done = true;
 	rc = eau2_load_join_done(L->b, &L->next_join, L->npieces, done_part, L, &err);
@@ -1233,18 +1295,7 @@ static void count_piece(void *arg, size_t i, unsigned worker)
 	struct csv_load *L = arg;
 
 	(void)worker;
-#ifdef MADV_POPULATE_READ
-	{
-		/* Map this piece's pages in one call rather than one fault at a
-		 * time; the parse that follows finds them mapped. Bounded by the
-		 * piece, so files larger than memory still stream. */
-		uintptr_t a = (uintptr_t)(L->ctx->map + L->raw[i]) & ~(uintptr_t)4095;
-		uintptr_t b = (uintptr_t)(L->ctx->map + L->raw[i + 1]);
-
-		if (b > a)
-			madvise((void *)a, b - a, MADV_POPULATE_READ);
-	}
-#endif
+	populate(L->ctx->map, L->raw[i], L->raw[i + 1]);
 	L->qcount[i] = count_quotes(L->ctx->map + L->raw[i], L->raw[i + 1] - L->raw[i]);
 }
 
@@ -1260,6 +1311,8 @@ static size_t next_record(const uint8_t *map, size_t off, size_t end, bool inq)
 	return end;
 }
 
+/* Splits the data into pieces: guessed (L->exact false: each raw point
+ * moves to the next newline) or exact (a counting pass first). */
 static int split(struct csv_load *L)
 {
 	struct eau2_load_ctx *ctx = L->ctx;
@@ -1277,28 +1330,38 @@ static int split(struct csv_load *L)
 	n = len / piece + 1;
 	if (n > len + 1)
 		n = len + 1;
+	free(L->raw);
+	free(L->qcount);
+	free(L->pieces);
 	L->raw = calloc(n + 1, sizeof(*L->raw));
-	L->qcount = calloc(n + 1, sizeof(*L->qcount));
+	L->qcount = L->exact ? calloc(n + 1, sizeof(*L->qcount)) : NULL;
 	L->pieces = calloc(n, sizeof(*L->pieces));
-	if (!L->raw || !L->qcount || !L->pieces)
+	if (!L->raw || (L->exact && !L->qcount) || !L->pieces)
 		return eau2_error_set(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
 	for (size_t i = 0; i <= n; i++)
 		L->raw[i] = L->data_start + (size_t)((unsigned __int128)len * i / n);
 	L->npieces = n;
-	if (n > 1)
+	if (n > 1 && L->exact)
 		eau2_load_parallel(ctx, n, count_piece, L, NULL);
 	L->pieces[0].start = L->data_start;
 	for (size_t i = 1; i < n; i++) {
 		size_t s;
 
-		parity += L->qcount[i - 1];
+		if (L->exact)
+			parity += L->qcount[i - 1];
 		/* A split inside the record the previous split ran through
 		 * ends where that one did: no rescan (a huge quoted field
 		 * would cost O(pieces * field) otherwise). */
-		if (L->raw[i] < L->pieces[i - 1].start)
+		if (L->raw[i] < L->pieces[i - 1].start) {
 			s = L->pieces[i - 1].start;
-		else
+		} else if (L->exact) {
 			s = next_record(ctx->map, L->raw[i], ctx->size, parity & 1);
+		} else {
+			const uint8_t *nl = memchr(ctx->map + L->raw[i], '\n',
+						   ctx->size - L->raw[i]);
+
+			s = nl ? (size_t)(nl - ctx->map) + 1 : ctx->size;
+		}
 		L->pieces[i].start = s;
 		L->pieces[i - 1].end = s;
 	}
@@ -1427,6 +1490,8 @@ static int header(struct csv_load *L, eau2_schema **schema)
 
 /* ---------------------------------------------------------------- types */
 
+/* Classifies the records of [start, start + limit); the window at
+ * data_start also tells whether quoted fields hold newlines. */
 static void sample_window(struct csv_load *L, size_t start, size_t limit)
 {
 	struct eau2_load_ctx *ctx = L->ctx;
@@ -1443,7 +1508,7 @@ static void sample_window(struct csv_load *L, size_t start, size_t limit)
 			break;
 		if (rc != REC_OK || nf != L->ncols)
 			continue;
-		classify(L, w, nf, L->sample_kinds);
+		classify(L, w, nf, L->sample_kinds, start == L->data_start);
 	}
 }
 
@@ -1467,6 +1532,32 @@ static void sample(struct csv_load *L)
 }
 
 /* ----------------------------------------------------------------- load */
+
+/* Splits the data (guessed, unless L->exact) and sets the column types:
+ * the schema's, or the sample's. A quoted newline in the first sample
+ * window makes a guessed split likely wrong: split exactly then. */
+static int split_and_sample(struct csv_load *L, const eau2_schema *schema)
+{
+	int rc = split(L);
+
+	if (rc)
+		return rc;
+	if (L->explicit_types) {
+		for (size_t c = 0; c < L->ncols; c++)
+			L->types[c] = eau2_schema_type(schema, c);
+		return 0;
+	}
+	memset(L->sample_kinds, 0, L->ncols * sizeof(unsigned));
+	L->multiline = false;
+	sample(L);
+	if (L->multiline && !L->exact) {
+		L->exact = true;
+		return split_and_sample(L, schema);
+	}
+	for (size_t c = 0; c < L->ncols; c++)
+		L->types[c] = kinds_type(L->sample_kinds[c]);
+	return 0;
+}
 
 static void drop_parts(struct csv_load *L)
 {
@@ -1577,8 +1668,9 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		goto out;
 	}
 	L.types = calloc(L.ncols, sizeof(*L.types));
+	L.ftypes = calloc(L.ncols, sizeof(*L.ftypes));
 	L.sample_kinds = calloc(L.ncols, sizeof(unsigned));
-	if (!L.types || !L.sample_kinds) {
+	if (!L.types || !L.ftypes || !L.sample_kinds) {
 		rc = eau2_error_set(ctx->err, -ENOMEM, "%s: out of memory", ctx->path);
 		goto out;
 	}
@@ -1591,17 +1683,9 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		}
 		goto out;
 	}
-	rc = split(&L);
+	rc = split_and_sample(&L, schema);
 	if (rc)
 		goto out;
-	if (L.explicit_types) {
-		for (size_t c = 0; c < L.ncols; c++)
-			L.types[c] = eau2_schema_type(schema, c);
-	} else {
-		sample(&L);
-		for (size_t c = 0; c < L.ncols; c++)
-			L.types[c] = kinds_type(L.sample_kinds[c]);
-	}
 	for (int pass = 0;; pass++) {
 		eau2_schema *typed = NULL;
 
@@ -1618,6 +1702,9 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		}
 		if (rc)
 			goto out;
+		for (size_t c = 0; c < L.ncols; c++)
+			L.ftypes[c] = !L.explicit_types && L.sample_kinds[c] == 0 ?
+				CSV_UNSEEN : (int)L.types[c];
 		atomic_init(&L.fail_piece, SIZE_MAX);
 		atomic_init(&L.restart, false);
 		L.next_join = 0;
@@ -1635,9 +1722,34 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 			eau2_error_set(ctx->err, rc, "%s: cannot start threads", ctx->path);
 			goto out;
 		}
+		if (atomic_load(&L.missplit)) {
+			/* Every result of this pass may stem from a wrong start
+			 * (its errors, kinds and sample too): again, exactly. */
+			drop_parts(&L);
+			for (unsigned w = 0; w < ctx->threads; w++)
+				memset(L.workers[w].kinds, 0, L.ncols * sizeof(unsigned));
+			atomic_store(&L.missplit, false);
+			atomic_fetch_add(&eau2_load_tune.csv_missplits, 1);
+			L.exact = true;
+			rc = split_and_sample(&L, schema);
+			if (rc)
+				goto out;
+			pass--;
+			continue;
+		}
 		rc = report_first_error(&L);
 		if (rc)
 			goto out;
+		for (size_t c = 0; c < L.ncols; c++) {
+			unsigned k = 0;
+
+			if (L.ftypes[c] != CSV_UNSEEN)
+				continue;
+			for (unsigned w = 0; w < ctx->threads; w++)
+				k |= L.workers[w].kinds[c];
+			if (kinds_type(k) != EAU2_STRING)
+				atomic_store(&L.restart, true);
+		}
 		if (!atomic_load(&L.restart))
 			break;
 		/* Widen: the sample's kinds plus every kind seen since. */
@@ -1690,6 +1802,7 @@ out:
 	eau2_schema_free(schema);
 	workers_free(&L);
 	free(L.types);
+	free(L.ftypes);
 	free(L.sample_kinds);
 	free(L.pieces);
 	free(L.raw);

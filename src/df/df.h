@@ -167,6 +167,10 @@ void eau2_chunk_layout(const struct eau2_chunk_src *src, XXH3_state_t *x,
 		       struct eau2_chunk_iov *l);
 /* The same, copied to dst (eau2_chunk_size bytes, aligned to 64). */
 void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src);
+/* Tests: the statistics' AVX2 loops on (1, where the CPU has AVX2), off
+ * (0: the scalar loops) or chosen by the CPU again (-1, the default).
+ * Not thread-safe: set it before building. */
+void eau2_chunk_simd(int on);
 
 /* Checks a chunk header at base+off inside a segment of seg_size bytes
  * against the expected type and rows. -EBADMSG with a message otherwise. */
@@ -261,6 +265,10 @@ void eau2_builder_put_null(eau2_builder *b, size_t col);
 int eau2_builder_reserve_data(eau2_builder *b, size_t col, uint64_t more,
 			      struct eau2_error *err);
 int eau2_builder_seal_full(eau2_builder *b, struct eau2_error *err);
+/* Seals the pending rows of every column as a (short) row group: a part,
+ * on the thread that filled it, before its join; the join, often run
+ * under a loader's lock, then has nothing left to write. */
+int eau2_builder_seal_pending(eau2_builder *b, struct eau2_error *err);
 
 /* Appends a whole chunk (header and buffers, total_len bytes, checked by
  * the caller: eau2_chunk_hdr_check and eau2_chunk_verify) to column col,

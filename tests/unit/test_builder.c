@@ -5,7 +5,9 @@
  * checksum, padding), whether values come through the public appends or
  * the loaders' bulk path (eau2_builder_colbufs); min/max match a naive
  * scan; parts filled on two threads (each into segments of its own) join
- * into the right rows.
+ * into the right rows, also when they reuse the buffers of parts freed
+ * before them; the statistics' AVX2 loops lay out the same bytes as the
+ * scalar ones.
  */
 #include <math.h>
 #include <pthread.h>
@@ -287,19 +289,25 @@ static void test_layout_bulk(void **state)
 struct part_job {
 	eau2_builder *part;
 	uint64_t from, to, rows;
+	bool seal;
 };
 
 static void *fill_part(void *p)
 {
 	struct part_job *j = p;
+	struct eau2_error err = {0};
 
 	for (uint64_t r = j->from; r < j->to; r++)
 		append_public(j->part, r, j->rows);
+	/* Parts 1 and 3 write their short row group on their own thread. */
+	if (j->seal)
+		tu_ok(eau2_builder_seal_pending(j->part, &err), &err);
 	return NULL;
 }
 
 /* Four parts filled two at a time on two threads (each thread fills
- * segments of its own), joined in row order. */
+ * segments of its own), two of them sealed before their join, joined in
+ * row order. */
 static void test_parts_threads(void **state)
 {
 	struct eau2_error err = {0};
@@ -320,6 +328,7 @@ static void test_parts_threads(void **state)
 		append_public(b, r, rows);
 	for (int k = 0; k < 4; k++) {
 		jobs[k].rows = rows;
+		jobs[k].seal = k % 2;
 		jobs[k].from = CR + (rows - CR) * (uint64_t)k / 4 / CR * CR;
 		jobs[k].to = k == 3 ? rows : CR + (rows - CR) * (uint64_t)(k + 1) / 4 / CR * CR;
 		tu_ok(eau2_builder_fork(b, &jobs[k].part, &err), &err);
@@ -341,12 +350,137 @@ static void test_parts_threads(void **state)
 	tu_close_store(db, dir);
 }
 
+/* Parts forked one after another reuse the column buffers of parts
+ * joined or aborted before them (the writer's pool): an aborted part
+ * leaves values, nulls, set bits and string bytes behind, a joined one a
+ * sealed count; none of it shows in the parts that follow. */
+static void test_parts_reuse(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	uint64_t rows = test_rows(), cut = CR + 1000;
+	eau2_schema *s;
+	eau2_builder *b, *p;
+	eau2_df *df;
+
+	(void)state;
+	tu_ok(eau2_schema_parse("b:bool,i:int,d:double,s:string", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (int k = 0; k < 3; k++) {
+		tu_ok(eau2_builder_fork(b, &p, &err), &err);
+		for (uint64_t r = 0; r < 777; r++)
+			append_public(p, r * 3, rows);
+		eau2_builder_abort(p);
+	}
+	tu_ok(eau2_builder_fork(b, &p, &err), &err);
+	for (uint64_t r = 0; r < cut; r++)
+		append_public(p, r, rows);
+	tu_ok(eau2_builder_join(b, p, &err), &err);
+	tu_ok(eau2_builder_fork(b, &p, &err), &err);
+	for (uint64_t r = 0; r < 500; r++)
+		append_public(p, r * 7, rows);
+	eau2_builder_abort(p);
+	tu_ok(eau2_builder_fork(b, &p, &err), &err);
+	assert_int_equal(eau2_builder_rows(p, 0), 0);
+	for (uint64_t r = cut; r < rows; r++)
+		append_public(p, r, rows);
+	tu_ok(eau2_builder_join(b, p, &err), &err);
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	check_values(df, rows);
+	check_layout(df);
+	eau2_df_release(df);
+	eau2_schema_free(s);
+	tu_close_store(db, dir);
+}
+
+/* A random value of a chunk's column: extremes, repeats, NaN, zeros of
+ * both signs, infinities, or anything. */
+static int64_t rand_i64(uint64_t *rs)
+{
+	switch (tu_rand(rs) % 8) {
+	case 0: return INT64_MIN + (int64_t)(tu_rand(rs) % 3);
+	case 1: return INT64_MAX - (int64_t)(tu_rand(rs) % 3);
+	case 2: return (int64_t)(tu_rand(rs) % 5) - 2;
+	default: return (int64_t)tu_rand(rs);
+	}
+}
+
+static double rand_f64(uint64_t *rs, unsigned mix)
+{
+	switch (tu_rand(rs) % mix) {
+	case 0: return NAN;
+	case 1: return -0.0;
+	case 2: return 0.0;
+	case 3: return tu_rand(rs) % 2 ? INFINITY : -INFINITY;
+	case 4: return (double)(tu_rand(rs) % 5) - 2;
+	default: return ((double)(int64_t)tu_rand(rs)) / (double)(1 + tu_rand(rs) % 1000);
+	}
+}
+
+/* Chunks of int and double values of every length up to 70 and a full
+ * one, in sorted and reversed runs too: AVX2 statistics give the scalar
+ * ones' bytes (min/max, their zero signs, NaN skipped). */
+static void test_stats_simd(void **state)
+{
+	size_t cap = CR, size = eau2_chunk_size(EAU2_INT, CR, 0, 0);
+	int64_t *iv = malloc(cap * 8);
+	double *dv = malloc(cap * 8);
+	uint8_t *a = aligned_alloc(64, size), *b = aligned_alloc(64, size);
+	uint64_t rs = 42;
+
+	(void)state;
+	assert_non_null(iv);
+	assert_non_null(dv);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (int round = 0; round < 2000; round++) {
+		uint32_t rows = round < 1900 ? (uint32_t)(round % 71) :
+			(uint32_t)(CR - tu_rand(&rs) % 9);
+		unsigned mix = 5 + (unsigned)(tu_rand(&rs) % 40);
+		struct eau2_chunk_src src = { .rows = rows };
+
+		for (uint32_t i = 0; i < rows; i++) {
+			iv[i] = rand_i64(&rs);
+			dv[i] = rand_f64(&rs, mix);
+		}
+		if (round % 7 == 1)
+			for (uint32_t i = 0; i < rows; i++) {
+				iv[i] = (int64_t)i - (round % 2 ? 0 : (int64_t)rows);
+				dv[i] = (double)rows - i;
+			}
+		if (round % 7 == 3) /* min or max a zero: which sign comes first */
+			for (uint32_t i = 0; i < rows; i++)
+				dv[i] = tu_rand(&rs) % 3 ? (tu_rand(&rs) % 2 ? -0.0 : 0.0) :
+					(round % 2 ? 1.0 : -1.0) * (double)(1 + i);
+		for (int t = 0; t < 2; t++) {
+			src.type = t ? EAU2_DOUBLE : EAU2_INT;
+			src.values = t ? (const void *)dv : (const void *)iv;
+			size = eau2_chunk_size(src.type, rows, 0, 0);
+			eau2_chunk_simd(0);
+			eau2_chunk_write(a, &src);
+			eau2_chunk_simd(1);
+			eau2_chunk_write(b, &src);
+			if (memcmp(a, b, size) != 0)
+				fail_msg("round %d: %s chunk of %u rows differs with AVX2",
+					 round, t ? "double" : "int", rows);
+		}
+	}
+	eau2_chunk_simd(-1);
+	free(iv);
+	free(dv);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout_public),
 		cmocka_unit_test(test_layout_bulk),
 		cmocka_unit_test(test_parts_threads),
+		cmocka_unit_test(test_parts_reuse),
+		cmocka_unit_test(test_stats_simd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * test_csv.c - the CSV reader: RFC 4180 edge cases, type inference and
  * widening, errors with file:line:column, skip mode, and parallel splits
  * (tiny pieces on 7 threads against one thread and against a naive
- * character-by-character reference parser).
+ * character-by-character reference parser); split points guessed inside
+ * quoted newlines, whose wrong pieces leave no trace in the result.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -576,6 +577,195 @@ static void test_split_points(void **state)
 	eau2_schema_free(schema);
 }
 
+/* Columns the sample sees only nulls of take the type of the values
+ * after it, as a whole-file sample would give them (1 thread, default
+ * sample), however the windows fall; an all-null column stays a string
+ * column, quoted values make strings, and ints that all read 0/1 bools. */
+static void test_unseen_in_sample(void **state)
+{
+	static const char want_types[] = "isbdss";
+	struct tu_fx *f = *state;
+	struct eau2_error err = { 0 };
+	size_t rows = tu_quick() ? 3000 : 20000, cap = rows * 48, n = 0;
+	char *buf = malloc(cap), last[32];
+
+	snprintf(last, sizeof(last), "%zu", rows - 1);
+	n += (size_t)snprintf(buf + n, cap - n, "i,s,b,d,q,z\n");
+	for (size_t r = 0; r < rows; r++) {
+		bool head = r < rows - rows / 20; /* all the sample windows see */
+
+		if (head)
+			n += (size_t)snprintf(buf + n, cap - n, ",,,,,\n");
+		else
+			n += (size_t)snprintf(buf + n, cap - n, "%zu,%s,%s,%zu.5,\"%zu\",\n",
+					      r, r % 5 ? "x" : "", r % 2 ? "1" : "true", r, r);
+	}
+	tu_put_file(f, "u.csv", buf, n);
+	for (int way = 0; way < 3; way++) {
+		struct eau2_load_options opt = { .threads = way ? 3 : 1 };
+		const eau2_schema *sc;
+		eau2_df *df = NULL;
+
+		eau2_load_tune.sample_bytes = way ? 64 : 0;
+		eau2_load_tune.samples = way ? 2 : 0;
+		eau2_load_tune.piece_bytes = way == 2 ? 997 : 0;
+		tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
+		sc = eau2_df_schema(df);
+		assert_int_equal(eau2_df_rows(df), rows);
+		for (size_t c = 0; c < 6; c++) {
+			enum eau2_type t = eau2_schema_type(sc, c);
+			char got = t == EAU2_INT ? 'i' : t == EAU2_BOOL ? 'b' :
+				t == EAU2_DOUBLE ? 'd' : 's';
+
+			if (got != want_types[c])
+				fail_msg("way %d: column %zu is %s", way, c, eau2_type_name(t));
+		}
+		want_null(df, 0, 0);
+		want_int(df, 0, rows - 1, (int64_t)rows - 1);
+		want_str(df, 4, rows - 1, last);
+		want_null(df, 5, rows - 1);
+		eau2_df_release(df);
+	}
+	eau2_load_tune.sample_bytes = 0;
+	eau2_load_tune.samples = 0;
+	eau2_load_tune.piece_bytes = 0;
+	free(buf);
+}
+
+/* ------------------------------------------------------- guessed splits */
+
+/* Rows 0..n-1 of a, b, c: a clean head (the first sample window), then
+ * every third row's c a quoted field over several lines that read like
+ * records of other shapes and kinds from inside (a wrong piece start
+ * sees a record of 4 fields, text in column a, an unclosed quote). With
+ * widen, the last row's a is written "r.0": a widens to double. */
+static char *multiline_csv(size_t n, size_t head, bool widen, size_t *len)
+{
+	size_t cap = 64 + n * 96, k = 0;
+	char *buf = malloc(cap);
+
+	k += (size_t)snprintf(buf + k, cap - k, "a,b,c\n");
+	for (size_t r = 0; r < n; r++) {
+		if (r >= head && r % 3 == 0)
+			k += (size_t)snprintf(buf + k, cap - k,
+					      "%zu,%zu.5,\"l1\nx,y,z,w\ntext,1.5,\"\"q\n%zu\"\n",
+					      r, r, r);
+		else if (widen && r == n - 1)
+			k += (size_t)snprintf(buf + k, cap - k, "%zu.0,%zu.5,s%zu\n", r, r, r);
+		else
+			k += (size_t)snprintf(buf + k, cap - k, "%zu,%zu.5,s%zu\n", r, r, r);
+	}
+	*len = k;
+	return buf;
+}
+
+static void check_multiline(eau2_df *df, size_t n, size_t head, bool widen)
+{
+	const eau2_schema *sc = eau2_df_schema(df);
+	char want[64];
+
+	assert_int_equal(eau2_df_rows(df), n);
+	assert_int_equal(eau2_schema_type(sc, 0), widen ? EAU2_DOUBLE : EAU2_INT);
+	assert_int_equal(eau2_schema_type(sc, 1), EAU2_DOUBLE);
+	assert_int_equal(eau2_schema_type(sc, 2), EAU2_STRING);
+	for (size_t r = 0; r < n; r++) {
+		double d;
+
+		if (widen) {
+			assert_int_equal(eau2_df_get_double(df, 0, r, &d, NULL), 0);
+			assert_true(d == (double)r);
+		} else {
+			want_int(df, 0, r, (int64_t)r);
+		}
+		assert_int_equal(eau2_df_get_double(df, 1, r, &d, NULL), 0);
+		assert_true(d == (double)r + 0.5);
+		if (r >= head && r % 3 == 0)
+			snprintf(want, sizeof(want), "l1\nx,y,z,w\ntext,1.5,\"q\n%zu", r);
+		else
+			snprintf(want, sizeof(want), "s%zu", r);
+		want_str(df, 2, r, want);
+	}
+}
+
+/* multiline_csv(n, head) loads right in pieces of `piece` bytes on 4
+ * threads with no pass dropped for a missplit. */
+static void load_no_missplit(struct tu_fx *f, size_t n, size_t head, size_t piece)
+{
+	struct eau2_load_options opt = { .threads = 4 };
+	struct eau2_error err = { 0 };
+	size_t len;
+	char *text = multiline_csv(n, head, false, &len);
+	eau2_df *df = NULL;
+	unsigned before = atomic_load(&eau2_load_tune.csv_missplits);
+
+	tu_put_file(f, "ml0.csv", text, len);
+	eau2_load_tune.piece_bytes = piece;
+	tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
+	assert_int_equal(atomic_load(&eau2_load_tune.csv_missplits), before);
+	check_multiline(df, n, head, false);
+	eau2_df_release(df);
+	free(text);
+}
+
+static void test_split_guess(void **state)
+{
+	struct tu_fx *f = *state;
+	struct eau2_error err = { 0 };
+	size_t n = tu_quick() ? 300 : 1200, head = 40, len;
+	char *data = multiline_csv(n, head, false, &len);
+	char *wide = multiline_csv(n, head, true, &len);
+	unsigned before;
+
+	eau2_load_tune.sample_bytes = 200;
+	eau2_load_tune.samples = 3;
+	/* Pieces of every size around a record: many guesses land inside a
+	 * quoted newline; the load is the one-thread load all the same. */
+	for (size_t piece = 13; piece < 400; piece += 29) {
+		struct eau2_load_options opt = { .threads = 4 };
+		bool w = piece % 2; /* a genuine widening after the missplit */
+		eau2_df *df = NULL;
+
+		len = strlen(w ? wide : data);
+		tu_put_file(f, "ml.csv", w ? wide : data, len);
+		eau2_load_tune.piece_bytes = piece;
+		before = atomic_load(&eau2_load_tune.csv_missplits);
+		tu_ok(eau2_load(f->db, f->path, &opt, &df, NULL, &err), &err);
+		assert_int_equal(atomic_load(&eau2_load_tune.csv_missplits), before + 1);
+		check_multiline(df, n, head, w);
+		eau2_df_release(df);
+	}
+	/* A quoted newline in the first window: split exactly at once. No
+	 * quote at all: every guess is right. */
+	load_no_missplit(f, n, 0, 61);
+	load_no_missplit(f, n, n, 50);
+	/* Errors past wrong guesses are the file's own, at their place: a
+	 * short record, an unclosed quote in a middle piece, with a schema
+	 * (no sample) and without. */
+	{
+		struct eau2_load_options opt = { .threads = 3 };
+		eau2_schema *schema = NULL;
+
+		eau2_load_tune.piece_bytes = 7;
+		expect_error(f, "a,b\n1,2\n3,\"x\ny,z\n\"\n5,\"p\nq\"\n6\n7,8\n", &opt, "8:1",
+			     "expected 2 fields, got 1");
+		expect_error(f, "a,b\n1,2\n3,\"x\ny\"\n4,\"abc\n5,6\n7,8\n9,10\n", &opt, "5:3",
+			     "unterminated quoted field");
+		tu_ok(eau2_schema_parse("a:int,b:string", &schema, &err), &err);
+		opt.schema = schema;
+		expect_error(f, "a,b\n1,2\n3,\"x\ny,z\n\"\n5,\"p\nq\"\n6\n7,8\n", &opt, "8:1",
+			     "expected 2 fields, got 1");
+		expect_error(f, "a,b\n1,2\n3,\"x\ny\"\n4,\"abc\n5,6\n7,8\n9,10\n", &opt, "5:3",
+			     "unterminated quoted field");
+		opt.schema = NULL;
+		eau2_schema_free(schema);
+	}
+	eau2_load_tune.piece_bytes = 0;
+	eau2_load_tune.sample_bytes = 0;
+	eau2_load_tune.samples = 0;
+	free(data);
+	free(wide);
+}
+
 /* --------------------------------------------------------- numbers, misc */
 
 static void test_double_parse(void **state)
@@ -851,7 +1041,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_skip, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_widening, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_unseen_in_sample, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_split_points, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_split_guess, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_range, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_changed_while_loading, tu_fx_setup,
 						tu_fx_teardown),

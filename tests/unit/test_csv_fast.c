@@ -5,7 +5,8 @@
  * strtod give, over numbers of every length and dot position, signs,
  * leading zeros, mantissas around 2^53, exponents, and fields close to the
  * end of the file (where the fast paths step aside); malformed numbers
- * still fail the load at their line and column.
+ * still fail the load at their line and column. Bools: 0/1 (the loop's
+ * own path) and true/false set the right bit of every row.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -163,11 +164,55 @@ static void test_bad_number_located(void **state)
 	eau2_schema_free(schema);
 }
 
+/* Bool columns over more than a chunk: 0/1 only (the hot loop's own
+ * path), and 0/1 with true/false and nulls mixed in; every bit in place. */
+static void test_bools(void **state)
+{
+	static const char *text[] = { "0", "1", "true", "false", "TRUE", "" };
+	struct tu_fx *f = *state;
+	struct eau2_error err = {0};
+	struct eau2_load_options opt = { .format = EAU2_FORMAT_CSV, .threads = 2 };
+	size_t n = EAU2_CHUNK_ROWS + 4099, cap = 32 + n * 8;
+	char *csv = malloc(cap);
+	int *want = malloc(n * sizeof(*want));
+	uint64_t rs = 7;
+
+	assert_non_null(csv);
+	assert_non_null(want);
+	for (int mixed = 0; mixed < 2; mixed++) {
+		size_t len = (size_t)snprintf(csv, cap, "b,x\n");
+		const char *path;
+		eau2_df *df;
+
+		for (size_t k = 0; k < n; k++) {
+			int t = (int)(tu_rand(&rs) % (mixed ? 6 : 2));
+
+			want[k] = t == 5 ? -1 : t == 1 || t == 2 || t == 4;
+			len += (size_t)snprintf(csv + len, cap - len, "%s,%zu\n", text[t], k % 10);
+		}
+		path = tu_put_file(f, "bool.csv", csv, len);
+		tu_ok(eau2_load(f->db, path, &opt, &df, NULL, &err), &err);
+		assert_int_equal(eau2_schema_type(eau2_df_schema(df), 0), EAU2_BOOL);
+		assert_int_equal(eau2_df_rows(df), n);
+		for (size_t k = 0; k < n; k++) {
+			bool b = false;
+			int rc = eau2_df_get_bool(df, 0, k, &b, NULL);
+
+			if (want[k] < 0 ? rc != EAU2_NULL : rc != 0 || b != (want[k] == 1))
+				fail_msg("row %zu: want %d, got rc %d value %d", k, want[k], rc, b);
+		}
+		eau2_df_release(df);
+	}
+	free(csv);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_numbers_exact, tu_fx_setup, tu_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_number_located, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bools, tu_fx_setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
