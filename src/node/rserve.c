@@ -548,7 +548,6 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 	if (keyed && (rc = eau2_remote_key_decode(payload, f->len, key, &err)))
 		goto refuse;
 	db = take_db(s);
-	eau2_net_stats(c, &before);
 	eau2_remote_tune(c);
 	switch (f->type) {
 	case EAU2_REMOTE_LIST:
@@ -581,7 +580,7 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		rc = eau2_error_set(&err, -EPROTO, "unknown request type 0x%x", f->type);
 	}
 	give_db(s, db);
-	eau2_net_stats(c, &after);
+	eau2_net_stats_mark(c, &before, &after);
 	eau2_rstats_traffic(s->stats, eau2_net_peer(c), &before, &after);
 	if (!rc)
 		return 0;

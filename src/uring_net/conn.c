@@ -173,6 +173,7 @@ void eau2_net_conn_setup(struct eau2_net_conn *c, int fd, const struct sockaddr 
 {
 	c->fd = fd;
 	c->o = *o;
+	memset(&c->marked, 0, sizeof(c->marked));
 	eau2_net_opts_defaults(&c->o);
 	eau2_net_addr_str(sa, c->addr, sizeof(c->addr));
 	snprintf(c->peer, sizeof(c->peer), "%s", c->addr);
@@ -896,4 +897,11 @@ void eau2_net_set_send_zc(eau2_net_conn *c, bool on)
 void eau2_net_stats(const eau2_net_conn *c, struct eau2_net_stats *out)
 {
 	*out = c->st;
+}
+
+void eau2_net_stats_mark(eau2_net_conn *c, struct eau2_net_stats *before,
+			 struct eau2_net_stats *after)
+{
+	*before = c->marked;
+	*after = c->marked = c->st;
 }

@@ -468,6 +468,13 @@ void eau2_net_set_policy(eau2_net_conn *c, enum eau2_net_policy policy);
 void eau2_net_set_send_zc(eau2_net_conn *c, bool on);
 /* A copy of the connection's counters. */
 void eau2_net_stats(const eau2_net_conn *c, struct eau2_net_stats *out);
+/* The connection's counters at the previous call (zeros at the first)
+ * in *before, and now in *after: a server's handler reports each
+ * request's traffic with it, the bytes its network thread read and
+ * wrote outside the handler (the handshake, requests read ahead)
+ * included; what follows the call (a refusal) counts with the next. */
+void eau2_net_stats_mark(eau2_net_conn *c, struct eau2_net_stats *before,
+			 struct eau2_net_stats *after);
 
 /* ---------------------------------------------------------------- server */
 

@@ -93,6 +93,7 @@ struct eau2_net_conn {
 	struct eau2_net_tx tx;
 	struct eau2_net_rx rx;
 	struct eau2_net_stats st;
+	struct eau2_net_stats marked; /* st at the last eau2_net_stats_mark */
 };
 
 /* Fills a new connection's fields (fd taken over), defaults applied. */

@@ -564,6 +564,8 @@ static void on_recv(struct eau2_net_server *s, struct sconn *sc, struct io_uring
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	int res = cqe->res;
 
+	if (res > 0) /* what this thread reads ahead: handshakes, requests */
+		sc->c.st.bytes_recv += (uint64_t)res;
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		int rc = 0;
@@ -628,6 +630,7 @@ static void on_send(struct eau2_net_server *s, struct sconn *sc, int res)
 		return;
 	}
 	sc->out_off += (size_t)res;
+	sc->c.st.bytes_sent += (uint64_t)res;
 	if (sc->out_off < sc->out_len) {
 		send_out(s, sc);
 		return;

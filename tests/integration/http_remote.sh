@@ -3,7 +3,8 @@
 # http_remote.sh - /metrics and /api/status of a node that also serves
 # other hosts (--listen): eau2_remote_listening is 1, and remote
 # connections and requests are counted once a remote client has come
-# (eau2 --remote ls); a node without --listen says 0. Skipped (77) where
+# (eau2 --remote ls), and the bytes they sent; a node without --listen
+# says 0. Skipped (77) where
 # eau2-node cannot --listen, or without curl.
 set -u
 
@@ -31,6 +32,10 @@ scrape
 scrape
 [ "$(metric eau2_remote_accepted_total)" -ge 2 ] || fail "accepted: $(metric eau2_remote_accepted_total)"
 [ "$(metric eau2_remote_requests_total)" -ge 2 ] || fail "requests: $(metric eau2_remote_requests_total)"
+# What the node's network thread reads counts too (the handshake, a
+# request read ahead of its worker): two ls are nothing else.
+recv=$(metric eau2_net_received_bytes_total)
+[ "${recv:-0}" -gt 0 ] || fail "received bytes after two remote ls: ${recv:-none}"
 curl -s -f -m 10 "http://127.0.0.1:$HP/api/status" | grep -q '"remote":{"listening":true' ||
 	fail "/api/status lacks the remote service"
 rnode_stop "$RN_PID"
