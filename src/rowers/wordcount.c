@@ -11,8 +11,8 @@
  * (wordcount.h, wordcount_table.c). The scan reads the chunk in
  * place (no copies, no per-word allocation): a chunk's valid rows are one
  * byte range, row starts acting as separators, and word boundaries come
- * from 64-byte whitespace masks (SSE2, or AVX2 when the CPU has it, picked
- * at init) flattened to positions (see wc_range_impl). Words are looked
+ * from 64-byte whitespace masks (SSE2, or AVX2 or AVX-512 when the CPU
+ * has it, picked at init) flattened to positions (see wc_range_impl). Words are looked
  * up WC_BATCH at a time after prefetching their slots, so the misses of a
  * large vocabulary's table overlap; a table of 2 MiB or more gets huge
  * pages, and the text is prefetched ahead into L2.
@@ -45,8 +45,9 @@ struct wc_pending {
 
 #define WC_BATCH 64 /* at most 256 (wc_flush) */
 #define WC_WIN 1024 /* bytes a scan window holds (a multiple of 64) */
-/* one start or end per byte at most (rows of one byte), +8 for flatten */
-#define WC_POS_CAP (WC_WIN + 16)
+/* one start or end per byte at most (rows of one byte), one carried
+ * over, +16 for flatten */
+#define WC_POS_CAP (WC_WIN + 32)
 #define WC_AHEAD 1024 /* bytes of text prefetched ahead of the scan */
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -56,9 +57,15 @@ struct wc_pending {
 #define WC_X86_AVX2 0
 #endif
 
+/* The scans: SSE2 (or plain C); AVX2 with POPCNT, BMI1 and BMI2; and
+ * that with AVX-512 BW and VBMI2 too (one 64-byte compare into a mask
+ * register, positions flattened by a byte compress). */
+enum { WC_SSE2, WC_AVX2, WC_AVX512 };
+#define WC_AVX512_TARGET "avx512f,avx512bw,avx512vbmi2,avx2,popcnt,bmi,bmi2"
+
 struct wc_state {
 	size_t col;
-	bool avx2;          /* the CPU has AVX2, POPCNT, BMI1 and BMI2 */
+	int isa;            /* the scan's: WC_SSE2, WC_AVX2 or WC_AVX512 */
 	uint32_t npend;
 	struct wc_pending pend[WC_BATCH];
 	struct wc_table t;
@@ -96,12 +103,17 @@ static int wc_init(void *state, const struct eau2_run_ctx *ctx,
 			return eau2_error_set(err, -EINVAL, "wordcount: no string column");
 	}
 	s->col = (size_t)c;
+	s->isa = WC_SSE2;
 #if WC_X86_AVX2
 	__builtin_cpu_init();
-	s->avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
-		  __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
-	if (getenv("EAU2_WC_NO_AVX2")) /* tests: the SSE2 scan */
-		s->avx2 = false;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
+	    __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+	    !getenv("EAU2_WC_NO_AVX2")) /* tests: the SSE2 scan */
+		s->isa = WC_AVX2;
+	if (s->isa == WC_AVX2 && __builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi2") &&
+	    !getenv("EAU2_WC_NO_AVX512")) /* tests: the AVX2 scan */
+		s->isa = WC_AVX512;
 #endif
 	if (eau2_wc_table_init(&s->t, 12))
 		return eau2_error_set(err, -ENOMEM, "wordcount: out of memory");
@@ -161,6 +173,53 @@ __attribute__((target("avx2"))) static inline uint64_t ws_mask64_avx2(const char
 
 	return (uint64_t)(uint32_t)_mm256_movemask_epi8(wa) |
 	       (uint64_t)(uint32_t)_mm256_movemask_epi8(wb) << 32;
+}
+
+/* ws_mask64 with one 64-byte load: bytes equal to ' ', or whose byte - 9
+ * is below 5 unsigned (only called where AVX-512 BW exists). */
+__attribute__((target(WC_AVX512_TARGET))) static inline uint64_t
+ws_mask64_avx512(const char *p)
+{
+	__m512i v = _mm512_loadu_si512((const void *)p);
+
+	return _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' ')) |
+	       _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8(9)),
+				      _mm512_set1_epi8(5));
+}
+
+/* The byte indices of a block, compressed by a mask into positions. */
+static const uint8_t wc_iota[64] __attribute__((aligned(64))) = {
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+	32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+	48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+};
+
+/* flatten with a byte compress of wc_iota by m, widened and stored 16
+ * entries at a time whatever the count (out needs 16 spare); a block of
+ * more than 16 words (of 1 to 3 bytes) writes the rest one at a time.
+ * The loop of flatten cost ~25 instructions a word: 1 GB, 1 thread,
+ * least CPU of 3 runs alternating: 663k words 1.28 -> 1.20 s, 50k words
+ * 0.875 -> 0.786 s. */
+__attribute__((target(WC_AVX512_TARGET))) static inline uint32_t
+flatten_avx512(uint64_t *out, uint32_t n, uint64_t base, uint64_t m)
+{
+	uint32_t cnt = (uint32_t)__builtin_popcountll(m);
+	__m512i c = _mm512_maskz_compress_epi8(m, _mm512_load_si512((const void *)wc_iota));
+	__m128i lo = _mm512_castsi512_si128(c);
+	__m512i b = _mm512_set1_epi64((long long)base);
+	uint64_t *o = out + n;
+
+	_mm512_storeu_si512((void *)o, _mm512_add_epi64(_mm512_cvtepu8_epi64(lo), b));
+	_mm512_storeu_si512((void *)(o + 8),
+			    _mm512_add_epi64(_mm512_cvtepu8_epi64(_mm_srli_si128(lo, 8)), b));
+	if (__builtin_expect(cnt > 16, 0)) {
+		uint8_t idx[64];
+		_mm512_storeu_si512((void *)idx, c);
+		for (uint32_t i = 16; i < cnt; i++)
+			o[i] = base + idx[i];
+	}
+	return n + cnt;
 }
 #endif
 
@@ -258,7 +317,7 @@ static inline uint32_t flatten(uint64_t *out, uint32_t n, uint64_t base, uint64_
 /* Counts the words of the bytes p[0..len), rows whose starts are at
  * bnd[k] - o0 (k < nb; ascending, in [0, len]): a row start separates
  * words like whitespace. Works a window of WC_WIN bytes at a time: per 64-byte
- * block, SSE2/AVX2 compares give a whitespace mask ws; with prev = ws of
+ * block, SSE2, AVX2 or AVX-512 compares give a whitespace mask ws; with prev = ws of
  * the byte before each (the byte before p counts as whitespace) and rs =
  * the row starts,
  *     first = ~ws & (prev | rs)    a word's first byte
@@ -269,14 +328,13 @@ static inline uint32_t flatten(uint64_t *out, uint32_t n, uint64_t base, uint64_
  * bounds what may be read (the chunk's bytes). */
 static inline __attribute__((always_inline)) int
 wc_range_impl(struct wc_state *s, const char *p, size_t len, const int64_t *bnd,
-	      int64_t o0, uint32_t nb, const char *limit, bool avx2)
+	      int64_t o0, uint32_t nb, const char *limit, int isa)
 {
 	uint64_t *S = s->spos, *E = s->epos;
 	uint64_t carry = 1, bm[WC_WIN / 64];
 	uint32_t ns = 0, ne, k = 0;
 	int rc;
 
-	(void)avx2;
 	for (size_t wb = 0; wb < len; wb += WC_WIN) {
 		size_t wl = len - wb < WC_WIN ? len - wb : WC_WIN;
 
@@ -302,7 +360,9 @@ wc_range_impl(struct wc_state *s, const char *p, size_t len, const int64_t *bnd,
 				if (limit - q >= WC_AHEAD + 64)
 					__builtin_prefetch(q + WC_AHEAD, 0, 1);
 #if WC_X86_AVX2
-				if (avx2)
+				if (isa == WC_AVX512)
+					ws = ws_mask64_avx512(q);
+				else if (isa == WC_AVX2)
 					ws = ws_mask64_avx2(q);
 				else
 #endif
@@ -317,6 +377,13 @@ wc_range_impl(struct wc_state *s, const char *p, size_t len, const int64_t *bnd,
 				ws |= ~0ULL << rem;
 			uint64_t prev = (ws << 1) | carry, rs = bm[b >> 6];
 			carry = ws >> 63;
+#if WC_X86_AVX2
+			if (isa == WC_AVX512) {
+				ns = flatten_avx512(S, ns, wb + b, ~ws & (prev | rs));
+				ne = flatten_avx512(E, ne, wb + b, (ws | rs) & ~prev);
+				continue;
+			}
+#endif
 			ns = flatten(S, ns, wb + b, ~ws & (prev | rs));
 			ne = flatten(E, ne, wb + b, (ws | rs) & ~prev);
 		}
@@ -336,7 +403,7 @@ wc_range_impl(struct wc_state *s, const char *p, size_t len, const int64_t *bnd,
 static int wc_range(struct wc_state *s, const char *p, size_t len,
 		    const int64_t *bnd, int64_t o0, uint32_t nb, const char *limit)
 {
-	return wc_range_impl(s, p, len, bnd, o0, nb, limit, false);
+	return wc_range_impl(s, p, len, bnd, o0, nb, limit, WC_SSE2);
 }
 
 #if WC_X86_AVX2
@@ -344,7 +411,14 @@ __attribute__((target("avx2,popcnt,bmi,bmi2"))) static int
 wc_range_avx2(struct wc_state *s, const char *p, size_t len, const int64_t *bnd,
 	      int64_t o0, uint32_t nb, const char *limit)
 {
-	return wc_range_impl(s, p, len, bnd, o0, nb, limit, true);
+	return wc_range_impl(s, p, len, bnd, o0, nb, limit, WC_AVX2);
+}
+
+__attribute__((target(WC_AVX512_TARGET))) static int
+wc_range_avx512(struct wc_state *s, const char *p, size_t len, const int64_t *bnd,
+		int64_t o0, uint32_t nb, const char *limit)
+{
+	return wc_range_impl(s, p, len, bnd, o0, nb, limit, WC_AVX512);
 }
 #endif
 
@@ -361,7 +435,10 @@ static int wc_rows(struct wc_state *s, const struct eau2_chunk_view *v,
 		return 0;
 	nb = r1 - r0 - 1;
 #if WC_X86_AVX2
-	if (s->avx2)
+	if (s->isa == WC_AVX512)
+		return wc_range_avx512(s, v->data + o0, (size_t)(off[r1] - o0),
+				       off + r0 + 1, o0, nb, limit);
+	if (s->isa == WC_AVX2)
 		return wc_range_avx2(s, v->data + o0, (size_t)(off[r1] - o0),
 				     off + r0 + 1, o0, nb, limit);
 #endif

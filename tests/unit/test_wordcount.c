@@ -244,6 +244,33 @@ static void test_many_words(void **st)
 	tu_close_store(db, dir);
 }
 
+/* The result over rows[0..n) (freed here) equals the reference with
+ * each scan the CPU has: the best (1 thread), SSE2 (2 threads) and AVX2
+ * (3 threads). */
+static void check_scans(eau2 *db, char **rows, size_t n)
+{
+	struct eau2_error err = {0};
+	eau2_df *df = rows_df(db, rows, n);
+	size_t nw;
+	struct word *w = reference(rows, n, &nw);
+
+	for (unsigned t = 1; t <= 3; t++) {
+		eau2_df *res = NULL;
+		if (t == 2)
+			setenv("EAU2_WC_NO_AVX2", "1", 1);
+		if (t == 3)
+			setenv("EAU2_WC_NO_AVX512", "1", 1);
+		tu_ok(rt_run(db, df, "wordcount", NULL, t, &res, &err), &err);
+		unsetenv("EAU2_WC_NO_AVX2");
+		unsetenv("EAU2_WC_NO_AVX512");
+		check_result(res, w, nw);
+		eau2_df_release(res);
+	}
+	free(w);
+	free_rows(rows, n);
+	eau2_df_release(df);
+}
+
 /* Rows with no nulls are scanned as one byte range per chunk, row starts
  * acting as separators: one-byte rows, empty rows, words that run to a
  * row's end next to one starting the next row, and words of 1 to 3000
@@ -255,13 +282,11 @@ static void test_long_words(void **st)
 	size_t n = tu_quick() ? 3000 : 20000;
 	char *dir;
 	eau2 *db = tu_open_store(&dir);
-	struct eau2_error err = {0};
 	uint64_t st2 = 7;
 
 	(void)st;
 	for (int with_nulls = 0; with_nulls <= 1; with_nulls++) {
 		char **rows = malloc(n * sizeof(*rows));
-		size_t nw;
 		for (size_t r = 0; r < n; r++) {
 			uint64_t x = tu_rand(&st2);
 			if (with_nulls && x % 13 == 0) {
@@ -290,22 +315,42 @@ static void test_long_words(void **st)
 			s[len] = 0;
 			rows[r] = s;
 		}
-		eau2_df *df = rows_df(db, rows, n);
-		struct word *w = reference(rows, n, &nw);
-		for (unsigned t = 1; t <= 2; t++) {
-			eau2_df *res = NULL;
-			/* t == 2: the SSE2 scan even where AVX2 exists */
-			if (t == 2)
-				setenv("EAU2_WC_NO_AVX2", "1", 1);
-			tu_ok(rt_run(db, df, "wordcount", NULL, t, &res, &err), &err);
-			unsetenv("EAU2_WC_NO_AVX2");
-			check_result(res, w, nw);
-			eau2_df_release(res);
-		}
-		free(w);
-		free_rows(rows, n);
-		eau2_df_release(df);
+		check_scans(db, rows, n);
 	}
+	tu_close_store(db, dir);
+}
+
+/* Words of 1 to 3 bytes, up to 32 in a 64-byte block (its positions are
+ * flattened 16 at a time, then one by one): rows of such words apart by
+ * one whitespace byte, and runs of rows of one byte each (row starts
+ * separate them), on each scan. */
+static void test_dense_words(void **st)
+{
+	size_t n = 6000;
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	char **rows = malloc(n * sizeof(*rows));
+	uint64_t rs = 23;
+
+	(void)st;
+	for (size_t r = 0; r < n; r++) {
+		uint64_t x = tu_rand(&rs);
+		char *s = malloc(400);
+		size_t len = 0;
+		if ((r / 200) % 2) { /* a run of 200 one-byte rows */
+			s[len++] = "ab c\xe9"[x % 5];
+		} else {
+			for (size_t k = 0; k < 1 + x % 120; k++) {
+				uint64_t y = tu_rand(&rs);
+				for (size_t i = 0; i < 1 + y % 3; i++)
+					s[len++] = (char)('a' + (y >> (8 + 2 * i)) % 3);
+				s[len++] = " \t\n\v\f\r"[(y >> 20) % 6];
+			}
+		}
+		s[len] = 0;
+		rows[r] = s;
+	}
+	check_scans(db, rows, n);
 	tu_close_store(db, dir);
 }
 
@@ -434,6 +479,7 @@ int main(void)
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_many_words),
 		cmocka_unit_test(test_long_words),
+		cmocka_unit_test(test_dense_words),
 		cmocka_unit_test(test_large_vocab),
 		cmocka_unit_test(test_errors),
 	};
