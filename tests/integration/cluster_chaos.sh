@@ -100,7 +100,14 @@ restart() {
 	done
 	rnode_start "$T/n$1" "$T/n$1.log" $NODE_ARGS --listen "$a"
 	eval "PID$1=\$RN_PID"
+	# Its member znode: the new process waits for the old session's to
+	# expire (1.5 s) before it registers its own. Until then status shows
+	# the old one, answered by the new process; the moment it expires the
+	# node is no member, and a run then counts that replica dead.
+	until_ok 100 joined_since "$T/n$1.log" "$rn_skip" ||
+		fail "node $1 did not join again in 10 s"
 }
+joined_since() { tail -n +"$(($2 + 1))" "$1" | grep -q 'joined the cluster as node'; }
 
 # trial N SIGNAL: a run with node (random) hit by SIGNAL at a random
 # instant; KILL restarts it at once, STOP continues it once the run is

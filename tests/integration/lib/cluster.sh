@@ -13,7 +13,8 @@
 #                 clean-up already in RN_CLEANUP;
 #   until_ok N CMD...
 #                 runs CMD every 0.1 s until it succeeds, N times at most:
-#                 fails (returns 1) when it never did;
+#                 fails (returns 1) when it never did (its variables are
+#                 uo_*: a caller's loop counter stays);
 #   cl_nodes N [ARGS...]
 #                 succeeds when `EC ARGS status` (EC: the script's own
 #                 driver command) lists N members; a node the directory
@@ -82,12 +83,12 @@ cl_words_csv() {
 }
 
 until_ok() {
-	n=$1
+	uo_n=$1
 	shift
-	i=0
+	uo_i=0
 	until "$@"; do
-		i=$((i + 1))
-		[ $i -gt "$n" ] && return 1
+		uo_i=$((uo_i + 1))
+		[ $uo_i -gt "$uo_n" ] && return 1
 		sleep 0.1
 	done
 }
