@@ -121,10 +121,11 @@ struct eau2_cluster_node_ops {
 	 * keep: runs rower over partition `part` as run does and keeps the
 	 * joined state on node as `state` (eau2_cluster_keep_part); *sample
 	 * (malloc'd) gets the class's sample of nsample shuffle keys, *bytes
-	 * the state's encoded size. */
+	 * the state's encoded size. db: the driver's store, for what comes
+	 * back. */
 	int (*keep)(void *ctx, const struct eau2_member *node, const char *part,
 		    const char *rower, const struct eau2_args *args, const char *state,
-		    size_t nsample, void **sample, size_t *slen, uint64_t *bytes,
+		    size_t nsample, eau2 *db, void **sample, size_t *slen, uint64_t *bytes,
 		    struct eau2_error *err);
 	/* cut: the state kept on node as `state` cut at the nsplit split
 	 * keys (a key list: eau2.h) into ranges kept as ranges[0..nsplit]
@@ -133,7 +134,7 @@ struct eau2_cluster_node_ops {
 	int (*cut)(void *ctx, const struct eau2_member *node, const char *rower,
 		   const struct eau2_args *args, const eau2_schema *schema, const char *state,
 		   const void *splits, size_t slen, size_t nsplit, const char *const *ranges,
-		   struct eau2_error *err);
+		   eau2 *db, struct eau2_error *err);
 	/* reduce: the kept states names[0..n) of node joined in that order
 	 * and finished, the result stored on node as `out`
 	 * (eau2_cluster_reduce_kept); *info its size and schema. */
@@ -450,6 +451,11 @@ int eau2_cluster_reduce_kept(eau2 *db, const struct eau2_rower_class *cls,
 			     const struct eau2_args *args, const eau2_schema *schema,
 			     const char *const *names, size_t n, const char *out,
 			     struct eau2_cluster_part_out *info, struct eau2_error *err);
+/* Registers the classes eau2.keep, eau2.cut and eau2.reduce: the steps
+ * above as rowers a node runs for a RUN request (what
+ * eau2_cluster_net_ops sends; partrun.c says their arguments). A node
+ * calls it at start; again is a no-op. */
+int eau2_cluster_register_steps(struct eau2_error *err);
 /* The bytes of a kept state (a dataframe keep or cut stored): *buf
  * malloc'd. -EBADMSG for a dataframe of another shape. */
 int eau2_cluster_blob_read(const eau2_df *df, void **buf, size_t *len,

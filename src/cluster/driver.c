@@ -1029,7 +1029,7 @@ static int keep_task(void *arg, size_t i, struct eau2_error *err)
 		if (!node || shuf_dead(c, k = (size_t)(node - c->m->v)))
 			continue;
 		rc = c->cl->ops->keep(c->cl->ctx, node, part, c->cls->name, c->args, state,
-				      EAU2_SHUFFLE_SAMPLES, &c->sample[i], &c->slen[i],
+				      EAU2_SHUFFLE_SAMPLES, c->db, &c->sample[i], &c->slen[i],
 				      &c->bytes[i], err);
 		if (rc == 0) {
 			c->holder[i] = (uint32_t)k;
@@ -1061,7 +1061,7 @@ static int cut_task(void *arg, size_t i, struct eau2_error *err)
 		ranges[r] = names[r];
 	}
 	rc = c->cl->ops->cut(c->cl->ctx, node, c->cls->name, c->args, c->e->schema, state,
-			     c->splits, c->splits_len, c->nranges - 1, ranges, err);
+			     c->splits, c->splits_len, c->nranges - 1, ranges, c->db, err);
 	if (rc)
 		eau2_error_prefix(err, shuf_failed(c, c->holder[i], rc), "partition %zu's "
 				  "state on node %s", i, node->id);

@@ -291,7 +291,7 @@ static const struct eau2_cluster_node_ops dops = {
 /* The shuffle's steps (partrun.c) in the node's store. */
 static int d_keep(void *ctx, const struct eau2_member *node, const char *part,
 		  const char *rower, const struct eau2_args *args, const char *state,
-		  size_t nsample, void **sample, size_t *slen, uint64_t *bytes,
+		  size_t nsample, eau2 *db, void **sample, size_t *slen, uint64_t *bytes,
 		  struct eau2_error *err)
 {
 	const struct eau2_rower_class *cls;
@@ -299,6 +299,7 @@ static int d_keep(void *ctx, const struct eau2_member *node, const char *part,
 	struct dnode *n = run_start(ctx, node, part, rower, &cls, &p, err);
 	int rc;
 
+	(void)db;
 	if (!n)
 		return err->code;
 	rc = eau2_cluster_keep_part(n->db, p, cls, args, 2, state, nsample, sample, slen,
@@ -311,12 +312,13 @@ static int d_keep(void *ctx, const struct eau2_member *node, const char *part,
 static int d_cut(void *ctx, const struct eau2_member *node, const char *rower,
 		 const struct eau2_args *args, const eau2_schema *schema, const char *state,
 		 const void *splits, size_t slen, size_t nsplit, const char *const *ranges,
-		 struct eau2_error *err)
+		 eau2 *db, struct eau2_error *err)
 {
 	struct double_ctx *d = ctx;
 	struct dnode *n = node_of(d, node, err);
 	int rc;
 
+	(void)db;
 	if (!n)
 		return err->code;
 	if (d->cut_kills && !strcmp(d->n[d->cut_kills - 1].id, node->id)) {
