@@ -129,7 +129,7 @@ struct eau2_cluster_node_ops {
 		    struct eau2_error *err);
 	/* cut: the state kept on node as `state` cut at the nsplit split
 	 * keys (a key list: eau2.h) into ranges kept as ranges[0..nsplit]
-	 * (eau2_cluster_cut_kept); states are of rower over an input of
+	 * (eau2_shuffle_cut); states are of rower over an input of
 	 * `schema`. */
 	int (*cut)(void *ctx, const struct eau2_member *node, const char *rower,
 		   const struct eau2_args *args, const eau2_schema *schema, const char *state,
@@ -282,8 +282,12 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
  * as is published whole, its partitions in the input's order: what one
  * host's run gives, row for row. Only the winning copy of a task is
  * published; the losers' are dropped. Nothing is published on an error
- * (and what was stored is dropped). -ENOTSUP for a class without the
- * flag, or node operations without run_out. */
+ * (and what was stored is dropped). A class that shuffles (see
+ * eau2_cluster_run) publishes its finished key ranges where they were
+ * made, in range order, each placed and copied as above (0: the input's
+ * first partition's replicas); states small enough to gather give the
+ * result here, put as `as`. -ENOTSUP for a class without the flag that
+ * does not shuffle, or node operations without run_out. */
 int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 			const struct eau2_rower_class *cls, const struct eau2_args *args,
 			const char *as, unsigned replicas, struct eau2_error *err);
@@ -427,39 +431,21 @@ int eau2_cluster_run_part(eau2 *db, const eau2_df *part,
 			  const struct eau2_args *args, unsigned threads,
 			  void **state, size_t *len, struct eau2_error *err);
 
-/* A node's steps of a shuffle (the ops keep, cut and reduce). A kept
- * state is a dataframe in db's store, one string column of its encoding
- * cut in pieces (EAU2_CLUSTER_BLOB_PIECE bytes). Each step's states are
- * of cls over an input of `schema` with no rows (flags
- * EAU2_RUN_CLUSTER); the kept states are bytes a peer made: decode
- * checks them. keep: eau2_cluster_run_part keeping the state as `state`
- * (replacing any), its sample (nsample keys, malloc'd) and size given.
- * cut: the kept `state` decoded and split (cls->split) into ranges[r],
- * r in [0, nsplit]. reduce: names[0..n) each decoded into a state and
- * joined in that order (as the driver joins gathered states: the same
- * answer), finished, and stored as out. */
-#define EAU2_CLUSTER_BLOB_PIECE (1u << 20)
+/* A node's steps of a shuffle (the ops keep and reduce; cut is
+ * rowers.h's eau2_shuffle_cut): keep runs cls over part as
+ * eau2_cluster_run_part does, keeps the joined state as `state`
+ * (replacing any: eau2_shuffle_blob_put), and gives its sample (nsample
+ * keys, malloc'd) and size; reduce joins the kept states names[0..n) in
+ * order and finishes (eau2_shuffle_reduce), stores the result as out
+ * and gives its size and schema. */
 int eau2_cluster_keep_part(eau2 *db, const eau2_df *part, const struct eau2_rower_class *cls,
 			   const struct eau2_args *args, unsigned threads, const char *state,
 			   size_t nsample, void **sample, size_t *slen, uint64_t *bytes,
 			   struct eau2_error *err);
-int eau2_cluster_cut_kept(eau2 *db, const struct eau2_rower_class *cls,
-			  const struct eau2_args *args, const eau2_schema *schema,
-			  const char *state, const void *splits, size_t slen, size_t nsplit,
-			  const char *const *ranges, struct eau2_error *err);
 int eau2_cluster_reduce_kept(eau2 *db, const struct eau2_rower_class *cls,
 			     const struct eau2_args *args, const eau2_schema *schema,
 			     const char *const *names, size_t n, const char *out,
 			     struct eau2_cluster_part_out *info, struct eau2_error *err);
-/* Registers the classes eau2.keep, eau2.cut and eau2.reduce: the steps
- * above as rowers a node runs for a RUN request (what
- * eau2_cluster_net_ops sends; partrun.c says their arguments). A node
- * calls it at start; again is a no-op. */
-int eau2_cluster_register_steps(struct eau2_error *err);
-/* The bytes of a kept state (a dataframe keep or cut stored): *buf
- * malloc'd. -EBADMSG for a dataframe of another shape. */
-int eau2_cluster_blob_read(const eau2_df *df, void **buf, size_t *len,
-			   struct eau2_error *err);
 
 /* Copies row groups [group, group + ngroups) of src into a new dataframe
  * of db (under no key): for transports and tests that hold partitions in

@@ -982,15 +982,21 @@ struct shuf {
 	eau2_df **dfs;            /* per range: its result, fetched */
 	void **states;            /* the gathering path: per part */
 	size_t *lens;
+	const char *as;           /* NULL, or the results are published as it */
+	unsigned replicas;        /* of as's partitions; 0: the input's */
+	bool published;           /* as is: its partitions stay */
 };
 
-/* Partition names of the run: part i's state, range r of it, range r's
- * result. */
+static int shuf_publish(struct shuf *c, struct eau2_error *err);
+
+/* Partition names of the run: part i's state (what 0), range r of it
+ * (1), range r's result (2: partition r of the output, so that --as
+ * publishes the results where they are). */
 static void shuf_name(const struct shuf *c, size_t i, size_t r, int what,
 		      char out[EAU2_DIR_PART_NAME_MAX])
 {
-	size_t n = c->nparts, idx = what == 0 ? i : what == 1 ? n + i * c->nranges + r :
-				    n * (1 + c->nranges) + r;
+	size_t n = c->nparts, nr = c->nranges;
+	size_t idx = what == 2 ? r : what == 0 ? nr + i : nr + n + i * nr + r;
 
 	eau2_dir_part_name(c->put, idx, out);
 }
@@ -1131,7 +1137,7 @@ static int shuf_fetch(struct shuf *c, size_t r, int what, struct eau2_error *err
 		c->dfs[r] = df;
 		return 0;
 	}
-	rc = eau2_cluster_blob_read(df, &c->states[r], &c->lens[r], err);
+	rc = eau2_shuffle_blob_read(df, &c->states[r], &c->lens[r], err);
 	eau2_df_release(df);
 	return rc;
 }
@@ -1158,9 +1164,16 @@ static int shuf_clean_task(void *arg, size_t k, struct eau2_error *err)
 	prefix[strlen(prefix) - 1] = 0; /* "eau2.part.<put>." */
 	if (c->cl->ops->list(c->cl->ctx, &c->m->v[k], &parts, &n, err))
 		return 0; /* down: gc drops it later (no lease) */
-	for (size_t i = 0; i < n; i++)
-		if (!strncmp(parts[i], prefix, strlen(prefix)))
-			(void)c->cl->ops->drop(c->cl->ctx, &c->m->v[k], parts[i], err);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(prefix);
+
+		if (strncmp(parts[i], prefix, len))
+			continue;
+		/* Published: the results (partitions 0 .. nranges - 1) stay. */
+		if (c->published && strtoull(parts[i] + len, NULL, 10) < c->nranges)
+			continue;
+		(void)c->cl->ops->drop(c->cl->ctx, &c->m->v[k], parts[i], err);
+	}
 	eau2_list_free(parts);
 	return 0;
 }
@@ -1206,8 +1219,11 @@ static int shuf_attempt(struct shuf *c, const struct eau2_run_ctx *ctx, eau2_df 
 	if ((rc = eau2_shuffle_splits((const void *const *)c->sample, c->slen, c->nparts,
 				      c->nranges, &c->splits, &c->splits_len, err)) ||
 	    (rc = parallel(c->nparts, cut_task, c, err)) ||
-	    (rc = parallel(c->nranges, reduce_task, c, err)) ||
-	    (rc = parallel(c->nranges, fetch_range_task, c, err)))
+	    (rc = parallel(c->nranges, reduce_task, c, err)))
+		return rc;
+	if (c->as)
+		return shuf_publish(c, err);
+	if ((rc = parallel(c->nranges, fetch_range_task, c, err)))
 		return rc;
 	for (size_t r = 0; r < c->nranges; r++)
 		if (!eau2_cluster_same_schema(c->info[r].schema, c->info[0].schema))
@@ -1249,9 +1265,13 @@ struct shuf_out {
 	char id[EAU2_CLUSTER_PARALLEL][EAU2_MEMBER_ID_MAX + 1];
 };
 
+/* A shuffle of cls over e; as: its ranges published as `as` on
+ * `replicas` nodes each (*result stays NULL unless the states were
+ * gathered: the caller puts it). */
 static int shuffle_run(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *e,
 		       const struct eau2_rower_class *cls, const struct eau2_args *args,
-		       const struct eau2_run_ctx *ctx, eau2_df **result, struct eau2_error *err)
+		       const struct eau2_run_ctx *ctx, const char *as, unsigned replicas,
+		       eau2_df **result, struct eau2_error *err)
 {
 	struct shuf_out gone = {0};
 	int rc = 0;
@@ -1260,7 +1280,7 @@ static int shuffle_run(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 		struct eau2_members m = {0};
 		struct shuf c = {
 			.cl = cl, .db = db, .e = e, .m = &m, .cls = cls, .args = args,
-			.nparts = e->nparts,
+			.nparts = e->nparts, .as = as, .replicas = replicas,
 		};
 		bool again = false;
 
@@ -1296,11 +1316,12 @@ static int shuffle_run(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 			rc = eau2_error_set(err, -ENOMEM, "out of memory");
 			goto next;
 		}
-		if ((rc = eau2_dir_lease(cl->zk, e->key, &c.put, err)))
+		if ((rc = eau2_dir_lease(cl->zk, as ? as : e->key, &c.put, err)))
 			goto next;
 		rc = shuf_attempt(&c, ctx, result, err);
 		parallel(m.n, shuf_clean_task, &c, NULL);
-		eau2_dir_unlease(cl->zk, c.put, NULL);
+		if (!c.published) /* else the publish ended it */
+			eau2_dir_unlease(cl->zk, c.put, NULL);
 		/* A node failed: again without it, while another is left. */
 		for (size_t k = 0; rc && k < m.n; k++)
 			if (c.failed[k] && gone.n < EAU2_CLUSTER_PARALLEL) {
@@ -1372,8 +1393,8 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 			.flags = EAU2_RUN_CLUSTER, .key = key,
 		};
 
-		rc = shuffle_run(cl, db, &e, cls, side.n ? &side.args : c.args, &ctx, result,
-				 err);
+		rc = shuffle_run(cl, db, &e, cls, side.n ? &side.args : c.args, &ctx, NULL, 0,
+				 result, err);
 		if (rc)
 			eau2_error_prefix(err, rc, "run '%s' on '%s'", cls->name, key);
 		goto out;
@@ -1586,6 +1607,117 @@ static void out_drop(struct out_call *c, const uint32_t *at, const unsigned char
 	parallel(c->e->nparts * EAU2_DIR_REPLICAS_MAX, drop_task, &d, NULL);
 }
 
+/* Places each partition's output (`replicas` each, 0: its input
+ * partition's, at most the live members), copies it there node to node
+ * and publishes `as`: its entry in *oe, the one it replaced in *old
+ * (both the caller's to free). */
+static int out_publish(struct out_call *c, const char *as, unsigned replicas,
+		       uint64_t *given, struct eau2_dir_entry *oe, struct eau2_dir_entry *old,
+		       struct eau2_error *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < c->e->nparts && rc == 0; i++) {
+		unsigned r = replicas ? replicas : c->e->parts[i].nrep;
+
+		rc = out_place(c, i, r > c->m->n ? (unsigned)c->m->n : r, given, err);
+	}
+	return rc ?: out_copy(c, err) ?: out_entry(c, as, oe, err) ?:
+	       eau2_dir_publish(c->cl->zk, oe, old, err);
+}
+
+/* The shuffle's finished ranges, each on the member that reduced it as
+ * partition r of the run's put, published as c->as in range order with
+ * replicas as eau2_cluster_run_as places them (out_publish): the rows
+ * never reach the driver. */
+static int shuf_publish(struct shuf *s, struct eau2_error *err)
+{
+	struct eau2_dir_entry re = {0}, oe = {0}, old = {0};
+	struct out_call c = { .cl = s->cl, .e = &re, .m = s->m };
+	size_t slots = s->nranges * EAU2_DIR_REPLICAS_MAX + 1;
+	uint64_t *given = calloc(s->m->n + 1, sizeof(*given));
+	int rc = 0;
+
+	snprintf(re.key, sizeof(re.key), "%s", s->as);
+	re.nparts = s->nranges;
+	re.parts = calloc(s->nranges + 1, sizeof(*re.parts));
+	c.so = (struct eau2_spec_out){ .put = s->put, .info = s->info,
+				       .won = calloc(s->nranges + 1, sizeof(*c.so.won)) };
+	c.nto = calloc(s->nranges + 1, sizeof(*c.nto));
+	c.to = calloc(slots, sizeof(*c.to));
+	c.lost = calloc(slots, sizeof(*c.lost));
+	c.copied = calloc(slots, 1);
+	c.stale = calloc(slots, 1);
+	if (!given || !re.parts || !c.so.won || !c.nto || !c.to || !c.lost || !c.copied ||
+	    !c.stale) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t r = 0; r < s->nranges && rc == 0; r++) {
+		re.parts[r].nrep = 1;
+		rc = eau2_dir_set_replica(&re, r, 0, s->m->v[s->range_at[r]].id, err);
+	}
+	if (rc || (rc = out_publish(&c, s->as, s->replicas ? s->replicas :
+				    s->e->parts[0].nrep, given, &oe, &old, err)))
+		goto out;
+	s->published = true;
+	drop_entry(s->cl, &old);
+out:
+	free(given);
+	free(c.so.won);
+	free(c.nto);
+	free(c.to);
+	free(c.lost);
+	free(c.copied);
+	free(c.stale);
+	eau2_dir_entry_free(&re);
+	eau2_dir_entry_free(&oe);
+	eau2_dir_entry_free(&old);
+	return rc;
+}
+
+/* eau2_cluster_run_as of a class that shuffles: the finished ranges are
+ * published where they were made; states small enough to gather give a
+ * result here, put as `as`. */
+static int shuffle_as(eau2_cluster *cl, eau2 *db, const char *key,
+		      const struct eau2_rower_class *cls, const struct eau2_args *args,
+		      const char *as, unsigned replicas, struct eau2_error *err)
+{
+	static const struct eau2_args no_args = {0};
+	struct eau2_dir_entry e;
+	eau2_builder *b = NULL;
+	eau2_df *input = NULL, *res = NULL;
+	int rc;
+
+	if (cls->side_args)
+		return eau2_error_set(err, -ENOTSUP, "rower '%s' as '%s': side tables and a "
+				      "shuffle", cls->name, as);
+	if ((rc = eau2_dir_key_path(as, (char[EAU2_ZK_PATH_MAX]){0}, err)) ||
+	    (rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
+		return rc;
+	if ((rc = eau2_builder_new(db, e.schema, &b, err)) ||
+	    (rc = eau2_builder_finish(b, &input, err)))
+		goto out;
+	{
+		struct eau2_run_ctx ctx = {
+			.db = db, .input = input, .args = args ? args : &no_args, .threads = 1,
+			.flags = EAU2_RUN_CLUSTER, .key = key,
+		};
+
+		rc = shuffle_run(cl, db, &e, cls, ctx.args, &ctx, as, replicas, &res, err);
+	}
+	if (rc == 0 && res)
+		rc = eau2_cluster_put(cl, db, as, res, &(struct eau2_cluster_put_options){
+			.replicas = replicas }, err);
+	if (rc)
+		eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);
+out:
+	eau2_df_release(res);
+	eau2_df_release(input);
+	eau2_dir_entry_free(&e);
+	return rc;
+}
+
 int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 			const struct eau2_rower_class *cls, const struct eau2_args *args,
 			const char *as, unsigned replicas, struct eau2_error *err)
@@ -1600,6 +1732,13 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 	bool leased = false;
 	int rc;
 
+	if (cls && !(cls->flags & EAU2_ROWER_ROWWISE) && shuffles(cl, cls)) {
+		if (replicas > EAU2_DIR_REPLICAS_MAX)
+			return eau2_error_set(err, -EINVAL, "run '%s' as '%s': %u replicas (at "
+					      "most %d)", cls->name, as, replicas,
+					      EAU2_DIR_REPLICAS_MAX);
+		return shuffle_as(cl, db, key, cls, args, as, replicas, err);
+	}
 	if (!cls || !(cls->flags & EAU2_ROWER_ROWWISE) || !cl->ops->run_out)
 		return eau2_error_set(err, -ENOTSUP, "rower '%s': its output cannot stay on "
 				      "the nodes", cls && cls->name ? cls->name : "?");
@@ -1657,17 +1796,7 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 		}
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < e.nparts && rc == 0; i++) {
-		unsigned r = replicas ? replicas : e.parts[i].nrep;
-
-		if (r > m.n)
-			r = (unsigned)m.n;
-		if ((rc = out_place(&c, i, r, given, err)))
-			eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);
-	}
-	if (rc || (rc = out_copy(&c, err)) ||
-	    (rc = out_entry(&c, as, &oe, err)) ||
-	    (rc = eau2_dir_publish(cl->zk, &oe, &old, err))) {
+	if ((rc = out_publish(&c, as, replicas, given, &oe, &old, err))) {
 		eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);
 		goto out;
 	}

@@ -35,6 +35,7 @@
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
 #include "node/remote.h"
+#include "rowers/rowers.h"
 #include "util/clock.h"
 
 #define IDLE_MAX 4 /* idle clients kept per node */
@@ -453,8 +454,8 @@ static int net_ping(void *ctx, const struct eau2_member *node, int timeout_ms,
 
 /* ------------------------------------------------- shuffle steps */
 
-/* The shuffle's steps are RUNs of the classes eau2.keep, eau2.cut and
- * eau2.reduce (partrun.c, registered on the nodes): args, the class's
+/* The shuffle's steps are RUNs of the built-in classes eau2.keep,
+ * eau2.cut and eau2.reduce (rowers/shufstep.c): args, the class's
  * own arguments and the step's (at most STEP_ARGS), the schema as
  * "name:type,..." (a name holding ',' or ':' cannot travel: -ENOTSUP). */
 #define STEP_ARGS 8
@@ -560,7 +561,7 @@ static int net_keep(void *ctx, const struct eau2_member *node, const char *part,
 	}
 	step_args_free(&s);
 	if (rc == 0)
-		rc = eau2_cluster_blob_read(res, &buf, &len, err);
+		rc = eau2_shuffle_blob_read(res, &buf, &len, err);
 	eau2_df_release(res);
 	if (rc == 0 && len < 8)
 		rc = eau2_error_set(err, -EBADMSG, "node %s: keep's answer of %zu bytes",

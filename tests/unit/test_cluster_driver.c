@@ -11,14 +11,16 @@
  * delete, and ZooKeeper stopped or unreachable (an error within the
  * timeout). The shuffle of groupby's states (keep, cut, reduce in the
  * double's stores): int, string and composite keys with nulls, every
- * aggregate, 1 and 2 replicas, forced and gathered, empty ranges, a node
- * dying mid-shuffle, a partition with no live replica.
+ * aggregate, 1 and 2 replicas, forced and gathered, empty ranges, --as
+ * (the ranges published in place), a node dying mid-shuffle, a partition
+ * with no live replica.
  */
 #include "testutil.h"
 #include "zkutil.h"
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
 #include "cluster/repair.h"
+#include "rowers/rowers.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -327,8 +329,8 @@ static int d_cut(void *ctx, const struct eau2_member *node, const char *rower,
 		pthread_mutex_unlock(&n->mu);
 		return eau2_error_set(err, -EHOSTUNREACH, "node %s died", node->id);
 	}
-	rc = eau2_cluster_cut_kept(n->db, eau2_rower_find(rower), args, schema, state, splits,
-				   slen, nsplit, ranges, err);
+	rc = eau2_shuffle_cut(n->db, eau2_rower_find(rower), args, schema, state, splits,
+			      slen, nsplit, ranges, err);
 	pthread_mutex_unlock(&n->mu);
 	return rc;
 }
@@ -1565,6 +1567,29 @@ static void test_shuffle(void **state)
 				check_groupby(cl, db, "t", df, bys[k], forced,
 					      entry_reps(zk, "t"), NNODES);
 	}
+	/* --as: the ranges published where they were finished (a partition
+	 * per node, r replicas each): one host's answer, nothing else left. */
+	for (unsigned r = 1; r <= 2; r++) {
+		const char *gv[] = { "s,b", "count,sum:x,mean:id,min:x,max:id" };
+		struct eau2_args ga = { .n = 2, .names = nv, .values = gv };
+		struct eau2_dir_entry oe;
+		eau2_df *local = NULL, *got = NULL;
+
+		setenv("EAU2_SHUFFLE_BYTES", "0", 1);
+		tu_ok(eau2_cluster_run_as(cl, db, "t", gb, &ga, "o", r, &err), &err);
+		tu_ok(eau2_run(db, df, gb, &ga, NULL, &local, &err), &err);
+		tu_ok(eau2_cluster_get(cl, db, "o", &got, &err), &err);
+		assert_same_df(local, got);
+		tu_ok(eau2_dir_read(zk, "o", &oe, NULL, NULL, &err), &err);
+		assert_int_equal(oe.nparts, NNODES);
+		for (size_t i = 0; i < oe.nparts; i++)
+			assert_int_equal(oe.parts[i].nrep, r);
+		eau2_dir_entry_free(&oe);
+		assert_int_equal(all_parts(), entry_reps(zk, "t") + entry_reps(zk, "o"));
+		eau2_df_release(local);
+		eau2_df_release(got);
+	}
+	tu_ok(eau2_cluster_delete(cl, "o", &err), &err);
 	/* One key: every row in the last range, the others empty. */
 	for (size_t i = 0; i < 3000; i++)
 		same[i] = 7;

@@ -23,7 +23,6 @@
 #include "common/env_options.h"
 #include "eau2-node/http/http.h"
 #include "eau2-node/join.h"
-#include "cluster/cluster.h"
 #include "eau2.h"
 #include "node/node.h"
 #include "node/remote.h"
@@ -447,9 +446,6 @@ int main(int argc, char **argv)
 		return token_cmd(secret_file);
 
 	eau2_env_options(&env, store); /* the store: --store, else $EAU2_STORE */
-	/* A shuffle's steps run here (RUNs of eau2.keep, eau2.cut, eau2.reduce). */
-	if ((rc = eau2_cluster_register_steps(&err)))
-		return errorf(1, "%s", err.msg);
 	rc = eau2_node_server_open(&srv, env.store, &opts, &err);
 	if (rc)
 		return errorf(rc == -ENOMEM || rc == -EIO ? 2 : 1, "%s", err.msg);
