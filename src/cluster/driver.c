@@ -1003,8 +1003,9 @@ static void shuf_name(const struct shuf *c, size_t i, size_t r, int what,
 
 static bool shuf_dead(const struct shuf *c, size_t k)
 {
-	return c->failed[k] || (c->cl->health && eau2_health_state(c->cl->health,
-						c->m->v[k].id, NULL) == EAU2_CLUSTER_DEAD);
+	return __atomic_load_n(&c->failed[k], __ATOMIC_SEQ_CST) ||
+	       (c->cl->health &&
+		eau2_health_state(c->cl->health, c->m->v[k].id, NULL) == EAU2_CLUSTER_DEAD);
 }
 
 /* A failure of the node rather than of the run: the node is left out. */
