@@ -17,22 +17,10 @@ ROWS=300000
 cl_zk 1
 EC() { "$E2" --store "$D" --cluster "$Z/cs" --timeout 10000 "$@"; }
 
-HTTP=
-for i in 1 2 3; do
-	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster cs --http 127.0.0.1:0
-	h=$(sed -n 's/.*http: serving on \(127\.0\.0\.1:[0-9][0-9]*\) .*/\1/p' "$T/n$i.log" | tail -1)
-	[ -n "$h" ] || fail "node $i: no http address in its log"
-	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR"
-	HTTP="$HTTP $h"
-done
+cl_http_nodes 3 --zk "$Z" --cluster cs
 cl_joined 3
 # Key ranges the nodes have reduced (their /metrics: runs of eau2.reduce).
-reduced() {
-	for h in $HTTP; do
-		curl -s -f -m 5 "http://$h/metrics"
-	done | awk '$1 == "eau2_run_duration_seconds_count{rower=\"eau2.reduce\"}" { s += $2 }
-		END { print s + 0 }'
-}
+reduced() { cl_metric 'eau2_run_duration_seconds_count{rower="eau2.reduce"}'; }
 reduced_is() { [ "$(reduced)" = "$1" ]; }
 
 # id: every row its own group; g: id mod 50021; s: 11 words; x: < 1000.
