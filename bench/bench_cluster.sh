@@ -37,21 +37,36 @@
 #              gathered output put back out), from their /metrics; the
 #              output on 1 replica either way (--replicas 1).
 #
+# With --shuffle, also (issue #12; answers equal, as above):
+#   shuffle    `run groupby --arg by=k --arg agg=count,sum:x` over a table
+#              (k, x) of --shuffle-rows rows (default 10^7) with
+#              --shuffle-keys distinct keys k (default as many as rows,
+#              one row each; loaded with --replicas 1): one host against
+#              the cluster shuffling the states by key range node to node
+#              (EAU2_SHUFFLE_BYTES=0) and gathering them on the driver (a
+#              bound above every state): wall, CPU of every process, and
+#              the driver's peak RSS (/usr/bin/time), the outputs (10^7
+#              lines) checked equal.
+#
 # On a machine of few cores the nodes share the driver's CPUs, so this
 # shows the cluster's overhead, not a speed-up.
 #
 # Usage: bench/bench_cluster.sh [--rows N] [--reps N] [--apps] [--distout]
+#        [--shuffle] [--shuffle-rows N] [--shuffle-keys N]
 # Env: BUILD (default build) holds eau2 and eau2-node.
 set -eu
 
-rows=3000000 reps=3 apps= distout=
-usage="usage: $0 [--rows N] [--reps N] [--apps] [--distout]"
+rows=3000000 reps=3 apps= distout= shuffle= srows=10000000 skeys=
+usage="usage: $0 [--rows N] [--reps N] [--apps] [--distout] [--shuffle] [--shuffle-rows N] [--shuffle-keys N]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) rows=$2; shift 2 ;;
 	--reps) reps=$2; shift 2 ;;
 	--apps) apps=1; shift ;;
 	--distout) distout=1; shift ;;
+	--shuffle) shuffle=1; shift ;;
+	--shuffle-rows) srows=$2; shift 2 ;;
+	--shuffle-keys) skeys=$2; shift 2 ;;
 	--help|-h) sed -n '3,/^# Env/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "$usage" >&2; exit 2 ;;
 	esac
@@ -115,20 +130,21 @@ nodes_ticks() {
 	echo $t
 }
 # measure JOB MODE CMD...: runs CMD with stdout to $T/out and appends
-# "JOB MODE wall cpu" to $T/res (cpu: the command's seconds, and the
-# nodes' too unless MODE is local).
+# "JOB MODE wall cpu rss" to $T/res (cpu: the command's seconds, and the
+# nodes' too unless MODE is local; rss: the command's peak, KiB).
 measure() {
 	job=$1 mode=$2
 	shift 2
 	n0=$(nodes_ticks)
 	t0=$(now)
-	c=$(sh -c '"$@" >"$OUT" || exit 1; awk "{ print \$16 + \$17 }" /proc/$$/stat' sh "$@") ||
+	c=$(sh -c '/usr/bin/time -f %M -o "$OUT.rss" "$@" >"$OUT" || exit 1
+		   awk "{ print \$16 + \$17 }" /proc/$$/stat' sh "$@") ||
 		{ echo "failed: $*" >&2; return 1; }
 	t1=$(now)
 	n1=$(nodes_ticks)
 	[ "$mode" != local ] || n1=$n0
-	echo "$t0 $t1 $c $n0 $n1 $tck" | awk -v j="$job" -v m="$mode" \
-		'{ printf "%s %s %.3f %.3f\n", j, m, $2 - $1, ($3 + $5 - $4) / $6 }' >>"$T/res"
+	echo "$t0 $t1 $c $n0 $n1 $tck $(tail -1 "$OUT.rss")" | awk -v j="$job" -v m="$mode" \
+		'{ printf "%s %s %.3f %.3f %d\n", j, m, $2 - $1, ($3 + $5 - $4) / $6, $7 }' >>"$T/res"
 }
 export OUT="$T/out"
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -149,6 +165,15 @@ if [ -n "$apps" ]; then
 		for k in projects users commits; do $e load "$T/linus/$k.sor" --as "$k" >/dev/null; done
 	done
 	sbytes=$($EC describe small | awk '$1 == "bytes" { print $2; exit }')
+fi
+if [ -n "$shuffle" ]; then
+	awk -v rows="$srows" -v keys="${skeys:-$srows}" 'BEGIN {
+		print "k,x"
+		for (r = 0; r < rows; r++) print (r * 7919) % keys "," (r * 31) % 1000
+	}' >"$T/sh.csv"
+	$EL load "$T/sh.csv" --as sh >/dev/null
+	$EC load "$T/sh.csv" --as sh --replicas 1 >/dev/null
+	rm -f "$T/sh.csv"
 fi
 # The input and arguments of job $1.
 job_args() {
@@ -173,6 +198,22 @@ for r in $(seq "$reps"); do
 		measure $job cluster $EC run $job $a
 		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the cluster's answer differs" >&2; exit 1; }
 	done
+	if [ -n "$shuffle" ]; then
+		sa="--input sh --arg by=k --arg agg=count,sum:x"
+		# shellcheck disable=SC2086
+		measure shuffle local $EL run groupby $sa
+		mv "$T/out" "$T/sh.local"
+		for mode in cluster gather; do
+			EAU2_SHUFFLE_BYTES=0
+			[ $mode = gather ] && EAU2_SHUFFLE_BYTES=1000000000000000
+			export EAU2_SHUFFLE_BYTES
+			# shellcheck disable=SC2086
+			measure shuffle $mode $EC run groupby $sa
+			unset EAU2_SHUFFLE_BYTES
+			cmp -s "$T/out" "$T/sh.local" || { echo "groupby ($mode) differs" >&2; exit 1; }
+		done
+		rm -f "$T/out" "$T/sh.local"
+	fi
 	[ -n "$distout" ] || continue
 	fa="--input t --arg where=x<500 --as f"
 	# shellcheck disable=SC2086
@@ -227,4 +268,19 @@ if [ -n "$distout" ]; then
 		printf "filter_as  gathered %.2f s (%.2f CPU s), wall x%.2f of kept, x%.2f of local\n", $2, $3, $2 / $4, $2 / $5
 		printf "           bytes the nodes sent (to the driver): kept %d, gathered %d (x%.0f); received: kept %d, gathered %d; output %d bytes\n",
 		       $6, $8, $8 / ($6 > 0 ? $6 : 1), $7, $9, $10 }'
+fi
+if [ -n "$shuffle" ]; then
+	for mode in local cluster gather; do
+		for f in 3 4 5; do
+			awk -v m=$mode -v f=$f '$1 == "shuffle" && $2 == m { print $f }' "$T/res" | median
+		done
+	done | xargs echo "$srows ${skeys:-$srows}" | awk '{
+		printf "shuffle    groupby over %d rows, %d keys: wall, CPU of all, the driver'"'"'s peak RSS\n", $1, $2
+		printf "           local    %7.2f s %7.2f CPU s %8.0f MiB\n", $3, $4, $5 / 1024
+		printf "           shuffled %7.2f s %7.2f CPU s %8.0f MiB  (x%.2f wall, x%.2f CPU of local)\n",
+		       $6, $7, $8 / 1024, $6 / $3, $7 / $4
+		printf "           gathered %7.2f s %7.2f CPU s %8.0f MiB  (x%.2f wall, x%.2f CPU of local)\n",
+		       $9, $10, $11 / 1024, $9 / $3, $10 / $4
+		printf "           shuffled/gathered: wall x%.2f, CPU x%.2f, driver RSS x%.2f\n",
+		       $6 / $9, $7 / $10, $8 / $11 }'
 fi

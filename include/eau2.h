@@ -630,7 +630,44 @@ struct eau2_rower_class {
 	 * cluster key. The copies cost the table's bytes once per node. NULL: none; on a cluster, such a class would read a key
 	 * of the node's own store. */
 	const char *const *side_args;
+	/* Optional, both or neither: a shuffle of the states by key range
+	 * (a cluster's run whose states are too large to gather on one
+	 * process). A state's groups are ordered by a byte string, its
+	 * shuffle key, compared as eau2_shuffle_key_cmp does; finish emits
+	 * them in that order. A key list is, per key, a u64 length (little
+	 * endian) and the bytes.
+	 * sample: into *buf (malloc'd, the caller frees it) a key list of
+	 * up to n keys of the state's groups, spread over them.
+	 * split: the state's encoding cut at the nsplit keys of the key list
+	 * splits[splits_len] (outside bytes: checked; sorted, or -EINVAL):
+	 * bufs[r] (r in [0, nsplit], each malloc'd, lens[r] bytes) is an
+	 * encoding that decode reads, of the groups whose key k has
+	 * split[r - 1] <= k < split[r] (no bound at either end). Decoding
+	 * range r of every part's state, in partition order, into one
+	 * init'ed state and finishing it gives rows r of the result the
+	 * parts' states joined would give, bit for bit; the ranges' results
+	 * in order are that result. On error nothing is left allocated. */
+	int (*sample)(const void *state, size_t n, void **buf, size_t *len,
+		      struct eau2_error *err);
+	int (*split)(const void *state, const void *splits, size_t splits_len,
+		     size_t nsplit, void **bufs, size_t *lens, struct eau2_error *err);
 };
+
+/* Order of two shuffle keys: bytes (memcmp) first, then the shorter
+ * first. <0, 0 or >0. */
+int eau2_shuffle_key_cmp(const void *a, size_t la, const void *b, size_t lb);
+
+/* The split keys of a shuffle into nranges ranges (>= 1) from the
+ * samples of its parts' states (nsamples key lists, as a class's sample
+ * gives them: outside bytes, checked): the sorted samples cut into
+ * nranges runs of about as many keys, so the ranges hold about as many
+ * groups. *splits (malloc'd, the caller frees it, *len bytes) is a key
+ * list of exactly nranges - 1 sorted keys (empty keys when there are no
+ * samples: every group then falls in the last range), as split takes.
+ * 0, -EBADMSG for a malformed list, -ENOMEM. */
+int eau2_shuffle_splits(const void *const *samples, const size_t *lens,
+			size_t nsamples, size_t nranges, void **splits,
+			size_t *len, struct eau2_error *err);
 
 /* For a class's columns: marks column c as read. */
 static inline void eau2_columns_set(uint64_t *used, size_t c)

@@ -145,10 +145,12 @@ static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_cl
 	eau2_df *out = NULL;
 	int rc;
 
-	/* A row-wise class's output stays on the nodes that ran it;
+	/* A row-wise class's output stays on the nodes that ran it, a
+	 * shuffled one's where its key ranges were finished;
 	 * EAU2_CLUSTER_GATHER=1 in the environment gathers it here and puts
 	 * it back out instead (what bench_cluster.sh compares). */
-	if (key && as && as[0] && (cls->flags & EAU2_ROWER_ROWWISE) && !gather_asked())
+	if (key && as && as[0] && ((cls->flags & EAU2_ROWER_ROWWISE) ||
+				   (cls->sample && cls->split)) && !gather_asked())
 		return eau2_cluster_run_as(cl_of(db), db, key, cls, args, as, db->opt.replicas,
 					   err);
 	if (key) {

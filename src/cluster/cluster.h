@@ -34,6 +34,13 @@
  * environment variable EAU2_BCAST_MAX (bytes, in the driver's process)
  * sets another bound. */
 #define EAU2_BCAST_MAX (256ull << 20)
+/* A run of a class with sample and split on node operations with keep,
+ * cut and reduce shuffles its states by key range, node to node, when a
+ * part's state is at least this many bytes (encoded), and gathers them
+ * on the driver otherwise; the driver's environment variable
+ * EAU2_SHUFFLE_BYTES says another bound (0: always shuffle). */
+#define EAU2_SHUFFLE_BYTES_DEFAULT (64ull << 20)
+#define EAU2_SHUFFLE_SAMPLES 1024  /* keys sampled per part */
 
 /* What a node answers for the output it stored of a partition's run
  * (run_out): its size and schema, never its rows. */
@@ -107,6 +114,34 @@ struct eau2_cluster_node_ops {
 	 * Called from any thread, under the driver's locks: it must not
 	 * block. */
 	void (*abort)(void *ctx, const struct eau2_member *node);
+	/* A shuffle (eau2_cluster_run of a class with sample and split):
+	 * optional, all three or none (NULL: the states are gathered). The
+	 * names given are partition names of the run's lease, so drop,
+	 * list, copy and gc treat what they name as partitions.
+	 * keep: runs rower over partition `part` as run does and keeps the
+	 * joined state on node as `state` (eau2_cluster_keep_part); *sample
+	 * (malloc'd) gets the class's sample of nsample shuffle keys, *bytes
+	 * the state's encoded size. db: the driver's store, for what comes
+	 * back. */
+	int (*keep)(void *ctx, const struct eau2_member *node, const char *part,
+		    const char *rower, const struct eau2_args *args, const char *state,
+		    size_t nsample, eau2 *db, void **sample, size_t *slen, uint64_t *bytes,
+		    struct eau2_error *err);
+	/* cut: the state kept on node as `state` cut at the nsplit split
+	 * keys (a key list: eau2.h) into ranges kept as ranges[0..nsplit]
+	 * (eau2_shuffle_cut); states are of rower over an input of
+	 * `schema`. */
+	int (*cut)(void *ctx, const struct eau2_member *node, const char *rower,
+		   const struct eau2_args *args, const eau2_schema *schema, const char *state,
+		   const void *splits, size_t slen, size_t nsplit, const char *const *ranges,
+		   eau2 *db, struct eau2_error *err);
+	/* reduce: the kept states names[0..n) of node joined in that order
+	 * and finished, the result stored on node as `out`
+	 * (eau2_cluster_reduce_kept); *info its size and schema. */
+	int (*reduce)(void *ctx, const struct eau2_member *node, const char *rower,
+		      const struct eau2_args *args, const eau2_schema *schema,
+		      const char *const *names, size_t n, const char *out,
+		      struct eau2_cluster_part_out *info, struct eau2_error *err);
 };
 
 /* The node operations over the network (netops.c: src/node's remote
@@ -220,7 +255,19 @@ int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_err
  * and the nodes' scans drop once its lease is gone. A node the push
  * fails on runs no part of this run (its replicas' others do). Network
  * cost: each table's bytes once in (the gather), and once out per node
- * that holds a partition of key. */
+ * that holds a partition of key.
+ *
+ * Shuffle: a class with sample and split (groupby), on node operations
+ * with keep, cut and reduce, keeps each part's state on its node; when a
+ * state is at least EAU2_SHUFFLE_BYTES_DEFAULT bytes (or the bound
+ * EAU2_SHUFFLE_BYTES says) the states are cut into one key range per
+ * live member, each member joins its range of every state (pulled node
+ * to node) in partition order and finishes it, and the driver
+ * concatenates the finished ranges: the same answer, without the states
+ * on the driver. Smaller states are fetched and joined here. A node
+ * failing mid-way is left out and the run starts again on the others
+ * (at most 3 times); the kept states go whatever the outcome (a killed
+ * driver's: gc, by the run's lease). */
 int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		     const struct eau2_rower_class *cls, const struct eau2_args *args,
 		     eau2_df **result, struct eau2_error *err);
@@ -235,8 +282,12 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
  * as is published whole, its partitions in the input's order: what one
  * host's run gives, row for row. Only the winning copy of a task is
  * published; the losers' are dropped. Nothing is published on an error
- * (and what was stored is dropped). -ENOTSUP for a class without the
- * flag, or node operations without run_out. */
+ * (and what was stored is dropped). A class that shuffles (see
+ * eau2_cluster_run) publishes its finished key ranges where they were
+ * made, in range order, each placed and copied as above (0: the input's
+ * first partition's replicas); states small enough to gather give the
+ * result here, put as `as`. -ENOTSUP for a class without the flag that
+ * does not shuffle, or node operations without run_out. */
 int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 			const struct eau2_rower_class *cls, const struct eau2_args *args,
 			const char *as, unsigned replicas, struct eau2_error *err);
@@ -379,6 +430,22 @@ int eau2_cluster_run_part(eau2 *db, const eau2_df *part,
 			  const struct eau2_rower_class *cls,
 			  const struct eau2_args *args, unsigned threads,
 			  void **state, size_t *len, struct eau2_error *err);
+
+/* A node's steps of a shuffle (the ops keep and reduce; cut is
+ * rowers.h's eau2_shuffle_cut): keep runs cls over part as
+ * eau2_cluster_run_part does, keeps the joined state as `state`
+ * (replacing any: eau2_shuffle_blob_put), and gives its sample (nsample
+ * keys, malloc'd) and size; reduce joins the kept states names[0..n) in
+ * order and finishes (eau2_shuffle_reduce), stores the result as out
+ * and gives its size and schema. */
+int eau2_cluster_keep_part(eau2 *db, const eau2_df *part, const struct eau2_rower_class *cls,
+			   const struct eau2_args *args, unsigned threads, const char *state,
+			   size_t nsample, void **sample, size_t *slen, uint64_t *bytes,
+			   struct eau2_error *err);
+int eau2_cluster_reduce_kept(eau2 *db, const struct eau2_rower_class *cls,
+			     const struct eau2_args *args, const eau2_schema *schema,
+			     const char *const *names, size_t n, const char *out,
+			     struct eau2_cluster_part_out *info, struct eau2_error *err);
 
 /* Copies row groups [group, group + ngroups) of src into a new dataframe
  * of db (under no key): for transports and tests that hold partitions in

@@ -5,7 +5,9 @@
  * remote put of the row-group range, fetch a remote get, drop a remote
  * delete, list the node's keys named "eau2.part.*" and "eau2.bcast.*"
  * (broadcast copies), run a RUN_STATE
- * request, run_out a RUN stored on the node then a STAT of its output, copy a PULL asking node `to` to copy the partition from
+ * request, run_out a RUN stored on the node then a STAT of its output,
+ * keep, cut and reduce (a shuffle's steps) RUNs of the classes
+ * eau2.keep, eau2.cut and eau2.reduce, copy a PULL asking node `to` to copy the partition from
  * node `from` itself (the bytes go node to node, throttled by `to` to the
  * copy rate: eau2_cluster_net_set_copy_rate).
  *
@@ -26,11 +28,14 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster/cluster.h"
+#include "cluster/dir.h"
 #include "node/remote.h"
+#include "rowers/rowers.h"
 #include "util/clock.h"
 
 #define IDLE_MAX 4 /* idle clients kept per node */
@@ -446,6 +451,208 @@ static int net_ping(void *ctx, const struct eau2_member *node, int timeout_ms,
 	return named(node, rc, err);
 }
 
+
+/* ------------------------------------------------- shuffle steps */
+
+/* The shuffle's steps are RUNs of the built-in classes eau2.keep,
+ * eau2.cut and eau2.reduce (rowers/shufstep.c): args, the class's
+ * own arguments and the step's (at most STEP_ARGS), the schema as
+ * "name:type,..." (a name holding ',' or ':' cannot travel: -ENOTSUP). */
+#define STEP_ARGS 8
+
+struct step_args {
+	struct eau2_args a;
+	const char **v;
+	char *schema;
+};
+
+static int step_args(struct step_args *s, const struct eau2_args *args, const char *rower,
+		     const eau2_schema *schema, struct eau2_error *err)
+{
+	size_t n = args ? args->n : 0, len = 1;
+
+	memset(s, 0, sizeof(*s));
+	if (!(s->v = calloc(2 * (n + STEP_ARGS), sizeof(*s->v))))
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	s->a = (struct eau2_args){ .names = s->v, .values = s->v + n + STEP_ARGS };
+	for (size_t i = 0; i < n; i++) {
+		s->v[s->a.n] = args->names[i];
+		s->v[n + STEP_ARGS + s->a.n++] = args->values[i];
+	}
+	s->v[s->a.n] = "eau2.rower";
+	s->v[n + STEP_ARGS + s->a.n++] = rower;
+	if (!schema)
+		return 0;
+	for (size_t c = 0; c < eau2_schema_ncols(schema); c++) {
+		const char *name = eau2_schema_name(schema, c);
+
+		if (strpbrk(name, ",:"))
+			return eau2_error_set(err, -ENOTSUP, "column '%s': a name with ',' or "
+					      "':' cannot be shuffled", name);
+		len += strlen(name) + 16;
+	}
+	if (!(s->schema = malloc(len)))
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	s->schema[0] = 0;
+	for (size_t c = 0, at = 0; c < eau2_schema_ncols(schema); c++)
+		at += (size_t)snprintf(s->schema + at, len - at, "%s%s:%s", c ? "," : "",
+				       eau2_schema_name(schema, c),
+				       eau2_type_name(eau2_schema_type(schema, c)));
+	s->v[s->a.n] = "eau2.schema";
+	s->v[n + STEP_ARGS + s->a.n++] = s->schema;
+	return 0;
+}
+
+static void step_add(struct step_args *s, const char *name, const char *value)
+{
+	size_t off = (size_t)(s->a.values - s->a.names);
+
+	s->v[s->a.n] = name;
+	s->v[off + s->a.n++] = value;
+}
+
+static void step_args_free(struct step_args *s)
+{
+	free(s->v);
+	free(s->schema);
+}
+
+/* A step's RUN on node: its result into db (as NULL) or stored as `as`. */
+static int step_run(struct eau2_cluster_net *n, const struct eau2_member *node,
+		    const char *step, const struct eau2_args *args, const char *input,
+		    const char *as, eau2 *db, eau2_df **res, struct eau2_error *err)
+{
+	eau2_remote *r;
+	uint64_t rows = 0;
+	int rc = take(n, node, &r, err);
+
+	*res = NULL;
+	if (rc)
+		return rc;
+	if (!as)
+		pthread_mutex_lock(&n->db_mu);
+	rc = eau2_remote_run(r, db, step, args, input, as, 0, res, &rows, err);
+	if (!as)
+		pthread_mutex_unlock(&n->db_mu);
+	give(n, node, r);
+	return named(node, rc, err);
+}
+
+static int net_keep(void *ctx, const struct eau2_member *node, const char *part,
+		    const char *rower, const struct eau2_args *args, const char *state,
+		    size_t nsample, eau2 *db, void **sample, size_t *slen, uint64_t *bytes,
+		    struct eau2_error *err)
+{
+	struct step_args s;
+	char ns[24];
+	eau2_df *res = NULL;
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	*sample = NULL;
+	*slen = 0;
+	*bytes = 0;
+	snprintf(ns, sizeof(ns), "%zu", nsample);
+	if ((rc = step_args(&s, args, rower, NULL, err)) == 0) {
+		step_add(&s, "eau2.state", state);
+		step_add(&s, "eau2.samples", ns);
+		rc = step_run(ctx, node, "eau2.keep", &s.a, part, NULL, db, &res, err);
+	}
+	step_args_free(&s);
+	if (rc == 0)
+		rc = eau2_shuffle_blob_read(res, &buf, &len, err);
+	eau2_df_release(res);
+	if (rc == 0 && len < 8)
+		rc = eau2_error_set(err, -EBADMSG, "node %s: keep's answer of %zu bytes",
+				    node->id, len);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	memcpy(bytes, buf, 8);
+	memmove(buf, (char *)buf + 8, len - 8);
+	*sample = buf;
+	*slen = len - 8;
+	return 0;
+}
+
+static int net_cut(void *ctx, const struct eau2_member *node, const char *rower,
+		   const struct eau2_args *args, const eau2_schema *schema, const char *state,
+		   const void *splits, size_t slen, size_t nsplit, const char *const *ranges,
+		   eau2 *db, struct eau2_error *err)
+{
+	struct step_args s;
+	char *hex = malloc(2 * slen + 1), *names = malloc((nsplit + 1) * EAU2_DIR_PART_NAME_MAX);
+	eau2_df *res = NULL;
+	int rc;
+
+	if (!hex || !names) {
+		free(hex);
+		free(names);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < slen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)splits)[i]);
+	hex[2 * slen] = 0;
+	names[0] = 0;
+	for (size_t r = 0, at = 0; r <= nsplit; r++)
+		at += (size_t)snprintf(names + at, EAU2_DIR_PART_NAME_MAX, "%s%s", r ? "," : "",
+				       ranges[r]);
+	if ((rc = step_args(&s, args, rower, schema, err)) == 0) {
+		step_add(&s, "eau2.state", state);
+		step_add(&s, "eau2.splits", hex);
+		step_add(&s, "eau2.ranges", names);
+		rc = step_run(ctx, node, "eau2.cut", &s.a, NULL, NULL, db, &res, err);
+	}
+	step_args_free(&s);
+	eau2_df_release(res);
+	free(hex);
+	free(names);
+	return rc;
+}
+
+static int net_reduce(void *ctx, const struct eau2_member *node, const char *rower,
+		      const struct eau2_args *args, const eau2_schema *schema,
+		      const char *const *names, size_t n, const char *out,
+		      struct eau2_cluster_part_out *info, struct eau2_error *err)
+{
+	struct step_args s;
+	struct eau2_remote_desc d = {0};
+	char *list = malloc(n * EAU2_DIR_PART_NAME_MAX + 1);
+	eau2_df *none = NULL;
+	eau2_remote *r;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if (!list)
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	list[0] = 0;
+	for (size_t i = 0, at = 0; i < n; i++)
+		at += (size_t)snprintf(list + at, EAU2_DIR_PART_NAME_MAX, "%s%s", i ? "," : "",
+				       names[i]);
+	if ((rc = step_args(&s, args, rower, schema, err)) == 0) {
+		step_add(&s, "eau2.names", list);
+		rc = step_run(ctx, node, "eau2.reduce", &s.a, NULL, out, NULL, &none, err);
+	}
+	step_args_free(&s);
+	free(list);
+	if (rc || (rc = take(ctx, node, &r, err)))
+		return rc;
+	rc = eau2_remote_stat(r, out, &d, err);
+	give(ctx, node, r);
+	if (rc == 0) {
+		*info = (struct eau2_cluster_part_out){
+			.rows = d.rows, .bytes = d.bytes,
+			.groups = d.ngroups > UINT32_MAX ? UINT32_MAX : (uint32_t)d.ngroups,
+			.schema = d.schema,
+		};
+		d.schema = NULL;
+	}
+	eau2_remote_desc_free(&d);
+	return named(node, rc, err);
+}
+
 const struct eau2_cluster_node_ops eau2_cluster_net_ops = {
 	.ping = net_ping,
 	.abort = net_abort,
@@ -456,4 +663,7 @@ const struct eau2_cluster_node_ops eau2_cluster_net_ops = {
 	.copy = net_copy,
 	.run = net_run,
 	.run_out = net_run_out,
+	.keep = net_keep,
+	.cut = net_cut,
+	.reduce = net_reduce,
 };

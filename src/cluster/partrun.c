@@ -9,6 +9,9 @@
  *    (eau2_remote_run_state, src/node/rrun.c).
  *  - eau2_cluster_copy_groups copies row groups into a new dataframe,
  *    value by value (O(data); a transport sends chunks instead).
+ *  - eau2_cluster_keep_part and eau2_cluster_reduce_kept: a shuffle's
+ *    steps keep and reduce for test doubles (rowers/shufstep.c does the
+ *    work; a node over the network runs them as its built-in classes).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -18,6 +21,7 @@
 #include "cluster/cluster.h"
 #include "df/df.h"
 #include "node/remote.h"
+#include "rowers/rowers.h"
 
 int eau2_cluster_run_part(eau2 *db, const eau2_df *part,
 			  const struct eau2_rower_class *cls,
@@ -108,3 +112,52 @@ int eau2_cluster_concat(eau2 *db, const eau2_schema *schema, eau2_df *const *dfs
 		rc = copy_into(b, dfs[i], 0, eau2_df_ngroups(dfs[i]), err);
 	return finish(b, rc, out, err);
 }
+
+/* ------------------------------------------------- shuffle steps */
+
+int eau2_cluster_keep_part(eau2 *db, const eau2_df *part, const struct eau2_rower_class *cls,
+			   const struct eau2_args *args, unsigned threads, const char *state,
+			   size_t nsample, void **sample, size_t *slen, uint64_t *bytes,
+			   struct eau2_error *err)
+{
+	struct eau2_run_options ro = { .threads = threads };
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	*bytes = 0;
+	if (nsample == 0)
+		return eau2_error_set(err, -EINVAL, "keep: no sample asked");
+	if ((rc = eau2_remote_run_sample(db, part, cls, args, &ro, nsample, sample, slen,
+					 &buf, &len, err)))
+		return rc;
+	if ((rc = eau2_shuffle_blob_put(db, state, buf, len, err))) {
+		free(*sample);
+		*sample = NULL;
+	}
+	*bytes = rc ? 0 : len;
+	free(buf);
+	return rc;
+}
+
+int eau2_cluster_reduce_kept(eau2 *db, const struct eau2_rower_class *cls,
+			     const struct eau2_args *args, const eau2_schema *schema,
+			     const char *const *names, size_t n, const char *out,
+			     struct eau2_cluster_part_out *info, struct eau2_error *err)
+{
+	eau2_df *res = NULL;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if ((rc = eau2_shuffle_reduce(db, cls, args, schema, names, n, &res, err)) ||
+	    (rc = eau2_put(db, out, res, err)) ||
+	    (rc = eau2_schema_copy(eau2_df_schema(res), &info->schema, err)))
+		goto out;
+	info->rows = eau2_df_rows(res);
+	info->bytes = eau2_df_bytes(res);
+	info->groups = (uint32_t)eau2_df_ngroups(res);
+out:
+	eau2_df_release(res);
+	return rc;
+}
+

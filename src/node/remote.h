@@ -277,6 +277,14 @@ int eau2_remote_pull(eau2_remote *r, const char *from, const char *key, uint64_t
 int eau2_remote_run_state(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
 			  const struct eau2_args *args, const struct eau2_run_options *opt,
 			  void **state, size_t *len, struct eau2_error *err);
+/* eau2_remote_run_state, and with nsample > 0 also the joined state's
+ * sample of nsample shuffle keys (the class's sample: eau2.h) in
+ * *sample (malloc'd, *slen bytes); -ENOTSUP for a class without sample
+ * and split. (rrun.c) */
+int eau2_remote_run_sample(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
+			   const struct eau2_args *args, const struct eau2_run_options *opt,
+			   size_t nsample, void **sample, size_t *slen, void **state,
+			   size_t *len, struct eau2_error *err);
 /* RUN_STATE on the node: rower over key there, the encoded state here
  * (*state malloc'd). */
 int eau2_remote_run_state_at(eau2_remote *r, const char *rower, const struct eau2_args *args,

@@ -19,6 +19,9 @@ struct capture {
 	const struct eau2_rower_class *inner;
 	void *buf;
 	size_t len;
+	size_t nsample;          /* keys the class's sample gives, 0: none */
+	void *sample;
+	size_t slen;
 	bool done;
 };
 
@@ -34,6 +37,12 @@ static int capture_finish(void *state, const struct eau2_run_ctx *ctx,
 	if (!c)
 		return eau2_error_set(err, -EINVAL, "state run: finish on another thread");
 	c->done = true;
+	if (c->nsample) {
+		int rc = c->inner->sample(state, c->nsample, &c->sample, &c->slen, err);
+
+		if (rc)
+			return rc;
+	}
 	return c->inner->encode(state, &c->buf, &c->len, err);
 }
 
@@ -41,7 +50,15 @@ int eau2_remote_run_state(eau2 *db, const eau2_df *df, const struct eau2_rower_c
 			  const struct eau2_args *args, const struct eau2_run_options *opt,
 			  void **state, size_t *len, struct eau2_error *err)
 {
-	struct capture c = { .inner = cls };
+	return eau2_remote_run_sample(db, df, cls, args, opt, 0, NULL, NULL, state, len, err);
+}
+
+int eau2_remote_run_sample(eau2 *db, const eau2_df *df, const struct eau2_rower_class *cls,
+			   const struct eau2_args *args, const struct eau2_run_options *opt,
+			   size_t nsample, void **sample, size_t *slen, void **state,
+			   size_t *len, struct eau2_error *err)
+{
+	struct capture c = { .inner = cls, .nsample = nsample };
 	struct eau2_run_options ro = opt ? *opt : (struct eau2_run_options){0};
 	struct eau2_rower_class wrap;
 	eau2_df *none = NULL;
@@ -49,9 +66,16 @@ int eau2_remote_run_state(eau2 *db, const eau2_df *df, const struct eau2_rower_c
 
 	*state = NULL;
 	*len = 0;
+	if (nsample) {
+		*sample = NULL;
+		*slen = 0;
+	}
 	if (!cls->encode || !cls->decode)
 		return eau2_error_set(err, -ENOTSUP, "rower '%s' has no encode/decode: its "
 				      "state cannot leave the node", cls->name);
+	if (nsample && (!cls->sample || !cls->split))
+		return eau2_error_set(err, -ENOTSUP, "rower '%s' cannot be shuffled (no "
+				      "sample and split)", cls->name);
 	wrap = *cls;
 	wrap.finish = capture_finish;
 	capture_slot = &c;
@@ -63,9 +87,14 @@ int eau2_remote_run_state(eau2 *db, const eau2_df *df, const struct eau2_rower_c
 		rc = eau2_error_set(err, -EIO, "rower '%s': the run gave no state", cls->name);
 	if (rc) {
 		free(c.buf);
+		free(c.sample);
 		return rc;
 	}
 	*state = c.buf;
 	*len = c.len;
+	if (nsample) {
+		*sample = c.sample;
+		*slen = c.slen;
+	}
 	return 0;
 }

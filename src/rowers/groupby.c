@@ -375,4 +375,6 @@ const struct eau2_rower_class eau2_rower_groupby = {
 	.destroy = gb_destroy,
 	.columns = gb_columns,
 	.args = gb_args,
+	.sample = eau2_gb_sample,
+	.split = eau2_gb_split,
 };

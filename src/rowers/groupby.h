@@ -226,6 +226,11 @@ int eau2_gb_encode(const void *state, void **buf, size_t *len,
 		   struct eau2_error *err);
 int eau2_gb_decode(void *state, const void *buf, size_t len,
 		   struct eau2_error *err);
+/* The class's sample and split (eau2.h): shuffle keys in finish's order. */
+int eau2_gb_sample(const void *state, size_t n, void **buf, size_t *len,
+		   struct eau2_error *err);
+int eau2_gb_split(const void *state, const void *splits, size_t splits_len,
+		  size_t nsplit, void **bufs, size_t *lens, struct eau2_error *err);
 
 /* ----------------------------------------------- groupby_merge.c */
 

@@ -59,6 +59,9 @@ static const struct eau2_rower_class *const builtins[] = {
 	&eau2_rower_groupby,
 	&eau2_rower_join,
 	&eau2_rower_describe,
+	&eau2_rower_shuffle_keep,
+	&eau2_rower_shuffle_cut,
+	&eau2_rower_shuffle_reduce,
 };
 
 /* Binary search under reg_lock: index of name, or where it would go. */

@@ -26,6 +26,10 @@ extern const struct eau2_rower_class eau2_rower_count, eau2_rower_sum,
 	eau2_rower_min, eau2_rower_max, eau2_rower_mean, eau2_rower_distinct,
 	eau2_rower_sort, eau2_rower_wordcount, eau2_rower_filter,
 	eau2_rower_map, eau2_rower_groupby, eau2_rower_join, eau2_rower_describe;
+/* A shuffle's steps on a node (shufstep.c): eau2.keep, eau2.cut and
+ * eau2.reduce, run by the cluster's driver (their arguments: there). */
+extern const struct eau2_rower_class eau2_rower_shuffle_keep, eau2_rower_shuffle_cut,
+	eau2_rower_shuffle_reduce;
 
 /* eau2_run on the local store st (its cores table shares the host's
  * cores among runs; NULL: no sharing); db is the facade's handle, passed
@@ -172,6 +176,31 @@ static inline int eau2_rd_u64(struct eau2_rd *r, uint64_t *v)
 }
 /* A length (u64) then that many bytes: *p points into the buffer. */
 int eau2_rd_bytes(struct eau2_rd *r, const char **p, size_t *n);
+
+/* ---------------------------------------------- shuffle steps (shufstep.c) */
+
+/* A kept state: buf[len] stored as name in db, a dataframe of one string
+ * column of EAU2_SHUFFLE_PIECE-byte pieces; its bytes again (*buf
+ * malloc'd; -EBADMSG for a dataframe of another shape). */
+#define EAU2_SHUFFLE_PIECE (1u << 20)
+int eau2_shuffle_blob_put(eau2 *db, const char *name, const void *buf, size_t len,
+			  struct eau2_error *err);
+int eau2_shuffle_blob_read(const eau2_df *df, void **buf, size_t *len,
+			   struct eau2_error *err);
+/* The steps; states of cls over an input of `schema` with no rows (flags
+ * EAU2_RUN_CLUSTER). cut: the kept `state` decoded and split (cls->split)
+ * at the nsplit keys of splits[slen], the ranges kept as ranges[0..nsplit].
+ * reduce: names[0..n) each decoded into a state and joined in that order
+ * (as the driver joins gathered states: the same answer), then finished:
+ * *res in db. */
+int eau2_shuffle_cut(eau2 *db, const struct eau2_rower_class *cls,
+		     const struct eau2_args *args, const eau2_schema *schema,
+		     const char *state, const void *splits, size_t slen, size_t nsplit,
+		     const char *const *ranges, struct eau2_error *err);
+int eau2_shuffle_reduce(eau2 *db, const struct eau2_rower_class *cls,
+			const struct eau2_args *args, const eau2_schema *schema,
+			const char *const *names, size_t n, eau2_df **res,
+			struct eau2_error *err);
 
 /* ------------------------------------------------------------- arguments */
 

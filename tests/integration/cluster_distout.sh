@@ -22,11 +22,7 @@ cl_zk 1
 EC() { "$E2" --store "$D" --cluster "$Z/cd" --timeout 5000 "$@"; }
 # Bytes the live nodes have sent to remote peers, once the count is
 # still (a connection's traffic is counted a moment after it ends).
-sent_now() {
-	for h in $HTTP; do
-		curl -s -f -m 5 "http://$h/metrics"
-	done | awk '$1 == "eau2_net_sent_bytes_total" { s += $2 } END { print s + 0 }'
-}
+sent_now() { cl_metric eau2_net_sent_bytes_total; }
 sent() {
 	s0=-1
 	s1=$(sent_now)
@@ -40,14 +36,7 @@ sent() {
 	echo "$s1"
 }
 
-HTTP=
-for i in 1 2 3; do
-	rnode_start "$T/n$i" "$T/n$i.log" --zk "$Z" --cluster cd --http 127.0.0.1:0
-	h=$(sed -n 's/.*http: serving on \(127\.0\.0\.1:[0-9][0-9]*\) .*/\1/p' "$T/n$i.log" | tail -1)
-	[ -n "$h" ] || fail "node $i: no http address in its log"
-	eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR H$i=\$h"
-	HTTP="$HTTP $h"
-done
+cl_http_nodes 3 --zk "$Z" --cluster cd
 cl_joined 3
 
 cl_words_csv "$T/w.csv" "$ROWS"

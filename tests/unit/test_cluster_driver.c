@@ -9,13 +9,18 @@
  * broadcast (and gc of a dead driver's broadcast copy), a put whose driver is killed
  * (no key, its partitions garbage), two drivers on one key, wait_get,
  * delete, and ZooKeeper stopped or unreachable (an error within the
- * timeout).
+ * timeout). The shuffle of groupby's states (keep, cut, reduce in the
+ * double's stores): int, string and composite keys with nulls, every
+ * aggregate, 1 and 2 replicas, forced and gathered, empty ranges, --as
+ * (the ranges published in place), a node dying mid-shuffle, a partition
+ * with no live replica.
  */
 #include "testutil.h"
 #include "zkutil.h"
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
 #include "cluster/repair.h"
+#include "rowers/rowers.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,6 +51,8 @@ struct double_ctx {
 	pthread_mutex_t driver_mu; /* guards the drivers' handles in fetch */
 	int stall_after;           /* push: block after this many (child) */
 	int pushes;
+	int cut_kills;             /* node i + 1's next cut: the node goes down */
+	int reduces;               /* shuffle ranges reduced (atomic) */
 };
 
 static struct double_ctx dbl;
@@ -283,6 +290,75 @@ static const struct eau2_cluster_node_ops dops = {
 	.copy = d_copy, .run = d_run, .run_out = d_run_out, .ping = d_ping,
 };
 
+/* The shuffle's steps (partrun.c) in the node's store. */
+static int d_keep(void *ctx, const struct eau2_member *node, const char *part,
+		  const char *rower, const struct eau2_args *args, const char *state,
+		  size_t nsample, eau2 *db, void **sample, size_t *slen, uint64_t *bytes,
+		  struct eau2_error *err)
+{
+	const struct eau2_rower_class *cls;
+	eau2_df *p;
+	struct dnode *n = run_start(ctx, node, part, rower, &cls, &p, err);
+	int rc;
+
+	(void)db;
+	if (!n)
+		return err->code;
+	rc = eau2_cluster_keep_part(n->db, p, cls, args, 2, state, nsample, sample, slen,
+				    bytes, err);
+	pthread_mutex_unlock(&n->mu);
+	eau2_df_release(p);
+	return rc;
+}
+
+static int d_cut(void *ctx, const struct eau2_member *node, const char *rower,
+		 const struct eau2_args *args, const eau2_schema *schema, const char *state,
+		 const void *splits, size_t slen, size_t nsplit, const char *const *ranges,
+		 eau2 *db, struct eau2_error *err)
+{
+	struct double_ctx *d = ctx;
+	struct dnode *n = node_of(d, node, err);
+	int rc;
+
+	(void)db;
+	if (!n)
+		return err->code;
+	if (d->cut_kills && !strcmp(d->n[d->cut_kills - 1].id, node->id)) {
+		d->cut_kills = 0;
+		n->down = 1;
+		pthread_mutex_unlock(&n->mu);
+		return eau2_error_set(err, -EHOSTUNREACH, "node %s died", node->id);
+	}
+	rc = eau2_shuffle_cut(n->db, eau2_rower_find(rower), args, schema, state, splits,
+			      slen, nsplit, ranges, err);
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+static int d_reduce(void *ctx, const struct eau2_member *node, const char *rower,
+		    const struct eau2_args *args, const eau2_schema *schema,
+		    const char *const *names, size_t nn, const char *out,
+		    struct eau2_cluster_part_out *info, struct eau2_error *err)
+{
+	struct double_ctx *d = ctx;
+	struct dnode *n = node_of(d, node, err);
+	int rc;
+
+	if (!n)
+		return err->code;
+	rc = eau2_cluster_reduce_kept(n->db, eau2_rower_find(rower), args, schema, names, nn,
+				      out, info, err);
+	pthread_mutex_unlock(&n->mu);
+	__atomic_add_fetch(&d->reduces, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+static const struct eau2_cluster_node_ops sops = {
+	.push = d_push, .fetch = d_fetch, .drop = d_drop, .list = d_list,
+	.copy = d_copy, .run = d_run, .run_out = d_run_out, .ping = d_ping,
+	.keep = d_keep, .cut = d_cut, .reduce = d_reduce,
+};
+
 /* Opens the node stores (dirs given: a child process opening the
  * parent's) and, in the parent, registers the nodes under cluster. */
 static void double_open(const char *cluster, char *const *dirs)
@@ -348,7 +424,8 @@ static size_t node_parts(int i)
 	return n;
 }
 
-static eau2_cluster *open_cluster(const char *name, int timeout_ms)
+static eau2_cluster *open_cluster_ops(const char *name, int timeout_ms,
+				      const struct eau2_cluster_node_ops *ops)
 {
 	char connect[1100];
 	struct eau2_error err = {0};
@@ -356,9 +433,14 @@ static eau2_cluster *open_cluster(const char *name, int timeout_ms)
 
 	snprintf(connect, sizeof(connect), "%s/%s", zku->connect, name);
 	tu_ok(eau2_cluster_open(&(struct eau2_cluster_options){
-		.connect = connect, .timeout_ms = timeout_ms, .ops = &dops, .ctx = &dbl,
+		.connect = connect, .timeout_ms = timeout_ms, .ops = ops, .ctx = &dbl,
 	}, &cl, &err), &err);
 	return cl;
+}
+
+static eau2_cluster *open_cluster(const char *name, int timeout_ms)
+{
+	return open_cluster_ops(name, timeout_ms, &dops);
 }
 
 /* ------------------------------------------------------ data */
@@ -1407,6 +1489,153 @@ static void test_wait_and_zk_down(void **state)
 	tu_close_store(db2, dir2);
 }
 
+/* ------------------------------------------------------ shuffle */
+
+/* groupby over key on the cluster equals one host's; shuffled (ranges
+ * reduced on the nodes) when forced, gathered otherwise; nothing kept
+ * stays on the nodes (nparts: the partitions they hold, SIZE_MAX: not
+ * checked); nreduces ranges reduced when forced. */
+static void check_groupby(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df *df,
+			  const char *by, bool forced, size_t nparts, int nreduces)
+{
+	const char *nv[] = { "by", "agg" }, *vv[] = { by,
+		"count,sum:x,mean:x,min:x,max:x,sum:id,mean:id,min:id,max:id,count:x" };
+	struct eau2_args args = { .n = 2, .names = nv, .values = vv };
+	const struct eau2_rower_class *gb = eau2_rower_find("groupby");
+	struct eau2_error err = {0};
+	eau2_df *local = NULL, *dist = NULL;
+
+	if (strchr(by, 'x')) /* x is double: no key; count what there is */
+		vv[1] = "count";
+	setenv("EAU2_SHUFFLE_BYTES", forced ? "0" : "1000000000", 1);
+	__atomic_store_n(&dbl.reduces, 0, __ATOMIC_SEQ_CST);
+	tu_ok(eau2_run(db, df, gb, &args, NULL, &local, &err), &err);
+	if (eau2_cluster_run(cl, db, key, gb, &args, &dist, &err))
+		fail_msg("groupby by=%s: %s", by, err.msg);
+	assert_same_df(local, dist);
+	assert_int_equal(__atomic_load_n(&dbl.reduces, __ATOMIC_SEQ_CST), forced ? nreduces : 0);
+	if (nparts != SIZE_MAX)
+		assert_int_equal(all_parts(), nparts);
+	eau2_df_release(local);
+	eau2_df_release(dist);
+	unsetenv("EAU2_SHUFFLE_BYTES");
+}
+
+static size_t entry_reps(eau2_zk *zk, const char *key)
+{
+	struct eau2_dir_entry e;
+	struct eau2_error err = {0};
+	size_t n = 0;
+
+	tu_ok(eau2_dir_read(zk, key, &e, NULL, NULL, &err), &err);
+	for (size_t i = 0; i < e.nparts; i++)
+		n += e.parts[i].nrep;
+	eau2_dir_entry_free(&e);
+	return n;
+}
+
+static void test_shuffle(void **state)
+{
+	static const char *const bys[] = { "id", "s", "s,b", "b,id,s", "b" };
+	struct eau2_error err = {0};
+	char *dir = NULL;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = make_df(db, 6, 700, 3), *one = NULL, *res = NULL;
+	const struct eau2_rower_class *gb = eau2_rower_find("groupby");
+	const char *nv[] = { "by", "agg" }, *vv[] = { "k", "count,sum:k" };
+	struct eau2_args args = { .n = 2, .names = nv, .values = vv };
+	int64_t same[3000];
+	eau2_zk *zk;
+	eau2_cluster *cl;
+	size_t dropped = 0;
+	int rc;
+
+	(void)state;
+	double_open("drvsh", NULL);
+	cl = open_cluster_ops("drvsh", 5000, &sops);
+	{
+		const struct eau2_cluster_node_ops *ops;
+		void *ctx;
+
+		zk = eau2_cluster_zk(cl, &ops, &ctx);
+	}
+	for (unsigned r = 1; r <= 2; r++) {
+		tu_ok(eau2_cluster_put(cl, db, "t", df, &(struct eau2_cluster_put_options){
+			.replicas = r, .part_bytes = 1 }, &err), &err);
+		for (size_t k = 0; k < sizeof(bys) / sizeof(*bys); k++)
+			for (int forced = 0; forced < 2; forced++)
+				check_groupby(cl, db, "t", df, bys[k], forced,
+					      entry_reps(zk, "t"), NNODES);
+	}
+	/* --as: the ranges published where they were finished (a partition
+	 * per node, r replicas each): one host's answer, nothing else left. */
+	for (unsigned r = 1; r <= 2; r++) {
+		const char *gv[] = { "s,b", "count,sum:x,mean:id,min:x,max:id" };
+		struct eau2_args ga = { .n = 2, .names = nv, .values = gv };
+		struct eau2_dir_entry oe;
+		eau2_df *local = NULL, *got = NULL;
+
+		setenv("EAU2_SHUFFLE_BYTES", "0", 1);
+		tu_ok(eau2_cluster_run_as(cl, db, "t", gb, &ga, "o", r, &err), &err);
+		tu_ok(eau2_run(db, df, gb, &ga, NULL, &local, &err), &err);
+		tu_ok(eau2_cluster_get(cl, db, "o", &got, &err), &err);
+		assert_same_df(local, got);
+		tu_ok(eau2_dir_read(zk, "o", &oe, NULL, NULL, &err), &err);
+		assert_int_equal(oe.nparts, NNODES);
+		for (size_t i = 0; i < oe.nparts; i++)
+			assert_int_equal(oe.parts[i].nrep, r);
+		eau2_dir_entry_free(&oe);
+		assert_int_equal(all_parts(), entry_reps(zk, "t") + entry_reps(zk, "o"));
+		eau2_df_release(local);
+		eau2_df_release(got);
+	}
+	tu_ok(eau2_cluster_delete(cl, "o", &err), &err);
+	/* One key: every row in the last range, the others empty. */
+	for (size_t i = 0; i < 3000; i++)
+		same[i] = 7;
+	tu_ok(eau2_df_from_array(db, "k", EAU2_INT, same, 3000, &one, &err), &err);
+	tu_ok(eau2_cluster_put(cl, db, "one", one, &(struct eau2_cluster_put_options){
+		.replicas = 1, .part_bytes = 1 }, &err), &err);
+	setenv("EAU2_SHUFFLE_BYTES", "0", 1);
+	tu_ok(eau2_cluster_run(cl, db, "one", gb, &args, &res, &err), &err);
+	assert_int_equal(eau2_df_rows(res), 1);
+	eau2_df_release(res);
+	res = NULL;
+
+	/* A node dies mid-shuffle (its first cut): the run starts again on
+	 * the others (two replicas of each partition) and equals one host's;
+	 * what the dead node kept is gc's once it is back. */
+	dbl.cut_kills = 2;
+	check_groupby(cl, db, "t", df, "s,b", true, SIZE_MAX, NNODES - 1);
+	assert_int_equal(dbl.cut_kills, 0);
+	dbl.n[1].down = 0;
+	tu_ok(eau2_cluster_gc(cl, &dropped, &err), &err);
+	assert_true(dropped >= 1);
+	assert_int_equal(all_parts(), entry_reps(zk, "t") + entry_reps(zk, "one"));
+
+	/* One replica, its node dead: an error naming the partition, no
+	 * answer, nothing left behind. */
+	tu_ok(eau2_cluster_put(cl, db, "t1", df, &(struct eau2_cluster_put_options){
+		.replicas = 1, .part_bytes = 1 }, &err), &err);
+	dbl.n[1].down = 1;
+	vv[0] = "s";
+	vv[1] = "count";
+	setenv("EAU2_SHUFFLE_BYTES", "0", 1);
+	rc = eau2_cluster_run(cl, db, "t1", gb, &args, &res, &err);
+	assert_int_equal(rc, -EHOSTUNREACH);
+	assert_non_null(strstr(err.msg, "partition"));
+	assert_null(res);
+	dbl.n[1].down = 0;
+	assert_int_equal(all_parts(), entry_reps(zk, "t") + entry_reps(zk, "one") +
+			 entry_reps(zk, "t1"));
+	unsetenv("EAU2_SHUFFLE_BYTES");
+	eau2_df_release(one);
+	eau2_df_release(df);
+	eau2_cluster_close(cl);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1421,6 +1650,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_killed_put),
 		cmocka_unit_test(test_two_drivers),
 		cmocka_unit_test(test_wait_and_zk_down),
+		cmocka_unit_test(test_shuffle),
 	};
 
 	if (argc > 1 && !strcmp(argv[1], "--child"))

@@ -6,7 +6,9 @@
  * straddle row-group boundaries, with int, string, bool and composite
  * keys, on 1, 2 and 7 threads. Doubles must agree within a relative 1e-12,
  * everything else exactly. Also: int sum overflow (inside a state and
- * across joined states), empty input, argument errors.
+ * across joined states), empty input, argument errors. The shuffle by key
+ * range (sample, split): ranges finished in order equal the gathered
+ * states finished, over the same keys and keys with 0 bytes and at the ends.
  */
 #include <errno.h>
 #include <math.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "rowertest.h"
+#include "rowers/rowers.h"
 
 enum { K1, K2, KB, V, W, NC };
 static const char *const names[] = { "k1", "k2", "kb", "v", "w" };
@@ -484,12 +487,276 @@ static void test_errors(void **unused)
 	tu_close_store(db, dir);
 }
 
+/* ------------------------------------------------------------ shuffle */
+
+/* Asserts that rows [off, off + rows(part)) of whole equal part's cells
+ * (doubles bitwise). */
+static void assert_rows_at(const eau2_df *whole, uint64_t off, const eau2_df *part)
+{
+	struct eau2_error err = {0};
+	const eau2_schema *sc = eau2_df_schema(whole);
+
+	assert_int_equal(eau2_df_ncols(part), eau2_df_ncols(whole));
+	assert_true(off + eau2_df_rows(part) <= eau2_df_rows(whole));
+	for (size_t c = 0; c < eau2_schema_ncols(sc); c++)
+		for (uint64_t r = 0; r < eau2_df_rows(part); r++) {
+			int64_t x = 0, y = 0;
+			double dx = 0, dy = 0;
+			bool bx = 0, by = 0;
+			const char *sx = "", *sy = "";
+			size_t lx = 0, ly = 0;
+			int ra, rb;
+
+			switch (eau2_schema_type(sc, c)) {
+			case EAU2_BOOL:
+				ra = eau2_df_get_bool(whole, c, off + r, &bx, &err);
+				rb = eau2_df_get_bool(part, c, r, &by, &err);
+				assert_int_equal(bx, by);
+				break;
+			case EAU2_INT:
+				ra = eau2_df_get_int(whole, c, off + r, &x, &err);
+				rb = eau2_df_get_int(part, c, r, &y, &err);
+				assert_true(x == y);
+				break;
+			case EAU2_DOUBLE:
+				ra = eau2_df_get_double(whole, c, off + r, &dx, &err);
+				rb = eau2_df_get_double(part, c, r, &dy, &err);
+				assert_true((isnan(dx) && isnan(dy)) || !memcmp(&dx, &dy, 8));
+				break;
+			default:
+				ra = eau2_df_get_string(whole, c, off + r, &sx, &lx, &err);
+				rb = eau2_df_get_string(part, c, r, &sy, &ly, &err);
+				assert_int_equal(lx, ly);
+				assert_memory_equal(sx, sy, lx);
+				break;
+			}
+			assert_int_equal(ra, rb);
+		}
+}
+
+/* A shuffle of nparts parts' states (row groups cut evenly; part 0 two
+ * states joined, so it may hold pending states) into nranges ranges:
+ * each range's states decoded in partition order and finished, the
+ * results in order, equal the parts' states gathered (decoded in order
+ * into one state) and finished, cell for cell; with many groups no
+ * range holds more than twice its share. */
+static void check_shuffle(eau2 *db, const eau2_df *in, const char *by,
+			      const char *agg, size_t nparts, size_t nranges)
+{
+	const struct eau2_rower_class *cls = eau2_rower_find("groupby");
+	char a0[100], a1[200];
+	const char *kv[] = { a0, a1 };
+	struct rt_args ra;
+	struct eau2_error err = {0};
+	size_t ng = eau2_df_ngroups(in), slen = 0;
+	void *st[8], *smp[8], **bufs[8], *splits = NULL;
+	size_t slens[8], *lens[8];
+	eau2_df *want = NULL;
+	uint64_t off = 0, most = 0;
+
+	snprintf(a0, sizeof(a0), "by=%s", by);
+	snprintf(a1, sizeof(a1), "agg=%s", agg);
+	struct eau2_run_ctx ctx = { .db = db, .input = in, .args = rt_args(&ra, 2, kv),
+				    .threads = 1 };
+	void *gather = rt_state_over(cls, &ctx, 0, 0);
+
+	assert_true(nparts <= 8);
+	for (size_t p = 0; p < nparts; p++) {
+		size_t g0 = p * ng / nparts, g1 = (p + 1) * ng / nparts;
+		void *buf;
+		size_t len;
+
+		st[p] = rt_state_over(cls, &ctx, g0, p ? g1 : (g0 + g1) / 2);
+		if (p == 0) {
+			void *b = rt_state_over(cls, &ctx, (g0 + g1) / 2, g1);
+			tu_ok(cls->join(st[0], b, &err), &err);
+			rt_state_free(cls, b);
+		}
+		tu_ok(cls->encode(st[p], &buf, &len, &err), &err);
+		tu_ok(cls->decode(gather, buf, len, &err), &err);
+		free(buf);
+		tu_ok(cls->sample(st[p], 256, &smp[p], &slens[p], &err), &err);
+	}
+	tu_ok(cls->finish(gather, &ctx, &want, &err), &err);
+	rt_state_free(cls, gather);
+	tu_ok(eau2_shuffle_splits((const void *const *)smp, slens, nparts, nranges,
+				  &splits, &slen, &err), &err);
+	for (size_t p = 0; p < nparts; p++) {
+		bufs[p] = calloc(nranges, sizeof(void *));
+		lens[p] = calloc(nranges, sizeof(size_t));
+		tu_ok(cls->split(st[p], splits, slen, nranges - 1, bufs[p], lens[p], &err),
+		      &err);
+	}
+	for (size_t r = 0; r < nranges; r++) {
+		void *c = rt_state_over(cls, &ctx, 0, 0);
+		eau2_df *got = NULL;
+
+		for (size_t p = 0; p < nparts; p++)
+			tu_ok(cls->decode(c, bufs[p][r], lens[p][r], &err), &err);
+		tu_ok(cls->finish(c, &ctx, &got, &err), &err);
+		assert_rows_at(want, off, got);
+		off += eau2_df_rows(got);
+		if (eau2_df_rows(got) > most)
+			most = eau2_df_rows(got);
+		eau2_df_release(got);
+		rt_state_free(cls, c);
+	}
+	assert_int_equal(off, eau2_df_rows(want));
+	/* about as many groups per range (the samples' spread) */
+	if (off >= 10000)
+		assert_true(most <= 2 * off / nranges);
+	for (size_t p = 0; p < nparts; p++) {
+		for (size_t r = 0; r < nranges; r++)
+			free(bufs[p][r]);
+		free(bufs[p]);
+		free(lens[p]);
+		free(smp[p]);
+		rt_state_free(cls, st[p]);
+	}
+	free(splits);
+	eau2_df_release(want);
+}
+
+/* Keys whose order is easy to get wrong: strings with 0 bytes, prefixes
+ * of each other, empty, null; ints at both ends and null. */
+static eau2_df *edge_input(eau2 *db)
+{
+	static const char *const s[] = { "", "a", "a\0", "a\0b", "ab", "\0", "b",
+					 "a\0\0", "\377", "ab\0" };
+	static const size_t sl[] = { 0, 1, 2, 3, 2, 1, 1, 3, 1, 3 };
+	static const int64_t iv[] = { INT64_MIN, -1, 0, 1, INT64_MAX, 7 };
+	struct eau2_error err = {0};
+	eau2_schema *schema;
+	eau2_builder *b;
+	eau2_df *df;
+	uint64_t seed = 3;
+
+	tu_ok(eau2_schema_parse("s:string,i:int,t:bool,w:double", &schema, &err), &err);
+	tu_ok(eau2_builder_new(db, schema, &b, &err), &err);
+	for (int r = 0; r < 150000; r++) {
+		uint64_t x = tu_rand(&seed);
+		size_t k = x % 11;
+
+		tu_ok(k == 10 ? eau2_builder_append_null(b, 0, &err)
+			      : eau2_builder_append_string(b, 0, s[k], sl[k], &err), &err);
+		k = (x >> 8) % 7;
+		tu_ok(k == 6 ? eau2_builder_append_null(b, 1, &err)
+			     : eau2_builder_append_int(b, 1, iv[k], &err), &err);
+		k = (x >> 16) % 3;
+		tu_ok(k == 2 ? eau2_builder_append_null(b, 2, &err)
+			     : eau2_builder_append_bool(b, 2, k, &err), &err);
+		tu_ok(eau2_builder_append_double(b, 3, (double)(x >> 11) / 3e12 - 1e3,
+						 &err), &err);
+	}
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	eau2_schema_free(schema);
+	return df;
+}
+
+static void test_shuffle(void **unused)
+{
+	static const size_t parts[] = { 1, 3, 5 }, ranges[] = { 1, 2, 4, 7 };
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct row *r;
+	eau2_df *in = make_input(db, 300000, 13, 100000, &r), *edge = edge_input(db);
+
+	(void)unused;
+	for (size_t qi = 0; qi < sizeof(queries) / sizeof(queries[0]); qi++)
+		for (size_t p = 0; p < 3; p++)
+			for (size_t q = 0; q < 4; q++)
+				check_shuffle(db, in, queries[qi].by, queries[qi].agg,
+					      parts[p], ranges[q]);
+	static const char *const eby[] = { "s", "i", "t", "s,i", "i,s,t", "t,s" };
+	for (size_t k = 0; k < sizeof(eby) / sizeof(eby[0]); k++)
+		for (size_t p = 0; p < 3; p++)
+			for (size_t q = 0; q < 4; q++)
+				check_shuffle(db, edge, eby[k], "count,sum:w,mean:w,min:i,max:w",
+					      parts[p], ranges[q]);
+	eau2_df_release(in);
+	eau2_df_release(edge);
+	free(r);
+	tu_close_store(db, dir);
+}
+
+/* Split keys and samples from outside are checked; an empty range and no
+ * samples at all are fine. */
+static void test_shuffle_bounds(void **unused)
+{
+	const struct eau2_rower_class *cls = eau2_rower_find("groupby");
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	struct row *r, *r0;
+	eau2_df *in = make_input(db, 1000, 5, 50, &r), *empty = make_input(db, 0, 5, 1, &r0);
+	const char *kv[] = { "by=k1", "agg=count" };
+	struct rt_args ra;
+	struct eau2_error err = {0};
+	struct eau2_run_ctx ctx = { .db = db, .input = in, .args = rt_args(&ra, 2, kv),
+				    .threads = 1 };
+	void *st = rt_state_over(cls, &ctx, 0, eau2_df_ngroups(in)), *bufs[3], *sp;
+	size_t lens[3], splen;
+	struct eau2_buf b = {0};
+	uint64_t big = 1000;
+
+	(void)unused;
+	/* unsorted: "\2" (null) before "\1..." */
+	assert_int_equal(eau2_buf_bytes(&b, "\2", 1), 0);
+	assert_int_equal(eau2_buf_bytes(&b, "\1", 1), 0);
+	assert_int_equal(cls->split(st, b.p, b.len, 2, bufs, lens, &err), -EINVAL);
+	assert_int_equal(cls->split(st, b.p, b.len - 1, 2, bufs, lens, &err), -EBADMSG);
+	assert_int_equal(cls->split(st, b.p, b.len, 1, bufs, lens, &err), -EBADMSG);
+	assert_int_equal(cls->split(st, b.p, b.len, 3, bufs, lens, &err), -EBADMSG);
+	assert_int_equal(cls->split(st, &big, 8, 1, bufs, lens, &err), -EBADMSG);
+	const void *smp[] = { b.p };
+	size_t sl[] = { b.len - 1 };
+	assert_int_equal(eau2_shuffle_splits(smp, sl, 1, 3, &sp, &splen, &err), -EBADMSG);
+	free(b.p);
+	/* equal split keys: the middle range is empty, the others whole */
+	b = (struct eau2_buf){0};
+	assert_int_equal(eau2_buf_bytes(&b, "\1\200\0\0\0\0\0\0\5", 9), 0);
+	assert_int_equal(eau2_buf_bytes(&b, "\1\200\0\0\0\0\0\0\5", 9), 0);
+	tu_ok(cls->split(st, b.p, b.len, 2, bufs, lens, &err), &err);
+	assert_int_equal(lens[1], 40); /* a header, no group */
+	free(b.p);
+	uint64_t n0, n2, ng;
+	memcpy(&n0, (char *)bufs[0] + 32, 8);
+	memcpy(&n2, (char *)bufs[2] + 32, 8);
+	assert_true(n0 > 0 && n2 > 0);
+	for (int q = 0; q < 3; q++)
+		free(bufs[q]);
+	/* keys below 5 (-3..4: 8 keys) in range 0 */
+	assert_int_equal(n0, 8);
+	ng = n0 + n2;
+	assert_int_equal(ng, 51); /* 50 keys and null */
+	rt_state_free(cls, st);
+	/* no samples (empty parts): empty keys, all in the last range */
+	ctx.input = empty;
+	st = rt_state_over(cls, &ctx, 0, 0);
+	void *s0;
+	size_t s0len;
+	tu_ok(cls->sample(st, 16, &s0, &s0len, &err), &err);
+	assert_int_equal(s0len, 0);
+	const void *smp0[] = { s0 };
+	tu_ok(eau2_shuffle_splits(smp0, &s0len, 1, 3, &sp, &splen, &err), &err);
+	assert_int_equal(splen, 16);
+	free(sp);
+	free(s0);
+	rt_state_free(cls, st);
+	eau2_df_release(in);
+	eau2_df_release(empty);
+	free(r);
+	free(r0);
+	tu_close_store(db, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_shuffle),
+		cmocka_unit_test(test_shuffle_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,13 @@
 #                 succeeds (4 s at most); fails naming WHAT when DRV ends
 #                 first or CMD never does, after waking node PID (the
 #                 caller stopped it: kill -STOP);
+#   cl_http_nodes N ARGS...
+#                 starts N nodes (stores $T/n1..N, logs $T/nI.log) with
+#                 ARGS and --http 127.0.0.1:0; sets PIDI, ADDRI and HI
+#                 (its http address) for each, and HTTP (all of these);
+#   cl_metric NAME
+#                 the sum over the nodes of HTTP of metric NAME (a line
+#                 of their /metrics, labels included);
 #   cl_words_csv FILE ROWS
 #                 a table id,x,s,line of ROWS rows: x in [0, 1000), s one
 #                 of 11 words, line four words of 12 and a number < 97.
@@ -70,6 +77,26 @@ cl_await_staged() {
 		[ $cs_i -gt 400 ] && { kill -CONT "$cs_pid"; fail "no $cs_what in 4 s"; }
 		sleep 0.01
 	done
+}
+
+cl_http_nodes() {
+	ch_n=$1
+	shift
+	HTTP=
+	for i in $(seq "$ch_n"); do
+		rnode_start "$T/n$i" "$T/n$i.log" "$@" --http 127.0.0.1:0
+		h=$(sed -n 's/.*http: serving on \(127\.0\.0\.1:[0-9][0-9]*\) .*/\1/p' "$T/n$i.log" |
+			tail -1)
+		[ -n "$h" ] || fail "node $i: no http address in its log"
+		eval "PID$i=\$RN_PID ADDR$i=\$RN_ADDR H$i=\$h"
+		HTTP="$HTTP $h"
+	done
+}
+
+cl_metric() {
+	for h in $HTTP; do
+		curl -s -f -m 5 "http://$h/metrics"
+	done | awk -v m="$1" '$1 == m { s += $2 } END { print s + 0 }'
 }
 
 cl_words_csv() {
