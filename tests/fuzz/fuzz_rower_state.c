@@ -23,7 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define FUZZ_NAME "fuzz_rower_state"
 #include "eau2.h"
+#include "fuzz_scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,35 +43,6 @@ static const struct fz_class classes[] = {
 	{ "sum", 1, { "columns" }, { "k,d" } },
 };
 #define NCLASSES (sizeof(classes) / sizeof(classes[0]))
-
-static char dir[64];
-static eau2 *db;
-static eau2_df *df;
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void cleanup(void)
-{
-	eau2_df_release(df);
-	eau2_close(db);
-	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void check(int rc, const struct eau2_error *err)
-{
-	if (rc) {
-		fprintf(stderr, "fuzz_rower_state setup: %d %s\n", rc, err->msg);
-		abort();
-	}
-}
 
 /* k:int, d:double, s:string, b:bool; rows 0-2 and 3-4 in two groups. */
 static void setup(void)

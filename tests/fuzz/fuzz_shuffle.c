@@ -18,40 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FUZZ_NAME "fuzz_shuffle"
 #include "eau2.h"
+#include "fuzz_scratch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const bys[] = { "k", "s", "s,k" };
 #define NBYS (sizeof(bys) / sizeof(bys[0]))
-
-static char dir[64];
-static eau2 *db;
-static eau2_df *df;
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void cleanup(void)
-{
-	eau2_df_release(df);
-	eau2_close(db);
-	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void check(int rc, const struct eau2_error *err)
-{
-	if (rc) {
-		fprintf(stderr, "fuzz_shuffle setup: %d %s\n", rc, err->msg);
-		abort();
-	}
-}
 
 /* k:int, s:string (nulls, a 0 byte), x:double: 6 rows, one row group. */
 static void setup(void)
