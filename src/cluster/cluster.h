@@ -264,7 +264,9 @@ int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_err
  * live member, each member joins its range of every state (pulled node
  * to node) in partition order and finishes it, and the driver
  * concatenates the finished ranges: the same answer, without the states
- * on the driver. Smaller states are fetched and joined here. A node
+ * on the driver. Smaller states are fetched and joined here; without
+ * `as`, an input whose partitions are all below a sixteenth of the bound
+ * runs as other classes do (backups, failover mid-call). A node
  * failing mid-way is left out and the run starts again on the others
  * (at most 3 times); the kept states go whatever the outcome (a killed
  * driver's: gc, by the run's lease). */

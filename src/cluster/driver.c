@@ -1197,6 +1197,20 @@ static bool shuffles(const eau2_cluster *cl, const struct eau2_rower_class *cls)
 	return cls->sample && cls->split && cl->ops->keep && cl->ops->cut && cl->ops->reduce;
 }
 
+/* Whether a part's state might reach the shuffle bound: a group-by's
+ * state holds at most a key and a record per row, which seldom take 16
+ * times a row's bytes. Runs below keep the plain path, backups for
+ * stragglers and failover mid-call included (keep has neither); a state
+ * that grows past the guess is gathered, as before the shuffle. */
+static bool may_shuffle(const struct eau2_dir_entry *e)
+{
+	uint64_t bound = shuffle_bytes(), most = 0;
+
+	for (size_t i = 0; i < e->nparts; i++)
+		most = most > e->parts[i].bytes ? most : e->parts[i].bytes;
+	return most >= bound / 16;
+}
+
 /* One attempt on the members m; c's arrays sized for them. */
 static int shuf_attempt(struct shuf *c, const struct eau2_run_ctx *ctx, eau2_df **result,
 			struct eau2_error *err)
@@ -1388,7 +1402,7 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		goto out;
 	if ((rc = bcast_start(cl, db, &e, &m, cls, c.args, &side, err)))
 		goto out;
-	if (shuffles(cl, cls)) {
+	if (shuffles(cl, cls) && may_shuffle(&e)) {
 		struct eau2_run_ctx ctx = {
 			.db = db, .input = input, .args = c.args, .threads = 1,
 			.flags = EAU2_RUN_CLUSTER, .key = key,

@@ -6,7 +6,7 @@
 # (a bound above every state) give one host's output byte for byte, for
 # int, string and composite keys with every aggregate, with and without
 # --as, over 1 and 2 replicas; no kept state stays on a node after a
-# run. Skipped (77) only when ZooKeeper is not installed.
+# run; a small input keeps no state on the nodes unless forced. Skipped (77) only when ZooKeeper is not installed.
 set -u
 
 NAME=cluster_shuffle
@@ -72,6 +72,26 @@ check g2 id
 check g1 s
 check g2 g,s
 check g1 s,g
+
+# A small input (every partition below a sixteenth of the default
+# bound) runs without --as as other classes do, with backups and
+# failover: no state is kept on a node; forced, it is.
+kept() { cl_metric 'eau2_run_duration_seconds_count{rower="eau2.keep"}'; }
+kept_is() { [ "$(kept)" = "$1" ]; }
+kept_more() { [ "$(kept)" -gt "$1" ]; }
+head -n 2001 "$T/g.csv" >"$T/small.csv"
+EA load "$T/small.csv" --as small 2>/dev/null || fail "local load of small"
+expect 0 EC load "$T/small.csv" --as small --replicas 2
+EA run groupby --input small --arg by=s --arg agg=count,sum:x >"$T/r.a" 2>/dev/null ||
+	fail "local groupby over small"
+k0=$(kept)
+expect 0 EC run groupby --input small --arg by=s --arg agg=count,sum:x
+same "$T/r.a" "$T/out" "groupby over small"
+sleep 0.5 # (a run is counted a moment after its reply)
+kept_is "$k0" || fail "a groupby over a small input kept $(($(kept) - k0)) states on the nodes"
+EAU2_SHUFFLE_BYTES=0 expect 0 EC run groupby --input small --arg by=s --arg agg=count,sum:x
+same "$T/r.a" "$T/out" "groupby over small, shuffle forced"
+until_ok 30 kept_more "$k0" || fail "a forced shuffle kept no state"
 
 rows=$(wc -l <"$T/r.a")
 echo "$NAME: groupby over $ROWS rows, up to $rows groups, the same on one host and three nodes"
