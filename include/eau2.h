@@ -568,8 +568,9 @@ enum {
 	 * df == NULL for it, and refuses NULL for every other class. */
 	EAU2_ROWER_NO_INPUT = 1u << 1,
 	/* The result for any run over consecutive row groups is the
-	 * results of its parts, concatenated in order (filter, map; not
-	 * sort, group-by or join): on a cluster a run stored under a key
+	 * results of its parts, concatenated in order (filter, map, join:
+	 * its small side is broadcast whole; not sort or group-by): on a
+	 * cluster a run stored under a key
 	 * (eau2_run_key's as) leaves each partition's output on the node
 	 * that ran it, and only sizes reach the driver (the environment
 	 * variable EAU2_CLUSTER_GATHER=1 of the driver's process turns

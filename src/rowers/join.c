@@ -35,7 +35,10 @@
  *
  * On a cluster the small side is broadcast to the nodes (side_args) and
  * one-to-one joins are off: each node sees only its part of the input,
- * and the driver, which joins the states, none of it.
+ * and the driver, which joins the states, none of it. Stored under a
+ * key (--as) the output stays on the nodes (EAU2_ROWER_ROWWISE: rows
+ * come in input order, so the parts' outputs concatenate): there each
+ * part is a whole run of its own, one-to-one joins included.
  *
  * encode/decode carry the state's rows (relenc.c): encode re-runs
  * join_emit over the row groups the state took, probing the same table
@@ -811,7 +814,7 @@ const struct eau2_rower_class eau2_rower_join = {
 	.name = "join",
 	.summary = "broadcast hash join of a small dataframe: with=KEY "
 		   "on=LEFT[:RIGHT] how=inner|left",
-	.flags = EAU2_ROWER_ORDERED,
+	.flags = EAU2_ROWER_ORDERED | EAU2_ROWER_ROWWISE,
 	.state_size = sizeof(struct join_state),
 	.init = join_init,
 	.accept_chunk = join_chunk,

@@ -1,15 +1,16 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# cluster_distout.sh - filter and map with --as on a cluster of three
+# cluster_distout.sh - filter, map and join with --as on a cluster of three
 # eau2-node processes (issue #12): their output stays on the nodes that
 # ran each part. With the input on 1 and 2 replicas (and --replicas 3):
 # export, head, describe and a later run over the output equal one
 # host's; the bytes the nodes send (their /metrics) for a run with --as
-# are a small fraction of what the gathering path (no --as) sends; each
-# node holds exactly the partitions the directory places there; after
-# kill -9 of a node the 2-replica output still exports the same; a map
-# stored over its own input equals one host's. A driver
-# killed mid-run publishes nothing, and the nodes drop what it staged.
+# (filter, join) are a small fraction of what the gathering path (no
+# --as) sends; each node holds exactly the partitions the directory
+# places there; after kill -9 of a node the 2-replica output still
+# exports the same; a map stored over its own input equals one host's.
+# A driver killed mid-run publishes nothing, and the nodes drop what it
+# staged.
 # Skipped (77) only when ZooKeeper is not installed.
 set -u
 
@@ -46,6 +47,16 @@ expect 0 EC load "$T/w.csv" --as w2 --replicas 2
 
 FILTER="filter --arg where=x<500"
 MAP="map --arg name=y --arg expr=x*2+id"
+# join against a small table broadcast to the nodes: one row per word
+# (one-to-one), and "cat" twice (a word's rows repeat).
+printf 's,n\nthe,1\ncat,2\nsat,3\non,4\na,5\nmat,6\nof,7\neau2,8\nand,9\ndog,10\n' >"$T/u.csv"
+{ cat "$T/u.csv"; echo cat,20; } >"$T/m.csv"
+for t in u m; do
+	EA load "$T/$t.csv" --as "$t" 2>/dev/null || fail "local load $t"
+	expect 0 EC load "$T/$t.csv" --as "$t"
+done
+JOIN1="join --arg with=u --arg on=s --arg how=left"
+JOINM="join --arg with=m --arg on=s --arg how=inner"
 # check K RUN [OPTIONS]: RUN over K --as o on the cluster equals RUN over
 # w here: export, head, describe's rows, a sum and a filter over it.
 check() {
@@ -80,6 +91,8 @@ check() {
 for k in w1 w2; do
 	check $k "$FILTER"
 	check $k "$MAP"
+	check $k "$JOIN1"
+	check $k "$JOINM"
 done
 check w1 "$MAP" --replicas 3
 # --replicas is for a run stored on a cluster.
@@ -117,6 +130,14 @@ echo "$NAME: filter over $ROWS rows: the nodes sent $kept bytes with --as, $gath
 	"without (output $out bytes)"
 [ "$kept" -lt 65536 ] || fail "a run with --as sent $kept bytes to the driver"
 [ "$gathered" -gt $((kept * 10)) ] || fail "the gathering run sent only $gathered bytes"
+# A join's too: the nodes send the small table (gathered to be
+# broadcast) and sizes, not the rows.
+b0=$(sent)
+expect 0 EC run $JOINM --input w1 --as j1
+kept=$(($(sent) - b0))
+echo "$NAME: join over $ROWS rows: the nodes sent $kept bytes with --as (output" \
+	"$(EC describe j1 | awk '$1 == "bytes" { print $2 }') bytes)"
+[ "$kept" -lt 65536 ] || fail "a join with --as sent $kept bytes to the driver"
 
 # --- a node killed after the publish ----------------------------------------------
 expect 0 EC run $MAP --input w2 --as m2

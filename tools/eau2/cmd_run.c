@@ -62,8 +62,8 @@ static const struct eau2_cli_opt run_opts_table[] = {
 	  "load rowers from a plugin first", NULL, false },
 	{ "replicas", 'r', EAU2_OPT_UINT, O(replicas), "R",
 	  "with --cluster and --as: nodes holding each partition of OUTKEY "
-	  "(default: filter's and map's output as many as the input's, "
-	  "others' min(2, nodes))", NULL, false },
+	  "(default: filter's, map's and join's output as many as the "
+	  "input's, others' min(2, nodes))", NULL, false },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL, false },
 };
 #undef O
@@ -311,9 +311,9 @@ const struct eau2_cli_cmd eau2_cli_cmd_run = {
 	"(warm: it keeps its inputs mapped and checked between runs) and the\n"
 	"output is the same; with --plugin, EAU2_NODE=0 or EAU2_VERIFY=1 it\n"
 	"runs in this process.\n"
-	"On a cluster, filter's and map's output with --as stays on the\n"
-	"nodes that ran each part (copied node to node to --replicas nodes):\n"
-	"only its size reaches this process.\n",
+	"On a cluster, the output of filter, map and join with --as stays on\n"
+	"the nodes that ran each part (copied node to node to --replicas\n"
+	"nodes): only its size reaches this process.\n",
 	.opts = run_opts_table,
 	.opts_size = sizeof(struct run_opts),
 	.min_pos = 1,
