@@ -8,8 +8,9 @@
  * publishes the key whole; eau2_get fetches the partitions into the local
  * store; eau2_run_key runs on the nodes holding the partitions and joins
  * their states here, so the answer is the one a single host gives (with
- * `as`, the result is put on the cluster; a row-wise class's, filter's
- * and map's, is stored by the nodes that ran it, in opt.replicas copies,
+ * `as`, the result is put on the cluster; a row-wise class's (filter,
+ * map, join) is stored by the nodes that ran it and a shuffled one's
+ * (groupby) where its key ranges were finished, in opt.replicas copies,
  * 0: the input's: eau2_cluster_run_as). eau2_stat reads the directory
  * only. A rower without input runs here, told (EAU2_RUN_CLUSTER) that it
  * may spread its work over the nodes.

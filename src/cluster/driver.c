@@ -1468,6 +1468,34 @@ struct out_call {
 
 #define OUT_AT(i, j) ((i) * EAU2_DIR_REPLICAS_MAX + (j))
 
+/* c's placement arrays for n partitions (not so.info: the caller's);
+ * out_free frees what was made. -ENOMEM leaves them to out_free. */
+static int out_alloc(struct out_call *c, size_t n)
+{
+	size_t slots = n * EAU2_DIR_REPLICAS_MAX + 1;
+
+	c->so.won = calloc(n + 1, sizeof(*c->so.won));
+	c->so.tried = calloc(n + 1, sizeof(*c->so.tried));
+	c->nto = calloc(n + 1, sizeof(*c->nto));
+	c->to = calloc(slots, sizeof(*c->to));
+	c->lost = calloc(slots, sizeof(*c->lost));
+	c->copied = calloc(slots, 1);
+	c->stale = calloc(slots, 1);
+	return c->so.won && c->so.tried && c->nto && c->to && c->lost && c->copied &&
+	       c->stale ? 0 : -ENOMEM;
+}
+
+static void out_free(struct out_call *c)
+{
+	free(c->so.won);
+	free(c->so.tried);
+	free(c->nto);
+	free(c->to);
+	free(c->lost);
+	free(c->copied);
+	free(c->stale);
+}
+
 static int out_copy_task(void *arg, size_t t, struct eau2_error *err)
 {
 	struct out_call *c = arg;
@@ -1648,23 +1676,17 @@ static int out_publish(struct out_call *c, const char *as, unsigned replicas,
 static int shuf_publish(struct shuf *s, struct eau2_error *err)
 {
 	struct eau2_dir_entry re = {0}, oe = {0}, old = {0};
-	struct out_call c = { .cl = s->cl, .e = &re, .m = s->m };
-	size_t slots = s->nranges * EAU2_DIR_REPLICAS_MAX + 1;
+	struct out_call c = {
+		.cl = s->cl, .e = &re, .m = s->m,
+		.so = { .put = s->put, .info = s->info },
+	};
 	uint64_t *given = calloc(s->m->n + 1, sizeof(*given));
 	int rc = 0;
 
 	snprintf(re.key, sizeof(re.key), "%s", s->as);
 	re.nparts = s->nranges;
 	re.parts = calloc(s->nranges + 1, sizeof(*re.parts));
-	c.so = (struct eau2_spec_out){ .put = s->put, .info = s->info,
-				       .won = calloc(s->nranges + 1, sizeof(*c.so.won)) };
-	c.nto = calloc(s->nranges + 1, sizeof(*c.nto));
-	c.to = calloc(slots, sizeof(*c.to));
-	c.lost = calloc(slots, sizeof(*c.lost));
-	c.copied = calloc(slots, 1);
-	c.stale = calloc(slots, 1);
-	if (!given || !re.parts || !c.so.won || !c.nto || !c.to || !c.lost || !c.copied ||
-	    !c.stale) {
+	if (out_alloc(&c, s->nranges) || !given || !re.parts) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1679,12 +1701,7 @@ static int shuf_publish(struct shuf *s, struct eau2_error *err)
 	drop_entry(s->cl, &old);
 out:
 	free(given);
-	free(c.so.won);
-	free(c.nto);
-	free(c.to);
-	free(c.lost);
-	free(c.copied);
-	free(c.stale);
+	out_free(&c);
 	eau2_dir_entry_free(&re);
 	eau2_dir_entry_free(&oe);
 	eau2_dir_entry_free(&old);
@@ -1743,41 +1760,27 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 	struct out_call c = { .cl = cl, .e = &e, .m = &m };
 	struct bcast side = {0};
 	uint64_t *given = NULL;
-	size_t slots;
 	bool leased = false;
+	bool shuffled = cls && !(cls->flags & EAU2_ROWER_ROWWISE) && shuffles(cl, cls);
 	int rc;
 
-	if (cls && !(cls->flags & EAU2_ROWER_ROWWISE) && shuffles(cl, cls)) {
-		if (replicas > EAU2_DIR_REPLICAS_MAX)
-			return eau2_error_set(err, -EINVAL, "run '%s' as '%s': %u replicas (at "
-					      "most %d)", cls->name, as, replicas,
-					      EAU2_DIR_REPLICAS_MAX);
-		return shuffle_as(cl, db, key, cls, args, as, replicas, err);
-	}
-	if (!cls || !(cls->flags & EAU2_ROWER_ROWWISE) || !cl->ops->run_out)
+	if (!shuffled && (!cls || !(cls->flags & EAU2_ROWER_ROWWISE) || !cl->ops->run_out))
 		return eau2_error_set(err, -ENOTSUP, "rower '%s': its output cannot stay on "
 				      "the nodes", cls && cls->name ? cls->name : "?");
 	if (replicas > EAU2_DIR_REPLICAS_MAX)
 		return eau2_error_set(err, -EINVAL, "run '%s' as '%s': %u replicas (at most "
 				      "%d)", cls->name, as, replicas, EAU2_DIR_REPLICAS_MAX);
+	if (shuffled)
+		return shuffle_as(cl, db, key, cls, args, as, replicas, err);
 	if ((rc = eau2_dir_key_path(as, (char[EAU2_ZK_PATH_MAX]){0}, err)))
 		return rc;
 	if ((rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
 		return rc;
 	if ((rc = eau2_members_list(cl->zk, &m, err)))
 		goto out;
-	slots = e.nparts * EAU2_DIR_REPLICAS_MAX + 1;
 	c.so.info = calloc(e.nparts + 1, sizeof(*c.so.info));
-	c.so.won = calloc(e.nparts + 1, sizeof(*c.so.won));
-	c.so.tried = calloc(e.nparts + 1, sizeof(*c.so.tried));
-	c.nto = calloc(e.nparts + 1, sizeof(*c.nto));
-	c.to = calloc(slots, sizeof(*c.to));
-	c.lost = calloc(slots, sizeof(*c.lost));
-	c.copied = calloc(slots, 1);
-	c.stale = calloc(slots, 1);
 	given = calloc(m.n + 1, sizeof(*given));
-	if (!c.so.info || !c.so.won || !c.so.tried || !c.nto || !c.to || !c.lost ||
-	    !c.copied || !c.stale || !given) {
+	if (out_alloc(&c, e.nparts) || !c.so.info || !given) {
 		rc = eau2_error_set(err, -ENOMEM, "run '%s' as '%s': out of memory", cls->name, as);
 		goto out;
 	}
@@ -1825,9 +1828,9 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 					c.stale[OUT_AT(i, j)] = 0;
 out:
 	/* Nothing published: every copy goes, the winners' too. */
-	if (rc && c.to)
+	if (rc && c.to && c.copied)
 		out_drop(&c, c.to, c.copied);
-	if (c.lost)
+	if (c.lost && c.stale)
 		out_drop(&c, c.lost, c.stale);
 	if (leased)
 		eau2_dir_unlease(cl->zk, c.so.put, NULL);
@@ -1835,13 +1838,7 @@ out:
 	for (size_t i = 0; c.so.info && i < e.nparts; i++)
 		eau2_schema_free(c.so.info[i].schema);
 	free(c.so.info);
-	free(c.so.won);
-	free(c.so.tried);
-	free(c.nto);
-	free(c.to);
-	free(c.lost);
-	free(c.copied);
-	free(c.stale);
+	out_free(&c);
 	free(given);
 	eau2_dir_entry_free(&oe);
 	eau2_dir_entry_free(&old);
