@@ -33,7 +33,6 @@
 #include <string.h>
 
 #include "cluster/cluster.h"
-#include "cluster/dir.h"
 #include "node/remote.h"
 #include "rowers/rowers.h"
 #include "util/clock.h"
@@ -369,13 +368,35 @@ static int net_run(void *ctx, const struct eau2_member *node, const char *part,
 	return named(node, rc, err);
 }
 
+/* A STAT of out, a run's result stored on the node over r, into *info;
+ * rows (not NULL): what the run said it stored, checked. */
+static int out_info(eau2_remote *r, const char *out, const uint64_t *rows,
+		    struct eau2_cluster_part_out *info, struct eau2_error *err)
+{
+	struct eau2_remote_desc d = {0};
+	int rc = eau2_remote_stat(r, out, &d, err);
+
+	if (!rc && ((rows && d.rows != *rows) || d.ngroups > UINT32_MAX))
+		rc = eau2_error_set(err, -EBADMSG, "'%s' holds %llu rows in %zu row groups, "
+				    "the run said %llu", out, (unsigned long long)d.rows,
+				    d.ngroups, (unsigned long long)(rows ? *rows : d.rows));
+	if (!rc) {
+		*info = (struct eau2_cluster_part_out){
+			.rows = d.rows, .bytes = d.bytes, .groups = (uint32_t)d.ngroups,
+			.schema = d.schema,
+		};
+		d.schema = NULL;
+	}
+	eau2_remote_desc_free(&d);
+	return rc;
+}
+
 /* A RUN stored under out on the node, then a STAT of out: its
  * descriptor is all that comes back. */
 static int net_run_out(void *ctx, const struct eau2_member *node, const char *part,
 		       const char *rower, const struct eau2_args *args, const char *out,
 		       struct eau2_cluster_part_out *info, struct eau2_error *err)
 {
-	struct eau2_remote_desc d = {0};
 	eau2_df *none = NULL;
 	eau2_remote *r;
 	uint64_t rows = 0;
@@ -386,20 +407,8 @@ static int net_run_out(void *ctx, const struct eau2_member *node, const char *pa
 		return rc;
 	rc = eau2_remote_run(r, NULL, rower, args, part, out, 0, &none, &rows, err);
 	if (!rc)
-		rc = eau2_remote_stat(r, out, &d, err);
+		rc = out_info(r, out, &rows, info, err);
 	give(ctx, node, r);
-	if (!rc && (d.rows != rows || d.ngroups > UINT32_MAX))
-		rc = eau2_error_set(err, -EBADMSG, "'%s' holds %llu rows in %zu row groups, "
-				    "the run said %llu", out, (unsigned long long)d.rows,
-				    d.ngroups, (unsigned long long)rows);
-	if (!rc) {
-		*info = (struct eau2_cluster_part_out){
-			.rows = d.rows, .bytes = d.bytes, .groups = (uint32_t)d.ngroups,
-			.schema = d.schema,
-		};
-		d.schema = NULL;
-	}
-	eau2_remote_desc_free(&d);
 	return named(node, rc, err);
 }
 
@@ -517,6 +526,22 @@ static void step_args_free(struct step_args *s)
 	free(s->schema);
 }
 
+/* names[0..n) joined by ',' (malloc'd; NULL: out of memory). */
+static char *join_names(const char *const *names, size_t n)
+{
+	size_t len = 1, at = 0;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(names[i]) + 1;
+	if (!(p = malloc(len)))
+		return NULL;
+	p[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)snprintf(p + at, len - at, "%s%s", i ? "," : "", names[i]);
+	return p;
+}
+
 /* A step's RUN on node: its result into db (as NULL) or stored as `as`. */
 static int step_run(struct eau2_cluster_net *n, const struct eau2_member *node,
 		    const char *step, const struct eau2_args *args, const char *input,
@@ -583,7 +608,7 @@ static int net_cut(void *ctx, const struct eau2_member *node, const char *rower,
 		   eau2 *db, struct eau2_error *err)
 {
 	struct step_args s;
-	char *hex = malloc(2 * slen + 1), *names = malloc((nsplit + 1) * EAU2_DIR_PART_NAME_MAX);
+	char *hex = malloc(2 * slen + 1), *names = join_names(ranges, nsplit + 1);
 	eau2_df *res = NULL;
 	int rc;
 
@@ -595,10 +620,6 @@ static int net_cut(void *ctx, const struct eau2_member *node, const char *rower,
 	for (size_t i = 0; i < slen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)splits)[i]);
 	hex[2 * slen] = 0;
-	names[0] = 0;
-	for (size_t r = 0, at = 0; r <= nsplit; r++)
-		at += (size_t)snprintf(names + at, EAU2_DIR_PART_NAME_MAX, "%s%s", r ? "," : "",
-				       ranges[r]);
 	if ((rc = step_args(&s, args, rower, schema, err)) == 0) {
 		step_add(&s, "eau2.state", state);
 		step_add(&s, "eau2.splits", hex);
@@ -618,8 +639,7 @@ static int net_reduce(void *ctx, const struct eau2_member *node, const char *row
 		      struct eau2_cluster_part_out *info, struct eau2_error *err)
 {
 	struct step_args s;
-	struct eau2_remote_desc d = {0};
-	char *list = malloc(n * EAU2_DIR_PART_NAME_MAX + 1);
+	char *list = join_names(names, n);
 	eau2_df *none = NULL;
 	eau2_remote *r;
 	int rc;
@@ -627,10 +647,6 @@ static int net_reduce(void *ctx, const struct eau2_member *node, const char *row
 	memset(info, 0, sizeof(*info));
 	if (!list)
 		return eau2_error_set(err, -ENOMEM, "out of memory");
-	list[0] = 0;
-	for (size_t i = 0, at = 0; i < n; i++)
-		at += (size_t)snprintf(list + at, EAU2_DIR_PART_NAME_MAX, "%s%s", i ? "," : "",
-				       names[i]);
 	if ((rc = step_args(&s, args, rower, schema, err)) == 0) {
 		step_add(&s, "eau2.names", list);
 		rc = step_run(ctx, node, "eau2.reduce", &s.a, NULL, out, NULL, &none, err);
@@ -639,17 +655,8 @@ static int net_reduce(void *ctx, const struct eau2_member *node, const char *row
 	free(list);
 	if (rc || (rc = take(ctx, node, &r, err)))
 		return rc;
-	rc = eau2_remote_stat(r, out, &d, err);
+	rc = out_info(r, out, NULL, info, err);
 	give(ctx, node, r);
-	if (rc == 0) {
-		*info = (struct eau2_cluster_part_out){
-			.rows = d.rows, .bytes = d.bytes,
-			.groups = d.ngroups > UINT32_MAX ? UINT32_MAX : (uint32_t)d.ngroups,
-			.schema = d.schema,
-		};
-		d.schema = NULL;
-	}
-	eau2_remote_desc_free(&d);
 	return named(node, rc, err);
 }
 
