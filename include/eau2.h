@@ -470,6 +470,15 @@ struct eau2_load_stats {
 int eau2_load(eau2 *db, const char *path, const struct eau2_load_options *opt,
 	      eau2_df **df, struct eau2_load_stats *stats, struct eau2_error *err);
 
+/* eau2_load, then eau2_put under key once the whole load succeeded (a
+ * failed load or put leaves key as it was, and nothing in the store). On
+ * a cluster the partitions go to the nodes while the file is parsed,
+ * rather than after. df (may be NULL) gets the dataframe loaded here;
+ * stats may be NULL. */
+int eau2_load_put(eau2 *db, const char *path, const char *key,
+		  const struct eau2_load_options *opt, eau2_df **df,
+		  struct eau2_load_stats *stats, struct eau2_error *err);
+
 /* Writes df as RFC 4180 CSV with a header row to the file descriptor fd;
  * at most max_rows rows (UINT64_MAX for all). Doubles are printed so that
  * they read back equal; nulls are empty fields. */

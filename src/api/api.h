@@ -71,6 +71,11 @@ struct eau2_backend {
 	int (*run_key)(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 		       const struct eau2_args *args, const struct eau2_run_options *opt,
 		       const char *as, eau2_df **result, struct eau2_error *err);
+	/* Optional (NULL: eau2_load, then put): eau2_load_put, for a backend
+	 * that can store a load while it is parsed. */
+	int (*load_put)(eau2 *db, const char *path, const char *key,
+			const struct eau2_load_options *opt, eau2_df **df,
+			struct eau2_load_stats *stats, struct eau2_error *err);
 	/* Shared state (sync.c); optional, NULL: -ENOTSUP. watch: eau2_watch
 	 * with version not NULL (the facade turns NULL into the current
 	 * version first). lock: takes the lock named lk->name within

@@ -88,6 +88,15 @@ static int cluster_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error
 	return eau2_cluster_put(cl_of(db), db, key, df, &po, err);
 }
 
+static int cluster_load_put(eau2 *db, const char *path, const char *key,
+			    const struct eau2_load_options *opt, eau2_df **df,
+			    struct eau2_load_stats *stats, struct eau2_error *err)
+{
+	struct eau2_cluster_put_options po = { .replicas = db->opt.replicas };
+
+	return eau2_cluster_load(cl_of(db), db->store, path, key, opt, &po, df, stats, err);
+}
+
 static int cluster_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
 {
 	return eau2_cluster_get(cl_of(db), db, key, df, err);
@@ -217,6 +226,7 @@ const struct eau2_backend eau2_backend_cluster = {
 	.open = cluster_open,
 	.close = cluster_close,
 	.put = cluster_put,
+	.load_put = cluster_load_put,
 	.get = cluster_get,
 	.wait_get = cluster_wait_get,
 	.del = cluster_del,

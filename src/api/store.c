@@ -190,6 +190,28 @@ int eau2_load(eau2 *db, const char *path, const struct eau2_load_options *opt,
 	return eau2_load_in(store_of(db), path, opt, df, stats, err);
 }
 
+int eau2_load_put(eau2 *db, const char *path, const char *key,
+		  const struct eau2_load_options *opt, eau2_df **df,
+		  struct eau2_load_stats *stats, struct eau2_error *err)
+{
+	eau2_df *out = NULL;
+	int rc;
+
+	if (df)
+		*df = NULL;
+	if (!db || !path || !key)
+		return eau2_error_set(err, -EINVAL, "load: store, file and key are required");
+	if (db->be->load_put)
+		rc = db->be->load_put(db, path, key, opt, &out, stats, err);
+	else if (!(rc = eau2_load_in(store_of(db), path, opt, &out, stats, err)))
+		rc = db->be->put(db, key, out, err);
+	if (rc || !df)
+		eau2_df_release(out);
+	else
+		*df = out;
+	return rc;
+}
+
 int eau2_df_zip(eau2 *db, const eau2_df *a, const eau2_df *b, eau2_df **out,
 		struct eau2_error *err)
 {

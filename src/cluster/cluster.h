@@ -220,6 +220,22 @@ struct eau2_cluster_put_options {
 int eau2_cluster_put(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df *df,
 		     const struct eau2_cluster_put_options *opt, struct eau2_error *err);
 
+/* Loads path (eau2_load_stream_in, into store: the driver's) and puts
+ * it under key as eau2_cluster_put does, the partitions leaving while the
+ * file is parsed: each run of row groups the loader has joined, of
+ * po->part_bytes (0: about a quarter of the file's bytes per node, 4 MiB
+ * to EAU2_PLACE_PART_BYTES), goes to pusher threads that place it on the
+ * nodes least loaded by this put and push it; the groups left when the
+ * load ends make the last partition. A load that starts again (CSV
+ * types widened) drops what it pushed and puts its result whole. A
+ * failed load or put drops every copy pushed and leaves key as it was.
+ * *df gets the dataframe loaded in store (unpublished there). */
+struct eau2_store;
+int eau2_cluster_load(eau2_cluster *cl, struct eau2_store *store, const char *path,
+		      const char *key, const struct eau2_load_options *lo,
+		      const struct eau2_cluster_put_options *po, eau2_df **df,
+		      struct eau2_load_stats *stats, struct eau2_error *err);
+
 /* Fetches key's partitions (any live replica of each, in parallel) and
  * assembles them in order into one dataframe in db's store. A partition
  * no live replica holds: an error naming it. */

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -836,6 +837,103 @@ fail:
 	free(sizes);
 	free(segs);
 	eau2_builder_abort(b);
+	return rc;
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+size_t eau2_builder_groups(const eau2_builder *b)
+{
+	return b->schema->n ? b->chunks[0].n : 0;
+}
+
+uint64_t eau2_builder_id(const eau2_builder *b)
+{
+	return b->w->id;
+}
+
+uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g)
+{
+	struct writer *w = b->w;
+	uint64_t bytes = 0;
+
+	pthread_mutex_lock(&w->mu);
+	for (size_t c = 0; c < b->schema->n; c++) {
+		const struct eau2_chunk_ref *r = &b->chunks[c].refs[g];
+		const struct eau2_chunk_hdr *h =
+			(const void *)(w->segs[r->seg].base + r->off);
+
+		bytes += h->total_len;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return bytes;
+}
+
+int eau2_builder_snapshot(eau2_builder *b, size_t from, size_t to, eau2_df **df,
+			  struct eau2_error *err)
+{
+	struct writer *w = b->w;
+	size_t ncols = b->schema->n, n = to - from;
+	uint64_t *first = malloc((n + 1) * sizeof(*first));
+	struct eau2_chunk_ref *refs = malloc((n * ncols + 1) * sizeof(*refs));
+	struct eau2_df_seg *segs = NULL;
+	uint64_t bytes = 0;
+	uint32_t nsegs;
+	int rc = 0;
+
+	*df = NULL;
+	if (from > to || to > eau2_builder_groups(b) || b->is_part) {
+		free(first);
+		free(refs);
+		return eau2_error_set(err, -EINVAL, "builder: snapshot of groups %zu to %zu of %zu",
+				      from, to, eau2_builder_groups(b));
+	}
+	pthread_mutex_lock(&w->mu);
+	nsegs = w->nsegs;
+	segs = calloc(nsegs + 1, sizeof(*segs));
+	if (!first || !refs || !segs) {
+		pthread_mutex_unlock(&w->mu);
+		free(first);
+		free(refs);
+		free(segs);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	first[0] = 0;
+	for (size_t g = 0; g < n; g++) {
+		first[g + 1] = first[g] + b->chunks[0].rows[from + g];
+		for (size_t c = 0; c < ncols && !rc; c++) {
+			const struct eau2_chunk_ref *r = &b->chunks[c].refs[from + g];
+			struct eau2_shm_seg *s = &w->segs[r->seg];
+			struct eau2_df_seg *d = &segs[r->seg];
+
+			refs[g * ncols + c] = *r;
+			bytes += ((const struct eau2_chunk_hdr *)(const void *)(s->base + r->off))
+					 ->total_len;
+			if (d->base)
+				continue;
+			/* Its own mapping: the writer's goes to the final
+			 * dataframe, or away with a failed load. */
+			d->base = mmap(NULL, s->size, PROT_READ, MAP_SHARED, s->fd, 0);
+			if (d->base == MAP_FAILED) {
+				d->base = NULL;
+				rc = eau2_error_set(err, -errno, "snapshot: mmap: %s",
+						    strerror(errno));
+			}
+			d->size = d->map_len = s->size;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc) {
+		for (uint32_t i = 0; i < nsegs; i++)
+			if (segs[i].base)
+				munmap((void *)segs[i].base, segs[i].map_len);
+		free(segs);
+	} else {
+		rc = eau2_df_open_mem(w->id, b->schema, segs, nsegs, n, first, refs, bytes, df,
+				      err);
+	}
+	free(first);
+	free(refs);
 	return rc;
 }
 

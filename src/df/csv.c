@@ -1282,7 +1282,7 @@ done:
 		piece_fail(L, idx, rc, SIZE_MAX, "%s", err.msg);
 	pthread_mutex_lock(&L->lock);
 	p->done = true;
-	rc = eau2_load_join_done(L->b, &L->next_join, L->npieces, done_part, L, &err);
+	rc = eau2_load_join_done(L->ctx, L->b, &L->next_join, L->npieces, done_part, L, &err);
 	if (rc)
 		piece_fail(L, L->next_join, rc, SIZE_MAX, "%s", err.msg);
 	pthread_mutex_unlock(&L->lock);

@@ -41,6 +41,7 @@ static void df_free(eau2_df *df)
 	free((void *)df->view_ready);
 	if (df->desc)
 		munmap(df->desc, df->desc_len);
+	free(df->mem);
 	if (df->lock_fd >= 0) {
 		/* Never published: nobody else can name it. */
 		eau2_shm_id_remove(df->datafd, df->id);
@@ -224,6 +225,60 @@ fail:
 		close(fd);
 	df_free(df);
 	return rc;
+}
+
+int eau2_df_open_mem(uint64_t id, const eau2_schema *schema,
+		     struct eau2_df_seg *segs, size_t nsegs, size_t ngroups,
+		     const uint64_t *first, const struct eau2_chunk_ref *refs,
+		     uint64_t bytes, eau2_df **out, struct eau2_error *err)
+{
+	size_t ncols = eau2_schema_ncols(schema), nchunks = ngroups * ncols;
+	eau2_df *df = calloc(1, sizeof(*df));
+	uint64_t *f;
+	int rc;
+
+	*out = NULL;
+	if (!df) {
+		for (size_t i = 0; i < nsegs; i++)
+			if (segs[i].base)
+				munmap((void *)segs[i].base, segs[i].map_len);
+		free(segs);
+		return eau2_error_set(err, -ENOMEM, "out of memory");
+	}
+	atomic_init(&df->refs, 1);
+	df->id = id;
+	df->lock_fd = -1;
+	df->datafd = -1;
+	df->segs = segs;
+	df->nsegs = nsegs;
+	df->mem = malloc((ngroups + 1) * sizeof(*first) + (nchunks + 1) * sizeof(*refs));
+	df->views = calloc(nchunks ? nchunks : 1, sizeof(*df->views));
+	df->view_claimed = calloc(nchunks / 64 + 1, sizeof(*df->view_claimed));
+	df->view_ready = calloc(nchunks / 64 + 1, sizeof(*df->view_ready));
+	if (!df->mem || !df->views || !df->view_claimed || !df->view_ready) {
+		rc = eau2_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = eau2_schema_copy(schema, &df->schema, err)))
+		goto fail;
+	f = df->mem;
+	memcpy(f, first, (ngroups + 1) * sizeof(*first));
+	memcpy(f + ngroups + 1, refs, nchunks * sizeof(*refs));
+	df->group_first = f;
+	df->chunk_refs = (const struct eau2_chunk_ref *)(f + ngroups + 1);
+	df->ngroups = ngroups;
+	df->nrows = first[ngroups];
+	df->bytes = bytes;
+	*out = df;
+	return 0;
+fail:
+	df_free(df);
+	return rc;
+}
+
+uint64_t eau2_df_store_id(const eau2_df *df)
+{
+	return df->id;
 }
 
 void eau2_df_set_release(eau2_df *df, eau2_df_release_fn fn, void *ctx)

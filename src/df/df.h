@@ -113,6 +113,7 @@ struct eau2_df {
 	const struct eau2_chunk_ref *chunk_refs; /* into desc */
 	struct eau2_df_seg *segs;
 	void *desc;
+	void *mem;   /* group_first and chunk_refs of a snapshot (no desc) */
 	size_t desc_len;
 	int datafd;  /* the store's data/ directory (dup) */
 	int lock_fd; /* >= 0 while unpublished: files removed on release */
@@ -210,6 +211,17 @@ int eau2_builder_new_in(struct eau2_store *db, const eau2_schema *schema,
 int eau2_load_in(struct eau2_store *db, const char *path,
 		 const struct eau2_load_options *opt, eau2_df **df,
 		 struct eau2_load_stats *stats, struct eau2_error *err);
+/* eau2_load_in, calling joined(arg, root) each time row groups were added
+ * to the builder of the load (under the loader's lock, so it must be
+ * quick: eau2_builder_snapshot and the like). A load that starts again
+ * (CSV types widened, pieces split again) does so with a new builder
+ * (another eau2_builder_id): what the hook took from the old one is not
+ * in the result. */
+typedef void eau2_load_joined_fn(void *arg, eau2_builder *root);
+int eau2_load_stream_in(struct eau2_store *db, const char *path,
+			const struct eau2_load_options *opt, eau2_load_joined_fn *joined,
+			void *arg, eau2_df **df, struct eau2_load_stats *stats,
+			struct eau2_error *err);
 int eau2_df_zip_in(struct eau2_store *db, const eau2_df *a, const eau2_df *b,
 		   eau2_df **out, struct eau2_error *err);
 int eau2_df_from_array_in(struct eau2_store *db, const char *name,
@@ -232,6 +244,20 @@ int eau2_df_open_id(struct eau2_store *db, uint64_t id,
 		    struct eau2_df_seg *segs, size_t nsegs, int lock_fd,
 		    eau2_df **out, struct eau2_error *err);
 
+/* The dataframe object of groups that a builder has sealed (a snapshot
+ * of eau2_builder_snapshot): first (ngroups + 1 entries, from 0) and refs
+ * (ngroups x schema columns) are copied; segs (nsegs read-only mappings,
+ * those no ref names may have a NULL base) are taken over, also on
+ * failure. It is in no store: it cannot be put under a key, and
+ * releasing it removes no file. */
+int eau2_df_open_mem(uint64_t id, const eau2_schema *schema,
+		     struct eau2_df_seg *segs, size_t nsegs, size_t ngroups,
+		     const uint64_t *first, const struct eau2_chunk_ref *refs,
+		     uint64_t bytes, eau2_df **out, struct eau2_error *err);
+
+/* The store's id of df (its files; a snapshot's builder's). */
+uint64_t eau2_df_store_id(const eau2_df *df);
+
 /* Sets df's release hook (at most one; before df is shared). */
 void eau2_df_set_release(eau2_df *df, eau2_df_release_fn fn, void *ctx);
 
@@ -241,6 +267,20 @@ int eau2_desc_write(int datafd, uint64_t id, const eau2_schema *s,
 		    uint32_t nsegs, const uint64_t *seg_sizes, size_t ngroups,
 		    const uint64_t *group_first, const struct eau2_chunk_ref *refs,
 		    struct eau2_error *err);
+
+/* Snapshots of a builder that is still being filled, for a load that
+ * streams what it has parsed (builder.c; the caller holds whatever lock
+ * guards the builder and its joins). groups: row groups sealed so far
+ * (joins only ever add groups at the end); id: the dataframe it builds
+ * (another after a load restarts with a new builder); group_bytes: the
+ * bytes of group g's chunks; snapshot: a dataframe of groups [from, to)
+ * (eau2_df_open_mem), readable after the builder is finished or
+ * aborted. */
+size_t eau2_builder_groups(const eau2_builder *b);
+uint64_t eau2_builder_id(const eau2_builder *b);
+uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g);
+int eau2_builder_snapshot(eau2_builder *b, size_t from, size_t to, eau2_df **df,
+			  struct eau2_error *err);
 
 /* Builder: bulk appends for loaders that append whole rows (builder.c).
  * eau2_builder_colbufs gives each column's pending chunk: a value goes at

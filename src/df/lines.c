@@ -108,7 +108,7 @@ done:
 	atomic_fetch_add(&ctx->bytes_done, p->end - p->start);
 	pthread_mutex_lock(&L->lock);
 	p->done = true;
-	rc = eau2_load_join_done(L->b, &L->next_join, L->npieces, done_part, L, &err);
+	rc = eau2_load_join_done(L->ctx, L->b, &L->next_join, L->npieces, done_part, L, &err);
 	if (rc) {
 		struct lpiece *j = &L->pieces[L->next_join];
 

@@ -564,6 +564,14 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 		 const struct eau2_load_options *opt, eau2_df **df,
 		 struct eau2_load_stats *stats, struct eau2_error *err)
 {
+	return eau2_load_stream_in(db, path, opt, NULL, NULL, df, stats, err);
+}
+
+int eau2_load_stream_in(struct eau2_store *db, const char *path,
+			const struct eau2_load_options *opt, eau2_load_joined_fn *joined,
+			void *arg, eau2_df **df, struct eau2_load_stats *stats,
+			struct eau2_error *err)
+{
 	struct eau2_load_ctx ctx = { 0 };
 	struct eau2_load_stats local_stats;
 	struct eau2_error local_err;
@@ -606,6 +614,8 @@ int eau2_load_in(struct eau2_store *db, const char *path,
 				      (int)ctx.opt.format);
 	ctx.db = db;
 	ctx.path = path;
+	ctx.joined = joined;
+	ctx.joined_arg = arg;
 	ctx.stats = stats;
 	ctx.err = err;
 	ctx.threads = ctx.opt.threads ? ctx.opt.threads : eau2_load_default_threads();
@@ -685,10 +695,11 @@ out:
 	return rc;
 }
 
-int eau2_load_join_done(eau2_builder *root, size_t *next, size_t n,
-			eau2_load_part_fn part, void *arg, struct eau2_error *err)
+int eau2_load_join_done(struct eau2_load_ctx *ctx, eau2_builder *root, size_t *next,
+			size_t n, eau2_load_part_fn part, void *arg, struct eau2_error *err)
 {
 	eau2_builder **p;
+	bool joined = false;
 	int rc;
 
 	for (; *next < n && (p = part(arg, *next)); (*next)++) {
@@ -698,6 +709,9 @@ int eau2_load_join_done(eau2_builder *root, size_t *next, size_t n,
 		*p = NULL;
 		if (rc)
 			return rc;
+		joined = true;
 	}
+	if (joined && ctx->joined)
+		ctx->joined(ctx->joined_arg, root);
 	return 0;
 }

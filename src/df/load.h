@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "eau2.h"
+#include "df/df.h"
 
 /* One load in progress. Filled by eau2_load before it calls a format. */
 struct eau2_load_ctx {
@@ -37,6 +37,11 @@ struct eau2_load_ctx {
 	struct eau2_load_stats *stats; /* never NULL (a local when the caller passed NULL) */
 	struct eau2_error *err;        /* never NULL */
 	_Atomic uint64_t bytes_done;   /* progress, updated by workers */
+	/* Called after joins added row groups to the load's builder, with
+	 * the loader's lock held (a load streaming what it has parsed:
+	 * eau2_load_stream_in); NULL: none. */
+	eau2_load_joined_fn *joined;
+	void *joined_arg;
 	uint64_t progress_next;        /* calling thread only */
 };
 
@@ -68,10 +73,10 @@ void eau2_load_progress(struct eau2_load_ctx *ctx, bool final);
  * parts of pieces *next, *next + 1, ... for as long as part(arg, i) gives
  * one (a pointer to piece i's part, which it sets to NULL after joining;
  * part returns NULL for a piece not done yet, or when the load is
- * stopping). Returns 0, or the failed join's code with err filled and
- * *next left at that piece. */
+ * stopping), then calls ctx->joined if it joined any. Returns 0, or the
+ * failed join's code with err filled and *next left at that piece. */
 typedef eau2_builder **(*eau2_load_part_fn)(void *arg, size_t i);
-int eau2_load_join_done(eau2_builder *root, size_t *next, size_t n,
+int eau2_load_join_done(struct eau2_load_ctx *ctx, eau2_builder *root, size_t *next, size_t n,
 			eau2_load_part_fn part, void *arg, struct eau2_error *err);
 
 /* 1-based line and byte column of byte offset off of the file. O(off). */

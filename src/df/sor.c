@@ -330,7 +330,7 @@ done:
 	atomic_fetch_add(&ctx->bytes_done, p->end > p->start ? p->end - p->start : 0);
 	pthread_mutex_lock(&L->lock);
 	p->done = true;
-	rc = eau2_load_join_done(L->b, &L->next_join, L->npieces, done_part, L, &err);
+	rc = eau2_load_join_done(L->ctx, L->b, &L->next_join, L->npieces, done_part, L, &err);
 	if (rc) {
 		struct spiece *j = &L->pieces[L->next_join];
 

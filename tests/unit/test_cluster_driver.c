@@ -20,6 +20,8 @@
 #include "cluster/cluster.h"
 #include "cluster/dir.h"
 #include "cluster/repair.h"
+#include "api/api.h"
+#include "df/load.h"
 #include "rowers/rowers.h"
 
 #include <errno.h>
@@ -619,6 +621,159 @@ static void test_put_get(void **state)
 	tu_close_store(db, dir);
 }
 
+/* ------------------------------------------------------ streamed loads */
+
+/* A CSV of rows rows "id,x,s" in dir/name (path malloc'd); tail, when
+ * not NULL, is the last line. */
+static char *write_csv(const char *dir, const char *name, size_t rows, const char *tail)
+{
+	char *path = malloc(strlen(dir) + strlen(name) + 2);
+	FILE *f;
+
+	sprintf(path, "%s/%s", dir, name);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("id,x,s\n", f);
+	for (size_t r = 0; r < rows; r++)
+		fprintf(f, "%zu,%zu,w%zu\n", r, (r * 7919) % 1000, r % 13);
+	if (tail)
+		fprintf(f, "%s\n", tail);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+/* Copies on every node, and the leases held under the cluster's root. */
+static size_t all_parts(void)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < NNODES; i++)
+		n += node_parts(i);
+	return n;
+}
+
+static size_t leases(eau2_zk *zk)
+{
+	struct eau2_error err = {0};
+	uint64_t *puts;
+	size_t n;
+
+	tu_ok(eau2_dir_leases(zk, &puts, &n, &err), &err);
+	free(puts);
+	return n;
+}
+
+/* Streams path into key (partitions of part_bytes, r replicas) and
+ * checks the key equals a local load of path. Returns its partitions. */
+static size_t stream_check(eau2_cluster *cl, eau2 *db, eau2_zk *zk, const char *path,
+			   const char *key, unsigned r, uint64_t part_bytes)
+{
+	struct eau2_cluster_put_options po = { .replicas = r, .part_bytes = part_bytes };
+	struct eau2_error err = {0};
+	struct eau2_load_stats st = {0};
+	struct eau2_dir_entry e;
+	eau2_df *df = NULL, *local = NULL, *got = NULL;
+	uint64_t rows = 0;
+	size_t nparts;
+
+	tu_ok(eau2_cluster_load(cl, db->store, path, key, NULL, &po, &df, &st, &err), &err);
+	tu_ok(eau2_load(db, path, NULL, &local, NULL, &err), &err);
+	assert_int_equal(st.rows, eau2_df_rows(local));
+	assert_same_df(df, local);
+	tu_ok(eau2_cluster_get(cl, db, key, &got, &err), &err);
+	assert_same_df(got, local);
+	tu_ok(eau2_dir_read(zk, key, &e, NULL, NULL, &err), &err);
+	for (size_t i = 0; i < e.nparts; i++) {
+		assert_int_equal(e.parts[i].nrep, r);
+		rows += e.parts[i].rows;
+	}
+	assert_int_equal(rows, eau2_df_rows(local));
+	nparts = e.nparts;
+	eau2_dir_entry_free(&e);
+	eau2_df_release(df);
+	eau2_df_release(local);
+	eau2_df_release(got);
+	return nparts;
+}
+
+static void test_stream_load(void **state)
+{
+	struct eau2_cluster_put_options po = { .replicas = 2, .part_bytes = 1 };
+	struct eau2_error err = {0};
+	char *dir = NULL, *ok, *wide, *bad;
+	eau2 *db = tu_open_store(&dir);
+	eau2_df *df = NULL;
+	eau2_cluster *cl;
+	eau2_zk *zk;
+	size_t n;
+
+	(void)state;
+	double_open("stream", NULL);
+	cl = open_cluster("stream", 5000);
+	zk = zku_connect("stream", 0);
+	ok = write_csv(dir, "ok.csv", 200000, NULL);
+	/* Pieces of 64 KiB: the loader joins many times, each join a
+	 * partition of its groups (part_bytes 1). */
+	eau2_load_tune.piece_bytes = 64 << 10;
+	n = stream_check(cl, db, zk, ok, "s/ok", 2, 1);
+	assert_true(n > 20);
+	assert_int_equal(all_parts(), 2 * n);
+	/* Replaced by one of a single partition: the old copies dropped. */
+	assert_int_equal(stream_check(cl, db, zk, ok, "s/ok", 1, 1ull << 40), 1);
+	assert_int_equal(all_parts(), 1);
+	tu_ok(eau2_cluster_delete(cl, "s/ok", &err), &err);
+
+	/* A value past the samples widens x to a string: the load starts
+	 * again, and what the first pass pushed is dropped. */
+	eau2_load_tune.sample_bytes = 64;
+	eau2_load_tune.samples = 1;
+	wide = write_csv(dir, "wide.csv", 200000, "7,seven,w");
+	n = stream_check(cl, db, zk, wide, "s/wide", 2, 1);
+	assert_int_equal(all_parts(), 2 * n);
+	tu_ok(eau2_cluster_get(cl, db, "s/wide", &df, &err), &err);
+	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 1), EAU2_STRING);
+	eau2_df_release(df);
+	df = NULL;
+	tu_ok(eau2_cluster_delete(cl, "s/wide", &err), &err);
+
+	/* A bad last row: no key, no copy, no lease left. */
+	bad = write_csv(dir, "bad.csv", 200000, "1,2");
+	assert_int_equal(eau2_cluster_load(cl, db->store, bad, "s/bad", NULL, &po, &df, NULL,
+					   &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "bad.csv:200002:1"));
+	assert_null(df);
+	assert_int_equal(eau2_cluster_get(cl, db, "s/bad", &df, &err), -ENOENT);
+	assert_int_equal(all_parts(), 0);
+	assert_int_equal(leases(zk), 0);
+
+	/* A node down: the push to it fails, naming it; nothing is left. */
+	dbl.n[1].down = 1;
+	po.replicas = 3;
+	assert_int_equal(eau2_cluster_load(cl, db->store, ok, "s/down", NULL, &po, &df, NULL,
+					   &err), -EHOSTUNREACH);
+	assert_non_null(strstr(err.msg, "n1"));
+	assert_non_null(strstr(err.msg, "partition"));
+	dbl.n[1].down = 0;
+	assert_null(df);
+	assert_int_equal(eau2_cluster_get(cl, db, "s/down", &df, &err), -ENOENT);
+	assert_int_equal(all_parts(), 0);
+	assert_int_equal(leases(zk), 0);
+	/* More replicas than nodes: refused before anything is parsed. */
+	po.replicas = 4;
+	assert_int_equal(eau2_cluster_load(cl, db->store, ok, "s/four", NULL, &po, &df, NULL,
+					   &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "4 replicas asked"));
+	assert_int_equal(leases(zk), 0);
+
+	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+	free(ok);
+	free(wide);
+	free(bad);
+	eau2_zk_close(zk);
+	eau2_cluster_close(cl);
+	double_close(true);
+	tu_close_store(db, dir);
+}
+
 struct rower_case {
 	const char *name;
 	const char *args[4]; /* NAME=VALUE pairs */
@@ -1034,15 +1189,6 @@ static uint64_t check_placed(eau2_zk *zk, const char *key, unsigned nrep)
 	rows = e.rows;
 	eau2_dir_entry_free(&e);
 	return rows;
-}
-
-static size_t all_parts(void)
-{
-	size_t n = 0;
-
-	for (int i = 0; i < NNODES; i++)
-		n += node_parts(i);
-	return n;
 }
 
 /* Runs cls over key on the cluster and stored as `as` (run_as), and
@@ -1640,6 +1786,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get),
+		cmocka_unit_test(test_stream_load),
 		cmocka_unit_test(test_backup),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_run),

@@ -122,7 +122,11 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	lo.progress_ctx = &prog;
 	eau2_cli_progress_start(&prog, NULL);
 
-	rc = eau2_load(cli->db, path, &lo, &df, &stats, &err);
+	/* On a cluster the partitions leave while the file is parsed. */
+	if (cli->cluster)
+		rc = eau2_load_put(cli->db, path, o->as, &lo, &df, &stats, &err);
+	else
+		rc = eau2_load(cli->db, path, &lo, &df, &stats, &err);
 	eau2_cli_progress_clear(&prog);
 	if (rc) {
 		snprintf(what, sizeof what, "loading %s", path);
@@ -133,7 +137,7 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	}
 	/* With --remote the put is the push of what was parsed here. */
 	eau2_cli_progress_start(&cli->bar, "push");
-	rc = eau2_put(cli->db, o->as, df, &err);
+	rc = cli->cluster ? 0 : eau2_put(cli->db, o->as, df, &err);
 	eau2_cli_progress_clear(&cli->bar);
 	if (rc && cli->remote) {
 		status = eau2_cli_fail_peer(rc, &err, cli->remote);
