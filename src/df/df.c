@@ -204,6 +204,7 @@ int eau2_df_open_id(struct eau2_store *db, uint64_t id,
 		memcpy(df->segs, segs, nsegs * sizeof(*segs));
 		free(segs);
 		segs = NULL;
+		df->built_here = true;
 	} else {
 		for (i = 0; i < df->nsegs; i++) {
 			rc = eau2_shm_seg_map(db->datafd, id, (uint32_t)i, sizes[i],
@@ -443,7 +444,7 @@ int eau2_df_chunk(const eau2_df *df, size_t col, size_t group,
 	seg = &df->segs[ref->seg];
 	rc = eau2_chunk_check(seg->base, seg->size, ref->off, df->schema->types[col],
 			      eau2_df_group_rows(df, group), err);
-	if (!rc && df->schema->types[col] == EAU2_STRING)
+	if (!rc && df->schema->types[col] == EAU2_STRING && !df->built_here)
 		rc = eau2_chunk_check_offsets(seg->base + ref->off, err);
 	if (rc)
 		return eau2_error_prefix(err, rc, "column '%s', row group %zu",

@@ -133,6 +133,11 @@ struct eau2_df {
 	 * bit writes its view, then sets its ready bit (release). */
 	struct eau2_chunk_view *views;
 	_Atomic uint64_t *view_claimed, *view_ready;
+	/* This process's builder wrote or verified every chunk (it handed
+	 * its mappings to eau2_df_open_id): a first view checks the header,
+	 * not a string chunk's offsets again (O(rows): a cluster load's
+	 * driver views every chunk it just built to place and send it). */
+	bool built_here;
 };
 
 static inline uint64_t eau2_align64(uint64_t n)
@@ -239,7 +244,8 @@ int eau2_delete_in(struct eau2_store *db, const char *key,
 
 /* Makes the dataframe object for id of store db from its descriptor.
  * Segments: when `segs` is not NULL they are the writer's own mappings,
- * taken over by the dataframe; otherwise they are mapped read-only. */
+ * taken over by the dataframe, whose chunks the writer built or verified
+ * (built_here); otherwise they are mapped read-only. */
 int eau2_df_open_id(struct eau2_store *db, uint64_t id,
 		    struct eau2_df_seg *segs, size_t nsegs, int lock_fd,
 		    eau2_df **out, struct eau2_error *err);

@@ -306,6 +306,13 @@ static int recv_one(eau2_net_conn *c, struct sink *s, struct eau2_error *err)
 		return eau2_error_set(err, rc, "%s", s->werr.msg);
 	s->cur = sl;
 	rc = eau2_net_recv_chunk(c, NULL, 0, sink_dst, s, NULL, err);
+	if (rc == -EBADMSG) { /* the chunk's bytes: say which chunk, as the user knows it */
+		size_t ncols = eau2_schema_ncols(s->d->schema);
+
+		eau2_error_prefix(err, rc, "column '%s', row group %zu",
+				  eau2_schema_name(s->d->schema, (size_t)(s->expect % ncols)),
+				  (size_t)(s->expect / ncols));
+	}
 	if (!rc && s->wrong.code)
 		rc = eau2_error_set(err, s->wrong.code, "peer %s: %s", eau2_net_peer(c),
 				    s->wrong.msg);

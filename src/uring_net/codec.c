@@ -8,6 +8,11 @@
  * frames on a socket; tests/fuzz/fuzz_net_chunk.c feeds the decoder
  * arbitrary frames.
  *
+ * A raw block's frame carries no payload sum: its bytes are the chunk's,
+ * which that final verification hashes anyway, so a per-frame sum was
+ * a second XXH3 pass on each side. Compressed blocks keep theirs,
+ * checked before LZ4 reads them.
+ *
  * Blocks never span two buffers, so a block's bytes are of one kind:
  * validity bits, fixed-width values (int64, double, string offsets:
  * 8-byte elements, shuffled before LZ4 where it pays) or string bytes.
@@ -299,9 +304,13 @@ int eau2_net_tx_next(struct eau2_net_tx *tx, const struct eau2_net_link *link,
 	tx->pos += raw;
 	*niov = 1;
 out:
-	t0 = net_cpu_ns();
-	f.sum = eau2_net_payload_sum(iov, *niov);
-	tx->st->checksum_ns += net_cpu_ns() - t0;
+	/* A raw block goes with sum 0: its bytes are the chunk's own, which
+	 * the receiver checks whole against the chunk's checksum. */
+	if (f.type != EAU2_NET_CHUNK_BLOCK || codec != EAU2_NET_RAW) {
+		t0 = net_cpu_ns();
+		f.sum = eau2_net_payload_sum(iov, *niov);
+		tx->st->checksum_ns += net_cpu_ns() - t0;
+	}
 	eau2_net_frame_encode(&f, hdr);
 	return 1;
 }
@@ -328,6 +337,7 @@ int eau2_net_rx_begin(struct eau2_net_rx *rx, const struct eau2_net_frame *f,
 		return eau2_error_set(err, -EBADMSG, "CHUNK_BEGIN frame of %u bytes (not %zu)",
 				      f->len, sizeof(struct eau2_chunk_hdr));
 	memcpy(&rx->hdr, payload, sizeof(rx->hdr));
+	rx->tag = f->aux[0];
 	rc = eau2_chunk_hdr_check(&rx->hdr, limit ? limit : EAU2_NET_CHUNK_LIMIT, err);
 	if (rc)
 		return rc;
@@ -348,7 +358,8 @@ static int finish(struct eau2_net_rx *rx, struct eau2_error *err)
 	rx->st->checksum_ns += net_cpu_ns() - t0;
 	rx->dst = NULL;
 	if (rc)
-		return eau2_error_prefix(err, -EBADMSG, "received %s chunk of %u rows",
+		return eau2_error_prefix(err, -EBADMSG, "received chunk %llu (%s, %u rows)",
+					 (unsigned long long)rx->tag,
 					 eau2_type_name(rx->hdr.type), rx->hdr.rows);
 	return 1;
 }
@@ -381,14 +392,17 @@ int eau2_net_rx_block(struct eau2_net_rx *rx, const struct eau2_net_frame *f,
 				      eau2_net_type_name(f->type), f->type);
 	if (f->aux[0] != rx->pos || raw == 0 || raw > EAU2_NET_BLOCK_MAX ||
 	    raw > rx->hdr.total_len - rx->pos || (f->aux[1] >> 48) ||
-	    codec >= EAU2_NET_NCODECS || (codec == EAU2_NET_RAW && f->len != raw) ||
+	    codec >= EAU2_NET_NCODECS ||
+	    (codec == EAU2_NET_RAW && (f->len != raw || f->sum != 0)) ||
 	    (codec != EAU2_NET_RAW && f->len == 0) ||
 	    (codec == EAU2_NET_SHUF_LZ4 ? elem != 8 : elem != 0))
 		return eau2_error_set(err, -EBADMSG,
 				      "chunk block at %llu (expected %llu) of %llu raw bytes, "
-				      "codec %u, element %u, %u on the wire: inconsistent",
+				      "codec %u, element %u, %u on the wire, sum %016llx: "
+				      "inconsistent",
 				      (unsigned long long)f->aux[0], (unsigned long long)rx->pos,
-				      (unsigned long long)raw, codec, elem, f->len);
+				      (unsigned long long)raw, codec, elem, f->len,
+				      (unsigned long long)f->sum);
 	rx->codec = (int)codec;
 	rx->elem = (int)elem;
 	rx->raw = (uint32_t)raw;
@@ -400,18 +414,17 @@ int eau2_net_rx_block_done(struct eau2_net_rx *rx, const struct eau2_net_frame *
 			   struct eau2_error *err)
 {
 	uint8_t *at = rx->dst + rx->pos;
-	const void *payload = rx->codec == EAU2_NET_RAW ? at : rx->scratch[0];
-	uint64_t t0 = net_cpu_ns();
-	int rc;
 
-	rc = eau2_net_frame_check(f, payload, err);
-	rx->st->checksum_ns += net_cpu_ns() - t0;
-	if (rc)
-		return rc;
+	/* A raw block's bytes are checked with the whole chunk, by finish. */
 	if (rx->codec != EAU2_NET_RAW) {
 		char *out = rx->codec == EAU2_NET_SHUF_LZ4 ? (char *)rx->scratch[1] : (char *)at;
-		int n;
+		uint64_t t0 = net_cpu_ns();
+		int n, rc;
 
+		rc = eau2_net_frame_check(f, rx->scratch[0], err);
+		rx->st->checksum_ns += net_cpu_ns() - t0;
+		if (rc)
+			return rc;
 		t0 = net_cpu_ns();
 		n = LZ4_decompress_safe((const char *)rx->scratch[0], out, (int)f->len,
 					(int)rx->raw);

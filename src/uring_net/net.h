@@ -22,7 +22,9 @@
  *     16   8  request id (a reply echoes its request's)
  *     24   8  aux[0]  } the upper layer's; each transport type says
  *     32   8  aux[1]  } what it puts there
- *     40   8  XXH3-64 of the payload
+ *     40   8  XXH3-64 of the payload; 0 on a raw CHUNK_BLOCK (required:
+ *             its bytes are the chunk's own, checked whole against the
+ *             chunk's checksum before the chunk is given to anyone)
  *     48   8  reserved, 0
  *     56   8  XXH3-64 of bytes 0..55 (the header itself)
  *
@@ -37,8 +39,10 @@
  * Guarantees
  *   - Every length and limit from the peer is checked before anything is
  *     allocated or written for it; both checksums are checked before a
- *     frame is used; a chunk is checked (eau2_chunk_check and its XXH3
- *     checksum) before eau2_net_recv_chunk returns success.
+ *     frame is used (a raw block has only the header's: its bytes are
+ *     the chunk's own, which the chunk's checksum covers, so one XXH3
+ *     pass checks them); a chunk is checked (eau2_chunk_check and its
+ *     XXH3 checksum) before eau2_net_recv_chunk returns success.
  *   - Every blocking call is bounded by a timeout (connect, handshake,
  *     each frame or block); a stalled peer costs a timeout and an error,
  *     never a hang. Errors name the peer ("peer 10.0.0.2:7400 (node b):
@@ -76,7 +80,8 @@
 
 #define EAU2_NET_MAGIC 0x4e554145u        /* "EAUN" */
 #define EAU2_NET_FRAME_VERSION 1u         /* the header layout above */
-#define EAU2_NET_PROTO_VERSION 1u         /* the handshake and transport types */
+#define EAU2_NET_PROTO_VERSION 2u         /* the handshake and transport types;
+					   * 2: raw blocks carry no payload sum */
 #define EAU2_NET_HDR_SIZE 64u
 #define EAU2_NET_CONTROL_MAX (1u << 20)   /* payload of any frame but a block */
 #define EAU2_NET_BLOCK_MAX (4u << 20)     /* raw (and wire) bytes of a block */
@@ -275,7 +280,7 @@ struct eau2_net_rx {
 	/* private */
 	struct eau2_chunk_hdr hdr;
 	uint8_t *dst;
-	uint64_t pos;
+	uint64_t pos, tag;
 	int codec, elem;
 	uint32_t raw;
 	uint8_t *scratch[2];
@@ -315,11 +320,12 @@ int eau2_net_rx_dst(struct eau2_net_rx *rx, void *dst, uint8_t *scratch0,
 		    uint8_t *scratch1, struct eau2_error *err);
 /* Checks a decoded CHUNK_BLOCK header against the chunk (its offset is
  * where the last block ended, its raw length fits, its codec and wire
- * length are consistent) and says where its f->len payload bytes must be
+ * length are consistent, a raw block's sum is 0) and says where its f->len payload bytes must be
  * put: straight into the chunk (raw) or into scratch. 0 or -EBADMSG. */
 int eau2_net_rx_block(struct eau2_net_rx *rx, const struct eau2_net_frame *f,
 		      void **into, struct eau2_error *err);
-/* Once the payload is at *into: checks its checksum, decodes it in place
+/* Once the payload is at *into: checks a compressed block's checksum
+ * (a raw one's bytes are checked with the chunk's), decodes it in place
  * (LZ4_decompress_safe must give exactly the raw length), and after the
  * last block checks the whole chunk (eau2_chunk_check, eau2_chunk_verify).
  * Returns 1 when the chunk is complete and verified, 0 when more blocks

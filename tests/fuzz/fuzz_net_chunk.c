@@ -3,8 +3,9 @@
  * fuzz_net_chunk.c - the chunk decoder fed a stream of frames, as
  * eau2_net_recv_chunk feeds it from a socket. The first byte: bit 0 =
  * re-seal every frame (the harness recomputes the payload and header
- * checksums, so that mutations reach the header checks, LZ4 and the
- * chunk's own verification instead of stopping at a frame checksum);
+ * checksums, a raw block's payload sum being 0, so that mutations reach
+ * the header checks, LZ4 and the chunk's own verification instead of
+ * stopping at a frame checksum);
  * bit 1 = a 1 MiB limit instead of the default. Then frames, back to
  * back. The destination is exactly total_len bytes (ASan sees a write
  * past it). A chunk reported complete must verify.
@@ -49,13 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += EAU2_NET_HDR_SIZE;
 		if (reseal) {
 			uint32_t len;
-			uint64_t sum;
+			uint16_t type;
+			uint64_t sum, aux1;
 
 			memcpy(&len, hdr + 8, 4);
+			memcpy(&type, hdr + 6, 2);
+			memcpy(&aux1, hdr + 32, 8);
 			if (len > size - off)
 				len = (uint32_t)(size - off);
 			memcpy(hdr + 8, &len, 4);
-			sum = XXH3_64bits(data + off, len);
+			sum = type == EAU2_NET_CHUNK_BLOCK && ((aux1 >> 32) & 0xff) == EAU2_NET_RAW ?
+			      0 : XXH3_64bits(data + off, len);
 			memcpy(hdr + 40, &sum, 8);
 			sum = XXH3_64bits(hdr, 56);
 			memcpy(hdr + 56, &sum, 8);

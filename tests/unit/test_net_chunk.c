@@ -2,8 +2,9 @@
 /*
  * test_net_chunk.c - chunks on the wire: the encoder and decoder alone
  * (every type with nulls, empty and long strings, 0 and 65536 rows, every
- * codec, bit-identical), their rejections (a corrupted block, a forged
- * checksum, a block out of place, a header past the limit), the AUTO
+ * codec, bit-identical), their rejections (a corrupted block, compressed
+ * or raw, a forged checksum, a block out of place, a header past the
+ * limit), the AUTO
  * policy's choices, then the same chunks through a loopback server and
  * back with each policy, and with SEND_ZC.
  */
@@ -300,19 +301,30 @@ static void test_codec_rejections(void **state)
 			fail_msg("unexpected: %s", err.msg);
 	}
 
-	/* A raw stream whose chunk bytes were changed and every frame resealed:
-	 * only the chunk checksum can tell. */
+	/* Raw blocks carry no payload sum: their bytes are the chunk's, which
+	 * the chunk's checksum covers. A flipped byte in the first or the last
+	 * block is caught there once the chunk is whole, naming the chunk. */
 	free(w);
 	w = encode(c, EAU2_NET_FORCE_NONE, NULL, &st, &n);
 	x = realloc(x, n);
+	eau2_net_frame_decode(w + b1, EAU2_NET_HDR_SIZE, &f, NULL);
+	assert_int_equal(f.type, EAU2_NET_CHUNK_BLOCK);
+	assert_int_equal(f.aux[1] >> 32, EAU2_NET_RAW);
+	assert_int_equal(f.sum, 0);
+	assert_true(b1 + EAU2_NET_HDR_SIZE + f.len < n); /* more than one block */
+	memcpy(x, w, n);
+	x[b1 + EAU2_NET_HDR_SIZE + 10] ^= 0x10;
+	expect_reject(x, n, 0, -EBADMSG,
+		      "received chunk 42 (string, 5000 rows): checksum mismatch (stored");
 	memcpy(x, w, n);
 	x[n - 100] ^= 1;
-	eau2_net_frame_decode(x + b1, EAU2_NET_HDR_SIZE, &f, NULL);
-	if (f.len + b1 + EAU2_NET_HDR_SIZE == n) { /* one block */
-		f.sum = XXH3_64bits(x + b1 + EAU2_NET_HDR_SIZE, f.len);
-		reseal_hdr(x + b1, &f);
-		expect_reject(x, n, 0, -EBADMSG, "checksum mismatch (stored");
-	}
+	expect_reject(x, n, 0, -EBADMSG,
+		      "received chunk 42 (string, 5000 rows): checksum mismatch (stored");
+	/* A raw block with a payload sum is not this protocol's. */
+	memcpy(x, w, n);
+	f.sum = XXH3_64bits(x + b1 + EAU2_NET_HDR_SIZE, f.len);
+	reseal_hdr(x + b1, &f);
+	expect_reject(x, n, 0, -EBADMSG, "inconsistent");
 
 	/* A block claiming another offset, a raw length past the chunk, a codec
 	 * that does not exist, a shuffle of 3-byte elements. */

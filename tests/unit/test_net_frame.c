@@ -222,14 +222,14 @@ static void test_handshake(void **state)
 	assert_string_equal(b.err.msg, "cluster 'x' != ours 'y'");
 	assert_string_equal(a.hs.peer_node, "b");
 
-	/* Versions. */
+	/* Versions: a peer of version 1 (raw blocks with a payload sum). */
 	a = mk("c1", "a", NULL);
 	b = mk("c1", "b", NULL);
-	b.id.proto_version = 3;
+	b.id.proto_version = 1;
 	run_hs(&a, &b);
 	assert_int_equal(a.rc, -EPROTO);
-	assert_string_equal(a.err.msg, "protocol version 3 != ours 1");
-	assert_string_equal(b.err.msg, "protocol version 1 != ours 3");
+	assert_string_equal(a.err.msg, "protocol version 1 != ours 2");
+	assert_string_equal(b.err.msg, "protocol version 2 != ours 1");
 
 	/* A secret on one side only. */
 	a = mk("c1", "a", "s");
