@@ -196,7 +196,8 @@ static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
 static void avx2_init(void)
 {
 	__builtin_cpu_init();
-	use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul");
+	use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") &&
+		   __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi");
 }
 #endif
 
@@ -450,6 +451,9 @@ struct csv_worker {
 	size_t cap, used;
 	unsigned *kinds; /* classified kinds per column (widening) */
 	uint8_t *scale;  /* csv_fast: decimals per pending double, per column */
+	uint32_t *bev;   /* csv_batch: field ends of a batch */
+	uint64_t *bnl;   /* csv_batch: its line-end masks, then counts */
+	uint32_t *bnull; /* csv_batch: (column, row) of its empty fields */
 };
 
 struct piece {
@@ -686,6 +690,7 @@ static inline int64_t swar16(const char *s, size_t k)
 	return a * (int64_t)pow10_u64[k - 8] + b;
 }
 
+__attribute__((always_inline))
 static inline bool fast_i64(const char *s, size_t n, int64_t *v)
 {
 	size_t i = s[0] == '-' || s[0] == '+';
@@ -711,6 +716,7 @@ static const double pow10_f64[17] = {
  * 10^scale later (the division, a long-latency instruction, then runs in
  * a tight pass over the chunk instead of stalling the parse loop). The
  * quotient is the same correctly rounded one either way. */
+__attribute__((always_inline))
 static inline bool fast_f64(const char *s, size_t n, double *v, uint8_t *scale)
 {
 	size_t i = s[0] == '-' || s[0] == '+', k = n - i, d;
@@ -864,6 +870,290 @@ static int fast_str_slow(eau2_builder *b, struct eau2_colbuf *cb, size_t c,
 	return 0;
 }
 
+/* ------------------------------------------------------------ batches
+ * The per-field loop below decides for every field which event ends it,
+ * which column it is and how to convert it, all in one loop that holds
+ * every column type's code. On a run of plain records (no quote, no NUL,
+ * each of ncols fields) csv_batch does the same work in two passes over
+ * at most BATCH_BYTES: the first lists the offsets of the field ends and
+ * of the line ends (a few instructions a 64-byte block and a field) and
+ * checks that line k ends field (k + 1) * ncols; the second converts
+ * column by column, each column in a loop of its own type. A field its
+ * column's loop cannot take cuts the batch before that field's row;
+ * csv_fast then reads that row field by field as before (and reports it,
+ * or widens its column). Nothing of the rows past a cut is kept. */
+#define BATCH_BYTES (16u << 10)
+#define BATCH_EV (BATCH_BYTES + 80) /* entries of each list (8 of slack) */
+
+struct bscan {
+	uint32_t *ev;  /* field ends; ev[0] = UINT32_MAX, the end before */
+	uint64_t *nl;  /* per 64-byte block: its line ends (a mask) */
+	uint32_t *nlc; /* per block: the line ends before it */
+	uint32_t nev, nnl, nblk;
+};
+
+/* Appends base + the offsets of m's set bits to out[*cnt...], eight at a
+ * time: the writes past the last are scratch (the list has 8 of slack). */
+__attribute__((always_inline))
+static inline void flatten(uint32_t *out, uint32_t *cnt, uint32_t base, uint64_t m)
+{
+	uint32_t *o = out + *cnt;
+
+	*cnt += (uint32_t)__builtin_popcountll(m);
+	while (m) {
+#define FLAT1(i) (o[i] = base + (uint32_t)__builtin_ctzll(m | (1ull << 63)), m &= m - 1)
+		FLAT1(0); FLAT1(1); FLAT1(2); FLAT1(3);
+		FLAT1(4); FLAT1(5); FLAT1(6); FLAT1(7);
+#undef FLAT1
+		o += 8;
+	}
+}
+
+/* One 64-byte block at offset base of a batch: false at its first quote
+ * or NUL (events from there on are not listed). */
+__attribute__((always_inline))
+static inline bool bscan_block(struct bscan *s, uint32_t base, uint64_t d,
+			       uint64_t n, uint64_t sp, uint64_t valid)
+{
+	bool more = true;
+
+	sp &= valid;
+	if (sp) {
+		valid &= (sp & -sp) - 1;
+		more = false;
+	}
+	flatten(s->ev, &s->nev, base, (d | n) & valid);
+	s->nl[s->nblk] = n & valid;
+	s->nlc[s->nblk++] = s->nnl;
+	s->nnl += (uint32_t)__builtin_popcountll(n & valid);
+	return more;
+}
+
+/* Lists the field and line ends of map[at, at + len) up to its first
+ * quote or NUL; len <= BATCH_BYTES and at + len + 64 <= the map's size. */
+static void bscan(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+		  struct bscan *s)
+{
+	s->ev[0] = UINT32_MAX;
+	s->nev = 1;
+	s->nnl = s->nblk = 0;
+	for (size_t o = 0; o < len; o += 64) {
+		uint64_t d, n, q, z;
+
+		__builtin_prefetch(map + at + o + 1024);
+		masks64(map + at + o, delim, &d, &n, &q, &z);
+		if (!bscan_block(s, (uint32_t)o, d, n, q | z,
+				 len - o >= 64 ? ~0ull : (1ull << (len - o)) - 1))
+			break;
+	}
+}
+
+#ifdef HAVE_AVX2_PATH
+__attribute__((target("avx2,popcnt,bmi")))
+static void bscan_avx2(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+		       struct bscan *s)
+{
+	s->ev[0] = UINT32_MAX;
+	s->nev = 1;
+	s->nnl = s->nblk = 0;
+	for (size_t o = 0; o < len; o += 64) {
+		uint64_t d, n, q, z;
+
+		/* The hardware streamer stops at page ends: ask ahead. */
+		__builtin_prefetch(map + at + o + 1024);
+		masks64_avx2(map + at + o, delim, &d, &n, &q, &z);
+		if (!bscan_block(s, (uint32_t)o, d, n, q | z,
+				 len - o >= 64 ? ~0ull : (1ull << (len - o)) - 1))
+			break;
+	}
+}
+#endif
+
+/* Line ends up to offset x of a batch (x included). */
+static inline uint32_t bnl_upto(const struct bscan *s, uint32_t x)
+{
+	return s->nlc[x >> 6] + (uint32_t)__builtin_popcountll(
+		s->nl[x >> 6] & (~0ull >> (63 - (x & 63))));
+}
+
+/* The rows of a batch that are records of nc fields, at most k: row j
+ * ends at field end (j + 1) * nc, a line end, and no other line end
+ * comes before it since row j - 1's. */
+static uint32_t bsplit(const struct bscan *s, size_t nc, uint32_t k)
+{
+	uint32_t j;
+
+	if ((size_t)k * nc >= s->nev)
+		k = (uint32_t)((s->nev - 1) / nc);
+	for (j = 0; j < k; j++) {
+		uint32_t e = s->ev[(size_t)(j + 1) * nc];
+
+		if (!(s->nl[e >> 6] >> (e & 63) & 1))
+			break;
+	}
+	k = j;
+	/* Every row ends at a line end: the rows are right when these are
+	 * all the line ends (the usual case: one test for the batch). */
+	if (k == 0 || bnl_upto(s, s->ev[(size_t)k * nc]) == k)
+		return k;
+	for (j = 0; j < k; j++)
+		if (bnl_upto(s, s->ev[(size_t)(j + 1) * nc]) != j + 1)
+			break;
+	return j;
+}
+
+/* Field c of batch row j: its text at *f (offsets from map + at), its
+ * length the return; a CR before the line end is not part of the last. */
+#define BFIELD(ev, nc, j, c, last, base, f) __extension__ ({		\
+	const uint32_t *e_ = (ev) + (size_t)(j) * (nc) + (c);		\
+	size_t n_ = (uint32_t)(e_[1] - e_[0] - 1);			\
+	(f) = (const char *)(base) + (uint32_t)(e_[0] + 1);		\
+	if ((last) && n_ && (f)[n_ - 1] == '\r')			\
+		n_--;							\
+	n_; })
+
+/* Converts up to maxrows plain records from map + at (none past
+ * at + len, len <= BATCH_BYTES, at + len + 64 <= size: every field has
+ * FAST_SLACK readable bytes) into cols[*] at row r, as csv_fast would.
+ * Returns the rows taken (0: none) and *next, the offset after them. The
+ * columns' n stay r: the caller adds the rows. */
+static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
+			  eau2_builder *b, struct eau2_colbuf *cols, size_t at,
+			  size_t len, uint32_t r, uint32_t maxrows, size_t *next)
+{
+	const uint8_t *map = L->ctx->map;
+	const char *base = (const char *)map + at;
+	const size_t nc = L->ncols, last = nc - 1;
+	struct bscan s = {
+		.ev = w->bev, .nl = w->bnl,
+		.nlc = (uint32_t *)(w->bnl + BATCH_BYTES / 64),
+	};
+	uint32_t *nulls = w->bnull, nnull = 0, k, kmax, j = 0;
+	const uint32_t *ev;
+
+#ifdef HAVE_AVX2_PATH
+	if (use_avx2)
+		bscan_avx2(map, at, len, (uint8_t)L->ctx->opt.delim, &s);
+	else
+#endif
+		bscan(map, at, len, (uint8_t)L->ctx->opt.delim, &s);
+	ev = s.ev;
+	k = s.nnl < maxrows ? s.nnl : maxrows;
+	k = bsplit(&s, nc, k);
+	kmax = k;
+	for (size_t c = 0; c < nc && k; c++) {
+		struct eau2_colbuf *cb = &cols[c];
+		const bool lc = c == last;
+		const char *f;
+		size_t n;
+
+		switch (L->ftypes[c]) {
+		case EAU2_INT: {
+			int64_t *v = cb->v.i64 + r;
+
+			for (j = 0; j < k; j++) {
+				n = BFIELD(ev, nc, j, c, lc, base, f);
+				if (__builtin_expect(n == 0, 0)) {
+					nulls[2 * nnull] = (uint32_t)c;
+					nulls[2 * nnull++ + 1] = j;
+					continue;
+				}
+				if (!fast_i64(f, n, &v[j]))
+					break;
+			}
+			break;
+		}
+		case EAU2_DOUBLE: {
+			double *v = cb->v.f64 + r;
+			uint8_t *sc = w->scale + c * EAU2_CHUNK_ROWS + r;
+
+			for (j = 0; j < k; j++) {
+				n = BFIELD(ev, nc, j, c, lc, base, f);
+				if (__builtin_expect(n == 0, 0)) {
+					sc[j] = 0;
+					nulls[2 * nnull] = (uint32_t)c;
+					nulls[2 * nnull++ + 1] = j;
+					continue;
+				}
+				if (!fast_f64(f, n, &v[j], &sc[j]))
+					break;
+			}
+			break;
+		}
+		case EAU2_BOOL:
+			for (j = 0; j < k; j++) {
+				uint32_t row = r + j;
+
+				n = BFIELD(ev, nc, j, c, lc, base, f);
+				if (__builtin_expect(n == 0, 0)) {
+					nulls[2 * nnull] = (uint32_t)c;
+					nulls[2 * nnull++ + 1] = j;
+					continue;
+				}
+				if (n != 1 || (uint8_t)(f[0] - '0') > 1)
+					break;
+				cb->v.bits[row >> 3] |= (uint8_t)((f[0] - '0') << (row & 7));
+			}
+			break;
+		case EAU2_STRING: {
+			/* Room for the whole batch (and 32 bytes of scratch) once. */
+			int64_t *o = cb->v.i64 + r + 1;
+			uint64_t used;
+			char *d;
+
+			if (eau2_builder_reserve_data(b, c, ev[k * nc] + 64, NULL)) {
+				k = 0; /* the per-field loop reports it */
+				break;
+			}
+			d = cb->data;
+			used = cb->data_len;
+			for (j = 0; j < k; j++) {
+				n = BFIELD(ev, nc, j, c, lc, base, f);
+				if (__builtin_expect(n == 0, 0)) {
+					nulls[2 * nnull] = (uint32_t)c;
+					nulls[2 * nnull++ + 1] = j;
+				} else if (__builtin_expect(n <= 32, 1)) {
+					memcpy(d + used, f, 16);
+					memcpy(d + used + 16, f + 16, 16);
+				} else {
+					memcpy(d + used, f, n);
+				}
+				used += n;
+				o[j] = (int64_t)used;
+			}
+			break;
+		}
+		default: /* not batched: see csv_fast */
+			j = 0;
+			break;
+		}
+		k = j;
+	}
+	/* Bits of rows not taken must stay clear: the per-field loop ORs
+	 * its ones in. */
+	for (size_t c = 0; c < nc; c++) {
+		struct eau2_colbuf *cb = &cols[c];
+
+		if (cb->type == EAU2_STRING)
+			cb->data_len = (uint64_t)cb->v.i64[r + k];
+		else if (cb->type == EAU2_BOOL)
+			for (j = k; j < kmax; j++)
+				cb->v.bits[(r + j) >> 3] &= (uint8_t)~(1u << ((r + j) & 7));
+	}
+	for (uint32_t i = 0; i < nnull; i++) {
+		size_t c = nulls[2 * i];
+
+		if (nulls[2 * i + 1] >= k)
+			continue;
+		cols[c].n = r + nulls[2 * i + 1];
+		eau2_builder_put_null(b, c);
+	}
+	for (size_t c = 0; c < nc; c++)
+		cols[c].n = r;
+	*next = at + (k ? (size_t)ev[k * nc] + 1 : 0);
+	return k;
+}
+
 /* The hot loop for clean records when a bad row fails the load: each field
  * is converted and written into its column's pending chunk (the builder's
  * bulk path) as soon as it ends. A record that is not clean (wrong field
@@ -900,10 +1190,23 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 	uint64_t rows = 0;
 	uint32_t from, r;
 	uint8_t *scale;
+	size_t batch_at = at; /* csv_batch is tried from here on */
+	bool batch = true;
 	int ret = FAST_END;
 
 	if (ncols == 0)
 		return FAST_BAIL;
+	for (size_t k = 0; k < ncols; k++)
+		batch = batch && types[k] != CSV_UNSEEN;
+	if (batch && !w->bev) {
+		w->bev = malloc(BATCH_EV * sizeof(uint32_t));
+		w->bnl = malloc(BATCH_BYTES / 64 * (sizeof(uint64_t) + sizeof(uint32_t)));
+		w->bnull = malloc(2 * BATCH_EV * sizeof(uint32_t));
+		if (!w->bev || !w->bnl || !w->bnull) {
+			eau2_error_set(err, -ENOMEM, "out of memory");
+			return FAST_FAIL;
+		}
+	}
 	for (size_t k = 1; k < ncols; k++)
 		if (cols[k].n != cols[0].n) {
 			eau2_error_set(err, -EIO, "internal: columns out of step");
@@ -933,6 +1236,40 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				ret = FAST_FAIL;
 				c = 0;
 				goto out;
+			}
+		}
+		if (batch && at >= batch_at) {
+			size_t len = (pend < safe ? pend : safe);
+			uint32_t k;
+
+			len = len > at ? len - at : 0;
+			len = len < BATCH_BYTES ? len : BATCH_BYTES;
+			k = len ? csv_batch(L, w, b, cols, at, len, r,
+					    EAU2_CHUNK_ROWS - r, &at) : 0;
+			if (k < 16 && k < EAU2_CHUNK_ROWS - r)
+				batch_at = at + 4 * BATCH_BYTES; /* not worth it here */
+			if (k) {
+				r += k;
+				rows += k;
+				if (at - blk >= 64) {
+					/* No quote in [rec, at): outside quotes here. */
+					blk += (at - blk) & ~(size_t)63;
+					t->blk = blk;
+					t->carry = 0;
+					if (blk < tend) {
+#ifdef HAVE_AVX2_PATH
+						if (use_avx2)
+							tok_block_avx2(t);
+						else
+#endif
+							tok_block(t);
+					}
+					ev = blk < tend ? t->ev : 0;
+					nl = t->nl;
+					sp = t->q | t->nul;
+				}
+				ev &= ~0ull << (at - blk);
+				continue;
 			}
 		}
 		c = 0;
@@ -1598,6 +1935,9 @@ static void workers_free(struct csv_load *L)
 		free(L->workers[i].kinds);
 		free(L->workers[i].arena);
 		free(L->workers[i].scale);
+		free(L->workers[i].bev);
+		free(L->workers[i].bnl);
+		free(L->workers[i].bnull);
 	}
 	free(L->workers);
 }
