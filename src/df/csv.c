@@ -190,7 +190,7 @@ static inline void masks64_avx2(const uint8_t *p, uint8_t delim, uint64_t *d,
 #undef M2
 }
 
-static bool use_avx2;
+static bool use_avx2, use_vbmi2;
 static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
 
 static void avx2_init(void)
@@ -198,6 +198,9 @@ static void avx2_init(void)
 	__builtin_cpu_init();
 	use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") &&
 		   __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi");
+	use_vbmi2 = use_avx2 && __builtin_cpu_supports("avx512bw") &&
+		    __builtin_cpu_supports("avx512vl") &&
+		    __builtin_cpu_supports("avx512vbmi2");
 }
 #endif
 
@@ -706,6 +709,30 @@ static inline bool fast_i64(const char *s, size_t n, int64_t *v)
 	return eau2_load_parse_i64(s, n, v);
 }
 
+/* An int of 1..4 digits without a sign in one 32-bit word (a batch's
+ * short ids and counts), else fast_i64. */
+__attribute__((always_inline))
+static inline bool short_i64(const char *s, size_t n, int64_t *v)
+{
+	if (n <= 4) {
+		unsigned sh = 32 - 8 * (unsigned)n;
+		uint32_t w;
+
+		memcpy(&w, s, 4);
+		/* The digits to the high bytes, '0's before them. */
+		w = (w << sh) | (0x30303030u & ~(~0u << sh));
+		if (((w & 0xf0f0f0f0u) | (((w + 0x06060606u) & 0xf0f0f0f0u) >> 4)) ==
+		    0x33333333u) {
+			w -= 0x30303030u;
+			w = w * 10 + (w >> 8); /* pairs in bytes 0 and 2 */
+			*v = (int64_t)((((uint64_t)(w & 0x00ff00ffu) *
+					 (1 + (100ull << 16))) >> 16) & 0xffff);
+			return true;
+		}
+	}
+	return fast_i64(s, n, v);
+}
+
 static const double pow10_f64[17] = {
 	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 	1e13, 1e14, 1e15, 1e16,
@@ -883,7 +910,7 @@ static int fast_str_slow(eau2_builder *b, struct eau2_colbuf *cb, size_t c,
  * csv_fast then reads that row field by field as before (and reports it,
  * or widens its column). Nothing of the rows past a cut is kept. */
 #define BATCH_BYTES (16u << 10)
-#define BATCH_EV (BATCH_BYTES + 80) /* entries of each list (8 of slack) */
+#define BATCH_EV (BATCH_BYTES + 128) /* entries of the list (64 of slack) */
 
 struct bscan {
 	uint32_t *ev;  /* field ends; ev[0] = UINT32_MAX, the end before */
@@ -967,6 +994,60 @@ static void bscan_avx2(const uint8_t *map, size_t at, size_t len, uint8_t delim,
 			break;
 	}
 }
+
+/* bscan with AVX-512: a block's masks straight from compares, and its
+ * field ends listed by one byte compress (VBMI2), 16 offsets a store,
+ * instead of a bit at a time. */
+__attribute__((target("avx2,popcnt,bmi,avx512f,avx512bw,avx512vl,avx512vbmi2")))
+static void bscan_vbmi2(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+			struct bscan *s)
+{
+	const __m512i cd = _mm512_set1_epi8((char)delim);
+	const __m512i cn = _mm512_set1_epi8('\n'), cq = _mm512_set1_epi8('"');
+	const __m512i iota = _mm512_set_epi8(
+		63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48,
+		47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32,
+		31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+		15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+
+	s->ev[0] = UINT32_MAX;
+	s->nev = 1;
+	s->nnl = s->nblk = 0;
+	for (size_t o = 0; o < len; o += 64) {
+		__m512i v = _mm512_loadu_si512((const void *)(map + at + o));
+		uint64_t valid = len - o >= 64 ? ~0ull : (1ull << (len - o)) - 1;
+		uint64_t n = _mm512_cmpeq_epi8_mask(v, cn);
+		uint64_t m = _mm512_cmpeq_epi8_mask(v, cd) | n;
+		uint64_t sp = (_mm512_cmpeq_epi8_mask(v, cq) |
+			       _mm512_testn_epi8_mask(v, v)) & valid;
+		__m512i pos, base = _mm512_set1_epi32((int)o);
+		uint32_t *out = s->ev + s->nev, cnt;
+
+		__builtin_prefetch(map + at + o + 1024);
+		if (sp)
+			valid &= (sp & -sp) - 1;
+		m &= valid;
+		n &= valid;
+		cnt = (uint32_t)__builtin_popcountll(m);
+		pos = _mm512_maskz_compress_epi8(m, iota);
+		_mm512_storeu_si512(out, _mm512_add_epi32(base,
+			_mm512_cvtepu8_epi32(_mm512_castsi512_si128(pos))));
+		if (__builtin_expect(cnt > 16, 0)) {
+			_mm512_storeu_si512(out + 16, _mm512_add_epi32(base,
+				_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(pos, 1))));
+			_mm512_storeu_si512(out + 32, _mm512_add_epi32(base,
+				_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(pos, 2))));
+			_mm512_storeu_si512(out + 48, _mm512_add_epi32(base,
+				_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(pos, 3))));
+		}
+		s->nev += cnt;
+		s->nl[s->nblk] = n;
+		s->nlc[s->nblk++] = s->nnl;
+		s->nnl += (uint32_t)__builtin_popcountll(n);
+		if (sp)
+			break;
+	}
+}
 #endif
 
 /* Line ends up to offset x of a batch (x included). */
@@ -1032,7 +1113,9 @@ static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
 	const uint32_t *ev;
 
 #ifdef HAVE_AVX2_PATH
-	if (use_avx2)
+	if (use_vbmi2)
+		bscan_vbmi2(map, at, len, (uint8_t)L->ctx->opt.delim, &s);
+	else if (use_avx2)
 		bscan_avx2(map, at, len, (uint8_t)L->ctx->opt.delim, &s);
 	else
 #endif
@@ -1058,7 +1141,7 @@ static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
 					nulls[2 * nnull++ + 1] = j;
 					continue;
 				}
-				if (!fast_i64(f, n, &v[j]))
+				if (!short_i64(f, n, &v[j]))
 					break;
 			}
 			break;
