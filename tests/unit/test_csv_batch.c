@@ -125,6 +125,14 @@ static void put_double(struct gen *g)
 		put(g, "-%u.%06u", pick(g, 1000000), pick(g, 1000000));
 		return;
 	}
+	if (k < 15) {
+		put(g, "%u.", pick(g, 100)); /* a dot at the end */
+		return;
+	}
+	if (k < 50) { /* up to 8 bytes: 7 digits */
+		put(g, "%u.%03u", pick(g, 10000), pick(g, 1000));
+		return;
+	}
 	put(g, "%u.%02u", pick(g, 100), pick(g, 100));
 }
 
