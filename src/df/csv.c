@@ -959,28 +959,14 @@ static inline bool bscan_block(struct bscan *s, uint32_t base, uint64_t d,
 }
 
 /* Lists the field and line ends of map[at, at + len) up to its first
- * quote or NUL; len <= BATCH_BYTES and at + len + 64 <= the map's size. */
-static void bscan(const uint8_t *map, size_t at, size_t len, uint8_t delim,
-		  struct bscan *s)
-{
-	s->ev[0] = UINT32_MAX;
-	s->nev = 1;
-	s->nnl = s->nblk = 0;
-	for (size_t o = 0; o < len; o += 64) {
-		uint64_t d, n, q, z;
-
-		__builtin_prefetch(map + at + o + 1024);
-		masks64(map + at + o, delim, &d, &n, &q, &z);
-		if (!bscan_block(s, (uint32_t)o, d, n, q | z,
-				 len - o >= 64 ? ~0ull : (1ull << (len - o)) - 1))
-			break;
-	}
-}
-
-#ifdef HAVE_AVX2_PATH
-__attribute__((target("avx2,popcnt,bmi")))
-static void bscan_avx2(const uint8_t *map, size_t at, size_t len, uint8_t delim,
-		       struct bscan *s)
+ * quote or NUL, with the block masks of masks (inlined into each of the
+ * callers below); len <= BATCH_BYTES and at + len + 64 <= the map's
+ * size. */
+__attribute__((always_inline))
+static inline void bscan_with(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+			      struct bscan *s,
+			      void (*masks)(const uint8_t *, uint8_t, uint64_t *,
+					    uint64_t *, uint64_t *, uint64_t *))
 {
 	s->ev[0] = UINT32_MAX;
 	s->nev = 1;
@@ -990,11 +976,25 @@ static void bscan_avx2(const uint8_t *map, size_t at, size_t len, uint8_t delim,
 
 		/* The hardware streamer stops at page ends: ask ahead. */
 		__builtin_prefetch(map + at + o + 1024);
-		masks64_avx2(map + at + o, delim, &d, &n, &q, &z);
+		masks(map + at + o, delim, &d, &n, &q, &z);
 		if (!bscan_block(s, (uint32_t)o, d, n, q | z,
 				 len - o >= 64 ? ~0ull : (1ull << (len - o)) - 1))
 			break;
 	}
+}
+
+static void bscan(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+		  struct bscan *s)
+{
+	bscan_with(map, at, len, delim, s, masks64);
+}
+
+#ifdef HAVE_AVX2_PATH
+__attribute__((target("avx2,popcnt,bmi")))
+static void bscan_avx2(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+		       struct bscan *s)
+{
+	bscan_with(map, at, len, delim, s, masks64_avx2);
 }
 
 /* bscan with AVX-512: a block's masks straight from compares, and its

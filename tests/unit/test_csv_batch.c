@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
+#include "rowertest.h"
 
 struct gen {
 	char *buf;
@@ -172,73 +172,6 @@ static void gen_file(struct gen *g, size_t n, bool wide)
 	}
 }
 
-/* a and b hold the same cells: nulls, ints, doubles (bitwise), bools,
- * string bytes. */
-static void same_df(const eau2_df *a, const eau2_df *b)
-{
-	const eau2_schema *sa = eau2_df_schema(a), *sb = eau2_df_schema(b);
-	struct eau2_error err = {0};
-	size_t nc = eau2_schema_ncols(sa);
-
-	assert_int_equal(nc, eau2_schema_ncols(sb));
-	assert_int_equal(eau2_df_rows(a), eau2_df_rows(b));
-	for (size_t c = 0; c < nc; c++) {
-		enum eau2_type t = eau2_schema_type(sa, c);
-
-		assert_int_equal(t, eau2_schema_type(sb, c));
-		for (uint64_t r = 0; r < eau2_df_rows(a); r++) {
-			int ra = 0, rb = 0;
-
-			switch (t) {
-			case EAU2_BOOL: {
-				bool x = 0, y = 0;
-
-				ra = eau2_df_get_bool(a, c, r, &x, &err);
-				rb = eau2_df_get_bool(b, c, r, &y, &err);
-				if (ra == 0 && x != y)
-					fail_msg("col %zu row %llu: %d != %d", c,
-						 (unsigned long long)r, x, y);
-				break;
-			}
-			case EAU2_INT: {
-				int64_t x = 0, y = 0;
-
-				ra = eau2_df_get_int(a, c, r, &x, &err);
-				rb = eau2_df_get_int(b, c, r, &y, &err);
-				if (ra == 0 && x != y)
-					fail_msg("col %zu row %llu: %lld != %lld", c,
-						 (unsigned long long)r, (long long)x, (long long)y);
-				break;
-			}
-			case EAU2_DOUBLE: {
-				double x = 0, y = 0;
-
-				ra = eau2_df_get_double(a, c, r, &x, &err);
-				rb = eau2_df_get_double(b, c, r, &y, &err);
-				if (ra == 0 && memcmp(&x, &y, 8))
-					fail_msg("col %zu row %llu: %.17g != %.17g", c,
-						 (unsigned long long)r, x, y);
-				break;
-			}
-			case EAU2_STRING: {
-				const char *x = "", *y = "";
-				size_t lx = 0, ly = 0;
-
-				ra = eau2_df_get_string(a, c, r, &x, &lx, &err);
-				rb = eau2_df_get_string(b, c, r, &y, &ly, &err);
-				if (ra == 0 && (lx != ly || memcmp(x, y, lx)))
-					fail_msg("col %zu row %llu: \"%.*s\" != \"%.*s\"", c,
-						 (unsigned long long)r, (int)lx, x, (int)ly, y);
-				break;
-			}
-			}
-			if (ra != rb)
-				fail_msg("col %zu row %llu: rc %d != %d", c,
-					 (unsigned long long)r, ra, rb);
-		}
-	}
-}
-
 /* Loads g's file as usual and with on_error=skip (no fast path) on 1 and
  * 2 threads; all four must agree. Returns the usual 2-thread load. */
 static eau2_df *check(struct tu_fx *f, struct gen *g, const char *schema_text)
@@ -263,7 +196,7 @@ static eau2_df *check(struct tu_fx *f, struct gen *g, const char *schema_text)
 			tu_ok(eau2_load(f->db, path, &opt, &ref, &st, &err), &err);
 			assert_int_equal(st.skipped, 0);
 		}
-		same_df(df, ref);
+		rt_assert_df_equal(df, ref);
 		if (out)
 			eau2_df_release(out);
 		out = df;
