@@ -1189,6 +1189,14 @@ static uint32_t bsplit(const struct bscan *s, size_t nc, uint32_t k)
 		n_--;							\
 	n_; })
 
+/* Notes the empty field of column c, batch row j (a null if the row is
+ * taken). */
+static inline void bnull_add(uint32_t *nulls, uint32_t *nnull, size_t c, uint32_t j)
+{
+	nulls[2 * *nnull] = (uint32_t)c;
+	nulls[2 * (*nnull)++ + 1] = j;
+}
+
 /* Converts up to maxrows plain records from map + at (none past
  * at + len, len <= BATCH_BYTES, at + len + 64 <= size: every field has
  * FAST_SLACK readable bytes) into cols[*] at row r, as csv_fast would.
@@ -1245,8 +1253,7 @@ static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
 				for (; j < end; j++) {
 					n = BFIELD(ev, nc, j, c, lc, base, f);
 					if (__builtin_expect(n == 0, 0)) {
-						nulls[2 * nnull] = (uint32_t)c;
-						nulls[2 * nnull++ + 1] = j;
+						bnull_add(nulls, &nnull, c, j);
 						continue;
 					}
 					if (!short_i64(f, n, &v[j]))
@@ -1275,8 +1282,7 @@ static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
 					n = BFIELD(ev, nc, j, c, lc, base, f);
 					if (__builtin_expect(n == 0, 0)) {
 						sc[j] = 0;
-						nulls[2 * nnull] = (uint32_t)c;
-						nulls[2 * nnull++ + 1] = j;
+						bnull_add(nulls, &nnull, c, j);
 						continue;
 					}
 					if (!fast_f64(f, n, &v[j], &sc[j]))
@@ -1293,8 +1299,7 @@ static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
 
 				n = BFIELD(ev, nc, j, c, lc, base, f);
 				if (__builtin_expect(n == 0, 0)) {
-					nulls[2 * nnull] = (uint32_t)c;
-					nulls[2 * nnull++ + 1] = j;
+					bnull_add(nulls, &nnull, c, j);
 					continue;
 				}
 				if (n != 1 || (uint8_t)(f[0] - '0') > 1)
@@ -1317,8 +1322,7 @@ static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
 			for (j = 0; j < k; j++) {
 				n = BFIELD(ev, nc, j, c, lc, base, f);
 				if (__builtin_expect(n == 0, 0)) {
-					nulls[2 * nnull] = (uint32_t)c;
-					nulls[2 * nnull++ + 1] = j;
+					bnull_add(nulls, &nnull, c, j);
 				} else if (__builtin_expect(n <= 32, 1)) {
 					memcpy(d + used, f, 16);
 					memcpy(d + used + 16, f + 16, 16);
