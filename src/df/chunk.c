@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+#if defined(__x86_64__) && __has_include(<xxh_x86dispatch.h>)
+/* libxxhash's x86 dispatch: XXH3 with AVX2 or AVX-512 where the CPU has
+ * them (the same hashes; twice the SSE2 build's speed on a chunk). */
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "df/df.h"
 

@@ -190,13 +190,19 @@ static inline void masks64_avx2(const uint8_t *p, uint8_t delim, uint64_t *d,
 #undef M2
 }
 
-static bool use_avx2;
+static bool use_avx2, use_avx512;
 static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
 
 static void avx2_init(void)
 {
 	__builtin_cpu_init();
-	use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul");
+	use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") &&
+		   __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi");
+	use_avx512 = use_avx2 && __builtin_cpu_supports("avx512bw") &&
+		     __builtin_cpu_supports("avx512vl") &&
+		     __builtin_cpu_supports("avx512dq") &&
+		     __builtin_cpu_supports("avx512cd") &&
+		     __builtin_cpu_supports("avx512vbmi2");
 }
 #endif
 
@@ -450,6 +456,9 @@ struct csv_worker {
 	size_t cap, used;
 	unsigned *kinds; /* classified kinds per column (widening) */
 	uint8_t *scale;  /* csv_fast: decimals per pending double, per column */
+	uint32_t *bev;   /* csv_batch: field ends of a batch */
+	uint64_t *bnl;   /* csv_batch: its line-end masks, then counts */
+	uint32_t *bnull; /* csv_batch: (column, row) of its empty fields */
 };
 
 struct piece {
@@ -686,6 +695,7 @@ static inline int64_t swar16(const char *s, size_t k)
 	return a * (int64_t)pow10_u64[k - 8] + b;
 }
 
+__attribute__((always_inline))
 static inline bool fast_i64(const char *s, size_t n, int64_t *v)
 {
 	size_t i = s[0] == '-' || s[0] == '+';
@@ -701,6 +711,30 @@ static inline bool fast_i64(const char *s, size_t n, int64_t *v)
 	return eau2_load_parse_i64(s, n, v);
 }
 
+/* An int of 1..4 digits without a sign in one 32-bit word (a batch's
+ * short ids and counts), else fast_i64. */
+__attribute__((always_inline))
+static inline bool short_i64(const char *s, size_t n, int64_t *v)
+{
+	if (n <= 4) {
+		unsigned sh = 32 - 8 * (unsigned)n;
+		uint32_t w;
+
+		memcpy(&w, s, 4);
+		/* The digits to the high bytes, '0's before them. */
+		w = (w << sh) | (0x30303030u & ~(~0u << sh));
+		if (((w & 0xf0f0f0f0u) | (((w + 0x06060606u) & 0xf0f0f0f0u) >> 4)) ==
+		    0x33333333u) {
+			w -= 0x30303030u;
+			w = w * 10 + (w >> 8); /* pairs in bytes 0 and 2 */
+			*v = (int64_t)((((uint64_t)(w & 0x00ff00ffu) *
+					 (1 + (100ull << 16))) >> 16) & 0xffff);
+			return true;
+		}
+	}
+	return fast_i64(s, n, v);
+}
+
 static const double pow10_f64[17] = {
 	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 	1e13, 1e14, 1e15, 1e16,
@@ -711,6 +745,7 @@ static const double pow10_f64[17] = {
  * 10^scale later (the division, a long-latency instruction, then runs in
  * a tight pass over the chunk instead of stalling the parse loop). The
  * quotient is the same correctly rounded one either way. */
+__attribute__((always_inline))
 static inline bool fast_f64(const char *s, size_t n, double *v, uint8_t *scale)
 {
 	size_t i = s[0] == '-' || s[0] == '+', k = n - i, d;
@@ -864,6 +899,472 @@ static int fast_str_slow(eau2_builder *b, struct eau2_colbuf *cb, size_t c,
 	return 0;
 }
 
+/* ------------------------------------------------------------ batches
+ * The per-field loop below decides for every field which event ends it,
+ * which column it is and how to convert it, all in one loop that holds
+ * every column type's code. On a run of plain records (no quote, no NUL,
+ * each of ncols fields) csv_batch does the same work in two passes over
+ * at most BATCH_BYTES: the first lists the offsets of the field ends and
+ * of the line ends (a few instructions a 64-byte block and a field) and
+ * checks that line k ends field (k + 1) * ncols; the second converts
+ * column by column, each column in a loop of its own type. A field its
+ * column's loop cannot take cuts the batch before that field's row;
+ * csv_fast then reads that row field by field as before (and reports it,
+ * or widens its column). Nothing of the rows past a cut is kept. */
+#define BATCH_BYTES (16u << 10)
+#define BATCH_EV (BATCH_BYTES + 128) /* entries of the list (64 of slack) */
+
+struct bscan {
+	uint32_t *ev;  /* field ends; ev[0] = UINT32_MAX, the end before */
+	uint64_t *nl;  /* per 64-byte block: its line ends (a mask) */
+	uint32_t *nlc; /* per block: the line ends before it */
+	uint32_t nev, nnl, nblk;
+};
+
+/* Appends base + the offsets of m's set bits to out[*cnt...], eight at a
+ * time: the writes past the last are scratch (the list has 8 of slack). */
+__attribute__((always_inline))
+static inline void flatten(uint32_t *out, uint32_t *cnt, uint32_t base, uint64_t m)
+{
+	uint32_t *o = out + *cnt;
+
+	*cnt += (uint32_t)__builtin_popcountll(m);
+	while (m) {
+#define FLAT1(i) (o[i] = base + (uint32_t)__builtin_ctzll(m | (1ull << 63)), m &= m - 1)
+		FLAT1(0); FLAT1(1); FLAT1(2); FLAT1(3);
+		FLAT1(4); FLAT1(5); FLAT1(6); FLAT1(7);
+#undef FLAT1
+		o += 8;
+	}
+}
+
+/* One 64-byte block at offset base of a batch: false at its first quote
+ * or NUL (events from there on are not listed). */
+__attribute__((always_inline))
+static inline bool bscan_block(struct bscan *s, uint32_t base, uint64_t d,
+			       uint64_t n, uint64_t sp, uint64_t valid)
+{
+	bool more = true;
+
+	sp &= valid;
+	if (sp) {
+		valid &= (sp & -sp) - 1;
+		more = false;
+	}
+	flatten(s->ev, &s->nev, base, (d | n) & valid);
+	s->nl[s->nblk] = n & valid;
+	s->nlc[s->nblk++] = s->nnl;
+	s->nnl += (uint32_t)__builtin_popcountll(n & valid);
+	return more;
+}
+
+/* Lists the field and line ends of map[at, at + len) up to its first
+ * quote or NUL, with the block masks of masks (inlined into each of the
+ * callers below); len <= BATCH_BYTES and at + len + 64 <= the map's
+ * size. */
+__attribute__((always_inline))
+static inline void bscan_with(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+			      struct bscan *s,
+			      void (*masks)(const uint8_t *, uint8_t, uint64_t *,
+					    uint64_t *, uint64_t *, uint64_t *))
+{
+	s->ev[0] = UINT32_MAX;
+	s->nev = 1;
+	s->nnl = s->nblk = 0;
+	for (size_t o = 0; o < len; o += 64) {
+		uint64_t d, n, q, z;
+
+		/* The hardware streamer stops at page ends: ask ahead. */
+		__builtin_prefetch(map + at + o + 1024);
+		masks(map + at + o, delim, &d, &n, &q, &z);
+		if (!bscan_block(s, (uint32_t)o, d, n, q | z,
+				 len - o >= 64 ? ~0ull : (1ull << (len - o)) - 1))
+			break;
+	}
+}
+
+static void bscan(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+		  struct bscan *s)
+{
+	bscan_with(map, at, len, delim, s, masks64);
+}
+
+#ifdef HAVE_AVX2_PATH
+__attribute__((target("avx2,popcnt,bmi")))
+static void bscan_avx2(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+		       struct bscan *s)
+{
+	bscan_with(map, at, len, delim, s, masks64_avx2);
+}
+
+/* bscan with AVX-512: a block's masks straight from compares, and its
+ * field ends listed by one byte compress (VBMI2), 16 offsets a store,
+ * instead of a bit at a time. */
+__attribute__((target("avx2,popcnt,bmi,avx512f,avx512bw,avx512vl,avx512vbmi2")))
+static void bscan_vbmi2(const uint8_t *map, size_t at, size_t len, uint8_t delim,
+			struct bscan *s)
+{
+	const __m512i cd = _mm512_set1_epi8((char)delim);
+	const __m512i cn = _mm512_set1_epi8('\n'), cq = _mm512_set1_epi8('"');
+	const __m512i iota = _mm512_set_epi8(
+		63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48,
+		47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32,
+		31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+		15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+
+	s->ev[0] = UINT32_MAX;
+	s->nev = 1;
+	s->nnl = s->nblk = 0;
+	for (size_t o = 0; o < len; o += 64) {
+		__m512i v = _mm512_loadu_si512((const void *)(map + at + o));
+		uint64_t valid = len - o >= 64 ? ~0ull : (1ull << (len - o)) - 1;
+		uint64_t n = _mm512_cmpeq_epi8_mask(v, cn);
+		uint64_t m = _mm512_cmpeq_epi8_mask(v, cd) | n;
+		uint64_t sp = (_mm512_cmpeq_epi8_mask(v, cq) |
+			       _mm512_testn_epi8_mask(v, v)) & valid;
+		__m512i pos, base = _mm512_set1_epi32((int)o);
+		uint32_t *out = s->ev + s->nev, cnt;
+
+		__builtin_prefetch(map + at + o + 1024);
+		if (sp)
+			valid &= (sp & -sp) - 1;
+		m &= valid;
+		n &= valid;
+		cnt = (uint32_t)__builtin_popcountll(m);
+		pos = _mm512_maskz_compress_epi8(m, iota);
+		_mm512_storeu_si512(out, _mm512_add_epi32(base,
+			_mm512_cvtepu8_epi32(_mm512_castsi512_si128(pos))));
+		if (__builtin_expect(cnt > 16, 0)) {
+			_mm512_storeu_si512(out + 16, _mm512_add_epi32(base,
+				_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(pos, 1))));
+			_mm512_storeu_si512(out + 32, _mm512_add_epi32(base,
+				_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(pos, 2))));
+			_mm512_storeu_si512(out + 48, _mm512_add_epi32(base,
+				_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(pos, 3))));
+		}
+		s->nev += cnt;
+		s->nl[s->nblk] = n;
+		s->nlc[s->nblk++] = s->nnl;
+		s->nnl += (uint32_t)__builtin_popcountll(n);
+		if (sp)
+			break;
+	}
+}
+
+/* Sixteen rows of an int column at once, when each is 1..4 digits
+ * without a sign (else false, and nothing is stored): ev points at the
+ * first row's field end before the column, nc apart. The same
+ * arithmetic as short_i64, a lane per row. */
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+static bool ints16(const uint32_t *ev, size_t nc, const char *base, int64_t *v)
+{
+	const __m512i one = _mm512_set1_epi32(1);
+	__m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8,
+							  7, 6, 5, 4, 3, 2, 1, 0),
+					 _mm512_set1_epi32((int)nc));
+	__m512i e0 = _mm512_i32gather_epi32(idx, (const void *)ev, 4);
+	__m512i e1 = _mm512_i32gather_epi32(idx, (const void *)(ev + 1), 4);
+	__m512i st = _mm512_add_epi32(e0, one);
+	__m512i len = _mm512_sub_epi32(e1, st), sh, w, d;
+
+	if (_mm512_cmpge_epu32_mask(_mm512_sub_epi32(len, one), _mm512_set1_epi32(4)))
+		return false;
+	w = _mm512_i32gather_epi32(st, (const void *)base, 1);
+	/* The digits to the high bytes, '0's before them. */
+	sh = _mm512_sub_epi32(_mm512_set1_epi32(32), _mm512_slli_epi32(len, 3));
+	w = _mm512_or_si512(_mm512_sllv_epi32(w, sh),
+			    _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), sh),
+						_mm512_set1_epi32(0x30303030)));
+	d = _mm512_sub_epi8(w, _mm512_set1_epi8('0'));
+	if (_mm512_cmpge_epu8_mask(d, _mm512_set1_epi8(10)))
+		return false;
+	/* Pairs d0 * 10 + d1 in 16 bits, then p0 * 100 + p1 in 32. */
+	d = _mm512_madd_epi16(_mm512_maddubs_epi16(d, _mm512_set1_epi16(0x010a)),
+			      _mm512_set1_epi32(0x00010064));
+	_mm512_storeu_si512((void *)v, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(d)));
+	_mm512_storeu_si512((void *)(v + 8),
+			    _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(d, 1)));
+	return true;
+}
+
+/* Eight rows of a double column at once, when each is 3..8 bytes of
+ * digits with one dot inside (not first, not last), no sign: fast_f64's
+ * first path a lane per row (the digits without the dot as an integer,
+ * the decimals into sc). Else false, and nothing is stored. */
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512dq,avx512cd")))
+static bool dbl8(const uint32_t *ev, size_t nc, const char *base, double *v,
+		 uint8_t *sc)
+{
+	const __m512i one = _mm512_set1_epi64(1);
+	__m256i idx = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+					 _mm256_set1_epi32((int)nc));
+	__m256i e0 = _mm256_i32gather_epi32((const int *)ev, idx, 4);
+	__m256i e1 = _mm256_i32gather_epi32((const int *)(ev + 1), idx, 4);
+	__m256i st = _mm256_add_epi32(e0, _mm256_set1_epi32(1));
+	__m256i len = _mm256_sub_epi32(e1, st);
+	__m512i w, n, nb, x, sh, low, s2, dg;
+	__mmask64 in, dot, bad, last;
+
+	if (_mm256_cmpge_epu32_mask(_mm256_sub_epi32(len, _mm256_set1_epi32(3)),
+				    _mm256_set1_epi32(6)))
+		return false;
+	w = _mm512_i32gather_epi64(st, (const void *)base, 1);
+	n = _mm512_cvtepu32_epi64(len);
+	nb = _mm512_mullo_epi64(n, _mm512_set1_epi64(0x0101010101010101ll));
+	x = _mm512_set1_epi64(0x0706050403020100ll); /* byte indices */
+	in = _mm512_cmplt_epu8_mask(x, nb);
+	last = _mm512_cmpeq_epi8_mask(x, _mm512_sub_epi8(nb, _mm512_set1_epi8(1)));
+	dot = _mm512_mask_cmpeq_epi8_mask(in, w, _mm512_set1_epi8('.'));
+	bad = _mm512_mask_cmpge_epu8_mask(in & ~dot, _mm512_sub_epi8(w, _mm512_set1_epi8('0')),
+					  _mm512_set1_epi8(10));
+	if (bad | (dot & 0x0101010101010101ull) | (dot & last))
+		return false;
+	/* One dot in every lane: a single bit each. */
+	x = _mm512_maskz_mov_epi8(dot, _mm512_set1_epi8(1));
+	if (_mm512_test_epi64_mask(x, x) != 0xff ||
+	    _mm512_test_epi64_mask(x, _mm512_sub_epi64(x, one)))
+		return false;
+	/* Drop the dot: the bytes after it move down one. */
+	sh = _mm512_sub_epi64(_mm512_set1_epi64(63), _mm512_lzcnt_epi64(x)); /* 8 * dot */
+	low = _mm512_sub_epi64(_mm512_sllv_epi64(one, sh), one);
+	w = _mm512_or_si512(_mm512_and_si512(w, low),
+			    _mm512_andnot_si512(low, _mm512_srli_epi64(w, 8)));
+	/* The n - 1 digits to the high bytes, '0's before them. */
+	s2 = _mm512_sub_epi64(_mm512_set1_epi64(72), _mm512_slli_epi64(n, 3));
+	w = _mm512_or_si512(_mm512_sllv_epi64(w, s2),
+			    _mm512_andnot_si512(_mm512_sllv_epi64(_mm512_set1_epi64(-1), s2),
+						_mm512_set1_epi64(0x3030303030303030ll)));
+	dg = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_sub_epi8(w, _mm512_set1_epi8('0')),
+						    _mm512_set1_epi16(0x010a)),
+			       _mm512_set1_epi32(0x00010064));
+	dg = _mm512_add_epi64(_mm512_mul_epu32(dg, _mm512_set1_epi64(10000)),
+			      _mm512_srli_epi64(dg, 32));
+	_mm512_storeu_pd(v, _mm512_cvtepu64_pd(dg));
+	_mm_storel_epi64((__m128i *)(void *)sc, _mm512_cvtepi64_epi8(
+		_mm512_sub_epi64(_mm512_sub_epi64(n, one), _mm512_srli_epi64(sh, 3))));
+	return true;
+}
+#endif
+
+/* Line ends up to offset x of a batch (x included). */
+static inline uint32_t bnl_upto(const struct bscan *s, uint32_t x)
+{
+	return s->nlc[x >> 6] + (uint32_t)__builtin_popcountll(
+		s->nl[x >> 6] & (~0ull >> (63 - (x & 63))));
+}
+
+/* The rows of a batch that are records of nc fields, at most k: row j
+ * ends at field end (j + 1) * nc, a line end, and no other line end
+ * comes before it since row j - 1's. */
+static uint32_t bsplit(const struct bscan *s, size_t nc, uint32_t k)
+{
+	uint32_t j;
+
+	if ((size_t)k * nc >= s->nev)
+		k = (uint32_t)((s->nev - 1) / nc);
+	for (j = 0; j < k; j++) {
+		uint32_t e = s->ev[(size_t)(j + 1) * nc];
+
+		if (!(s->nl[e >> 6] >> (e & 63) & 1))
+			break;
+	}
+	k = j;
+	/* Every row ends at a line end: the rows are right when these are
+	 * all the line ends (the usual case: one test for the batch). */
+	if (k == 0 || bnl_upto(s, s->ev[(size_t)k * nc]) == k)
+		return k;
+	for (j = 0; j < k; j++)
+		if (bnl_upto(s, s->ev[(size_t)(j + 1) * nc]) != j + 1)
+			break;
+	return j;
+}
+
+/* Field c of batch row j: its text at *f (offsets from map + at), its
+ * length the return; a CR before the line end is not part of the last. */
+#define BFIELD(ev, nc, j, c, last, base, f) __extension__ ({		\
+	const uint32_t *e_ = (ev) + (size_t)(j) * (nc) + (c);		\
+	size_t n_ = (uint32_t)(e_[1] - e_[0] - 1);			\
+	(f) = (const char *)(base) + (uint32_t)(e_[0] + 1);		\
+	if ((last) && n_ && (f)[n_ - 1] == '\r')			\
+		n_--;							\
+	n_; })
+
+/* Notes the empty field of column c, batch row j (a null if the row is
+ * taken). */
+static inline void bnull_add(uint32_t *nulls, uint32_t *nnull, size_t c, uint32_t j)
+{
+	nulls[2 * *nnull] = (uint32_t)c;
+	nulls[2 * (*nnull)++ + 1] = j;
+}
+
+/* Converts up to maxrows plain records from map + at (none past
+ * at + len, len <= BATCH_BYTES, at + len + 64 <= size: every field has
+ * FAST_SLACK readable bytes) into cols[*] at row r, as csv_fast would.
+ * Returns the rows taken (0: none) and *next, the offset after them. The
+ * columns' n stay r: the caller adds the rows. */
+static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
+			  eau2_builder *b, struct eau2_colbuf *cols, size_t at,
+			  size_t len, uint32_t r, uint32_t maxrows, size_t *next)
+{
+	const uint8_t *map = L->ctx->map;
+	const char *base = (const char *)map + at;
+	const size_t nc = L->ncols, last = nc - 1;
+	struct bscan s = {
+		.ev = w->bev, .nl = w->bnl,
+		.nlc = (uint32_t *)(w->bnl + BATCH_BYTES / 64),
+	};
+	uint32_t *nulls = w->bnull, nnull = 0, k, kmax, j = 0;
+	const uint32_t *ev;
+
+#ifdef HAVE_AVX2_PATH
+	if (use_avx512)
+		bscan_vbmi2(map, at, len, (uint8_t)L->ctx->opt.delim, &s);
+	else if (use_avx2)
+		bscan_avx2(map, at, len, (uint8_t)L->ctx->opt.delim, &s);
+	else
+#endif
+		bscan(map, at, len, (uint8_t)L->ctx->opt.delim, &s);
+	ev = s.ev;
+	k = s.nnl < maxrows ? s.nnl : maxrows;
+	k = bsplit(&s, nc, k);
+	kmax = k;
+	for (size_t c = 0; c < nc && k; c++) {
+		struct eau2_colbuf *cb = &cols[c];
+		const bool lc = c == last;
+		const char *f;
+		size_t n;
+
+		switch (L->ftypes[c]) {
+		case EAU2_INT: {
+			int64_t *v = cb->v.i64 + r;
+
+			for (j = 0; j < k;) {
+				uint32_t end = k - j > 16 ? j + 16 : k;
+
+#ifdef HAVE_AVX2_PATH
+				/* A CR before a line end is no digit: the
+				 * row goes to short_i64, which drops it. */
+				if (use_avx512 && end == j + 16 &&
+				    ints16(ev + (size_t)j * nc + c, nc, base, v + j)) {
+					j = end;
+					continue;
+				}
+#endif
+				for (; j < end; j++) {
+					n = BFIELD(ev, nc, j, c, lc, base, f);
+					if (__builtin_expect(n == 0, 0)) {
+						bnull_add(nulls, &nnull, c, j);
+						continue;
+					}
+					if (!short_i64(f, n, &v[j]))
+						break;
+				}
+				if (j < end)
+					break;
+			}
+			break;
+		}
+		case EAU2_DOUBLE: {
+			double *v = cb->v.f64 + r;
+			uint8_t *sc = w->scale + c * EAU2_CHUNK_ROWS + r;
+
+			for (j = 0; j < k;) {
+				uint32_t end = k - j > 8 ? j + 8 : k;
+
+#ifdef HAVE_AVX2_PATH
+				if (use_avx512 && end == j + 8 &&
+				    dbl8(ev + (size_t)j * nc + c, nc, base, v + j, sc + j)) {
+					j = end;
+					continue;
+				}
+#endif
+				for (; j < end; j++) {
+					n = BFIELD(ev, nc, j, c, lc, base, f);
+					if (__builtin_expect(n == 0, 0)) {
+						sc[j] = 0;
+						bnull_add(nulls, &nnull, c, j);
+						continue;
+					}
+					if (!fast_f64(f, n, &v[j], &sc[j]))
+						break;
+				}
+				if (j < end)
+					break;
+			}
+			break;
+		}
+		case EAU2_BOOL:
+			for (j = 0; j < k; j++) {
+				uint32_t row = r + j;
+
+				n = BFIELD(ev, nc, j, c, lc, base, f);
+				if (__builtin_expect(n == 0, 0)) {
+					bnull_add(nulls, &nnull, c, j);
+					continue;
+				}
+				if (n != 1 || (uint8_t)(f[0] - '0') > 1)
+					break;
+				cb->v.bits[row >> 3] |= (uint8_t)((f[0] - '0') << (row & 7));
+			}
+			break;
+		case EAU2_STRING: {
+			/* Room for the whole batch (and 32 bytes of scratch) once. */
+			int64_t *o = cb->v.i64 + r + 1;
+			uint64_t used;
+			char *d;
+
+			if (eau2_builder_reserve_data(b, c, ev[k * nc] + 64, NULL)) {
+				k = 0; /* the per-field loop reports it */
+				break;
+			}
+			d = cb->data;
+			used = cb->data_len;
+			for (j = 0; j < k; j++) {
+				n = BFIELD(ev, nc, j, c, lc, base, f);
+				if (__builtin_expect(n == 0, 0)) {
+					bnull_add(nulls, &nnull, c, j);
+				} else if (__builtin_expect(n <= 32, 1)) {
+					memcpy(d + used, f, 16);
+					memcpy(d + used + 16, f + 16, 16);
+				} else {
+					memcpy(d + used, f, n);
+				}
+				used += n;
+				o[j] = (int64_t)used;
+			}
+			break;
+		}
+		default: /* not batched: see csv_fast */
+			j = 0;
+			break;
+		}
+		k = j;
+	}
+	/* Bits of rows not taken must stay clear: the per-field loop ORs
+	 * its ones in. */
+	for (size_t c = 0; c < nc; c++) {
+		struct eau2_colbuf *cb = &cols[c];
+
+		if (cb->type == EAU2_STRING)
+			cb->data_len = (uint64_t)cb->v.i64[r + k];
+		else if (cb->type == EAU2_BOOL)
+			for (j = k; j < kmax; j++)
+				cb->v.bits[(r + j) >> 3] &= (uint8_t)~(1u << ((r + j) & 7));
+	}
+	for (uint32_t i = 0; i < nnull; i++) {
+		size_t c = nulls[2 * i];
+
+		if (nulls[2 * i + 1] >= k)
+			continue;
+		cols[c].n = r + nulls[2 * i + 1];
+		eau2_builder_put_null(b, c);
+	}
+	for (size_t c = 0; c < nc; c++)
+		cols[c].n = r;
+	*next = at + (k ? (size_t)ev[k * nc] + 1 : 0);
+	return k;
+}
+
 /* The hot loop for clean records when a bad row fails the load: each field
  * is converted and written into its column's pending chunk (the builder's
  * bulk path) as soon as it ends. A record that is not clean (wrong field
@@ -900,10 +1401,23 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 	uint64_t rows = 0;
 	uint32_t from, r;
 	uint8_t *scale;
+	size_t batch_at = at; /* csv_batch is tried from here on */
+	bool batch = true;
 	int ret = FAST_END;
 
 	if (ncols == 0)
 		return FAST_BAIL;
+	for (size_t k = 0; k < ncols; k++)
+		batch = batch && types[k] != CSV_UNSEEN;
+	if (batch && !w->bev) {
+		w->bev = malloc(BATCH_EV * sizeof(uint32_t));
+		w->bnl = malloc(BATCH_BYTES / 64 * (sizeof(uint64_t) + sizeof(uint32_t)));
+		w->bnull = malloc(2 * BATCH_EV * sizeof(uint32_t));
+		if (!w->bev || !w->bnl || !w->bnull) {
+			eau2_error_set(err, -ENOMEM, "out of memory");
+			return FAST_FAIL;
+		}
+	}
 	for (size_t k = 1; k < ncols; k++)
 		if (cols[k].n != cols[0].n) {
 			eau2_error_set(err, -EIO, "internal: columns out of step");
@@ -933,6 +1447,40 @@ static int csv_fast(struct csv_load *L, struct csv_worker *w, struct piece *p,
 				ret = FAST_FAIL;
 				c = 0;
 				goto out;
+			}
+		}
+		if (batch && at >= batch_at) {
+			size_t len = (pend < safe ? pend : safe);
+			uint32_t k;
+
+			len = len > at ? len - at : 0;
+			len = len < BATCH_BYTES ? len : BATCH_BYTES;
+			k = len ? csv_batch(L, w, b, cols, at, len, r,
+					    EAU2_CHUNK_ROWS - r, &at) : 0;
+			if (k < 16 && k < EAU2_CHUNK_ROWS - r)
+				batch_at = at + 4 * BATCH_BYTES; /* not worth it here */
+			if (k) {
+				r += k;
+				rows += k;
+				if (at - blk >= 64) {
+					/* No quote in [rec, at): outside quotes here. */
+					blk += (at - blk) & ~(size_t)63;
+					t->blk = blk;
+					t->carry = 0;
+					if (blk < tend) {
+#ifdef HAVE_AVX2_PATH
+						if (use_avx2)
+							tok_block_avx2(t);
+						else
+#endif
+							tok_block(t);
+					}
+					ev = blk < tend ? t->ev : 0;
+					nl = t->nl;
+					sp = t->q | t->nul;
+				}
+				ev &= ~0ull << (at - blk);
+				continue;
 			}
 		}
 		c = 0;
@@ -1598,6 +2146,9 @@ static void workers_free(struct csv_load *L)
 		free(L->workers[i].kinds);
 		free(L->workers[i].arena);
 		free(L->workers[i].scale);
+		free(L->workers[i].bev);
+		free(L->workers[i].bnl);
+		free(L->workers[i].bnull);
 	}
 	free(L->workers);
 }

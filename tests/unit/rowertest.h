@@ -2,7 +2,7 @@
 /*
  * rowertest.h - helpers shared by the rower tests (test_executor.c,
  * test_aggregates.c, test_wordcount.c, test_sort.c, test_plugin.c,
- * test_join2.c, test_map_zip.c): the store's bytes on disk (shared
+ * test_join2.c, test_map_zip.c, test_csv_batch.c): the store's bytes on disk (shared
  * chunks counted once), running a class by name, comparing dataframes
  * cell by cell, and the
  * encode -> decode -> join -> finish round trip of a rower state driven by
