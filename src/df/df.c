@@ -270,6 +270,7 @@ int eau2_df_open_mem(uint64_t id, const eau2_schema *schema,
 	df->ngroups = ngroups;
 	df->nrows = first[ngroups];
 	df->bytes = bytes;
+	df->built_here = true; /* a snapshot of this process's builder */
 	*out = df;
 	return 0;
 fail:
