@@ -792,6 +792,11 @@ static int stream_end(struct stream *s, const eau2_df *df, struct eau2_error *er
 		/* Started again: the first pass's partitions are not df's. */
 		goto put;
 	}
+	if (s->nparts + (s->cut < ng) < (ng < s->m.n ? ng : s->m.n)) {
+		/* Small: cut whole, at least one partition a node, as a
+		 * put does (a run then spreads over every node). */
+		goto put;
+	}
 	if (s->cut < ng) {
 		uint64_t bytes = s->acc;
 

@@ -717,9 +717,10 @@ static void test_stream_load(void **state)
 	n = stream_check(cl, db, zk, ok, "s/ok", 2, 1);
 	assert_true(n > 20);
 	assert_int_equal(all_parts(), 2 * n);
-	/* Replaced by one of a single partition: the old copies dropped. */
-	assert_int_equal(stream_check(cl, db, zk, ok, "s/ok", 1, 1ull << 40), 1);
-	assert_int_equal(all_parts(), 1);
+	/* Replaced by one too small to stream (fewer partitions than
+	 * nodes): cut whole, one a node; the old copies dropped. */
+	assert_int_equal(stream_check(cl, db, zk, ok, "s/ok", 1, 1ull << 40), NNODES);
+	assert_int_equal(all_parts(), NNODES);
 	tu_ok(eau2_cluster_delete(cl, "s/ok", &err), &err);
 
 	/* A value past the samples widens x to a string: the load starts
