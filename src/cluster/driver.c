@@ -487,8 +487,8 @@ out:
  * under mu, as is each part (the array moves as it grows); the caller
  * reads them without it once the pushers are joined. A part's snapshot
  * is released by the pusher that took it, or by the caller. A push that
- * fails stops the pushers and the hook; the load itself runs to its end,
- * and then the put fails.
+ * fails stops the pushers, and the hook stops the load at its next join
+ * (pieces being parsed finish); the put fails with the push's error.
  */
 
 #define STREAM_PUSHERS 2
@@ -631,7 +631,8 @@ static int stream_add(struct stream *s, size_t group, size_t ngroups,
 	return rc;
 }
 
-static void stream_joined(void *arg, eau2_builder *root)
+/* The load's hook: false (stop the load) once a push failed. */
+static bool stream_joined(void *arg, eau2_builder *root)
 {
 	struct stream *s = arg;
 	size_t n = eau2_builder_groups(root);
@@ -641,15 +642,17 @@ static void stream_joined(void *arg, eau2_builder *root)
 	pthread_mutex_lock(&s->mu);
 	failed = s->rc != 0;
 	pthread_mutex_unlock(&s->mu);
-	if (failed || s->fallback)
-		return;
+	if (failed)
+		return false;
+	if (s->fallback)
+		return true;
 	if (s->id && s->id != id) {
 		s->fallback = true; /* the load started again */
 		pthread_mutex_lock(&s->mu);
 		s->stale = true;    /* nothing queued is worth pushing */
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
-		return;
+		return true;
 	}
 	s->id = id;
 	for (; s->scanned < n; s->scanned++) {
@@ -667,11 +670,12 @@ static void stream_joined(void *arg, eau2_builder *root)
 			rc = stream_add(s, s->cut, s->scanned + 1 - s->cut, s->acc, snap, &e);
 		if (rc) {
 			stream_fail(s, rc, &e);
-			return;
+			return false;
 		}
 		s->cut = s->scanned + 1;
 		s->acc = 0;
 	}
+	return true;
 }
 
 static int stream_end(struct stream *s, const eau2_df *df, struct eau2_error *err);
@@ -780,14 +784,14 @@ static int stream_end(struct stream *s, const eau2_df *df, struct eau2_error *er
 	for (unsigned t = 0; t < s->nth; t++)
 		pthread_join(s->th[t], NULL);
 	s->nth = 0;
-	if (!df)
-		goto out;
 	if (s->rc) {
 		rc = s->rc;
 		if (err)
 			*err = s->err;
 		goto out;
 	}
+	if (!df)
+		goto out;
 	if (s->fallback || (s->id && s->id != eau2_df_store_id(df))) {
 		/* Started again: the first pass's partitions are not df's. */
 		goto put;
@@ -876,8 +880,10 @@ int eau2_cluster_load(eau2_cluster *cl, struct eau2_store *store, const char *pa
 		return rc;
 	rc = eau2_load_stream_in(store, path, lo, stream_joined, s, df, stats, err);
 	if (rc) {
-		stream_end(s, NULL, NULL);
-		return rc;
+		/* Stopped for a failed push: that push's error. */
+		int pushed = stream_end(s, NULL, rc == -ECANCELED ? err : NULL);
+
+		return rc == -ECANCELED && pushed ? pushed : rc;
 	}
 	if ((rc = stream_end(s, *df, err))) {
 		eau2_df_release(*df);

@@ -1890,7 +1890,7 @@ static int split(struct csv_load *L)
 		L->raw[i] = L->data_start + (size_t)((unsigned __int128)len * i / n);
 	L->npieces = n;
 	if (n > 1 && L->exact)
-		eau2_load_parallel(ctx, n, count_piece, L, NULL);
+		eau2_load_parallel(ctx, n, count_piece, L);
 	L->pieces[0].start = L->data_start;
 	for (size_t i = 1; i < n; i++) {
 		size_t s;
@@ -2268,11 +2268,9 @@ int eau2_csv_load(struct eau2_load_ctx *ctx, eau2_df **df)
 			p->end = e;
 		}
 		atomic_store(&ctx->bytes_done, 0);
-		rc = eau2_load_parallel(ctx, L.npieces, csv_piece, &L, NULL);
-		if (rc) {
-			eau2_error_set(ctx->err, rc, "%s: cannot start threads", ctx->path);
+		rc = eau2_load_parallel(ctx, L.npieces, csv_piece, &L);
+		if (rc)
 			goto out;
-		}
 		if (atomic_load(&L.missplit)) {
 			/* Every result of this pass may stem from a wrong start
 			 * (its errors, kinds and sample too): again, exactly. */

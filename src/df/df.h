@@ -221,8 +221,10 @@ int eau2_load_in(struct eau2_store *db, const char *path,
  * quick: eau2_builder_snapshot and the like). A load that starts again
  * (CSV types widened, pieces split again) does so with a new builder
  * (another eau2_builder_id): what the hook took from the old one is not
- * in the result. */
-typedef void eau2_load_joined_fn(void *arg, eau2_builder *root);
+ * in the result. joined returns false to stop the load: no piece starts
+ * after that, and the load fails with -ECANCELED ("load stopped by its
+ * caller"), leaving nothing in the store. */
+typedef bool eau2_load_joined_fn(void *arg, eau2_builder *root);
 int eau2_load_stream_in(struct eau2_store *db, const char *path,
 			const struct eau2_load_options *opt, eau2_load_joined_fn *joined,
 			void *arg, eau2_df **df, struct eau2_load_stats *stats,

@@ -162,11 +162,9 @@ int eau2_lines_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		L.pieces[i - 1].end = L.pieces[i].start;
 	}
 	L.pieces[n - 1].end = ctx->size;
-	rc = eau2_load_parallel(ctx, n, lines_piece, &L, NULL);
-	if (rc) {
-		eau2_error_set(ctx->err, rc, "%s: cannot start threads", ctx->path);
+	rc = eau2_load_parallel(ctx, n, lines_piece, &L);
+	if (rc)
 		goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct lpiece *p = &L.pieces[i];
 

@@ -46,7 +46,6 @@ struct runner {
 	_Atomic size_t next;
 	eau2_load_item_fn fn;
 	void *arg;
-	_Atomic bool *stop;
 };
 
 struct runner_thread {
@@ -59,7 +58,7 @@ static bool runner_step(struct runner *r, unsigned worker)
 {
 	size_t i;
 
-	if (r->stop && atomic_load(r->stop))
+	if (atomic_load(&r->ctx->stopped))
 		return false;
 	i = atomic_fetch_add(&r->next, 1);
 	if (i >= r->n)
@@ -100,12 +99,11 @@ void eau2_load_progress(struct eau2_load_ctx *ctx, bool final)
 }
 
 int eau2_load_parallel(struct eau2_load_ctx *ctx, size_t n, eau2_load_item_fn fn,
-		       void *arg, _Atomic bool *stop)
+		       void *arg)
 {
-	struct runner r = { .ctx = ctx, .n = n, .fn = fn, .arg = arg, .stop = stop };
+	struct runner r = { .ctx = ctx, .n = n, .fn = fn, .arg = arg };
 	struct runner_thread *ts = NULL;
 	unsigned nt = ctx->threads, started = 0;
-	int rc = 0;
 
 	atomic_init(&r.next, 0);
 	if (nt > n)
@@ -118,12 +116,8 @@ int eau2_load_parallel(struct eau2_load_ctx *ctx, size_t n, eau2_load_item_fn fn
 	for (unsigned w = 1; w < nt; w++) {
 		ts[w].r = &r;
 		ts[w].worker = w;
-		rc = -pthread_create(&ts[w].tid, NULL, runner_main, &ts[w]);
-		if (rc) {
-			/* Fewer threads is still correct: the others share. */
-			rc = 0;
-			break;
-		}
+		if (pthread_create(&ts[w].tid, NULL, runner_main, &ts[w]))
+			break; /* fewer threads is still correct: the others share */
 		started = w;
 	}
 	while (runner_step(&r, 0))
@@ -131,7 +125,10 @@ int eau2_load_parallel(struct eau2_load_ctx *ctx, size_t n, eau2_load_item_fn fn
 	for (unsigned w = 1; w <= started; w++)
 		pthread_join(ts[w].tid, NULL);
 	free(ts);
-	return rc;
+	if (atomic_load(&ctx->stopped))
+		return eau2_error_set(ctx->err, -ECANCELED, "%s: load stopped by its caller",
+				      ctx->path);
+	return 0;
 }
 
 /* -------------------------------------------------------------- errors */
@@ -622,6 +619,7 @@ int eau2_load_stream_in(struct eau2_store *db, const char *path,
 	if (ctx.threads > 256)
 		ctx.threads = 256;
 	atomic_init(&ctx.bytes_done, 0);
+	atomic_init(&ctx.stopped, false);
 	ctx.progress_next = progress_step();
 
 	/* Never blocks: a FIFO is refused before anything waits on it. */
@@ -711,7 +709,7 @@ int eau2_load_join_done(struct eau2_load_ctx *ctx, eau2_builder *root, size_t *n
 			return rc;
 		joined = true;
 	}
-	if (joined && ctx->joined)
-		ctx->joined(ctx->joined_arg, root);
+	if (joined && ctx->joined && !ctx->joined(ctx->joined_arg, root))
+		atomic_store(&ctx->stopped, true);
 	return 0;
 }

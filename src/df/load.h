@@ -42,6 +42,7 @@ struct eau2_load_ctx {
 	 * eau2_load_stream_in); NULL: none. */
 	eau2_load_joined_fn *joined;
 	void *joined_arg;
+	_Atomic bool stopped;          /* joined said stop: no more pieces */
 	uint64_t progress_next;        /* calling thread only */
 };
 
@@ -57,14 +58,15 @@ struct eau2_load_tune {
 };
 extern struct eau2_load_tune eau2_load_tune;
 
-/* Runs fn(arg, i, worker) for every i in [0, n) on `threads` threads (the
- * calling thread is worker 0); stops handing out items once stop is set.
- * Between items the calling thread reports progress (ctx->bytes_done) to
- * opt.progress every ~64 MiB: the callback only ever runs on the calling
- * thread. Returns 0 or the -errno of pthread_create. */
+/* Runs fn(arg, i, worker) for every i in [0, n) on up to `threads` threads
+ * (the calling thread is worker 0; fewer when threads cannot start);
+ * stops handing out items once ctx->stopped is set. Between items the
+ * calling thread reports progress (ctx->bytes_done) to opt.progress every
+ * ~64 MiB: the callback only ever runs on the calling thread. Returns 0,
+ * or -ECANCELED with ctx->err set when the load was stopped. */
 typedef void (*eau2_load_item_fn)(void *arg, size_t i, unsigned worker);
 int eau2_load_parallel(struct eau2_load_ctx *ctx, size_t n, eau2_load_item_fn fn,
-		       void *arg, _Atomic bool *stop);
+		       void *arg);
 void eau2_load_progress(struct eau2_load_ctx *ctx, bool final);
 
 /* Loaders parse pieces of the file in parallel, each into a builder part,
@@ -73,8 +75,9 @@ void eau2_load_progress(struct eau2_load_ctx *ctx, bool final);
  * parts of pieces *next, *next + 1, ... for as long as part(arg, i) gives
  * one (a pointer to piece i's part, which it sets to NULL after joining;
  * part returns NULL for a piece not done yet, or when the load is
- * stopping), then calls ctx->joined if it joined any. Returns 0, or the
- * failed join's code with err filled and *next left at that piece. */
+ * stopping), then calls ctx->joined if it joined any (and sets
+ * ctx->stopped if that says stop). Returns 0, or the failed join's code
+ * with err filled and *next left at that piece. */
 typedef eau2_builder **(*eau2_load_part_fn)(void *arg, size_t i);
 int eau2_load_join_done(struct eau2_load_ctx *ctx, eau2_builder *root, size_t *next, size_t n,
 			eau2_load_part_fn part, void *arg, struct eau2_error *err);

@@ -466,11 +466,9 @@ int eau2_sor_load(struct eau2_load_ctx *ctx, eau2_df **df)
 		L.pieces[i - 1].end = L.pieces[i].start;
 	}
 	L.pieces[n - 1].end = end;
-	rc = eau2_load_parallel(ctx, n, sor_piece, &L, NULL);
-	if (rc) {
-		eau2_error_set(ctx->err, rc, "%s: cannot start threads", ctx->path);
+	rc = eau2_load_parallel(ctx, n, sor_piece, &L);
+	if (rc)
 		goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (L.pieces[i].code) {
 			rc = eau2_error_set(ctx->err, L.pieces[i].code, "%s: %s", ctx->path,

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------ node double */
@@ -55,6 +56,7 @@ struct double_ctx {
 	int pushes;
 	int cut_kills;             /* node i + 1's next cut: the node goes down */
 	int reduces;               /* shuffle ranges reduced (atomic) */
+	int refused;               /* ops refused by a node down (atomic) */
 };
 
 static struct double_ctx dbl;
@@ -68,6 +70,7 @@ static struct dnode *node_of(struct double_ctx *d, const struct eau2_member *m,
 			if (!d->n[i].down)
 				return &d->n[i];
 			pthread_mutex_unlock(&d->n[i].mu);
+			__atomic_add_fetch(&d->refused, 1, __ATOMIC_SEQ_CST);
 			eau2_error_set(err, -EHOSTUNREACH, "node %s is down", m->id);
 			return NULL;
 		}
@@ -695,6 +698,23 @@ static size_t stream_check(eau2_cluster *cl, eau2 *db, eau2_zk *zk, const char *
 	return nparts;
 }
 
+/* A load's progress: the furthest byte reported. The first report
+ * waits (up to 5 s) for a node to have refused an op, and a little more
+ * for the driver to take that in, so that what the load does after a
+ * failed push is seen, whatever the threads' timing. */
+static void until_refused(void *ctx, uint64_t done, uint64_t total)
+{
+	uint64_t *far = ctx;
+
+	(void)total;
+	for (int i = 0; i < 500 && !__atomic_load_n(&dbl.refused, __ATOMIC_SEQ_CST); i++)
+		usleep(10000);
+	if (*far == 0)
+		usleep(50000);
+	if (done > *far)
+		*far = done;
+}
+
 static void test_stream_load(void **state)
 {
 	struct eau2_cluster_put_options po = { .replicas = 2, .part_bytes = 1 };
@@ -746,14 +766,31 @@ static void test_stream_load(void **state)
 	assert_int_equal(all_parts(), 0);
 	assert_int_equal(leases(zk), 0);
 
-	/* A node down: the push to it fails, naming it; nothing is left. */
-	dbl.n[1].down = 1;
-	po.replicas = 3;
-	assert_int_equal(eau2_cluster_load(cl, db->store, ok, "s/down", NULL, &po, &df, NULL,
-					   &err), -EHOSTUNREACH);
-	assert_non_null(strstr(err.msg, "n1"));
-	assert_non_null(strstr(err.msg, "partition"));
-	dbl.n[1].down = 0;
+	/* A node down: the push to it fails, naming it, and stops the
+	 * parse (on one thread, it never reaches the file's end); nothing
+	 * is left. */
+	{
+		uint64_t far = 0;
+		struct eau2_load_options lo = { .threads = 1, .progress = until_refused,
+						 .progress_ctx = &far };
+		struct stat st;
+
+		assert_int_equal(stat(ok, &st), 0);
+		eau2_load_tune.progress_bytes = 64 << 10;
+		dbl.n[1].down = 1;
+		__atomic_store_n(&dbl.refused, 0, __ATOMIC_SEQ_CST);
+		po.replicas = 3;
+		assert_int_equal(eau2_cluster_load(cl, db->store, ok, "s/down", &lo, &po, &df,
+						   NULL, &err), -EHOSTUNREACH);
+		assert_non_null(strstr(err.msg, "n1"));
+		assert_non_null(strstr(err.msg, "partition"));
+		dbl.n[1].down = 0;
+		eau2_load_tune.progress_bytes = 0;
+		assert_true(far > 0);
+		if (far * 2 > (uint64_t)st.st_size)
+			fail_msg("the parse went on to byte %llu of %lld after the push failed",
+				 (unsigned long long)far, (long long)st.st_size);
+	}
 	assert_null(df);
 	assert_int_equal(eau2_cluster_get(cl, db, "s/down", &df, &err), -ENOENT);
 	assert_int_equal(all_parts(), 0);

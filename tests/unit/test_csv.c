@@ -4,7 +4,8 @@
  * widening, errors with file:line:column, skip mode, and parallel splits
  * (tiny pieces on 7 threads against one thread and against a naive
  * character-by-character reference parser); split points guessed inside
- * quoted newlines, whose wrong pieces leave no trace in the result.
+ * quoted newlines, whose wrong pieces leave no trace in the result; and a
+ * load of each format stopped by its joined hook.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include "testutil.h"
+#include "api/api.h"
 #include "df/load.h"
 
 static int load_str(struct tu_fx *f, const char *data, const struct eau2_load_options *opt,
@@ -989,6 +993,21 @@ static void on_progress_tamper(void *ctx, uint64_t done, uint64_t total)
  * (after its first piece, from the progress callback): never a SIGBUS,
  * never a dataframe of a mixed file, but -EIO naming the file; CSV, SoR
  * and lines alike. */
+/* Fills buf (cap + 64 bytes) with at least cap bytes of rows (id, name,
+ * qty) as CSV with a header (fmt 0), SoR (1) or lines (2); their length. */
+static size_t fill_rows(char *buf, size_t cap, int fmt)
+{
+	size_t n = 0;
+
+	if (fmt == 0)
+		n += (size_t)snprintf(buf, cap, "id,name,qty\n");
+	for (int i = 0; n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap + 64 - n,
+				      fmt == 1 ? "<%d> <name%d> <%d>\n" : "%07d,name%04d,%04d\n",
+				      i, i % 7919, i % 1000);
+	return n;
+}
+
 static void test_changed_while_loading(void **state)
 {
 	struct tu_fx *f = *state;
@@ -1007,13 +1026,7 @@ static void test_changed_while_loading(void **state)
 			eau2_df *df = NULL;
 			int rc;
 
-			n = 0;
-			if (fmt == 0)
-				n += (size_t)snprintf(buf, cap, "id,name,qty\n");
-			for (int i = 0; n < cap; i++)
-				n += (size_t)snprintf(buf + n, cap + 64 - n,
-						      fmt == 1 ? "<%d> <name%d> <%d>\n" :
-						      "%07d,name%04d,%04d\n", i, i % 7919, i % 1000);
+			n = fill_rows(buf, cap, fmt);
 			t.path = tu_put_file(f, names[fmt], buf, n);
 			eau2_load_tune.piece_bytes = 64u << 10;
 			eau2_load_tune.progress_bytes = 64u << 10;
@@ -1028,6 +1041,74 @@ static void test_changed_while_loading(void **state)
 		}
 	}
 	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+	free(buf);
+}
+
+struct stopper {
+	unsigned calls;
+	uint64_t groups; /* the builder's when it said stop */
+};
+
+static bool stop_at_first(void *arg, eau2_builder *root)
+{
+	struct stopper *s = arg;
+
+	s->calls++;
+	s->groups = eau2_builder_groups(root);
+	return false;
+}
+
+static size_t files_in(const char *dir, const char *sub)
+{
+	char path[4200];
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	assert_non_null(dp = opendir(path));
+	while ((d = readdir(dp)))
+		n += d->d_name[0] != '.';
+	closedir(dp);
+	return n;
+}
+
+/* A joined hook that says stop ends the load of every format at once:
+ * no piece is parsed after it, the load fails with -ECANCELED, and
+ * nothing is left in the store. */
+static void test_stopped_by_hook(void **state)
+{
+	struct tu_fx *f = *state;
+	static const char *const names[] = { "s.csv", "s.sor", "s.txt" };
+	size_t cap = 1u << 20;
+	char *buf = malloc(cap + 64);
+
+	assert_non_null(buf);
+	for (int fmt = 0; fmt < 3; fmt++) {
+		struct eau2_load_options opt = { .threads = 1 };
+		struct eau2_error err = { 0 };
+		struct stopper st = { 0 };
+		size_t n, before = files_in(f->dir, "data");
+		eau2_df *df = NULL;
+		const char *path;
+		int rc;
+
+		n = fill_rows(buf, cap, fmt);
+		path = tu_put_file(f, names[fmt], buf, n);
+		/* About 16 pieces: each join on the one thread calls the hook. */
+		eau2_load_tune.piece_bytes = 64u << 10;
+		rc = eau2_load_stream_in(f->db->store, path, &opt, stop_at_first, &st, &df, NULL,
+					 &err);
+		eau2_load_tune.piece_bytes = 0;
+		if (rc != -ECANCELED)
+			fail_msg("%s: %d (%s), want -ECANCELED", names[fmt], rc, err.msg);
+		assert_null(df);
+		assert_non_null(strstr(err.msg, names[fmt]));
+		assert_non_null(strstr(err.msg, "load stopped by its caller"));
+		assert_int_equal(st.calls, 1);
+		assert_true(st.groups >= 1);
+		assert_int_equal(files_in(f->dir, "data"), before);
+	}
 	free(buf);
 }
 
@@ -1049,6 +1130,7 @@ int main(void)
 						tu_fx_teardown),
 		cmocka_unit_test(test_double_parse),
 		cmocka_unit_test_setup_teardown(test_progress, tu_fx_setup, tu_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stopped_by_hook, tu_fx_setup, tu_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
