@@ -19,13 +19,16 @@
 # With --apps, also (the answers equal, as above):
 #   join       `run join --arg with=small --arg on=x` (a 1000-row small
 #              table, broadcast to the nodes: its bytes x 3 on the wire);
-#   bikes      `run bikes --arg query=3` over `eau2 gen bikes` of --rows/4
-#              trips (stations broadcast);
+#   bikes      `run bikes --arg query=3` over `eau2 gen bikes` of
+#              --app-rows trips (default --rows/4; stations broadcast);
 #   linus      `run linus --arg degrees=4` over `eau2 gen linus` of
-#              --rows/4 commits (8 passes, each a run on the nodes with
-#              its frontier broadcast);
+#              --app-rows commits (default --rows/4; 8 passes, each a run
+#              on the nodes with its frontier broadcast);
 #   mandelbrot 1000 x 750 pixels, 500 iterations, result=summary (the
 #              image rows spread over the nodes).
+# --jobs "J ..." runs those of groupby, wordcount and the applications
+# only (the load is always measured), and makes only their data: e.g.
+# --rows 1000000 --app-rows 10000000 --jobs linus for 10^7 commits.
 #
 # With --distout, also (issue #12; outputs equal, as above):
 #   filter_as  `run filter --arg where=x<500 --as f` (half the rows):
@@ -51,18 +54,21 @@
 # On a machine of few cores the nodes share the driver's CPUs, so this
 # shows the cluster's overhead, not a speed-up.
 #
-# Usage: bench/bench_cluster.sh [--rows N] [--reps N] [--apps] [--distout]
-#        [--shuffle] [--shuffle-rows N] [--shuffle-keys N]
+# Usage: bench/bench_cluster.sh [--rows N] [--reps N] [--apps] [--jobs LIST]
+#        [--app-rows N] [--distout] [--shuffle] [--shuffle-rows N]
+#        [--shuffle-keys N]
 # Env: BUILD (default build) holds eau2 and eau2-node.
 set -eu
 
-rows=3000000 reps=3 apps= distout= shuffle= srows=10000000 skeys=
-usage="usage: $0 [--rows N] [--reps N] [--apps] [--distout] [--shuffle] [--shuffle-rows N] [--shuffle-keys N]"
+rows=3000000 reps=3 apps= distout= shuffle= srows=10000000 skeys= jobs= arows=
+usage="usage: $0 [--rows N] [--reps N] [--apps] [--jobs LIST] [--app-rows N] [--distout] [--shuffle] [--shuffle-rows N] [--shuffle-keys N]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) rows=$2; shift 2 ;;
 	--reps) reps=$2; shift 2 ;;
 	--apps) apps=1; shift ;;
+	--jobs) jobs=$2; shift 2 ;;
+	--app-rows) arows=$2; shift 2 ;;
 	--distout) distout=1; shift ;;
 	--shuffle) shuffle=1; shift ;;
 	--shuffle-rows) srows=$2; shift 2 ;;
@@ -71,6 +77,15 @@ while [ $# -gt 0 ]; do
 	*) echo "$usage" >&2; exit 2 ;;
 	esac
 done
+for j in $jobs; do
+	case $j in
+	groupby|wordcount) ;;
+	join|bikes|linus|mandelbrot) apps=1 ;;
+	*) echo "bench_cluster: --jobs: no job '$j' (groupby wordcount join bikes linus mandelbrot)" >&2
+	   exit 2 ;;
+	esac
+done
+arows=${arows:-$((rows / 4))}
 . "$(dirname "$0")/lib/cluster.sh"
 bench_setup clbench
 export EAU2_NODE=0 LC_ALL=C
@@ -153,18 +168,27 @@ EL="$E2 --store $T/l"
 EC="$E2 --store $T/d --cluster $Z/bench --timeout 60000"
 
 : >"$T/res"
-jobs="groupby wordcount"
-if [ -n "$apps" ]; then
-	jobs="$jobs join bikes linus mandelbrot"
+if [ -z "$jobs" ]; then
+	jobs="groupby wordcount"
+	[ -n "$apps" ] && jobs="$jobs join bikes linus mandelbrot"
+fi
+has() { case " $jobs " in *" $1 "*) return 0 ;; esac; return 1; }
+if has join; then
 	awk 'BEGIN { print "x,name,v"; for (r = 0; r < 1000; r++) print r ",n" r "," r * 3 }' >"$T/small.csv"
-	"$E2" --store "$T/l" gen bikes --out "$T/bikes" --rows $((rows / 4)) --seed 9 >/dev/null
-	"$E2" --store "$T/l" gen linus --out "$T/linus" --rows $((rows / 4)) --seed 3 >/dev/null
+	for e in "$EL" "$EC"; do $e load "$T/small.csv" --as small >/dev/null; done
+	sbytes=$($EC describe small | awk '$1 == "bytes" { print $2; exit }')
+fi
+if has bikes; then
+	"$E2" --store "$T/l" gen bikes --out "$T/bikes" --rows "$arows" --seed 9 >/dev/null
 	for e in "$EL" "$EC"; do
-		$e load "$T/small.csv" --as small >/dev/null
 		for k in stations trips; do $e load "$T/bikes/$k.csv" --as "$k" >/dev/null; done
+	done
+fi
+if has linus; then
+	"$E2" --store "$T/l" gen linus --out "$T/linus" --rows "$arows" --seed 3 >/dev/null
+	for e in "$EL" "$EC"; do
 		for k in projects users commits; do $e load "$T/linus/$k.sor" --as "$k" >/dev/null; done
 	done
-	sbytes=$($EC describe small | awk '$1 == "bytes" { print $2; exit }')
 fi
 if [ -n "$shuffle" ]; then
 	awk -v rows="$srows" -v keys="${skeys:-$srows}" 'BEGIN {
@@ -236,7 +260,8 @@ done
 
 printf 'data: %s rows, %.1f MB; 3 nodes on %s cores; median of %s\n' "$rows" \
 	"$(echo "$bytes" | awk '{ print $1 / 1e6 }')" "$(nproc)" "$reps"
-[ -n "$apps" ] && echo "join: small table ${sbytes:-?} bytes, broadcast to 3 nodes"
+has join && echo "join: small table ${sbytes:-?} bytes, broadcast to 3 nodes"
+has linus || has bikes && echo "applications' data: $arows rows (commits, trips)"
 [ -n "$distout" ] && jobs="$jobs filter_as"
 for job in load $jobs; do
 	lw=$(awk -v j=$job '$1 == j && $2 == "local" { print $3 }' "$T/res" | median)
