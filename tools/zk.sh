@@ -151,6 +151,18 @@ alive() {
 	live "$(pid_of "$1")" "$1"
 }
 
+# starting I: server I's process is still on its way to its JVM (the
+# shell forked for it, or setsid, not yet exec'd: on busy cores that takes
+# a while), neither gone nor a zombie.
+starting() {
+	local pid st
+	pid=$(pid_of "$1")
+	[ -n "$pid" ] || return 1
+	st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ] || return 1
+	! { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "$DIR/zk$1/zoo.cfg"
+}
+
 cds_archive() {
 	local key java
 	[ "${EAU2_ZK_CDS:-1}" = 0 ] && return 1
@@ -246,6 +258,10 @@ wait_serving() {
 	while :; do
 		pending=""
 		for i in "$@"; do
+			if ! alive "$i" && starting "$i"; then
+				pending="$pending $i"
+				continue
+			fi
 			if ! alive "$i"; then
 				if grep -q "Address already in use" "$DIR/zk$i/log" 2>/dev/null; then
 					return 2
