@@ -8,6 +8,9 @@
  * belongs to no key (released, its files go); eau2_run_key runs on the
  * node and only its result crosses the network.
  *
+ * eau2_load_put sends the row groups the loader has joined while it
+ * parses the rest (a put in pieces, published there once complete).
+ *
  * Every step is bounded by opt.timeout_ms (0: the transport's defaults);
  * errors name the peer. A wait_get longer than one request may ask for is
  * a sequence of bounded waits.
@@ -17,12 +20,14 @@
  * in the local store and need nothing from it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "api/api.h"
+#include "df/df.h"
 #include "node/remote.h"
 #include "shm/shm.h"
 #include "util/clock.h"
@@ -49,6 +54,234 @@ static void remote_close(eau2 *db)
 static int remote_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error *err)
 {
 	return eau2_remote_put(db->be_state, key, df, 0, eau2_df_ngroups(df), err);
+}
+
+/*
+ * A load streamed to the node. The loader's hook (stream_joined, under the
+ * loader's lock) hands the row groups joined since the last piece, as a
+ * snapshot of its builder (nothing copied), to a sender thread whenever
+ * that thread is idle; the sender pushes each piece on the put's
+ * connection. When the load is done, the groups left make the last piece,
+ * then END. A load that starts again with a new builder (CSV types
+ * widened) sends its next piece with RESTART: the node drops what came
+ * before. Any failure closes the connection, which drops the put there.
+ *
+ * Access rules. id, taken and restart are the hook's (the loader's lock),
+ * read by the caller once the load returned; piece, piece_restart, busy,
+ * end, rc and err are under mu; chunks is the sender's until it is
+ * joined. The connection is the sender's from begin to its join, then
+ * the caller's.
+ */
+#define STREAM_PING_S 1 /* an idle sender PINGs the node this often */
+
+struct stream {
+	eau2_remote *r;
+	const char *key;
+	uint64_t req;
+	uint64_t id;          /* the builder streamed; 0: none yet */
+	size_t taken;         /* its groups handed to the sender */
+	bool restart;         /* the next piece starts the put again */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	eau2_df *piece;       /* handed over, not yet sent */
+	bool piece_restart;
+	bool busy, end;
+	int rc;
+	struct eau2_error err;
+	uint64_t chunks;      /* sent since the last restart */
+	bool sent;            /* a piece went */
+};
+
+static void stream_fail(struct stream *s, int rc, const struct eau2_error *e)
+{
+	pthread_mutex_lock(&s->mu);
+	if (!s->rc) {
+		s->rc = rc;
+		s->err = *e;
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Sends groups [first, ngroups) of df as a piece; counts its chunks. */
+static int stream_send(struct stream *s, const eau2_df *df, size_t first, bool restart,
+		       struct eau2_error *err)
+{
+	size_t n = eau2_df_ngroups(df) - first;
+	int rc = eau2_remote_put_piece(s->r, s->req, df, first, n, restart, err);
+
+	if (!rc) {
+		s->chunks = (restart ? 0 : s->chunks) + (uint64_t)n * eau2_df_ncols(df);
+		s->sent = true;
+	}
+	return rc;
+}
+
+static void *stream_sender(void *arg)
+{
+	struct stream *s = arg;
+
+	for (;;) {
+		struct eau2_error e = {0};
+		eau2_df *piece;
+		bool restart;
+		int rc;
+
+		pthread_mutex_lock(&s->mu);
+		while (!s->piece && !s->end && !s->rc) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += STREAM_PING_S;
+			if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT ||
+			    s->piece || s->end || s->rc)
+				continue;
+			/* Idle while the parse goes on: the node gives each
+			 * frame its timeout, and a PING is one. */
+			pthread_mutex_unlock(&s->mu);
+			rc = eau2_remote_put_ping(s->r, &e);
+			if (rc)
+				stream_fail(s, rc, &e);
+			pthread_mutex_lock(&s->mu);
+		}
+		if (!s->piece || s->rc) {
+			pthread_mutex_unlock(&s->mu);
+			return NULL;
+		}
+		piece = s->piece;
+		restart = s->piece_restart;
+		s->piece = NULL;
+		s->busy = true;
+		pthread_mutex_unlock(&s->mu);
+		rc = stream_send(s, piece, 0, restart, &e);
+		eau2_df_release(piece);
+		pthread_mutex_lock(&s->mu);
+		s->busy = false;
+		pthread_mutex_unlock(&s->mu);
+		if (rc) {
+			stream_fail(s, rc, &e);
+			return NULL;
+		}
+	}
+}
+
+/* The load's hook: false (stop the load) once a piece failed. */
+static bool stream_joined(void *arg, eau2_builder *root)
+{
+	struct stream *s = arg;
+	size_t n = eau2_builder_groups(root);
+	uint64_t id = eau2_builder_id(root);
+	bool go;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->id != id) {
+		if (s->id) { /* the load started again: what it sent is not the result */
+			s->restart = true;
+			eau2_df_release(s->piece);
+			s->piece = NULL;
+		}
+		s->id = id;
+		s->taken = 0;
+	}
+	if (!s->rc && !s->piece && !s->busy && n > s->taken) {
+		struct eau2_error e = {0};
+		int rc = eau2_builder_snapshot(root, s->taken, n, &s->piece, &e);
+
+		if (rc) {
+			s->rc = rc;
+			s->err = e;
+		} else {
+			s->piece_restart = s->restart;
+			s->restart = false;
+			s->taken = n;
+			pthread_cond_broadcast(&s->cv);
+		}
+	}
+	go = !s->rc;
+	pthread_mutex_unlock(&s->mu);
+	return go;
+}
+
+/* Stops the sender once it sent what it holds; its error, if any. */
+static int stream_join(struct stream *s, pthread_t t, struct eau2_error *err)
+{
+	pthread_mutex_lock(&s->mu);
+	s->end = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(t, NULL);
+	eau2_df_release(s->piece);
+	s->piece = NULL;
+	if (s->rc && err)
+		*err = s->err;
+	return s->rc;
+}
+
+/* The last piece (the groups the hook did not hand over, or all of them
+ * when the result is not the builder streamed), then END. */
+static int stream_finish(struct stream *s, const eau2_df *df, struct eau2_error *err)
+{
+	size_t first = s->taken;
+	bool restart = s->restart;
+	int rc;
+
+	if (s->id != eau2_df_store_id(df)) {
+		first = 0;
+		restart = true;
+	}
+	if (!s->sent || first < eau2_df_ngroups(df)) {
+		if (s->sent && restart && eau2_df_ngroups(df) == 0) {
+			/* Nothing to start again with: a plain put of it. */
+			eau2_remote_put_abort(s->r);
+			return eau2_remote_put(s->r, s->key, df, 0, 0, err);
+		}
+		if ((rc = stream_send(s, df, first, restart, err)))
+			return rc;
+	}
+	return eau2_remote_put_end(s->r, s->req, s->chunks, err);
+}
+
+static int remote_load_put(eau2 *db, const char *path, const char *key,
+			   const struct eau2_load_options *opt, eau2_df **df,
+			   struct eau2_load_stats *stats, struct eau2_error *err)
+{
+	struct stream s = { .r = db->be_state, .key = key };
+	pthread_t t;
+	int rc;
+
+	*df = NULL;
+	if ((rc = eau2_remote_put_begin(s.r, key, &s.req, err)))
+		return rc;
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	/* One progress bar: the load's (the pieces are its output). */
+	eau2_remote_set_progress(s.r, &(struct eau2_remote_progress){ NULL, NULL });
+	if ((rc = pthread_create(&t, NULL, stream_sender, &s))) {
+		rc = eau2_error_set(err, -rc, "put '%s': cannot start a thread: %s", key,
+				    strerror(rc));
+		eau2_remote_put_abort(s.r);
+		goto out;
+	}
+	rc = eau2_load_stream_in(db->store, path, opt, stream_joined, &s, df, stats, err);
+	if (rc) {
+		/* Stopped for a failed piece: that piece's error. */
+		int sent = stream_join(&s, t, rc == -ECANCELED ? err : NULL);
+
+		rc = rc == -ECANCELED && sent ? sent : rc;
+		eau2_remote_put_abort(s.r);
+	} else if ((rc = stream_join(&s, t, err)) || (rc = stream_finish(&s, *df, err))) {
+		eau2_remote_put_abort(s.r);
+	}
+	if (rc) {
+		eau2_df_release(*df);
+		*df = NULL;
+	}
+out:
+	eau2_remote_set_progress(s.r, &(struct eau2_remote_progress){ db->opt.progress,
+								      db->opt.progress_ctx });
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mu);
+	return rc;
 }
 
 static int remote_get(eau2 *db, const char *key, eau2_df **df, struct eau2_error *err)
@@ -153,6 +386,7 @@ const struct eau2_backend eau2_backend_remote = {
 	.open = remote_open,
 	.close = remote_close,
 	.put = remote_put,
+	.load_put = remote_load_put,
 	.get = remote_get,
 	.wait_get = remote_wait_get,
 	.del = remote_del,

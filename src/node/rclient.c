@@ -299,25 +299,35 @@ int eau2_remote_get(eau2_remote *r, eau2 *db, const char *key, uint64_t first,
 	return recv_df(r, req, db, df, err);
 }
 
-int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t first,
-		    size_t n, struct eau2_error *err)
+int eau2_remote_put_begin(eau2_remote *r, const char *key, uint64_t *req,
+			  struct eau2_error *err)
 {
-	struct eau2_net_frame f = { .type = EAU2_REMOTE_END };
-	uint64_t req = 0;
+	struct eau2_net_frame f = {0};
 	int rc;
 
-	if ((rc = key_request(r, EAU2_REMOTE_PUT, key, &req, err)) ||
-	    (rc = simple_reply(r, req, EAU2_REMOTE_GO, &f, err)))
+	if ((rc = key_request(r, EAU2_REMOTE_PUT, key, req, err)) ||
+	    (rc = simple_reply(r, *req, EAU2_REMOTE_GO, &f, err)))
 		return done(r, rc);
-	rc = eau2_remote_send_df(r->c, req, df, first, n, &r->progress, err);
-	if (rc) {
-		/* The node holds a half transfer: only closing drops it. */
-		drop_conn(r);
-		return rc;
-	}
-	f = (struct eau2_net_frame){ .type = EAU2_REMOTE_END, .req = req,
-				     .aux = { (uint64_t)n * eau2_df_ncols(df) } };
-	if (!(rc = eau2_net_send(r->c, &f, NULL, err)))
+	return 0;
+}
+
+int eau2_remote_put_piece(eau2_remote *r, uint64_t req, const eau2_df *df, size_t first,
+			  size_t n, bool restart, struct eau2_error *err)
+{
+	int rc = eau2_remote_send_df(r->c, req, df, first, n,
+				     restart ? EAU2_REMOTE_F_RESTART : 0, &r->progress, err);
+
+	if (rc)
+		eau2_remote_put_abort(r);
+	return rc;
+}
+
+int eau2_remote_put_end(eau2_remote *r, uint64_t req, uint64_t chunks, struct eau2_error *err)
+{
+	struct eau2_net_frame f = { .type = EAU2_REMOTE_END, .req = req, .aux = { chunks } };
+	int rc = eau2_net_send(r->c, &f, NULL, err);
+
+	if (!rc)
 		rc = simple_reply(r, req, EAU2_REMOTE_OK, &f, err);
 	if (rc && r->c) {
 		/* A node that refused half-way drops what follows: this
@@ -325,6 +335,34 @@ int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t f
 		drop_conn(r);
 	}
 	return rc;
+}
+
+int eau2_remote_put_ping(eau2_remote *r, struct eau2_error *err)
+{
+	int rc = r->c ? eau2_net_ping(r->c, NULL, err) :
+		 eau2_error_set(err, -ENOTCONN, "peer %s: the put's connection is gone", r->addr);
+
+	if (rc)
+		eau2_remote_put_abort(r);
+	return rc;
+}
+
+void eau2_remote_put_abort(eau2_remote *r)
+{
+	/* The node holds a half transfer: only closing drops it. */
+	drop_conn(r);
+}
+
+int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t first,
+		    size_t n, struct eau2_error *err)
+{
+	uint64_t req = 0;
+	int rc;
+
+	if ((rc = eau2_remote_put_begin(r, key, &req, err)) ||
+	    (rc = eau2_remote_put_piece(r, req, df, first, n, false, err)))
+		return rc;
+	return eau2_remote_put_end(r, req, (uint64_t)n * eau2_df_ncols(df), err);
 }
 
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err)

@@ -18,8 +18,13 @@
  *                 u64 max groups,          (group, column), group-major, tag
  *                 u32 wait ms, key         = index (CHUNK_BEGIN/BLOCK), then END
  *                                          (aux[0] = chunks sent)
- *   PUT    0x103  key                      GO; then the client sends DESC
- *                                          frames, the chunks, END; the node
+ *   PUT    0x103  key                      GO; then the client sends one
+ *                                          or more pieces (DESC frames and
+ *                                          their chunks, tags from 0 in each;
+ *                                          a piece whose DESC has flag
+ *                                          RESTART replaces those before it),
+ *                                          then END (aux[0] = chunks since
+ *                                          the last restart); the node
  *                                          replies OK once the dataframe is
  *                                          published under key
  *   DELETE 0x104  key                      OK
@@ -99,6 +104,7 @@ enum eau2_remote_type {
 	EAU2_REMOTE_STATE = 0x185,
 };
 #define EAU2_REMOTE_F_MORE 1u
+#define EAU2_REMOTE_F_RESTART 2u /* DESC of a put's piece: drop the pieces before */
 
 #define EAU2_REMOTE_DESC_VERSION 1u
 #define EAU2_REMOTE_GROUPS_MAX (1u << 22)   /* row groups in one descriptor */
@@ -199,14 +205,19 @@ void eau2_remote_tune(eau2_net_conn *c);
 /* Sends the descriptor of row groups [first, first + n) of df (DESC frames). */
 int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
 			  size_t n, struct eau2_error *err);
-/* Sends row groups [first, first + n) of df as DESC frames then its chunks
- * (no END: the caller ends the reply). */
+/* Sends row groups [first, first + n) of df as DESC frames (flags on
+ * each: 0, or EAU2_REMOTE_F_RESTART) then its chunks (no END: the caller
+ * ends the reply, or sends another piece). */
 int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
-			size_t n, const struct eau2_remote_progress *pr, struct eau2_error *err);
-/* Receives a descriptor and its chunks into a new dataframe of store db
- * (under no key), checking every chunk against the descriptor, then the
- * END frame. desc_first: a DESC header already read (NULL: read here).
- * On failure nothing is left in the store. pr: NULL, or told of progress. */
+			size_t n, uint16_t flags, const struct eau2_remote_progress *pr,
+			struct eau2_error *err);
+/* Receives one or more pieces (a descriptor and its chunks) into a new
+ * dataframe of store db (under no key), checking every chunk against its
+ * piece's descriptor, then the END frame. Every piece has the first's
+ * schema and at least one row group; one marked EAU2_REMOTE_F_RESTART
+ * drops the pieces before it. desc_first: a DESC header already read
+ * (NULL: read here). On failure nothing is left in the store. pr: NULL,
+ * or told of progress. */
 int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_frame *desc_first,
 			eau2 *db, const struct eau2_remote_progress *pr, eau2_df **out,
 			struct eau2_error *err);
@@ -250,6 +261,21 @@ int eau2_remote_get(eau2_remote *r, eau2 *db, const char *key, uint64_t first,
 /* Pushes row groups [first, first + n) of df under key on the node. */
 int eau2_remote_put(eau2_remote *r, const char *key, const eau2_df *df, size_t first,
 		    size_t n, struct eau2_error *err);
+/* A put in pieces, sent as they are made: begin (PUT, GO), then pieces
+ * (row groups [first, first + n) of df each; restart: this piece and
+ * those after replace those before), then end with the chunks sent
+ * since the last restart (the node publishes, OK). Between pieces, ping
+ * keeps the node waiting (it gives each frame its timeout; a PING is
+ * one). Between begin and end the connection is the put's; on any
+ * failure it is closed, which drops the put on the node; abort does that
+ * on purpose. */
+int eau2_remote_put_begin(eau2_remote *r, const char *key, uint64_t *req,
+			  struct eau2_error *err);
+int eau2_remote_put_piece(eau2_remote *r, uint64_t req, const eau2_df *df, size_t first,
+			  size_t n, bool restart, struct eau2_error *err);
+int eau2_remote_put_end(eau2_remote *r, uint64_t req, uint64_t chunks, struct eau2_error *err);
+int eau2_remote_put_ping(eau2_remote *r, struct eau2_error *err);
+void eau2_remote_put_abort(eau2_remote *r);
 int eau2_remote_delete(eau2_remote *r, const char *key, struct eau2_error *err);
 /* A PING's round trip (the node's event loop answers it, busy workers or
  * not: a heartbeat), connecting first when the handle has no connection;

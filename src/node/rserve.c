@@ -322,7 +322,7 @@ static int send_groups(eau2_net_conn *c, uint64_t req, const eau2_df *df, uint64
 		return eau2_error_set(err, -ERANGE, "row group %llu of %zu",
 				      (unsigned long long)first, ng);
 	n = max < ng - first ? (size_t)max : ng - (size_t)first;
-	rc = eau2_remote_send_df(c, req, df, (size_t)first, n, NULL, err);
+	rc = eau2_remote_send_df(c, req, df, (size_t)first, n, 0, NULL, err);
 	if (!rc)
 		rc = send_empty(c, req, EAU2_REMOTE_END, (uint64_t)n * eau2_df_ncols(df), err);
 	return rc;

@@ -27,8 +27,9 @@ void eau2_remote_tune(eau2_net_conn *c)
 		eau2_net_set_policy(c, EAU2_NET_FORCE_NONE);
 }
 
-int eau2_remote_send_parts(eau2_net_conn *c, uint64_t req, uint16_t type, const void *p,
-			  size_t len, struct eau2_error *err)
+/* eau2_remote_send_parts, with flags on every part too. */
+static int send_parts(eau2_net_conn *c, uint64_t req, uint16_t type, uint16_t flags,
+		      const void *p, size_t len, struct eau2_error *err)
 {
 	size_t off = 0;
 	int rc = 0;
@@ -37,7 +38,7 @@ int eau2_remote_send_parts(eau2_net_conn *c, uint64_t req, uint16_t type, const 
 		size_t part = len - off > EAU2_NET_CONTROL_MAX ? EAU2_NET_CONTROL_MAX : len - off;
 		struct eau2_net_frame f = {
 			.type = type, .req = req, .len = (uint32_t)part,
-			.flags = off + part < len ? EAU2_REMOTE_F_MORE : 0,
+			.flags = flags | (off + part < len ? EAU2_REMOTE_F_MORE : 0),
 			.aux = { len },
 		};
 
@@ -47,8 +48,14 @@ int eau2_remote_send_parts(eau2_net_conn *c, uint64_t req, uint16_t type, const 
 	return rc;
 }
 
-int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
-			  size_t n, struct eau2_error *err)
+int eau2_remote_send_parts(eau2_net_conn *c, uint64_t req, uint16_t type, const void *p,
+			  size_t len, struct eau2_error *err)
+{
+	return send_parts(c, req, type, 0, p, len, err);
+}
+
+static int send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
+		     size_t n, uint16_t flags, struct eau2_error *err)
 {
 	uint8_t *d;
 	size_t len;
@@ -56,9 +63,15 @@ int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, siz
 
 	if ((rc = eau2_remote_desc_encode(df, first, n, &d, &len, err)))
 		return rc;
-	rc = eau2_remote_send_parts(c, req, EAU2_REMOTE_DESC, d, len, err);
+	rc = send_parts(c, req, EAU2_REMOTE_DESC, flags, d, len, err);
 	free(d);
 	return rc;
+}
+
+int eau2_remote_send_desc(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
+			  size_t n, struct eau2_error *err)
+{
+	return send_desc(c, req, df, first, n, 0, err);
 }
 
 /* Whether the peer said something while we stream (it only does to
@@ -80,11 +93,12 @@ static int peer_spoke(eau2_net_conn *c, struct eau2_error *err)
 }
 
 int eau2_remote_send_df(eau2_net_conn *c, uint64_t req, const eau2_df *df, size_t first,
-			size_t n, const struct eau2_remote_progress *pr, struct eau2_error *err)
+			size_t n, uint16_t flags, const struct eau2_remote_progress *pr,
+			struct eau2_error *err)
 {
 	size_t ncols = eau2_df_ncols(df);
 	uint64_t done = 0, total = n == eau2_df_ngroups(df) ? eau2_df_bytes(df) : 0;
-	int rc = eau2_remote_send_desc(c, req, df, first, n, err);
+	int rc = send_desc(c, req, df, first, n, flags, err);
 
 	for (size_t g = first; !rc && g < first + n; g++)
 		for (size_t col = 0; !rc && col < ncols; col++) {
@@ -208,8 +222,9 @@ struct slot {
 };
 
 struct sink {
-	const struct eau2_remote_desc *d;
-	uint64_t expect;   /* tag of the chunk due */
+	const struct eau2_remote_desc *d; /* the piece being received */
+	uint64_t expect;   /* tag of the chunk due (from 0 in each piece) */
+	uint64_t seq;      /* chunks received for the writer: its slot order */
 	struct slot slots[RX_WINDOW];
 	struct slot *cur;  /* the slot being received into */
 	/* A chunk that is not the one due is still taken in (then refused):
@@ -294,7 +309,7 @@ static void *writer(void *arg)
 /* Receives chunk s->expect into the next free slot and hands it over. */
 static int recv_one(eau2_net_conn *c, struct sink *s, struct eau2_error *err)
 {
-	struct slot *sl = &s->slots[s->expect % RX_WINDOW];
+	struct slot *sl = &s->slots[s->seq % RX_WINDOW];
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
@@ -322,6 +337,7 @@ static int recv_one(eau2_net_conn *c, struct sink *s, struct eau2_error *err)
 	sl->full = 1;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+	s->seq++;
 	return 0;
 }
 
@@ -333,23 +349,59 @@ static int writer_join(pthread_t t, struct sink *s, int rc, struct eau2_error *e
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(t, NULL);
+	s->stop = 0;
 	if (!rc && s->wrc)
 		rc = eau2_error_set(err, s->wrc, "%s", s->werr.msg);
 	return rc;
 }
 
-static int recv_end(eau2_net_conn *c, uint64_t req, uint64_t chunks, struct eau2_error *err)
+static bool same_schema(const eau2_schema *a, const eau2_schema *b)
 {
-	struct eau2_net_frame f = {0};
-	int rc = eau2_net_recv(c, &f, NULL, 0, err);
+	size_t n = eau2_schema_ncols(a);
 
-	if (rc)
+	if (eau2_schema_ncols(b) != n)
+		return false;
+	for (size_t col = 0; col < n; col++)
+		if (eau2_schema_type(a, col) != eau2_schema_type(b, col) ||
+		    strcmp(eau2_schema_name(a, col), eau2_schema_name(b, col)))
+			return false;
+	return true;
+}
+
+/* Stops the writer (once it has appended what it holds) and drops what
+ * the builder has: a put that starts again. */
+static int sink_reset(struct sink *s, pthread_t t, struct eau2_error *err)
+{
+	int rc = writer_join(t, s, 0, err);
+
+	eau2_builder_abort(s->b);
+	s->b = NULL;
+	s->written = 0;
+	s->seq = 0;
+	return rc;
+}
+
+/* The builder of a piece: a new one for the first (and the writer that
+ * appends to it), else the one of the pieces before, whose schema this
+ * piece must have. */
+static int sink_piece(struct sink *s, eau2_net_conn *c, eau2 *db, pthread_t *t,
+		      struct eau2_error *err)
+{
+	int rc;
+
+	if (s->b) {
+		if (!same_schema(eau2_builder_schema(s->b), s->d->schema))
+			return eau2_error_set(err, -EBADMSG, "peer %s: a piece of another schema "
+					      "than the transfer's", eau2_net_peer(c));
+		return 0;
+	}
+	if ((rc = eau2_builder_new(db, s->d->schema, &s->b, err)))
 		return rc;
-	if (f.type != EAU2_REMOTE_END || f.req != req || f.aux[0] != chunks)
-		return eau2_error_set(err, -EPROTO, "peer %s: expected the end of %llu chunks, got "
-				      "type 0x%x (%llu)", eau2_net_peer(c),
-				      (unsigned long long)chunks, f.type,
-				      (unsigned long long)f.aux[0]);
+	if ((rc = pthread_create(t, NULL, writer, s))) {
+		eau2_builder_abort(s->b);
+		s->b = NULL;
+		return eau2_error_set(err, -rc, "cannot start a writer thread: %s", strerror(rc));
+	}
 	return 0;
 }
 
@@ -357,55 +409,80 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 			eau2 *db, const struct eau2_remote_progress *pr, eau2_df **out,
 			struct eau2_error *err)
 {
-	struct eau2_remote_desc d;
+	struct eau2_remote_desc d = {0};
 	struct sink s = { .d = &d };
-	eau2_builder *b = NULL;
-	uint64_t nchunks;
+	struct eau2_net_frame f = {0};
+	const struct eau2_net_frame *hdr = desc_first;
+	uint64_t chunks = 0, rows = 0, bytes = 0; /* of the pieces since a restart */
 	pthread_t t;
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
-	if ((rc = eau2_remote_recv_desc(c, desc_first, &d, err)))
-		return rc;
-	nchunks = (uint64_t)d.ngroups * eau2_schema_ncols(d.schema);
-	if ((rc = eau2_builder_new(db, d.schema, &b, err)))
-		goto out;
-	s.b = b;
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cv, NULL);
-	if ((rc = pthread_create(&t, NULL, writer, &s))) {
-		rc = eau2_error_set(err, -rc, "cannot start a writer thread: %s", strerror(rc));
-		goto out_sync;
-	}
-	for (s.expect = 0; !rc && s.expect < nchunks; s.expect++) {
-		if ((rc = recv_one(c, &s, err)))
+	for (bool first = true;; first = false) {
+		uint64_t nchunks;
+
+		if (!hdr) {
+			if ((rc = eau2_net_recv_hdr(c, &f, err)))
+				break;
+			hdr = &f;
+		}
+		if (!first && hdr->type == EAU2_REMOTE_END) {
+			if (hdr->req != req || hdr->aux[0] != chunks)
+				rc = eau2_error_set(err, -EPROTO, "peer %s: the end of %llu chunks "
+						    "where %llu came", eau2_net_peer(c),
+						    (unsigned long long)hdr->aux[0],
+						    (unsigned long long)chunks);
 			break;
-		s.done += s.cur->len;
-		if (pr && pr->fn)
-			pr->fn(pr->ctx, s.done, d.bytes);
+		}
+		if (!first && (hdr->flags & EAU2_REMOTE_F_RESTART) && s.b) {
+			if ((rc = sink_reset(&s, t, err)))
+				break;
+			chunks = rows = bytes = 0;
+		}
+		rc = eau2_remote_recv_desc(c, hdr, &d, err);
+		hdr = NULL;
+		if (!rc && !first && d.ngroups == 0) /* each piece takes room: no endless stream */
+			rc = eau2_error_set(err, -EBADMSG, "peer %s: a piece of no row groups",
+					    eau2_net_peer(c));
+		if (rc || (rc = sink_piece(&s, c, db, &t, err)))
+			break;
+		nchunks = (uint64_t)d.ngroups * eau2_schema_ncols(d.schema);
+		for (s.expect = 0; !rc && s.expect < nchunks; s.expect++) {
+			if ((rc = recv_one(c, &s, err)))
+				break;
+			s.done += s.cur->len;
+			if (pr && pr->fn)
+				pr->fn(pr->ctx, s.done, bytes + d.bytes);
+		}
+		chunks += nchunks;
+		rows += d.rows;
+		bytes += d.bytes;
+		eau2_remote_desc_free(&d);
+		if (rc)
+			break;
 	}
-	rc = writer_join(t, &s, rc, err);
-	if (!rc && s.written != nchunks)
-		rc = eau2_error_set(err, -EIO, "%llu of %llu chunks written",
-				    (unsigned long long)s.written, (unsigned long long)nchunks);
-	if (!rc)
-		rc = recv_end(c, req, nchunks, err);
-	if (!rc) {
-		rc = eau2_builder_finish(b, out, err);
-		b = NULL;
+	if (s.b) {
+		rc = writer_join(t, &s, rc, err);
+		if (!rc && s.written != chunks)
+			rc = eau2_error_set(err, -EIO, "%llu of %llu chunks written",
+					    (unsigned long long)s.written, (unsigned long long)chunks);
+		if (!rc) {
+			rc = eau2_builder_finish(s.b, out, err);
+			s.b = NULL;
+		}
 	}
-	if (!rc && eau2_df_rows(*out) != d.rows) {
+	if (!rc && eau2_df_rows(*out) != rows) {
 		rc = eau2_error_set(err, -EBADMSG, "peer %s: %llu rows received, %llu announced",
 				    eau2_net_peer(c), (unsigned long long)eau2_df_rows(*out),
-				    (unsigned long long)d.rows);
+				    (unsigned long long)rows);
 		eau2_df_release(*out);
 		*out = NULL;
 	}
-out_sync:
 	pthread_cond_destroy(&s.cv);
 	pthread_mutex_destroy(&s.mu);
-out:
-	eau2_builder_abort(b);
+	eau2_builder_abort(s.b);
 	for (int i = 0; i < RX_WINDOW; i++)
 		free(s.slots[i].buf);
 	eau2_remote_desc_free(&d);

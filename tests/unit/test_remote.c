@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "df/load.h"
 #include "df/df.h"
 #include "node/remote.h"
 #include "util/clock.h"
@@ -739,6 +740,19 @@ static void put_left_nothing(struct srv *v, int base, eau2 *db, const eau2_df *o
 	eau2_df_release(got);
 }
 
+/* A node with "k" = a 1000-row dataframe (*old) and a client of it; the
+ * node's data files then. */
+static int serve_old(struct srv *v, const char *cdir, eau2 **db, eau2_df **old)
+{
+	struct eau2_error err = {0};
+
+	srv_start(v, NULL);
+	*db = client(cdir, v->addr, NULL);
+	*old = make_df(*db, 1000, 3);
+	tu_ok(eau2_put(*db, "k", *old, &err), &err);
+	return data_files(v->dir);
+}
+
 static void test_garbage_and_cuts(void **state)
 {
 	struct eau2_error err = {0};
@@ -754,11 +768,7 @@ static void test_garbage_and_cuts(void **state)
 	int fd, base;
 
 	(void)state;
-	srv_start(&v, NULL);
-	db = client(cdir, v.addr, NULL);
-	old = make_df(db, 1000, 3);
-	tu_ok(eau2_put(db, "k", old, &err), &err);
-	base = data_files(v.dir);
+	base = serve_old(&v, cdir, &db, &old);
 
 	/* Garbage instead of a handshake: dropped, others still served. */
 	fd = raw_connect(&v);
@@ -1002,6 +1012,197 @@ static void test_full(void **state)
 	tu_on_tmpfs(tu_tmpdir("full"), "size=16m", full_node);
 }
 
+/* A put in pieces, by hand: two pieces make the dataframe; a piece marked
+ * RESTART drops those before it, even of another schema; a later piece
+ * of another schema, or of no row groups, is refused, the old value
+ * kept and nothing left. */
+static void test_put_pieces(void **state)
+{
+	struct eau2_error err = {0};
+	struct eau2_net_opts no = { .ident = { .cluster = EAU2_REMOTE_CLUSTER,
+					       .node_id = "pieces", .role = EAU2_NET_ROLE_CLIENT },
+				    .io_timeout_ms = 3000 };
+	char *cdir = tu_tmpdir("client");
+	struct srv v;
+	eau2_net_conn *c;
+	eau2_df *df, *old, *got, *other;
+	eau2 *db;
+	size_t ng, nc;
+	int base;
+
+	(void)state;
+	base = serve_old(&v, cdir, &db, &old);
+	df = make_df(db, 3 * EAU2_CHUNK_ROWS + 77, 5);
+	ng = eau2_df_ngroups(df);
+	nc = eau2_df_ncols(df);
+	assert_true(ng >= 4);
+	{
+		int64_t vals[3] = { 1, 2, 3 };
+
+		tu_ok(eau2_df_from_array(db, "x", EAU2_INT, vals, 3, &other, &err), &err);
+	}
+	for (int way = 0; way < 4; way++) {
+		struct eau2_net_frame f = { .type = EAU2_REMOTE_PUT, .req = 9, .len = 1 };
+		uint64_t chunks = (uint64_t)ng * nc;
+
+		tu_ok(eau2_net_connect(&c, v.addr, &no, &err), &err);
+		tu_ok(eau2_net_send(c, &f, "k", &err), &err);
+		tu_ok(eau2_net_recv_hdr(c, &f, &err), &err);
+		assert_int_equal(f.type, EAU2_REMOTE_GO);
+		if (way == 0) { /* two pieces */
+			tu_ok(eau2_remote_send_df(c, 9, df, 0, 2, 0, NULL, &err), &err);
+			tu_ok(eau2_remote_send_df(c, 9, df, 2, ng - 2, 0, NULL, &err), &err);
+		} else if (way == 1) { /* another schema, then all again */
+			tu_ok(eau2_remote_send_df(c, 9, other, 0, 1, 0, NULL, &err), &err);
+			tu_ok(eau2_remote_send_df(c, 9, df, 0, ng, EAU2_REMOTE_F_RESTART, NULL,
+						  &err), &err);
+		} else if (way == 2) { /* another schema without a restart */
+			tu_ok(eau2_remote_send_df(c, 9, df, 0, 1, 0, NULL, &err), &err);
+			tu_ok(eau2_remote_send_df(c, 9, other, 0, 1, 0, NULL, &err), &err);
+		} else { /* a piece of nothing */
+			tu_ok(eau2_remote_send_df(c, 9, df, 0, 1, 0, NULL, &err), &err);
+			tu_ok(eau2_remote_send_df(c, 9, df, 1, 0, 0, NULL, &err), &err);
+		}
+		f = (struct eau2_net_frame){ .type = EAU2_REMOTE_END, .req = 9,
+					     .aux = { chunks } };
+		if (way < 2) {
+			tu_ok(eau2_net_send(c, &f, NULL, &err), &err);
+			tu_ok(eau2_net_recv_hdr(c, &f, &err), &err);
+			assert_int_equal(f.type, EAU2_REMOTE_OK);
+			tu_ok(eau2_get(db, "k", &got, &err), &err);
+			assert_same(df, got);
+			eau2_df_release(got);
+			tu_ok(eau2_put(db, "k", old, &err), &err);
+		} else {
+			assert_true(eau2_net_recv_hdr(c, &f, &err) < 0);
+			assert_non_null(strstr(err.msg, way == 2 ? "another schema" :
+						"a piece of no row groups"));
+		}
+		eau2_net_close(c);
+		put_left_nothing(&v, base, db, old);
+	}
+	eau2_df_release(other);
+	eau2_df_release(df);
+	eau2_df_release(old);
+	eau2_close(db);
+	srv_stop(&v);
+	tu_rmdir(cdir);
+}
+
+/* rows lines of "id,name,v"; the int column v holds "x" on the last row
+ * when widen, the last row has a field too many when bad. */
+static char *write_csv(const char *dir, const char *name, uint64_t rows, int last)
+{
+	char *path = malloc(4200);
+	FILE *f;
+
+	snprintf(path, 4200, "%s/%s", dir, name);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "id,name,v\n");
+	for (uint64_t r = 0; r + 1 < rows; r++)
+		fprintf(f, "%llu,name%llu,%llu\n", (unsigned long long)r,
+			(unsigned long long)(r % 977), (unsigned long long)(r * 7 % 1000));
+	fprintf(f, last == 1 ? "%llu,last,x\n" : last == 2 ? "%llu,last,1,2\n" : "%llu,last,5\n",
+		(unsigned long long)(rows - 1));
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+/* A load's progress: once the file is parsed (before its last piece),
+ * waits up to 3 s for the node to hold files of the put (pieces that
+ * left during the parse) and keeps their count. */
+struct staged {
+	struct srv *v;
+	int base, seen, stall;
+};
+
+static void until_staged(void *ctx, uint64_t done, uint64_t total)
+{
+	struct staged *st = ctx;
+
+	if (done < total) {
+		/* Once, a parse slower than the node's 3 s frame timeout:
+		 * the idle sender's PINGs keep the put alive. */
+		if (st->stall) {
+			st->stall = 0;
+			sleep(4);
+		}
+		return;
+	}
+	for (int i = 0; i < 300 && data_files(st->v->dir) <= st->base; i++)
+		usleep(10000);
+	st->seen = data_files(st->v->dir);
+}
+
+/* eau2_load_put on a remote node: the pieces leave while the file is
+ * parsed (64 KiB pieces: many joins), and the node's dataframe equals a
+ * local load of the file, also when the parse stalls past the node's
+ * frame timeout; one whose types widen near its end (the load starts
+ * again) too; a file with a bad last row fails naming its line, and the
+ * node keeps the old value with nothing staged. */
+static void test_load_streamed(void **state)
+{
+	struct eau2_error err = {0};
+	struct eau2_load_options lo = { .threads = 2 };
+	char *cdir = tu_tmpdir("client"), *ldir = tu_tmpdir("local");
+	uint64_t rows = tu_quick() ? 60000 : 200000;
+	struct srv v;
+	eau2 *db, *local;
+	eau2_df *got, *want, *old, *df;
+	int base;
+
+	(void)state;
+	srv_start(&v, NULL);
+	db = client(cdir, v.addr, NULL);
+	tu_ok(eau2_open(&local, TU_STORE(ldir), &err), &err);
+	eau2_load_tune.piece_bytes = 64u << 10;
+	eau2_load_tune.progress_bytes = 64u << 10;
+	eau2_load_tune.sample_bytes = 4096;
+	eau2_load_tune.samples = 1;
+	for (int last = 0; last < 2; last++) {
+		char *path = write_csv(cdir, last ? "widen.csv" : "ok.csv", rows, last);
+		struct staged st = { .v = &v, .base = data_files(v.dir), .stall = last == 0 };
+
+		lo.progress = until_staged;
+		lo.progress_ctx = &st;
+		tu_ok(eau2_load_put(db, path, "s", &lo, &df, NULL, &err), &err);
+		lo.progress = NULL;
+		assert_true(st.seen > st.base);
+		tu_ok(eau2_load(local, path, &lo, &want, NULL, &err), &err);
+		assert_int_equal(eau2_schema_type(eau2_df_schema(want), 2),
+				 last ? EAU2_STRING : EAU2_INT);
+		assert_same(want, df);
+		tu_ok(eau2_get(db, "s", &got, &err), &err);
+		assert_same(want, got);
+		eau2_df_release(got);
+		eau2_df_release(want);
+		eau2_df_release(df);
+		free(path);
+	}
+	{
+		char *path = write_csv(cdir, "bad.csv", rows, 2);
+		char at[64];
+
+		old = make_df(db, 1000, 3);
+		tu_ok(eau2_put(db, "k", old, &err), &err);
+		base = data_files(v.dir);
+		assert_true(eau2_load_put(db, path, "k", &lo, &df, NULL, &err) < 0);
+		assert_null(df);
+		snprintf(at, sizeof(at), "bad.csv:%llu:", (unsigned long long)rows + 1);
+		if (!strstr(err.msg, at))
+			fail_msg("want %s in: %s", at, err.msg);
+		put_left_nothing(&v, base, db, old);
+		eau2_df_release(old);
+		free(path);
+	}
+	memset(&eau2_load_tune, 0, sizeof(eau2_load_tune));
+	eau2_close(local);
+	eau2_close(db);
+	srv_stop(&v);
+	tu_rmdir(ldir);
+	tu_rmdir(cdir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1016,6 +1217,8 @@ int main(void)
 		cmocka_unit_test(test_garbage_and_cuts),
 		cmocka_unit_test(test_killed),
 		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_put_pieces),
+		cmocka_unit_test(test_load_streamed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

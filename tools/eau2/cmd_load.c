@@ -122,12 +122,17 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	lo.progress_ctx = &prog;
 	eau2_cli_progress_start(&prog, NULL);
 
-	/* On a cluster the partitions leave while the file is parsed. */
-	if (cli->cluster)
+	/* On a cluster or a node the row groups leave while the file is
+	 * parsed; here the key is put once the load is done. */
+	if (cli->cluster || cli->remote)
 		rc = eau2_load_put(cli->db, path, o->as, &lo, &df, &stats, &err);
 	else
 		rc = eau2_load(cli->db, path, &lo, &df, &stats, &err);
 	eau2_cli_progress_clear(&prog);
+	if (rc && cli->remote && strstr(err.msg, cli->remote)) {
+		status = eau2_cli_fail_peer(rc, &err, cli->remote);
+		goto out;
+	}
 	if (rc) {
 		snprintf(what, sizeof what, "loading %s", path);
 		status = rc == -ENOSPC || rc == -EDQUOT ?
@@ -135,14 +140,7 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 			 eau2_cli_fail(rc, &err, what);
 		goto out;
 	}
-	/* With --remote the put is the push of what was parsed here. */
-	eau2_cli_progress_start(&cli->bar, "push");
-	rc = cli->cluster ? 0 : eau2_put(cli->db, o->as, df, &err);
-	eau2_cli_progress_clear(&cli->bar);
-	if (rc && cli->remote) {
-		status = eau2_cli_fail_peer(rc, &err, cli->remote);
-		goto out;
-	}
+	rc = cli->cluster || cli->remote ? 0 : eau2_put(cli->db, o->as, df, &err);
 	if (rc) {
 		status = eau2_cli_fail_store(rc, &err, "loading", path, o->as);
 		goto out;
