@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_cluster_driver.c - the driver of a cluster (src/cluster/driver.c)
- * on a real ZooKeeper, with an in-process double of the node operations:
- * three "nodes", each a member znode of its own session and a local store
- * of its own holding its partitions. Checked: put/get round trips,
+ * test_cluster_driver.c - the driver of a cluster (src/cluster/driver.c,
+ * put.c, shuffle.c) on a real ZooKeeper, with an in-process double of the
+ * node operations: three "nodes", each a member znode of its own session
+ * and a local store of its own holding its partitions. Checked: put/get round trips,
  * built-in rowers giving on the cluster the answer one host gives (1 and
  * 2 replicas, and with a replica down), join with its small table
  * broadcast (and gc of a dead driver's broadcast copy), a put whose driver is killed
