@@ -127,6 +127,9 @@ int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **out
 		.min_ms = opt->backup_min_ms ? opt->backup_min_ms : 2000,
 		.parallel = EAU2_CLUSTER_PARALLEL,
 	};
+	cl->shuffle_bytes = opt->shuffle_bytes < 0 ? 0 : opt->shuffle_bytes ?
+			    (uint64_t)opt->shuffle_bytes : EAU2_SHUFFLE_BYTES_DEFAULT;
+	cl->bcast_max = opt->bcast_max ? opt->bcast_max : EAU2_BCAST_MAX;
 	eau2_spec_track_init(&cl->inflight);
 	zo.connect = connect;
 	zo.cluster = slash ? slash + 1 : NULL;
@@ -214,23 +217,6 @@ struct bcast {
 	struct bcast *outer;                /* cl->bcast before this run */
 };
 
-/* The bound of one side table: EAU2_BCAST_MAX, or the environment's. */
-static int bcast_limit(uint64_t *out, struct eau2_error *err)
-{
-	const char *v = getenv("EAU2_BCAST_MAX");
-	char *end;
-
-	*out = EAU2_BCAST_MAX;
-	if (!v || !*v)
-		return 0;
-	errno = 0;
-	*out = strtoull(v, &end, 10);
-	if (errno || *end || v[0] == '-')
-		return eau2_error_set(err, -EINVAL, "EAU2_BCAST_MAX='%s': want a number of "
-				      "bytes", v);
-	return 0;
-}
-
 /* A reference to the gathered copy of cluster key `key`, while a run
  * that broadcast it lasts; else NULL. */
 static eau2_df *bcast_cached(eau2_cluster *cl, const char *key)
@@ -313,7 +299,6 @@ static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 		       const struct eau2_args *args, struct bcast *b, struct eau2_error *err)
 {
 	struct eau2_error perr = {0};
-	uint64_t limit;
 	int rc, prc;
 
 	b->cl = cl;
@@ -329,8 +314,6 @@ static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 		}
 	if (b->n == 0)
 		return 0;
-	if ((rc = bcast_limit(&limit, err)))
-		return rc;
 	/* The sizes first, from the directory: nothing is read of a table
 	 * over the bound. */
 	for (size_t j = 0; j < b->n; j++) {
@@ -342,11 +325,12 @@ static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 						 cls->name, args->names[b->arg[j]], b->key[j]);
 		bytes = se.bytes;
 		eau2_dir_entry_free(&se);
-		if (bytes > limit)
+		if (bytes > cl->bcast_max)
 			return eau2_error_set(err, -ERANGE, "run '%s': side table %s=%s is %"
 					      PRIu64 " bytes, over the broadcast bound of %"
-					      PRIu64 " (EAU2_BCAST_MAX)", cls->name,
-					      args->names[b->arg[j]], b->key[j], bytes, limit);
+					      PRIu64 " (bcast_max, EAU2_BCAST_MAX)", cls->name,
+					      args->names[b->arg[j]], b->key[j], bytes,
+					      cl->bcast_max);
 	}
 	for (size_t j = 0; j < b->n; j++)
 		if ((rc = eau2_cluster_get(cl, db, b->key[j], &b->df[j], err)))
@@ -680,7 +664,7 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		goto out;
 	if ((rc = bcast_start(cl, db, &e, &m, cls, c.args, &side, err)))
 		goto out;
-	if (eau2_driver_shuffles(cl, cls) && eau2_driver_may_shuffle(&e)) {
+	if (eau2_driver_shuffles(cl, cls) && eau2_driver_may_shuffle(cl, &e)) {
 		struct eau2_run_ctx ctx = {
 			.db = db, .input = input, .args = c.args, .threads = 1,
 			.flags = EAU2_RUN_CLUSTER, .key = key,

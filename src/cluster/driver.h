@@ -46,6 +46,8 @@ struct eau2_cluster {
 	struct eau2_spec_opts spec;
 	struct eau2_spec_track inflight; /* run attempts that outlived their call */
 	struct eau2_health *health;      /* NULL: heartbeat_ms < 0 */
+	uint64_t shuffle_bytes;          /* the shuffle bound; 0: always shuffle */
+	uint64_t bcast_max;              /* bytes of one side table */
 };
 
 /* ------------------------------------------------- parallel tasks */
@@ -136,7 +138,7 @@ int eau2_driver_out_publish(struct out_call *c, const char *as, unsigned replica
 bool eau2_driver_shuffles(const eau2_cluster *cl, const struct eau2_rower_class *cls);
 
 /* Whether a part's state of a run over e might reach the shuffle bound. */
-bool eau2_driver_may_shuffle(const struct eau2_dir_entry *e);
+bool eau2_driver_may_shuffle(const eau2_cluster *cl, const struct eau2_dir_entry *e);
 
 /* A shuffle of cls over e; as: its ranges published as `as` on
  * `replicas` nodes each (*result stays NULL unless the states were

@@ -25,10 +25,10 @@
  *  1. keep: one live replica of each partition runs its part and keeps
  *     the joined state (a partition name of a lease of this run), and
  *     answers its size and a sample of its keys;
- *  2. states all below the shuffle bound (EAU2_SHUFFLE_BYTES_DEFAULT;
- *     the driver's environment variable EAU2_SHUFFLE_BYTES says another,
- *     0: always shuffle): the states are fetched and joined here as
- *     before (the gathering path);
+ *  2. states all below the shuffle bound (cl->shuffle_bytes:
+ *     EAU2_SHUFFLE_BYTES_DEFAULT unless the handle's options say another,
+ *     0 when they say always shuffle): the states are fetched and joined
+ *     here as before (the gathering path);
  *  3. else the key space is cut into P ranges, P the live members, at
  *     split keys from the samples (eau2_shuffle_splits: balanced, in
  *     finish's order); each state is cut on its node (cut); member r
@@ -264,19 +264,6 @@ static int shuf_clean_task(void *arg, size_t k, struct eau2_error *err)
 	return 0;
 }
 
-/* The bound of a state below which the states are gathered. */
-static uint64_t shuffle_bytes(void)
-{
-	const char *v = getenv("EAU2_SHUFFLE_BYTES");
-	char *end;
-	unsigned long long b;
-
-	if (!v || !*v)
-		return EAU2_SHUFFLE_BYTES_DEFAULT;
-	b = strtoull(v, &end, 10);
-	return *end ? EAU2_SHUFFLE_BYTES_DEFAULT : b;
-}
-
 bool eau2_driver_shuffles(const eau2_cluster *cl, const struct eau2_rower_class *cls)
 {
 	return cls->sample && cls->split && cl->ops->keep && cl->ops->cut && cl->ops->reduce;
@@ -287,9 +274,9 @@ bool eau2_driver_shuffles(const eau2_cluster *cl, const struct eau2_rower_class 
  * times a row's bytes. Runs below keep the plain path, backups for
  * stragglers and failover mid-call included (keep has neither); a state
  * that grows past the guess is gathered, as before the shuffle. */
-bool eau2_driver_may_shuffle(const struct eau2_dir_entry *e)
+bool eau2_driver_may_shuffle(const eau2_cluster *cl, const struct eau2_dir_entry *e)
 {
-	uint64_t bound = shuffle_bytes(), most = 0;
+	uint64_t bound = cl->shuffle_bytes, most = 0;
 
 	for (size_t i = 0; i < e->nparts; i++)
 		most = most > e->parts[i].bytes ? most : e->parts[i].bytes;
@@ -307,7 +294,7 @@ static int shuf_attempt(struct shuf *c, const struct eau2_run_ctx *ctx, eau2_df 
 		return rc;
 	for (size_t i = 0; i < c->nparts; i++)
 		most = most > c->bytes[i] ? most : c->bytes[i];
-	if (most < shuffle_bytes() || c->nranges < 2) {
+	if (most < c->cl->shuffle_bytes || c->nranges < 2) {
 		struct part_call pc = {
 			.cl = c->cl, .db = c->db, .e = c->e, .m = c->m, .cls = c->cls,
 			.args = c->args, .states = c->states, .lens = c->lens,
