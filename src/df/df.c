@@ -275,6 +275,7 @@ int eau2_df_open_mem(uint64_t id, const eau2_schema *schema,
 	df->nrows = first[ngroups];
 	df->bytes = bytes;
 	df->built_here = true; /* a snapshot of this process's builder */
+	df->snapshot = true;
 	*out = df;
 	return 0;
 fail:
@@ -321,6 +322,10 @@ int eau2_put_in(struct eau2_store *db, const char *key, eau2_df *df,
 	rc = eau2_shm_key_encode(key, name, err);
 	if (rc)
 		return rc;
+	if (df->snapshot)
+		return eau2_error_set(err, -EINVAL, "put '%s': the dataframe is a snapshot of a "
+				      "builder's row groups, in no store: put the finished "
+				      "dataframe", key);
 	if (fstat(db->datafd, &st) < 0 || st.st_dev != df->data_dev ||
 	    st.st_ino != df->data_ino)
 		return eau2_error_set(err, -EXDEV, "put '%s': the dataframe belongs to another store",
