@@ -143,6 +143,22 @@ struct eau2_options {
 	 * computing start again at once on another replica. */
 	int heartbeat_ms;
 	int dead_after_ms;
+	/* cluster: a run stored under a key (eau2_run_key's as) of a
+	 * row-wise class, or of one that shuffles, leaves its output on the
+	 * nodes that made it; gather: it is gathered here and put back out
+	 * instead, as for other classes (what bench/bench_cluster.sh
+	 * compares). The eau2 command sets it from EAU2_CLUSTER_GATHER=1. */
+	bool gather;
+	/* cluster: the shuffle bound. The parts' states of a run of a class
+	 * with sample and split (groupby) are shuffled by key range, node to
+	 * node, when one is at least shuffle_bytes (encoded), and gathered
+	 * and joined here otherwise. 0: 64 MiB; negative: always shuffle.
+	 * The eau2 command sets it from EAU2_SHUFFLE_BYTES (0 there: always). */
+	int64_t shuffle_bytes;
+	/* cluster: the bytes of one side table a run broadcasts to the
+	 * nodes (side_args); a larger one is refused, naming it. 0: 256 MiB.
+	 * The eau2 command sets it from EAU2_BCAST_MAX. */
+	uint64_t bcast_max;
 };
 
 /* Opens (creating when absent) the local store rooted at directory
@@ -581,11 +597,10 @@ enum {
 	 * its small side is broadcast whole; not sort or group-by): on a
 	 * cluster a run stored under a key
 	 * (eau2_run_key's as) leaves each partition's output on the node
-	 * that ran it, and only sizes reach the driver (the environment
-	 * variable EAU2_CLUSTER_GATHER=1 of the driver's process turns
-	 * this off: the rows are gathered and put back out, as for other
-	 * classes). A class must also give the same rows for the same
-	 * input on every run. */
+	 * that ran it, and only sizes reach the driver (the option gather
+	 * of the driver's handle turns this off: the rows are gathered and
+	 * put back out, as for other classes). A class must also give the
+	 * same rows for the same input on every run. */
 	EAU2_ROWER_ROWWISE = 1u << 2,
 };
 
@@ -633,8 +648,8 @@ struct eau2_rower_class {
 	 * side table init reads whole from ctx->db (join's with=KEY, bikes'
 	 * stations= and weather=). On a cluster the driver broadcasts each
 	 * such table given to every node that runs a part (gathered once;
-	 * one over 256 MiB, or the bytes the environment variable
-	 * EAU2_BCAST_MAX of the driver says, is refused naming it) under a
+	 * one over 256 MiB, or the bytes the option bcast_max of the
+	 * driver's handle says, is refused naming it) under a
 	 * temporary node-local key "eau2.bcast.*", and the nodes see that
 	 * key as the argument's value; the driver's own states read the
 	 * cluster key. The copies cost the table's bytes once per node. NULL: none; on a cluster, such a class would read a key

@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "api/api.h"
 #include "cluster/cluster.h"
@@ -69,6 +68,8 @@ static int cluster_open(eau2 *db, struct eau2_error *err)
 					       .timeout_ms = db->opt.timeout_ms,
 					       .heartbeat_ms = db->opt.heartbeat_ms,
 					       .dead_after_ms = db->opt.dead_after_ms,
+					       .shuffle_bytes = db->opt.shuffle_bytes,
+					       .bcast_max = db->opt.bcast_max,
 					       .ops = &eau2_cluster_net_ops, .ctx = s->net },
 				       &s->cl, err);
 	if (rc)
@@ -141,13 +142,6 @@ static int cluster_get_head(eau2 *db, const char *key, uint64_t rows, eau2_df **
 	return eau2_cluster_get_head(cl_of(db), db, key, rows, df, err);
 }
 
-static bool gather_asked(void)
-{
-	const char *v = getenv("EAU2_CLUSTER_GATHER");
-
-	return v && !strcmp(v, "1");
-}
-
 static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_class *cls,
 			   const struct eau2_args *args, const struct eau2_run_options *opt,
 			   const char *as, eau2_df **result, struct eau2_error *err)
@@ -156,11 +150,11 @@ static int cluster_run_key(eau2 *db, const char *key, const struct eau2_rower_cl
 	int rc;
 
 	/* A row-wise class's output stays on the nodes that ran it, a
-	 * shuffled one's where its key ranges were finished;
-	 * EAU2_CLUSTER_GATHER=1 in the environment gathers it here and puts
-	 * it back out instead (what bench_cluster.sh compares). */
+	 * shuffled one's where its key ranges were finished; the option
+	 * gather gathers it here and puts it back out instead (what
+	 * bench_cluster.sh compares). */
 	if (key && as && as[0] && ((cls->flags & EAU2_ROWER_ROWWISE) ||
-				   (cls->sample && cls->split)) && !gather_asked())
+				   (cls->sample && cls->split)) && !db->opt.gather)
 		return eau2_cluster_run_as(cl_of(db), db, key, cls, args, as, db->opt.replicas,
 					   err);
 	if (key) {

@@ -31,14 +31,13 @@
 #define EAU2_CLUSTER_HEARTBEAT_MS 1000   /* default heartbeat_ms */
 #define EAU2_CLUSTER_DEAD_AFTER_MS 5000  /* default dead_after_ms */
 /* Bytes of one side table a run may broadcast (eau2_cluster_run); the
- * environment variable EAU2_BCAST_MAX (bytes, in the driver's process)
- * sets another bound. */
+ * handle's bcast_max sets another bound. */
 #define EAU2_BCAST_MAX (256ull << 20)
 /* A run of a class with sample and split on node operations with keep,
  * cut and reduce shuffles its states by key range, node to node, when a
  * part's state is at least this many bytes (encoded), and gathers them
- * on the driver otherwise; the driver's environment variable
- * EAU2_SHUFFLE_BYTES says another bound (0: always shuffle). */
+ * on the driver otherwise; the handle's shuffle_bytes says another
+ * bound. */
 #define EAU2_SHUFFLE_BYTES_DEFAULT (64ull << 20)
 #define EAU2_SHUFFLE_SAMPLES 1024  /* keys sampled per part */
 
@@ -193,6 +192,11 @@ struct eau2_cluster_options {
 	 * heartbeat_ms: no health thread (member znodes alone, at each call). */
 	int heartbeat_ms;
 	int dead_after_ms;
+	/* The shuffle bound of eau2_cluster_run (bytes of a part's state).
+	 * 0: EAU2_SHUFFLE_BYTES_DEFAULT; negative: always shuffle. */
+	int64_t shuffle_bytes;
+	/* The bytes of one side table a run broadcasts. 0: EAU2_BCAST_MAX. */
+	uint64_t bcast_max;
 };
 
 /* Connects to ZooKeeper (an unreachable one: -ETIMEDOUT naming the
@@ -259,24 +263,24 @@ int eau2_cluster_list(eau2_cluster *cl, char ***keys, size_t *n, struct eau2_err
  * input of key's schema and no rows (the rows stay on the nodes), flags
  * EAU2_RUN_CLUSTER and ctx->key = key.
  *
- * Side tables (cls->side_args): each one given, itself a cluster key, is
- * gathered here once (refused, naming it, above EAU2_BCAST_MAX bytes by
- * its directory entry, before anything is read), pushed to every live
- * node holding a replica of key's partitions (so backups and failover
- * find it too) as eau2_dir_bcast_name(run, n) under a lease of the run,
- * and the nodes' runs name that copy instead; the driver's own states
- * read the gathered copy (eau2_cluster_get of that key returns it while
- * the run lasts). The copies are dropped after the run, whatever its
- * result; a driver killed meanwhile leaves copies that eau2_cluster_gc
- * and the nodes' scans drop once its lease is gone. A node the push
- * fails on runs no part of this run (its replicas' others do). Network
- * cost: each table's bytes once in (the gather), and once out per node
- * that holds a partition of key.
+ * Side tables (cls->side_args): each one given, itself a cluster key,
+ * is gathered here once (refused, naming it, above the handle's
+ * bcast_max bytes by its directory entry, before anything is read),
+ * pushed to every live node holding a replica of key's partitions (so
+ * backups and failover find it too) as eau2_dir_bcast_name(run, n)
+ * under a lease of the run, and the nodes' runs name that copy instead;
+ * the driver's own states read the gathered copy (eau2_cluster_get of
+ * that key returns it while the run lasts). The copies are dropped
+ * after the run, whatever its result; a driver killed meanwhile leaves
+ * copies that eau2_cluster_gc and the nodes' scans drop once its lease
+ * is gone. A node the push fails on runs no part of this run (its
+ * replicas' others do). Network cost: each table's bytes once in (the
+ * gather), and once out per node that holds a partition of key.
  *
  * Shuffle: a class with sample and split (groupby), on node operations
  * with keep, cut and reduce, keeps each part's state on its node; when a
- * state is at least EAU2_SHUFFLE_BYTES_DEFAULT bytes (or the bound
- * EAU2_SHUFFLE_BYTES says) the states are cut into one key range per
+ * state is at least the handle's shuffle_bytes (its default:
+ * EAU2_SHUFFLE_BYTES_DEFAULT) the states are cut into one key range per
  * live member, each member joins its range of every state (pulled node
  * to node) in partition order and finishes it, and the driver
  * concatenates the finished ranges: the same answer, without the states

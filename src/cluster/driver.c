@@ -1,19 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * driver.c - the driver of a cluster (cluster.h): put, get, wait_get,
- * delete, list and run on a cluster's keys, over the directory in
- * ZooKeeper (dir.c), the members (members.c), placement (place.c) and
- * the node operations the caller plugs in; and runs whose output stays
- * on the nodes (eau2_cluster_run_as).
+ * driver.c - the driver of a cluster (cluster.h): open and close, get,
+ * wait_get, delete, list, health and run on a cluster's keys, over the
+ * directory in ZooKeeper (dir.c), the members (members.c) and the node
+ * operations the caller plugs in; broadcast side tables; runs whose
+ * output stays on the nodes (eau2_cluster_run_as); and gc. Put and load
+ * are put.c's, a run that shuffles is shuffle.c's.
  *
- * Access rules. struct eau2_cluster is used by one thread at a time
- * (its zk handle is thread-safe and shared with the worker threads of a
- * call). A call's node operations run on up to EAU2_CLUSTER_PARALLEL
- * threads started for that call and joined before it returns, except a
- * run's, whose losing copies may outlive it (spec.c: they own what they
- * use, and close waits for them); each task
- * writes only its own slot of the call's arrays, and the first error (by
- * task index) is kept under the call's mutex.
+ * Access rules: driver.h's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,35 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "cluster/cluster.h"
-#include "cluster/dir.h"
-#include "cluster/health.h"
-#include "cluster/place.h"
-#include "cluster/spec.h"
+#include "cluster/driver.h"
 #include "cluster/zk.h"
 #include "df/df.h"
-#include "rowers/rowers.h"
-
-struct bcast;
-
-struct eau2_cluster {
-	struct bcast *bcast;   /* the side tables of the runs in progress
-				* (innermost first): eau2_cluster_get's cache */
-	eau2_zk *zk;
-	const struct eau2_cluster_node_ops *ops;
-	void *ctx;
-	int timeout_ms;
-	struct eau2_spec_opts spec;
-	struct eau2_spec_track inflight; /* run attempts that outlived their call */
-	struct eau2_health *health;      /* NULL: heartbeat_ms < 0 */
-};
 
 /* ------------------------------------------------- parallel tasks */
-
-typedef int task_fn(void *arg, size_t i, struct eau2_error *err);
 
 struct par {
 	task_fn *fn;
@@ -87,7 +59,7 @@ static void *par_main(void *arg)
 
 /* Runs fn(arg, i) for i in [0, n) on up to EAU2_CLUSTER_PARALLEL threads;
  * every task runs. Returns the error of the lowest failing task. */
-static int parallel(size_t n, task_fn *fn, void *arg, struct eau2_error *err)
+int eau2_driver_parallel(size_t n, task_fn *fn, void *arg, struct eau2_error *err)
 {
 	pthread_t tids[EAU2_CLUSTER_PARALLEL];
 	struct par p = { .fn = fn, .arg = arg, .n = n };
@@ -155,6 +127,9 @@ int eau2_cluster_open(const struct eau2_cluster_options *opt, eau2_cluster **out
 		.min_ms = opt->backup_min_ms ? opt->backup_min_ms : 2000,
 		.parallel = EAU2_CLUSTER_PARALLEL,
 	};
+	cl->shuffle_bytes = opt->shuffle_bytes < 0 ? 0 : opt->shuffle_bytes ?
+			    (uint64_t)opt->shuffle_bytes : EAU2_SHUFFLE_BYTES_DEFAULT;
+	cl->bcast_max = opt->bcast_max ? opt->bcast_max : EAU2_BCAST_MAX;
 	eau2_spec_track_init(&cl->inflight);
 	zo.connect = connect;
 	zo.cluster = slash ? slash + 1 : NULL;
@@ -191,7 +166,7 @@ void eau2_cluster_close(eau2_cluster *cl)
 }
 
 /* The live member of id, or NULL. */
-static const struct eau2_member *member_of(const struct eau2_members *m, const char *id)
+const struct eau2_member *eau2_driver_member_of(const struct eau2_members *m, const char *id)
 {
 	size_t lo = 0, hi = m->n;
 
@@ -207,689 +182,6 @@ static const struct eau2_member *member_of(const struct eau2_members *m, const c
 			lo = mid + 1;
 	}
 	return NULL;
-}
-
-/* ------------------------------------------------- put */
-
-/* Bytes of row group g of df, from its chunk views (no data read). */
-static int group_bytes(const eau2_df *df, size_t g, uint64_t *out, struct eau2_error *err)
-{
-	uint64_t b = 0;
-
-	for (size_t c = 0; c < eau2_df_ncols(df); c++) {
-		struct eau2_chunk_view v;
-		int rc = eau2_df_chunk(df, c, g, &v, err);
-
-		if (rc)
-			return rc;
-		b += v.validity ? (v.rows + 7) / 8 : 0;
-		if (v.type == EAU2_BOOL)
-			b += (v.rows + 7) / 8;
-		else if (v.type == EAU2_STRING)
-			b += 8ull * (v.rows + 1) +
-			     (uint64_t)(v.values.offsets[v.rows] - v.values.offsets[0]);
-		else
-			b += 8ull * v.rows;
-	}
-	*out = b;
-	return 0;
-}
-
-struct put_call {
-	eau2_cluster *cl;
-	const eau2_df *df;
-	const struct eau2_members *m;
-	const struct eau2_place_range *ranges;
-	const uint32_t *place;     /* nparts x r member indices */
-	unsigned r;
-	uint64_t put;
-	unsigned char *pushed;     /* per task */
-};
-
-static int push_task(void *arg, size_t t, struct eau2_error *err)
-{
-	struct put_call *c = arg;
-	size_t i = t / c->r;
-	const struct eau2_member *node = &c->m->v[c->place[t]];
-	char name[EAU2_DIR_PART_NAME_MAX];
-	int rc;
-
-	eau2_dir_part_name(c->put, i, name);
-	rc = c->cl->ops->push(c->cl->ctx, node, name, c->df, c->ranges[i].group,
-			      c->ranges[i].ngroups, err);
-	if (rc)
-		return eau2_error_prefix(err, rc, "put: partition %zu to node %s (%s)",
-					 i, node->id, node->addr);
-	c->pushed[t] = 1;
-	return 0;
-}
-
-/* Drops the partitions of put `put` named by (part, node id) pairs, on
- * the nodes that are alive; best effort (a node down keeps garbage). */
-struct drop_call {
-	eau2_cluster *cl;
-	const struct eau2_members *m;
-	uint64_t put;
-	const struct eau2_dir_entry *e;  /* replicas of an entry, or */
-	const uint32_t *place;           /* a placement (with pushed) */
-	const unsigned char *pushed;
-	unsigned r;
-};
-
-static int drop_task(void *arg, size_t t, struct eau2_error *err)
-{
-	struct drop_call *c = arg;
-	char name[EAU2_DIR_PART_NAME_MAX];
-	const struct eau2_member *node;
-	size_t i;
-
-	if (c->e) {
-		size_t j;
-
-		i = t / EAU2_DIR_REPLICAS_MAX;
-		j = t % EAU2_DIR_REPLICAS_MAX;
-		if (j >= c->e->parts[i].nrep)
-			return 0;
-		node = member_of(c->m, eau2_dir_replica(c->e, i, j));
-	} else {
-		i = t / c->r;
-		node = c->pushed[t] ? &c->m->v[c->place[t]] : NULL;
-	}
-	if (!node)
-		return 0;
-	eau2_dir_part_name(c->put, i, name);
-	(void)c->cl->ops->drop(c->cl->ctx, node, name, err);
-	return 0;
-}
-
-static void drop_entry(eau2_cluster *cl, const struct eau2_dir_entry *e)
-{
-	struct eau2_members m;
-	struct drop_call c = { .cl = cl, .m = &m, .put = e->put, .e = e };
-
-	if (e->nparts == 0 || eau2_members_list(cl->zk, &m, NULL))
-		return;
-	parallel(e->nparts * EAU2_DIR_REPLICAS_MAX, drop_task, &c, NULL);
-	eau2_members_free(&m);
-}
-
-/* The entry of a put: the nodes used (compacted), partitions' replicas. */
-static int make_entry(struct eau2_dir_entry *e, const char *key, const eau2_df *df,
-		      uint64_t put, const struct eau2_members *m,
-		      const struct eau2_place_range *ranges, size_t nparts,
-		      const uint32_t *place, unsigned r, struct eau2_error *err)
-{
-	uint32_t *map;
-	int rc;
-
-	memset(e, 0, sizeof(*e));
-	snprintf(e->key, sizeof(e->key), "%s", key);
-	e->put = put;
-	e->created_ms = (int64_t)time(NULL) * 1000;
-	map = malloc((m->n + 1) * sizeof(*map));
-	e->nodes = calloc(m->n + 1, sizeof(*e->nodes));
-	e->parts = calloc(nparts + 1, sizeof(*e->parts));
-	if (!map || !e->nodes || !e->parts) {
-		rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", key);
-		goto out;
-	}
-	if ((rc = eau2_schema_copy(eau2_df_schema(df), &e->schema, err)))
-		goto out;
-	for (size_t k = 0; k < m->n; k++)
-		map[k] = UINT32_MAX;
-	e->nparts = nparts;
-	for (size_t i = 0; i < nparts; i++) {
-		struct eau2_dir_part *p = &e->parts[i];
-		size_t last = ranges[i].group + ranges[i].ngroups;
-
-		p->rows = (last < eau2_df_ngroups(df) ? eau2_df_group_first_row(df, last)
-			   : eau2_df_rows(df)) - eau2_df_group_first_row(df, ranges[i].group);
-		p->bytes = ranges[i].bytes;
-		p->groups = (uint32_t)ranges[i].ngroups;
-		p->nrep = r;
-		for (unsigned j = 0; j < r; j++) {
-			uint32_t k = place[i * r + j];
-
-			if (map[k] == UINT32_MAX) {
-				map[k] = (uint32_t)e->nnodes;
-				strcpy(e->nodes[e->nnodes++], m->v[k].id);
-			}
-			p->rep[j] = map[k];
-		}
-		e->rows += p->rows;
-		e->bytes += p->bytes;
-	}
-out:
-	free(map);
-	if (rc)
-		eau2_dir_entry_free(e);
-	return rc;
-}
-
-int eau2_cluster_put(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df *df,
-		     const struct eau2_cluster_put_options *opt, struct eau2_error *err)
-{
-	char path[EAU2_ZK_PATH_MAX];
-	struct eau2_members m = {0};
-	struct eau2_place_node *nodes = NULL;
-	struct eau2_place_range *ranges = NULL;
-	struct eau2_dir_entry e = {0}, old = {0};
-	uint64_t *gb = NULL, *pb = NULL, put = 0;
-	uint32_t *place = NULL;
-	unsigned char *pushed = NULL;
-	size_t ng = eau2_df_ngroups(df), nparts = 0;
-	bool leased = false;
-	unsigned r = 0;
-	int rc;
-
-	(void)db;
-	if ((rc = eau2_dir_key_path(key, path, err)))
-		return rc;
-	if ((rc = eau2_members_list(cl->zk, &m, err)))
-		return eau2_error_prefix(err, rc, "put '%s'", key);
-	if (m.n == 0) {
-		rc = eau2_error_set(err, -EHOSTUNREACH, "put '%s': no live node in cluster %s",
-				    key, eau2_zk_root(cl->zk));
-		goto out;
-	}
-	r = opt && opt->replicas ? opt->replicas : (m.n < 2 ? (unsigned)m.n : 2);
-	if (r > EAU2_DIR_REPLICAS_MAX) {
-		rc = eau2_error_set(err, -EINVAL, "put '%s': %u replicas (at most %d)", key, r,
-				    EAU2_DIR_REPLICAS_MAX);
-		goto out;
-	}
-	gb = calloc(ng + 1, sizeof(*gb));
-	nodes = calloc(m.n, sizeof(*nodes));
-	if (!gb || !nodes) {
-		rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", key);
-		goto out;
-	}
-	for (size_t g = 0; g < ng; g++)
-		if ((rc = group_bytes(df, g, &gb[g], err)))
-			goto out;
-	if ((rc = eau2_place_cut(gb, ng, opt ? opt->part_bytes : 0, m.n, EAU2_DIR_PARTS_MAX,
-				 &ranges, &nparts, err)))
-		goto out;
-	pb = calloc(nparts + 1, sizeof(*pb));
-	place = calloc(nparts * r + 1, sizeof(*place));
-	pushed = calloc(nparts * r + 1, 1);
-	if (!pb || !place || !pushed) {
-		rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", key);
-		goto out;
-	}
-	for (size_t i = 0; i < nparts; i++)
-		pb[i] = ranges[i].bytes;
-	for (size_t k = 0; k < m.n; k++)
-		nodes[k] = (struct eau2_place_node){ .id = m.v[k].id, .free = m.v[k].free };
-	if ((rc = eau2_place_assign(nodes, m.n, pb, nparts, r, place, err)))
-		goto prefix;
-	if ((rc = eau2_dir_lease(cl->zk, key, &put, err)))
-		goto out;
-	leased = true;
-	{
-		struct put_call c = {
-			.cl = cl, .df = df, .m = &m, .ranges = ranges, .place = place,
-			.r = r, .put = put, .pushed = pushed,
-		};
-
-		if ((rc = parallel(nparts * r, push_task, &c, err)))
-			goto out;
-	}
-	if ((rc = make_entry(&e, key, df, put, &m, ranges, nparts, place, r, err)) ||
-	    (rc = eau2_dir_publish(cl->zk, &e, &old, err)))
-		goto out;
-	leased = false;
-	drop_entry(cl, &old);
-	goto out;
-prefix:
-	eau2_error_prefix(err, rc, "put '%s'", key);
-out:
-	if (rc && put) {
-		struct drop_call c = {
-			.cl = cl, .m = &m, .put = put, .place = place, .pushed = pushed, .r = r,
-		};
-
-		parallel(nparts * r, drop_task, &c, NULL);
-	}
-	if (leased)
-		eau2_dir_unlease(cl->zk, put, NULL);
-	eau2_dir_entry_free(&old);
-	eau2_dir_entry_free(&e);
-	eau2_members_free(&m);
-	free(gb);
-	free(pb);
-	free(nodes);
-	free(ranges);
-	free(place);
-	free(pushed);
-	return rc;
-}
-
-/* ------------------------------------------------- a load streamed to the nodes */
-
-/*
- * eau2_cluster_load: a put whose partitions leave while the loader is
- * still parsing. The loader calls the hook (stream_joined) under its lock
- * whenever its builder gained row groups; each run of at least `target`
- * bytes of groups becomes a partition: a snapshot of those groups
- * (eau2_builder_snapshot: the segments mapped again, nothing copied),
- * queued for the pusher threads, which place it on r nodes (the least
- * loaded by this put's bytes, as eau2_place_assign does for a whole df)
- * and push it. When the load is done, the groups left (the tail) make
- * the last partition, pushed by the caller, and the key is published as
- * by eau2_cluster_put. A load that starts again with a new builder (CSV
- * types widened) falls back: what was pushed is dropped and the whole
- * result is put the usual way. Any failure drops every pushed copy.
- *
- * Access rules. The hook's fields (id, cut, scanned, acc, fallback) are
- * the loader's, serialized by its lock, and read by the caller only after
- * the load returned. parts, nparts, next, nodes, rc, err, end and stale are
- * under mu, as is each part (the array moves as it grows); the caller
- * reads them without it once the pushers are joined. A part's snapshot
- * is released by the pusher that took it, or by the caller. A push that
- * fails stops the pushers, and the hook stops the load at its next join
- * (pieces being parsed finish); the put fails with the push's error.
- */
-
-#define STREAM_PUSHERS 2
-#define STREAM_MIN_TARGET (4ull << 20)
-
-struct stream_part {
-	size_t group, ngroups;
-	uint64_t bytes;
-	eau2_df *snap;                       /* until pushed */
-	uint32_t place[EAU2_DIR_REPLICAS_MAX];
-	unsigned char pushed[EAU2_DIR_REPLICAS_MAX];
-};
-
-struct stream {
-	eau2_cluster *cl;
-	char key[EAU2_KEY_MAX + 1];
-	struct eau2_members m;
-	struct eau2_place_node *nodes;
-	unsigned r;
-	uint64_t put;       /* the lease */
-	uint64_t target;    /* bytes per partition */
-	/* the hook's */
-	uint64_t id;        /* the builder streamed; 0: none yet */
-	size_t cut;         /* its groups made into partitions */
-	size_t scanned;     /* its groups counted into acc */
-	uint64_t acc;
-	bool fallback;
-	/* under mu */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct stream_part *parts;
-	size_t nparts, cap, next;
-	bool end;
-	bool stale;         /* the load started again */
-	int rc;
-	struct eau2_error err;
-	pthread_t th[STREAM_PUSHERS];
-	unsigned nth;
-};
-
-static void stream_fail(struct stream *s, int rc, const struct eau2_error *e)
-{
-	pthread_mutex_lock(&s->mu);
-	if (!s->rc) {
-		s->rc = rc;
-		if (e)
-			s->err = *e;
-	}
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* Places part i (under mu) and pushes it, groups [first, first +
- * ngroups) of df, to its r nodes. */
-static int stream_push(struct stream *s, size_t i, const eau2_df *df,
-		       size_t first, struct eau2_error *err)
-{
-	struct stream_part p;
-	char name[EAU2_DIR_PART_NAME_MAX];
-	int rc;
-
-	pthread_mutex_lock(&s->mu);
-	rc = eau2_place_assign(s->nodes, s->m.n, &s->parts[i].bytes, 1, s->r, s->parts[i].place,
-			       err);
-	p = s->parts[i];
-	pthread_mutex_unlock(&s->mu);
-	if (rc)
-		return eau2_error_prefix(err, rc, "put '%s'", s->key);
-	eau2_dir_part_name(s->put, i, name);
-	for (unsigned j = 0; j < s->r; j++) {
-		const struct eau2_member *node = &s->m.v[p.place[j]];
-
-		rc = s->cl->ops->push(s->cl->ctx, node, name, df, first, p.ngroups, err);
-		if (rc)
-			return eau2_error_prefix(err, rc, "put '%s': partition %zu to node %s (%s)",
-						 s->key, i, node->id, node->addr);
-		pthread_mutex_lock(&s->mu);
-		s->parts[i].pushed[j] = 1;
-		pthread_mutex_unlock(&s->mu);
-	}
-	return 0;
-}
-
-static void *stream_pusher(void *arg)
-{
-	struct stream *s = arg;
-
-	for (;;) {
-		struct eau2_error e = {0};
-		eau2_df *snap;
-		size_t i;
-		int rc;
-
-		pthread_mutex_lock(&s->mu);
-		while (!s->rc && !s->end && !s->stale && s->next == s->nparts)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->rc || s->stale || s->next == s->nparts) {
-			pthread_mutex_unlock(&s->mu);
-			return NULL;
-		}
-		i = s->next++;
-		snap = s->parts[i].snap;
-		s->parts[i].snap = NULL;
-		pthread_mutex_unlock(&s->mu);
-		rc = stream_push(s, i, snap, 0, &e);
-		eau2_df_release(snap);
-		if (rc)
-			stream_fail(s, rc, &e);
-	}
-}
-
-/* Appends the partition of groups [group, group + ngroups) (snap: NULL
- * for the tail, which the caller pushes). */
-static int stream_add(struct stream *s, size_t group, size_t ngroups,
-		      uint64_t bytes, eau2_df *snap, struct eau2_error *err)
-{
-	int rc = 0;
-
-	pthread_mutex_lock(&s->mu);
-	if (s->nparts == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		struct stream_part *p = realloc(s->parts, cap * sizeof(*p));
-
-		if (!p)
-			rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", s->key);
-		else {
-			s->parts = p;
-			s->cap = cap;
-		}
-	}
-	if (!rc) {
-		s->parts[s->nparts++] = (struct stream_part){
-			.group = group, .ngroups = ngroups, .bytes = bytes, .snap = snap,
-		};
-		pthread_cond_broadcast(&s->cv);
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (rc)
-		eau2_df_release(snap);
-	return rc;
-}
-
-/* The load's hook: false (stop the load) once a push failed. */
-static bool stream_joined(void *arg, eau2_builder *root)
-{
-	struct stream *s = arg;
-	size_t n = eau2_builder_groups(root);
-	uint64_t id = eau2_builder_id(root);
-	bool failed;
-
-	pthread_mutex_lock(&s->mu);
-	failed = s->rc != 0;
-	pthread_mutex_unlock(&s->mu);
-	if (failed)
-		return false;
-	if (s->fallback)
-		return true;
-	if (s->id && s->id != id) {
-		s->fallback = true; /* the load started again */
-		pthread_mutex_lock(&s->mu);
-		s->stale = true;    /* nothing queued is worth pushing */
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-		return true;
-	}
-	s->id = id;
-	for (; s->scanned < n; s->scanned++) {
-		struct eau2_error e = {0};
-		eau2_df *snap;
-		int rc;
-
-		s->acc += eau2_builder_group_bytes(root, s->scanned);
-		/* The last partitions stay for the tail: never more than the
-		 * directory takes. */
-		if (s->acc < s->target || s->nparts + 2 >= EAU2_DIR_PARTS_MAX)
-			continue;
-		rc = eau2_builder_snapshot(root, s->cut, s->scanned + 1, &snap, &e);
-		if (!rc)
-			rc = stream_add(s, s->cut, s->scanned + 1 - s->cut, s->acc, snap, &e);
-		if (rc) {
-			stream_fail(s, rc, &e);
-			return false;
-		}
-		s->cut = s->scanned + 1;
-		s->acc = 0;
-	}
-	return true;
-}
-
-static int stream_end(struct stream *s, const eau2_df *df, struct eau2_error *err);
-
-static int stream_begin(eau2_cluster *cl, const char *key, uint64_t size_hint,
-			const struct eau2_cluster_put_options *opt, struct stream **out,
-			struct eau2_error *err)
-{
-	char path[EAU2_ZK_PATH_MAX];
-	struct stream *s;
-	int rc;
-
-	*out = NULL;
-	if ((rc = eau2_dir_key_path(key, path, err)))
-		return rc;
-	if (!(s = calloc(1, sizeof(*s))))
-		return eau2_error_set(err, -ENOMEM, "put '%s': out of memory", key);
-	s->cl = cl;
-	snprintf(s->key, sizeof(s->key), "%s", key);
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	if ((rc = eau2_members_list(cl->zk, &s->m, err))) {
-		eau2_error_prefix(err, rc, "put '%s'", key);
-		goto fail;
-	}
-	if (s->m.n == 0) {
-		rc = eau2_error_set(err, -EHOSTUNREACH, "put '%s': no live node in cluster %s",
-				    key, eau2_zk_root(cl->zk));
-		goto fail;
-	}
-	s->r = opt && opt->replicas ? opt->replicas : (s->m.n < 2 ? (unsigned)s->m.n : 2);
-	if (s->r > EAU2_DIR_REPLICAS_MAX) {
-		rc = eau2_error_set(err, -EINVAL, "put '%s': %u replicas (at most %d)", key, s->r,
-				    EAU2_DIR_REPLICAS_MAX);
-		goto fail;
-	}
-	if (s->r > s->m.n) {
-		rc = eau2_error_set(err, -EINVAL, "put '%s': placement: %u replicas asked, the "
-				    "cluster has %zu live node%s", key, s->r, s->m.n,
-				    s->m.n == 1 ? "" : "s");
-		goto fail;
-	}
-	if (!(s->nodes = calloc(s->m.n, sizeof(*s->nodes)))) {
-		rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", key);
-		goto fail;
-	}
-	for (size_t k = 0; k < s->m.n; k++)
-		s->nodes[k] = (struct eau2_place_node){ .id = s->m.v[k].id, .free = s->m.v[k].free };
-	/* About four partitions a node, none over the usual size. */
-	s->target = opt && opt->part_bytes ? opt->part_bytes : size_hint / (4 * s->m.n);
-	if (!(opt && opt->part_bytes) && s->target < STREAM_MIN_TARGET)
-		s->target = STREAM_MIN_TARGET;
-	if (s->target > EAU2_PLACE_PART_BYTES)
-		s->target = EAU2_PLACE_PART_BYTES;
-	if ((rc = eau2_dir_lease(cl->zk, key, &s->put, err)))
-		goto fail;
-	for (; s->nth < STREAM_PUSHERS; s->nth++)
-		if (pthread_create(&s->th[s->nth], NULL, stream_pusher, s))
-			break;
-	if (s->nth == 0) {
-		rc = eau2_error_set(err, -EAGAIN, "put '%s': cannot start a thread", key);
-		goto fail;
-	}
-	*out = s;
-	return 0;
-fail:
-	stream_end(s, NULL, err);
-	return rc;
-}
-
-static int stream_drop_task(void *arg, size_t t, struct eau2_error *err)
-{
-	struct stream *s = arg;
-	struct stream_part *p = &s->parts[t / s->r];
-	char name[EAU2_DIR_PART_NAME_MAX];
-
-	if (!p->pushed[t % s->r])
-		return 0;
-	eau2_dir_part_name(s->put, t / s->r, name);
-	(void)s->cl->ops->drop(s->cl->ctx, &s->m.v[p->place[t % s->r]], name, err);
-	p->pushed[t % s->r] = 0;
-	return 0;
-}
-
-/* Drops every copy pushed (best effort, as a failed put does). */
-static void stream_drop(struct stream *s)
-{
-	parallel(s->nparts * s->r, stream_drop_task, s, NULL);
-}
-
-static int stream_end(struct stream *s, const eau2_df *df, struct eau2_error *err)
-{
-	struct eau2_place_range *ranges = NULL;
-	uint32_t *place = NULL;
-	struct eau2_dir_entry e = {0}, old = {0};
-	size_t ng = df ? eau2_df_ngroups(df) : 0, np;
-	bool published = false;
-	int rc = 0;
-
-	if (!s)
-		return 0;
-	pthread_mutex_lock(&s->mu);
-	s->end = true;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	for (unsigned t = 0; t < s->nth; t++)
-		pthread_join(s->th[t], NULL);
-	s->nth = 0;
-	if (s->rc) {
-		rc = s->rc;
-		if (err)
-			*err = s->err;
-		goto out;
-	}
-	if (!df)
-		goto out;
-	if (s->fallback || (s->id && s->id != eau2_df_store_id(df))) {
-		/* Started again: the first pass's partitions are not df's. */
-		goto put;
-	}
-	if (s->nparts + (s->cut < ng) < (ng < s->m.n ? ng : s->m.n)) {
-		/* Small: cut whole, at least one partition a node, as a
-		 * put does (a run then spreads over every node). */
-		goto put;
-	}
-	if (s->cut < ng) {
-		uint64_t bytes = s->acc;
-
-		/* The groups the hook never saw (sealed by the finish). */
-		for (size_t g = s->scanned; g < ng && !rc; g++) {
-			uint64_t b;
-
-			if (!(rc = group_bytes(df, g, &b, err)))
-				bytes += b;
-		}
-		if (!rc)
-			rc = stream_add(s, s->cut, ng - s->cut, bytes, NULL, err);
-		if (!rc)
-			rc = stream_push(s, s->nparts - 1, df, s->cut, err);
-		if (rc)
-			goto out;
-	}
-	np = s->nparts;
-	ranges = calloc(np + 1, sizeof(*ranges));
-	place = calloc(np * s->r + 1, sizeof(*place));
-	if (!ranges || !place) {
-		rc = eau2_error_set(err, -ENOMEM, "put '%s': out of memory", s->key);
-		goto out;
-	}
-	for (size_t i = 0; i < np; i++) {
-		ranges[i] = (struct eau2_place_range){ .group = s->parts[i].group,
-						       .ngroups = s->parts[i].ngroups,
-						       .bytes = s->parts[i].bytes };
-		memcpy(&place[i * s->r], s->parts[i].place, s->r * sizeof(*place));
-	}
-	if ((rc = make_entry(&e, s->key, df, s->put, &s->m, ranges, np, place, s->r, err)) ||
-	    (rc = eau2_dir_publish(s->cl->zk, &e, &old, err)))
-		goto out;
-	published = true;
-	drop_entry(s->cl, &old);
-	goto out;
-put:
-	stream_drop(s);
-	eau2_dir_unlease(s->cl->zk, s->put, NULL);
-	s->put = 0;
-	rc = eau2_cluster_put(s->cl, NULL, s->key, df,
-			      &(struct eau2_cluster_put_options){ .replicas = s->r,
-								  .part_bytes = s->target },
-			      err);
-out:
-	if (!published)
-		stream_drop(s);
-	if (s->put && !published)
-		eau2_dir_unlease(s->cl->zk, s->put, NULL);
-	for (size_t i = 0; i < s->nparts; i++)
-		eau2_df_release(s->parts[i].snap);
-	eau2_dir_entry_free(&old);
-	eau2_dir_entry_free(&e);
-	eau2_members_free(&s->m);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	free(ranges);
-	free(place);
-	free(s->parts);
-	free(s->nodes);
-	free(s);
-	return rc;
-}
-
-int eau2_cluster_load(eau2_cluster *cl, struct eau2_store *store, const char *path,
-		      const char *key, const struct eau2_load_options *lo,
-		      const struct eau2_cluster_put_options *po, eau2_df **df,
-		      struct eau2_load_stats *stats, struct eau2_error *err)
-{
-	struct stream *s;
-	struct stat st;
-	int rc;
-
-	*df = NULL;
-	if ((rc = stream_begin(cl, key, stat(path, &st) ? 0 : (uint64_t)st.st_size, po, &s,
-			       err)))
-		return rc;
-	rc = eau2_load_stream_in(store, path, lo, stream_joined, s, df, stats, err);
-	if (rc) {
-		/* Stopped for a failed push: that push's error. */
-		int pushed = stream_end(s, NULL, rc == -ECANCELED ? err : NULL);
-
-		return rc == -ECANCELED && pushed ? pushed : rc;
-	}
-	if ((rc = stream_end(s, *df, err))) {
-		eau2_df_release(*df);
-		*df = NULL;
-	}
-	return rc;
 }
 
 /* ------------------------------------------------- broadcast side tables */
@@ -924,23 +216,6 @@ struct bcast {
 	struct eau2_members m;              /* the members a part may run on */
 	struct bcast *outer;                /* cl->bcast before this run */
 };
-
-/* The bound of one side table: EAU2_BCAST_MAX, or the environment's. */
-static int bcast_limit(uint64_t *out, struct eau2_error *err)
-{
-	const char *v = getenv("EAU2_BCAST_MAX");
-	char *end;
-
-	*out = EAU2_BCAST_MAX;
-	if (!v || !*v)
-		return 0;
-	errno = 0;
-	*out = strtoull(v, &end, 10);
-	if (errno || *end || v[0] == '-')
-		return eau2_error_set(err, -EINVAL, "EAU2_BCAST_MAX='%s': want a number of "
-				      "bytes", v);
-	return 0;
-}
 
 /* A reference to the gathered copy of cluster key `key`, while a run
  * that broadcast it lasts; else NULL. */
@@ -984,7 +259,7 @@ static void bcast_end(struct bcast *b)
 	if (!b->cl)
 		return; /* bcast_start did not run */
 	if (b->nto && b->n)
-		parallel(b->nto * b->n, bcast_drop_task, b, NULL);
+		eau2_driver_parallel(b->nto * b->n, bcast_drop_task, b, NULL);
 	if (b->run)
 		eau2_dir_unlease(b->cl->zk, b->run, NULL);
 	if (b->cl->bcast == b)
@@ -1024,7 +299,6 @@ static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 		       const struct eau2_args *args, struct bcast *b, struct eau2_error *err)
 {
 	struct eau2_error perr = {0};
-	uint64_t limit;
 	int rc, prc;
 
 	b->cl = cl;
@@ -1040,8 +314,6 @@ static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 		}
 	if (b->n == 0)
 		return 0;
-	if ((rc = bcast_limit(&limit, err)))
-		return rc;
 	/* The sizes first, from the directory: nothing is read of a table
 	 * over the bound. */
 	for (size_t j = 0; j < b->n; j++) {
@@ -1053,11 +325,12 @@ static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 						 cls->name, args->names[b->arg[j]], b->key[j]);
 		bytes = se.bytes;
 		eau2_dir_entry_free(&se);
-		if (bytes > limit)
+		if (bytes > cl->bcast_max)
 			return eau2_error_set(err, -ERANGE, "run '%s': side table %s=%s is %"
 					      PRIu64 " bytes, over the broadcast bound of %"
-					      PRIu64 " (EAU2_BCAST_MAX)", cls->name,
-					      args->names[b->arg[j]], b->key[j], bytes, limit);
+					      PRIu64 " (bcast_max, EAU2_BCAST_MAX)", cls->name,
+					      args->names[b->arg[j]], b->key[j], bytes,
+					      cl->bcast_max);
 	}
 	for (size_t j = 0; j < b->n; j++)
 		if ((rc = eau2_cluster_get(cl, db, b->key[j], &b->df[j], err)))
@@ -1089,14 +362,14 @@ static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 	cl->bcast = b;
 	/* A node a push fails on runs none of the parts: the first such
 	 * error is the run's when a partition is left without a node. */
-	prc = parallel(b->nto * b->n, bcast_push_task, b, &perr);
+	prc = eau2_driver_parallel(b->nto * b->n, bcast_push_task, b, &perr);
 	if ((rc = bcast_members(b, m, err)))
 		return rc;
 	for (size_t p = 0; prc && p < e->nparts; p++) {
 		bool any = false;
 
 		for (uint32_t r = 0; r < e->parts[p].nrep && !any; r++)
-			any = member_of(&b->m, eau2_dir_replica(e, p, r)) != NULL;
+			any = eau2_driver_member_of(&b->m, eau2_dir_replica(e, p, r)) != NULL;
 		if (!any) {
 			if (err)
 				*err = perr;
@@ -1115,20 +388,6 @@ static int bcast_start(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *
 
 /* ------------------------------------------------- get and run */
 
-/* What get and run share: an entry, the live members, one slot per
- * partition. */
-struct part_call {
-	eau2_cluster *cl;
-	eau2 *db;
-	const struct eau2_dir_entry *e;
-	const struct eau2_members *m;
-	eau2_df **dfs;                       /* get */
-	const struct eau2_rower_class *cls;  /* run */
-	const struct eau2_args *args;
-	void **states;
-	size_t *lens;
-};
-
 /* Tries partition i on each live replica in turn, starting from replica
  * i % nrep to spread the work, until one answers. */
 static int on_replicas(struct part_call *c, size_t i,
@@ -1144,7 +403,7 @@ static int on_replicas(struct part_call *c, size_t i,
 	eau2_dir_part_name(c->e->put, i, name);
 	for (uint32_t k = 0; k < p->nrep; k++) {
 		const char *id = eau2_dir_replica(c->e, i, (i + k) % p->nrep);
-		const struct eau2_member *node = member_of(c->m, id);
+		const struct eau2_member *node = eau2_driver_member_of(c->m, id);
 		struct eau2_error e = {0};
 
 		if (!node) {
@@ -1212,7 +471,7 @@ int eau2_cluster_get(eau2_cluster *cl, eau2 *db, const char *key, eau2_df **df,
 		rc = eau2_error_set(err, -ENOMEM, "get '%s': out of memory", key);
 		goto out;
 	}
-	if ((rc = parallel(e.nparts, fetch_task, &c, err)))
+	if ((rc = eau2_driver_parallel(e.nparts, fetch_task, &c, err)))
 		goto out;
 	if (e.nparts == 1) {
 		*df = c.dfs[0];
@@ -1251,7 +510,7 @@ int eau2_cluster_delete(eau2_cluster *cl, const char *key, struct eau2_error *er
 
 	if (rc)
 		return rc;
-	drop_entry(cl, &old);
+	eau2_driver_drop_entry(cl, &old);
 	eau2_dir_entry_free(&old);
 	return 0;
 }
@@ -1316,8 +575,8 @@ static void state_free(const struct eau2_rower_class *cls, void *s)
 }
 
 /* Decodes the partitions' states and joins them in partition order. */
-static int join_states(const struct part_call *c, const struct eau2_run_ctx *ctx,
-		       eau2_df **result, struct eau2_error *err)
+int eau2_driver_join_states(const struct part_call *c, const struct eau2_run_ctx *ctx,
+			    eau2_df **result, struct eau2_error *err)
 {
 	const struct eau2_rower_class *cls = c->cls;
 	void *root = NULL;
@@ -1360,432 +619,6 @@ static const char *not_distributed(const struct eau2_rower_class *cls)
 	return NULL;
 }
 
-
-/* ------------------------------------------------- shuffle */
-
-/*
- * A run of a class with sample and split, on node operations with keep,
- * cut and reduce (cluster.h), keeps its states on the nodes (issue #12:
- * ten million groups do not funnel into one process):
- *  1. keep: one live replica of each partition runs its part and keeps
- *     the joined state (a partition name of a lease of this run), and
- *     answers its size and a sample of its keys;
- *  2. states all below the shuffle bound (EAU2_SHUFFLE_BYTES_DEFAULT;
- *     the driver's environment variable EAU2_SHUFFLE_BYTES says another,
- *     0: always shuffle): the states are fetched and joined here as
- *     before (the gathering path);
- *  3. else the key space is cut into P ranges, P the live members, at
- *     split keys from the samples (eau2_shuffle_splits: balanced, in
- *     finish's order); each state is cut on its node (cut); member r
- *     pulls range r of every state node to node (copy) and joins them in
- *     partition order and finishes (reduce): the rows of range r of the
- *     one-host answer; the driver fetches the P results in order and
- *     concatenates them. The driver moves no state: it sees samples,
- *     sizes and the finished ranges.
- * Whatever the outcome every kept state goes (drop; a killed driver's
- * are gc's: the lease). A node that fails (down, dead, unreachable) is
- * left out and the whole run starts again on the others, at most
- * SHUFFLE_TRIES times; a partition with no replica left fails the run,
- * naming it.
- */
-#define SHUFFLE_TRIES 3
-
-struct shuf {
-	eau2_cluster *cl;
-	eau2 *db;
-	const struct eau2_dir_entry *e;
-	const struct eau2_members *m;
-	const struct eau2_rower_class *cls;
-	const struct eau2_args *args;
-	uint64_t put;
-	size_t nparts, nranges;
-	uint32_t *range_at;       /* nranges member indices: who reduces range r */
-	unsigned char *failed;    /* per member: a call to it failed (host) */
-	uint32_t *holder;         /* per part: the member keeping its state */
-	void **sample;
-	size_t *slen;
-	uint64_t *bytes;
-	void *splits;
-	size_t splits_len;
-	struct eau2_cluster_part_out *info; /* per range */
-	eau2_df **dfs;            /* per range: its result, fetched */
-	void **states;            /* the gathering path: per part */
-	size_t *lens;
-	const char *as;           /* NULL, or the results are published as it */
-	unsigned replicas;        /* of as's partitions; 0: the input's */
-	bool published;           /* as is: its partitions stay */
-};
-
-static int shuf_publish(struct shuf *c, struct eau2_error *err);
-
-/* Partition names of the run: part i's state (what 0), range r of it
- * (1), range r's result (2: partition r of the output, so that --as
- * publishes the results where they are). */
-static void shuf_name(const struct shuf *c, size_t i, size_t r, int what,
-		      char out[EAU2_DIR_PART_NAME_MAX])
-{
-	size_t n = c->nparts, nr = c->nranges;
-	size_t idx = what == 2 ? r : what == 0 ? nr + i : nr + n + i * nr + r;
-
-	eau2_dir_part_name(c->put, idx, out);
-}
-
-static bool shuf_dead(const struct shuf *c, size_t k)
-{
-	return __atomic_load_n(&c->failed[k], __ATOMIC_SEQ_CST) ||
-	       (c->cl->health &&
-		eau2_health_state(c->cl->health, c->m->v[k].id, NULL) == EAU2_CLUSTER_DEAD);
-}
-
-/* A failure of the node rather than of the run: the node is left out. */
-static int shuf_failed(const struct shuf *c, size_t k, int rc)
-{
-	if (rc == -EHOSTUNREACH || rc == -ETIMEDOUT || rc == -ECONNRESET ||
-	    rc == -ECONNREFUSED || rc == -EPIPE || rc == -ENOTCONN || rc == -ECANCELED)
-		__atomic_store_n(&c->failed[k], 1, __ATOMIC_SEQ_CST);
-	return rc;
-}
-
-static int keep_task(void *arg, size_t i, struct eau2_error *err)
-{
-	struct shuf *c = arg;
-	const struct eau2_dir_part *p = &c->e->parts[i];
-	char part[EAU2_DIR_PART_NAME_MAX], state[EAU2_DIR_PART_NAME_MAX];
-	int rc = -EHOSTUNREACH;
-
-	eau2_dir_part_name(c->e->put, i, part);
-	shuf_name(c, i, 0, 0, state);
-	eau2_error_set(err, rc, "partition %zu: no live replica", i);
-	/* Replicas in turn, from a different one per partition. */
-	for (uint32_t q = 0; q < p->nrep; q++) {
-		uint32_t j = (uint32_t)((q + i) % p->nrep);
-		const struct eau2_member *node = member_of(c->m, eau2_dir_replica(c->e, i, j));
-		size_t k;
-
-		if (!node || shuf_dead(c, k = (size_t)(node - c->m->v)))
-			continue;
-		rc = c->cl->ops->keep(c->cl->ctx, node, part, c->cls->name, c->args, state,
-				      EAU2_SHUFFLE_SAMPLES, c->db, &c->sample[i], &c->slen[i],
-				      &c->bytes[i], err);
-		if (rc == 0) {
-			c->holder[i] = (uint32_t)k;
-			return 0;
-		}
-		eau2_error_prefix(err, shuf_failed(c, k, rc), "partition %zu on node %s", i,
-				  node->id);
-	}
-	return rc;
-}
-
-static int cut_task(void *arg, size_t i, struct eau2_error *err)
-{
-	struct shuf *c = arg;
-	const struct eau2_member *node = &c->m->v[c->holder[i]];
-	char state[EAU2_DIR_PART_NAME_MAX], (*names)[EAU2_DIR_PART_NAME_MAX];
-	const char **ranges;
-	int rc;
-
-	names = calloc(c->nranges, sizeof(*names));
-	ranges = calloc(c->nranges, sizeof(*ranges));
-	if (!names || !ranges) {
-		rc = eau2_error_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	shuf_name(c, i, 0, 0, state);
-	for (size_t r = 0; r < c->nranges; r++) {
-		shuf_name(c, i, r, 1, names[r]);
-		ranges[r] = names[r];
-	}
-	rc = c->cl->ops->cut(c->cl->ctx, node, c->cls->name, c->args, c->e->schema, state,
-			     c->splits, c->splits_len, c->nranges - 1, ranges, c->db, err);
-	if (rc)
-		eau2_error_prefix(err, shuf_failed(c, c->holder[i], rc), "partition %zu's "
-				  "state on node %s", i, node->id);
-out:
-	free(names);
-	free(ranges);
-	return rc;
-}
-
-/* Member range_at[r] pulls range r of every state, then reduces them. */
-static int reduce_task(void *arg, size_t r, struct eau2_error *err)
-{
-	struct shuf *c = arg;
-	size_t k = c->range_at[r];
-	const struct eau2_member *to = &c->m->v[k];
-	char (*names)[EAU2_DIR_PART_NAME_MAX], out[EAU2_DIR_PART_NAME_MAX];
-	const char **v;
-	int rc = 0;
-
-	names = calloc(c->nparts + 1, sizeof(*names));
-	v = calloc(c->nparts + 1, sizeof(*v));
-	if (!names || !v) {
-		rc = eau2_error_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < c->nparts && rc == 0; i++) {
-		shuf_name(c, i, r, 1, names[i]);
-		v[i] = names[i];
-		if (c->holder[i] == k)
-			continue;
-		rc = c->cl->ops->copy(c->cl->ctx, &c->m->v[c->holder[i]], to, names[i], err);
-		if (rc) {
-			/* Which end failed is unknown: both are suspect once. */
-			shuf_failed(c, c->holder[i], rc);
-			eau2_error_prefix(err, shuf_failed(c, k, rc), "range %zu of partition "
-					  "%zu from node %s to %s", r, i,
-					  c->m->v[c->holder[i]].id, to->id);
-		}
-	}
-	shuf_name(c, 0, r, 2, out);
-	if (rc == 0 && (rc = c->cl->ops->reduce(c->cl->ctx, to, c->cls->name, c->args,
-						c->e->schema, v, c->nparts, out,
-						&c->info[r], err)))
-		eau2_error_prefix(err, shuf_failed(c, k, rc), "range %zu on node %s", r,
-				  to->id);
-out:
-	free(names);
-	free(v);
-	return rc;
-}
-
-/* Range r's result (what = 2) or part r's kept state (what = 0). */
-static int shuf_fetch(struct shuf *c, size_t r, int what, struct eau2_error *err)
-{
-	size_t k = what == 2 ? c->range_at[r] : c->holder[r];
-	char name[EAU2_DIR_PART_NAME_MAX];
-	eau2_df *df = NULL;
-	int rc;
-
-	shuf_name(c, r, r, what, name);
-	rc = c->cl->ops->fetch(c->cl->ctx, &c->m->v[k], name, c->db, &df, err);
-	if (rc)
-		return eau2_error_prefix(err, shuf_failed(c, k, rc), "%s %zu from node %s",
-					 what == 2 ? "range" : "the state of partition", r,
-					 c->m->v[k].id);
-	if (what == 2) {
-		c->dfs[r] = df;
-		return 0;
-	}
-	rc = eau2_shuffle_blob_read(df, &c->states[r], &c->lens[r], err);
-	eau2_df_release(df);
-	return rc;
-}
-
-static int fetch_range_task(void *arg, size_t r, struct eau2_error *err)
-{
-	return shuf_fetch(arg, r, 2, err);
-}
-
-static int fetch_state_task(void *arg, size_t i, struct eau2_error *err)
-{
-	return shuf_fetch(arg, i, 0, err);
-}
-
-/* Drops what this attempt left on member k (its put's partitions). */
-static int shuf_clean_task(void *arg, size_t k, struct eau2_error *err)
-{
-	struct shuf *c = arg;
-	char prefix[EAU2_DIR_PART_NAME_MAX];
-	char **parts = NULL;
-	size_t n = 0;
-
-	eau2_dir_part_name(c->put, 0, prefix);
-	prefix[strlen(prefix) - 1] = 0; /* "eau2.part.<put>." */
-	if (c->cl->ops->list(c->cl->ctx, &c->m->v[k], &parts, &n, err))
-		return 0; /* down: gc drops it later (no lease) */
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(prefix);
-
-		if (strncmp(parts[i], prefix, len))
-			continue;
-		/* Published: the results (partitions 0 .. nranges - 1) stay. */
-		if (c->published && strtoull(parts[i] + len, NULL, 10) < c->nranges)
-			continue;
-		(void)c->cl->ops->drop(c->cl->ctx, &c->m->v[k], parts[i], err);
-	}
-	eau2_list_free(parts);
-	return 0;
-}
-
-/* The bound of a state below which the states are gathered. */
-static uint64_t shuffle_bytes(void)
-{
-	const char *v = getenv("EAU2_SHUFFLE_BYTES");
-	char *end;
-	unsigned long long b;
-
-	if (!v || !*v)
-		return EAU2_SHUFFLE_BYTES_DEFAULT;
-	b = strtoull(v, &end, 10);
-	return *end ? EAU2_SHUFFLE_BYTES_DEFAULT : b;
-}
-
-static bool shuffles(const eau2_cluster *cl, const struct eau2_rower_class *cls)
-{
-	return cls->sample && cls->split && cl->ops->keep && cl->ops->cut && cl->ops->reduce;
-}
-
-/* Whether a part's state might reach the shuffle bound: a group-by's
- * state holds at most a key and a record per row, which seldom take 16
- * times a row's bytes. Runs below keep the plain path, backups for
- * stragglers and failover mid-call included (keep has neither); a state
- * that grows past the guess is gathered, as before the shuffle. */
-static bool may_shuffle(const struct eau2_dir_entry *e)
-{
-	uint64_t bound = shuffle_bytes(), most = 0;
-
-	for (size_t i = 0; i < e->nparts; i++)
-		most = most > e->parts[i].bytes ? most : e->parts[i].bytes;
-	return most >= bound / 16;
-}
-
-/* One attempt on the members m; c's arrays sized for them. */
-static int shuf_attempt(struct shuf *c, const struct eau2_run_ctx *ctx, eau2_df **result,
-			struct eau2_error *err)
-{
-	uint64_t most = 0;
-	int rc;
-
-	if ((rc = parallel(c->nparts, keep_task, c, err)))
-		return rc;
-	for (size_t i = 0; i < c->nparts; i++)
-		most = most > c->bytes[i] ? most : c->bytes[i];
-	if (most < shuffle_bytes() || c->nranges < 2) {
-		struct part_call pc = {
-			.cl = c->cl, .db = c->db, .e = c->e, .m = c->m, .cls = c->cls,
-			.args = c->args, .states = c->states, .lens = c->lens,
-		};
-
-		return parallel(c->nparts, fetch_state_task, c, err) ?:
-		       join_states(&pc, ctx, result, err);
-	}
-	if ((rc = eau2_shuffle_splits((const void *const *)c->sample, c->slen, c->nparts,
-				      c->nranges, &c->splits, &c->splits_len, err)) ||
-	    (rc = parallel(c->nparts, cut_task, c, err)) ||
-	    (rc = parallel(c->nranges, reduce_task, c, err)))
-		return rc;
-	if (c->as)
-		return shuf_publish(c, err);
-	if ((rc = parallel(c->nranges, fetch_range_task, c, err)))
-		return rc;
-	for (size_t r = 0; r < c->nranges; r++)
-		if (!eau2_cluster_same_schema(c->info[r].schema, c->info[0].schema))
-			return eau2_error_set(err, -EBADMSG, "range %zu's result has another "
-					      "schema than range 0's", r);
-	return eau2_cluster_concat(c->db, c->info[0].schema, c->dfs, c->nranges, result, err);
-}
-
-static void shuf_free(struct shuf *c)
-{
-	for (size_t i = 0; i < c->nparts; i++) {
-		if (c->sample)
-			free(c->sample[i]);
-		if (c->states)
-			free(c->states[i]);
-	}
-	for (size_t r = 0; r < c->nranges; r++) {
-		if (c->info)
-			eau2_schema_free(c->info[r].schema);
-		if (c->dfs)
-			eau2_df_release(c->dfs[r]);
-	}
-	free(c->range_at);
-	free(c->failed);
-	free(c->holder);
-	free(c->sample);
-	free(c->slen);
-	free(c->bytes);
-	free(c->splits);
-	free(c->info);
-	free(c->dfs);
-	free(c->states);
-	free(c->lens);
-}
-
-/* Members failed in earlier attempts (by id): left out of the next. */
-struct shuf_out {
-	size_t n;
-	char id[EAU2_CLUSTER_PARALLEL][EAU2_MEMBER_ID_MAX + 1];
-};
-
-/* A shuffle of cls over e; as: its ranges published as `as` on
- * `replicas` nodes each (*result stays NULL unless the states were
- * gathered: the caller puts it). */
-static int shuffle_run(eau2_cluster *cl, eau2 *db, const struct eau2_dir_entry *e,
-		       const struct eau2_rower_class *cls, const struct eau2_args *args,
-		       const struct eau2_run_ctx *ctx, const char *as, unsigned replicas,
-		       eau2_df **result, struct eau2_error *err)
-{
-	struct shuf_out gone = {0};
-	int rc = 0;
-
-	for (int t = 0; t < SHUFFLE_TRIES; t++) {
-		struct eau2_members m = {0};
-		struct shuf c = {
-			.cl = cl, .db = db, .e = e, .m = &m, .cls = cls, .args = args,
-			.nparts = e->nparts, .as = as, .replicas = replicas,
-		};
-		bool again = false;
-
-		if ((rc = eau2_members_list(cl->zk, &m, err)))
-			return rc;
-		c.failed = calloc(m.n + 1, 1);
-		c.range_at = calloc(m.n + 1, sizeof(*c.range_at));
-		if (!c.failed || !c.range_at) {
-			rc = eau2_error_set(err, -ENOMEM, "out of memory");
-			goto next;
-		}
-		for (size_t k = 0; k < m.n; k++)
-			for (size_t q = 0; q < gone.n; q++)
-				c.failed[k] |= !strcmp(m.v[k].id, gone.id[q]);
-		for (size_t k = 0; k < m.n; k++)
-			if (!shuf_dead(&c, k))
-				c.range_at[c.nranges++] = (uint32_t)k;
-		if (c.nranges == 0) {
-			rc = eau2_error_set(err, -EHOSTUNREACH, "no live node in cluster %s",
-					    eau2_zk_root(cl->zk));
-			goto next;
-		}
-		c.holder = calloc(c.nparts + 1, sizeof(*c.holder));
-		c.sample = calloc(c.nparts + 1, sizeof(*c.sample));
-		c.slen = calloc(c.nparts + 1, sizeof(*c.slen));
-		c.bytes = calloc(c.nparts + 1, sizeof(*c.bytes));
-		c.states = calloc(c.nparts + 1, sizeof(*c.states));
-		c.lens = calloc(c.nparts + 1, sizeof(*c.lens));
-		c.info = calloc(c.nranges, sizeof(*c.info));
-		c.dfs = calloc(c.nranges, sizeof(*c.dfs));
-		if (!c.holder || !c.sample || !c.slen || !c.bytes || !c.states || !c.lens ||
-		    !c.info || !c.dfs) {
-			rc = eau2_error_set(err, -ENOMEM, "out of memory");
-			goto next;
-		}
-		if ((rc = eau2_dir_lease(cl->zk, as ? as : e->key, &c.put, err)))
-			goto next;
-		rc = shuf_attempt(&c, ctx, result, err);
-		parallel(m.n, shuf_clean_task, &c, NULL);
-		if (!c.published) /* else the publish ended it */
-			eau2_dir_unlease(cl->zk, c.put, NULL);
-		/* A node failed: again without it, while another is left. */
-		for (size_t k = 0; rc && k < m.n; k++)
-			if (c.failed[k] && gone.n < EAU2_CLUSTER_PARALLEL) {
-				bool known = false;
-
-				for (size_t q = 0; q < gone.n; q++)
-					known = known || !strcmp(gone.id[q], m.v[k].id);
-				if (!known) {
-					strcpy(gone.id[gone.n++], m.v[k].id);
-					again = true;
-				}
-			}
-next:
-		shuf_free(&c);
-		eau2_members_free(&m);
-		if (rc == 0 || !again)
-			break;
-	}
-	return rc;
-}
 
 int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		     const struct eau2_rower_class *cls, const struct eau2_args *args,
@@ -1831,14 +664,14 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 		goto out;
 	if ((rc = bcast_start(cl, db, &e, &m, cls, c.args, &side, err)))
 		goto out;
-	if (shuffles(cl, cls) && may_shuffle(&e)) {
+	if (eau2_driver_shuffles(cl, cls) && eau2_driver_may_shuffle(cl, &e)) {
 		struct eau2_run_ctx ctx = {
 			.db = db, .input = input, .args = c.args, .threads = 1,
 			.flags = EAU2_RUN_CLUSTER, .key = key,
 		};
 
-		rc = shuffle_run(cl, db, &e, cls, side.n ? &side.args : c.args, &ctx, NULL, 0,
-				 result, err);
+		rc = eau2_driver_shuffle_run(cl, db, &e, cls, side.n ? &side.args : c.args,
+					     &ctx, NULL, 0, result, err);
 		if (rc)
 			eau2_error_prefix(err, rc, "run '%s' on '%s'", cls->name, key);
 		goto out;
@@ -1855,7 +688,7 @@ int eau2_cluster_run(eau2_cluster *cl, eau2 *db, const char *key,
 			.flags = EAU2_RUN_CLUSTER, .key = key,
 		};
 
-		rc = join_states(&c, &ctx, result, err);
+		rc = eau2_driver_join_states(&c, &ctx, result, err);
 	}
 out:
 	bcast_end(&side);
@@ -1883,23 +716,12 @@ out:
  * output's bytes once per extra replica, node to node; the driver sees a
  * descriptor per partition.
  */
-struct out_call {
-	eau2_cluster *cl;
-	const struct eau2_dir_entry *e;    /* the input's */
-	const struct eau2_members *m;
-	struct eau2_spec_out so;
-	uint32_t *to;           /* [i * REPLICAS_MAX + j]: member indices; j 0 the winner */
-	unsigned *nto;          /* per partition */
-	unsigned char *copied;  /* as to: the copy is there */
-	uint32_t *lost;         /* as to: the members that ran a copy of i */
-	unsigned char *stale;   /* as lost: to drop */
-};
 
 #define OUT_AT(i, j) ((i) * EAU2_DIR_REPLICAS_MAX + (j))
 
 /* c's placement arrays for n partitions (not so.info: the caller's);
- * out_free frees what was made. -ENOMEM leaves them to out_free. */
-static int out_alloc(struct out_call *c, size_t n)
+ * eau2_driver_out_free frees what was made. -ENOMEM leaves them to it. */
+int eau2_driver_out_alloc(struct out_call *c, size_t n)
 {
 	size_t slots = n * EAU2_DIR_REPLICAS_MAX + 1;
 
@@ -1914,7 +736,7 @@ static int out_alloc(struct out_call *c, size_t n)
 	       c->stale ? 0 : -ENOMEM;
 }
 
-static void out_free(struct out_call *c)
+void eau2_driver_out_free(struct out_call *c)
 {
 	free(c->so.won);
 	free(c->so.tried);
@@ -1957,7 +779,7 @@ static bool out_dead(const struct out_call *c, size_t k)
 static int out_copy(struct out_call *c, struct eau2_error *err)
 {
 	size_t n = c->e->nparts * EAU2_DIR_REPLICAS_MAX;
-	int rc = parallel(n, out_copy_task, c, err);
+	int rc = eau2_driver_parallel(n, out_copy_task, c, err);
 
 	for (size_t t = 0; rc && t < n; t++) {
 		size_t i = t / EAU2_DIR_REPLICAS_MAX, j = t % EAU2_DIR_REPLICAS_MAX;
@@ -1991,7 +813,8 @@ static int out_place(struct out_call *c, size_t i, unsigned r, uint64_t *given,
 		     struct eau2_error *err)
 {
 	const struct eau2_dir_part *p = &c->e->parts[i];
-	const struct eau2_member *w = member_of(c->m, eau2_dir_replica(c->e, i, c->so.won[i]));
+	const struct eau2_member *w =
+		eau2_driver_member_of(c->m, eau2_dir_replica(c->e, i, c->so.won[i]));
 	uint64_t bytes = c->so.info[i].bytes;
 	unsigned n = 0;
 
@@ -2076,16 +899,16 @@ static void out_drop(struct out_call *c, const uint32_t *at, const unsigned char
 		.r = EAU2_DIR_REPLICAS_MAX,
 	};
 
-	parallel(c->e->nparts * EAU2_DIR_REPLICAS_MAX, drop_task, &d, NULL);
+	eau2_driver_parallel(c->e->nparts * EAU2_DIR_REPLICAS_MAX, eau2_driver_drop_task, &d, NULL);
 }
 
 /* Places each partition's output (`replicas` each, 0: its input
  * partition's, at most the live members), copies it there node to node
  * and publishes `as`: its entry in *oe, the one it replaced in *old
  * (both the caller's to free). */
-static int out_publish(struct out_call *c, const char *as, unsigned replicas,
-		       uint64_t *given, struct eau2_dir_entry *oe, struct eau2_dir_entry *old,
-		       struct eau2_error *err)
+int eau2_driver_out_publish(struct out_call *c, const char *as, unsigned replicas,
+			    uint64_t *given, struct eau2_dir_entry *oe,
+			    struct eau2_dir_entry *old, struct eau2_error *err)
 {
 	int rc = 0;
 
@@ -2096,87 +919,6 @@ static int out_publish(struct out_call *c, const char *as, unsigned replicas,
 	}
 	return rc ?: out_copy(c, err) ?: out_entry(c, as, oe, err) ?:
 	       eau2_dir_publish(c->cl->zk, oe, old, err);
-}
-
-/* The shuffle's finished ranges, each on the member that reduced it as
- * partition r of the run's put, published as c->as in range order with
- * replicas as eau2_cluster_run_as places them (out_publish): the rows
- * never reach the driver. */
-static int shuf_publish(struct shuf *s, struct eau2_error *err)
-{
-	struct eau2_dir_entry re = {0}, oe = {0}, old = {0};
-	struct out_call c = {
-		.cl = s->cl, .e = &re, .m = s->m,
-		.so = { .put = s->put, .info = s->info },
-	};
-	uint64_t *given = calloc(s->m->n + 1, sizeof(*given));
-	int rc = 0;
-
-	snprintf(re.key, sizeof(re.key), "%s", s->as);
-	re.nparts = s->nranges;
-	re.parts = calloc(s->nranges + 1, sizeof(*re.parts));
-	if (out_alloc(&c, s->nranges) || !given || !re.parts) {
-		rc = eau2_error_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t r = 0; r < s->nranges && rc == 0; r++) {
-		re.parts[r].nrep = 1;
-		rc = eau2_dir_set_replica(&re, r, 0, s->m->v[s->range_at[r]].id, err);
-	}
-	if (rc || (rc = out_publish(&c, s->as, s->replicas ? s->replicas :
-				    s->e->parts[0].nrep, given, &oe, &old, err)))
-		goto out;
-	s->published = true;
-	drop_entry(s->cl, &old);
-out:
-	free(given);
-	out_free(&c);
-	eau2_dir_entry_free(&re);
-	eau2_dir_entry_free(&oe);
-	eau2_dir_entry_free(&old);
-	return rc;
-}
-
-/* eau2_cluster_run_as of a class that shuffles: the finished ranges are
- * published where they were made; states small enough to gather give a
- * result here, put as `as`. */
-static int shuffle_as(eau2_cluster *cl, eau2 *db, const char *key,
-		      const struct eau2_rower_class *cls, const struct eau2_args *args,
-		      const char *as, unsigned replicas, struct eau2_error *err)
-{
-	static const struct eau2_args no_args = {0};
-	struct eau2_dir_entry e;
-	eau2_builder *b = NULL;
-	eau2_df *input = NULL, *res = NULL;
-	int rc;
-
-	if (cls->side_args)
-		return eau2_error_set(err, -ENOTSUP, "rower '%s' as '%s': side tables and a "
-				      "shuffle", cls->name, as);
-	if ((rc = eau2_dir_key_path(as, (char[EAU2_ZK_PATH_MAX]){0}, err)) ||
-	    (rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
-		return rc;
-	if ((rc = eau2_builder_new(db, e.schema, &b, err)) ||
-	    (rc = eau2_builder_finish(b, &input, err)))
-		goto out;
-	{
-		struct eau2_run_ctx ctx = {
-			.db = db, .input = input, .args = args ? args : &no_args, .threads = 1,
-			.flags = EAU2_RUN_CLUSTER, .key = key,
-		};
-
-		rc = shuffle_run(cl, db, &e, cls, ctx.args, &ctx, as, replicas, &res, err);
-	}
-	if (rc == 0 && res)
-		rc = eau2_cluster_put(cl, db, as, res, &(struct eau2_cluster_put_options){
-			.replicas = replicas }, err);
-	if (rc)
-		eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);
-out:
-	eau2_df_release(res);
-	eau2_df_release(input);
-	eau2_dir_entry_free(&e);
-	return rc;
 }
 
 int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
@@ -2190,7 +932,7 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 	struct bcast side = {0};
 	uint64_t *given = NULL;
 	bool leased = false;
-	bool shuffled = cls && !(cls->flags & EAU2_ROWER_ROWWISE) && shuffles(cl, cls);
+	bool shuffled = cls && !(cls->flags & EAU2_ROWER_ROWWISE) && eau2_driver_shuffles(cl, cls);
 	int rc;
 
 	if (!shuffled && (!cls || !(cls->flags & EAU2_ROWER_ROWWISE) || !cl->ops->run_out))
@@ -2200,7 +942,7 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 		return eau2_error_set(err, -EINVAL, "run '%s' as '%s': %u replicas (at most "
 				      "%d)", cls->name, as, replicas, EAU2_DIR_REPLICAS_MAX);
 	if (shuffled)
-		return shuffle_as(cl, db, key, cls, args, as, replicas, err);
+		return eau2_driver_shuffle_as(cl, db, key, cls, args, as, replicas, err);
 	if ((rc = eau2_dir_key_path(as, (char[EAU2_ZK_PATH_MAX]){0}, err)))
 		return rc;
 	if ((rc = eau2_dir_read(cl->zk, key, &e, NULL, NULL, err)))
@@ -2209,7 +951,7 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 		goto out;
 	c.so.info = calloc(e.nparts + 1, sizeof(*c.so.info));
 	given = calloc(m.n + 1, sizeof(*given));
-	if (out_alloc(&c, e.nparts) || !c.so.info || !given) {
+	if (eau2_driver_out_alloc(&c, e.nparts) || !c.so.info || !given) {
 		rc = eau2_error_set(err, -ENOMEM, "run '%s' as '%s': out of memory", cls->name, as);
 		goto out;
 	}
@@ -2234,7 +976,8 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 	/* What each task's copies left, whatever the outcome. */
 	for (size_t i = 0; i < e.nparts; i++)
 		for (uint32_t j = 0; j < e.parts[i].nrep; j++) {
-			const struct eau2_member *node = member_of(&m, eau2_dir_replica(&e, i, j));
+			const struct eau2_member *node =
+				eau2_driver_member_of(&m, eau2_dir_replica(&e, i, j));
 
 			if ((c.so.tried[i] >> j & 1) && node) {
 				c.lost[OUT_AT(i, j)] = (uint32_t)(node - m.v);
@@ -2243,12 +986,12 @@ int eau2_cluster_run_as(eau2_cluster *cl, eau2 *db, const char *key,
 		}
 	if (rc)
 		goto out;
-	if ((rc = out_publish(&c, as, replicas, given, &oe, &old, err))) {
+	if ((rc = eau2_driver_out_publish(&c, as, replicas, given, &oe, &old, err))) {
 		eau2_error_prefix(err, rc, "run '%s' as '%s'", cls->name, as);
 		goto out;
 	}
 	leased = false;
-	drop_entry(cl, &old);
+	eau2_driver_drop_entry(cl, &old);
 	/* The copies kept: a node placed holds the winner's. */
 	for (size_t i = 0; i < e.nparts; i++)
 		for (uint32_t j = 0; j < e.parts[i].nrep; j++)
@@ -2267,7 +1010,7 @@ out:
 	for (size_t i = 0; c.so.info && i < e.nparts; i++)
 		eau2_schema_free(c.so.info[i].schema);
 	free(c.so.info);
-	out_free(&c);
+	eau2_driver_out_free(&c);
 	free(given);
 	eau2_dir_entry_free(&oe);
 	eau2_dir_entry_free(&old);
@@ -2326,11 +1069,11 @@ int eau2_cluster_gc(eau2_cluster *cl, size_t *dropped, struct eau2_error *err)
 	/* The partitions first, then what is alive: a listed partition was
 	 * pushed before the read, so its put's lease (taken before any push)
 	 * or its key is seen by the read unless the put is over. */
-	lrc = parallel(m.n, gc_task, &c, &lerr);
+	lrc = eau2_driver_parallel(m.n, gc_task, &c, &lerr);
 	if ((rc = eau2_dir_live_read(cl->zk, &live, err)))
 		goto out;
 	c.live = &live;
-	parallel(m.n, gc_task, &c, NULL);
+	eau2_driver_parallel(m.n, gc_task, &c, NULL);
 	if (dropped)
 		*dropped = atomic_load(&c.dropped);
 	if ((rc = lrc) && err)

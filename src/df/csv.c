@@ -1197,6 +1197,54 @@ static inline void bnull_add(uint32_t *nulls, uint32_t *nnull, size_t c, uint32_
 	nulls[2 * (*nnull)++ + 1] = j;
 }
 
+/* Rows [0, k) of number column c of a batch into v (dbl: doubles, their
+ * scales into sc; else ints): 16 ints or 8 doubles at a time by ints16
+ * or dbl8 where AVX-512 has them, else field by field; an empty field is
+ * noted as a null. Returns the rows converted before the first that is
+ * not a short number (k: all). Inlined with dbl a constant: one loop
+ * each, as if written twice. */
+__attribute__((always_inline))
+static inline uint32_t batch_nums(const bool dbl, const uint32_t *ev, size_t nc, size_t c,
+				  bool lc, const char *base, uint32_t k, void *v,
+				  uint8_t *sc, uint32_t *nulls, uint32_t *nnull)
+{
+	const uint32_t lanes = dbl ? 8 : 16;
+	int64_t *vi = v;
+	double *vd = v;
+	uint32_t j;
+
+	for (j = 0; j < k;) {
+		uint32_t end = k - j > lanes ? j + lanes : k;
+
+#ifdef HAVE_AVX2_PATH
+		/* A CR before a line end is no digit: the row goes to the
+		 * field-by-field loop, which drops it. */
+		if (use_avx512 && end == j + lanes &&
+		    (dbl ? dbl8(ev + (size_t)j * nc + c, nc, base, vd + j, sc + j) :
+			   ints16(ev + (size_t)j * nc + c, nc, base, vi + j))) {
+			j = end;
+			continue;
+		}
+#endif
+		for (; j < end; j++) {
+			const char *f;
+			size_t n = BFIELD(ev, nc, j, c, lc, base, f);
+
+			if (__builtin_expect(n == 0, 0)) {
+				if (dbl)
+					sc[j] = 0;
+				bnull_add(nulls, nnull, c, j);
+				continue;
+			}
+			if (!(dbl ? fast_f64(f, n, &vd[j], &sc[j]) : short_i64(f, n, &vi[j])))
+				break;
+		}
+		if (j < end)
+			break;
+	}
+	return j;
+}
+
 /* Converts up to maxrows plain records from map + at (none past
  * at + len, len <= BATCH_BYTES, at + len + 64 <= size: every field has
  * FAST_SLACK readable bytes) into cols[*] at row r, as csv_fast would.
@@ -1235,64 +1283,14 @@ static uint32_t csv_batch(struct csv_load *L, struct csv_worker *w,
 		size_t n;
 
 		switch (L->ftypes[c]) {
-		case EAU2_INT: {
-			int64_t *v = cb->v.i64 + r;
-
-			for (j = 0; j < k;) {
-				uint32_t end = k - j > 16 ? j + 16 : k;
-
-#ifdef HAVE_AVX2_PATH
-				/* A CR before a line end is no digit: the
-				 * row goes to short_i64, which drops it. */
-				if (use_avx512 && end == j + 16 &&
-				    ints16(ev + (size_t)j * nc + c, nc, base, v + j)) {
-					j = end;
-					continue;
-				}
-#endif
-				for (; j < end; j++) {
-					n = BFIELD(ev, nc, j, c, lc, base, f);
-					if (__builtin_expect(n == 0, 0)) {
-						bnull_add(nulls, &nnull, c, j);
-						continue;
-					}
-					if (!short_i64(f, n, &v[j]))
-						break;
-				}
-				if (j < end)
-					break;
-			}
+		case EAU2_INT:
+			j = batch_nums(false, ev, nc, c, lc, base, k, cb->v.i64 + r, NULL,
+				       nulls, &nnull);
 			break;
-		}
-		case EAU2_DOUBLE: {
-			double *v = cb->v.f64 + r;
-			uint8_t *sc = w->scale + c * EAU2_CHUNK_ROWS + r;
-
-			for (j = 0; j < k;) {
-				uint32_t end = k - j > 8 ? j + 8 : k;
-
-#ifdef HAVE_AVX2_PATH
-				if (use_avx512 && end == j + 8 &&
-				    dbl8(ev + (size_t)j * nc + c, nc, base, v + j, sc + j)) {
-					j = end;
-					continue;
-				}
-#endif
-				for (; j < end; j++) {
-					n = BFIELD(ev, nc, j, c, lc, base, f);
-					if (__builtin_expect(n == 0, 0)) {
-						sc[j] = 0;
-						bnull_add(nulls, &nnull, c, j);
-						continue;
-					}
-					if (!fast_f64(f, n, &v[j], &sc[j]))
-						break;
-				}
-				if (j < end)
-					break;
-			}
+		case EAU2_DOUBLE:
+			j = batch_nums(true, ev, nc, c, lc, base, k, cb->v.f64 + r,
+				       w->scale + c * EAU2_CHUNK_ROWS + r, nulls, &nnull);
 			break;
-		}
 		case EAU2_BOOL:
 			for (j = 0; j < k; j++) {
 				uint32_t row = r + j;

@@ -136,6 +136,16 @@ static const uint64_t *seg_sizes(const eau2_df *df)
 						((h->ncols + 7u) & ~7u) + h->names_len);
 }
 
+/* df's chunk views and their claim and ready bitmaps, for nchunks
+ * chunks, all clear. -ENOMEM leaves what was made to df_free. */
+static int alloc_views(eau2_df *df, size_t nchunks)
+{
+	df->views = calloc(nchunks ? nchunks : 1, sizeof(*df->views));
+	df->view_claimed = calloc(nchunks / 64 + 1, sizeof(*df->view_claimed));
+	df->view_ready = calloc(nchunks / 64 + 1, sizeof(*df->view_ready));
+	return df->views && df->view_claimed && df->view_ready ? 0 : -ENOMEM;
+}
+
 int eau2_df_open_id(struct eau2_store *db, uint64_t id,
 		    struct eau2_df_seg *segs, size_t nsegs, int lock_fd,
 		    eau2_df **out, struct eau2_error *err)
@@ -192,10 +202,7 @@ int eau2_df_open_id(struct eau2_store *db, uint64_t id,
 	}
 	df->segs = calloc(df->nsegs ? df->nsegs : 1, sizeof(*df->segs));
 	nchunks = df->ngroups * df->schema->n;
-	df->views = calloc(nchunks ? nchunks : 1, sizeof(*df->views));
-	df->view_claimed = calloc(nchunks / 64 + 1, sizeof(*df->view_claimed));
-	df->view_ready = calloc(nchunks / 64 + 1, sizeof(*df->view_ready));
-	if (!df->segs || !df->views || !df->view_claimed || !df->view_ready) {
+	if (!df->segs || alloc_views(df, nchunks)) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail_segs;
 	}
@@ -253,10 +260,7 @@ int eau2_df_open_mem(uint64_t id, const eau2_schema *schema,
 	df->segs = segs;
 	df->nsegs = nsegs;
 	df->mem = malloc((ngroups + 1) * sizeof(*first) + (nchunks + 1) * sizeof(*refs));
-	df->views = calloc(nchunks ? nchunks : 1, sizeof(*df->views));
-	df->view_claimed = calloc(nchunks / 64 + 1, sizeof(*df->view_claimed));
-	df->view_ready = calloc(nchunks / 64 + 1, sizeof(*df->view_ready));
-	if (!df->mem || !df->views || !df->view_claimed || !df->view_ready) {
+	if (!df->mem || alloc_views(df, nchunks)) {
 		rc = eau2_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -271,6 +275,7 @@ int eau2_df_open_mem(uint64_t id, const eau2_schema *schema,
 	df->nrows = first[ngroups];
 	df->bytes = bytes;
 	df->built_here = true; /* a snapshot of this process's builder */
+	df->snapshot = true;
 	*out = df;
 	return 0;
 fail:
@@ -317,6 +322,10 @@ int eau2_put_in(struct eau2_store *db, const char *key, eau2_df *df,
 	rc = eau2_shm_key_encode(key, name, err);
 	if (rc)
 		return rc;
+	if (df->snapshot)
+		return eau2_error_set(err, -EINVAL, "put '%s': the dataframe is a snapshot of a "
+				      "builder's row groups, in no store: put the finished "
+				      "dataframe", key);
 	if (fstat(db->datafd, &st) < 0 || st.st_dev != df->data_dev ||
 	    st.st_ino != df->data_ino)
 		return eau2_error_set(err, -EXDEV, "put '%s': the dataframe belongs to another store",

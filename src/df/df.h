@@ -138,6 +138,10 @@ struct eau2_df {
 	 * not a string chunk's offsets again (O(rows): a cluster load's
 	 * driver views every chunk it just built to place and send it). */
 	bool built_here;
+	/* A builder's snapshot (eau2_df_open_mem): its chunks are in the
+	 * builder's segments and no descriptor names them, so it is in no
+	 * store; it can be read and pushed to a node, never put. */
+	bool snapshot;
 };
 
 static inline uint64_t eau2_align64(uint64_t n)

@@ -7,8 +7,10 @@
  * scan; parts filled on two threads (each into segments of its own) join
  * into the right rows, also when they reuse the buffers of parts freed
  * before them; the statistics' AVX2 loops lay out the same bytes as the
- * scalar ones.
+ * scalar ones; a snapshot of a builder's groups reads their rows and is
+ * refused by put, naming it a snapshot.
  */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -473,6 +475,40 @@ static void test_stats_simd(void **state)
 	free(b);
 }
 
+/* A snapshot of a builder's first group: its rows, and put refuses it
+ * (it is in no store), naming it; the finished dataframe puts. */
+static void test_snapshot_put(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	uint64_t rows = 2 * CR + 5;
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *snap, *df, *got = NULL;
+
+	(void)state;
+	tu_ok(eau2_schema_parse("b:bool,i:int,d:double,s:string", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	for (uint64_t r = 0; r < rows; r++)
+		append_public(b, r, rows);
+	assert_true(eau2_builder_groups(b) >= 2);
+	tu_ok(eau2_builder_snapshot(b, 0, 1, &snap, &err), &err);
+	assert_int_equal(eau2_df_rows(snap), CR);
+	assert_int_equal(eau2_put(db, "snap", snap, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'snap'"));
+	assert_non_null(strstr(err.msg, "snapshot"));
+	assert_int_equal(eau2_get(db, "snap", &got, &err), -ENOENT);
+	assert_null(got);
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	check_values(df, rows);
+	tu_ok(eau2_put(db, "snap", df, &err), &err);
+	eau2_df_release(snap);
+	eau2_df_release(df);
+	eau2_schema_free(s);
+	tu_close_store(db, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_parts_threads),
 		cmocka_unit_test(test_parts_reuse),
 		cmocka_unit_test(test_stats_simd),
+		cmocka_unit_test(test_snapshot_put),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_cluster_driver.c - the driver of a cluster (src/cluster/driver.c)
- * on a real ZooKeeper, with an in-process double of the node operations:
- * three "nodes", each a member znode of its own session and a local store
- * of its own holding its partitions. Checked: put/get round trips,
+ * test_cluster_driver.c - the driver of a cluster (src/cluster/driver.c,
+ * put.c, shuffle.c) on a real ZooKeeper, with an in-process double of the
+ * node operations: three "nodes", each a member znode of its own session
+ * and a local store of its own holding its partitions. Checked: put/get round trips,
  * built-in rowers giving on the cluster the answer one host gives (1 and
  * 2 replicas, and with a replica down), join with its small table
  * broadcast (and gc of a dead driver's broadcast copy), a put whose driver is killed
@@ -429,18 +429,26 @@ static size_t node_parts(int i)
 	return n;
 }
 
-static eau2_cluster *open_cluster_ops(const char *name, int timeout_ms,
-				      const struct eau2_cluster_node_ops *ops)
+/* A handle on cluster `name` of the double with the options o (its
+ * connect and ctx are filled in). */
+static eau2_cluster *open_cluster_with(const char *name, struct eau2_cluster_options o)
 {
 	char connect[1100];
 	struct eau2_error err = {0};
 	eau2_cluster *cl;
 
 	snprintf(connect, sizeof(connect), "%s/%s", zku->connect, name);
-	tu_ok(eau2_cluster_open(&(struct eau2_cluster_options){
-		.connect = connect, .timeout_ms = timeout_ms, .ops = ops, .ctx = &dbl,
-	}, &cl, &err), &err);
+	o.connect = connect;
+	o.ctx = &dbl;
+	tu_ok(eau2_cluster_open(&o, &cl, &err), &err);
 	return cl;
+}
+
+static eau2_cluster *open_cluster_ops(const char *name, int timeout_ms,
+				      const struct eau2_cluster_node_ops *ops)
+{
+	return open_cluster_with(name, (struct eau2_cluster_options){
+		.timeout_ms = timeout_ms, .ops = ops });
 }
 
 static eau2_cluster *open_cluster(const char *name, int timeout_ms)
@@ -929,8 +937,8 @@ static size_t node_bcasts(int i)
  * and the answer is the one a single host gives (inner: rows missing;
  * left: the one-to-one zip locally, whole rows from the nodes), with a
  * node the broadcast cannot reach, and with 1 and 2 replicas; the copies
- * are gone after each run; one over EAU2_BCAST_MAX is refused naming
- * it; a copy left by a dead driver (no lease) is gc's garbage. */
+ * are gone after each run; one over the handle's bcast_max is refused
+ * naming it; a copy left by a dead driver (no lease) is gc's garbage. */
 static void test_bcast_join(void **state)
 {
 	struct eau2_error err = {0};
@@ -942,7 +950,7 @@ static void test_bcast_join(void **state)
 	const char *names[] = { "with", "on", "how" };
 	const char *inner[] = { "s", "id", "inner" }, *left[] = { "s", "id", "left" };
 	const char **how[] = { inner, left };
-	eau2_cluster *cl;
+	eau2_cluster *cl, *tight;
 	size_t dropped = 0;
 
 	(void)state;
@@ -982,12 +990,14 @@ static void test_bcast_join(void **state)
 		eau2_df_release(dist);
 		dbl.n[1].down = 0;
 		/* Over the bound: refused by its size, naming it. */
-		setenv("EAU2_BCAST_MAX", "100", 1);
-		assert_int_equal(eau2_cluster_run(cl, db, "t", join, &args, &dist, &err), -ERANGE);
-		unsetenv("EAU2_BCAST_MAX");
+		tight = open_cluster_with("drv8", (struct eau2_cluster_options){
+			.timeout_ms = 5000, .ops = &dops, .bcast_max = 100 });
+		assert_int_equal(eau2_cluster_run(tight, db, "t", join, &args, &dist, &err),
+				 -ERANGE);
+		eau2_cluster_close(tight);
 		assert_null(dist);
 		assert_non_null(strstr(err.msg, "with=s"));
-		assert_non_null(strstr(err.msg, "EAU2_BCAST_MAX"));
+		assert_non_null(strstr(err.msg, "bcast_max"));
 		/* No such side table. */
 		inner[0] = "nosuch";
 		assert_int_equal(eau2_cluster_run(cl, db, "t", join, &args, &dist, &err), -ENOENT);
@@ -1676,9 +1686,10 @@ static void test_wait_and_zk_down(void **state)
 /* ------------------------------------------------------ shuffle */
 
 /* groupby over key on the cluster equals one host's; shuffled (ranges
- * reduced on the nodes) when forced, gathered otherwise; nothing kept
- * stays on the nodes (nparts: the partitions they hold, SIZE_MAX: not
- * checked); nreduces ranges reduced when forced. */
+ * reduced on the nodes) when forced (cl's options always shuffle),
+ * gathered otherwise (cl's bound is the default); nothing kept stays on
+ * the nodes (nparts: the partitions they hold, SIZE_MAX: not checked);
+ * nreduces ranges reduced when forced. */
 static void check_groupby(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df *df,
 			  const char *by, bool forced, size_t nparts, int nreduces)
 {
@@ -1691,7 +1702,6 @@ static void check_groupby(eau2_cluster *cl, eau2 *db, const char *key, const eau
 
 	if (strchr(by, 'x')) /* x is double: no key; count what there is */
 		vv[1] = "count";
-	setenv("EAU2_SHUFFLE_BYTES", forced ? "0" : "1000000000", 1);
 	__atomic_store_n(&dbl.reduces, 0, __ATOMIC_SEQ_CST);
 	tu_ok(eau2_run(db, df, gb, &args, NULL, &local, &err), &err);
 	if (eau2_cluster_run(cl, db, key, gb, &args, &dist, &err))
@@ -1702,7 +1712,6 @@ static void check_groupby(eau2_cluster *cl, eau2 *db, const char *key, const eau
 		assert_int_equal(all_parts(), nparts);
 	eau2_df_release(local);
 	eau2_df_release(dist);
-	unsetenv("EAU2_SHUFFLE_BYTES");
 }
 
 static size_t entry_reps(eau2_zk *zk, const char *key)
@@ -1730,13 +1739,15 @@ static void test_shuffle(void **state)
 	struct eau2_args args = { .n = 2, .names = nv, .values = vv };
 	int64_t same[3000];
 	eau2_zk *zk;
-	eau2_cluster *cl;
+	eau2_cluster *cl, *sh;
 	size_t dropped = 0;
 	int rc;
 
 	(void)state;
 	double_open("drvsh", NULL);
 	cl = open_cluster_ops("drvsh", 5000, &sops);
+	sh = open_cluster_with("drvsh", (struct eau2_cluster_options){
+		.timeout_ms = 5000, .ops = &sops, .shuffle_bytes = -1 }); /* always */
 	{
 		const struct eau2_cluster_node_ops *ops;
 		void *ctx;
@@ -1748,7 +1759,7 @@ static void test_shuffle(void **state)
 			.replicas = r, .part_bytes = 1 }, &err), &err);
 		for (size_t k = 0; k < sizeof(bys) / sizeof(*bys); k++)
 			for (int forced = 0; forced < 2; forced++)
-				check_groupby(cl, db, "t", df, bys[k], forced,
+				check_groupby(forced ? sh : cl, db, "t", df, bys[k], forced,
 					      entry_reps(zk, "t"), NNODES);
 	}
 	/* --as: the ranges published where they were finished (a partition
@@ -1759,8 +1770,7 @@ static void test_shuffle(void **state)
 		struct eau2_dir_entry oe;
 		eau2_df *local = NULL, *got = NULL;
 
-		setenv("EAU2_SHUFFLE_BYTES", "0", 1);
-		tu_ok(eau2_cluster_run_as(cl, db, "t", gb, &ga, "o", r, &err), &err);
+		tu_ok(eau2_cluster_run_as(sh, db, "t", gb, &ga, "o", r, &err), &err);
 		tu_ok(eau2_run(db, df, gb, &ga, NULL, &local, &err), &err);
 		tu_ok(eau2_cluster_get(cl, db, "o", &got, &err), &err);
 		assert_same_df(local, got);
@@ -1780,8 +1790,7 @@ static void test_shuffle(void **state)
 	tu_ok(eau2_df_from_array(db, "k", EAU2_INT, same, 3000, &one, &err), &err);
 	tu_ok(eau2_cluster_put(cl, db, "one", one, &(struct eau2_cluster_put_options){
 		.replicas = 1, .part_bytes = 1 }, &err), &err);
-	setenv("EAU2_SHUFFLE_BYTES", "0", 1);
-	tu_ok(eau2_cluster_run(cl, db, "one", gb, &args, &res, &err), &err);
+	tu_ok(eau2_cluster_run(sh, db, "one", gb, &args, &res, &err), &err);
 	assert_int_equal(eau2_df_rows(res), 1);
 	eau2_df_release(res);
 	res = NULL;
@@ -1790,7 +1799,7 @@ static void test_shuffle(void **state)
 	 * the others (two replicas of each partition) and equals one host's;
 	 * what the dead node kept is gc's once it is back. */
 	dbl.cut_kills = 2;
-	check_groupby(cl, db, "t", df, "s,b", true, SIZE_MAX, NNODES - 1);
+	check_groupby(sh, db, "t", df, "s,b", true, SIZE_MAX, NNODES - 1);
 	assert_int_equal(dbl.cut_kills, 0);
 	dbl.n[1].down = 0;
 	tu_ok(eau2_cluster_gc(cl, &dropped, &err), &err);
@@ -1804,17 +1813,16 @@ static void test_shuffle(void **state)
 	dbl.n[1].down = 1;
 	vv[0] = "s";
 	vv[1] = "count";
-	setenv("EAU2_SHUFFLE_BYTES", "0", 1);
-	rc = eau2_cluster_run(cl, db, "t1", gb, &args, &res, &err);
+	rc = eau2_cluster_run(sh, db, "t1", gb, &args, &res, &err);
 	assert_int_equal(rc, -EHOSTUNREACH);
 	assert_non_null(strstr(err.msg, "partition"));
 	assert_null(res);
 	dbl.n[1].down = 0;
 	assert_int_equal(all_parts(), entry_reps(zk, "t") + entry_reps(zk, "one") +
 			 entry_reps(zk, "t1"));
-	unsetenv("EAU2_SHUFFLE_BYTES");
 	eau2_df_release(one);
 	eau2_df_release(df);
+	eau2_cluster_close(sh);
 	eau2_cluster_close(cl);
 	double_close(true);
 	tu_close_store(db, dir);

@@ -18,10 +18,22 @@
  *                 cluster the eau2 command works on (its --cluster
  *                 overrides it; eau2_env_cluster). --remote and
  *                 --cluster are exclusive.
+ *
+ * and, read by the eau2 command when it drives a cluster
+ * (eau2_env_driver_options):
+ *
+ *   EAU2_CLUSTER_GATHER  "1": a run stored under a key gathers its output
+ *                 on the driver and puts it back out (options.gather)
+ *   EAU2_SHUFFLE_BYTES  the shuffle bound in bytes; 0: always shuffle
+ *                 (options.shuffle_bytes)
+ *   EAU2_BCAST_MAX  the bytes of one broadcast side table, at least 1
+ *                 (options.bcast_max)
  */
 #ifndef EAU2_TOOLS_ENV_OPTIONS_H
 #define EAU2_TOOLS_ENV_OPTIONS_H
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +75,50 @@ static inline void eau2_env_options(struct eau2_options *opt, const char *store)
 		opt->node = EAU2_NODE_OFF;
 	opt->verify = verify && *verify && strcmp(verify, "0") != 0;
 	opt->secret_file = eau2_env_str("EAU2_SECRET_FILE");
+}
+
+/* A variable's value in bytes into *out; unset or empty: *out unchanged.
+ * -EINVAL, naming it, unless it is all digits and fits in 64 bits. */
+static inline int eau2_env_bytes(const char *name, uint64_t *out, struct eau2_error *err)
+{
+	const char *v = eau2_env_str(name);
+	unsigned long long b;
+	char *end;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	b = strtoull(v, &end, 10);
+	if (errno || *end || v[0] < '0' || v[0] > '9')
+		return eau2_error_set(err, -EINVAL, "%s='%s': want a number of bytes", name, v);
+	*out = b;
+	return 0;
+}
+
+/* Fills the cluster driver's options of *opt from EAU2_CLUSTER_GATHER,
+ * EAU2_SHUFFLE_BYTES and EAU2_BCAST_MAX (see above); those unset keep
+ * their value. Returns 0, or -EINVAL naming a variable that is not a
+ * number of bytes (or EAU2_BCAST_MAX=0). */
+static inline int eau2_env_driver_options(struct eau2_options *opt, struct eau2_error *err)
+{
+	const char *gather = eau2_env_str("EAU2_CLUSTER_GATHER");
+	uint64_t shuffle = 0, bcast = 0;
+	int rc;
+
+	if (gather)
+		opt->gather = !strcmp(gather, "1");
+	if ((rc = eau2_env_bytes("EAU2_SHUFFLE_BYTES", &shuffle, err)) ||
+	    (rc = eau2_env_bytes("EAU2_BCAST_MAX", &bcast, err)))
+		return rc;
+	if (eau2_env_str("EAU2_SHUFFLE_BYTES")) /* 0: always shuffle */
+		opt->shuffle_bytes = shuffle == 0 ? -1 : shuffle > INT64_MAX ? INT64_MAX :
+			(int64_t)shuffle;
+	if (eau2_env_str("EAU2_BCAST_MAX") && bcast == 0)
+		return eau2_error_set(err, -EINVAL, "EAU2_BCAST_MAX='0': want a number of "
+				      "bytes above 0");
+	if (bcast)
+		opt->bcast_max = bcast;
+	return 0;
 }
 
 /* eau2_open with the environment's options (store as above). */

@@ -131,6 +131,8 @@ static int open_store(struct eau2_cli *cli, const void *opts)
 	}
 	if (cli->cmd->open_options)
 		cli->cmd->open_options(opts, &opt);
+	if (opt.cluster && (rc = eau2_env_driver_options(&opt, &err)))
+		return eau2_cli_fail(rc, &err, "the environment");
 	rc = eau2_open(&cli->db, &opt, &err);
 	cli->cluster = opt.cluster;
 	cli->remote = opt.remote ? opt.remote : opt.cluster;
