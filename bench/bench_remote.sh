@@ -19,7 +19,12 @@
 #     and CPU seconds per GB of each side (/proc/PID/stat);
 #  4. SEND_ZC against plain send, shuffle + LZ4 against LZ4: the CLI and
 #     eau2_options have no switch for either (the transport picks), so
-#     bench_net's transport-level comparison is run and quoted.
+#     bench_net's transport-level comparison is run and quoted;
+#  5. the mixed CSV loaded three ways, REPS times, on loopback (part 1)
+#     and across the 1 Gbit/s link (part 3): into the client's store
+#     (local), there then pushed to the node (load+push), and with
+#     `eau2 --remote NODE load` (row groups sent while the file is
+#     parsed): file GB/s and the ratios.
 #
 #   sh bench/bench_remote.sh [BUILD_DIR]      (default: $EAU2_BIN_DIR, else build)
 #
@@ -158,6 +163,24 @@ iperf() {
 	wait "$ipid" 2>/dev/null
 }
 
+# loads PREFIX CLIENT...: part 5's three loads of the mixed CSV, REPS
+# times (CLIENT: the eau2 command and its global options)
+loads() {
+	lp=$1
+	shift
+	r=0
+	while [ $r -lt "$REPS" ]; do
+		xfer "$lp-local" "$CSVB" "$@" load "$W/mixed.csv" --as lm
+		"$@" rm lm
+		xfer "$lp-load+push" "$CSVB" sh -c \
+			"$* load $W/mixed.csv --as lm && $* push lm $NADDR"
+		"$@" rm lm
+		xfer "$lp-remote" "$CSVB" "$@" --remote "$NADDR" load "$W/mixed.csv" --as lm
+		"$@" --remote "$NADDR" rm lm
+		r=$((r + 1))
+	done
+}
+
 # summary LABEL-PREFIX: medians of the results whose label is LABEL
 med() { awk -v l="$1" -v f="$2" '$1 == l { print $f }' "$W/results" | median; }
 
@@ -166,7 +189,7 @@ echo "bench_remote: $(nproc) CPUs, $(uname -r); scratch $W"
 "$E2" --store "$A" load "$W/mixed.csv" --as mixed 2>>"$LOG" || die "load mixed"
 "$E2" gen mixed --out "$W/small.csv" --size "$SMALL" --seed 3 2>>"$LOG" || die "gen small"
 "$E2" --store "$A" load "$W/small.csv" --as small 2>>"$LOG" || die "load small"
-rm -f "$W/mixed.csv"
+CSVB=$(wc -c <"$W/mixed.csv")
 "$E2" gen text --out "$W/text.txt" --size "$TEXT" 2>>"$LOG" || die "gen text"
 "$E2" --store "$A" load "$W/text.txt" --format lines --as text 2>>"$LOG" || die "load text"
 rm -f "$W/text.txt"
@@ -190,6 +213,7 @@ for ds in mixed text; do
 	done
 	"$E2" --store "$N" rm $ds
 done
+loads lo-load "$E2" --store "$A"
 xfer "lo-push-small" "$BS" "$E2" --store "$A" push small "$NADDR"
 xfer "lo-pull-small" "$BS" "$E2" --store "$A" pull "$NADDR" small --as back
 "$E2" --store "$A" rm back
@@ -260,6 +284,8 @@ elif [ "$NETNS" != 0 ] && ip netns add "$NSA" 2>/dev/null && ip netns add "$NSB"
 		"$E2" --store "$A" rm back
 		"$E2" --store "$W/nb" rm $ds
 	done
+	# shellcheck disable=SC2086
+	loads ns-load $CA
 	# Per column type: one-column dataframes cut from the small CSV.
 	# (name, field 4, may be quoted with commas: everything between the
 	# third comma and the last one)
@@ -307,6 +333,21 @@ elif [ "$NETSIZE" != 0 ] && [ -x "$B/bench_net" ]; then
 else
 	echo "== 4. skipped (NETSIZE=0 or bench_net not built)"
 fi
+# ------------------------------------------------------ 5 loads to a node
+if want 1 || want 3; then
+	echo
+	echo "== 5. the mixed CSV ($CSVB bytes) loaded: here, here then pushed, --remote"
+	printf '%-8s %10s %12s %12s %9s %12s\n' where "local GB/s" "load+push" "--remote" \
+		"x local" "x load+push"
+	for lp in lo-load ns-load; do
+		grep -q "^$lp-remote " "$W/results" || continue
+		awk -v l="$lp" -v a="$(med $lp-local 3)" -v b="$(med $lp-load+push 3)" \
+			-v c="$(med $lp-remote 3)" 'BEGIN {
+			printf "%-8s %10.3f %12.3f %12.3f %9.2f %12.2f\n", substr(l, 1, 2), a, b, c,
+				c / a, c / b }'
+	done
+fi
+
 echo
 echo "raw results (label wall_s GB/s client_cpu_s node_cpu_s client_peak_MiB node_peak_MiB):"
 cat "$W/results"
