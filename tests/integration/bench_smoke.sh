@@ -72,6 +72,20 @@ for r in d["results"]:
     assert bw > 0, r
     assert abs(ratio * bw - tot) <= 1e-3 * tot, r  # 6 digits printed
 EOF
+	# What other processes took of the cores (/proc/stat) and what the
+	# clients used cannot add up to more than the cores' time (a tick of
+	# 10 ms on each edge of a short segment allows some slack).
+	if [ -r /proc/stat ]; then
+		python3 - "$T/out.json" <<'EOF' || fail "cpu_others figures do not add up"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in d["results"]:
+    o, u = r["cpu_others"], r["cpu_utilisation"]
+    assert 0 <= o <= 1, r
+    assert u + o <= 1.25, r
+EOF
+		grep -q "per left" "$T/out" || fail "no 'per left' column in the scaling table"
+	fi
 fi
 
 # The data sets are cached in the store and reused.

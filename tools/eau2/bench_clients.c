@@ -461,9 +461,10 @@ static int recv_msg(struct client_res *cr, unsigned i, uint32_t kind, struct msg
 
 /* Waits until all n clients are ready, then lets them go. With bw, first
  * measures the memory-read bandwidth into *gbps while every client waits
- * (so nothing else of the bench competes for the memory). */
+ * (so nothing else of the bench competes for the memory); with at, reads
+ * the CPUs' ticks into it last (at->total = 0 when they cannot be read). */
 static int barrier_bw(struct client_res *cr, unsigned n, const struct client_plan *bw,
-		      double *gbps)
+		      double *gbps, struct cpu_ticks *at)
 {
 	struct bw_result res;
 	struct msg m;
@@ -482,6 +483,8 @@ static int barrier_bw(struct client_res *cr, unsigned n, const struct client_pla
 		}
 		*gbps = res.sustained;
 	}
+	if (at && !bench_cpu_ticks(bw->cpus, bw->ncpus, at))
+		at->total = 0;
 	for (unsigned i = 0; i < n; i++)
 		if (write_full(cr[i].go_w, &c, 1))
 			return -EIO;
@@ -490,17 +493,21 @@ static int barrier_bw(struct client_res *cr, unsigned n, const struct client_pla
 
 static int barrier(struct client_res *cr, unsigned n)
 {
-	return barrier_bw(cr, n, NULL, NULL);
+	return barrier_bw(cr, n, NULL, NULL, NULL);
 }
 
 /*
  * Runs one round. Each operation runs in segments; before each, and after
  * the last, the bandwidth is measured while the clients wait: membw[op]
  * gets the mean of those measurements, wall[op] the summed wall time of
- * the segments (first start to last end over the clients).
+ * the segments (first start to last end over the clients), cpu_secs_all[op]
+ * the CPU seconds the bench's CPUs had over the segments (from their
+ * starts to the last client's report; negative when /proc/stat cannot be
+ * read), and others[op] how many of them other processes took.
  */
 int bench_run_round(const struct client_plan *base, unsigned nclients,
-		     struct client_res *cr, double *membw, double *wall)
+		     struct client_res *cr, double *membw, double *wall,
+		     double *others, double *cpu_secs_all)
 {
 	struct msg m;
 	unsigned forked = 0, i, nsamples = 0;
@@ -562,11 +569,12 @@ int bench_run_round(const struct client_plan *base, unsigned nclients,
 	for (int op = 0; op < NOPS; op++) {
 		if (!base->run[op])
 			continue;
-		wall[op] = 0;
+		wall[op] = others[op] = cpu_secs_all[op] = 0;
 		for (unsigned seg = 0, nseg = segments(base->runs[op], base->clients); seg < nseg; seg++) {
-			double first = INFINITY, last = 0;
+			double first = INFINITY, last = 0, seg_cpu = 0;
+			struct cpu_ticks t0, t1;
 
-			if ((rc = barrier_bw(cr, nclients, base, &sample)))
+			if ((rc = barrier_bw(cr, nclients, base, &sample, &t0)))
 				goto out;
 			if (prev >= 0 && prev != op)
 				membw[prev] = (bw_sum + sample) / (nsamples + 1);
@@ -580,6 +588,7 @@ int bench_run_round(const struct client_plan *base, unsigned nclients,
 					goto out;
 				cr[i].secs[op] += m.b - m.a;
 				cr[i].cpu[op] += m.cpu;
+				seg_cpu += m.cpu;
 				cr[i].runs[op] += m.runs;
 				if (m.a < first)
 					first = m.a;
@@ -594,6 +603,18 @@ int bench_run_round(const struct client_plan *base, unsigned nclients,
 				cr[i].check[op] = m.check;
 			}
 			wall[op] += last - first;
+			/* What the host's other processes took of the CPUs
+			 * meanwhile: busy ticks less the clients' CPU time. */
+			if (t0.total && bench_cpu_ticks(base->cpus, base->ncpus, &t1) &&
+			    t1.total > t0.total) {
+				double hz = bench_cpu_ticks_per_sec(), o;
+
+				o = (double)(t1.busy - t0.busy) / hz - seg_cpu;
+				others[op] += o > 0 ? o : 0;
+				cpu_secs_all[op] += (double)(t1.total - t0.total) / hz;
+			} else {
+				cpu_secs_all[op] = -INFINITY; /* unknown */
+			}
 		}
 	}
 	for (i = 0; i < nclients; i++) {
@@ -602,7 +623,7 @@ int bench_run_round(const struct client_plan *base, unsigned nclients,
 		cr[i].rss_peak = m.rss;
 		cr[i].pss_peak = m.pss;
 	}
-	if ((rc = barrier_bw(cr, nclients, prev >= 0 ? base : NULL, &sample)))
+	if ((rc = barrier_bw(cr, nclients, prev >= 0 ? base : NULL, &sample, NULL)))
 		goto out;
 	if (prev >= 0)
 		membw[prev] = (bw_sum + sample) / (nsamples + 1);
@@ -636,7 +657,8 @@ out:
 void bench_summarise(struct round *r, const struct client_res *cr,
 		      const struct client_plan *plan, const bool *avail,
 		      const struct dataset *mixed, const struct dataset *text,
-		      const double *membw, const double *wall, unsigned cores)
+		      const double *membw, const double *wall, const double *others,
+		      const double *cpu_secs_all, unsigned cores)
 {
 	unsigned n = r->clients;
 
@@ -721,5 +743,13 @@ void bench_summarise(struct round *r, const struct client_res *cr,
 		o->ratio = o->membw > 0 ? o->gbps_total / o->membw : 0;
 		if (o->wall > 0)
 			o->cpu_util = o->cpu_mean * n / (o->wall * cores);
+		/* Under a cgroup quota (cores < CPUs) the CPUs' ticks do not
+		 * say what was left to the bench: unknown. */
+		o->cpu_others = -1;
+		if (cpu_secs_all[op] > 0 && cores == plan->ncpus) {
+			o->cpu_others = others[op] / cpu_secs_all[op];
+			if (o->cpu_others > 1)
+				o->cpu_others = 1;
+		}
 	}
 }

@@ -98,6 +98,8 @@ struct op_res {
 	uint64_t runs;       /* runs of all clients in the round */
 	double cpu_mean;     /* CPU seconds (user + system) per client, all runs */
 	double cpu_util;     /* all clients' CPU time / (wall x cores) */
+	double cpu_others;   /* share of the cores' time other processes took
+			      * during the segments; < 0: unknown */
 	uint64_t bytes;      /* input bytes one client reads */
 	double gbps_client, gbps_total, ratio;
 	double membw;        /* GB/s: the mean of the bandwidth measurements
@@ -188,11 +190,22 @@ int bench_bw_measure(const struct bw_meter *bm, unsigned nthreads,
 
 /* --------------------------------------------------- bench_clients.c */
 int bench_run_round(const struct client_plan *base, unsigned nclients,
-		    struct client_res *cr, double *membw, double *wall);
+		    struct client_res *cr, double *membw, double *wall,
+		    double *others, double *cpu_secs_all);
 void bench_summarise(struct round *r, const struct client_res *cr,
 		     const struct client_plan *plan, const bool *avail,
 		     const struct dataset *mixed, const struct dataset *text,
-		     const double *membw, const double *wall, unsigned cores);
+		     const double *membw, const double *wall, const double *others,
+		     const double *cpu_secs_all, unsigned cores);
+
+/* ---------------------------------------------------- bench_hostcpu.c */
+/* Ticks of some CPUs (/proc/stat), summed: busy (user, nice, system, irq,
+ * softirq, steal) and all of them (idle and iowait too). */
+struct cpu_ticks {
+	unsigned long long busy, total;
+};
+bool bench_cpu_ticks(const int *cpus, unsigned ncpus, struct cpu_ticks *t);
+double bench_cpu_ticks_per_sec(void);
 
 /* ---------------------------------------------------- bench_output.c */
 const char *bench_threads_str(unsigned threads, char *buf, size_t size);

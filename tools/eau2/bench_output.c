@@ -153,6 +153,10 @@ int bench_write_json(const struct report *rp, const char *path)
 				json_num(f, o->cpu_mean);
 				fprintf(f, ", \"cpu_utilisation\": ");
 				json_num(f, o->cpu_util);
+				if (o->cpu_others >= 0) {
+					fprintf(f, ", \"cpu_others\": ");
+					json_num(f, o->cpu_others);
+				}
 			}
 			fputc('}', f);
 		}
@@ -191,13 +195,25 @@ int bench_write_json(const struct report *rp, const char *path)
 	return rc;
 }
 
-/* The one-client reference of round i for op: the mean total GB/s (and
- * GB/s per unit of cpu%) of the one-client rounds next to it in time (the
- * nearest before and the nearest after). 0 when there is none. */
-static double one_client_ref(const struct report *rp, size_t i, int op, double *per_cpu)
+/* Total GB/s of o per share of the cores that other processes left to
+ * the bench; 0 when unknown. */
+static double gbps_left(const struct op_res *o)
 {
-	double sum = 0, sum_cpu = 0;
+	if (o->cpu_others < 0 || o->cpu_others >= 1)
+		return 0;
+	return o->gbps_total / (1 - o->cpu_others);
+}
+
+/* The one-client reference of round i for op: the mean total GB/s (and
+ * GB/s per unit of cpu%, and per share of the cores left, 0 when any is
+ * unknown) of the one-client rounds next to it in time (the nearest
+ * before and the nearest after). 0 when there is none. */
+static double one_client_ref(const struct report *rp, size_t i, int op, double *per_cpu,
+			     double *left)
+{
+	double sum = 0, sum_cpu = 0, sum_left = 0;
 	int n = 0;
+	bool all_left = true;
 
 	for (int dir = -1; dir <= 1; dir += 2) {
 		for (size_t k = i + dir; k < rp->nrounds; k += dir) { /* wraps below 0 */
@@ -207,12 +223,15 @@ static double one_client_ref(const struct report *rp, size_t i, int op, double *
 			if (o->status == ST_OK && o->cpu_util > 0) {
 				sum += o->gbps_total;
 				sum_cpu += o->gbps_total / o->cpu_util;
+				sum_left += gbps_left(o);
+				all_left &= gbps_left(o) > 0;
 				n++;
 			}
 			break;
 		}
 	}
 	*per_cpu = n ? sum_cpu / n : 0;
+	*left = n && all_left ? sum_left / n : 0;
 	return n ? sum / n : 0;
 }
 
@@ -225,7 +244,11 @@ static double one_client_ref(const struct report *rp, size_t i, int op, double *
  * from 0.65 to 1.3 between two runs here at a load average of ~15 (the
  * second stayed within 0.77-1.24); when the many clients' cpu% is as high
  * as one client's, the second ratio is the fair one, and a low first
- * ratio with a low cpu% of the many clients points at idle cores.
+ * ratio with a low cpu% of the many clients points at idle cores. The
+ * third divides each total by the share of the cores that the host's
+ * other processes left to the bench during its segments (bench_hostcpu.c):
+ * load from others cancels out, yet a core eau2 leaves idle still counts
+ * against it (the per-CPU-share ratio forgives idle cores).
  */
 static void print_scaling(const struct report *rp)
 {
@@ -237,21 +260,30 @@ static void print_scaling(const struct report *rp)
 		for (size_t i = 0; i < rp->nrounds; i++) {
 			const struct round *r = &rp->rounds[i];
 			const struct op_res *o = &r->op[op];
-			double ref_cpu, ref = one_client_ref(rp, i, op, &ref_cpu);
+			double ref_cpu, ref_left, ref = one_client_ref(rp, i, op, &ref_cpu,
+								     &ref_left);
+			char left[16] = "-", others[16] = "-";
 
 			if (r->clients == 1 || o->status != ST_OK || ref <= 0 ||
 			    o->cpu_util <= 0)
 				continue;
 			if (!head) {
 				printf("\nscaling: total GB/s against one client's (the nearest "
-				       "one-client rounds), and per CPU share (GB/s / cpu%%)\n"
-				       "%-10s %7s %11s %8s %5s\n", "op", "clients", "x 1 client",
-				       "per CPU", "cpu%");
+				       "one-client rounds), per CPU share (GB/s / cpu%%),\n"
+				       "and per share of the cores that other processes left "
+				       "(GB/s / (1 - others%%))\n"
+				       "%-10s %7s %11s %8s %8s %5s %7s\n", "op", "clients",
+				       "x 1 client", "per CPU", "per left", "cpu%", "others%");
 				head = true;
 			}
-			printf("%-10s %7u %11.2f %8.2f %5.0f\n", bench_op_names[op],
+			if (ref_left > 0 && gbps_left(o) > 0)
+				snprintf(left, sizeof(left), "%.2f", gbps_left(o) / ref_left);
+			if (o->cpu_others >= 0)
+				snprintf(others, sizeof(others), "%.0f", o->cpu_others * 100);
+			printf("%-10s %7u %11.2f %8.2f %8s %5.0f %7s\n", bench_op_names[op],
 			       r->clients, o->gbps_total / ref,
-			       o->gbps_total / o->cpu_util / ref_cpu, o->cpu_util * 100);
+			       o->gbps_total / o->cpu_util / ref_cpu, left,
+			       o->cpu_util * 100, others);
 		}
 	}
 }

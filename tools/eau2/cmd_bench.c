@@ -203,8 +203,12 @@ static void usage(FILE *out)
 "'x membw' the total over it. cpu%% is the clients' CPU time over wall\n"
 "time x cores (below 100: the host was not saturated). 'scaling' puts\n"
 "each round of several clients against the nearest one-client rounds\n"
-"(--clients 1,8,1 brackets it), in total GB/s and per CPU share (GB/s over\n"
-"cpu%%: other processes' load cancels out). RSS and PSS are\n"
+"(--clients 1,8,1 brackets it), in total GB/s, per CPU share (GB/s over\n"
+"cpu%%: other processes' load cancels out, and so do cores eau2 leaves\n"
+"idle) and per share of the cores left (GB/s over 1 - others%%, where\n"
+"others%% is the share of the cores' time, from /proc/stat, that other\n"
+"processes took while the clients ran: their load cancels out, idle\n"
+"cores still count). RSS and PSS are\n"
 "each client's peak (/proc/self/status VmHWM, /proc/self/smaps_rollup);\n"
 "their totals are compared with the data size.\n"
 "Answers are checked against the generator's (sum, rows of filter, join,\n"
@@ -413,7 +417,8 @@ int eau2_cli_bench(int argc, char **argv)
 	struct report rp = {0};
 	struct client_plan plan = {0};
 	bool avail[NOPS];
-	double membw[NOPS] = {0}, wall[NOPS] = {0};
+	double membw[NOPS] = {0}, wall[NOPS] = {0}, others[NOPS] = {0};
+	double cpu_all[NOPS] = {0};
 	struct bw_meter meter = {0};
 	char dir[PATH_MAX];
 	int cpus[1024];
@@ -500,11 +505,12 @@ int eau2_cli_bench(int argc, char **argv)
 			 r->clients > 1 ? "s" : "", bench_threads_str(r->threads, tb, sizeof(tb)),
 			 r->threads == 1 ? "" : "s");
 		memset(cr, 0, r->clients * sizeof(*cr));
-		if (bench_run_round(&plan, r->clients, cr, membw, wall)) {
+		if (bench_run_round(&plan, r->clients, cr, membw, wall, others, cpu_all)) {
 			status = 2;
 			break;
 		}
-		bench_summarise(r, cr, &plan, avail, &mixed, &text, membw, wall, cores);
+		bench_summarise(r, cr, &plan, avail, &mixed, &text, membw, wall, others,
+				cpu_all, cores);
 		rp.nrounds = i + 1;
 		for (int op = 0; i == 0 && op < NOPS; op++) {
 			uint32_t least = UINT32_MAX;
