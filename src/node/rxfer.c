@@ -224,6 +224,7 @@ struct slot {
 struct sink {
 	const struct eau2_remote_desc *d; /* the piece being received */
 	uint64_t expect;   /* tag of the chunk due (from 0 in each piece) */
+	uint64_t group0;   /* row groups of the pieces before this one */
 	uint64_t seq;      /* chunks received for the writer: its slot order */
 	struct slot slots[RX_WINDOW];
 	struct slot *cur;  /* the slot being received into */
@@ -256,7 +257,7 @@ static void *sink_dst(void *ctx, const struct eau2_chunk_hdr *h, uint64_t tag,
 			       (unsigned long long)tag, h->rows, eau2_type_name(h->type),
 			       (unsigned long long)s->expect, s->d->group_rows[g],
 			       eau2_type_name(eau2_schema_type(s->d->schema, col)),
-			       eau2_schema_name(s->d->schema, col), g);
+			       eau2_schema_name(s->d->schema, col), (size_t)(s->group0 + g));
 	if (h->total_len > sl->cap) {
 		uint64_t cap = eau2_align64(h->total_len);
 
@@ -326,7 +327,7 @@ static int recv_one(eau2_net_conn *c, struct sink *s, struct eau2_error *err)
 
 		eau2_error_prefix(err, rc, "column '%s', row group %zu",
 				  eau2_schema_name(s->d->schema, (size_t)(s->expect % ncols)),
-				  (size_t)(s->expect / ncols));
+				  (size_t)(s->group0 + s->expect / ncols));
 	}
 	if (!rc && s->wrong.code)
 		rc = eau2_error_set(err, s->wrong.code, "peer %s: %s", eau2_net_peer(c),
@@ -414,6 +415,7 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 	struct eau2_net_frame f = {0};
 	const struct eau2_net_frame *hdr = desc_first;
 	uint64_t chunks = 0, rows = 0, bytes = 0; /* of the pieces since a restart */
+	uint64_t groups = 0;
 	pthread_t t;
 	int rc = 0;
 
@@ -430,16 +432,19 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 		}
 		if (!first && hdr->type == EAU2_REMOTE_END) {
 			if (hdr->req != req || hdr->aux[0] != chunks)
-				rc = eau2_error_set(err, -EPROTO, "peer %s: the end of %llu chunks "
-						    "where %llu came", eau2_net_peer(c),
+				rc = eau2_error_set(err, -EPROTO, "peer %s: the end of request %llu "
+						    "after %llu chunks, where request %llu sent "
+						    "%llu", eau2_net_peer(c),
+						    (unsigned long long)hdr->req,
 						    (unsigned long long)hdr->aux[0],
+						    (unsigned long long)req,
 						    (unsigned long long)chunks);
 			break;
 		}
 		if (!first && (hdr->flags & EAU2_REMOTE_F_RESTART) && s.b) {
 			if ((rc = sink_reset(&s, t, err)))
 				break;
-			chunks = rows = bytes = 0;
+			chunks = rows = bytes = groups = 0;
 		}
 		rc = eau2_remote_recv_desc(c, hdr, &d, err);
 		hdr = NULL;
@@ -449,6 +454,7 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 		if (rc || (rc = sink_piece(&s, c, db, &t, err)))
 			break;
 		nchunks = (uint64_t)d.ngroups * eau2_schema_ncols(d.schema);
+		s.group0 = groups;
 		for (s.expect = 0; !rc && s.expect < nchunks; s.expect++) {
 			if ((rc = recv_one(c, &s, err)))
 				break;
@@ -457,6 +463,7 @@ int eau2_remote_recv_df(eau2_net_conn *c, uint64_t req, const struct eau2_net_fr
 				pr->fn(pr->ctx, s.done, bytes + d.bytes);
 		}
 		chunks += nchunks;
+		groups += d.ngroups;
 		rows += d.rows;
 		bytes += d.bytes;
 		eau2_remote_desc_free(&d);

@@ -1014,8 +1014,9 @@ static void test_full(void **state)
 
 /* A put in pieces, by hand: two pieces make the dataframe; a piece marked
  * RESTART drops those before it, even of another schema; a later piece
- * of another schema, or of no row groups, is refused, the old value
- * kept and nothing left. */
+ * of another schema, or of no row groups, or with a wrong chunk (named
+ * by its row group in the whole transfer) is refused, the old value kept
+ * and nothing left. */
 static void test_put_pieces(void **state)
 {
 	struct eau2_error err = {0};
@@ -1041,7 +1042,7 @@ static void test_put_pieces(void **state)
 
 		tu_ok(eau2_df_from_array(db, "x", EAU2_INT, vals, 3, &other, &err), &err);
 	}
-	for (int way = 0; way < 4; way++) {
+	for (int way = 0; way < 5; way++) {
 		struct eau2_net_frame f = { .type = EAU2_REMOTE_PUT, .req = 9, .len = 1 };
 		uint64_t chunks = (uint64_t)ng * nc;
 
@@ -1059,9 +1060,16 @@ static void test_put_pieces(void **state)
 		} else if (way == 2) { /* another schema without a restart */
 			tu_ok(eau2_remote_send_df(c, 9, df, 0, 1, 0, NULL, &err), &err);
 			tu_ok(eau2_remote_send_df(c, 9, other, 0, 1, 0, NULL, &err), &err);
-		} else { /* a piece of nothing */
+		} else if (way == 3) { /* a piece of nothing */
 			tu_ok(eau2_remote_send_df(c, 9, df, 0, 1, 0, NULL, &err), &err);
 			tu_ok(eau2_remote_send_df(c, 9, df, 1, 0, 0, NULL, &err), &err);
+		} else { /* a wrong chunk in the second piece, named by its group */
+			const struct eau2_chunk_ref *r = &df->chunk_refs[0];
+
+			tu_ok(eau2_remote_send_df(c, 9, df, 0, 2, 0, NULL, &err), &err);
+			tu_ok(eau2_remote_send_desc(c, 9, df, ng - 1, 1, &err), &err);
+			tu_ok(eau2_net_send_chunk(c, df->segs[r->seg].base + r->off, 9, 0, &err),
+			      &err);
 		}
 		f = (struct eau2_net_frame){ .type = EAU2_REMOTE_END, .req = 9,
 					     .aux = { chunks } };
@@ -1075,8 +1083,9 @@ static void test_put_pieces(void **state)
 			tu_ok(eau2_put(db, "k", old, &err), &err);
 		} else {
 			assert_true(eau2_net_recv_hdr(c, &f, &err) < 0);
-			assert_non_null(strstr(err.msg, way == 2 ? "another schema" :
-						"a piece of no row groups"));
+			if (!strstr(err.msg, way == 2 ? "another schema" : way == 3 ?
+				    "a piece of no row groups" : "(column 'b', row group 2)"))
+				fail_msg("way %d: %s", way, err.msg);
 		}
 		eau2_net_close(c);
 		put_left_nothing(&v, base, db, old);
