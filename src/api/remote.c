@@ -265,9 +265,9 @@ static int remote_load_put(eau2 *db, const char *path, const char *key,
 	rc = eau2_load_stream_in(db->store, path, opt, stream_joined, &s, df, stats, err);
 	if (rc) {
 		/* Stopped for a failed piece: that piece's error. */
-		int sent = stream_join(&s, t, rc == -ECANCELED ? err : NULL);
+		int failed = stream_join(&s, t, rc == -ECANCELED ? err : NULL);
 
-		rc = rc == -ECANCELED && sent ? sent : rc;
+		rc = rc == -ECANCELED && failed ? failed : rc;
 		eau2_remote_put_abort(s.r);
 	} else if ((rc = stream_join(&s, t, err)) || (rc = stream_finish(&s, *df, err))) {
 		eau2_remote_put_abort(s.r);
