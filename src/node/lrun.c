@@ -4,15 +4,12 @@
  * that runs a rower in its own process pays for mapping the input's pages
  * and checking its chunk headers and string offsets before computing; the
  * node pays once: the dataframes it opened for earlier runs stay open in
- * a cache of EAU2_NODE_RUN_CACHE (key, id) entries, their pages mapped
- * and their views checked (the dataframe keeps checked views, df.c). An
- * entry is used only while its key still names its id; the cache is
- * swept before each run and every second while idle, so the pages of a
- * replaced or deleted dataframe are not kept alive for longer than that.
- * The least recently used entry makes room for a new one.
+ * a cache of EAU2_NODE_RUN_CACHE entries (dfcache.h), their pages mapped
+ * and their views checked, dropped within a second of their key naming
+ * another dataframe or none.
  *
- * Access rules: the thread owns the cache and both store handles; the
- * mailbox (job, done, stop) is guarded by mu.
+ * Access rules: the thread owns the store handle; the cache is safe
+ * from any thread; the mailbox (job, done, stop) is guarded by mu.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,33 +23,21 @@
 #include <unistd.h>
 
 #include "df/df.h"
+#include "node/dfcache.h"
 #include "node/lrun.h"
 #include "node/node.h"
 #include "node/rstats.h"
 #include "shm/shm.h"
 
-#define IDLE_SWEEP_S 1
-
-struct entry {
-	char key[EAU2_KEY_MAX + 1];
-	uint64_t id;
-	eau2_df *df;
-	uint64_t used; /* the run that last used it */
-};
-
 struct eau2_node_runner {
 	eau2 *h;                 /* runs and puts go through it */
-	struct eau2_store *db;   /* keys are read and inputs opened here (the
-				  * server's: read-only calls only) */
+	struct eau2_dfcache *inputs;
 	int fd;                  /* eventfd: a job is done */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct eau2_node_job *job, *done;
 	int stop;
-	struct entry cache[EAU2_NODE_RUN_CACHE];
-	size_t ncache;
-	uint64_t nruns;
 	struct eau2_rstats *stats; /* the server's, or NULL */
 };
 
@@ -73,60 +58,6 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ------------------------------------------------------------ the cache */
-
-static void entry_drop(struct eau2_node_runner *r, size_t i)
-{
-	eau2_df_release(r->cache[i].df);
-	r->cache[i] = r->cache[--r->ncache];
-}
-
-/* Drops the entries whose key names another dataframe now, or none. */
-static void sweep(struct eau2_node_runner *r)
-{
-	size_t i = r->ncache;
-
-	while (i-- > 0) {
-		uint64_t id = 0;
-
-		if (eau2_shm_key_read(r->db, r->cache[i].key, &id, NULL) || id != r->cache[i].id)
-			entry_drop(r, i);
-	}
-}
-
-/* The dataframe under key: the cached one while the key still names it,
- * else opened (as eau2_get does) and cached. One reference the caller's. */
-static int input(struct eau2_node_runner *r, const char *key, eau2_df **df, int *hit,
-		 struct eau2_error *err)
-{
-	size_t i, lru = 0;
-	int rc;
-
-	for (i = 0; i < r->ncache; i++) {
-		if (!strcmp(r->cache[i].key, key)) {
-			r->cache[i].used = r->nruns;
-			*df = eau2_df_retain(r->cache[i].df);
-			*hit = 1;
-			return 0;
-		}
-	}
-	rc = eau2_get_in(r->db, key, df, err);
-	if (rc)
-		return rc;
-	if (r->ncache == EAU2_NODE_RUN_CACHE) {
-		for (i = 1; i < r->ncache; i++)
-			if (r->cache[i].used < r->cache[lru].used)
-				lru = i;
-		entry_drop(r, lru);
-	}
-	i = r->ncache++;
-	snprintf(r->cache[i].key, sizeof(r->cache[i].key), "%s", key);
-	r->cache[i].id = (*df)->id;
-	r->cache[i].df = eau2_df_retain(*df);
-	r->cache[i].used = r->nruns;
-	return 0;
-}
-
 /* ------------------------------------------------------------ a run */
 
 static void execute(struct eau2_node_runner *r, struct eau2_node_job *j)
@@ -138,13 +69,11 @@ static void execute(struct eau2_node_runner *r, struct eau2_node_job *j)
 	eau2_df *in = NULL, *out = NULL;
 	int rc = 0, slot = -1;
 
-	r->nruns++;
-	sweep(r);
 	if (!cls)
 		rc = eau2_error_set(&j->err, -ENOEXEC, "no rower '%s' on this node (a plugin it "
 				    "lacks? start it with --plugin)", j->q.rower);
 	else if (j->q.key[0])
-		rc = input(r, j->q.key, &in, &j->hit, &j->err);
+		rc = eau2_dfcache_get(r->inputs, j->q.key, &in, &j->hit, &j->err);
 	if (!rc) {
 		bool counted = r->stats != NULL;
 
@@ -180,16 +109,7 @@ static void *runner_main(void *arg)
 		struct eau2_node_job *j = r->job;
 
 		if (!j) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += IDLE_SWEEP_S;
-			if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT &&
-			    !r->job && r->ncache) {
-				pthread_mutex_unlock(&r->mu);
-				sweep(r);
-				pthread_mutex_lock(&r->mu);
-			}
+			pthread_cond_wait(&r->cv, &r->mu);
 			continue;
 		}
 		pthread_mutex_unlock(&r->mu);
@@ -213,6 +133,7 @@ static void *runner_main(void *arg)
 static void runner_free(struct eau2_node_runner *r)
 {
 	eau2_close(r->h);
+	eau2_dfcache_free(r->inputs);
 	close(r->fd);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
@@ -238,10 +159,10 @@ int eau2_node_runner_start(struct eau2_node_runner **out, struct eau2_store *db,
 	}
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
-	r->db = db;
 	r->stats = stats;
 	/* Not a facade's handle on the node itself: the node runs here. */
-	if ((rc = eau2_open(&r->h, &opt, err)))
+	if ((rc = eau2_open(&r->h, &opt, err)) ||
+	    (rc = eau2_dfcache_new(&r->inputs, db->dir, EAU2_NODE_RUN_CACHE, err)))
 		goto fail;
 	rc = -pthread_create(&r->thread, NULL, runner_main, r);
 	if (rc) {
@@ -292,7 +213,5 @@ void eau2_node_runner_stop(struct eau2_node_runner *r)
 	pthread_join(r->thread, NULL);
 	eau2_node_job_free(r->job);
 	eau2_node_job_free(r->done);
-	while (r->ncache)
-		entry_drop(r, r->ncache - 1);
 	runner_free(r);
 }

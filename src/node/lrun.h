@@ -10,7 +10,7 @@
  * Access rules: a job belongs to the loop except between
  * eau2_node_runner_submit and eau2_node_runner_take, when it is the
  * runner's; only `cancel` is written by the loop meanwhile (a flag the
- * executor polls). The cache belongs to the run thread.
+ * executor polls).
  */
 #ifndef EAU2_NODE_LRUN_H
 #define EAU2_NODE_LRUN_H
@@ -40,10 +40,9 @@ struct eau2_node_job {
 
 struct eau2_node_runner;
 
-/* Opens a store handle on db's directory and starts the run thread,
- * which reads keys and opens inputs on db (read-only calls, safe beside
- * the loop's; db must outlive the runner). *fd: an eventfd that becomes
- * readable when a submitted job is done. */
+/* Opens store handles on db's directory (one for runs and puts, one for
+ * the cache of inputs) and starts the run thread. *fd: an eventfd that
+ * becomes readable when a submitted job is done. */
 struct eau2_rstats;
 /* stats (NULL: none): where each run is counted (rstats.h). */
 int eau2_node_runner_start(struct eau2_node_runner **r, struct eau2_store *db,

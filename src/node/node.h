@@ -60,9 +60,9 @@
  * with no_runs, refuses RUN with -ENOEXEC and clients run in-process),
  * never on the event loop, over a long-lived handle of its store:
  * the input dataframes it opened stay mapped with their checked chunk
- * views (a cache of EAU2_NODE_RUN_CACHE keys, an entry dropped when its
- * key names another id or none, checked before each run and every second
- * while idle), and the pinned pool runs the rower as in-process. Queued
+ * views (dfcache.h: EAU2_NODE_RUN_CACHE keys, an entry used only while
+ * its key names its id and dropped within a second of naming another id
+ * or none), and the pinned pool runs the rower as in-process. Queued
  * runs take turns round-robin across connections (the connection served
  * least recently goes next); a connection may queue EAU2_NODE_RUN_CONN
  * runs and the node EAU2_NODE_RUN_QUEUE in all, beyond which RUN is

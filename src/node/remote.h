@@ -113,6 +113,7 @@ enum eau2_remote_type {
 #define EAU2_REMOTE_LIST_MAX (64u << 20)    /* bytes of a reassembled key list */
 #define EAU2_REMOTE_ARGS_MAX 256u           /* arguments of a run */
 #define EAU2_REMOTE_STATE_MAX (1u << 30)    /* bytes of an encoded state */
+#define EAU2_REMOTE_RUN_CACHE 256u         /* run inputs a node keeps open (dfcache.h) */
 #define EAU2_REMOTE_WAIT_SLICE_MS 10000     /* longest wait one GET asks for */
 #define EAU2_REMOTE_CLUSTER "eau2"          /* the cluster name of a lone node */
 #define EAU2_REMOTE_ADDR_MAX 263u           /* bytes of a PULL's HOST:PORT */

@@ -14,9 +14,15 @@
  * connection stays; an error that leaves the stream out of step (a cut
  * transfer, a malformed request) closes it.
  *
+ * A run's input stays open for the next run over it (dfcache.h: up to
+ * EAU2_REMOTE_RUN_CACHE dataframes, mapped with their views checked): a
+ * cluster runs every job over the same partitions, and a node would
+ * otherwise map and check each afresh per run.
+ *
  * Access rules: handlers run on the transport's workers, at most `workers`
  * at once; each takes a store handle from the pool (mu guards it) for
- * the length of one request, so no handle is used by two threads.
+ * the length of one request, so no handle is used by two threads. The
+ * cache is safe from any thread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,6 +37,7 @@
 #include <unistd.h>
 
 #include "df/df.h"
+#include "node/dfcache.h"
 #include "node/remote.h"
 #include "node/rstats.h"
 #include "shm/shm.h"
@@ -51,6 +58,7 @@ struct eau2_remote_server {
 	unsigned nfree, ndbs;
 	unsigned waiting; /* GETs waiting for their key; guarded by mu */
 	struct eau2_rstats *stats; /* runs and traffic (rstats.h), its own lock */
+	struct eau2_dfcache *inputs; /* runs' inputs kept open */
 	bool own_stats;            /* made here, not opts.stats */
 	char *secret_file; /* PULL connects to the other node with it */
 	int timeout_ms;
@@ -449,7 +457,7 @@ static int do_run(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 	const struct eau2_rower_class *cls = NULL;
 	struct job j = { .fn = state ? job_run_state : job_run, .db = db };
 	eau2_df *in = NULL, *out = NULL;
-	int rc;
+	int rc, hit;
 
 	if ((rc = eau2_remote_run_decode(p, len, &q, err)))
 		return rc;
@@ -459,7 +467,7 @@ static int do_run(eau2_remote_server *s, eau2 *db, eau2_net_conn *c, uint64_t re
 		rc = eau2_error_set(err, -ENOENT, "no rower '%s' on this node (a plugin it "
 				    "lacks? start it with --plugin)", q.rower);
 	else if (q.key[0])
-		rc = eau2_get(db, q.key, &in, err);
+		rc = eau2_dfcache_get(s->inputs, q.key, &in, &hit, err);
 	if (!rc) {
 		uint64_t rows_done = 0;
 		int slot = eau2_rstats_run_begin(s->stats, q.rower, q.key, eau2_net_peer(c), state,
@@ -564,8 +572,10 @@ static int handler(void *ctx, eau2_net_conn *c, const struct eau2_net_frame *f,
 		rc = do_put(s, db, c, f->req, key, &streamed, &err);
 		break;
 	case EAU2_REMOTE_DELETE:
-		if (!(rc = eau2_delete(db, key, &err)))
+		if (!(rc = eau2_delete(db, key, &err))) {
+			eau2_dfcache_sweep(s->inputs); /* its pages go now */
 			rc = send_empty(c, f->req, EAU2_REMOTE_OK, 0, &err);
+		}
 		break;
 	case EAU2_REMOTE_RUN:
 	case EAU2_REMOTE_RUN_STATE:
@@ -696,6 +706,8 @@ int eau2_remote_server_start(eau2_remote_server **out, const struct eau2_remote_
 			goto fail;
 		s->free_dbs[s->nfree++] = s->all_dbs[i];
 	}
+	if ((rc = eau2_dfcache_new(&s->inputs, o->store, EAU2_REMOTE_RUN_CACHE, err)))
+		goto fail;
 	s->so = (struct eau2_net_server_opts){
 		.listen = o->listen, .on_request = handler, .ctx = s,
 		.log = o->log, .log_ctx = o->log_ctx, .workers = s->ndbs,
@@ -745,6 +757,7 @@ void eau2_remote_server_stop(eau2_remote_server *s)
 	if (!s)
 		return;
 	eau2_net_server_stop(s->net);
+	eau2_dfcache_free(s->inputs);
 	for (unsigned i = 0; s->all_dbs && i < s->ndbs; i++)
 		eau2_close(s->all_dbs[i]);
 	sodium_memzero(s->so.conn.ident.secret, sizeof(s->so.conn.ident.secret));

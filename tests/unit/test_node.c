@@ -33,6 +33,7 @@
 
 #include "api/api.h"
 #include "df/df.h"
+#include "node/dfcache.h"
 #include "node/node.h"
 #include "node/remote.h"
 #include "shm/shm.h"
@@ -1413,6 +1414,90 @@ static size_t data_files(const char *dir)
 	return n;
 }
 
+/* Mappings in this process of dataframe id's first segment. */
+static int mapped(uint64_t id)
+{
+	char name[64], line[4608];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0;
+
+	assert_non_null(f);
+	eau2_shm_seg_name(name, id, 0);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, name) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* The cache of run inputs (dfcache.h): a second lookup is a hit on the
+ * same mapping; a replaced key is opened afresh; the least recently used
+ * entry makes room; a deleted key's mapping goes within a second or so
+ * (the sweeper), with no lookup to notice it. */
+static void test_dfcache(void **state)
+{
+	struct eau2_error err = {0};
+	char *dir = tu_tmpdir("dfcache");
+	eau2 *db = open_embedded(dir);
+	struct eau2_dfcache *c = NULL;
+	eau2_df *df, *got, *again;
+	uint64_t first, id;
+	int hit = -1, i;
+
+	(void)state;
+	df = make_df(db, 5000, 0);
+	tu_ok(eau2_put(db, "a", df, &err), &err);
+	first = df->id;
+	eau2_df_release(df);
+	assert_int_equal(eau2_dfcache_new(&c, dir, 0, &err), -EINVAL);
+	tu_ok(eau2_dfcache_new(&c, dir, 2, &err), &err);
+	tu_ok(eau2_dfcache_get(c, "a", &got, &hit, &err), &err);
+	assert_int_equal(hit, 0);
+	tu_ok(eau2_dfcache_get(c, "a", &again, &hit, &err), &err);
+	assert_int_equal(hit, 1);
+	assert_ptr_equal(got, again);
+	eau2_df_release(again);
+	eau2_df_release(got);
+	assert_int_equal(mapped(first), 1); /* the cache's */
+	/* replaced: the new dataframe, not a hit */
+	df = make_df(db, 3000, 9);
+	tu_ok(eau2_put(db, "a", df, &err), &err);
+	id = df->id;
+	eau2_df_release(df);
+	tu_ok(eau2_dfcache_get(c, "a", &got, &hit, &err), &err);
+	assert_int_equal(hit, 0);
+	assert_int_equal(got->id, id);
+	assert_int_equal(eau2_df_rows(got), 3000);
+	eau2_df_release(got);
+	assert_int_equal(mapped(first), 0);
+	/* a missing key: the store's error, nothing cached */
+	assert_int_equal(eau2_dfcache_get(c, "none", &got, &hit, &err), -ENOENT);
+	assert_null(got);
+	/* two entries: b and c push a out, least recently used first */
+	for (i = 0; i < 2; i++) {
+		df = make_df(db, 1000, i);
+		tu_ok(eau2_put(db, i ? "c" : "b", df, &err), &err);
+		eau2_df_release(df);
+	}
+	tu_ok(eau2_dfcache_get(c, "b", &got, &hit, &err), &err);
+	eau2_df_release(got);
+	assert_int_equal(mapped(id), 1);
+	tu_ok(eau2_dfcache_get(c, "c", &got, &hit, &err), &err);
+	eau2_df_release(got);
+	assert_int_equal(mapped(id), 0);
+	tu_ok(eau2_dfcache_get(c, "b", &got, &hit, &err), &err);
+	assert_int_equal(hit, 1);
+	id = got->id;
+	eau2_df_release(got);
+	/* deleted: the sweeper unmaps it without a lookup */
+	tu_ok(eau2_delete(db, "b", &err), &err);
+	assert_int_equal(mapped(id), 1);
+	for (i = 0; i < 300 && mapped(id); i++)
+		usleep(10000);
+	assert_int_equal(mapped(id), 0);
+	eau2_dfcache_free(c);
+	tu_close_store(db, dir);
+}
+
 /* RUN gives what an in-process run gives, stored or handed back; the
  * node keeps its input open (a second run of the same key, then of the
  * key replaced, still answers right); errors come back with the rower's
@@ -1697,6 +1782,7 @@ int main(void)
 		cmocka_unit_test(test_many_segments),
 		cmocka_unit_test(test_readers_and_writer),
 		cmocka_unit_test(test_latency_and_pss),
+		cmocka_unit_test(test_dfcache),
 		cmocka_unit_test(test_run_warm),
 		cmocka_unit_test(test_run_client_dies),
 		cmocka_unit_test(test_run_turns),

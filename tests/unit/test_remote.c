@@ -456,6 +456,19 @@ static void test_run(void **state)
 		assert_non_null(strstr(err.msg, "no.such"));
 		eau2_remote_close(r);
 	}
+	/* The node keeps t open for the next run (rserve.c's cache): t
+	 * replaced, a run sees the new one; t deleted, a run fails. */
+	eau2_df_release(local);
+	eau2_df_release(df);
+	df = make_df(db, 50000, 5);
+	tu_ok(eau2_put(db, "t", df, &err), &err);
+	tu_ok(eau2_run(ldb, df, sum, &args, NULL, &local, &err), &err);
+	tu_ok(eau2_run_key(db, "t", sum, &args, NULL, NULL, &remote, &err), &err);
+	assert_same(local, remote);
+	eau2_df_release(remote);
+	tu_ok(eau2_delete(db, "t", &err), &err);
+	assert_int_equal(eau2_run_key(db, "t", sum, &args, NULL, NULL, &remote, &err), -ENOENT);
+	tu_ok(eau2_put(db, "t", df, &err), &err);
 	/* Errors say what and where. */
 	assert_int_equal(eau2_run_key(db, "missing", sum, &args, NULL, NULL, &remote, &err),
 			 -ENOENT);
