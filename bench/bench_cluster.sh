@@ -15,6 +15,11 @@
 #              wall seconds, and CPU seconds of every process (the eau2
 #              command, and with --cluster the three nodes too), ratios
 #              cluster/local. The answers must be equal (exit 1 if not).
+#   again      each job once more at once, its input open already: on
+#              the cluster (the nodes keep a run's partitions open), and
+#              against a local eau2-node serving the local store (warm
+#              runs, issue #14; its CPU counted with the command's), after
+#              a first run there that is not measured.
 #
 # With --apps, also (the answers equal, as above):
 #   join       `run join --arg with=small --arg on=x` (a 1000-row small
@@ -97,6 +102,12 @@ for i in 1 2 3; do
 		2>"$T/n$i.log" &
 	PIDS="$PIDS $!"
 done
+CPIDS=$PIDS
+# The local store's node: warm runs (mode "warm"; the other local runs
+# set EAU2_NODE=0 and run in their own process).
+"$NODE" --store "$T/l" 2>"$T/l.log" &
+LPID=$!
+PIDS="$PIDS $LPID"
 i=0
 until [ "$("$E2" --store "$T/d" --cluster "$Z/bench" status 2>/dev/null | grep -c '^node ')" = 3 ]; do
 	i=$((i + 1))
@@ -139,25 +150,32 @@ now() { date +%s.%N; }
 # CPU ticks of the nodes so far.
 nodes_ticks() {
 	t=0
-	for p in $PIDS; do
+	for p in $CPIDS; do
 		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
 	done
 	echo $t
 }
+# CPU ticks of the processes a run of mode $1 uses besides the command.
+mode_ticks() {
+	case $1 in
+	local) echo 0 ;;
+	warm) awk '{ print $14 + $15 }' "/proc/$LPID/stat" ;;
+	*) nodes_ticks ;;
+	esac
+}
 # measure JOB MODE CMD...: runs CMD with stdout to $T/out and appends
 # "JOB MODE wall cpu rss" to $T/res (cpu: the command's seconds, and the
-# nodes' too unless MODE is local; rss: the command's peak, KiB).
+# nodes' (mode_ticks); rss: the command's peak, KiB).
 measure() {
 	job=$1 mode=$2
 	shift 2
-	n0=$(nodes_ticks)
+	n0=$(mode_ticks "$mode")
 	t0=$(now)
 	c=$(sh -c '/usr/bin/time -f %M -o "$OUT.rss" "$@" >"$OUT" || exit 1
 		   awk "{ print \$16 + \$17 }" /proc/$$/stat' sh "$@") ||
 		{ echo "failed: $*" >&2; return 1; }
 	t1=$(now)
-	n1=$(nodes_ticks)
-	[ "$mode" != local ] || n1=$n0
+	n1=$(mode_ticks "$mode")
 	echo "$t0 $t1 $c $n0 $n1 $tck $(tail -1 "$OUT.rss")" | awk -v j="$job" -v m="$mode" \
 		'{ printf "%s %s %.3f %.3f %d\n", j, m, $2 - $1, ($3 + $5 - $4) / $6, $7 }' >>"$T/res"
 }
@@ -221,6 +239,14 @@ for r in $(seq "$reps"); do
 		# shellcheck disable=SC2086
 		measure $job cluster $EC run $job $a
 		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the cluster's answer differs" >&2; exit 1; }
+		# shellcheck disable=SC2086
+		measure $job again $EC run $job $a
+		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the cluster's answer differs" >&2; exit 1; }
+		# shellcheck disable=SC2086
+		EAU2_NODE=auto $EL run $job $a >"$T/out"
+		# shellcheck disable=SC2086
+		measure $job warm env EAU2_NODE=auto $EL run $job $a
+		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the local node's answer differs" >&2; exit 1; }
 	done
 	if [ -n "$shuffle" ]; then
 		sa="--input sh --arg by=k --arg agg=count,sum:x"
@@ -278,6 +304,14 @@ for job in load $jobs; do
 			printf "%-10s local %.2f s (%.2f CPU s)  cluster %.2f s (%.2f CPU s)  wall x%.2f  CPU x%.2f\n",
 			       $1, $2, $4, $3, $5, $3 / $2, $5 / $4 }' ;;
 	esac
+	[ "$job" != load ] && [ "$job" != filter_as ] || continue
+	ww=$(awk -v j=$job '$1 == j && $2 == "warm" { print $3 }' "$T/res" | median)
+	aw=$(awk -v j=$job '$1 == j && $2 == "again" { print $3 }' "$T/res" | median)
+	wc=$(awk -v j=$job '$1 == j && $2 == "warm" { print $4 }' "$T/res" | median)
+	ac=$(awk -v j=$job '$1 == j && $2 == "again" { print $4 }' "$T/res" | median)
+	echo "$ww $aw $wc $ac" | awk '{
+		printf "  again    warm node %.2f s (%.2f CPU s)  cluster %.2f s (%.2f CPU s)  wall x%.2f  CPU x%.2f\n",
+		       $1, $3, $2, $4, $2 / $1, $4 / $3 }'
 done
 if [ -n "$distout" ]; then
 	gw=$(awk '$1 == "filter_as" && $2 == "gather" { print $3 }' "$T/res" | median)
