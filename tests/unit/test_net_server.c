@@ -602,6 +602,14 @@ static void test_server_killed_or_stopped(void **state)
 	o.io_timeout_ms = 300;
 	tu_ok(eau2_net_connect(&c, addr, &o, &err), &err);
 	kill(pid, SIGSTOP);
+	/* kill() returns before every thread of the child has stopped: wait
+	 * for the stop, or its ring thread may still answer the echo. */
+	{
+		int st;
+
+		assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
+		assert_true(WIFSTOPPED(st));
+	}
 	f = (struct eau2_net_frame){ .type = T_ECHO, .req = 3, .len = 2 };
 	tu_ok(eau2_net_send(c, &f, "hi", &err), &err);
 	t0 = now_s();
