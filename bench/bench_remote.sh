@@ -164,7 +164,9 @@ iperf() {
 }
 
 # loads PREFIX CLIENT...: part 5's three loads of the mixed CSV, REPS
-# times (CLIENT: the eau2 command and its global options)
+# times (CLIENT: the eau2 command and its global options). Each load
+# finds lm on neither side: a replaced key holds its old pages while the
+# new ones are written, which costs a transfer measurably more
 loads() {
 	lp=$1
 	shift
@@ -175,6 +177,7 @@ loads() {
 		xfer "$lp-load+push" "$CSVB" sh -c \
 			"$* load $W/mixed.csv --as lm && $* push lm $NADDR"
 		"$@" rm lm
+		"$@" --remote "$NADDR" rm lm
 		xfer "$lp-remote" "$CSVB" "$@" --remote "$NADDR" load "$W/mixed.csv" --as lm
 		"$@" --remote "$NADDR" rm lm
 		r=$((r + 1))
