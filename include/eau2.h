@@ -475,6 +475,7 @@ struct eau2_load_stats {
 	uint64_t rows;     /* rows loaded */
 	uint64_t skipped;  /* rows skipped (on_error skip, SoR invalid rows) */
 	uint64_t bytes;    /* input bytes read */
+	uint64_t columns;  /* columns of the dataframe loaded */
 	/* "file:line:column: what" of the first skipped rows */
 	char where[EAU2_LOAD_WHERE_MAX][256];
 };
@@ -490,7 +491,9 @@ int eau2_load(eau2 *db, const char *path, const struct eau2_load_options *opt,
  * failed load or put leaves key as it was, and nothing in the store). On
  * a cluster the partitions go to the nodes while the file is parsed,
  * rather than after. df (may be NULL) gets the dataframe loaded here;
- * stats may be NULL. */
+ * stats may be NULL. On a cluster, a NULL df lets the driver's store
+ * drop each partition once it is on its nodes: it then holds the
+ * partitions in flight, not the whole file. */
 int eau2_load_put(eau2 *db, const char *path, const char *key,
 		  const struct eau2_load_options *opt, eau2_df **df,
 		  struct eau2_load_stats *stats, struct eau2_error *err);

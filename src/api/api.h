@@ -72,7 +72,8 @@ struct eau2_backend {
 		       const struct eau2_args *args, const struct eau2_run_options *opt,
 		       const char *as, eau2_df **result, struct eau2_error *err);
 	/* Optional (NULL: eau2_load, then put): eau2_load_put, for a backend
-	 * that can store a load while it is parsed. */
+	 * that can store a load while it is parsed. df NULL: the caller
+	 * keeps no copy of the dataframe loaded here. */
 	int (*load_put)(eau2 *db, const char *path, const char *key,
 			const struct eau2_load_options *opt, eau2_df **df,
 			struct eau2_load_stats *stats, struct eau2_error *err);

@@ -66,11 +66,15 @@ static int remote_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error 
  * widened) sends its next piece with RESTART: the node drops what came
  * before. Any failure closes the connection, which drops the put there.
  *
- * Access rules. id, taken and restart are the hook's (the loader's lock),
- * read by the caller once the load returned; piece, piece_restart, busy,
- * end, rc and err are under mu; chunks is the sender's until it is
- * joined. The connection is the sender's from begin to its join, then
- * the caller's.
+ * When the caller keeps no copy (discard), the hook frees the store
+ * pages of the groups already sent (eau2_builder_discard): the client's
+ * store holds what is in flight, not the whole file.
+ *
+ * Access rules. id, taken, restart and freed are the hook's (the
+ * loader's lock), read by the caller once the load returned; piece,
+ * piece_restart, piece_id, piece_to, sent_id, sent_to, busy, end, rc and
+ * err are under mu; chunks is the sender's until it is joined. The
+ * connection is the sender's from begin to its join, then the caller's.
  */
 #define STREAM_PING_S 1 /* an idle sender PINGs the node this often */
 
@@ -81,10 +85,14 @@ struct stream {
 	uint64_t id;          /* the builder streamed; 0: none yet */
 	size_t taken;         /* its groups handed to the sender */
 	bool restart;         /* the next piece starts the put again */
+	bool discard;         /* the caller keeps no copy: free what was sent */
+	size_t freed;         /* groups [0, freed) of builder id discarded */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	eau2_df *piece;       /* handed over, not yet sent */
 	bool piece_restart;
+	uint64_t piece_id, sent_id; /* the builder of the piece, of the last sent */
+	size_t piece_to, sent_to;   /* the group after it, after the last sent */
 	bool busy, end;
 	int rc;
 	struct eau2_error err;
@@ -157,6 +165,10 @@ static void *stream_sender(void *arg)
 		eau2_df_release(piece);
 		pthread_mutex_lock(&s->mu);
 		s->busy = false;
+		if (!rc) {
+			s->sent_id = s->piece_id;
+			s->sent_to = s->piece_to;
+		}
 		pthread_mutex_unlock(&s->mu);
 		if (rc) {
 			stream_fail(s, rc, &e);
@@ -182,6 +194,12 @@ static bool stream_joined(void *arg, eau2_builder *root)
 		}
 		s->id = id;
 		s->taken = 0;
+		s->freed = 0;
+	}
+	if (s->discard && s->sent_id == id && s->sent_to > s->freed) {
+		/* Best effort: groups left in place cost memory, nothing else. */
+		(void)eau2_builder_discard(root, s->freed, s->sent_to, NULL);
+		s->freed = s->sent_to;
 	}
 	if (!s->rc && !s->piece && !s->busy && n > s->taken) {
 		struct eau2_error e = {0};
@@ -192,6 +210,8 @@ static bool stream_joined(void *arg, eau2_builder *root)
 			s->err = e;
 		} else {
 			s->piece_restart = s->restart;
+			s->piece_id = id;
+			s->piece_to = n;
 			s->restart = false;
 			s->taken = n;
 			pthread_cond_broadcast(&s->cv);
@@ -245,11 +265,13 @@ static int remote_load_put(eau2 *db, const char *path, const char *key,
 			   const struct eau2_load_options *opt, eau2_df **df,
 			   struct eau2_load_stats *stats, struct eau2_error *err)
 {
-	struct stream s = { .r = db->be_state, .key = key };
+	struct stream s = { .r = db->be_state, .key = key, .discard = !df };
+	eau2_df *out = NULL;
 	pthread_t t;
 	int rc;
 
-	*df = NULL;
+	if (df)
+		*df = NULL;
 	if ((rc = eau2_remote_put_begin(s.r, key, &s.req, err)))
 		return rc;
 	pthread_mutex_init(&s.mu, NULL);
@@ -262,20 +284,20 @@ static int remote_load_put(eau2 *db, const char *path, const char *key,
 		eau2_remote_put_abort(s.r);
 		goto out;
 	}
-	rc = eau2_load_stream_in(db->store, path, opt, stream_joined, &s, df, stats, err);
+	rc = eau2_load_stream_in(db->store, path, opt, stream_joined, &s, &out, stats, err);
 	if (rc) {
 		/* Stopped for a failed piece: that piece's error. */
 		int failed = stream_join(&s, t, rc == -ECANCELED ? err : NULL);
 
 		rc = rc == -ECANCELED && failed ? failed : rc;
 		eau2_remote_put_abort(s.r);
-	} else if ((rc = stream_join(&s, t, err)) || (rc = stream_finish(&s, *df, err))) {
+	} else if ((rc = stream_join(&s, t, err)) || (rc = stream_finish(&s, out, err))) {
 		eau2_remote_put_abort(s.r);
 	}
-	if (rc) {
-		eau2_df_release(*df);
-		*df = NULL;
-	}
+	if (rc || !df)
+		eau2_df_release(out);
+	else
+		*df = out;
 out:
 	eau2_remote_set_progress(s.r, &(struct eau2_remote_progress){ db->opt.progress,
 								      db->opt.progress_ctx });

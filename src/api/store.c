@@ -202,7 +202,7 @@ int eau2_load_put(eau2 *db, const char *path, const char *key,
 	if (!db || !path || !key)
 		return eau2_error_set(err, -EINVAL, "load: store, file and key are required");
 	if (db->be->load_put)
-		rc = db->be->load_put(db, path, key, opt, &out, stats, err);
+		rc = db->be->load_put(db, path, key, opt, df ? &out : NULL, stats, err);
 	else if (!(rc = eau2_load_in(store_of(db), path, opt, &out, stats, err)))
 		rc = db->be->put(db, key, out, err);
 	if (rc || !df)

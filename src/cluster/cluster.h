@@ -233,7 +233,10 @@ int eau2_cluster_put(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df 
  * load ends make the last partition. A load that starts again (CSV
  * types widened) drops what it pushed and puts its result whole. A
  * failed load or put drops every copy pushed and leaves key as it was.
- * *df gets the dataframe loaded in store (unpublished there). */
+ * *df gets the dataframe loaded in store (unpublished there). With df
+ * NULL the caller keeps no copy here: once there is a partition a node,
+ * each partition's pages in store are freed when it has reached all its
+ * nodes, so the driver holds what is in flight, not the whole file. */
 struct eau2_store;
 int eau2_cluster_load(eau2_cluster *cl, struct eau2_store *store, const char *path,
 		      const char *key, const struct eau2_load_options *lo,

@@ -298,6 +298,7 @@ struct stream_part {
 	size_t group, ngroups;
 	uint64_t bytes;
 	eau2_df *snap;                       /* until pushed */
+	bool freed;                          /* the hook's: discarded here */
 	uint32_t place[EAU2_DIR_REPLICAS_MAX];
 	unsigned char pushed[EAU2_DIR_REPLICAS_MAX];
 };
@@ -316,6 +317,8 @@ struct stream {
 	size_t scanned;     /* its groups counted into acc */
 	uint64_t acc;
 	bool fallback;
+	bool discard;       /* the caller keeps no copy: free what was pushed */
+	size_t freed;       /* parts [0, freed) discarded */
 	/* under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -431,6 +434,35 @@ static int stream_add(struct stream *s, size_t group, size_t ngroups,
 	return rc;
 }
 
+/* Frees the pages of the partitions that reached all their nodes (the
+ * caller keeps no copy here), so the driver's store holds the partitions
+ * in flight, not the whole file. Only from the first partition a node
+ * on: a put that ends with fewer is cut again from the whole dataframe.
+ * Best effort: a partition left in place costs memory, nothing else. */
+static void stream_discard(struct stream *s, eau2_builder *root)
+{
+	for (size_t i = s->freed;; i++) {
+		struct stream_part p;
+		bool pushed = true;
+
+		pthread_mutex_lock(&s->mu);
+		if (i >= s->nparts || s->nparts < s->m.n) {
+			pthread_mutex_unlock(&s->mu);
+			return;
+		}
+		p = s->parts[i];
+		for (unsigned j = 0; j < s->r; j++)
+			pushed = pushed && p.pushed[j];
+		if (pushed && !p.freed)
+			s->parts[i].freed = true;
+		if (i == s->freed && (pushed || p.freed))
+			s->freed++;
+		pthread_mutex_unlock(&s->mu);
+		if (pushed && !p.freed)
+			(void)eau2_builder_discard(root, p.group, p.group + p.ngroups, NULL);
+	}
+}
+
 /* The load's hook: false (stop the load) once a push failed. */
 static bool stream_joined(void *arg, eau2_builder *root)
 {
@@ -455,6 +487,8 @@ static bool stream_joined(void *arg, eau2_builder *root)
 		return true;
 	}
 	s->id = id;
+	if (s->discard)
+		stream_discard(s, root);
 	for (; s->scanned < n; s->scanned++) {
 		struct eau2_error e = {0};
 		eau2_df *snap;
@@ -670,24 +704,28 @@ int eau2_cluster_load(eau2_cluster *cl, struct eau2_store *store, const char *pa
 		      const struct eau2_cluster_put_options *po, eau2_df **df,
 		      struct eau2_load_stats *stats, struct eau2_error *err)
 {
+	eau2_df *out = NULL;
 	struct stream *s;
 	struct stat st;
 	int rc;
 
-	*df = NULL;
+	if (df)
+		*df = NULL;
 	if ((rc = stream_begin(cl, key, stat(path, &st) ? 0 : (uint64_t)st.st_size, po, &s,
 			       err)))
 		return rc;
-	rc = eau2_load_stream_in(store, path, lo, stream_joined, s, df, stats, err);
+	s->discard = !df;
+	rc = eau2_load_stream_in(store, path, lo, stream_joined, s, &out, stats, err);
 	if (rc) {
 		/* Stopped for a failed push: that push's error. */
 		int pushed = stream_end(s, NULL, rc == -ECANCELED ? err : NULL);
 
 		return rc == -ECANCELED && pushed ? pushed : rc;
 	}
-	if ((rc = stream_end(s, *df, err))) {
-		eau2_df_release(*df);
-		*df = NULL;
-	}
+	rc = stream_end(s, out, err);
+	if (rc || !df)
+		eau2_df_release(out);
+	else
+		*df = out;
 	return rc;
 }

@@ -869,6 +869,37 @@ uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g)
 	return bytes;
 }
 
+int eau2_builder_discard(eau2_builder *b, size_t from, size_t to, struct eau2_error *err)
+{
+	struct writer *w = b->w;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	int rc = 0;
+
+	if (from > to || to > eau2_builder_groups(b) || b->is_part)
+		return eau2_error_set(err, -EINVAL, "builder: discard of groups %zu to %zu of %zu",
+				      from, to, eau2_builder_groups(b));
+	pthread_mutex_lock(&w->mu);
+	for (size_t g = from; g < to && !rc; g++) {
+		for (size_t c = 0; c < b->schema->n && !rc; c++) {
+			const struct eau2_chunk_ref *r = &b->chunks[c].refs[g];
+			struct eau2_shm_seg *s = &w->segs[r->seg];
+			const struct eau2_chunk_hdr *h = (const void *)(s->base + r->off);
+			/* The whole pages inside the chunk: its neighbours
+			 * keep theirs. */
+			uint64_t lo = (r->off + page - 1) / page * page;
+			uint64_t hi = (r->off + h->total_len) / page * page;
+
+			if (hi > lo && fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						 (off_t)lo, (off_t)(hi - lo)) < 0)
+				rc = eau2_error_set(err, -errno, "store: cannot discard a chunk of "
+						    "column '%s', row group %zu: %s",
+						    b->schema->names[c], g, strerror(errno));
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
 int eau2_builder_snapshot(eau2_builder *b, size_t from, size_t to, eau2_df **df,
 			  struct eau2_error *err)
 {

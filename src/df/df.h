@@ -287,10 +287,15 @@ int eau2_desc_write(int datafd, uint64_t id, const eau2_schema *s,
  * (another after a load restarts with a new builder); group_bytes: the
  * bytes of group g's chunks; snapshot: a dataframe of groups [from, to)
  * (eau2_df_open_mem), readable after the builder is finished or
- * aborted. */
+ * aborted; discard: frees the store pages that lie wholly inside the
+ * chunks of groups [from, to) (a hole punched in their segments), for a
+ * load that sent those groups elsewhere and never reads them again: they
+ * then read as zeros, in the builder, in its snapshots and in the
+ * dataframe it finishes. */
 size_t eau2_builder_groups(const eau2_builder *b);
 uint64_t eau2_builder_id(const eau2_builder *b);
 uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g);
+int eau2_builder_discard(eau2_builder *b, size_t from, size_t to, struct eau2_error *err);
 int eau2_builder_snapshot(eau2_builder *b, size_t from, size_t to, eau2_df **df,
 			  struct eau2_error *err);
 

@@ -61,6 +61,12 @@ struct double_ctx {
 
 static struct double_ctx dbl;
 
+/* The most bytes allocated under watch_dir (the driver's store) that a
+ * push saw, while watch_dir is set. */
+static const char *watch_dir;
+static uint64_t watch_peak;
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static struct dnode *node_of(struct double_ctx *d, const struct eau2_member *m,
 			     struct eau2_error *err)
 {
@@ -88,6 +94,14 @@ static int d_push(void *ctx, const struct eau2_member *node, const char *part,
 
 	if (!n)
 		return err->code;
+	if (watch_dir) {
+		uint64_t b = tu_allocated(watch_dir);
+
+		pthread_mutex_lock(&watch_mu);
+		if (b > watch_peak)
+			watch_peak = b;
+		pthread_mutex_unlock(&watch_mu);
+	}
 	rc = eau2_cluster_copy_groups(n->db, df, group, ngroups, &p, err);
 	if (rc == 0)
 		rc = eau2_put(n->db, part, p, err);
@@ -706,6 +720,44 @@ static size_t stream_check(eau2_cluster *cl, eau2 *db, eau2_zk *zk, const char *
 	return nparts;
 }
 
+/* A load's progress, slowed so that the pushers keep up with it. */
+static void slowly(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	(void)done;
+	(void)total;
+	usleep(5000);
+}
+
+/* The growth of the driver's store (dir) at its fullest during a
+ * streamed load of path under key, with (keep) or without the caller
+ * keeping the dataframe loaded; the key then equals a local load. */
+static uint64_t load_peak(eau2_cluster *cl, eau2 *db, const char *dir, const char *path,
+			  const char *key, bool keep)
+{
+	struct eau2_cluster_put_options po = { .replicas = 1, .part_bytes = 1 };
+	struct eau2_load_options lo = { .threads = 1, .progress = slowly };
+	struct eau2_error err = {0};
+	eau2_df *df = NULL, *local = NULL, *got = NULL;
+	uint64_t base = tu_allocated(dir);
+
+	watch_peak = 0;
+	watch_dir = dir;
+	tu_ok(eau2_cluster_load(cl, db->store, path, key, &lo, &po, keep ? &df : NULL, NULL,
+				&err), &err);
+	watch_dir = NULL;
+	assert_true(keep ? df != NULL : df == NULL);
+	tu_ok(eau2_load(db, path, NULL, &local, NULL, &err), &err);
+	tu_ok(eau2_cluster_get(cl, db, key, &got, &err), &err);
+	assert_same_df(got, local);
+	if (df)
+		assert_same_df(df, local);
+	eau2_df_release(df);
+	eau2_df_release(local);
+	eau2_df_release(got);
+	return watch_peak > base ? watch_peak - base : 0;
+}
+
 /* A load's progress: the furthest byte reported. The first report
  * waits (up to 5 s) for a node to have refused an op, and a little more
  * for the driver to take that in, so that what the load does after a
@@ -751,6 +803,22 @@ static void test_stream_load(void **state)
 	assert_int_equal(all_parts(), NNODES);
 	tu_ok(eau2_cluster_delete(cl, "s/ok", &err), &err);
 
+	/* A caller that keeps no copy: the driver's store frees each
+	 * partition once pushed, and holds a few, not the whole file. */
+	eau2_load_tune.progress_bytes = 64 << 10;
+	{
+		uint64_t kept = load_peak(cl, db, dir, ok, "s/kept", true);
+		uint64_t dropped = load_peak(cl, db, dir, ok, "s/dropped", false);
+
+		if (dropped * 4 > kept)
+			fail_msg("the driver's store grew by %llu bytes, keeping none, and %llu "
+				 "keeping the dataframe", (unsigned long long)dropped,
+				 (unsigned long long)kept);
+	}
+	eau2_load_tune.progress_bytes = 0;
+	tu_ok(eau2_cluster_delete(cl, "s/kept", &err), &err);
+	tu_ok(eau2_cluster_delete(cl, "s/dropped", &err), &err);
+
 	/* A value past the samples widens x to a string: the load starts
 	 * again, and what the first pass pushed is dropped. */
 	eau2_load_tune.sample_bytes = 64;
@@ -762,6 +830,9 @@ static void test_stream_load(void **state)
 	assert_int_equal(eau2_schema_type(eau2_df_schema(df), 1), EAU2_STRING);
 	eau2_df_release(df);
 	df = NULL;
+	/* The same, keeping no copy: what the first pass freed is not read
+	 * again. */
+	(void)load_peak(cl, db, dir, wide, "s/wide", false);
 	tu_ok(eau2_cluster_delete(cl, "s/wide", &err), &err);
 
 	/* A bad last row: no key, no copy, no lease left. */

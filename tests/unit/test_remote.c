@@ -1156,12 +1156,54 @@ static void until_staged(void *ctx, uint64_t done, uint64_t total)
 	st->seen = data_files(st->v->dir);
 }
 
+/* A load's progress, slowed so that the sender keeps up: the most bytes
+ * allocated under dir (the client's store) so far. */
+struct peak {
+	const char *dir;
+	uint64_t bytes;
+};
+
+static void store_peak(void *ctx, uint64_t done, uint64_t total)
+{
+	struct peak *p = ctx;
+	uint64_t b;
+
+	(void)done;
+	(void)total;
+	usleep(5000);
+	if ((b = tu_allocated(p->dir)) > p->bytes)
+		p->bytes = b;
+}
+
+/* The growth of the client's store (dir) at its fullest during a
+ * streamed load of path under key, with (keep) or without the caller
+ * keeping the dataframe loaded; the node's copy then equals want. */
+static uint64_t load_peak(eau2 *db, const char *dir, const char *path, bool keep,
+			  const eau2_df *want)
+{
+	struct peak p = { dir, 0 };
+	struct eau2_load_options lo = { .threads = 1, .progress = store_peak, .progress_ctx = &p };
+	struct eau2_error err = {0};
+	uint64_t base = tu_allocated(dir);
+	eau2_df *df = NULL, *got = NULL;
+
+	tu_ok(eau2_load_put(db, path, "s", &lo, keep ? &df : NULL, NULL, &err), &err);
+	assert_true(keep ? df != NULL : df == NULL);
+	tu_ok(eau2_get(db, "s", &got, &err), &err);
+	assert_same(want, got);
+	eau2_df_release(got);
+	eau2_df_release(df);
+	return p.bytes > base ? p.bytes - base : 0;
+}
+
 /* eau2_load_put on a remote node: the pieces leave while the file is
  * parsed (64 KiB pieces: many joins), and the node's dataframe equals a
  * local load of the file, also when the parse stalls past the node's
  * frame timeout; one whose types widen near its end (the load starts
- * again) too; a file with a bad last row fails naming its line, and the
- * node keeps the old value with nothing staged. */
+ * again) too; a caller that keeps no copy leaves the client's store
+ * holding what is in flight, not the whole file; a file with a bad last
+ * row fails naming its line, and the node keeps the old value with
+ * nothing staged. */
 static void test_load_streamed(void **state)
 {
 	struct eau2_error err = {0};
@@ -1196,9 +1238,25 @@ static void test_load_streamed(void **state)
 		assert_same(want, df);
 		tu_ok(eau2_get(db, "s", &got, &err), &err);
 		assert_same(want, got);
+		/* The same, keeping no copy (what was sent is freed here). */
+		(void)load_peak(db, cdir, path, false, want);
 		eau2_df_release(got);
 		eau2_df_release(want);
 		eau2_df_release(df);
+		free(path);
+	}
+	{
+		char *path = write_csv(cdir, "ok.csv", rows, 0);
+		uint64_t kept, dropped;
+
+		tu_ok(eau2_load(local, path, NULL, &want, NULL, &err), &err);
+		kept = load_peak(db, cdir, path, true, want);
+		dropped = load_peak(db, cdir, path, false, want);
+		if (dropped * 4 > kept)
+			fail_msg("the client's store grew by %llu bytes, keeping none, and %llu "
+				 "keeping the dataframe", (unsigned long long)dropped,
+				 (unsigned long long)kept);
+		eau2_df_release(want);
 		free(path);
 	}
 	{

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
@@ -39,6 +40,30 @@ void tu_rmdir(char *path)
 	if (path)
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(path);
+}
+
+static pthread_mutex_t walk_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t walk_bytes; /* under walk_mu */
+
+static int walk_add(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)p; (void)f;
+	if (flag == FTW_F)
+		walk_bytes += (uint64_t)st->st_blocks * 512;
+	return 0;
+}
+
+uint64_t tu_allocated(const char *dir)
+{
+	uint64_t b;
+
+	pthread_mutex_lock(&walk_mu);
+	walk_bytes = 0;
+	if (nftw(dir, walk_add, 16, FTW_PHYS) != 0)
+		fail_msg("nftw %s: %s", dir, strerror(errno));
+	b = walk_bytes;
+	pthread_mutex_unlock(&walk_mu);
+	return b;
 }
 
 eau2 *tu_open_store(char **dir)

@@ -19,6 +19,8 @@
 char *tu_tmpdir(const char *tag);
 /* rm -rf path, then free(path). */
 void tu_rmdir(char *path);
+/* Bytes allocated to the files under dir (st_blocks); thread-safe. */
+uint64_t tu_allocated(const char *dir);
 /* eau2_open's options for the store at dir, everything else default. */
 #define TU_STORE(dir) (&(struct eau2_options){ .store = (dir) })
 /* Opens a store in a fresh directory; *dir receives the path. */

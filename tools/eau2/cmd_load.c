@@ -123,9 +123,10 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	eau2_cli_progress_start(&prog, NULL);
 
 	/* On a cluster or a node the row groups leave while the file is
-	 * parsed; here the key is put once the load is done. */
+	 * parsed (and the cluster's driver keeps none of them once sent);
+	 * here the key is put once the load is done. */
 	if (cli->cluster || cli->remote)
-		rc = eau2_load_put(cli->db, path, o->as, &lo, &df, &stats, &err);
+		rc = eau2_load_put(cli->db, path, o->as, &lo, NULL, &stats, &err);
 	else
 		rc = eau2_load(cli->db, path, &lo, &df, &stats, &err);
 	eau2_cli_progress_clear(&prog);
@@ -147,9 +148,9 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	}
 	secs = eau2_cli_now() - prog.start;
 	mb = (double)(stats.bytes ? stats.bytes : (uint64_t)st.st_size) / 1e6;
-	fprintf(stderr, "eau2: loaded %s: %llu rows, %zu columns in %.2f s "
-		"(%.1f MB/s)\n", o->as, (unsigned long long)eau2_df_rows(df),
-		eau2_df_ncols(df), secs, secs > 0 ? mb / secs : 0.0);
+	fprintf(stderr, "eau2: loaded %s: %llu rows, %llu columns in %.2f s "
+		"(%.1f MB/s)\n", o->as, (unsigned long long)stats.rows,
+		(unsigned long long)stats.columns, secs, secs > 0 ? mb / secs : 0.0);
 	if (stats.skipped) {
 		fprintf(stderr, "eau2: skipped %llu bad rows%s\n",
 			(unsigned long long)stats.skipped,
