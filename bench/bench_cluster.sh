@@ -9,7 +9,10 @@
 # words), then --reps times each (median printed):
 #   load       `eau2 load` into a local store vs `eau2 --cluster ... load
 #              --replicas 1` (parsed here, partitions streamed to nodes):
-#              wall seconds and GB/s of the file, ratio cluster/local;
+#              wall seconds and GB/s of the file, ratio cluster/local,
+#              and the most the driver's store held (du, every 50 ms);
+#              with --base PATH, also the same cluster load by another
+#              eau2 build right after, and the ratios to it;
 #   groupby    `eau2 run groupby --arg by=s --arg agg=count,sum:x`;
 #   wordcount  `eau2 run wordcount --arg column=line`:
 #              wall seconds, and CPU seconds of every process (the eau2
@@ -61,12 +64,12 @@
 #
 # Usage: bench/bench_cluster.sh [--rows N] [--reps N] [--apps] [--jobs LIST]
 #        [--app-rows N] [--distout] [--shuffle] [--shuffle-rows N]
-#        [--shuffle-keys N]
+#        [--shuffle-keys N] [--base PATH]
 # Env: BUILD (default build) holds eau2 and eau2-node.
 set -eu
 
-rows=3000000 reps=3 apps= distout= shuffle= srows=10000000 skeys= jobs= arows=
-usage="usage: $0 [--rows N] [--reps N] [--apps] [--jobs LIST] [--app-rows N] [--distout] [--shuffle] [--shuffle-rows N] [--shuffle-keys N]"
+rows=3000000 reps=3 apps= distout= shuffle= srows=10000000 skeys= jobs= arows= base=
+usage="usage: $0 [--rows N] [--reps N] [--apps] [--jobs LIST] [--app-rows N] [--distout] [--shuffle] [--shuffle-rows N] [--shuffle-keys N] [--base PATH]"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rows) rows=$2; shift 2 ;;
@@ -78,6 +81,7 @@ while [ $# -gt 0 ]; do
 	--shuffle) shuffle=1; shift ;;
 	--shuffle-rows) srows=$2; shift 2 ;;
 	--shuffle-keys) skeys=$2; shift 2 ;;
+	--base) base=$2; shift 2 ;;
 	--help|-h) sed -n '3,/^# Env/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "$usage" >&2; exit 2 ;;
 	esac
@@ -91,6 +95,7 @@ for j in $jobs; do
 	esac
 done
 arows=${arows:-$((rows / 4))}
+[ -z "$base" ] || [ -x "$base" ] || { echo "bench_cluster: --base $base: not an executable" >&2; exit 2; }
 . "$(dirname "$0")/lib/cluster.sh"
 bench_setup clbench
 export EAU2_NODE=0 LC_ALL=C
@@ -183,7 +188,8 @@ export OUT="$T/out"
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 EL="$E2 --store $T/l"
-EC="$E2 --store $T/d --cluster $Z/bench --timeout 60000"
+CO="--store $T/d --cluster $Z/bench --timeout 60000"
+EC="$E2 $CO"
 
 : >"$T/res"
 if [ -z "$jobs" ]; then
@@ -228,9 +234,29 @@ job_args() {
 	mandelbrot) echo "--arg width=1000 --arg height=750 --arg iter=500 --arg result=summary" ;;
 	esac
 }
+# cluster_load MODE EAU2: the cluster load, and the most its driver's
+# store held (KiB, to $T/peak.MODE)
+cluster_load() {
+	(
+		p=0
+		while :; do
+			k=$(du -sk "$T/d" 2>/dev/null | cut -f1)
+			[ "${k:-0}" -gt "$p" ] && p=$k && echo "$p" >"$T/peak.now"
+			sleep 0.05
+		done
+	) &
+	sp=$!
+	echo 0 >"$T/peak.now"
+	# shellcheck disable=SC2086
+	measure load "$1" "$2" $CO load "$T/data.csv" --as t --replicas 1
+	kill "$sp"
+	wait "$sp" 2>/dev/null || :
+	cat "$T/peak.now" >>"$T/peak.$1"
+}
 for r in $(seq "$reps"); do
 	measure load local $EL load "$T/data.csv" --as t
-	measure load cluster $EC load "$T/data.csv" --as t --replicas 1
+	cluster_load cluster "$E2"
+	[ -z "$base" ] || cluster_load base "$base"
 	for job in $jobs; do
 		a=$(job_args $job)
 		# shellcheck disable=SC2086
@@ -304,6 +330,18 @@ for job in load $jobs; do
 			printf "%-10s local %.2f s (%.2f CPU s)  cluster %.2f s (%.2f CPU s)  wall x%.2f  CPU x%.2f\n",
 			       $1, $2, $4, $3, $5, $3 / $2, $5 / $4 }' ;;
 	esac
+	if [ "$job" = load ]; then
+		dp=$(median <"$T/peak.cluster")
+		echo "$dp" | awk '{ printf "  driver   its store held at most %.0f MiB\n", $1 / 1024 }'
+	fi
+	if [ "$job" = load ] && [ -n "$base" ]; then
+		bw=$(awk '$1 == "load" && $2 == "base" { print $3 }' "$T/res" | median)
+		bc=$(awk '$1 == "load" && $2 == "base" { print $4 }' "$T/res" | median)
+		bp=$(median <"$T/peak.base")
+		echo "$bw $bc $bp $cw $cc $dp $bytes" | awk '{
+			printf "  base     cluster %.2f s (%.2f GB/s, %.2f CPU s), store at most %.0f MiB; this build: wall x%.2f  CPU x%.2f  store x%.2f\n",
+			       $1, $7 / $1 / 1e9, $2, $3 / 1024, $4 / $1, $5 / $2, $6 / $3 }'
+	fi
 	[ "$job" != load ] && [ "$job" != filter_as ] || continue
 	ww=$(awk -v j=$job '$1 == j && $2 == "warm" { print $3 }' "$T/res" | median)
 	aw=$(awk -v j=$job '$1 == j && $2 == "again" { print $3 }' "$T/res" | median)
