@@ -67,14 +67,17 @@ static int remote_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error 
  * before. Any failure closes the connection, which drops the put there.
  *
  * When the caller keeps no copy (discard), the hook frees the store
- * pages of the groups already sent (eau2_builder_discard): the client's
- * store holds what is in flight, not the whole file.
+ * pages of the groups already sent (eau2_builder_discard), and holds the
+ * parse back while more than eau2_load_stream_window() bytes of groups
+ * wait to be sent: the client's store holds what is in flight, not the
+ * whole file, however slow the link.
  *
- * Access rules. id, taken, restart and freed are the hook's (the
- * loader's lock), read by the caller once the load returned; piece,
- * piece_restart, piece_id, piece_to, sent_id, sent_to, busy, end, rc and
- * err are under mu; chunks is the sender's until it is joined. The
- * connection is the sender's from begin to its join, then the caller's.
+ * Access rules. id, taken, restart, freed, counted and seen are the
+ * hook's (the loader's lock), read by the caller once the load returned;
+ * piece, piece_restart, piece_id, piece_to, piece_end, sent_id, sent_to,
+ * sent_end, busy, end, rc and err are under mu; chunks is the sender's
+ * until it is joined. The connection is the sender's from begin to its
+ * join, then the caller's.
  */
 #define STREAM_PING_S 1 /* an idle sender PINGs the node this often */
 
@@ -87,12 +90,15 @@ struct stream {
 	bool restart;         /* the next piece starts the put again */
 	bool discard;         /* the caller keeps no copy: free what was sent */
 	size_t freed;         /* groups [0, freed) of builder id discarded */
+	size_t counted;       /* groups [0, counted) of builder id ... */
+	uint64_t seen;        /* ... hold seen bytes */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	eau2_df *piece;       /* handed over, not yet sent */
 	bool piece_restart;
 	uint64_t piece_id, sent_id; /* the builder of the piece, of the last sent */
 	size_t piece_to, sent_to;   /* the group after it, after the last sent */
+	uint64_t piece_end, sent_end; /* the bytes of the groups before those */
 	bool busy, end;
 	int rc;
 	struct eau2_error err;
@@ -168,7 +174,9 @@ static void *stream_sender(void *arg)
 		if (!rc) {
 			s->sent_id = s->piece_id;
 			s->sent_to = s->piece_to;
+			s->sent_end = s->piece_end;
 		}
+		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 		if (rc) {
 			stream_fail(s, rc, &e);
@@ -195,7 +203,15 @@ static bool stream_joined(void *arg, eau2_builder *root)
 		s->id = id;
 		s->taken = 0;
 		s->freed = 0;
+		s->counted = 0;
+		s->seen = 0;
 	}
+	for (; s->discard && s->counted < n; s->counted++)
+		s->seen += eau2_builder_group_bytes(root, s->counted);
+	/* Backpressure: the parse waits while the sender lags a window. */
+	while (s->discard && !s->rc && (s->piece || s->busy) &&
+	       s->seen - (s->sent_id == id ? s->sent_end : 0) > eau2_load_stream_window())
+		pthread_cond_wait(&s->cv, &s->mu);
 	if (s->discard && s->sent_id == id && s->sent_to > s->freed) {
 		/* Best effort: groups left in place cost memory, nothing else. */
 		(void)eau2_builder_discard(root, s->freed, s->sent_to, NULL);
@@ -212,6 +228,7 @@ static bool stream_joined(void *arg, eau2_builder *root)
 			s->piece_restart = s->restart;
 			s->piece_id = id;
 			s->piece_to = n;
+			s->piece_end = s->seen;
 			s->restart = false;
 			s->taken = n;
 			pthread_cond_broadcast(&s->cv);

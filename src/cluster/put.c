@@ -324,6 +324,7 @@ struct stream {
 	pthread_cond_t cv;
 	struct stream_part *parts;
 	size_t nparts, cap, next;
+	uint64_t inflight;  /* bytes of the parts queued or being pushed */
 	bool end;
 	bool stale;         /* the load started again */
 	int rc;
@@ -370,6 +371,10 @@ static int stream_push(struct stream *s, size_t i, const eau2_df *df,
 						 s->key, i, node->id, node->addr);
 		pthread_mutex_lock(&s->mu);
 		s->parts[i].pushed[j] = 1;
+		if (j + 1 == s->r) {
+			s->inflight -= p.bytes;
+			pthread_cond_broadcast(&s->cv);
+		}
 		pthread_mutex_unlock(&s->mu);
 	}
 	return 0;
@@ -426,6 +431,7 @@ static int stream_add(struct stream *s, size_t group, size_t ngroups,
 		s->parts[s->nparts++] = (struct stream_part){
 			.group = group, .ngroups = ngroups, .bytes = bytes, .snap = snap,
 		};
+		s->inflight += bytes;
 		pthread_cond_broadcast(&s->cv);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -436,11 +442,22 @@ static int stream_add(struct stream *s, size_t group, size_t ngroups,
 
 /* Frees the pages of the partitions that reached all their nodes (the
  * caller keeps no copy here), so the driver's store holds the partitions
- * in flight, not the whole file. Only from the first partition a node
- * on: a put that ends with fewer is cut again from the whole dataframe.
- * Best effort: a partition left in place costs memory, nothing else. */
+ * in flight, not the whole file; first, while the parts in flight pass
+ * the window (eau2_load_stream_window, or one part more than the pushers
+ * push at once), holds the parse back. Only from the first partition a
+ * node on: a put that ends with fewer is cut again from the whole
+ * dataframe. Best effort: a partition left in place costs memory,
+ * nothing else. */
 static void stream_discard(struct stream *s, eau2_builder *root)
 {
+	uint64_t window = eau2_load_stream_window();
+
+	if (window < (STREAM_PUSHERS + 1) * s->target)
+		window = (STREAM_PUSHERS + 1) * s->target;
+	pthread_mutex_lock(&s->mu);
+	while (!s->rc && s->inflight > window)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
 	for (size_t i = s->freed;; i++) {
 		struct stream_part p;
 		bool pushed = true;

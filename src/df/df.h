@@ -227,12 +227,17 @@ int eau2_load_in(struct eau2_store *db, const char *path,
  * (another eau2_builder_id): what the hook took from the old one is not
  * in the result. joined returns false to stop the load: no piece starts
  * after that, and the load fails with -ECANCELED ("load stopped by its
- * caller"), leaving nothing in the store. */
+ * caller"), leaving nothing in the store. A hook that sends what it
+ * takes and frees it (eau2_builder_discard) may wait in joined, holding
+ * the parse back, while more than eau2_load_stream_window() bytes of
+ * row groups are parsed and not yet sent: the store then holds about
+ * that much, however large the file and slow the link. */
 typedef bool eau2_load_joined_fn(void *arg, eau2_builder *root);
 int eau2_load_stream_in(struct eau2_store *db, const char *path,
 			const struct eau2_load_options *opt, eau2_load_joined_fn *joined,
 			void *arg, eau2_df **df, struct eau2_load_stats *stats,
 			struct eau2_error *err);
+uint64_t eau2_load_stream_window(void);
 int eau2_df_zip_in(struct eau2_store *db, const eau2_df *a, const eau2_df *b,
 		   eau2_df **out, struct eau2_error *err);
 int eau2_df_from_array_in(struct eau2_store *db, const char *name,

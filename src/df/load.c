@@ -30,6 +30,7 @@
 struct eau2_load_tune eau2_load_tune;
 
 #define PROGRESS_STEP (64ull << 20)
+#define STREAM_WINDOW (256ull << 20) /* eau2_load_stream_window */
 
 /* ------------------------------------------------------------- threads */
 
@@ -79,6 +80,11 @@ static void *runner_main(void *p)
 static uint64_t progress_step(void)
 {
 	return eau2_load_tune.progress_bytes ? eau2_load_tune.progress_bytes : PROGRESS_STEP;
+}
+
+uint64_t eau2_load_stream_window(void)
+{
+	return eau2_load_tune.stream_window ? eau2_load_tune.stream_window : STREAM_WINDOW;
 }
 
 void eau2_load_progress(struct eau2_load_ctx *ctx, bool final)

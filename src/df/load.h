@@ -53,6 +53,7 @@ struct eau2_load_tune {
 	size_t sample_bytes;  /* CSV: bytes per type-inference sample window */
 	unsigned samples;     /* CSV: number of sample windows */
 	uint64_t progress_bytes; /* between progress calls (64 MiB) */
+	uint64_t stream_window;  /* eau2_load_stream_window (256 MiB) */
 	_Atomic unsigned csv_missplits; /* out: CSV passes dropped for a split
 					 * guessed inside quotes */
 };

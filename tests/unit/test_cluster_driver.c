@@ -57,6 +57,7 @@ struct double_ctx {
 	int cut_kills;             /* node i + 1's next cut: the node goes down */
 	int reduces;               /* shuffle ranges reduced (atomic) */
 	int refused;               /* ops refused by a node down (atomic) */
+	int push_ms;               /* push sleeps this long first (atomic) */
 };
 
 static struct double_ctx dbl;
@@ -94,6 +95,8 @@ static int d_push(void *ctx, const struct eau2_member *node, const char *part,
 
 	if (!n)
 		return err->code;
+	if (__atomic_load_n(&d->push_ms, __ATOMIC_SEQ_CST))
+		usleep(1000u * (unsigned)__atomic_load_n(&d->push_ms, __ATOMIC_SEQ_CST));
 	if (watch_dir) {
 		uint64_t b = tu_allocated(watch_dir);
 
@@ -731,12 +734,13 @@ static void slowly(void *ctx, uint64_t done, uint64_t total)
 
 /* The growth of the driver's store (dir) at its fullest during a
  * streamed load of path under key, with (keep) or without the caller
- * keeping the dataframe loaded; the key then equals a local load. */
+ * keeping the dataframe loaded, the parse slowed (slow) or not; the key
+ * then equals a local load. */
 static uint64_t load_peak(eau2_cluster *cl, eau2 *db, const char *dir, const char *path,
-			  const char *key, bool keep)
+			  const char *key, bool keep, bool slow)
 {
 	struct eau2_cluster_put_options po = { .replicas = 1, .part_bytes = 1 };
-	struct eau2_load_options lo = { .threads = 1, .progress = slowly };
+	struct eau2_load_options lo = { .threads = 1, .progress = slow ? slowly : NULL };
 	struct eau2_error err = {0};
 	eau2_df *df = NULL, *local = NULL, *got = NULL;
 	uint64_t base = tu_allocated(dir);
@@ -804,16 +808,25 @@ static void test_stream_load(void **state)
 	tu_ok(eau2_cluster_delete(cl, "s/ok", &err), &err);
 
 	/* A caller that keeps no copy: the driver's store frees each
-	 * partition once pushed, and holds a few, not the whole file. */
+	 * partition once pushed, and holds a few, not the whole file; also
+	 * when the pushes are slower than the parse, which then waits for
+	 * them (a window of 64 KiB here). */
 	eau2_load_tune.progress_bytes = 64 << 10;
 	{
-		uint64_t kept = load_peak(cl, db, dir, ok, "s/kept", true);
-		uint64_t dropped = load_peak(cl, db, dir, ok, "s/dropped", false);
+		uint64_t kept = load_peak(cl, db, dir, ok, "s/kept", true, true);
+		uint64_t dropped = load_peak(cl, db, dir, ok, "s/dropped", false, true);
+		uint64_t slow;
 
-		if (dropped * 4 > kept)
-			fail_msg("the driver's store grew by %llu bytes, keeping none, and %llu "
-				 "keeping the dataframe", (unsigned long long)dropped,
-				 (unsigned long long)kept);
+		eau2_load_tune.stream_window = 64 << 10;
+		__atomic_store_n(&dbl.push_ms, 10, __ATOMIC_SEQ_CST);
+		slow = load_peak(cl, db, dir, ok, "s/dropped", false, false);
+		__atomic_store_n(&dbl.push_ms, 0, __ATOMIC_SEQ_CST);
+		eau2_load_tune.stream_window = 0;
+		if (dropped * 4 > kept || slow * 4 > kept)
+			fail_msg("the driver's store grew by %llu bytes keeping the dataframe, "
+				 "and keeping none by %llu, %llu with slow pushes",
+				 (unsigned long long)kept, (unsigned long long)dropped,
+				 (unsigned long long)slow);
 	}
 	eau2_load_tune.progress_bytes = 0;
 	tu_ok(eau2_cluster_delete(cl, "s/kept", &err), &err);
@@ -832,7 +845,7 @@ static void test_stream_load(void **state)
 	df = NULL;
 	/* The same, keeping no copy: what the first pass freed is not read
 	 * again. */
-	(void)load_peak(cl, db, dir, wide, "s/wide", false);
+	(void)load_peak(cl, db, dir, wide, "s/wide", false, true);
 	tu_ok(eau2_cluster_delete(cl, "s/wide", &err), &err);
 
 	/* A bad last row: no key, no copy, no lease left. */

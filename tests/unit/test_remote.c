@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1156,11 +1157,91 @@ static void until_staged(void *ctx, uint64_t done, uint64_t total)
 	st->seen = data_files(st->v->dir);
 }
 
+/* A proxy on an ephemeral loopback port to `to`, for one connection at
+ * a time, passing each direction at about rate bytes a second. */
+struct slow_proxy {
+	int lfd;
+	char addr[64];
+	const char *to;
+	uint64_t rate;
+	pthread_t t;
+};
+
+/* Forwards between a and b until either side closes. */
+static void slow_forward(const struct slow_proxy *p, int a, int b)
+{
+	static char buf[64 << 10];
+
+	for (;;) {
+		struct pollfd f[2] = { { a, POLLIN, 0 }, { b, POLLIN, 0 } };
+
+		if (poll(f, 2, -1) < 0)
+			return;
+		for (int i = 0; i < 2; i++) {
+			ssize_t n, off = 0;
+
+			if (!(f[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if ((n = read(f[i].fd, buf, sizeof(buf))) <= 0)
+				return;
+			while (off < n) {
+				ssize_t w = write(f[1 - i].fd, buf + off, (size_t)(n - off));
+
+				if (w <= 0)
+					return;
+				off += w;
+			}
+			usleep((useconds_t)((uint64_t)n * 1000000 / p->rate));
+		}
+	}
+}
+
+static void *slow_proxy_run(void *arg)
+{
+	struct slow_proxy *p = arg;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons((uint16_t)atoi(strchr(p->to, ':') + 1)) };
+	int a, b;
+
+	while ((a = accept(p->lfd, NULL, NULL)) >= 0) {
+		b = socket(AF_INET, SOCK_STREAM, 0);
+		if (b >= 0 && connect(b, (void *)&sa, sizeof(sa)) == 0)
+			slow_forward(p, a, b);
+		if (b >= 0)
+			close(b);
+		close(a);
+	}
+	return NULL;
+}
+
+static void slow_proxy_start(struct slow_proxy *p, const char *to, uint64_t rate)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+
+	*p = (struct slow_proxy){ .to = to, .rate = rate };
+	assert_true((p->lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(p->lfd, (void *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(p->lfd, 1), 0);
+	assert_int_equal(getsockname(p->lfd, (void *)&sa, &len), 0);
+	snprintf(p->addr, sizeof(p->addr), "127.0.0.1:%u", ntohs(sa.sin_port));
+	assert_int_equal(pthread_create(&p->t, NULL, slow_proxy_run, p), 0);
+}
+
+/* After the client closed its connections. */
+static void slow_proxy_stop(struct slow_proxy *p)
+{
+	shutdown(p->lfd, SHUT_RDWR); /* accept returns */
+	pthread_join(p->t, NULL);
+	close(p->lfd);
+}
+
 /* A load's progress, slowed so that the sender keeps up: the most bytes
  * allocated under dir (the client's store) so far. */
 struct peak {
 	const char *dir;
 	uint64_t bytes;
+	bool slow;
 };
 
 static void store_peak(void *ctx, uint64_t done, uint64_t total)
@@ -1170,18 +1251,20 @@ static void store_peak(void *ctx, uint64_t done, uint64_t total)
 
 	(void)done;
 	(void)total;
-	usleep(5000);
+	if (p->slow)
+		usleep(5000);
 	if ((b = tu_allocated(p->dir)) > p->bytes)
 		p->bytes = b;
 }
 
 /* The growth of the client's store (dir) at its fullest during a
  * streamed load of path under key, with (keep) or without the caller
- * keeping the dataframe loaded; the node's copy then equals want. */
-static uint64_t load_peak(eau2 *db, const char *dir, const char *path, bool keep,
+ * keeping the dataframe loaded, the parse slowed (slow) or not; the
+ * node's copy then equals want. */
+static uint64_t load_peak(eau2 *db, const char *dir, const char *path, bool keep, bool slow,
 			  const eau2_df *want)
 {
-	struct peak p = { dir, 0 };
+	struct peak p = { dir, 0, slow };
 	struct eau2_load_options lo = { .threads = 1, .progress = store_peak, .progress_ctx = &p };
 	struct eau2_error err = {0};
 	uint64_t base = tu_allocated(dir);
@@ -1239,7 +1322,7 @@ static void test_load_streamed(void **state)
 		tu_ok(eau2_get(db, "s", &got, &err), &err);
 		assert_same(want, got);
 		/* The same, keeping no copy (what was sent is freed here). */
-		(void)load_peak(db, cdir, path, false, want);
+		(void)load_peak(db, cdir, path, false, true, want);
 		eau2_df_release(got);
 		eau2_df_release(want);
 		eau2_df_release(df);
@@ -1249,13 +1332,29 @@ static void test_load_streamed(void **state)
 		char *path = write_csv(cdir, "ok.csv", rows, 0);
 		uint64_t kept, dropped;
 
+		struct slow_proxy px;
+		char *pdir = tu_tmpdir("proxied");
+		eau2 *pdb;
+		uint64_t slow;
+
 		tu_ok(eau2_load(local, path, NULL, &want, NULL, &err), &err);
-		kept = load_peak(db, cdir, path, true, want);
-		dropped = load_peak(db, cdir, path, false, want);
-		if (dropped * 4 > kept)
-			fail_msg("the client's store grew by %llu bytes, keeping none, and %llu "
-				 "keeping the dataframe", (unsigned long long)dropped,
-				 (unsigned long long)kept);
+		kept = load_peak(db, cdir, path, true, true, want);
+		dropped = load_peak(db, cdir, path, false, true, want);
+		/* Through a link slower than the parse (20 MB/s), which then
+		 * waits for the sender (a window of 64 KiB here). */
+		slow_proxy_start(&px, v.addr, 20u << 20);
+		pdb = client(pdir, px.addr, NULL);
+		eau2_load_tune.stream_window = 64u << 10;
+		slow = load_peak(pdb, pdir, path, false, false, want);
+		eau2_load_tune.stream_window = 0;
+		eau2_close(pdb);
+		slow_proxy_stop(&px);
+		tu_rmdir(pdir);
+		if (dropped * 4 > kept || slow * 4 > kept)
+			fail_msg("the client's store grew by %llu bytes keeping the dataframe, and "
+				 "keeping none by %llu, %llu over a slow link",
+				 (unsigned long long)kept, (unsigned long long)dropped,
+				 (unsigned long long)slow);
 		eau2_df_release(want);
 		free(path);
 	}
