@@ -97,6 +97,7 @@ done
 arows=${arows:-$((rows / 4))}
 [ -z "$base" ] || [ -x "$base" ] || { echo "bench_cluster: --base $base: not an executable" >&2; exit 2; }
 . "$(dirname "$0")/lib/cluster.sh"
+. "$(dirname "$0")/lib/du_peak.sh"
 bench_setup clbench
 export EAU2_NODE=0 LC_ALL=C
 tck=$(getconf CLK_TCK)
@@ -237,21 +238,10 @@ job_args() {
 # cluster_load MODE EAU2: the cluster load, and the most its driver's
 # store held (KiB, to $T/peak.MODE)
 cluster_load() {
-	(
-		p=0
-		while :; do
-			k=$(du -sk "$T/d" 2>/dev/null | cut -f1)
-			[ "${k:-0}" -gt "$p" ] && p=$k && echo "$p" >"$T/peak.now"
-			sleep 0.05
-		done
-	) &
-	sp=$!
-	echo 0 >"$T/peak.now"
+	du_watch "$T/d" "$T/peak.now"
 	# shellcheck disable=SC2086
 	measure load "$1" "$2" $CO load "$T/data.csv" --as t --replicas 1
-	kill "$sp"
-	wait "$sp" 2>/dev/null || :
-	cat "$T/peak.now" >>"$T/peak.$1"
+	du_stop >>"$T/peak.$1"
 }
 for r in $(seq "$reps"); do
 	measure load local $EL load "$T/data.csv" --as t

@@ -24,7 +24,8 @@
 #     and across the 1 Gbit/s link (part 3): into the client's store
 #     (local), there then pushed to the node (load+push), and with
 #     `eau2 --remote NODE load` (row groups sent while the file is
-#     parsed): file GB/s and the ratios.
+#     parsed): file GB/s and the ratios, and how much the client's
+#     store grew at its fullest (du, every 50 ms).
 #
 #   sh bench/bench_remote.sh [BUILD_DIR]      (default: $EAU2_BIN_DIR, else build)
 #
@@ -36,6 +37,7 @@
 # WORK (scratch directory, default under /dev/shm). Needs iperf3
 # for the link figures (else they are "n/a").
 set -u
+. "$(dirname "$0")/lib/du_peak.sh"
 B=${1:-${EAU2_BIN_DIR:-build}}
 E2=$B/eau2
 NODE=$B/eau2-node
@@ -174,11 +176,16 @@ loads() {
 	while [ $r -lt "$REPS" ]; do
 		xfer "$lp-local" "$CSVB" "$@" load "$W/mixed.csv" --as lm
 		"$@" rm lm
+		s0=$(du -sk "$A" | cut -f1)
+		du_watch "$A" "$W/store.now"
 		xfer "$lp-load+push" "$CSVB" sh -c \
 			"$* load $W/mixed.csv --as lm && $* push lm $NADDR"
+		echo "$lp-load+push $(($(du_stop) - s0))" >>"$W/stores"
 		"$@" rm lm
 		"$@" --remote "$NADDR" rm lm
+		du_watch "$A" "$W/store.now"
 		xfer "$lp-remote" "$CSVB" "$@" --remote "$NADDR" load "$W/mixed.csv" --as lm
+		echo "$lp-remote $(($(du_stop) - s0))" >>"$W/stores"
 		"$@" --remote "$NADDR" rm lm
 		r=$((r + 1))
 	done
@@ -348,6 +355,13 @@ if want 1 || want 3; then
 			-v c="$(med $lp-remote 3)" 'BEGIN {
 			printf "%-8s %10.3f %12.3f %12.3f %9.2f %12.2f\n", substr(l, 1, 2), a, b, c,
 				c / a, c / b }'
+	done
+	for lp in lo-load ns-load; do
+		grep -q "^$lp-remote " "$W/stores" 2>/dev/null || continue
+		b=$(awk -v l="$lp-load+push" '$1 == l { print $2 }' "$W/stores" | median)
+		c=$(awk -v l="$lp-remote" '$1 == l { print $2 }' "$W/stores" | median)
+		echo "$lp $b $c" | awk '{ printf "%-8s the client'"'"'s store grew at most %.0f MiB (load+push), %.0f MiB (--remote)\n",
+			substr($1, 1, 2), $2 / 1024, $3 / 1024 }'
 	done
 fi
 
