@@ -491,9 +491,10 @@ int eau2_load(eau2 *db, const char *path, const struct eau2_load_options *opt,
  * failed load or put leaves key as it was, and nothing in the store). On
  * a cluster the partitions go to the nodes while the file is parsed,
  * rather than after. df (may be NULL) gets the dataframe loaded here;
- * stats may be NULL. On a cluster, a NULL df lets the driver's store
- * drop each partition once it is on its nodes: it then holds the
- * partitions in flight, not the whole file. */
+ * stats may be NULL. On a cluster or a remote node, a NULL df lets the
+ * store here free what it sent, and the parse wait while too much is
+ * unsent: it then holds what is in flight (about 256 MiB), not the whole
+ * file. */
 int eau2_load_put(eau2 *db, const char *path, const char *key,
 		  const struct eau2_load_options *opt, eau2_df **df,
 		  struct eau2_load_stats *stats, struct eau2_error *err);

@@ -123,8 +123,8 @@ static int cmd_load(struct eau2_cli *cli, void *vopts)
 	eau2_cli_progress_start(&prog, NULL);
 
 	/* On a cluster or a node the row groups leave while the file is
-	 * parsed (and the cluster's driver keeps none of them once sent);
-	 * here the key is put once the load is done. */
+	 * parsed (none stays here once sent); here the key is put once the
+	 * load is done. */
 	if (cli->cluster || cli->remote)
 		rc = eau2_load_put(cli->db, path, o->as, &lo, NULL, &stats, &err);
 	else
