@@ -7,13 +7,14 @@
 #   du_watch DIR FILE   # samples `du -sk DIR` every 50 ms in the
 #   CMD...              # background, keeping the most (KiB) in FILE
 #   kib=$(du_stop)      # ends the sampling; prints the most
+# A sampler outlives no bench: it stops once the bench's shell is gone.
 
 du_watch() {
 	DU_FILE=$2
 	echo 0 >"$DU_FILE"
 	(
 		p=0
-		while :; do
+		while kill -0 $$ 2>/dev/null; do
 			k=$(du -sk "$1" 2>/dev/null | cut -f1)
 			if [ "${k:-0}" -gt "$p" ]; then
 				p=$k

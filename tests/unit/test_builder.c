@@ -189,7 +189,6 @@ static void check_layout(const eau2_df *df)
 	}
 }
 
-/* Row r of the dataframe holds row r's values. */
 /* df's groups from g0 on hold rows [first, end) of the table that
  * append_* makes of rows rows. */
 static void check_rows(const eau2_df *df, size_t g0, uint64_t first, uint64_t end,
@@ -236,6 +235,7 @@ static void check_rows(const eau2_df *df, size_t g0, uint64_t first, uint64_t en
 	assert_int_equal(r, end);
 }
 
+/* Row r of the dataframe holds row r's values. */
 static void check_values(const eau2_df *df, uint64_t rows)
 {
 	check_rows(df, 0, 0, rows, rows);

@@ -56,13 +56,19 @@ static int walk_add(const char *p, const struct stat *st, int flag, struct FTW *
 uint64_t tu_allocated(const char *dir)
 {
 	uint64_t b;
+	int rc = -1;
 
 	pthread_mutex_lock(&walk_mu);
-	walk_bytes = 0;
-	if (nftw(dir, walk_add, 16, FTW_PHYS) != 0)
-		fail_msg("nftw %s: %s", dir, strerror(errno));
+	/* Again should a directory vanish mid-walk (files that do are
+	 * skipped by nftw itself). */
+	for (int i = 0; i < 10 && rc != 0; i++) {
+		walk_bytes = 0;
+		rc = nftw(dir, walk_add, 16, FTW_PHYS);
+	}
 	b = walk_bytes;
 	pthread_mutex_unlock(&walk_mu);
+	if (rc != 0)
+		fail_msg("nftw %s: %s", dir, strerror(errno));
 	return b;
 }
 

@@ -19,7 +19,8 @@
 char *tu_tmpdir(const char *tag);
 /* rm -rf path, then free(path). */
 void tu_rmdir(char *path);
-/* Bytes allocated to the files under dir (st_blocks); thread-safe. */
+/* Bytes allocated to the files under dir (st_blocks); thread-safe. A
+ * walk that fails ten times fails the test. */
 uint64_t tu_allocated(const char *dir);
 /* eau2_open's options for the store at dir, everything else default. */
 #define TU_STORE(dir) (&(struct eau2_options){ .store = (dir) })
