@@ -318,7 +318,6 @@ struct stream {
 	uint64_t acc;
 	bool fallback;
 	bool discard;       /* the caller keeps no copy: free what was pushed */
-	size_t freed;       /* parts [0, freed) discarded */
 	/* under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -457,27 +456,21 @@ static void stream_discard(struct stream *s, eau2_builder *root)
 	pthread_mutex_lock(&s->mu);
 	while (!s->rc && s->inflight > window)
 		pthread_cond_wait(&s->cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
-	for (size_t i = s->freed;; i++) {
-		struct stream_part p;
-		bool pushed = true;
+	for (size_t i = 0; s->nparts >= s->m.n && i < s->nparts; i++) {
+		struct stream_part *p = &s->parts[i]; /* the array moves: not kept unlocked */
+		size_t from = p->group, to = p->group + p->ngroups;
+		bool pushed = !p->freed;
 
-		pthread_mutex_lock(&s->mu);
-		if (i >= s->nparts || s->nparts < s->m.n) {
-			pthread_mutex_unlock(&s->mu);
-			return;
-		}
-		p = s->parts[i];
 		for (unsigned j = 0; j < s->r; j++)
-			pushed = pushed && p.pushed[j];
-		if (pushed && !p.freed)
-			s->parts[i].freed = true;
-		if (i == s->freed && (pushed || p.freed))
-			s->freed++;
+			pushed = pushed && p->pushed[j];
+		if (!pushed)
+			continue;
+		p->freed = true;
 		pthread_mutex_unlock(&s->mu);
-		if (pushed && !p.freed)
-			(void)eau2_builder_discard(root, p.group, p.group + p.ngroups, NULL);
+		(void)eau2_builder_discard(root, from, to, NULL);
+		pthread_mutex_lock(&s->mu);
 	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* The load's hook: false (stop the load) once a push failed. */

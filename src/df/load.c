@@ -685,7 +685,6 @@ int eau2_load_stream_in(struct eau2_store *db, const char *path,
 	if (rc)
 		goto out;
 	eau2_load_progress(&ctx, true);
-	stats->rows = eau2_df_rows(out);
 	stats->columns = eau2_df_ncols(out);
 	*df = out;
 	out = NULL;
