@@ -26,9 +26,12 @@ union word {
 	double d;
 };
 
-/* Record words of an aggregate at `off`: [0] non-null values, then
- * int sum/min/max: [1]; int mean: [1..2] exact 128-bit sum (lo, hi);
- * double sum/mean: [1] sum, [2] Neumaier compensation; double min/max: [1]. */
+/* Record words of an aggregate at `off` (word 0 of the record counts the
+ * group's rows): [0] count, sum, mean: the rows whose value is null (the
+ * values are the group's rows less these, so a chunk without nulls
+ * touches no count); min, max: the values seen; then int sum/min/max:
+ * [1]; int mean: [1..2] exact sum [1] + [2] * 2^64 (both signed); double
+ * sum/mean: [1] sum, [2] Neumaier compensation; double min/max: [1]. */
 struct agg {
 	enum fn fn;
 	size_t col;

@@ -101,17 +101,34 @@ static int sum_overflow(const struct gb *s, const struct agg *a,
 			      eau2_schema_name(s->in, a->col));
 }
 
-static inline void add128(union word *w, int64_t x)
+/* An int mean's sum: w[0] + w[1] * 2^64 (both signed). Adding x wraps w[0]
+ * at most once, and then w[1] takes the carry: one add per row, a branch
+ * almost never taken. */
+static inline void add_wide(union word *w, int64_t x)
 {
-	uint64_t lo = w[0].u + (uint64_t)x;
-
-	w[1].u += (uint64_t)(x >> 63) + (lo < w[0].u);
-	w[0].u = lo;
+	if (__builtin_add_overflow(w[0].i, x, &w[0].i))
+		w[1].i += x < 0 ? -1 : 1;
 }
 
-static inline double get128(const union word *w)
+static inline double get_wide(const union word *w)
 {
-	return (double)(__int128)(((unsigned __int128)w[1].u << 64) | w[0].u);
+	return (double)((__int128)w[0].i + (__int128)w[1].i * ((__int128)1 << 64));
+}
+
+/* Whether aggregate a's w[0] counts the group's nulls (count, sum, mean:
+ * values = group rows - nulls, so rows without nulls touch no count) or
+ * its values (min, max: the first value sets the word). */
+static inline bool counts_nulls(const struct agg *a)
+{
+	return a->fn != FN_MIN && a->fn != FN_MAX;
+}
+
+/* Values aggregate a saw in the group whose record is rw. */
+static inline int64_t agg_values(const struct agg *a, const union word *rw)
+{
+	const union word *w = rw + a->off;
+
+	return counts_nulls(a) ? rw[0].i - w[0].i : w[0].i;
 }
 
 static inline int update(struct gb *s, struct agg *a,
@@ -121,6 +138,7 @@ static inline int update(struct gb *s, struct agg *a,
 	union word *rec = s->rec + a->off;
 	size_t stride = s->stride;
 	bool all = !v->validity || v->null_count == 0;
+	int64_t skip = counts_nulls(a);
 
 	/* body sees w (the aggregate's words in the row's group) and r. */
 #define EACH(body) do { \
@@ -134,15 +152,18 @@ static inline int update(struct gb *s, struct agg *a,
 		for (uint32_t i = 0; i < n; i++) { \
 			union word *w = rec + gid[i] * stride; \
 			uint32_t r = from + i; \
-			if (!eau2_view_valid(v, r)) \
+			if (!eau2_view_valid(v, r)) { \
+				w[0].i += skip; \
 				continue; \
+			} \
 			body; \
 		} \
 	} \
 } while (0)
 
 	if (a->fn == FN_COUNT) {
-		EACH((void)r; w[0].i++);
+		if (!all)
+			EACH((void)w; (void)r);
 		return 0;
 	}
 	if (a->type == EAU2_INT) {
@@ -150,14 +171,13 @@ static inline int update(struct gb *s, struct agg *a,
 		switch (a->fn) {
 		case FN_SUM: {
 			bool ov = false;
-			EACH(ov |= __builtin_add_overflow(w[1].i, x[r], &w[1].i);
-			     w[0].i++);
+			EACH(ov |= __builtin_add_overflow(w[1].i, x[r], &w[1].i));
 			if (ov)
 				return sum_overflow(s, a, err);
 			return 0;
 		}
 		case FN_MEAN:
-			EACH(add128(w + 1, x[r]); w[0].i++);
+			EACH(add_wide(w + 1, x[r]));
 			return 0;
 		case FN_MIN:
 			EACH(if (!w[0].i++ || x[r] < w[1].i) w[1].i = x[r]);
@@ -171,7 +191,7 @@ static inline int update(struct gb *s, struct agg *a,
 	switch (a->fn) {
 	case FN_SUM:
 	case FN_MEAN:
-		EACH(neumaier(&w[1].d, &w[2].d, x[r]); w[0].i++);
+		EACH(neumaier(&w[1].d, &w[2].d, x[r]));
 		return 0;
 	case FN_MIN:
 		EACH(if (!w[0].i++ || dless(x[r], w[1].d)) w[1].d = x[r]);
@@ -229,22 +249,23 @@ int eau2_gb_merge_words(const struct gb *s, union word *rs, const union word *ro
 		const struct agg *a = &s->aggs[k];
 		union word *x = rs + a->off;
 		const union word *y = ro + a->off;
-		if (!y[0].i)
-			continue;
 		bool first = x[0].i == 0;
-		if (y[0].i < 0 || __builtin_add_overflow(x[0].i, y[0].i, &x[0].i))
+		if (y[0].i < 0 || y[0].i > ro[0].i ||
+		    __builtin_add_overflow(x[0].i, y[0].i, &x[0].i))
 			return eau2_error_set(err, -EBADMSG, "groupby: count of aggregate %zu "
 					      "out of range (corrupt state?)", k + 1);
-		if (a->fn == FN_COUNT)
+		if (a->fn == FN_COUNT || agg_values(a, ro) == 0)
 			continue;
 		if (a->type == EAU2_INT) {
 			if (a->fn == FN_SUM) {
 				if (__builtin_add_overflow(x[1].i, y[1].i, &x[1].i))
 					return sum_overflow(s, a, err);
 			} else if (a->fn == FN_MEAN) {
-				uint64_t lo = x[1].u + y[1].u;
-				x[2].u += y[2].u + (lo < x[1].u);
-				x[1].u = lo;
+				add_wide(x + 1, y[1].i);
+				if (__builtin_add_overflow(x[2].i, y[2].i, &x[2].i))
+					return eau2_error_set(err, -EBADMSG, "groupby: sum of "
+							      "aggregate %zu out of range "
+							      "(corrupt state?)", k + 1);
 			} else if (first || (a->fn == FN_MIN ? y[1].i < x[1].i
 							    : y[1].i > x[1].i)) {
 				x[1].i = y[1].i;
@@ -271,19 +292,20 @@ int eau2_gb_emit_aggs(const struct gb *s, eau2_builder *b, size_t col,
 	for (size_t k = 0; k < s->naggs && rc == 0; k++, col++) {
 		const struct agg *a = &s->aggs[k];
 		const union word *w = rw + a->off;
+		int64_t nv = agg_values(a, rw);
 		if (a->fn == FN_COUNT) {
-			rc = eau2_builder_append_int(b, col, w[0].i, err);
-		} else if (!w[0].i) {
+			rc = eau2_builder_append_int(b, col, nv, err);
+		} else if (!nv) {
 			rc = eau2_builder_append_null(b, col, err);
 		} else if (a->fn == FN_MEAN) {
 			double m;
 			if (a->type == EAU2_INT) {
-				m = get128(w + 1) / (double)w[0].i;
+				m = get_wide(w + 1) / (double)nv;
 			} else {
 				double t = w[1].d;
 				if (isfinite(t))
 					t += w[2].d;
-				m = t / (double)w[0].i;
+				m = t / (double)nv;
 			}
 			rc = eau2_builder_append_double(b, col, m, err);
 		} else if (a->type == EAU2_INT) {

@@ -76,7 +76,7 @@ static int64_t tuple_group(struct gb *s, const char *p)
 /* Encoding: magic, nkeys, naggs, stride, ngroups, then per group its key
  * (intkey: null flag and value; else the serialised tuple as length +
  * bytes) and its record (stride words). Host byte order: little endian. */
-#define GB_MAGIC 0x3159424755414545ull /* "EAUGBY1" */
+#define GB_MAGIC 0x3259424755414545ull /* "EAUGBY2" */
 
 static int header_put(const struct gb *s, uint64_t n, struct eau2_buf *b)
 {

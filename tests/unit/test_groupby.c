@@ -433,6 +433,9 @@ static void test_errors(void **unused)
 	int64_t *v = calloc(140000, sizeof(*v));
 	int64_t *k = calloc(140000, sizeof(*k));
 	v[0] = v[70000] = INT64_MAX / 4 * 3;
+	/* group 1: two values whose sum wraps below INT64_MIN */
+	v[1] = v[70001] = INT64_MIN / 4 * 3;
+	k[1] = k[70001] = 1;
 	eau2_df *dv, *dk;
 	tu_ok(eau2_df_from_array(db, "v", EAU2_INT, v, 140000, &dv, &err), &err);
 	tu_ok(eau2_df_from_array(db, "k", EAU2_INT, k, 140000, &dk, &err), &err);
@@ -455,11 +458,19 @@ static void test_errors(void **unused)
 		struct rt_args ra;
 		eau2_df *got = NULL;
 		double m = 0;
+		int64_t key = -1;
 		tu_ok(rt_run(db, in, "groupby", rt_args(&ra, 2, kv), 2, &got, &err),
 		      &err);
-		assert_int_equal(eau2_df_rows(got), 1);
-		tu_ok(eau2_df_get_double(got, 1, 0, &m, &err), &err);
-		assert_true(fabs(m - (double)(INT64_MAX / 4 * 3) * 2 / 140000) < 1e3);
+		assert_int_equal(eau2_df_rows(got), 2);
+		for (size_t row = 0; row < 2; row++) {
+			tu_ok(eau2_df_get_int(got, 0, row, &key, &err), &err);
+			tu_ok(eau2_df_get_double(got, 1, row, &m, &err), &err);
+			if (key == 0)
+				assert_true(fabs(m - (double)(INT64_MAX / 4 * 3) * 2 /
+						 139998) < 1e3);
+			else
+				assert_true(m == (double)(INT64_MIN / 4 * 3));
+		}
 		eau2_df_release(got);
 	}
 	eau2_df_release(in);
