@@ -10,7 +10,9 @@
 #   load       `eau2 load` into a local store vs `eau2 --cluster ... load
 #              --replicas 1` (parsed here, partitions streamed to nodes):
 #              wall seconds and GB/s of the file, ratio cluster/local,
-#              and the most the driver's store held (du, every 50 ms);
+#              the most the driver's store held (du, every 50 ms) and
+#              the driver's CPU seconds (on hosts of their own, the
+#              nodes' work is not the driver's: its CPU bounds the load);
 #              with --base PATH, also the same cluster load by another
 #              eau2 build right after, and the ratios to it;
 #   groupby    `eau2 run groupby --arg by=s --arg agg=count,sum:x`;
@@ -170,7 +172,7 @@ mode_ticks() {
 	esac
 }
 # measure JOB MODE CMD...: runs CMD with stdout to $T/out and appends
-# "JOB MODE wall cpu rss" to $T/res (cpu: the command's seconds, and the
+# "JOB MODE wall cpu rss cmdcpu" to $T/res (cpu: the command's seconds, and the
 # nodes' (mode_ticks); rss: the command's peak, KiB).
 measure() {
 	job=$1 mode=$2
@@ -183,7 +185,7 @@ measure() {
 	t1=$(now)
 	n1=$(mode_ticks "$mode")
 	echo "$t0 $t1 $c $n0 $n1 $tck $(tail -1 "$OUT.rss")" | awk -v j="$job" -v m="$mode" \
-		'{ printf "%s %s %.3f %.3f %d\n", j, m, $2 - $1, ($3 + $5 - $4) / $6, $7 }' >>"$T/res"
+		'{ printf "%s %s %.3f %.3f %d %.3f\n", j, m, $2 - $1, ($3 + $5 - $4) / $6, $7, $3 / $6 }' >>"$T/res"
 }
 export OUT="$T/out"
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -322,15 +324,17 @@ for job in load $jobs; do
 	esac
 	if [ "$job" = load ]; then
 		dp=$(median <"$T/peak.cluster")
-		echo "$dp" | awk '{ printf "  driver   its store held at most %.0f MiB\n", $1 / 1024 }'
+		dc=$(awk '$1 == "load" && $2 == "cluster" { print $6 }' "$T/res" | median)
+		echo "$dp $dc $lc" | awk '{ printf "  driver   its store held at most %.0f MiB; its CPU %.2f s (x%.2f the local load)\n", $1 / 1024, $2, $2 / $3 }'
 	fi
 	if [ "$job" = load ] && [ -n "$base" ]; then
 		bw=$(awk '$1 == "load" && $2 == "base" { print $3 }' "$T/res" | median)
 		bc=$(awk '$1 == "load" && $2 == "base" { print $4 }' "$T/res" | median)
+		bd=$(awk '$1 == "load" && $2 == "base" { print $6 }' "$T/res" | median)
 		bp=$(median <"$T/peak.base")
-		echo "$bw $bc $bp $cw $cc $dp $bytes" | awk '{
-			printf "  base     cluster %.2f s (%.2f GB/s, %.2f CPU s), store at most %.0f MiB; this build: wall x%.2f  CPU x%.2f  store x%.2f\n",
-			       $1, $7 / $1 / 1e9, $2, $3 / 1024, $4 / $1, $5 / $2, $6 / $3 }'
+		echo "$bw $bc $bp $cw $cc $dp $bytes $bd $dc" | awk '{
+			printf "  base     cluster %.2f s (%.2f GB/s, %.2f CPU s, driver %.2f s), store at most %.0f MiB; this build: wall x%.2f  CPU x%.2f  driver CPU x%.2f  store x%.2f\n",
+			       $1, $7 / $1 / 1e9, $2, $8, $3 / 1024, $4 / $1, $5 / $2, $9 / $8, $6 / $3 }'
 	fi
 	[ "$job" != load ] && [ "$job" != filter_as ] || continue
 	ww=$(awk -v j=$job '$1 == j && $2 == "warm" { print $3 }' "$T/res" | median)

@@ -492,9 +492,9 @@ int eau2_load(eau2 *db, const char *path, const struct eau2_load_options *opt,
  * a cluster the partitions go to the nodes while the file is parsed,
  * rather than after. df (may be NULL) gets the dataframe loaded here;
  * stats may be NULL. On a cluster or a remote node, a NULL df lets the
- * store here free what it sent, and the parse wait while too much is
- * unsent: it then holds what is in flight (about 256 MiB), not the whole
- * file. */
+ * store here write the next row groups over those it sent, and the parse
+ * wait while too much is unsent: it then holds what is in flight (about
+ * 256 MiB), not the whole file. */
 int eau2_load_put(eau2 *db, const char *path, const char *key,
 		  const struct eau2_load_options *opt, eau2_df **df,
 		  struct eau2_load_stats *stats, struct eau2_error *err);

@@ -66,8 +66,9 @@ static int remote_put(eau2 *db, const char *key, eau2_df *df, struct eau2_error 
  * widened) sends its next piece with RESTART: the node drops what came
  * before. Any failure closes the connection, which drops the put there.
  *
- * When the caller keeps no copy (discard), the hook frees the store
- * pages of the groups already sent (eau2_builder_discard), and holds the
+ * When the caller keeps no copy (discard), the hook gives the builder
+ * back the groups already sent (eau2_builder_discard: their pages are
+ * written again by the groups parsed next), and holds the
  * parse back while more than eau2_load_stream_window() bytes of groups
  * wait to be sent: the client's store holds what is in flight, not the
  * whole file, however slow the link.

@@ -439,9 +439,10 @@ static int stream_add(struct stream *s, size_t group, size_t ngroups,
 	return rc;
 }
 
-/* Frees the pages of the partitions that reached all their nodes (the
- * caller keeps no copy here), so the driver's store holds the partitions
- * in flight, not the whole file; first, while the parts in flight pass
+/* Gives the builder back the partitions that reached all their nodes
+ * (the caller keeps no copy here; their pages are written again by the
+ * groups parsed next), so the driver's store holds the partitions in
+ * flight, not the whole file; first, while the parts in flight pass
  * the window (eau2_load_stream_window, or one part more than the pushers
  * push at once), holds the parse back. Only from the first partition a
  * node on: a put that ends with fewer is cut again from the whole

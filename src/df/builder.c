@@ -43,12 +43,21 @@
 struct seg_meta {
 	pthread_t owner; /* the thread that fills it */
 	bool ready;      /* false while its creator makes it (outside mu) */
+	bool spent;      /* its owner moved on to another segment */
+	bool empty;      /* spent, and every chunk in it discarded: refilled
+			  * by the next thread that needs a segment */
+	uint64_t live;   /* bytes of its chunks not discarded */
 };
 
 /* Column buffers kept from freed parts for the next fork (a part's
  * buffers are megabytes; fresh ones cost a page fault per 4 KiB written).
  * Parts on and off the pool never outnumber the most parts alive at once. */
 #define SPARE_MAX 16
+
+/* The largest segment made once chunks are discarded (a segment is
+ * refilled only once every chunk in it is: smaller ones keep the store
+ * near what is in flight). */
+#define SEG_RECYCLE (8ull << 20)
 
 struct writer {
 	pthread_mutex_t mu;
@@ -61,6 +70,7 @@ struct writer {
 	uint64_t reserved; /* bytes of every segment */
 	int users;  /* the builder and its live parts; guarded by mu */
 	int broken; /* a segment could not be made: finish fails */
+	bool recycle; /* chunks were discarded: segments are refilled */
 	size_t ncols;
 	struct eau2_colbuf *spare[SPARE_MAX]; /* guarded by mu */
 	uint32_t nspare;
@@ -124,8 +134,9 @@ struct slot {
 	int fd;
 };
 
-/* Reserves size bytes (rounded up to 64) in the calling thread's newest
- * segment, or in a new one made for it. */
+/* Reserves size bytes (rounded up to 64) in the calling thread's
+ * segment, else in a spare one (its chunks all discarded: its pages are
+ * written again, not allocated afresh), else in a new one made for it. */
 static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 			struct eau2_error *err)
 {
@@ -139,15 +150,30 @@ static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 	pthread_mutex_lock(&w->mu);
 	for (i = w->nsegs; i-- > 0;) {
 		struct eau2_shm_seg *s = &w->segs[i];
+		struct seg_meta *m = &w->meta[i];
 
-		if (!w->meta[i].ready || !pthread_equal(w->meta[i].owner, self))
+		if (!m->ready || m->spent || !pthread_equal(m->owner, self))
 			continue;
 		if (s->size - s->used >= size) {
 			*out = (struct slot){ .seg = i, .off = s->used, .fd = s->fd };
 			s->used += size;
+			m->live += size;
 			goto out;
 		}
+		m->spent = true;
+		m->empty = m->live == 0;
 		break;
+	}
+	for (i = 0; i < w->nsegs; i++) {
+		struct eau2_shm_seg *s = &w->segs[i];
+		struct seg_meta *m = &w->meta[i];
+
+		if (m->empty && s->size >= size) {
+			*m = (struct seg_meta){ .owner = self, .ready = true, .live = size };
+			s->used = size;
+			*out = (struct slot){ .seg = i, .off = 0, .fd = s->fd };
+			goto out;
+		}
 	}
 	if (!w->reserved) {
 		/* The dataframe's first segment holds just its first chunk:
@@ -155,8 +181,12 @@ static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 		 * trimming) 256 KiB for them costs more than the run. */
 		want = (size + EAU2_SEG_FIRST - 1) & ~(EAU2_SEG_FIRST - 1);
 	} else {
+		/* Segments given back whole by discard are refilled: once
+		 * a load discards, small ones come back sooner. */
+		uint64_t most = w->recycle ? SEG_RECYCLE : EAU2_SEG_MAX;
+
 		want = EAU2_SEG_MIN;
-		while (want < EAU2_SEG_MAX && want * 8 <= w->reserved)
+		while (want < most && want * 8 <= w->reserved)
 			want *= 2;
 		if (want < size)
 			want = (size + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
@@ -199,6 +229,7 @@ static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 	made.used = size;
 	w->segs[idx] = made;
 	w->meta[idx].ready = true;
+	w->meta[idx].live = size;
 	*out = (struct slot){ .seg = idx, .off = 0, .fd = made.fd };
 out:
 	pthread_mutex_unlock(&w->mu);
@@ -872,32 +903,26 @@ uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g)
 int eau2_builder_discard(eau2_builder *b, size_t from, size_t to, struct eau2_error *err)
 {
 	struct writer *w = b->w;
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	int rc = 0;
 
 	if (from > to || to > eau2_builder_groups(b) || b->is_part)
 		return eau2_error_set(err, -EINVAL, "builder: discard of groups %zu to %zu of %zu",
 				      from, to, eau2_builder_groups(b));
 	pthread_mutex_lock(&w->mu);
-	for (size_t g = from; g < to && !rc; g++) {
-		for (size_t c = 0; c < b->schema->n && !rc; c++) {
+	w->recycle = true;
+	for (size_t g = from; g < to; g++) {
+		for (size_t c = 0; c < b->schema->n; c++) {
 			const struct eau2_chunk_ref *r = &b->chunks[c].refs[g];
-			struct eau2_shm_seg *s = &w->segs[r->seg];
-			const struct eau2_chunk_hdr *h = (const void *)(s->base + r->off);
-			/* The whole pages inside the chunk: its neighbours
-			 * keep theirs. */
-			uint64_t lo = (r->off + page - 1) / page * page;
-			uint64_t hi = (r->off + h->total_len) / page * page;
+			const struct eau2_chunk_hdr *h =
+				(const void *)(w->segs[r->seg].base + r->off);
+			struct seg_meta *m = &w->meta[r->seg];
+			uint64_t len = eau2_align64(h->total_len);
 
-			if (hi > lo && fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-						 (off_t)lo, (off_t)(hi - lo)) < 0)
-				rc = eau2_error_set(err, -errno, "store: cannot discard a chunk of "
-						    "column '%s', row group %zu: %s",
-						    b->schema->names[c], g, strerror(errno));
+			m->live -= len < m->live ? len : m->live;
+			m->empty = m->spent && m->live == 0;
 		}
 	}
 	pthread_mutex_unlock(&w->mu);
-	return rc;
+	return 0;
 }
 
 int eau2_builder_snapshot(eau2_builder *b, size_t from, size_t to, eau2_df **df,

@@ -292,11 +292,14 @@ int eau2_desc_write(int datafd, uint64_t id, const eau2_schema *s,
  * (another after a load restarts with a new builder); group_bytes: the
  * bytes of group g's chunks; snapshot: a dataframe of groups [from, to)
  * (eau2_df_open_mem), readable after the builder is finished or
- * aborted; discard: frees the store pages that lie wholly inside the
- * chunks of groups [from, to) (a hole punched in their segments), for a
- * load that sent those groups elsewhere and never reads them again: they
- * then read as zeros, in the builder, in its snapshots and in the
- * dataframe it finishes. */
+ * aborted; discard: gives the bytes of groups [from, to)'s chunks back
+ * to the builder, for a load that sent those groups elsewhere and never
+ * reads them again (once per group): a segment whose chunks are all
+ * discarded is filled again by the next chunks sealed, its store pages
+ * written over rather than allocated anew, so the store holds about what
+ * is in flight rather than the whole load. Those groups then read as
+ * other groups' bytes, in the builder, in its snapshots and in the
+ * dataframe it finishes: only the groups never discarded may be read. */
 size_t eau2_builder_groups(const eau2_builder *b);
 uint64_t eau2_builder_id(const eau2_builder *b);
 uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g);

@@ -807,8 +807,9 @@ static void test_stream_load(void **state)
 	assert_int_equal(all_parts(), NNODES);
 	tu_ok(eau2_cluster_delete(cl, "s/ok", &err), &err);
 
-	/* A caller that keeps no copy: the driver's store frees each
-	 * partition once pushed, and holds a few, not the whole file; also
+	/* A caller that keeps no copy: the driver's builder takes each
+	 * partition back once pushed and writes the next ones over it, so
+	 * its store holds a few, not the whole file; also
 	 * when the pushes are slower than the parse, which then waits for
 	 * them (a window of 64 KiB here). */
 	eau2_load_tune.progress_bytes = 64 << 10;

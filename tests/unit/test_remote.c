@@ -1321,7 +1321,7 @@ static void test_load_streamed(void **state)
 		assert_same(want, df);
 		tu_ok(eau2_get(db, "s", &got, &err), &err);
 		assert_same(want, got);
-		/* The same, keeping no copy (what was sent is freed here). */
+		/* The same, keeping no copy (what was sent is written over here). */
 		(void)load_peak(db, cdir, path, false, true, want);
 		eau2_df_release(got);
 		eau2_df_release(want);
@@ -1350,7 +1350,9 @@ static void test_load_streamed(void **state)
 		eau2_close(pdb);
 		slow_proxy_stop(&px);
 		tu_rmdir(pdir);
-		if (dropped * 4 > kept || slow * 4 > kept)
+		/* Not freed whole: a segment is refilled once all its
+		 * chunks were sent, and each holds several. */
+		if (dropped * 2 > kept || slow * 2 > kept)
 			fail_msg("the client's store grew by %llu bytes keeping the dataframe, and "
 				 "keeping none by %llu, %llu over a slow link",
 				 (unsigned long long)kept, (unsigned long long)dropped,
