@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "rowers/groupby.h"
+#include "util/mem.h"
 
 static bool cdict_init(struct cdict *d, enum eau2_type type)
 {
@@ -124,15 +125,13 @@ static int rehash(struct gb *s)
 {
 	size_t mask = s->smask * 2 + 1, bytes = (mask + 1) * sizeof(struct slot);
 	/* Not calloc: pages must be faulted in writable now, not as the zero
-	 * page that the first insert into it would then copy (with a TLB
-	 * shootdown) in the probe loop. Large tables get huge pages. */
+	 * page that the first insert into it would then copy (util/mem.h).
+	 * Large tables get huge pages. */
 	bool big = bytes >= (4u << 20);
-	struct slot *slots = big ? eau2_gb_big_zalloc(bytes) : malloc(bytes);
+	struct slot *slots = big ? eau2_gb_big_zalloc(bytes) : eau2_zalloc_written(1, bytes);
 
 	if (!slots)
 		return -ENOMEM;
-	if (!big)
-		memset(slots, 0, bytes);
 	for (size_t j = 0; j <= s->smask; j++) {
 		if (!s->slots[j].id1)
 			continue;
@@ -288,7 +287,7 @@ static int cdict_grow(struct cdict *d)
 	/* Large tables: huge pages, faulted in now (see rehash). */
 	bool big = bytes >= (4u << 20);
 	struct cslot *slots = big ? eau2_gb_big_zalloc(bytes)
-				  : calloc(mask + 1, sizeof(*slots));
+				  : eau2_zalloc_written(mask + 1, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
@@ -554,7 +553,7 @@ static inline int64_t umap_get(struct umap *m, uint64_t key, bool *created)
 	*created = true;
 	if ((size_t)m->n * 4 > m->mask) {
 		size_t mask = m->mask * 2 + 1;
-		struct uslot *slots = calloc(mask + 1, sizeof(*slots));
+		struct uslot *slots = eau2_zalloc_written(mask + 1, sizeof(*slots));
 		if (!slots)
 			return (size_t)m->n * 2 < m->mask ? (int64_t)m->n - 1 : -ENOMEM;
 		for (size_t i = 0; i <= m->mask; i++) {

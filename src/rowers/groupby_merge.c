@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "rowers/groupby.h"
+#include "util/mem.h"
 
 /* Dictionary mode: o's cids are translated to s's (one lookup per
  * distinct value of o), then each of o's groups is found by its tuple. */
@@ -371,7 +372,7 @@ static int merge_part(struct pmerge *m, uint32_t p, struct eau2_error *err)
 		return 0;
 	while (mask + 1 < 2 * total)
 		mask = mask * 2 + 1;
-	slots = calloc(mask + 1, sizeof(*slots));
+	slots = eau2_zalloc_written(mask + 1, sizeof(*slots));
 	ik = malloc(2 * total * sizeof(*ik));
 	sk = s->intkey ? NULL : malloc(total * sizeof(*sk));
 	out->refs = refs = malloc(total * sizeof(*refs));

@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "rowers/rowers.h"
+#include "util/mem.h"
 
 uint64_t eau2_hash_bytes(const void *p, size_t len)
 {
@@ -125,7 +126,7 @@ int eau2_htab_init(struct eau2_htab *h, size_t expect)
 		expect = 1u << 30;
 	while (cap < expect * 2)
 		cap <<= 1;
-	h->slots = calloc(cap, sizeof(*h->slots));
+	h->slots = eau2_zalloc_written(cap, sizeof(*h->slots));
 	/* The key arena exists from the start: with only empty keys interned
 	 * it would otherwise stay NULL, and NULL + 0 is undefined. */
 	h->keys_cap = 4096;
@@ -149,7 +150,7 @@ void eau2_htab_free(struct eau2_htab *h)
 static int htab_grow(struct eau2_htab *h)
 {
 	size_t cap = (h->mask + 1) * 2;
-	struct eau2_htab_slot *s = calloc(cap, sizeof(*s));
+	struct eau2_htab_slot *s = eau2_zalloc_written(cap, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
