@@ -56,6 +56,7 @@
 
 #include "rowers/expr.h"
 #include "rowers/rowers.h"
+#include "util/mem.h"
 
 /* Matches of one input row group handled at a time (also the width of one
  * append call): a many-to-many join's output streams into the store in
@@ -233,7 +234,7 @@ static int plan_direct(struct jt *t, uint32_t nrows, struct eau2_error *err)
 		return 0;
 	t->kmin = lo;
 	t->krange = range + 1;
-	if (!(t->dir = calloc(t->krange, sizeof(*t->dir))))
+	if (!(t->dir = eau2_zalloc_written(t->krange, sizeof(*t->dir))))
 		return eau2_error_set(err, -ENOMEM, "join: out of memory");
 	return 0;
 }
@@ -270,7 +271,7 @@ static int build(struct jt *t, struct eau2_error *err)
 			return rc;
 	if (t->ktype == EAU2_STRING) {
 		if (eau2_htab_init(&t->ht, nrows) < 0 ||
-		    !(t->head = calloc((size_t)nrows + 1, sizeof(*t->head))))
+		    !(t->head = eau2_zalloc_written((size_t)nrows + 1, sizeof(*t->head))))
 			return eau2_error_set(err, -ENOMEM, "join: out of memory");
 	} else {
 		if ((rc = plan_direct(t, nrows, err)))
@@ -278,7 +279,7 @@ static int build(struct jt *t, struct eau2_error *err)
 		t->mask = 15;
 		while (!t->dir && t->mask < (size_t)nrows * 2)
 			t->mask = t->mask * 2 + 1;
-		t->slots = t->dir ? NULL : calloc(t->mask + 1, sizeof(*t->slots));
+		t->slots = t->dir ? NULL : eau2_zalloc_written(t->mask + 1, sizeof(*t->slots));
 		if (!t->dir && !t->slots)
 			return eau2_error_set(err, -ENOMEM, "join: out of memory");
 	}
