@@ -15,11 +15,15 @@
  * segments of its own, so writers on several threads never queue on one
  * file's lock; a thread's segments grow with the dataframe (an eighth of
  * the bytes reserved so far, at least EAU2_SEG_MIN, at most EAU2_SEG_MAX),
- * which bounds both the segment count and the reserve left unused.
+ * which bounds both the segment count and the reserve left unused. A
+ * load that sends its row groups elsewhere gives them back
+ * (eau2_builder_discard): a segment whose chunks were all given back, and
+ * whose owner moved on, is filled again from its start by the next
+ * thread that needs a segment, over the pages it holds.
  *
  * Access rules. A builder and each of its parts belong to one thread each.
  * They share one `struct writer` (the new dataframe's id, lock and
- * segments); its segment list, owners and bump pointers are guarded by
+ * segments); its segment list, owners, bump pointers and live bytes are guarded by
  * writer.mu, taken once per sealed chunk, as is its pool of column
  * buffers that freed parts leave to the next fork; a new segment is created outside
  * the lock (its slot is claimed first, marked not ready). Bytes are
@@ -27,7 +31,6 @@
  * the thread that made it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
