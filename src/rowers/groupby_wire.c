@@ -186,8 +186,16 @@ int eau2_gb_decode(void *state, const void *buf, size_t len,
 
 	if (eau2_rd_u64(&r, &magic) || eau2_rd_u64(&r, &nkeys) ||
 	    eau2_rd_u64(&r, &naggs) || eau2_rd_u64(&r, &stride) ||
-	    eau2_rd_u64(&r, &n) || magic != GB_MAGIC || nkeys != s->nkeys ||
-	    naggs != s->naggs || stride != s->stride)
+	    eau2_rd_u64(&r, &n))
+		return eau2_error_set(err, -EBADMSG, "groupby: decode: a state of "
+				      "%zu bytes, shorter than its header", len);
+	if (magic != GB_MAGIC)
+		return eau2_error_set(err, -EBADMSG, "groupby: decode: not a state "
+				      "of this eau2 version (magic %#llx, expected %#llx: "
+				      "are the nodes on one build?)",
+				      (unsigned long long)magic,
+				      (unsigned long long)GB_MAGIC);
+	if (nkeys != s->nkeys || naggs != s->naggs || stride != s->stride)
 		return eau2_error_set(err, -EBADMSG, "groupby: decode: header "
 				      "does not match this run's by/agg");
 	/* Each group takes at least stride words: bound n before looping. */

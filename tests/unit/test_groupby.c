@@ -368,6 +368,20 @@ static void test_roundtrip(void **unused)
 	size_t len = 0;
 	tu_ok(cls->encode(st, &buf, &len, &err), &err);
 	rt_state_free(cls, st);
+	/* another version's state (the magic's version byte), and a
+	 * header cut short, are named as such */
+	{
+		uint8_t *b = malloc(len);
+		void *c = rt_state_over(cls, &ctx, 0, 0);
+		memcpy(b, buf, len);
+		b[7] ^= 0x7f;
+		assert_int_equal(cls->decode(c, b, len, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "not a state of this eau2 version"));
+		assert_int_equal(cls->decode(c, buf, 20, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "shorter than its header"));
+		rt_state_free(cls, c);
+		free(b);
+	}
 	uint64_t seed = 5;
 	for (int k = 0; k < 200; k++) {
 		uint8_t *b = malloc(len);
