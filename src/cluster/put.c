@@ -497,6 +497,8 @@ static bool stream_joined(void *arg, eau2_builder *root)
 		pthread_mutex_unlock(&s->mu);
 		return true;
 	}
+	if (s->discard && s->id != id)
+		(void)eau2_builder_discard(root, 0, 0, NULL); /* small segments from now */
 	s->id = id;
 	if (s->discard)
 		stream_discard(s, root);

@@ -299,7 +299,9 @@ int eau2_desc_write(int datafd, uint64_t id, const eau2_schema *s,
  * written over rather than allocated anew, so the store holds about what
  * is in flight rather than the whole load. Those groups then read as
  * other groups' bytes, in the builder, in its snapshots and in the
- * dataframe it finishes: only the groups never discarded may be read. */
+ * dataframe it finishes: only the groups never discarded may be read.
+ * From its first call on (an empty range will do), the segments the
+ * builder makes stay small, so that they come back whole sooner. */
 size_t eau2_builder_groups(const eau2_builder *b);
 uint64_t eau2_builder_id(const eau2_builder *b);
 uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g);
