@@ -89,7 +89,7 @@ struct stream {
 	uint64_t id;          /* the builder streamed; 0: none yet */
 	size_t taken;         /* its groups handed to the sender */
 	bool restart;         /* the next piece starts the put again */
-	bool discard;         /* the caller keeps no copy: free what was sent */
+	bool discard;         /* the caller keeps no copy: give back what was sent */
 	size_t freed;         /* groups [0, freed) of builder id discarded */
 	size_t counted;       /* groups [0, counted) of builder id ... */
 	uint64_t seen;        /* ... hold seen bytes */

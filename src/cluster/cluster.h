@@ -235,8 +235,10 @@ int eau2_cluster_put(eau2_cluster *cl, eau2 *db, const char *key, const eau2_df 
  * failed load or put drops every copy pushed and leaves key as it was.
  * *df gets the dataframe loaded in store (unpublished there). With df
  * NULL the caller keeps no copy here: once there is a partition a node,
- * each partition's pages in store are freed when it has reached all its
- * nodes, so the driver holds what is in flight, not the whole file. */
+ * each partition is given back to the builder when it has reached all
+ * its nodes (eau2_builder_discard: the partitions parsed next are
+ * written over its pages), so the driver holds what is in flight, not
+ * the whole file. */
 struct eau2_store;
 int eau2_cluster_load(eau2_cluster *cl, struct eau2_store *store, const char *path,
 		      const char *key, const struct eau2_load_options *lo,

@@ -317,7 +317,7 @@ struct stream {
 	size_t scanned;     /* its groups counted into acc */
 	uint64_t acc;
 	bool fallback;
-	bool discard;       /* the caller keeps no copy: free what was pushed */
+	bool discard;       /* the caller keeps no copy: give back what was pushed */
 	/* under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;

@@ -46,9 +46,9 @@
 struct seg_meta {
 	pthread_t owner; /* the thread that fills it */
 	bool ready;      /* false while its creator makes it (outside mu) */
-	bool spent;      /* its owner moved on to another segment */
-	bool empty;      /* spent, and every chunk in it discarded: refilled
-			  * by the next thread that needs a segment */
+	bool spent;      /* its owner moved on to another segment; once
+			  * no byte of it is live, the next thread that
+			  * needs a segment fills it again */
 	uint64_t live;   /* bytes of its chunks not discarded */
 };
 
@@ -138,8 +138,9 @@ struct slot {
 };
 
 /* Reserves size bytes (rounded up to 64) in the calling thread's
- * segment, else in a spare one (its chunks all discarded: its pages are
- * written again, not allocated afresh), else in a new one made for it. */
+ * segment, else in a spent one whose chunks were all discarded (its
+ * pages written again, not allocated afresh), else in a new one made for
+ * it. */
 static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 			struct eau2_error *err)
 {
@@ -164,14 +165,13 @@ static int writer_alloc(struct writer *w, uint64_t size, struct slot *out,
 			goto out;
 		}
 		m->spent = true;
-		m->empty = m->live == 0;
 		break;
 	}
 	for (i = 0; i < w->nsegs; i++) {
 		struct eau2_shm_seg *s = &w->segs[i];
 		struct seg_meta *m = &w->meta[i];
 
-		if (m->empty && s->size >= size) {
+		if (m->spent && m->live == 0 && s->size >= size) {
 			*m = (struct seg_meta){ .owner = self, .ready = true, .live = size };
 			s->used = size;
 			*out = (struct slot){ .seg = i, .off = 0, .fd = s->fd };
@@ -921,7 +921,6 @@ int eau2_builder_discard(eau2_builder *b, size_t from, size_t to, struct eau2_er
 			uint64_t len = eau2_align64(h->total_len);
 
 			m->live -= len < m->live ? len : m->live;
-			m->empty = m->spent && m->live == 0;
 		}
 	}
 	pthread_mutex_unlock(&w->mu);
