@@ -8,6 +8,10 @@
 #     double, string, bool with nulls) and ~1 GiB of text lines to a
 #     node on 127.0.0.1, REPS times each, against iperf3 over the same
 #     loopback, one stream, measured before and after (target >= 0.8x);
+#     and what fresh pages of the store cost at the time: dd writing the
+#     mixed dataframe's bytes into a new file next to the node's store,
+#     1 MiB at a time, before and after (every receiver writes each byte
+#     once into such pages; iperf3 stores nothing);
 #  2. peak anonymous memory (RssAnon, sampled every 20 ms) of the client
 #     and of the node for a ~200 MiB and the ~2 GiB dataframe (target
 #     <= 128 MiB, the same for both sizes);
@@ -165,6 +169,16 @@ iperf() {
 	wait "$ipid" 2>/dev/null
 }
 
+# storew BYTES: GB/s of dd writing BYTES into a new file of the stores'
+# file system (fresh pages), the file removed
+storew() {
+	t0=$(now)
+	dd if=/dev/zero of="$W/storew" bs=1M count=$(($1 >> 20)) status=none || { echo n/a; return; }
+	t1=$(now)
+	rm -f "$W/storew"
+	awk -v b="$((($1 >> 20) << 20))" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.3f\n", b / (t1 - t0) / 1e9 }'
+}
+
 # loads PREFIX CLIENT...: part 5's three loads of the mixed CSV, REPS
 # times (CLIENT: the eau2 command and its global options). Each load
 # finds lm on neither side: a replaced key holds its old pages while the
@@ -212,6 +226,7 @@ echo "data: mixed $BM bytes, text $BT bytes, small $BS bytes (chunk payload)"
 if want 1; then
 start_node "$N" 127.0.0.1
 IP0=$(iperf 127.0.0.1)
+SW0=$(storew "$BM")
 for ds in mixed text; do
 	b=$(df_bytes "$A" $ds)
 	r=0
@@ -228,6 +243,7 @@ xfer "lo-push-small" "$BS" "$E2" --store "$A" push small "$NADDR"
 xfer "lo-pull-small" "$BS" "$E2" --store "$A" pull "$NADDR" small --as back
 "$E2" --store "$A" rm back
 "$E2" --store "$N" rm small
+SW1=$(storew "$BM")
 IP1=$(iperf 127.0.0.1)
 LINK=$(printf '%s\n%s\n' "$IP0" "$IP1" | grep -v n/a | sort -g | awk '{ s += $1; n++ } END { print n ? s / n : "n/a" }')
 kill "$NPID"
@@ -235,6 +251,7 @@ wait "$NPID" 2>/dev/null
 
 echo
 echo "== 1. loopback, one stream; iperf3 $IP0 / $IP1 GB/s (mean $LINK)"
+echo "   fresh store pages: dd of the mixed dataframe's bytes $SW0 / $SW1 GB/s"
 printf '%-16s %8s %8s %8s %10s %10s\n' transfer "GB/s" "x iperf3" "wall s" "CPU s/GB c" "CPU s/GB n"
 for l in lo-push-mixed lo-pull-mixed lo-push-text lo-pull-text; do
 	g=$(med $l 3)

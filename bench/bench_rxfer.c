@@ -13,9 +13,16 @@
  * --size: chunk bytes of the dataframe (default 512M); --text: one string
  * column of words (else int, double, string and bool columns).
  * Prints one line per run and the medians: GB/s of chunk bytes, and the
- * ratio to plain TCP.
+ * ratio to plain TCP. A second baseline is what the store's fresh pages
+ * cost at the time: one thread writing the same bytes into a new file of
+ * the node's store (1 MiB pwrites, as a receiver's writer does), before
+ * the first run and after the last. Every receiver writes each byte once
+ * into such pages; plain TCP stores nothing. (On a VM whose host takes
+ * freed memory back, this figure moves several-fold within a minute.)
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -185,6 +192,37 @@ static double tcp_baseline(uint64_t n)
 	return t0;
 }
 
+/* Seconds for one thread to write n bytes into a new file of dir (fresh
+ * store pages), 1 MiB per pwrite; the file is removed. */
+static double store_write(const char *dir, uint64_t n)
+{
+	char path[PATH_MAX];
+	uint64_t seed = 7, off = 0;
+	uint64_t *buf = malloc(1 << 20);
+	double t0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/bench_rxfer.write", dir);
+	if (!buf || (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		die("store write baseline: cannot create a file in the node's store", NULL);
+	for (size_t i = 0; i < (1 << 20) / sizeof(*buf); i++)
+		buf[i] = rnd(&seed);
+	t0 = now();
+	while (off < n) {
+		size_t len = n - off < (1 << 20) ? (size_t)(n - off) : (1 << 20);
+		ssize_t k = pwrite(fd, buf, len, (off_t)off);
+
+		if (k <= 0)
+			die("store write baseline: pwrite", NULL);
+		off += (uint64_t)k;
+	}
+	t0 = now() - t0;
+	close(fd);
+	unlink(path);
+	free(buf);
+	return t0;
+}
+
 /* ---------------------------------------------------------- the node */
 
 static uint16_t start_node(const char *dir)
@@ -250,7 +288,7 @@ int main(int argc, char **argv)
 	int reps = 3, text = 0;
 	char cdir[] = "/dev/shm/bench_rxfer_c_XXXXXX", ndir[] = "/dev/shm/bench_rxfer_n_XXXXXX";
 	char addr[64];
-	double tcp[16], push[16], pull[16], cpu[3][2] = {{0}};
+	double tcp[16], push[16], pull[16], wr[2], cpu[3][2] = {{0}};
 	pthread_t samp;
 	eau2 *db, *local;
 	eau2_df *df;
@@ -286,6 +324,7 @@ int main(int argc, char **argv)
 	       text ? "text" : "mixed", (unsigned long long)eau2_df_rows(df),
 	       (double)bytes / 1048576.0, eau2_df_ngroups(df));
 	pthread_create(&samp, NULL, sampler, NULL);
+	wr[0] = store_write(ndir, bytes);
 	for (int r = 0; r < reps; r++) {
 		eau2_df *got;
 		double t0, c0 = cpu_now(), n0;
@@ -313,6 +352,7 @@ int main(int argc, char **argv)
 		       r + 1, bytes / tcp[r] / 1e9, bytes / push[r] / 1e9, tcp[r] / push[r],
 		       bytes / pull[r] / 1e9, tcp[r] / pull[r]);
 	}
+	wr[1] = store_write(ndir, bytes);
 	sampling = 0;
 	pthread_join(samp, NULL);
 	qsort(tcp, (size_t)reps, sizeof(double), cmp_double);
@@ -326,6 +366,10 @@ int main(int argc, char **argv)
 	       "pull client %.2f node %.2f\n", cpu[0][0] / reps / (bytes / 1e9),
 	       cpu[1][0] / reps / (bytes / 1e9), cpu[1][1] / reps / (bytes / 1e9),
 	       cpu[2][0] / reps / (bytes / 1e9), cpu[2][1] / reps / (bytes / 1e9));
+	printf("store write, one thread into fresh pages of the node's store: %.2f GB/s before "
+	       "the first run, %.2f after the last (%.2fx and %.2fx plain TCP)\n",
+	       bytes / wr[0] / 1e9, bytes / wr[1] / 1e9, tcp[reps / 2] / wr[0],
+	       tcp[reps / 2] / wr[1]);
 	printf("peak RssAnon: client %.1f MiB, node %.1f MiB\n", peak_client / 1024.0,
 	       peak_node / 1024.0);
 	eau2_df_release(df);
