@@ -67,9 +67,12 @@ uint64_t tu_allocated(const char *dir)
 	}
 	b = walk_bytes;
 	pthread_mutex_unlock(&walk_mu);
-	if (rc != 0)
-		fail_msg("nftw %s: %s", dir, strerror(errno));
-	return b;
+	if (rc == 0)
+		return b;
+	/* Not fail_msg: pushers and progress callbacks call this off the
+	 * test's thread, where cmocka cannot end the test. */
+	fprintf(stderr, "tu_allocated: nftw %s: %s\n", dir, strerror(errno));
+	return UINT64_MAX;
 }
 
 eau2 *tu_open_store(char **dir)

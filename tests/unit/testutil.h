@@ -20,7 +20,8 @@ char *tu_tmpdir(const char *tag);
 /* rm -rf path, then free(path). */
 void tu_rmdir(char *path);
 /* Bytes allocated to the files under dir (st_blocks); thread-safe. A
- * walk that fails ten times fails the test. */
+ * walk that fails ten times says why on stderr and returns UINT64_MAX,
+ * so every bound on the result fails, on the test's thread. */
 uint64_t tu_allocated(const char *dir);
 /* eau2_open's options for the store at dir, everything else default. */
 #define TU_STORE(dir) (&(struct eau2_options){ .store = (dir) })
