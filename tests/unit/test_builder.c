@@ -428,6 +428,57 @@ static double rand_f64(uint64_t *rs, unsigned mix)
 	}
 }
 
+/* String chunks of every length up to 40 and a full one: each offset
+ * made to decrease in turn (in the AVX2 loop's steps and in its tail) is
+ * found at its row with AVX2 and without; intact offsets pass both. */
+static void test_offsets_simd(void **state)
+{
+	size_t size = eau2_chunk_size(EAU2_STRING, CR, 0, CR);
+	int64_t *o = malloc((CR + 1) * 8);
+	char *data = malloc(CR);
+	uint8_t *c = aligned_alloc(64, size);
+	struct eau2_error err = {0};
+	char want[64];
+
+	(void)state;
+	assert_non_null(o);
+	assert_non_null(data);
+	assert_non_null(c);
+	memset(data, 'x', CR);
+	for (uint32_t rows = 1; rows <= CR; rows = rows < 40 ? rows + 1 : CR + (rows == CR)) {
+		struct eau2_chunk_src src = { .type = EAU2_STRING, .rows = rows, .values = o,
+					      .data = data, .data_len = rows };
+		int64_t *co;
+
+		for (uint32_t i = 0; i <= rows; i++)
+			o[i] = i;
+		eau2_chunk_write(c, &src);
+		co = (int64_t *)(void *)(c + ((struct eau2_chunk_hdr *)(void *)c)->values_off);
+		for (int simd = 0; simd < 2; simd++) {
+			eau2_chunk_simd(simd);
+			tu_ok(eau2_chunk_check_offsets(c, &err), &err);
+		}
+		for (uint32_t k = 0; k < rows; k++) {
+			if (rows == CR && k > 20 && k < CR - 20 && k % 4093)
+				continue;
+			co[k + 1] = co[k] - 1;
+			snprintf(want, sizeof(want), "decrease at row %u", k);
+			for (int simd = 0; simd < 2; simd++) {
+				eau2_chunk_simd(simd);
+				assert_int_equal(eau2_chunk_check_offsets(c, &err), -EBADMSG);
+				if (!strstr(err.msg, want))
+					fail_msg("%u rows, row %u, %s: %s", rows, k,
+						 simd ? "AVX2" : "scalar", err.msg);
+			}
+			co[k + 1] = k + 1;
+		}
+	}
+	eau2_chunk_simd(-1);
+	free(o);
+	free(data);
+	free(c);
+}
+
 /* Chunks of int and double values of every length up to 70 and a full
  * one, in sorted and reversed runs too: AVX2 statistics give the scalar
  * ones' bytes (min/max, their zero signs, NaN skipped). */
@@ -570,6 +621,7 @@ int main(void)
 		cmocka_unit_test(test_parts_threads),
 		cmocka_unit_test(test_parts_reuse),
 		cmocka_unit_test(test_stats_simd),
+		cmocka_unit_test(test_offsets_simd),
 		cmocka_unit_test(test_snapshot_put),
 		cmocka_unit_test(test_discard),
 	};
