@@ -426,7 +426,11 @@ int eau2_http_start(struct eau2_http **out, const struct eau2_http_opts *o,
 		rc = fd;
 		goto fail;
 	}
-	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	/* poll, not epoll: with epoll, libmicrohttpd (0.9.75) misses the end
+	 * of a stream that came with half a request, and such a connection,
+	 * its client gone, held its slot until the idle timeout; at most
+	 * EAU2_HTTP_CONNS_MAX sockets, poll costs nothing here. */
+	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 				  MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, h,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, /* first, as MHD asks */
 				  MHD_OPTION_LISTEN_SOCKET, fd,
