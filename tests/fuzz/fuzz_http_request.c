@@ -131,8 +131,11 @@ static void check(const struct eau2_http *h, const uint8_t *data, size_t size)
 		abort();
 	n = exchange(port_of(open_h), (const uint8_t *)good, sizeof(good) - 1, out, sizeof(out),
 		     10000);
-	if (n < 12 || strncmp(out, "HTTP/1.1 200", 12))
+	if (n < 12 || strncmp(out, "HTTP/1.1 200", 12)) {
+		fprintf(stderr, "fuzz_http_request: a good request after this input got %zu bytes: "
+			"%.*s\n", n, (int)strcspn(out, "\r\n"), out);
 		abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
