@@ -8,7 +8,10 @@
  *   open     another process opening a key and touching one value: a
  *            10 MB dataframe against a 2 GB one (median of runs);
  *   scan     summing an int64 column through chunk views, against a plain
- *            loop over an equal heap array (one thread each).
+ *            loop over an equal heap array (one thread each);
+ *   offsets  the check that a string chunk's offsets never decrease (every
+ *            chunk received, every first view in another process), over
+ *            the string column: AVX2 against the scalar loop.
  *
  * usage: bench_core [--size BYTES] [--store DIR]
  */
@@ -22,6 +25,7 @@
 
 #include "bench.h"
 #include "common/env_options.h"
+#include "df/df.h"
 
 /* Rows of a dataframe with int64, double and a ~16-byte string column. */
 static eau2_df *build(eau2 *db, uint64_t rows, const int64_t *iv, const double *dv,
@@ -170,6 +174,43 @@ static void scan(const char *dir, const int64_t *iv, uint64_t rows, double *cold
 	*heap = t[2];
 }
 
+/* Seconds to check the offsets of column col's chunks g0 .. g1 - 1,
+ * each reps times in a row (reps > 1: from cache, as a chunk just
+ * received is). */
+static double offsets_pass(const eau2_df *df, size_t col, size_t g0, size_t g1, int reps)
+{
+	struct eau2_error err = {0};
+	size_t ncols = eau2_df_ncols(df);
+	double t0 = now();
+
+	for (size_t g = g0; g < g1; g++) {
+		const struct eau2_chunk_ref *ref = &df->chunk_refs[g * ncols + col];
+
+		for (int r = 0; r < reps; r++)
+			if (eau2_chunk_check_offsets(df->segs[ref->seg].base + ref->off, &err))
+				die("offsets", &err);
+	}
+	return now() - t0;
+}
+
+/* t[0], t[1]: the whole column from memory, AVX2 then scalar; t[2], t[3]:
+ * its first 16 chunks 64 times each, from cache. Best of five, the two
+ * loops interleaved, after a pass that brings the offsets in. */
+static void offsets(const eau2_df *df, size_t col, double t[4])
+{
+	size_t n = eau2_df_ngroups(df), hot = n < 16 ? n : 16;
+
+	t[0] = t[1] = t[2] = t[3] = 1e30;
+	offsets_pass(df, col, 0, n, 1);
+	for (int i = 0; i < 5; i++)
+		for (int simd = 1; simd >= 0; simd--) {
+			eau2_chunk_simd(simd);
+			t[1 - simd] = min_d(t[1 - simd], offsets_pass(df, col, 0, n, 1));
+			t[3 - simd] = min_d(t[3 - simd], offsets_pass(df, col, 0, hot, 64));
+		}
+	eau2_chunk_simd(-1);
+}
+
 int main(int argc, char **argv)
 {
 	struct eau2_error err = {0};
@@ -178,7 +219,7 @@ int main(int argc, char **argv)
 	char *words, tmpl[] = "/dev/shm/eau2-bench-core-XXXXXX";
 	int64_t *iv;
 	double *dv, t0, t_memcpy, t_put, t_small, t_read, t_scan, t_scan_cold;
-	double lat_small, lat_big;
+	double lat_small, lat_big, t_off[4];
 	eau2 *db;
 	eau2_df *df, *small;
 	uint8_t *src, *dst;
@@ -241,6 +282,7 @@ int main(int argc, char **argv)
 	 * through chunk views (pass 1 maps pages in, pass 2 is warm) against
 	 * the same values in a heap array of that process. */
 	scan(store, iv, rows, &t_scan_cold, &t_scan, &t_read);
+	offsets(df, 2, t_off);
 	eau2_df_release(df);
 	df = NULL;
 
@@ -262,6 +304,20 @@ int main(int argc, char **argv)
 	       t_scan, (double)rows * 8 / t_scan / 1e9, t_read / t_scan);
 	printf("%-34s %9.3fs %9.2f GB/s %8.2f\n", "int64 column via views, 1st map",
 	       t_scan_cold, (double)rows * 8 / t_scan_cold / 1e9, t_read / t_scan_cold);
+
+	{
+		/* 8 bytes of offset a row; the cached passes cover 16 chunks
+		 * 64 times. */
+		uint64_t hot = rows < 16ull * EAU2_CHUNK_ROWS ? rows : 16ull * EAU2_CHUNK_ROWS;
+		double b[4] = { rows * 8.0, rows * 8.0, hot * 8.0 * 64, hot * 8.0 * 64 };
+		const char *what[4] = { "offsets check, AVX2", "offsets check, scalar (baseline)",
+					"offsets check from cache, AVX2",
+					"offsets check from cache, scalar" };
+
+		for (i = 3; i >= 0; i--)
+			printf("%-34s %9.3fs %9.2f GB/s %8.2f\n", what[i], t_off[i],
+			       b[i] / t_off[i] / 1e9, i % 2 ? 1.0 : t_off[i + 1] / t_off[i]);
+	}
 
 	eau2_delete(db, "big", NULL);
 	eau2_delete(db, "small", NULL);
