@@ -177,9 +177,10 @@ void eau2_chunk_layout(const struct eau2_chunk_src *src, XXH3_state_t *x,
 		       struct eau2_chunk_iov *l);
 /* The same, copied to dst (eau2_chunk_size bytes, aligned to 64). */
 void eau2_chunk_write(uint8_t *dst, const struct eau2_chunk_src *src);
-/* Tests: the statistics' AVX2 loops on (1, where the CPU has AVX2), off
- * (0: the scalar loops) or chosen by the CPU again (-1, the default).
- * Not thread-safe: set it before building. */
+/* Tests and benches: the AVX2 loops (the statistics, the string offsets
+ * check) on (1, where the CPU has AVX2), off (0: the scalar loops) or
+ * chosen by the CPU again (-1, the default). Not thread-safe: set it
+ * before building or checking. */
 void eau2_chunk_simd(int on);
 
 /* Checks a chunk header at base+off inside a segment of seg_size bytes
