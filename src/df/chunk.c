@@ -52,15 +52,16 @@ uint64_t eau2_chunk_size(enum eau2_type type, uint32_t rows, uint32_t nulls,
 	hi = (x) > hi ? (x) : hi; \
 } while (0)
 
-/* Statistics run on the sealing thread right after the checksum pass
- * brought the buffer into cache: eight values a cycle with AVX2 where the
- * CPU has it (runtime check), else the scalar loops; both give the same
- * bits (test_builder compares them). */
+/* The chunk's AVX2 loops, chosen where the CPU has AVX2 (runtime check;
+ * eau2_chunk_simd for tests), else the scalar ones, which give the same
+ * bits (test_builder compares them): the statistics, run on the sealing
+ * thread right after the checksum pass brought the buffer into cache,
+ * eight values a cycle; and the string offsets check. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define HAVE_AVX2_STATS 1
+#define HAVE_CHUNK_AVX2 1
 
-static int stats_avx2 = -1; /* -1: not probed yet */
+static int chunk_avx2 = -1; /* -1: not probed yet */
 
 /* lo/hi of v[0..rows) (rows >= 1), four lanes of two vectors each. */
 __attribute__((target("avx2")))
@@ -165,21 +166,21 @@ static bool offsets_decrease_avx2(const int64_t *o, uint32_t rows)
 	return bad;
 }
 
-static bool use_stats_avx2(void)
+static bool use_chunk_avx2(void)
 {
-	int on = __atomic_load_n(&stats_avx2, __ATOMIC_RELAXED);
+	int on = __atomic_load_n(&chunk_avx2, __ATOMIC_RELAXED);
 
 	if (on < 0) {
 		__builtin_cpu_init();
 		on = __builtin_cpu_supports("avx2");
-		__atomic_store_n(&stats_avx2, on, __ATOMIC_RELAXED);
+		__atomic_store_n(&chunk_avx2, on, __ATOMIC_RELAXED);
 	}
 	return on;
 }
 
 void eau2_chunk_simd(int on)
 {
-	__atomic_store_n(&stats_avx2, on < 0 ? -1 : on && __builtin_cpu_supports("avx2"),
+	__atomic_store_n(&chunk_avx2, on < 0 ? -1 : on && __builtin_cpu_supports("avx2"),
 			 __ATOMIC_RELAXED);
 }
 #else
@@ -198,8 +199,8 @@ static void int_stats(struct eau2_chunk_hdr *h, const int64_t *v,
 	uint32_t i, seen = 0;
 
 	if (!validity) {
-#ifdef HAVE_AVX2_STATS
-		if (rows && use_stats_avx2())
+#ifdef HAVE_CHUNK_AVX2
+		if (rows && use_chunk_avx2())
 			minmax_i64_avx2(v, rows, &lo, &hi);
 		else
 #endif
@@ -232,8 +233,8 @@ static void double_stats(struct eau2_chunk_hdr *h, const double *v,
 	uint32_t i;
 
 	if (!validity) {
-#ifdef HAVE_AVX2_STATS
-		if (use_stats_avx2())
+#ifdef HAVE_CHUNK_AVX2
+		if (use_chunk_avx2())
 			minmax_f64_avx2(v, rows, &lo, &hi);
 		else
 #endif
@@ -452,8 +453,8 @@ int eau2_chunk_check_offsets(const uint8_t *chunk, struct eau2_error *err)
 	uint32_t i;
 
 	/* Branch-free over the rows; the row is looked for only on failure. */
-#ifdef HAVE_AVX2_STATS
-	if (use_stats_avx2())
+#ifdef HAVE_CHUNK_AVX2
+	if (use_chunk_avx2())
 		bad = offsets_decrease_avx2(o, h->rows);
 	else
 #endif
