@@ -201,8 +201,8 @@ static bool stream_joined(void *arg, eau2_builder *root)
 			eau2_df_release(s->piece);
 			s->piece = NULL;
 		}
-		if (s->discard) /* small segments from now */
-			(void)eau2_builder_discard(root, 0, 0, NULL);
+		if (s->discard)
+			eau2_builder_recycle(root);
 		s->id = id;
 		s->taken = 0;
 		s->freed = 0;

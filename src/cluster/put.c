@@ -498,7 +498,7 @@ static bool stream_joined(void *arg, eau2_builder *root)
 		return true;
 	}
 	if (s->discard && s->id != id)
-		(void)eau2_builder_discard(root, 0, 0, NULL); /* small segments from now */
+		eau2_builder_recycle(root);
 	s->id = id;
 	if (s->discard)
 		stream_discard(s, root);

@@ -903,6 +903,13 @@ uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g)
 	return bytes;
 }
 
+void eau2_builder_recycle(eau2_builder *b)
+{
+	pthread_mutex_lock(&b->w->mu);
+	b->w->recycle = true;
+	pthread_mutex_unlock(&b->w->mu);
+}
+
 int eau2_builder_discard(eau2_builder *b, size_t from, size_t to, struct eau2_error *err)
 {
 	struct writer *w = b->w;

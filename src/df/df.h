@@ -301,12 +301,14 @@ int eau2_desc_write(int datafd, uint64_t id, const eau2_schema *s,
  * is in flight rather than the whole load. Those groups then read as
  * other groups' bytes, in the builder, in its snapshots and in the
  * dataframe it finishes: only the groups never discarded may be read.
- * From its first call on (an empty range will do), the segments the
- * builder makes stay small, so that they come back whole sooner. */
+ * recycle: from now on the segments the builder makes stay small, so
+ * that discards give them back whole sooner; a load that will discard
+ * calls it first (discard does too). */
 size_t eau2_builder_groups(const eau2_builder *b);
 uint64_t eau2_builder_id(const eau2_builder *b);
 uint64_t eau2_builder_group_bytes(eau2_builder *b, size_t g);
 int eau2_builder_discard(eau2_builder *b, size_t from, size_t to, struct eau2_error *err);
+void eau2_builder_recycle(eau2_builder *b);
 int eau2_builder_snapshot(eau2_builder *b, size_t from, size_t to, eau2_df **df,
 			  struct eau2_error *err);
 

@@ -613,6 +613,54 @@ static void test_discard(void **state)
 	tu_close_store(db, dir);
 }
 
+/* The largest segment of a dataframe of 80 MiB of ints, built with or
+ * without eau2_builder_recycle first. */
+static uint64_t largest_segment(eau2 *db, bool recycle)
+{
+	struct eau2_error err = {0};
+	eau2_schema *s;
+	eau2_builder *b;
+	eau2_df *df;
+	uint64_t most = 0;
+
+	tu_ok(eau2_schema_parse("i:int", &s, &err), &err);
+	tu_ok(eau2_builder_new(db, s, &b, &err), &err);
+	if (recycle)
+		eau2_builder_recycle(b);
+	for (uint64_t g = 0; g < (80ull << 20) / (CR * 8); g++) {
+		struct eau2_colbuf *c = eau2_builder_colbufs(b);
+
+		for (size_t k = 0; k < CR; k++)
+			c[0].v.i64[k] = (int64_t)(g * CR + k);
+		c[0].n = CR;
+		tu_ok(eau2_builder_seal_full(b, &err), &err);
+	}
+	tu_ok(eau2_builder_finish(b, &df, &err), &err);
+	assert_int_equal(eau2_df_rows(df), (80ull << 20) / 8);
+	for (size_t i = 0; i < df->nsegs; i++)
+		if (df->segs[i].size > most)
+			most = df->segs[i].size;
+	eau2_df_release(df);
+	eau2_schema_free(s);
+	return most;
+}
+
+/* After eau2_builder_recycle, a builder's segments stay small (8 MiB,
+ * SEG_RECYCLE in builder.c) however much it holds; without it they grow
+ * with what it holds. */
+static void test_recycle(void **state)
+{
+	char *dir;
+	eau2 *db = tu_open_store(&dir);
+	uint64_t small = largest_segment(db, true), grown = largest_segment(db, false);
+
+	(void)state;
+	if (small > (8u << 20) || grown <= (8u << 20))
+		fail_msg("largest segment of 80 MiB: %llu bytes after recycle, %llu without",
+			 (unsigned long long)small, (unsigned long long)grown);
+	tu_close_store(db, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_offsets_simd),
 		cmocka_unit_test(test_snapshot_put),
 		cmocka_unit_test(test_discard),
+		cmocka_unit_test(test_recycle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
