@@ -10,9 +10,16 @@
 #   load       `eau2 load` into a local store vs `eau2 --cluster ... load
 #              --replicas 1` (parsed here, partitions streamed to nodes):
 #              wall seconds and GB/s of the file, ratio cluster/local,
+#              each load right after writing twice the file's bytes
+#              into a file of /dev/shm and removing it (below),
 #              the most the driver's store held (du, every 50 ms) and
 #              the driver's CPU seconds (on hosts of their own, the
 #              nodes' work is not the driver's: its CPU bounds the load);
+#              and a floor: iperf3 moving the bytes the nodes received
+#              over loopback (-n, one stream), its CPU (both ends) added
+#              to the local load's, over this machine's cores: the least
+#              time a cluster load sharing these cores could take, if its
+#              TCP cost what iperf3's does;
 #              with --base PATH, also the same cluster load by another
 #              eau2 build right after, and the ratios to it;
 #   groupby    `eau2 run groupby --arg by=s --arg agg=count,sum:x`;
@@ -63,6 +70,14 @@
 #
 # On a machine of few cores the nodes share the driver's CPUs, so this
 # shows the cluster's overhead, not a speed-up.
+#
+# A virtual machine's host may take back memory its guest freed a while
+# ago; writing into such pages again costs several times more, and how
+# much more varies from run to run (bench_rxfer's store write). A load
+# writes its whole dataframe into new pages of the store, so that cost
+# would decide which of two loads is faster. Each load therefore starts
+# in the same state: pages just written and freed, as on a machine whose
+# memory is its own.
 #
 # Usage: bench/bench_cluster.sh [--rows N] [--reps N] [--apps] [--jobs LIST]
 #        [--app-rows N] [--distout] [--shuffle] [--shuffle-rows N]
@@ -238,16 +253,44 @@ job_args() {
 	esac
 }
 # cluster_load MODE EAU2: the cluster load, and the most its driver's
-# store held (KiB, to $T/peak.MODE)
+# store held (KiB, to $T/peak.MODE) and the bytes its nodes received
+# (to $T/wire.MODE)
 cluster_load() {
+	w0=$(net | awk '{ print $2 }')
+	warm_pages
 	du_watch "$T/d" "$T/peak.now"
 	# shellcheck disable=SC2086
 	measure load "$1" "$2" $CO load "$T/data.csv" --as t --replicas 1
 	du_stop >>"$T/peak.$1"
+	echo "$(net | awk '{ print $2 }') $w0" | awk '{ print $1 - $2 }' >>"$T/wire.$1"
+}
+# tcp_cost BYTES: iperf3 sending BYTES over loopback, one stream, on the
+# same cores; appends "load tcp wall cpu" (CPU: both ends) to $T/res
+tcp_cost() {
+	command -v iperf3 >/dev/null || return 0
+	p=$((20000 + $$ % 20000))
+	/usr/bin/time -f '%U %S' -o "$T/tcp.s" iperf3 -s -1 -p "$p" >/dev/null 2>&1 &
+	tp=$!
+	sleep 0.5
+	t0=$(now)
+	/usr/bin/time -f '%U %S' -o "$T/tcp.c" iperf3 -c 127.0.0.1 -p "$p" -n "$1" >/dev/null 2>&1 ||
+		{ echo "iperf3 -n $1 failed" >&2; kill "$tp" 2>/dev/null; return 1; }
+	t1=$(now)
+	wait "$tp" || :
+	cat "$T/tcp.s" "$T/tcp.c" | awk -v w="$(echo "$t0 $t1" | awk '{ print $2 - $1 }')" \
+		'{ c += $1 + $2 } END { printf "load tcp %.3f %.3f\n", w, c }' >>"$T/res"
+}
+# warm_pages: twice the file's bytes written into a file of /dev/shm
+# and removed, so that the next load's new pages are ones just freed
+warm_pages() {
+	dd if=/dev/zero of="$T/warm" bs=1M count=$((bytes * 2 >> 20)) status=none
+	rm -f "$T/warm"
 }
 for r in $(seq "$reps"); do
+	warm_pages
 	measure load local $EL load "$T/data.csv" --as t
 	cluster_load cluster "$E2"
+	tcp_cost "$(tail -1 "$T/wire.cluster")"
 	[ -z "$base" ] || cluster_load base "$base"
 	for job in $jobs; do
 		a=$(job_args $job)
@@ -326,6 +369,17 @@ for job in load $jobs; do
 		dp=$(median <"$T/peak.cluster")
 		dc=$(awk '$1 == "load" && $2 == "cluster" { print $6 }' "$T/res" | median)
 		echo "$dp $dc $lc" | awk '{ printf "  driver   its store held at most %.0f MiB; its CPU %.2f s (x%.2f the local load)\n", $1 / 1024, $2, $2 / $3 }'
+	fi
+	# The floor on these cores: a cluster load does the local load's work
+	# and moves what the nodes received over TCP besides.
+	if [ "$job" = load ] && grep -q '^load tcp ' "$T/res"; then
+		wb=$(median <"$T/wire.cluster")
+		tw=$(awk '$1 == "load" && $2 == "tcp" { print $3 }' "$T/res" | median)
+		tc=$(awk '$1 == "load" && $2 == "tcp" { print $4 }' "$T/res" | median)
+		echo "$wb $tw $tc $lw $lc $(nproc)" | awk '{
+			f = ($5 + $3) / $6; if (f < $4) f = $4
+			printf "  floor    nodes received %.0f MB; iperf3 moving as many over loopback: %.2f s, %.2f CPU s (both ends)\n", $1 / 1e6, $2, $3
+			printf "           local load CPU + that, on %d cores: a cluster load takes at least %.2f s, GB/s at most x%.2f the local load\n", $6, f, $4 / f }'
 	fi
 	if [ "$job" = load ] && [ -n "$base" ]; then
 		bw=$(awk '$1 == "load" && $2 == "base" { print $3 }' "$T/res" | median)
