@@ -24,6 +24,7 @@
 #              eau2 build right after, and the ratios to it;
 #   groupby    `eau2 run groupby --arg by=s --arg agg=count,sum:x`;
 #   wordcount  `eau2 run wordcount --arg column=line`:
+#              the bytes the nodes sent a cluster run (their /metrics);
 #              wall seconds, and CPU seconds of every process (the eau2
 #              command, and with --cluster the three nodes too), ratios
 #              cluster/local. The answers must be equal (exit 1 if not).
@@ -297,9 +298,11 @@ for r in $(seq "$reps"); do
 		# shellcheck disable=SC2086
 		measure $job local $EL run $job $a
 		cp "$T/out" "$T/$job.local"
+		s0=$(net | awk '{ print $1 }')
 		# shellcheck disable=SC2086
 		measure $job cluster $EC run $job $a
 		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the cluster's answer differs" >&2; exit 1; }
+		echo "$(net | awk '{ print $1 }') $s0" | awk '{ print $1 - $2 }' >>"$T/sent.$job"
 		# shellcheck disable=SC2086
 		measure $job again $EC run $job $a
 		cmp -s "$T/out" "$T/$job.local" || { echo "$job: the cluster's answer differs" >&2; exit 1; }
@@ -391,6 +394,10 @@ for job in load $jobs; do
 			       $1, $7 / $1 / 1e9, $2, $8, $3 / 1024, $4 / $1, $5 / $2, $9 / $8, $6 / $3 }'
 	fi
 	[ "$job" != load ] && [ "$job" != filter_as ] || continue
+	median <"$T/sent.$job" | awk -v j="$job" -v b="$bytes" '{
+		printf "  sent     the nodes sent %d bytes a run", $1
+		if (j == "groupby" || j == "wordcount") printf " (%.4f%% of the file)", 100 * $1 / b
+		printf "\n" }'
 	ww=$(awk -v j=$job '$1 == j && $2 == "warm" { print $3 }' "$T/res" | median)
 	aw=$(awk -v j=$job '$1 == j && $2 == "again" { print $3 }' "$T/res" | median)
 	wc=$(awk -v j=$job '$1 == j && $2 == "warm" { print $4 }' "$T/res" | median)
