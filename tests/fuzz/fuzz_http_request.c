@@ -12,11 +12,16 @@
  * then keeps the connection until its idle timeout (it does not always
  * notice the end of the stream that came with the data), so the answer
  * is awaited WAIT_MS at most and the connection closed from here.
+ * libFuzzer's -timeout is a SIGALRM every few seconds; a socket call it
+ * interrupts fails with EINTR (one with a timeout set is never
+ * restarted), and is carried on here: an answer cut short that way once
+ * failed this harness, not the service.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +47,30 @@ static uint16_t port_of(const struct eau2_http *h)
 	return (uint16_t)atoi(p + 1);
 }
 
+/* Why the last exchange's reading ended: 0 (the service closed) or an
+ * errno (EAGAIN: wait_ms passed without a byte). */
+static int read_end;
+
+/* connect; one interrupted goes on in the background, and is awaited. */
+static int connect_to(int fd, const struct sockaddr_in *sa)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int e = 0, n;
+	socklen_t len = sizeof(e);
+
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	while ((n = poll(&p, 1, 10000)) < 0 && errno == EINTR)
+		;
+	if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) || e) {
+		errno = n == 0 ? ETIMEDOUT : e ? e : errno;
+		return -1;
+	}
+	return 0;
+}
+
 /* Sends data, closes our side for writing, reads the answer (at most
  * cap - 1 bytes kept) until the service closes or wait_ms pass without
  * a byte. Returns the bytes kept. */
@@ -56,18 +85,31 @@ static size_t exchange(uint16_t port, const uint8_t *data, size_t size, char *ou
 	char junk[4096];
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (fd < 0 || connect_to(fd, &sa) < 0) {
+		perror("fuzz_http_request: connect");
 		abort();
+	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (size)
-		(void)!send(fd, data, size, MSG_NOSIGNAL);
+	while (size) { /* until sent, or the service stops taking it */
+		n = send(fd, data, size, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		data += n;
+		size -= (size_t)n;
+	}
 	shutdown(fd, SHUT_WR);
 	for (;;) {
 		n = recv(fd, got < cap - 1 ? out + got : junk,
 			 got < cap - 1 ? cap - 1 - got : sizeof(junk), 0);
-		if (n <= 0)
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			read_end = n < 0 ? errno : 0;
 			break;
+		}
 		if (got < cap - 1)
 			got += (size_t)n;
 	}
@@ -132,8 +174,10 @@ static void check(const struct eau2_http *h, const uint8_t *data, size_t size)
 	n = exchange(port_of(open_h), (const uint8_t *)good, sizeof(good) - 1, out, sizeof(out),
 		     10000);
 	if (n < 12 || strncmp(out, "HTTP/1.1 200", 12)) {
-		fprintf(stderr, "fuzz_http_request: a good request after this input got %zu bytes: "
-			"%.*s\n", n, (int)strcspn(out, "\r\n"), out);
+		fprintf(stderr, "fuzz_http_request: a good request after this input got %zu bytes "
+			"(reading ended: %s): %.*s\n", n,
+			read_end ? strerror(read_end) : "closed by the service",
+			(int)strcspn(out, "\r\n"), out);
 		abort();
 	}
 }
