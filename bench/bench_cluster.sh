@@ -141,7 +141,9 @@ done
 
 # Bytes the nodes sent and received (eau2_net_{sent,received}_bytes_total
 # of their /metrics), once still: a connection's traffic is counted a
-# moment after it ends.
+# moment after it ends. A node serves /metrics from a snapshot up to
+# 0.5 s old (SNAP_REUSE_S in tools/eau2-node/http/http.c), so readings
+# are 0.6 s apart, the first 0.6 s after any before.
 HTTP=
 for i in 1 2 3; do
 	h=$(sed -n 's/.*http: serving on \(127\.0\.0\.1:[0-9][0-9]*\) .*/\1/p' "$T/n$i.log" | tail -1)
@@ -154,9 +156,10 @@ net_now() {
 		    $1 == "eau2_net_received_bytes_total" { r += $2 } END { print s + 0, r + 0 }'
 }
 net() {
+	sleep 0.6
 	a=x b=$(net_now) n=0
 	while [ "$a" != "$b" ] && [ $n -lt 20 ]; do
-		sleep 0.3
+		sleep 0.6
 		a=$b b=$(net_now) n=$((n + 1))
 	done
 	echo "$b"
@@ -266,16 +269,21 @@ cluster_load() {
 	echo "$(net | awk '{ print $2 }') $w0" | awk '{ print $1 - $2 }' >>"$T/wire.$1"
 }
 # tcp_cost BYTES: iperf3 sending BYTES over loopback, one stream, on the
-# same cores; appends "load tcp wall cpu" (CPU: both ends) to $T/res
+# same cores; appends "load tcp wall cpu" (CPU: both ends) to $T/res.
+# Should it fail, the run has no floor (and the server ends in 120 s).
 tcp_cost() {
 	command -v iperf3 >/dev/null || return 0
 	p=$((20000 + $$ % 20000))
-	/usr/bin/time -f '%U %S' -o "$T/tcp.s" iperf3 -s -1 -p "$p" >/dev/null 2>&1 &
+	/usr/bin/time -f '%U %S' -o "$T/tcp.s" timeout 120 iperf3 -s -1 -p "$p" >/dev/null 2>&1 &
 	tp=$!
 	sleep 0.5
 	t0=$(now)
-	/usr/bin/time -f '%U %S' -o "$T/tcp.c" iperf3 -c 127.0.0.1 -p "$p" -n "$1" >/dev/null 2>&1 ||
-		{ echo "iperf3 -n $1 failed" >&2; kill "$tp" 2>/dev/null; return 1; }
+	/usr/bin/time -f '%U %S' -o "$T/tcp.c" timeout 120 iperf3 -c 127.0.0.1 -p "$p" -n "$1" \
+		>/dev/null 2>&1 || {
+		echo "bench_cluster: iperf3 -c 127.0.0.1 -p $p -n $1 failed: no floor from this run" >&2
+		kill "$tp" 2>/dev/null
+		return 0
+	}
 	t1=$(now)
 	wait "$tp" || :
 	cat "$T/tcp.s" "$T/tcp.c" | awk -v w="$(echo "$t0 $t1" | awk '{ print $2 - $1 }')" \
