@@ -8,10 +8,10 @@
  * hands to our handler. Each answer must be empty (the connection closed)
  * or begin with a status line, a 200 only for a request that could be
  * ours, and the service must still answer a good request afterwards.
- * An input that is no complete request may get no answer at all: MHD
- * then keeps the connection until its idle timeout (it does not always
- * notice the end of the stream that came with the data), so the answer
- * is awaited WAIT_MS at most and the connection closed from here.
+ * An input that is no complete request may get no answer at all, so the
+ * answer is awaited WAIT_MS at most and the connection closed from here
+ * (the service frees it on seeing the end of the stream: it_http_node
+ * checks that no such connection is left in CLOSE-WAIT).
  * libFuzzer's -timeout is a SIGALRM every few seconds; a socket call it
  * interrupts fails with EINTR (one with a timeout set is never
  * restarted), and is carried on here: an answer cut short that way once
